@@ -1,0 +1,19 @@
+//! agol-seat-broker: hands out ArcGIS Online seats from signed sign-up
+//! webhooks.
+//!
+//! # Layout
+//!
+//! A request flows intake → policy → seats → portal, driven by the
+//! provisioning workflow and called from thin entry points. Nothing calls
+//! backwards.
+//!
+//! - [`domain`]: validated value types (e-mail, username, pool, delivery key).
+//! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
+//!   idempotency records) and its adapters (DynamoDB, in-memory).
+//! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
+//!   portal simulator (a fake ArcGIS portal over real HTTP).
+#![warn(missing_docs)]
+
+pub mod domain;
+pub mod portal;
+pub mod seats;
