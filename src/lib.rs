@@ -8,6 +8,10 @@
 //! backwards.
 //!
 //! - [`domain`]: validated value types (e-mail, username, pool, delivery key).
+//! - [`intake`]: verifies webhook deliveries and normalises them into a
+//!   [`intake::SignupRequest`].
+//! - [`policy`]: the rules file; decides pool, role, user type, groups and
+//!   username.
 //! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
 //!   idempotency records) and its adapters (DynamoDB, in-memory).
 //! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
@@ -15,5 +19,12 @@
 #![warn(missing_docs)]
 
 pub mod domain;
+pub mod intake;
+pub mod policy;
 pub mod portal;
 pub mod seats;
+pub mod entrypoints;
+pub mod provisioning;
+pub mod config;
+pub mod telemetry;
+pub mod startup;

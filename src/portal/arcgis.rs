@@ -1,1 +1,5 @@
-//! Placeholder: being written.
+//! Placeholder until the ArcGIS client lands.
+/// Placeholder.
+pub fn generated_password() -> String {
+    String::from("Placeholder-1")
+}

@@ -9,6 +9,7 @@
 
 pub mod arcgis;
 pub mod compat;
+pub mod fake;
 pub mod simulator;
 mod wire;
 

@@ -1,0 +1,252 @@
+//! Settings, read once at start-up from the environment, and the secrets
+//! (ArcGIS administrator credentials, webhook signing keys) from AWS Secrets
+//! Manager in Lambda or from the environment / files locally.
+//!
+//! Secrets live in [`Secret`], whose `Debug` prints `<redacted>`, so a
+//! settings struct can be logged whole without leaking them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::provisioning::WorkflowSettings;
+
+/// A secret string: never printed.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A configuration problem, reported before serving anything.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where the rules come from.
+#[derive(Debug, Clone)]
+pub enum RulesSource {
+    /// A TOML file (`RULES_PATH`; in Lambda the rules layer at `/opt/rules.toml`).
+    Path(PathBuf),
+    /// Inline TOML (`RULES_TOML`), for small set-ups and tests.
+    Inline(String),
+}
+
+/// Where the secrets come from.
+#[derive(Debug, Clone)]
+pub enum SecretsSource {
+    /// A Secrets Manager secret (`SECRET_ARN`) holding JSON
+    /// `{"arcgis_username", "arcgis_password", "standard_webhook_secrets": [..]}`.
+    SecretsManager(String),
+    /// `ARCGIS_USERNAME`, `ARCGIS_PASSWORD` (or `ARCGIS_PASSWORD_FILE`),
+    /// `STANDARD_WEBHOOK_SECRETS` (comma or space separated `whsec_` keys).
+    Environment,
+}
+
+/// The secrets, once loaded.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Secrets {
+    /// ArcGIS administrator username (built-in account).
+    pub arcgis_username: String,
+    /// Its password.
+    pub arcgis_password: Secret,
+    /// Standard Webhooks keys (`whsec_…`), newest first.
+    #[serde(default)]
+    pub standard_webhook_secrets: Vec<Secret>,
+}
+
+/// Everything the deployed function needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Rules.
+    pub rules: RulesSource,
+    /// DynamoDB table of the ledger (`LEDGER_TABLE`).
+    pub table: String,
+    /// DynamoDB endpoint override (`DYNAMODB_ENDPOINT`, DynamoDB Local).
+    pub dynamodb_endpoint: Option<String>,
+    /// Sharing API root, e.g. `https://myorg.maps.arcgis.com/sharing/rest`
+    /// (`PORTAL_URL`; an org URL without `/sharing/rest` is completed).
+    pub portal_url: String,
+    /// Referer bound to the portal token (`PORTAL_REFERER`).
+    pub portal_referer: String,
+    /// Secrets.
+    pub secrets: SecretsSource,
+    /// Timestamp tolerance for signed webhooks (`WEBHOOK_TOLERANCE_SECS`, 300).
+    pub tolerance_secs: i64,
+    /// Workflow tunables (`PORTAL_DEADLINE_SECS`, `LEASE_SECS`,
+    /// `RETAIN_HOURS`, `STALE_RESERVATION_SECS`).
+    pub workflow: WorkflowSettings,
+}
+
+impl Settings {
+    /// Reads the environment. Fails with a message naming the variable.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let rules = match (var("RULES_TOML"), var("RULES_PATH")) {
+            (Some(inline), _) => RulesSource::Inline(inline),
+            (None, Some(p)) => RulesSource::Path(p.into()),
+            (None, None) => RulesSource::Path("rules.toml".into()),
+        };
+        let table = var("LEDGER_TABLE")
+            .ok_or_else(|| ConfigError("LEDGER_TABLE is not set (the DynamoDB table name)".into()))?;
+        let portal_url = normalise_portal_url(
+            &var("PORTAL_URL").ok_or_else(|| {
+                ConfigError("PORTAL_URL is not set (e.g. https://myorg.maps.arcgis.com)".into())
+            })?,
+        )?;
+        let secrets = match var("SECRET_ARN") {
+            Some(arn) => SecretsSource::SecretsManager(arn),
+            None => SecretsSource::Environment,
+        };
+        let num = |k: &str, default: u64| -> Result<u64, ConfigError> {
+            match var(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{k} must be a whole number, got {v:?}"))),
+            }
+        };
+        let workflow = WorkflowSettings {
+            deadline: Duration::from_secs(num("PORTAL_DEADLINE_SECS", 20)?),
+            lease: Duration::from_secs(num("LEASE_SECS", 60)?),
+            retain: Duration::from_secs(num("RETAIN_HOURS", 24 * 7)? * 3600),
+            stale_reservation: Duration::from_secs(num("STALE_RESERVATION_SECS", 120)?),
+        };
+        if workflow.lease <= workflow.deadline {
+            return Err(ConfigError(
+                "LEASE_SECS must be longer than PORTAL_DEADLINE_SECS, or a slow attempt could be run twice".into(),
+            ));
+        }
+        Ok(Settings {
+            rules,
+            table,
+            dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
+            portal_url,
+            portal_referer: var("PORTAL_REFERER").unwrap_or_else(|| "agol-seat-broker".into()),
+            secrets,
+            tolerance_secs: num("WEBHOOK_TOLERANCE_SECS", 300)? as i64,
+            workflow,
+        })
+    }
+}
+
+/// Accepts `https://org.maps.arcgis.com`, `…/sharing/rest` or `…/sharing/rest/`
+/// and returns the sharing root without a trailing slash. Plain `http://` is
+/// only accepted for loopback addresses (the simulator).
+pub fn normalise_portal_url(raw: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|_| ConfigError(format!("PORTAL_URL {raw:?} is not a URL")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(ConfigError(
+            "PORTAL_URL must use https (tokens are sent to it)".into(),
+        ));
+    }
+    let mut s = url.as_str().trim_end_matches('/').to_string();
+    if !s.ends_with("/sharing/rest") {
+        s.push_str("/sharing/rest");
+    }
+    Ok(s)
+}
+
+impl Secrets {
+    /// Loads the secrets from their source.
+    pub async fn load(source: &SecretsSource) -> Result<Secrets, ConfigError> {
+        match source {
+            SecretsSource::SecretsManager(arn) => {
+                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
+                let client = aws_sdk_secretsmanager::Client::new(&conf);
+                let out = client
+                    .get_secret_value()
+                    .secret_id(arn)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ConfigError(format!(
+                            "cannot read secret {arn}: {}",
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                        ))
+                    })?;
+                let text = out.secret_string().ok_or_else(|| {
+                    ConfigError(format!("secret {arn} has no string value"))
+                })?;
+                serde_json::from_str(text).map_err(|e| {
+                    // Only the error's position and kind: never the content.
+                    ConfigError(format!(
+                        "secret {arn} is not the expected JSON (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })
+            }
+            SecretsSource::Environment => {
+                let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+                let password = match (var("ARCGIS_PASSWORD"), var("ARCGIS_PASSWORD_FILE")) {
+                    (Some(p), _) => p,
+                    (None, Some(path)) => std::fs::read_to_string(&path)
+                        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                        .map_err(|e| ConfigError(format!("cannot read ARCGIS_PASSWORD_FILE {path}: {e}")))?,
+                    (None, None) => String::new(),
+                };
+                Ok(Secrets {
+                    arcgis_username: var("ARCGIS_USERNAME").unwrap_or_default(),
+                    arcgis_password: Secret::new(password),
+                    standard_webhook_secrets: var("STANDARD_WEBHOOK_SECRETS")
+                        .unwrap_or_default()
+                        .split([',', ' ', '\n'])
+                        .filter(|s| !s.is_empty())
+                        .map(Secret::new)
+                        .collect(),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_urls_are_completed_and_must_be_https() {
+        assert_eq!(
+            normalise_portal_url("https://acme.maps.arcgis.com/").unwrap(),
+            "https://acme.maps.arcgis.com/sharing/rest"
+        );
+        assert_eq!(
+            normalise_portal_url("https://acme.maps.arcgis.com/sharing/rest/").unwrap(),
+            "https://acme.maps.arcgis.com/sharing/rest"
+        );
+        assert!(normalise_portal_url("http://acme.maps.arcgis.com").is_err());
+        assert!(normalise_portal_url("http://127.0.0.1:8080/sharing/rest").is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s: Secrets = serde_json::from_str(
+            r#"{"arcgis_username":"admin","arcgis_password":"hunter2","standard_webhook_secrets":["whsec_abc"]}"#,
+        )
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("whsec_abc"), "{printed}");
+    }
+}

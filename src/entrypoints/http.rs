@@ -1,0 +1,189 @@
+//! The HTTP surface: routes, the one mapping from [`Outcome`] to a response,
+//! and JSON error bodies with stable codes.
+//!
+//! Handlers here only extract, verify, parse and delegate; they hold no
+//! business rules. Error bodies never carry internals (no Debug output, no
+//! secrets, no echoed bodies).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::domain::UnixMillis;
+use crate::intake::signature::{self, SigningKey, WebhookHeaders};
+use crate::intake::{IntakeError, MAX_BODY_BYTES, standard};
+use crate::portal::Portal;
+use crate::provisioning::{Handled, Outcome, Provisioner};
+use crate::seats::SeatLedger;
+
+/// A clock, injectable so that tests and recorded events can be replayed at
+/// the time they were signed.
+pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
+
+/// What the routes need.
+pub struct AppState<L, P> {
+    /// The workflow.
+    pub provisioner: Provisioner<L, P>,
+    /// Keys accepted on `/webhooks/standard` (several, for rotation).
+    pub standard_keys: Vec<SigningKey>,
+    /// Allowed clock skew for signed timestamps, in seconds.
+    pub tolerance_secs: i64,
+    /// The clock.
+    pub clock: Clock,
+}
+
+/// Builds the router: `POST /webhooks/standard`, `GET /health`.
+pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
+    Router::new()
+        .route("/webhooks/standard", post(standard_webhook::<L, P>))
+        .route("/health", get(health))
+        // One byte over the limit lets the handler tell "too large" from
+        // "exactly at the limit"; axum refuses anything larger before reading it.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "No such route.")
+}
+
+async fn standard_webhook<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) if b.len() <= MAX_BODY_BYTES => b,
+        Ok(_) => return intake_error(&IntakeError::BodyTooLarge),
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return intake_error(&IntakeError::BodyTooLarge);
+        }
+        Err(_) => {
+            return intake_error(&IntakeError::MalformedBody(
+                "the body could not be read".into(),
+            ));
+        }
+    };
+    let now = (state.clock)();
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let delivery = match signature::verify(
+        WebhookHeaders {
+            id: h("webhook-id"),
+            timestamp: h("webhook-timestamp"),
+            signature: h("webhook-signature"),
+        },
+        &body,
+        &state.standard_keys,
+        now.div_euclid(1000),
+        state.tolerance_secs,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(code = e.code(), "standard webhook refused: {e}");
+            return intake_error(&e);
+        }
+    };
+    let request = match standard::parse(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(delivery = %delivery.as_string(), code = e.code(), "sign-up refused: {e}");
+            return intake_error(&e);
+        }
+    };
+    let hash = payload_hash(&body);
+    let handled = state
+        .provisioner
+        .handle(&delivery, &hash, &request, now)
+        .await;
+    respond(&handled)
+}
+
+/// Hex SHA-256 of a raw body: the payload fingerprint kept with a delivery.
+pub fn payload_hash(body: &[u8]) -> String {
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The one mapping from a workflow outcome to HTTP.
+///
+/// | outcome | status |
+/// |---|---|
+/// | provisioned | 201 (200 when replayed) |
+/// | already a member | 200 |
+/// | pool full | 409 `pool_full` |
+/// | rejected | 422 with its code |
+/// | retry later | 503 + `Retry-After` |
+/// | portal refused | 502 with its code |
+pub fn respond(handled: &Handled) -> Response {
+    let replayed = handled.replayed;
+    let (status, body) = match &handled.outcome {
+        Outcome::Provisioned {
+            pool,
+            username,
+            invitation,
+            adopted,
+        } => (
+            if replayed { StatusCode::OK } else { StatusCode::CREATED },
+            json!({"status": "provisioned", "pool": pool, "username": username,
+                   "invitation": if *invitation { "email" } else { "password" },
+                   "adopted": adopted, "replayed": replayed}),
+        ),
+        Outcome::AlreadyMember { pool, username } => (
+            StatusCode::OK,
+            json!({"status": "already_member", "pool": pool, "username": username, "replayed": replayed}),
+        ),
+        Outcome::PoolFull { pool, seats } => (
+            StatusCode::CONFLICT,
+            json!({"code": "pool_full", "message": format!("All {seats} seats of pool {pool} are taken."),
+                   "pool": pool, "replayed": replayed}),
+        ),
+        Outcome::Rejected { code, message } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"code": code, "message": message, "replayed": replayed}),
+        ),
+        Outcome::RetryLater {
+            code,
+            message,
+            retry_after_secs,
+        } => {
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"code": code, "message": message})),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            return r;
+        }
+        Outcome::PortalFailed { code, message } => (
+            StatusCode::BAD_GATEWAY,
+            json!({"code": code, "message": message, "replayed": replayed}),
+        ),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn intake_error(e: &IntakeError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    error_response(status, e.code(), &e.to_string())
+}
+
+/// A JSON error body `{code, message}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({"code": code, "message": message}))).into_response()
+}

@@ -1,0 +1,7 @@
+//! Entry points: thin adapters from the outside world to the workflow.
+//!
+//! [`http`] builds the one axum router every deployment serves: Lambda (via
+//! `lambda_http`) and the local server (via `axum::serve`) run the same
+//! router, so there is no second implementation of any route.
+
+pub mod http;

@@ -1,0 +1,207 @@
+//! Policy: which pool a sign-up belongs to and what it gets there.
+//!
+//! Pure functions over a checked [`rules::Rules`] and a
+//! [`crate::intake::SignupRequest`]: no I/O, no clock. The first pool (in file
+//! order) any of whose criteria match wins; otherwise the default pool, if
+//! any; otherwise the request is rejected, never provisioned.
+
+pub mod rules;
+pub mod username;
+
+use crate::domain::{PoolId, Username};
+use crate::intake::SignupRequest;
+
+pub use rules::{InvitationMode, Pool, Rules, RulesError};
+
+/// What a sign-up gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The pool whose seat it takes.
+    pub pool: PoolId,
+    /// The pool's seat count.
+    pub capacity: u32,
+    /// Role id.
+    pub role: String,
+    /// User type id.
+    pub user_type: String,
+    /// Group titles.
+    pub groups: Vec<String>,
+    /// Invitation mode.
+    pub invitation: InvitationMode,
+    /// The first username candidate (see [`username::candidate`]).
+    pub username: Username,
+    /// Why this pool was chosen (for logs and the audit trail).
+    pub matched_by: MatchReason,
+}
+
+/// Which criterion selected the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchReason {
+    /// The request's explicit `pool` field.
+    PoolField,
+    /// The e-mail domain.
+    EmailDomain,
+    /// The organization name.
+    Organization,
+    /// Nothing matched; the default pool took it.
+    Default,
+}
+
+/// Why a sign-up gets nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No pool matched and there is no default pool.
+    #[error("no pool accepts this request")]
+    NoMatchingPool,
+}
+
+/// The loaded rules, ready to decide.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Rules,
+}
+
+impl Policy {
+    /// Wraps checked rules.
+    pub fn new(rules: Rules) -> Self {
+        Policy { rules }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Decides the pool and grants for a request.
+    pub fn decide(&self, req: &SignupRequest) -> Result<Decision, Rejection> {
+        let (pool, why) = self.select(req).ok_or(Rejection::NoMatchingPool)?;
+        let username = match &req.username {
+            Some(u) => u.clone(),
+            None => pool.username.render(req, pool.id.as_str()),
+        };
+        Ok(Decision {
+            pool: pool.id.clone(),
+            capacity: pool.seats,
+            role: pool.role.clone(),
+            user_type: pool.user_type.clone(),
+            groups: pool.groups.clone(),
+            invitation: pool.invitation,
+            username,
+            matched_by: why,
+        })
+    }
+
+    fn select(&self, req: &SignupRequest) -> Option<(&Pool, MatchReason)> {
+        let wanted_pool = req.pool.as_deref().map(str::to_lowercase);
+        let domain = req.email.domain();
+        let org = req.organization.as_deref().map(rules::normalise_org);
+        for pool in &self.rules.pools {
+            if let Some(w) = &wanted_pool
+                && pool.pool_field.iter().any(|p| p == w)
+            {
+                return Some((pool, MatchReason::PoolField));
+            }
+            if pool.email_domains.iter().any(|d| domain_matches(d, domain)) {
+                return Some((pool, MatchReason::EmailDomain));
+            }
+            if let Some(o) = &org
+                && pool.organizations.iter().any(|p| p == o)
+            {
+                return Some((pool, MatchReason::Organization));
+            }
+        }
+        self.rules
+            .default_pool
+            .and_then(|i| self.rules.pools.get(i))
+            .map(|p| (p, MatchReason::Default))
+    }
+}
+
+/// `acme.org` matches exactly; `*.acme.org` matches `acme.org` and any
+/// sub-domain of it.
+fn domain_matches(pattern: &str, domain: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(base) => domain == base || domain.ends_with(&format!(".{base}")),
+        None => domain == pattern,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Email;
+
+    fn policy() -> Policy {
+        Policy::new(
+            Rules::from_toml(
+                r#"
+                [[pools]]
+                name = "acme"
+                seats = 5
+                role = "viewer"
+                user_type = "viewerUT"
+                groups = ["Partners"]
+                [pools.match]
+                email_domains = ["*.acme.org"]
+                organizations = ["ACME  Corp"]
+                [[pools]]
+                name = "water"
+                seats = 3
+                role = "data editor"
+                user_type = "editorUT"
+                [pools.match]
+                pool_field = ["Water"]
+                email_domains = ["water.example"]
+                "#,
+            )
+            .unwrap(),
+        )
+    }
+
+    fn req(email: &str, org: Option<&str>, pool: Option<&str>) -> SignupRequest {
+        SignupRequest {
+            email: Email::parse(email).unwrap(),
+            first_name: None,
+            last_name: None,
+            username: None,
+            organization: org.map(str::to_string),
+            pool: pool.map(str::to_string),
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn domains_organizations_and_pool_field_select_pools() {
+        let p = policy();
+        let d = p.decide(&req("ana@field.acme.org", None, None)).unwrap();
+        assert_eq!((d.pool.as_str(), d.matched_by), ("acme", MatchReason::EmailDomain));
+        assert_eq!(d.username.as_str(), "ana_acme");
+        let d = p.decide(&req("bo@gmail.com", Some("acme corp"), None)).unwrap();
+        assert_eq!((d.pool.as_str(), d.matched_by), ("acme", MatchReason::Organization));
+        let d = p.decide(&req("bo@gmail.com", None, Some("WATER"))).unwrap();
+        assert_eq!((d.pool.as_str(), d.role.as_str()), ("water", "iBBBBBBBBBBBBBBB"));
+    }
+
+    #[test]
+    fn first_matching_pool_wins() {
+        // Matches acme by organization and water by pool field: acme is first.
+        let d = policy()
+            .decide(&req("x@water.example", Some("ACME Corp"), None))
+            .unwrap();
+        assert_eq!(d.pool.as_str(), "acme");
+    }
+
+    #[test]
+    fn unmatched_requests_are_rejected_without_a_default() {
+        assert_eq!(
+            policy().decide(&req("who@nowhere.net", None, Some("other"))),
+            Err(Rejection::NoMatchingPool)
+        );
+    }
+
+    #[test]
+    fn lookalike_domains_do_not_match() {
+        assert!(policy().decide(&req("x@evilacme.org", None, None)).is_err());
+    }
+}

@@ -1,0 +1,440 @@
+//! The rules file: its TOML schema and the checks run once at start-up.
+//!
+//! A rules file that loads is a rules file that makes sense: every pool has
+//! positive seats, a role that can hold its user type (fact sheet §7), known
+//! ids, a valid username template, and the default pool exists. Problems are
+//! all reported at once, each naming the pool and the field.
+//!
+//! ```toml
+//! default_pool = "public"          # optional: where unmatched requests go
+//!
+//! [defaults]                       # optional: inherited by every pool
+//! invitation = "email"             # "email" (AGOL e-mails a link) | "password"
+//! username = "{email_local}_{pool}"
+//!
+//! [[pools]]
+//! name = "acme"
+//! seats = 150
+//! role = "viewer"                  # a name (viewer, data editor, user, publisher) or a role id
+//! user_type = "viewerUT"           # a userLicenseType id (case-sensitive)
+//! groups = ["Partners", "Acme field data"]
+//! [pools.match]
+//! email_domains = ["acme.org", "*.acme.org"]
+//! organizations = ["ACME Corp"]
+//! pool_field = ["acme"]            # values of the request's `pool` field
+//! ```
+
+use serde::Deserialize;
+
+use crate::domain::PoolId;
+use crate::portal::compat::{self, Compat};
+
+use super::username::UsernameTemplate;
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesFile {
+    /// Pool for requests that match no other pool.
+    pub default_pool: Option<String>,
+    /// Values inherited by every pool.
+    #[serde(default)]
+    pub defaults: PoolDefaults,
+    /// The pools, in priority order: the first that matches wins.
+    #[serde(default)]
+    pub pools: Vec<PoolSpec>,
+}
+
+/// Settings a pool inherits unless it sets them itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolDefaults {
+    /// `email` or `password`.
+    pub invitation: Option<InvitationMode>,
+    /// Username template.
+    pub username: Option<String>,
+    /// Role name or id.
+    pub role: Option<String>,
+    /// User type id.
+    pub user_type: Option<String>,
+    /// Group titles.
+    pub groups: Option<Vec<String>>,
+}
+
+/// One pool as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Pool name (a key-safe identifier).
+    pub name: String,
+    /// Seats the pool may hold at most.
+    pub seats: i64,
+    /// Role name or id.
+    pub role: Option<String>,
+    /// User type id (`userLicenseType`).
+    pub user_type: Option<String>,
+    /// Group titles to add the member to.
+    pub groups: Option<Vec<String>>,
+    /// How the member gets a password.
+    pub invitation: Option<InvitationMode>,
+    /// Username template.
+    pub username: Option<String>,
+    /// Which requests belong here.
+    #[serde(default, rename = "match")]
+    pub matcher: MatchSpec,
+}
+
+/// Matching criteria; any one matching is enough.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchSpec {
+    /// E-mail domains; `*.example.org` also matches sub-domains.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+    /// Organization names (case and spacing ignored).
+    #[serde(default)]
+    pub organizations: Vec<String>,
+    /// Values of the request's explicit `pool` field (case ignored).
+    #[serde(default)]
+    pub pool_field: Vec<String>,
+}
+
+/// How a new member gets in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationMode {
+    /// AGOL e-mails an invitation link; the person sets the password.
+    Email,
+    /// The account is created active with a generated strong password.
+    Password,
+}
+
+/// A pool after checking: everything resolved to portal ids.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// Pool name.
+    pub id: PoolId,
+    /// Seat count.
+    pub seats: u32,
+    /// Role id.
+    pub role: String,
+    /// User type id.
+    pub user_type: String,
+    /// Group titles.
+    pub groups: Vec<String>,
+    /// Invitation mode.
+    pub invitation: InvitationMode,
+    /// Username template.
+    pub username: UsernameTemplate,
+    /// Lower-cased domains; a leading `*.` allows sub-domains.
+    pub email_domains: Vec<String>,
+    /// Normalised organization names.
+    pub organizations: Vec<String>,
+    /// Lower-cased pool-field values.
+    pub pool_field: Vec<String>,
+}
+
+/// A rules file that loaded and passed every check.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Pools in priority order.
+    pub pools: Vec<Pool>,
+    /// Index into `pools` of the default pool.
+    pub default_pool: Option<usize>,
+    /// Things that are allowed but worth an operator's look (undocumented
+    /// role × type combinations, unreachable pools).
+    pub warnings: Vec<String>,
+}
+
+/// A rules file that cannot be used; lists every problem found.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the rules file is not usable:\n  - {}", .problems.join("\n  - "))]
+pub struct RulesError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+/// Default username template: the e-mail's local part and the pool, like
+/// AGOL's own `<name>_<urlkey>` SAML usernames.
+pub const DEFAULT_USERNAME_TEMPLATE: &str = "{email_local}_{pool}";
+
+impl Rules {
+    /// Parses and checks TOML text.
+    pub fn from_toml(text: &str) -> Result<Rules, RulesError> {
+        let file: RulesFile = toml::from_str(text).map_err(|e| RulesError {
+            problems: vec![e.to_string().trim().replace('\n', "\n    ")],
+        })?;
+        Rules::check(file)
+    }
+
+    /// Reads and checks a rules file from disk.
+    pub fn load(path: &std::path::Path) -> Result<Rules, RulesError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RulesError {
+            problems: vec![format!("cannot read {}: {e}", path.display())],
+        })?;
+        Rules::from_toml(&text)
+    }
+
+    /// Runs every check on a parsed file.
+    pub fn check(file: RulesFile) -> Result<Rules, RulesError> {
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        let mut pools: Vec<Pool> = Vec::new();
+        if file.pools.is_empty() {
+            problems.push("no [[pools]] defined".to_string());
+        }
+        let d = &file.defaults;
+        for spec in &file.pools {
+            let at = format!("pool {:?}", spec.name);
+            let id = match PoolId::parse(&spec.name) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            };
+            if pools.iter().any(|p| p.id.as_str() == spec.name) {
+                problems.push(format!("{at}: defined twice"));
+            }
+            let seats = match u32::try_from(spec.seats) {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    problems.push(format!(
+                        "{at}: seats must be a positive whole number (got {})",
+                        spec.seats
+                    ));
+                    0
+                }
+            };
+            let role_raw = spec.role.clone().or_else(|| d.role.clone());
+            let role = match role_raw.as_deref() {
+                None => {
+                    problems.push(format!("{at}: no role (set `role` on the pool or in [defaults])"));
+                    None
+                }
+                Some("org_admin") | Some("Administrator") | Some("administrator") => {
+                    problems.push(format!(
+                        "{at}: role Administrator cannot be given at creation (the portal refuses it); give a lower role and promote by hand"
+                    ));
+                    None
+                }
+                Some(r) => match compat::role_id_for(r) {
+                    Some(id) => Some(id.to_string()),
+                    None if compat::looks_like_custom_role_id(r) => Some(r.to_string()),
+                    None => {
+                        problems.push(format!(
+                            "{at}: unknown role {r:?} (use viewer, data editor, user, publisher, or a 16-character custom role id)"
+                        ));
+                        None
+                    }
+                },
+            };
+            let user_type = match spec.user_type.clone().or_else(|| d.user_type.clone()) {
+                None => {
+                    problems.push(format!("{at}: no user_type (set `user_type` on the pool or in [defaults])"));
+                    None
+                }
+                Some(t) if compat::is_known_user_type(&t) => Some(t),
+                Some(t) => {
+                    let hint = compat::CURRENT_USER_TYPES
+                        .iter()
+                        .map(|(id, _)| *id)
+                        .chain(compat::LEGACY_USER_TYPES.iter().copied())
+                        .find(|id| id.eq_ignore_ascii_case(&t))
+                        .map(|id| format!(" (ids are case-sensitive: did you mean {id:?}?)"))
+                        .unwrap_or_default();
+                    problems.push(format!("{at}: unknown user_type {t:?}{hint}"));
+                    None
+                }
+            };
+            if let (Some(role), Some(ut)) = (&role, &user_type) {
+                match compat::compatible(role, ut) {
+                    Compat::Yes => {}
+                    Compat::No => problems.push(format!(
+                        "{at}: role {} cannot hold user type {ut} (Viewer fits every type; Data Editor every type but viewerUT; User and Publisher need creatorUT or a GIS Professional type)",
+                        role_name(role)
+                    )),
+                    Compat::Unknown => warnings.push(format!(
+                        "{at}: role {} with user type {ut} is not documented; the portal will decide",
+                        role_name(role)
+                    )),
+                }
+            }
+            let template_raw = spec
+                .username
+                .clone()
+                .or_else(|| d.username.clone())
+                .unwrap_or_else(|| DEFAULT_USERNAME_TEMPLATE.to_string());
+            let template = match UsernameTemplate::parse(&template_raw) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    problems.push(format!("{at}: username template: {e}"));
+                    None
+                }
+            };
+            let groups: Vec<String> = spec
+                .groups
+                .clone()
+                .or_else(|| d.groups.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| g.trim().to_string())
+                .collect();
+            if groups.iter().any(String::is_empty) {
+                problems.push(format!("{at}: a group name is empty"));
+            }
+            let mut email_domains = Vec::new();
+            for dom in &spec.matcher.email_domains {
+                let dom = dom.trim().to_ascii_lowercase();
+                let bare = dom.strip_prefix("*.").unwrap_or(&dom);
+                if bare.is_empty() || !bare.contains('.') || bare.contains('@') || bare.contains('*') {
+                    problems.push(format!("{at}: {dom:?} is not an e-mail domain"));
+                }
+                email_domains.push(dom);
+            }
+            let m = &spec.matcher;
+            let matches_nothing =
+                m.email_domains.is_empty() && m.organizations.is_empty() && m.pool_field.is_empty();
+            if matches_nothing && file.default_pool.as_deref() != Some(&spec.name) {
+                warnings.push(format!(
+                    "{at}: has no [pools.match] criteria and is not the default pool, so no sign-up can reach it"
+                ));
+            }
+            if let (Some(id), Some(role), Some(user_type), Some(username)) =
+                (id, role, user_type, template)
+            {
+                pools.push(Pool {
+                    id,
+                    seats,
+                    role,
+                    user_type,
+                    groups,
+                    invitation: spec
+                        .invitation
+                        .or(d.invitation)
+                        .unwrap_or(InvitationMode::Email),
+                    username,
+                    email_domains,
+                    organizations: m.organizations.iter().map(|o| normalise_org(o)).collect(),
+                    pool_field: m.pool_field.iter().map(|p| p.trim().to_lowercase()).collect(),
+                });
+            }
+        }
+        let default_pool = match &file.default_pool {
+            None => None,
+            Some(name) => match file.pools.iter().position(|p| &p.name == name) {
+                Some(i) => Some(i),
+                None => {
+                    problems.push(format!("default_pool {name:?} is not a defined pool"));
+                    None
+                }
+            },
+        };
+        if !problems.is_empty() {
+            return Err(RulesError { problems });
+        }
+        Ok(Rules {
+            pools,
+            default_pool,
+            warnings,
+        })
+    }
+
+    /// Looks a pool up by name.
+    pub fn pool(&self, name: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.id.as_str() == name)
+    }
+}
+
+/// Organization names compare case-insensitively with spacing collapsed.
+pub fn normalise_org(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn role_name(id: &str) -> String {
+    compat::KNOWN_ROLES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| (*n).to_string())
+        .unwrap_or_else(|| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        default_pool = "public"
+        [defaults]
+        invitation = "email"
+        [[pools]]
+        name = "acme"
+        seats = 150
+        role = "viewer"
+        user_type = "viewerUT"
+        groups = ["Partners"]
+        [pools.match]
+        email_domains = ["acme.org", "*.acme.org"]
+        [[pools]]
+        name = "public"
+        seats = 10
+        role = "user"
+        user_type = "creatorUT"
+        invitation = "password"
+    "#;
+
+    #[test]
+    fn a_good_file_loads_with_roles_resolved() {
+        let r = Rules::from_toml(GOOD).unwrap();
+        assert_eq!(r.pools.len(), 2);
+        assert_eq!(r.pools[0].role, "iAAAAAAAAAAAAAAA");
+        assert_eq!(r.pools[1].role, "org_user");
+        assert_eq!(r.pools[1].invitation, InvitationMode::Password);
+        assert_eq!(r.default_pool, Some(1));
+    }
+
+    #[test]
+    fn incompatible_role_and_type_refuse_to_start() {
+        let text = GOOD.replace(r#"role = "viewer""#, r#"role = "user""#);
+        let err = Rules::from_toml(&text).unwrap_err();
+        assert!(err.to_string().contains("cannot hold user type viewerUT"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            default_pool = "nope"
+            [[pools]]
+            name = "a"
+            seats = 0
+            role = "wizard"
+            user_type = "CreatorUT"
+        "#;
+        let err = Rules::from_toml(text).unwrap_err();
+        let s = err.to_string();
+        assert!(s.contains("seats must be a positive"), "{s}");
+        assert!(s.contains("unknown role \"wizard\""), "{s}");
+        assert!(s.contains("did you mean \"creatorUT\""), "{s}");
+        assert!(s.contains("default_pool \"nope\""), "{s}");
+    }
+
+    #[test]
+    fn typos_in_keys_are_caught() {
+        let text = GOOD.replace("seats = 150", "seat = 150");
+        let err = Rules::from_toml(&text).unwrap_err();
+        assert!(err.to_string().contains("seat"), "{err}");
+    }
+
+    #[test]
+    fn administrator_role_and_negative_seats_are_refused() {
+        let text = GOOD
+            .replace(r#"role = "user""#, r#"role = "org_admin""#)
+            .replace("seats = 150", "seats = -3");
+        let s = Rules::from_toml(&text).unwrap_err().to_string();
+        assert!(s.contains("Administrator cannot be given"), "{s}");
+        assert!(s.contains("got -3"), "{s}");
+    }
+}

@@ -1,0 +1,221 @@
+//! Usernames: made from a template, cleaned to the AGOL rules (fact sheet
+//! §8), and, when taken, followed by deterministic candidates.
+//!
+//! Determinism matters for crash recovery: a replay after a crash derives the
+//! same candidates, so it can find (and adopt) the member the first attempt
+//! created instead of creating a second one.
+
+use crate::domain::Username;
+use crate::intake::SignupRequest;
+
+/// How many candidates are tried before giving up (base, base1 … base19).
+pub const MAX_CANDIDATES: u32 = 20;
+
+/// The placeholders a template may use.
+const PLACEHOLDERS: &[&str] = &[
+    "email",
+    "email_local",
+    "email_domain",
+    "first",
+    "last",
+    "pool",
+];
+
+/// A checked username template such as `{email_local}_{pool}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsernameTemplate(String);
+
+impl UsernameTemplate {
+    /// Checks that every `{placeholder}` is known and braces balance.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut rest = raw;
+        let mut any = false;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed '{{' in {raw:?}"))?;
+            let name = &after[..close];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(format!(
+                    "unknown placeholder {{{name}}} (known: {})",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            any = true;
+            rest = &after[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(format!("unmatched '}}' in {raw:?}"));
+        }
+        if !any {
+            return Err(format!(
+                "{raw:?} has no placeholder, so every member would get the same name"
+            ));
+        }
+        Ok(UsernameTemplate(raw.to_string()))
+    }
+
+    /// Fills the template for a request and cleans the result into a valid
+    /// username (lower-cased, accents folded, other characters dropped,
+    /// padded with `0` to six characters, cut to 120 to leave room for a
+    /// numeric suffix).
+    pub fn render(&self, req: &SignupRequest, pool: &str) -> Username {
+        let mut out = self.0.clone();
+        let values = [
+            ("email", req.email.as_str().to_string()),
+            ("email_local", req.email.local_part().to_string()),
+            ("email_domain", req.email.domain().to_string()),
+            ("first", req.first_name.clone().unwrap_or_default()),
+            ("last", req.last_name.clone().unwrap_or_default()),
+            ("pool", pool.to_string()),
+        ];
+        for (name, value) in values {
+            out = out.replace(&format!("{{{name}}}"), &value);
+        }
+        clean(&out)
+    }
+}
+
+/// Turns any text into a valid username deterministically.
+pub fn clean(raw: &str) -> Username {
+    let mut s: String = raw
+        .chars()
+        .flat_map(fold_char)
+        .filter(|c| Username::allowed_char(*c))
+        .collect::<String>()
+        .to_lowercase();
+    // Runs of symbols (e.g. an empty {first} between two dots) collapse to one.
+    let mut collapsed = String::with_capacity(s.len());
+    for c in s.chars() {
+        let sym = !c.is_ascii_alphanumeric();
+        if sym && collapsed.chars().last().is_some_and(|p| !p.is_ascii_alphanumeric()) {
+            continue;
+        }
+        collapsed.push(c);
+    }
+    s = collapsed
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    s.truncate(Username::MAX_LEN - 8);
+    s = s.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    if s.is_empty() {
+        s.push_str("member");
+    }
+    while s.len() < Username::MIN_LEN {
+        s.push('0');
+    }
+    // ok: every branch above leaves only allowed characters, an alphanumeric
+    // first and last character, and a length within 6..=120.
+    Username::parse(&s).expect("cleaned username satisfies the rules")
+}
+
+/// The n-th candidate: the base itself, then base1, base2, …
+pub fn candidate(base: &Username, n: u32) -> Username {
+    if n == 0 {
+        return base.clone();
+    }
+    let suffix = n.to_string();
+    let mut stem = base.as_str().to_string();
+    stem.truncate(Username::MAX_LEN - suffix.len());
+    let stem = stem.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    // ok: stem is a non-empty alphanumeric-ended prefix of a valid name (at
+    // least 6 characters long before truncation to ≥ 118) plus digits.
+    Username::parse(&format!("{stem}{suffix}")).expect("suffixed candidate is valid")
+}
+
+/// Folds common Latin accented letters to ASCII (é → e, ß → ss, ø → o).
+fn fold_char(c: char) -> Vec<char> {
+    if c.is_ascii() {
+        return vec![c];
+    }
+    let s = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ā' | 'Ą' => "A",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'ç' | 'ć' | 'č' => "c",
+        'Ç' | 'Ć' | 'Č' => "C",
+        'ď' | 'đ' => "d",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ē' | 'Ę' | 'Ě' => "E",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'Ī' => "I",
+        'ł' => "l",
+        'Ł' => "L",
+        'ñ' | 'ń' | 'ň' => "n",
+        'Ñ' | 'Ń' | 'Ň' => "N",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ō' | 'Ő' => "O",
+        'œ' => "oe",
+        'ř' => "r",
+        'ś' | 'š' | 'ş' => "s",
+        'Ś' | 'Š' | 'Ş' => "S",
+        'ß' => "ss",
+        'ť' | 'ţ' => "t",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ū' | 'Ů' | 'Ű' => "U",
+        'ý' | 'ÿ' => "y",
+        'Ý' => "Y",
+        'ź' | 'ż' | 'ž' => "z",
+        'Ź' | 'Ż' | 'Ž' => "Z",
+        _ => "",
+    };
+    s.chars().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Email;
+
+    fn req(email: &str, first: Option<&str>, last: Option<&str>) -> SignupRequest {
+        SignupRequest {
+            email: Email::parse(email).unwrap(),
+            first_name: first.map(str::to_string),
+            last_name: last.map(str::to_string),
+            username: None,
+            organization: None,
+            pool: None,
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn templates_render_and_clean() {
+        let t = UsernameTemplate::parse("{first}.{last}_{pool}").unwrap();
+        let r = req("x@acme.org", Some("José María"), Some("Núñez-Ávila"));
+        assert_eq!(t.render(&r, "acme").as_str(), "josemaria.nunez-avila_acme");
+        let t = UsernameTemplate::parse("{email_local}_{pool}").unwrap();
+        assert_eq!(t.render(&req("A+b@x.org", None, None), "p").as_str(), "ab_p00");
+    }
+
+    #[test]
+    fn empty_parts_collapse_instead_of_doubling_symbols() {
+        let t = UsernameTemplate::parse("{first}.{last}_{pool}").unwrap();
+        let r = req("x@acme.org", None, Some("Lopez"));
+        assert_eq!(t.render(&r, "acme").as_str(), "lopez_acme");
+    }
+
+    #[test]
+    fn bad_templates_are_refused() {
+        assert!(UsernameTemplate::parse("{nope}_x").is_err());
+        assert!(UsernameTemplate::parse("{email").is_err());
+        assert!(UsernameTemplate::parse("fixed_name").is_err());
+    }
+
+    #[test]
+    fn candidates_are_deterministic_and_valid() {
+        let base = clean(&"a".repeat(200));
+        assert_eq!(base.as_str().len(), 120);
+        let c = candidate(&base, 17);
+        assert!(c.as_str().ends_with("17"));
+        assert!(c.as_str().len() <= 128);
+        assert_eq!(candidate(&base, 0), base);
+        assert_eq!(clean("..").as_str(), "member");
+    }
+}

@@ -1,0 +1,427 @@
+//! The provisioning workflow: idempotency check → reserve → create member →
+//! confirm, with compensation.
+//!
+//! [`Provisioner::handle`] is the one place that drives the ports. It returns
+//! an [`Outcome`]; entry points map outcomes to HTTP (see
+//! `entrypoints::http::respond`). It never panics and never leaves a seat
+//! held for a member that was not created: every failure after the
+//! reservation releases the seat before answering.
+//!
+//! Crash safety comes from determinism rather than extra writes: a
+//! redelivery after a crash finds its stale RESERVED claim, derives the same
+//! username candidates, and adopts the member the first attempt may already
+//! have created.
+
+mod outcome;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore as _;
+use tokio::time::Instant;
+
+use crate::domain::{DeliveryKey, UnixMillis};
+use crate::intake::SignupRequest;
+use crate::policy::username::{MAX_CANDIDATES, candidate};
+use crate::policy::{Decision, InvitationMode, Policy};
+use crate::portal::{Invitation, NewMember, Portal, PortalError};
+use crate::seats::{ClaimKey, ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
+
+pub use outcome::{Handled, Outcome};
+
+/// Tunables of the workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowSettings {
+    /// How long a delivery's in-progress lease blocks a concurrent retry. Must
+    /// exceed `deadline`, so a live attempt is never taken over.
+    pub lease: Duration,
+    /// How long a finished delivery's outcome is kept for replays.
+    pub retain: Duration,
+    /// A RESERVED claim older than this is considered abandoned by a crashed
+    /// attempt, and a new delivery for the same person may take it over.
+    pub stale_reservation: Duration,
+    /// Total time budget for the portal work of one request; past it the
+    /// request fails as "portal unavailable" and the seat is released.
+    pub deadline: Duration,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        WorkflowSettings {
+            lease: Duration::from_secs(60),
+            retain: Duration::from_secs(7 * 24 * 3600),
+            stale_reservation: Duration::from_secs(120),
+            deadline: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Drives one sign-up through the ports.
+pub struct Provisioner<L, P> {
+    ledger: Arc<L>,
+    portal: Arc<P>,
+    policy: Arc<Policy>,
+    settings: WorkflowSettings,
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Wires the workflow.
+    pub fn new(ledger: Arc<L>, portal: Arc<P>, policy: Arc<Policy>, settings: WorkflowSettings) -> Self {
+        Provisioner {
+            ledger,
+            portal,
+            policy,
+            settings,
+        }
+    }
+
+    /// The ledger (status pages, tests).
+    pub fn ledger(&self) -> &Arc<L> {
+        &self.ledger
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// Handles one verified, parsed delivery. `payload_hash` identifies the
+    /// body so a reused delivery id with another body is refused.
+    pub async fn handle(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        now: UnixMillis,
+    ) -> Handled {
+        // Policy first: it is pure, so a request no pool accepts is refused
+        // without writing anything.
+        let decision = match self.policy.decide(req) {
+            Ok(d) => d,
+            Err(rejection) => {
+                tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
+                return Handled::fresh(Outcome::Rejected {
+                    code: "no_matching_pool".into(),
+                    message: "No pool accepts this request (e-mail domain, organization or pool field).".into(),
+                });
+            }
+        };
+        let lease_ms = self.settings.lease.as_millis() as i64;
+        match self
+            .ledger
+            .begin_delivery(delivery, payload_hash, now, lease_ms)
+            .await
+        {
+            Ok(DeliveryBegin::Started) => {}
+            Ok(DeliveryBegin::InProgress) => {
+                return Handled::fresh(Outcome::retry(
+                    "delivery_in_progress",
+                    "This delivery is being handled by another attempt.",
+                    5,
+                ));
+            }
+            Ok(DeliveryBegin::Completed(json)) => {
+                return match serde_json::from_str::<Outcome>(&json) {
+                    Ok(o) => Handled { outcome: o, replayed: true },
+                    Err(e) => {
+                        tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
+                        Handled::fresh(Outcome::retry("store_unavailable", "The seat store is unavailable.", 30))
+                    }
+                };
+            }
+            Ok(DeliveryBegin::PayloadMismatch) => {
+                return Handled::fresh(Outcome::Rejected {
+                    code: "delivery_id_reused".into(),
+                    message: "This delivery id was already used with a different body.".into(),
+                });
+            }
+            Err(e) => {
+                tracing::error!(delivery = %delivery.as_string(), "ledger: {e}");
+                return Handled::fresh(Outcome::retry("store_unavailable", "The seat store is unavailable.", 30));
+            }
+        }
+
+        let outcome = self.provision(delivery, req, &decision, now).await;
+
+        // Final outcomes are stored so that replays get the same answer;
+        // transient ones drop the lease so the sender's retry runs again.
+        if outcome.is_final() {
+            let retain_until = now + self.settings.retain.as_millis() as i64;
+            let stored = serde_json::to_string(&outcome);
+            match stored {
+                Ok(json) => {
+                    if let Err(e) = self
+                        .ledger
+                        .finish_delivery(delivery, &json, now, retain_until)
+                        .await
+                    {
+                        // The lease expires on its own; a retry then finds the
+                        // ACTIVE claim and answers "already a member".
+                        tracing::warn!(delivery = %delivery.as_string(), "could not store outcome: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("outcome not serialisable: {e}"),
+            }
+        } else if let Err(e) = self.ledger.abandon_delivery(delivery).await {
+            tracing::warn!(delivery = %delivery.as_string(), "could not drop lease: {e}");
+        }
+        Handled::fresh(outcome)
+    }
+
+    async fn provision(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        decision: &Decision,
+        now: UnixMillis,
+    ) -> Outcome {
+        let key = ClaimKey {
+            pool: decision.pool.clone(),
+            person: req.email.key(),
+        };
+        let fresh_id = new_claim_id();
+        let delivery_str = delivery.as_string();
+        let reservation = self
+            .ledger
+            .reserve(ReserveRequest {
+                key: &key,
+                capacity: decision.capacity,
+                delivery: &delivery_str,
+                claim_id: &fresh_id,
+                now,
+            })
+            .await;
+        let claim_id = match reservation {
+            Ok(Reservation::Reserved(c)) => c.claim_id,
+            Ok(Reservation::PoolFull { used }) => {
+                tracing::info!(pool = %decision.pool, used, "pool full");
+                return Outcome::PoolFull {
+                    pool: decision.pool.to_string(),
+                    seats: decision.capacity,
+                };
+            }
+            Ok(Reservation::AlreadyHeld(c)) => match c.state {
+                ClaimState::Active => {
+                    return Outcome::AlreadyMember {
+                        pool: decision.pool.to_string(),
+                        username: c.username.unwrap_or_default(),
+                    };
+                }
+                ClaimState::Reserved
+                    if now - c.updated_at < self.settings.stale_reservation.as_millis() as i64 =>
+                {
+                    return Outcome::retry(
+                        "claim_in_progress",
+                        "A seat for this person is being set up by another request.",
+                        10,
+                    );
+                }
+                ClaimState::Reserved => {
+                    // An attempt crashed after reserving: take its claim over.
+                    tracing::warn!(pool = %decision.pool, claim = %c.claim_id, "adopting a stale reservation");
+                    c.claim_id
+                }
+            },
+            Err(e) => {
+                tracing::error!("ledger reserve: {e}");
+                return Outcome::retry("store_unavailable", "The seat store is unavailable.", 30);
+            }
+        };
+
+        let deadline = Instant::now() + self.settings.deadline;
+        match self.create_member(req, decision, deadline).await {
+            Ok(created) => match self
+                .ledger
+                .confirm(&key, &claim_id, &created.username, now)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                    Outcome::Provisioned {
+                        pool: decision.pool.to_string(),
+                        username: created.username,
+                        invitation: matches!(decision.invitation, InvitationMode::Email),
+                        adopted: created.adopted,
+                    }
+                }
+                Err(e) => {
+                    // The member exists but the claim is still RESERVED; the
+                    // retry adopts the member and confirms.
+                    tracing::error!(pool = %decision.pool, "ledger confirm: {e}");
+                    Outcome::retry("store_unavailable", "The seat store is unavailable.", 30)
+                }
+            },
+            Err(err) => {
+                // Compensation: the member was not created, give the seat back.
+                let released = self.release_with_retry(&key, &claim_id).await;
+                tracing::warn!(pool = %decision.pool, released, "member not created: {err}");
+                failure_outcome(&err)
+            }
+        }
+    }
+
+    async fn release_with_retry(&self, key: &ClaimKey, claim_id: &str) -> bool {
+        for attempt in 0..3u32 {
+            match self.ledger.release(key, claim_id).await {
+                Ok(released) => return released,
+                Err(e) => {
+                    tracing::error!(attempt, "release failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        false
+    }
+
+    /// Finds a free username and creates the member, or adopts the member a
+    /// previous attempt created.
+    async fn create_member(
+        &self,
+        req: &SignupRequest,
+        decision: &Decision,
+        deadline: Instant,
+    ) -> Result<Created, PortalError> {
+        let portal = &*self.portal;
+        let org_id = within(deadline, portal.org_id()).await?;
+        let ids = within(deadline, portal.group_ids(&decision.groups)).await?;
+        let mut group_ids = Vec::with_capacity(ids.len());
+        for (name, id) in decision.groups.iter().zip(ids) {
+            match id {
+                Some(id) => group_ids.push(id),
+                None => {
+                    return Err(PortalError::Rejected {
+                        code: "group_not_found".into(),
+                        message: format!("no group titled {name:?} in the organization"),
+                    });
+                }
+            }
+        }
+        let email_key = req.email.key();
+        let is_ours = |m: &crate::portal::Member| {
+            m.org_id.as_deref() == Some(org_id.as_str())
+                && m.email.as_deref().map(str::to_lowercase).as_deref() == Some(email_key.as_str())
+        };
+        for n in 0..MAX_CANDIDATES {
+            let name = candidate(&decision.username, n);
+            let username = name.as_str();
+            if let Some(existing) = within(deadline, portal.member(username)).await? {
+                if is_ours(&existing) {
+                    return Ok(Created::adopted(username));
+                }
+                continue;
+            }
+            if !within(deadline, portal.username_available(username)).await? {
+                continue;
+            }
+            let member = NewMember {
+                username: username.to_string(),
+                email: req.email.as_str().to_string(),
+                first_name: req.first_name.clone().unwrap_or_default(),
+                last_name: req.last_name.clone().unwrap_or_default(),
+                role: decision.role.clone(),
+                user_type: decision.user_type.clone(),
+                group_ids: group_ids.clone(),
+                invitation: match decision.invitation {
+                    InvitationMode::Email => Invitation::Email,
+                    InvitationMode::Password => {
+                        Invitation::Password(crate::portal::arcgis::generated_password())
+                    }
+                },
+            };
+            match within(deadline, portal.invite(&member)).await {
+                Ok(()) => return Ok(Created::new(username)),
+                Err(err @ (PortalError::NotInvited { .. } | PortalError::Unavailable(_))) => {
+                    // The invitation may have gone through after all (a retry
+                    // of a timed-out invite, a concurrent attempt): look once.
+                    let again = tokio::time::timeout(Duration::from_secs(3), portal.member(username)).await;
+                    if let Ok(Ok(Some(m))) = again
+                        && is_ours(&m)
+                    {
+                        return Ok(Created::adopted(username));
+                    }
+                    if matches!(err, PortalError::NotInvited { .. })
+                        && matches!(
+                            tokio::time::timeout(Duration::from_secs(3), portal.username_available(username)).await,
+                            Ok(Ok(false))
+                        )
+                    {
+                        // Taken by someone else in the meantime: next name.
+                        continue;
+                    }
+                    return Err(err);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(PortalError::Rejected {
+            code: "username_unavailable".into(),
+            message: format!(
+                "{MAX_CANDIDATES} usernames derived from {} are all taken",
+                decision.username
+            ),
+        })
+    }
+}
+
+struct Created {
+    username: String,
+    adopted: bool,
+}
+
+impl Created {
+    fn new(u: &str) -> Self {
+        Created { username: u.to_string(), adopted: false }
+    }
+    fn adopted(u: &str) -> Self {
+        Created { username: u.to_string(), adopted: true }
+    }
+}
+
+/// Runs a portal call within the request's remaining time.
+async fn within<T>(
+    deadline: Instant,
+    fut: impl std::future::Future<Output = Result<T, PortalError>>,
+) -> Result<T, PortalError> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(PortalError::Unavailable(
+            "the portal did not answer within the request's deadline".into(),
+        )),
+    }
+}
+
+fn failure_outcome(err: &PortalError) -> Outcome {
+    match err {
+        PortalError::Unavailable(_) | PortalError::Protocol(_) => Outcome::retry(
+            "portal_unavailable",
+            "ArcGIS Online did not answer in time; the seat was released. Retry later.",
+            60,
+        ),
+        PortalError::Auth(_) => Outcome::retry(
+            "portal_auth_failed",
+            "The broker's ArcGIS administrator credentials were refused; the seat was released. An operator must fix the credentials.",
+            300,
+        ),
+        PortalError::NotInvited { .. } => Outcome::PortalFailed {
+            code: "portal_refused".into(),
+            message: "ArcGIS Online refused to create the member (no seat of this user type left in the organization, an incompatible role, or an invalid e-mail); the seat was released.".into(),
+        },
+        PortalError::Rejected { code, message } => Outcome::PortalFailed {
+            code: if code == "group_not_found" || code == "username_unavailable" {
+                code.clone()
+            } else {
+                "portal_rejected".into()
+            },
+            message: format!("ArcGIS Online rejected the request: {message}; the seat was released."),
+        },
+    }
+}
+
+fn new_claim_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

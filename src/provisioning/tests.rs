@@ -1,0 +1,220 @@
+//! Workflow tests with in-process fakes: every branch of `handle`, no I/O.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::{Email, PoolId};
+use crate::policy::Rules;
+use crate::portal::Member;
+use crate::portal::fake::FakePortal;
+use crate::seats::memory::MemoryLedger;
+
+const RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 2
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    [pools.match]
+    email_domains = ["acme.org"]
+"#;
+
+const NOW: UnixMillis = 1_772_443_800_000;
+
+struct World {
+    p: Provisioner<MemoryLedger, FakePortal>,
+    portal: Arc<FakePortal>,
+    ledger: Arc<MemoryLedger>,
+}
+
+fn world() -> World {
+    let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let policy = Arc::new(Policy::new(Rules::from_toml(RULES).unwrap()));
+    let p = Provisioner::new(ledger.clone(), portal.clone(), policy, WorkflowSettings::default());
+    World { p, portal, ledger }
+}
+
+fn signup(email: &str) -> SignupRequest {
+    SignupRequest {
+        email: Email::parse(email).unwrap(),
+        first_name: Some("Ana".into()),
+        last_name: Some("Lopez".into()),
+        username: None,
+        organization: None,
+        pool: None,
+        attributes: Default::default(),
+    }
+}
+
+fn key(id: &str) -> DeliveryKey {
+    DeliveryKey {
+        source: "standard".into(),
+        id: id.into(),
+    }
+}
+
+fn acme() -> PoolId {
+    PoolId::parse("acme").unwrap()
+}
+
+#[tokio::test]
+async fn a_signup_creates_the_member_and_activates_the_claim() {
+    let w = world();
+    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    assert_eq!(
+        h.outcome,
+        Outcome::Provisioned {
+            pool: "acme".into(),
+            username: "ana_acme".into(),
+            invitation: true,
+            adopted: false
+        }
+    );
+    let members = w.portal.members();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].role.as_deref(), Some("iAAAAAAAAAAAAAAA"));
+    assert_eq!(members[0].group_ids, vec!["g-Partners".to_string()]);
+    let claims = w.ledger.claims(&acme()).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].state, ClaimState::Active);
+    assert_eq!(claims[0].username.as_deref(), Some("ana_acme"));
+}
+
+#[tokio::test]
+async fn a_replay_returns_the_stored_outcome_without_portal_calls() {
+    let w = world();
+    let first = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    let again = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1000).await;
+    assert!(again.replayed);
+    assert_eq!(again.outcome, first.outcome);
+    assert_eq!(w.portal.invites(), 1);
+}
+
+#[tokio::test]
+async fn a_reused_delivery_id_with_another_body_is_refused() {
+    let w = world();
+    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    let h = w.p.handle(&key("d1"), "h2", &signup("bo@acme.org"), NOW).await;
+    assert!(matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "delivery_id_reused"));
+    assert_eq!(w.portal.members().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_person_through_another_delivery_keeps_one_seat() {
+    let w = world();
+    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    let h = w.p.handle(&key("d2"), "h2", &signup("ANA@acme.org"), NOW).await;
+    assert_eq!(
+        h.outcome,
+        Outcome::AlreadyMember {
+            pool: "acme".into(),
+            username: "ana_acme".into()
+        }
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+#[tokio::test]
+async fn a_full_pool_refuses_and_keeps_the_count() {
+    let w = world();
+    for (i, e) in ["a1@acme.org", "a2@acme.org"].iter().enumerate() {
+        let h = w.p.handle(&key(&format!("d{i}")), "h", &signup(e), NOW).await;
+        assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
+    }
+    let h = w.p.handle(&key("d9"), "h", &signup("a3@acme.org"), NOW).await;
+    assert_eq!(h.outcome, Outcome::PoolFull { pool: "acme".into(), seats: 2 });
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 2);
+}
+
+#[tokio::test]
+async fn a_request_matching_no_pool_writes_nothing() {
+    let w = world();
+    let h = w.p.handle(&key("d1"), "h1", &signup("x@other.org"), NOW).await;
+    assert!(matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "no_matching_pool"));
+    // The delivery was not recorded: the same id may be used again.
+    let begin = w.ledger.begin_delivery(&key("d1"), "zz", NOW, 1000).await.unwrap();
+    assert_eq!(begin, DeliveryBegin::Started);
+}
+
+#[tokio::test]
+async fn taken_usernames_move_to_the_next_candidate() {
+    let w = world();
+    w.portal.take_elsewhere("ana_acme");
+    w.portal.take_elsewhere("ana_acme1");
+    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    assert!(matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme2"));
+}
+
+#[tokio::test]
+async fn a_transient_portal_failure_releases_the_seat_and_allows_a_retry() {
+    let w = world();
+    w.portal
+        .fail_next_invite(PortalError::Unavailable("HTTP 503 after 5 attempts".into()));
+    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    assert!(matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "portal_unavailable"));
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    assert!(w.ledger.claims(&acme()).await.unwrap().is_empty());
+    // The sender retries the same delivery: it runs again and succeeds.
+    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 60_000).await;
+    assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_releases_the_seat_and_is_stored() {
+    let w = world();
+    w.portal.fail_next_invite(PortalError::NotInvited {
+        username: "ana_acme".into(),
+    });
+    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    assert!(matches!(h.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused"));
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    let again = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1).await;
+    assert!(again.replayed);
+}
+
+#[tokio::test]
+async fn an_unknown_group_fails_without_creating_anyone() {
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let policy = Arc::new(Policy::new(Rules::from_toml(RULES).unwrap()));
+    let p = Provisioner::new(ledger.clone(), portal.clone(), policy, WorkflowSettings::default());
+    let h = p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    assert!(matches!(h.outcome, Outcome::PortalFailed { ref code, ref message } if code == "group_not_found" && message.contains("Partners")));
+    assert_eq!(portal.invites(), 0);
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 0);
+}
+
+#[tokio::test]
+async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted() {
+    let w = world();
+    // A crashed attempt reserved a seat and created the member, then died.
+    let k = ClaimKey { pool: acme(), person: "ana@acme.org".into() };
+    let r = w
+        .ledger
+        .reserve(ReserveRequest { key: &k, capacity: 2, delivery: "standard:old", claim_id: "c-old", now: NOW })
+        .await
+        .unwrap();
+    assert!(matches!(r, Reservation::Reserved(_)));
+    w.portal.add_member(Member {
+        username: "ana_acme".into(),
+        email: Some("ana@acme.org".into()),
+        org_id: Some("org1".into()),
+        role: Some("iAAAAAAAAAAAAAAA".into()),
+        user_type: Some("viewerUT".into()),
+        group_ids: vec![],
+    });
+    // A fresh attempt right away waits for the live reservation …
+    let h = w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), NOW + 1000).await;
+    assert!(matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "claim_in_progress"));
+    // … but once it is stale, the retry adopts the member and confirms.
+    let later = NOW + 10 * 60_000;
+    let h = w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), later).await;
+    assert!(matches!(h.outcome, Outcome::Provisioned { adopted: true, .. }), "{h:?}");
+    assert_eq!(w.portal.invites(), 0);
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+    let c = w.ledger.claim(&k).await.unwrap().unwrap();
+    assert_eq!(c.state, ClaimState::Active);
+}

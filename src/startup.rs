@@ -1,0 +1,123 @@
+//! Wiring: builds the ports and the router from [`Settings`]. Called once per
+//! process (per Lambda cold start); nothing here runs per request.
+//!
+//! Start-up does no network I/O besides reading the secret: the portal token
+//! is fetched lazily on the first sign-up, so a cold start stays cheap.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::config::{ConfigError, RulesSource, Secrets, Settings};
+use crate::domain::now_millis;
+use crate::entrypoints::http::{AppState, Clock, router};
+use crate::intake::signature::SigningKey;
+use crate::policy::{Policy, Rules};
+use crate::portal::Portal;
+use crate::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
+use crate::provisioning::{Provisioner, WorkflowSettings};
+use crate::seats::SeatLedger;
+use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+
+/// Loads and checks the rules, logging their warnings.
+pub fn load_rules(source: &RulesSource) -> Result<Rules, ConfigError> {
+    let rules = match source {
+        RulesSource::Path(p) => Rules::load(p),
+        RulesSource::Inline(t) => Rules::from_toml(t),
+    }
+    .map_err(|e| ConfigError(e.to_string()))?;
+    for w in &rules.warnings {
+        tracing::warn!("rules: {w}");
+    }
+    Ok(rules)
+}
+
+/// Parses the configured Standard Webhooks keys. At least one is required:
+/// an intake that accepts nothing is a misconfiguration, not a safe default.
+pub fn signing_keys(secrets: &Secrets) -> Result<Vec<SigningKey>, ConfigError> {
+    if secrets.standard_webhook_secrets.is_empty() {
+        return Err(ConfigError(
+            "no Standard Webhooks secret configured (standard_webhook_secrets in the secret, or STANDARD_WEBHOOK_SECRETS)".into(),
+        ));
+    }
+    secrets
+        .standard_webhook_secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            SigningKey::parse(s.expose()).map_err(|e| ConfigError(format!("webhook secret #{}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// The ArcGIS client for a sharing root and the administrator's credentials.
+pub fn arcgis_portal(
+    portal_url: &str,
+    referer: &str,
+    secrets: &Secrets,
+    workflow: &WorkflowSettings,
+) -> Result<ArcGisPortal, ConfigError> {
+    if secrets.arcgis_username.is_empty() || secrets.arcgis_password.expose().is_empty() {
+        return Err(ConfigError(
+            "ArcGIS administrator username/password missing (arcgis_username/arcgis_password in the secret, or ARCGIS_USERNAME/ARCGIS_PASSWORD)".into(),
+        ));
+    }
+    let mut cfg = ArcGisConfig::new(portal_url);
+    cfg.referer = referer.to_string();
+    // One logical portal call may not outlive the whole request's budget.
+    cfg.deadline = cfg.deadline.min(workflow.deadline);
+    ArcGisPortal::new(
+        cfg,
+        Credentials::new(&secrets.arcgis_username, secrets.arcgis_password.expose()),
+    )
+    .map_err(|e| ConfigError(format!("ArcGIS client: {e}")))
+}
+
+/// Builds the router over any ledger and portal.
+pub fn app<L: SeatLedger, P: Portal>(
+    ledger: Arc<L>,
+    portal: Arc<P>,
+    rules: Rules,
+    keys: Vec<SigningKey>,
+    workflow: WorkflowSettings,
+    tolerance_secs: i64,
+) -> (Router, Arc<AppState<L, P>>) {
+    let clock: Clock = Arc::new(now_millis);
+    let state = Arc::new(AppState {
+        provisioner: Provisioner::new(ledger, portal, Arc::new(Policy::new(rules)), workflow),
+        standard_keys: keys,
+        tolerance_secs,
+        clock,
+    });
+    (router(state.clone()), state)
+}
+
+/// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
+pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
+    let rules = load_rules(&settings.rules)?;
+    let secrets = Secrets::load(&settings.secrets).await?;
+    let keys = signing_keys(&secrets)?;
+    let portal = arcgis_portal(
+        &settings.portal_url,
+        &settings.portal_referer,
+        &secrets,
+        &settings.workflow,
+    )?;
+    let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
+    let ledger = DynamoLedger::new(client, &settings.table);
+    tracing::info!(
+        pools = rules.pools.len(),
+        table = %settings.table,
+        portal = %settings.portal_url,
+        "agol-seat-broker ready"
+    );
+    let (router, _) = app(
+        Arc::new(ledger),
+        Arc::new(portal),
+        rules,
+        keys,
+        settings.workflow.clone(),
+        settings.tolerance_secs,
+    );
+    Ok(router)
+}

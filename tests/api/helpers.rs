@@ -1,0 +1,216 @@
+//! `spawn_app`: a broker wired exactly as in production (DynamoDB ledger,
+//! ArcGIS client), pointed at DynamoDB Local and a fresh portal simulator.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use agol_seat_broker::domain::{PoolId, now_millis};
+use agol_seat_broker::entrypoints::http::{AppState, Clock, router};
+use agol_seat_broker::intake::signature::SigningKey;
+use agol_seat_broker::policy::{Policy, Rules};
+use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
+use agol_seat_broker::portal::simulator::{PortalSimulator, RunningSimulator, SimulatorConfig};
+use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
+use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
+use agol_seat_broker::seats::{Claim, ClaimState, SeatLedger};
+
+/// The spec's published test secret: never a real one.
+pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+pub const ADMIN: &str = "broker_admin";
+pub const ADMIN_PASSWORD: &str = "Sim-Admin-Pass-42";
+
+pub const RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 150
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners", "Field data"]
+    [pools.match]
+    email_domains = ["acme.org"]
+
+    [[pools]]
+    name = "city"
+    seats = 5
+    role = "publisher"
+    user_type = "creatorUT"
+    groups = ["Partners"]
+    invitation = "password"
+    [pools.match]
+    email_domains = ["city.example"]
+"#;
+
+pub struct Options {
+    pub rules: &'static str,
+    /// Portal budget per request.
+    pub deadline: Duration,
+    pub sim: SimulatorConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let mut sim = SimulatorConfig::default();
+        sim.admin_username = ADMIN.into();
+        sim.admin_password = ADMIN_PASSWORD.into();
+        sim.groups = vec!["Partners".into(), "Field data".into()];
+        Options {
+            rules: RULES,
+            deadline: Duration::from_secs(5),
+            sim,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub sim: RunningSimulator,
+    pub ledger: Arc<DynamoLedger>,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub key: SigningKey,
+    pub http: reqwest::Client,
+    pub clock: Arc<AtomicI64>,
+    pub state: Arc<AppState<DynamoLedger, ArcGisPortal>>,
+}
+
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh (it starts DynamoDB Local)")
+    })
+}
+
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::AtomicU32;
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        now_millis(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn arcgis_config(base_url: &str, deadline: Duration) -> ArcGisConfig {
+    let mut cfg = ArcGisConfig::new(base_url);
+    cfg.request_timeout = deadline.min(Duration::from_secs(2));
+    cfg.deadline = deadline;
+    cfg.max_attempts = 3;
+    cfg.base_backoff = Duration::from_millis(10);
+    cfg.max_backoff = Duration::from_millis(50);
+    cfg
+}
+
+pub async fn spawn_app(opts: Options) -> TestApp {
+    let sim = PortalSimulator::spawn(opts.sim).await.expect("simulator starts");
+    let ddb = client_for_endpoint(Some(&dynamodb_endpoint())).await;
+    let table = unique("api");
+    create_table(&ddb, &table).await.expect("table created");
+    let ledger = Arc::new(DynamoLedger::new(ddb.clone(), &table));
+    let portal = Arc::new(
+        ArcGisPortal::new(
+            arcgis_config(&sim.base_url(), opts.deadline),
+            Credentials::new(ADMIN, ADMIN_PASSWORD),
+        )
+        .expect("client builds"),
+    );
+    let policy = Arc::new(Policy::new(Rules::from_toml(opts.rules).expect("rules load")));
+    let workflow = WorkflowSettings {
+        deadline: opts.deadline,
+        ..WorkflowSettings::default()
+    };
+    let clock = Arc::new(AtomicI64::new(now_millis()));
+    let c = clock.clone();
+    let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
+    let key = SigningKey::parse(SECRET).expect("test secret parses");
+    let state = Arc::new(AppState {
+        provisioner: Provisioner::new(ledger.clone(), portal, policy, workflow),
+        standard_keys: vec![key.clone()],
+        tolerance_secs: 300,
+        clock: clock_fn,
+    });
+    let app = router(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    TestApp {
+        url,
+        sim,
+        ledger,
+        ddb,
+        table,
+        key,
+        http: reqwest::Client::new(),
+        clock,
+        state,
+    }
+}
+
+impl TestApp {
+    pub fn now_secs(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst) / 1000
+    }
+
+    /// Posts a correctly signed Standard Webhooks delivery.
+    pub async fn post_signup(&self, id: &str, body: &serde_json::Value) -> reqwest::Response {
+        let raw = serde_json::to_vec(body).expect("json");
+        let ts = self.now_secs();
+        let sig = self.key.sign(id, ts, &raw);
+        self.post_raw(&[("webhook-id", id), ("webhook-timestamp", &ts.to_string()), ("webhook-signature", &sig)], raw)
+            .await
+    }
+
+    pub async fn post_raw(&self, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/standard", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn claims(&self, pool: &str) -> Vec<Claim> {
+        self.ledger
+            .claims(&PoolId::parse(pool).unwrap())
+            .await
+            .expect("claims readable")
+    }
+
+    pub async fn used(&self, pool: &str) -> u32 {
+        self.ledger
+            .usage(&PoolId::parse(pool).unwrap())
+            .await
+            .expect("usage readable")
+            .used
+    }
+
+    pub async fn active_claims(&self, pool: &str) -> usize {
+        self.claims(pool)
+            .await
+            .iter()
+            .filter(|c| c.state == ClaimState::Active)
+            .count()
+    }
+
+    /// Every item in the ledger table (to prove that nothing was written).
+    pub async fn item_count(&self) -> usize {
+        let out = self
+            .ddb
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan");
+        out.items().len()
+    }
+}
+
+pub fn signup(email: &str) -> serde_json::Value {
+    serde_json::json!({"email": email, "first_name": "Ana", "last_name": "Lopez", "organization": "Acme"})
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests over real HTTP: the broker's router served on loopback,
+//! the ledger on DynamoDB Local, the portal simulator behind the real ArcGIS
+//! client. One test binary (zero2prod style); `helpers` builds the world.
+
+mod helpers;
+
+mod bad_input;
+mod failures;
+mod lambda_events;
+mod signup;

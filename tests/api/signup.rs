@@ -1,0 +1,154 @@
+//! The happy path, bursts and replays.
+
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use crate::helpers::{Options, signup, spawn_app};
+
+#[tokio::test]
+async fn a_valid_signup_creates_exactly_one_member_with_the_pools_grants() {
+    let app = spawn_app(Options::default()).await;
+
+    let res = app.post_signup("msg_ok_1", &signup("Ana.Lopez@acme.org")).await;
+
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "provisioned");
+    assert_eq!(body["username"], "ana.lopez_acme");
+    let members = app.sim.members();
+    assert_eq!(members.len(), 1);
+    let m = &members[0];
+    assert_eq!(m.username, "ana.lopez_acme");
+    assert_eq!(m.email, "Ana.Lopez@acme.org");
+    assert_eq!(m.role, "iAAAAAAAAAAAAAAA");
+    assert_eq!(m.user_type, "viewerUT");
+    let mut groups = m.group_ids.clone();
+    groups.sort();
+    let mut want = vec![
+        app.sim.group_id("Partners").unwrap(),
+        app.sim.group_id("Field data").unwrap(),
+    ];
+    want.sort();
+    assert_eq!(groups, want);
+    let claims = app.claims("acme").await;
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].username.as_deref(), Some("ana.lopez_acme"));
+    assert_eq!(app.active_claims("acme").await, 1);
+    assert_eq!(app.used("acme").await, 1);
+}
+
+#[tokio::test]
+async fn a_password_pool_creates_an_active_member_with_a_creator_role() {
+    let app = spawn_app(Options::default()).await;
+
+    let res = app.post_signup("msg_city_1", &signup("bo@city.example")).await;
+
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["invitation"], "password");
+    let m = app.sim.member("bo_city").expect("member exists");
+    assert_eq!(m.role, "org_publisher");
+    assert_eq!(m.user_type, "creatorUT");
+    assert!(!m.pending, "a password account is active at once");
+}
+
+#[tokio::test]
+async fn a_burst_of_200_into_150_seats_creates_exactly_150_members() {
+    let app = spawn_app(Options::default()).await;
+
+    let sends = (0..200).map(|i| {
+        let app = &app;
+        async move {
+            app.post_signup(&format!("msg_burst_{i}"), &signup(&format!("p{i}@acme.org")))
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = join_all(sends).await;
+
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let full = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((created, full), (150, 50), "statuses: {statuses:?}");
+    assert_eq!(app.sim.members().len(), 150);
+    assert_eq!(app.active_claims("acme").await, 150);
+    assert_eq!(app.claims("acme").await.len(), 150);
+    assert_eq!(app.used("acme").await, 150);
+}
+
+#[tokio::test]
+async fn the_same_delivery_sent_three_times_concurrently_creates_one_member() {
+    let app = spawn_app(Options::default()).await;
+    let body = signup("ana@acme.org");
+
+    let statuses = join_all((0..3).map(|_| app.post_signup("msg_dup_1", &body))).await;
+
+    let codes: Vec<u16> = statuses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| [201, 200, 503].contains(c)), "{codes:?}");
+    assert_eq!(app.sim.members().len(), 1);
+    assert_eq!(app.used("acme").await, 1);
+    // Once finished, a further retry replays the stored outcome.
+    let res = app.post_signup("msg_dup_1", &body).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["replayed"], true);
+    assert_eq!(v["username"], "ana_acme");
+    assert_eq!(app.sim.members().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_person_through_two_deliveries_holds_one_seat() {
+    let app = spawn_app(Options::default()).await;
+
+    let first = app.post_signup("msg_p_1", &signup("ana@acme.org")).await;
+    let second = app.post_signup("msg_p_2", &signup("ANA@ACME.ORG")).await;
+
+    assert_eq!(first.status(), 201);
+    assert_eq!(second.status(), 200);
+    let v: Value = second.json().await.unwrap();
+    assert_eq!(v["status"], "already_member");
+    assert_eq!(app.sim.members().len(), 1);
+    assert_eq!(app.used("acme").await, 1);
+}
+
+#[tokio::test]
+async fn a_reused_delivery_id_with_a_different_body_is_refused() {
+    let app = spawn_app(Options::default()).await;
+
+    app.post_signup("msg_reuse", &signup("ana@acme.org")).await;
+    let res = app.post_signup("msg_reuse", &signup("eve@acme.org")).await;
+
+    assert_eq!(res.status(), 422);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["code"], "delivery_id_reused");
+    assert_eq!(app.sim.members().len(), 1);
+}
+
+#[tokio::test]
+async fn a_taken_username_gets_the_next_deterministic_candidate() {
+    let mut opts = Options::default();
+    opts.sim.taken_usernames = vec!["ana_acme".into()];
+    let app = spawn_app(opts).await;
+
+    let res = app.post_signup("msg_taken", &signup("ana@acme.org")).await;
+
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["username"], "ana_acme1");
+    assert!(app.sim.member("ana_acme1").is_some());
+}
+
+#[tokio::test]
+async fn token_expiry_in_the_middle_of_a_run_is_invisible_to_the_caller() {
+    let app = spawn_app(Options::default()).await;
+    assert_eq!(app.post_signup("msg_t1", &signup("a1@acme.org")).await.status(), 201);
+    let tokens_before = app.sim.request_count("generateToken");
+
+    app.sim.expire_tokens();
+    let res = app.post_signup("msg_t2", &signup("a2@acme.org")).await;
+
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.sim.request_count("generateToken"), tokens_before + 1);
+    assert_eq!(app.sim.members().len(), 2);
+}

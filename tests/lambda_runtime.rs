@@ -1,0 +1,91 @@
+//! The compiled `bootstrap-lambda` binary under the Lambda Runtime API: the
+//! same protocol as AWS Lambda and `cargo lambda watch`. Configured the way
+//! SAM configures it (environment variables, rules file), pointed at
+//! DynamoDB Local and the portal simulator.
+
+#[path = "support/runtime_api.rs"]
+mod runtime_api;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use agol_seat_broker::portal::simulator::{PortalSimulator, SimulatorConfig};
+use agol_seat_broker::seats::dynamo::{client_for_endpoint, create_table};
+use runtime_api::{Reply, RuntimeApi, lambda_env};
+
+const SIGNED_AT: i64 = 1_772_443_800;
+
+#[tokio::test]
+async fn the_lambda_binary_serves_recorded_events_through_the_runtime_api() {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+        .expect("DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh");
+    let ddb = client_for_endpoint(Some(&endpoint)).await;
+    let table = format!("lambda-{}", std::process::id());
+    create_table(&ddb, &table).await.unwrap();
+    let mut sim_cfg = SimulatorConfig::default();
+    sim_cfg.admin_username = "broker_admin".into();
+    sim_cfg.admin_password = "Sim-Admin-Pass-42".into();
+    sim_cfg.groups = vec!["Project Atlas partners".into()];
+    let sim = PortalSimulator::spawn(sim_cfg).await.unwrap();
+    let api = RuntimeApi::start().await;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap-lambda"))
+        .envs(lambda_env(&api.addr))
+        .env("LEDGER_TABLE", &table)
+        .env("DYNAMODB_ENDPOINT", &endpoint)
+        .env("PORTAL_URL", sim.base_url())
+        .env("RULES_PATH", "config/rules.toml")
+        .env("ARCGIS_USERNAME", "broker_admin")
+        .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
+        .env("STANDARD_WEBHOOK_SECRETS", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        // The recorded events were signed at SIGNED_AT; widen the window so
+        // they verify today (a test-only setting).
+        .env("WEBHOOK_TOLERANCE_SECS", (agol_seat_broker::domain::now_millis() / 1000 - SIGNED_AT + 3600).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the lambda binary starts");
+
+    let wait = Duration::from_secs(20);
+    let signup = std::fs::read_to_string("events/standard-signup.apigw.json").unwrap();
+    let Some(Reply::Response(id, v)) = api.invoke("req-1", &signup, wait).await else {
+        panic!("no response to the sign-up event");
+    };
+    assert_eq!(id, "req-1");
+    assert_eq!(v["statusCode"], 201, "{v}");
+    let body: serde_json::Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["username"], "ana.lopez_water-board");
+    assert!(sim.member("ana.lopez_water-board").is_some());
+
+    let bad = std::fs::read_to_string("events/standard-bad-signature.apigw.json").unwrap();
+    let Some(Reply::Response(_, v)) = api.invoke("req-2", &bad, wait).await else {
+        panic!("no response to the tampered event");
+    };
+    assert_eq!(v["statusCode"], 401, "{v}");
+
+    child.kill().await.ok();
+}
+
+#[tokio::test]
+async fn a_misconfigured_lambda_fails_its_cold_start_with_a_clear_message() {
+    let api = RuntimeApi::start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap-lambda"))
+        .envs(lambda_env(&api.addr))
+        .env("LEDGER_TABLE", "t")
+        .env("PORTAL_URL", "https://acme.maps.arcgis.com")
+        .env("RULES_TOML", "[[pools]]\nname = \"a\"\nseats = 0\nrole = \"user\"\nuser_type = \"viewerUT\"\n")
+        .env("ARCGIS_USERNAME", "admin")
+        .env("ARCGIS_PASSWORD", "not-logged-anywhere-99")
+        .env("STANDARD_WEBHOOK_SECRETS", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("exits")
+        .expect("runs");
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("seats must be a positive"), "{log}");
+    assert!(log.contains("cannot hold user type viewerUT"), "{log}");
+    assert!(!log.contains("not-logged-anywhere-99"), "{log}");
+}
