@@ -32,8 +32,8 @@ pub(crate) enum Method {
 }
 
 /// What to send: a path under the sharing root and its parameters (`f=json`
-/// is added here).
-#[derive(Debug)]
+/// is added here). Deliberately not `Debug`: generateToken's parameters hold
+/// the password.
 pub(crate) struct Call {
     /// GET or POST.
     pub method: Method,
