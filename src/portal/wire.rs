@@ -1,1 +1,200 @@
-//! Placeholder: being written.
+//! Serde shapes of the ArcGIS sharing REST JSON the client reads and writes
+//! (fact sheet §2, §4, §5, §6).
+//!
+//! Only shapes live here: no I/O, no classification of errors, no defaults
+//! that carry meaning. Every field the portal may leave out is an `Option` or
+//! defaults to empty, so an answer missing a field we do not need still
+//! parses; the client decides what a missing field means.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `{"error": {...}}`: the sharing API's error object (fact sheet §1).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ErrorObject {
+    /// Numeric code; seen as a number, tolerated as a string.
+    #[serde(default)]
+    pub code: Option<Value>,
+    /// Symbolic code such as `COM_0003`, when present.
+    #[serde(default, rename = "messageCode")]
+    pub message_code: Option<String>,
+    /// Human-readable message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Extra lines, e.g. "Invalid username or password.".
+    #[serde(default)]
+    pub details: Option<Vec<Value>>,
+}
+
+/// `generateToken` answer (fact sheet §4A).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenResponse {
+    /// The token; absent only in a malformed answer.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Expiry in epoch milliseconds.
+    #[serde(default)]
+    pub expires: Option<i64>,
+}
+
+/// The parts of `portals/self` the client reads.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PortalSelf {
+    /// The organization id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Subscription details (AGOL only).
+    #[serde(default, rename = "subscriptionInfo")]
+    pub subscription_info: Option<SubscriptionInfo>,
+}
+
+/// `portals/self.subscriptionInfo`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SubscriptionInfo {
+    /// Purchased seats per user type id; values are numbers (or null).
+    #[serde(default, rename = "userLicenseTypes")]
+    pub user_license_types: Option<HashMap<String, Value>>,
+}
+
+/// One page of `portals/self/users/counts`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CountsPage {
+    /// `{key, count}` pairs.
+    #[serde(default)]
+    pub results: Vec<CountEntry>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// One `{key, count}` pair of a counts page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CountEntry {
+    /// User type id.
+    pub key: String,
+    /// Members holding it.
+    #[serde(default)]
+    pub count: Option<Value>,
+}
+
+/// `community/users/{username}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserJson {
+    /// Username as the portal spells it.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// E-mail (visible to admins).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Organization id.
+    #[serde(default, rename = "orgId")]
+    pub org_id: Option<String>,
+    /// Base role level (`org_admin`, `org_publisher`, `org_user`).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Custom role id, when the member has one.
+    #[serde(default, rename = "roleId")]
+    pub role_id: Option<String>,
+    /// User type id.
+    #[serde(default, rename = "userLicenseTypeId")]
+    pub user_license_type_id: Option<String>,
+    /// Groups the member belongs to.
+    #[serde(default)]
+    pub groups: Vec<GroupRef>,
+}
+
+/// A group as listed in a user or a search result.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GroupRef {
+    /// Group id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Group title (search results).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Owning organization, when the portal reports it.
+    #[serde(default, rename = "orgId")]
+    pub org_id: Option<String>,
+}
+
+/// One page of `community/groups`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GroupSearchPage {
+    /// Hits on this page.
+    #[serde(default)]
+    pub results: Vec<GroupRef>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// `community/checkUsernames`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CheckUsernames {
+    /// One entry per requested name; may be empty.
+    pub usernames: Vec<UsernameCheck>,
+}
+
+/// One `{requested, suggested}` pair.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UsernameCheck {
+    /// The name asked about.
+    #[serde(default)]
+    pub requested: Option<String>,
+    /// The portal's proposal: equal to `requested` when that name is free.
+    #[serde(default)]
+    pub suggested: Option<String>,
+}
+
+/// `portals/self/invite` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InviteResponse {
+    /// Whether the request as a whole was accepted.
+    #[serde(default)]
+    pub success: Option<bool>,
+    /// Usernames the portal refused, without a reason.
+    #[serde(default, rename = "notInvited")]
+    pub not_invited: Option<Vec<String>>,
+}
+
+/// The `invitationList` form field, serialized to a JSON string.
+#[derive(Debug, Serialize)]
+pub(crate) struct InvitationList<'a> {
+    /// Exactly one invitation per request (fact sheet §9).
+    pub invitations: Vec<InvitationJson<'a>>,
+    /// Always empty: no app licences.
+    pub apps: Vec<String>,
+    /// Always empty: no app bundles.
+    #[serde(rename = "appBundles")]
+    pub app_bundles: Vec<String>,
+}
+
+/// One invitation, with the keys the Python API sends (fact sheet §2).
+#[derive(Debug, Serialize)]
+pub(crate) struct InvitationJson<'a> {
+    /// Exact username to create.
+    pub username: &'a str,
+    /// Given name.
+    pub firstname: &'a str,
+    /// Family name.
+    pub lastname: &'a str,
+    /// "first last".
+    pub fullname: String,
+    /// E-mail address.
+    pub email: &'a str,
+    /// Role id.
+    pub role: &'a str,
+    /// User type id.
+    #[serde(rename = "userLicenseType")]
+    pub user_license_type: &'a str,
+    /// Group ids, comma-separated (may be empty).
+    pub groups: String,
+    /// Credits; `-1` is "no limit".
+    #[serde(rename = "userCreditAssignment")]
+    pub user_credit_assignment: i64,
+    /// Only for invitations that set a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<&'a str>,
+}

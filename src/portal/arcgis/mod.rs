@@ -1,0 +1,777 @@
+//! [`ArcGisPortal`]: the [`Portal`] adapter that talks to ArcGIS Online over
+//! the sharing REST API (`reqwest`, rustls), following the fact sheet
+//! (`arcgis-portal-api.md`).
+//!
+//! Its job: hold an administrator token (generated from username and
+//! password, cached, renewed before it lapses, renewed once on 498/499),
+//! send each call with retries inside a deadline, and map the portal's JSON
+//! to the port's types. It must not decide anything about seats or pools,
+//! must not retry a refused invitation, and must never log or return the
+//! password or a token.
+//!
+//! Layout: `transport` (one request with retries and error
+//! classification), `token` (renewal arithmetic), `password` (random initial
+//! passwords); the serde shapes are in `portal::wire`.
+
+mod password;
+mod token;
+mod transport;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{Mutex, OnceCell};
+use tokio::time::Instant;
+use tracing::debug;
+use url::Url;
+
+pub use password::{GENERATED_PASSWORD_LEN, generated_password};
+
+use self::token::CachedToken;
+use self::transport::{Call, CallError, RetryPolicy, Transport, fmt_duration};
+use crate::domain::{UnixMillis, now_millis};
+use crate::portal::wire::{
+    CheckUsernames, CountsPage, GroupSearchPage, InvitationJson, InvitationList, InviteResponse,
+    PortalSelf, TokenResponse, UserJson,
+};
+use crate::portal::{Invitation, LicenseCounts, Member, NewMember, Portal, PortalError};
+
+/// Most pages read from one paged listing: 100 pages of 100 is the portal's
+/// 10,000-hit search limit (fact sheet §9), and a portal that keeps sending
+/// `nextStart` cannot make us loop forever.
+const MAX_PAGES: usize = 100;
+
+/// Page size for paged listings (the portal's maximum).
+const PAGE_SIZE: &str = "100";
+
+/// Where the client reads the time for token expiry. The system clock in
+/// production; tests pass a controllable one.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> UnixMillis + Send + Sync>);
+
+impl Clock {
+    /// The wall clock ([`now_millis`]).
+    pub fn system() -> Self {
+        Clock(Arc::new(now_millis))
+    }
+
+    /// A clock that reads `f`.
+    pub fn from_fn(f: impl Fn() -> UnixMillis + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(f))
+    }
+
+    /// The current time in epoch milliseconds.
+    pub fn now(&self) -> UnixMillis {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// Connection settings of [`ArcGisPortal`].
+#[derive(Clone, Debug)]
+pub struct ArcGisConfig {
+    /// The sharing REST root, e.g. `https://myorg.maps.arcgis.com/sharing/rest`.
+    /// Must be `https`, except for loopback hosts (local simulator, tests).
+    pub base_url: String,
+    /// Sent as `client=referer` at generateToken and as the `Referer` header
+    /// on every request (fact sheet §4A).
+    pub referer: String,
+    /// Upper bound of one HTTP attempt.
+    pub request_timeout: Duration,
+    /// Total budget of one logical call: token renewal, every attempt and
+    /// every backoff.
+    pub deadline: Duration,
+    /// Attempts per request for transient failures (at least one).
+    pub max_attempts: u32,
+    /// Backoff ceiling after the first failure; doubles per attempt.
+    pub base_backoff: Duration,
+    /// Largest backoff ceiling.
+    pub max_backoff: Duration,
+    /// Requested token lifetime in minutes (the org may cap it).
+    pub token_expiration_minutes: u32,
+    /// How long a resolved group id is reused without asking again.
+    pub group_cache_ttl: Duration,
+    /// Clock for token expiry.
+    pub clock: Clock,
+}
+
+impl ArcGisConfig {
+    /// Production values: 8 s per attempt, 20 s per call, 5 attempts,
+    /// backoff 200 ms..3 s, 60-minute tokens, group ids cached 10 minutes.
+    pub fn new(base_url: impl Into<String>, referer: impl Into<String>) -> Self {
+        ArcGisConfig {
+            base_url: base_url.into(),
+            referer: referer.into(),
+            request_timeout: Duration::from_secs(8),
+            deadline: Duration::from_secs(20),
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(3),
+            token_expiration_minutes: 60,
+            group_cache_ttl: Duration::from_secs(600),
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// The administrator account the client signs in with. Its `Debug` output
+/// hides the password.
+#[derive(Clone)]
+pub struct Credentials {
+    /// A built-in (ArcGIS-provider) administrator username.
+    pub username: String,
+    /// Its password (secret).
+    pub password: String,
+}
+
+impl Credentials {
+    /// Bundles a username and password.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The ArcGIS Online client. Cheap to share behind an `Arc`; one
+/// `reqwest::Client` (connection pool) is reused for every call.
+pub struct ArcGisPortal {
+    transport: Transport,
+    credentials: Credentials,
+    /// Sent as the `referer` field of generateToken.
+    referer: String,
+    /// Why a `tokio` mutex: renewal awaits an HTTP call while holding it, so
+    /// concurrent callers wait for that one renewal instead of each starting
+    /// their own (single flight).
+    token: Mutex<Option<CachedToken>>,
+    /// `portals/self.id`, read once.
+    org_id: OnceCell<String>,
+    /// Lower-cased trimmed group title → (id, when resolved).
+    groups: Mutex<HashMap<String, (String, Instant)>>,
+    deadline: Duration,
+    token_expiration_minutes: u32,
+    group_cache_ttl: Duration,
+    clock: Clock,
+}
+
+impl fmt::Debug for ArcGisPortal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArcGisPortal")
+            .field("transport", &self.transport)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArcGisPortal {
+    /// Checks the configuration and builds the HTTP client. Fails with
+    /// [`PortalError::Protocol`] when the base URL or referer is unusable
+    /// (plain `http` is refused except on loopback, so the password never
+    /// travels in clear text).
+    pub fn new(config: ArcGisConfig, credentials: Credentials) -> Result<Self, PortalError> {
+        let invalid =
+            |what: String| PortalError::Protocol(format!("invalid configuration: {what}"));
+        let root = Url::parse(config.base_url.trim())
+            .map_err(|e| invalid(format!("base_url is not a URL ({e})")))?;
+        let loopback = match root.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        // Why: generateToken carries the password; only loopback test and
+        // simulator servers may be reached without TLS.
+        let scheme_ok = root.scheme() == "https" || (root.scheme() == "http" && loopback);
+        if !scheme_ok || root.cannot_be_a_base() {
+            return Err(invalid(
+                "base_url must be an https URL (http only for loopback hosts)".into(),
+            ));
+        }
+        if root.query().is_some() || root.fragment().is_some() {
+            return Err(invalid("base_url must not have a query or fragment".into()));
+        }
+        if config.referer.trim().is_empty() {
+            return Err(invalid("referer is empty".into()));
+        }
+        let referer = HeaderValue::from_str(config.referer.trim())
+            .map_err(|_| invalid("referer is not a valid header value".into()))?;
+        if credentials.username.is_empty() || credentials.password.is_empty() {
+            return Err(invalid(
+                "administrator username or password is empty".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.request_timeout)
+            // Why: a redirect could carry the custom auth header to another
+            // host (reqwest only strips the standard ones); the sharing API
+            // does not redirect.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("agol-seat-broker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| invalid("the HTTP client could not be built".into()))?;
+        let policy = RetryPolicy {
+            request_timeout: config.request_timeout,
+            max_attempts: config.max_attempts.max(1),
+            base_backoff: config.base_backoff,
+            max_backoff: config.max_backoff,
+        };
+        Ok(ArcGisPortal {
+            transport: Transport::new(client, root, referer, policy),
+            credentials,
+            referer: config.referer.trim().to_string(),
+            token: Mutex::new(None),
+            org_id: OnceCell::new(),
+            groups: Mutex::new(HashMap::new()),
+            deadline: config.deadline,
+            token_expiration_minutes: config.token_expiration_minutes.max(1),
+            group_cache_ttl: config.group_cache_ttl,
+            clock: config.clock,
+        })
+    }
+
+    /// One authenticated logical call: token, request with retries, and on
+    /// 498/499 one renewal and one repeat, all inside the deadline.
+    async fn call(&self, call: Call) -> Result<Value, PortalError> {
+        let started = Instant::now();
+        let deadline = started + self.deadline;
+        let mut renewed = false;
+        loop {
+            let token = self.token(deadline).await?;
+            match self
+                .transport
+                .send(&call, Some(&token), deadline, self.deadline)
+                .await
+            {
+                Ok(v) => return Ok(v),
+                Err(CallError::Portal(e)) => return Err(self.scrub(e, &[&token])),
+                Err(CallError::TokenRefused(why)) => {
+                    self.forget_token(&token).await;
+                    // Why: one renewal covers an expired or revoked token; a
+                    // fresh token refused again is a permissions problem
+                    // that retrying cannot fix.
+                    if renewed {
+                        let e = PortalError::Auth(format!(
+                            "{}: a freshly generated token was refused too ({why})",
+                            call.path()
+                        ));
+                        return Err(self.scrub(e, &[&token]));
+                    }
+                    renewed = true;
+                    debug!(path = %call.path(), "portal refused the token; renewing once");
+                }
+            }
+        }
+    }
+
+    /// The cached token, or a new one when none is cached or it is about to
+    /// lapse. Concurrent callers wait for a single renewal.
+    async fn token(&self, deadline: Instant) -> Result<String, PortalError> {
+        let mut slot = tokio::time::timeout_at(deadline, self.token.lock())
+            .await
+            .map_err(|_| {
+                PortalError::Unavailable(format!(
+                    "deadline of {} exceeded waiting for a token renewal",
+                    fmt_duration(self.deadline)
+                ))
+            })?;
+        let now = self.clock.now();
+        if let Some(cached) = slot.as_ref() {
+            if cached.fresh_at(now) {
+                return Ok(cached.value.clone());
+            }
+        }
+        debug!(
+            reason = if slot.is_some() {
+                "cached token about to lapse"
+            } else {
+                "no token cached"
+            },
+            "generating a portal token"
+        );
+        match self.generate_token(deadline).await {
+            Ok(fresh) => {
+                let value = fresh.value.clone();
+                *slot = Some(fresh);
+                Ok(value)
+            }
+            Err(e) => {
+                // Why: a renewal that failed for a transient reason must not
+                // stop calls while the old token still works.
+                if let Some(cached) = slot.as_ref() {
+                    if e.is_transient() && cached.valid_at(self.clock.now()) {
+                        debug!("token renewal failed; using the still-valid token");
+                        return Ok(cached.value.clone());
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops `bad` from the cache, unless another caller already replaced it.
+    async fn forget_token(&self, bad: &str) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|t| t.value == bad) {
+            *slot = None;
+        }
+    }
+
+    /// `POST generateToken` (fact sheet §4A).
+    async fn generate_token(&self, deadline: Instant) -> Result<CachedToken, PortalError> {
+        let call = Call::post(
+            &["generateToken"],
+            vec![
+                ("username", self.credentials.username.clone()),
+                ("password", self.credentials.password.clone()),
+                ("client", "referer".into()),
+                ("referer", self.referer.clone()),
+                ("expiration", self.token_expiration_minutes.to_string()),
+            ],
+        );
+        let refused = |why: String| {
+            PortalError::Auth(format!(
+                "generateToken refused the credentials of {}: {why}",
+                self.credentials.username
+            ))
+        };
+        let value = match self
+            .transport
+            .send(&call, None, deadline, self.deadline)
+            .await
+        {
+            Ok(v) => v,
+            Err(CallError::TokenRefused(why)) => return Err(self.scrub(refused(why), &[])),
+            Err(CallError::Portal(PortalError::Rejected { code, message })) => {
+                return Err(self.scrub(refused(format!("{code} {message}")), &[]));
+            }
+            Err(CallError::Portal(e)) => return Err(self.scrub(e, &[])),
+        };
+        // Deliberately no serde message here: it could quote the token.
+        let parsed: TokenResponse = serde_json::from_value(value).map_err(|_| {
+            PortalError::Protocol("generateToken answered with an unexpected shape".into())
+        })?;
+        let token = parsed.token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            PortalError::Protocol("generateToken answered without a token".into())
+        })?;
+        let now = self.clock.now();
+        let expires = parsed
+            .expires
+            .unwrap_or(now + i64::from(self.token_expiration_minutes) * 60_000);
+        Ok(CachedToken::new(token, expires, now))
+    }
+
+    /// Replaces the password and any given token in an error's text, in case
+    /// the portal echoed one back.
+    fn scrub(&self, e: PortalError, tokens: &[&str]) -> PortalError {
+        let mut secrets: Vec<&str> = vec![self.credentials.password.as_str()];
+        secrets.extend_from_slice(tokens);
+        scrub_error(e, &secrets)
+    }
+
+    /// Looks a group title up within the organization, reading every page.
+    async fn find_group(&self, title: &str, org: &str) -> Result<Option<String>, PortalError> {
+        let escaped = title.replace('\\', "\\\\").replace('"', "\\\"");
+        let q = format!("title:\"{escaped}\" AND orgid:{org}");
+        let wanted = title.to_lowercase();
+        let mut found: Vec<String> = Vec::new();
+        let mut start: i64 = 1;
+        for _ in 0..MAX_PAGES {
+            let v = self
+                .call(Call::get(
+                    &["community", "groups"],
+                    vec![
+                        ("q", q.clone()),
+                        ("start", start.to_string()),
+                        ("num", PAGE_SIZE.into()),
+                    ],
+                ))
+                .await?;
+            let page: GroupSearchPage = decode(v, "community/groups")?;
+            for g in page.results {
+                // Why: the search is fuzzy (tokenised, prefix-matching); only
+                // the exact title in our own organization counts.
+                let title_matches = g
+                    .title
+                    .as_deref()
+                    .is_some_and(|t| t.trim().to_lowercase() == wanted);
+                let in_org = g.org_id.as_deref().is_none_or(|o| o == org);
+                if let Some(id) = g.id.filter(|id| !id.is_empty()) {
+                    if title_matches && in_org && !found.contains(&id) {
+                        found.push(id);
+                    }
+                }
+            }
+            match page.next_start {
+                Some(next) if next > start => start = next,
+                _ => break,
+            }
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            n => Err(PortalError::Rejected {
+                code: "AMBIGUOUS_GROUP".into(),
+                message: format!(
+                    "{n} groups in the organization are titled {title:?} ({}); rename one or configure the id",
+                    found.join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+impl Portal for ArcGisPortal {
+    /// `portals/self.id`, read once and cached.
+    async fn org_id(&self) -> Result<String, PortalError> {
+        self.org_id
+            .get_or_try_init(|| async {
+                let v = self.call(Call::get(&["portals", "self"], vec![])).await?;
+                let me: PortalSelf = decode(v, "portals/self")?;
+                me.id
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| PortalError::Protocol("portals/self has no id".into()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `community/users/{username}`; the "User does not exist or is
+    /// inaccessible." error (any code) is `Ok(None)`.
+    async fn member(&self, username: &str) -> Result<Option<Member>, PortalError> {
+        // Why: `.`/`..` segments would be dropped from the URL and address
+        // another resource; no such user can exist anyway.
+        if matches!(username, "" | "." | "..") {
+            return Ok(None);
+        }
+        let call = Call::get(&["community", "users", username], vec![]);
+        let v = match self.call(call).await {
+            Ok(v) => v,
+            Err(PortalError::Rejected { message, .. }) if is_missing_user(&message) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let user: UserJson = decode(v, "community/users")?;
+        let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let username = non_empty(user.username).ok_or_else(|| {
+            PortalError::Protocol("community/users answered without a username".into())
+        })?;
+        Ok(Some(Member {
+            username,
+            email: non_empty(user.email),
+            org_id: non_empty(user.org_id),
+            // Why: `roleId` carries a custom role; `role` is then only the
+            // base level (fact sheet §6).
+            role: non_empty(user.role_id).or(non_empty(user.role)),
+            user_type: non_empty(user.user_license_type_id),
+            group_ids: user
+                .groups
+                .into_iter()
+                .filter_map(|g| non_empty(g.id))
+                .collect(),
+        }))
+    }
+
+    /// `community/checkUsernames`: free when the suggestion equals the
+    /// request; an empty answer (seen for deleted names) means taken. When
+    /// the endpoint refuses the request, falls back to [`Portal::member`]
+    /// (best effort: a user of another org may be invisible there).
+    async fn username_available(&self, username: &str) -> Result<bool, PortalError> {
+        let call = Call::get(
+            &["community", "checkUsernames"],
+            vec![("usernames", username.to_string())],
+        );
+        let checked = match self.call(call).await {
+            Ok(v) => decode::<CheckUsernames>(v, "community/checkUsernames"),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(c) => {
+                let entry = c
+                    .usernames
+                    .iter()
+                    .find(|e| {
+                        e.requested
+                            .as_deref()
+                            .is_some_and(|r| r.eq_ignore_ascii_case(username))
+                    })
+                    .or(if c.usernames.len() == 1 {
+                        c.usernames.first()
+                    } else {
+                        None
+                    });
+                Ok(entry.is_some_and(|e| {
+                    e.suggested.as_deref() == Some(e.requested.as_deref().unwrap_or(username))
+                }))
+            }
+            Err(e) if e.is_transient() || matches!(e, PortalError::Auth(_)) => Err(e),
+            Err(e) => {
+                debug!(error = %e, "checkUsernames unusable; falling back to a user lookup");
+                Ok(self.member(username).await?.is_none())
+            }
+        }
+    }
+
+    /// Searches `community/groups` for each title within the organization
+    /// (all pages), keeping exact case-insensitive title matches. Resolved
+    /// ids are cached for `group_cache_ttl`. Two groups with the same title
+    /// are refused as `Rejected { code: "AMBIGUOUS_GROUP" }` rather than
+    /// guessed.
+    async fn group_ids(&self, names: &[String]) -> Result<Vec<Option<String>>, PortalError> {
+        let mut out = Vec::with_capacity(names.len());
+        let mut org: Option<String> = None;
+        for name in names {
+            let title = name.trim();
+            if title.is_empty() {
+                out.push(None);
+                continue;
+            }
+            let key = title.to_lowercase();
+            let cached = {
+                let cache = self.groups.lock().await;
+                cache
+                    .get(&key)
+                    .filter(|(_, at)| at.elapsed() < self.group_cache_ttl)
+                    .map(|(id, _)| id.clone())
+            };
+            if let Some(id) = cached {
+                out.push(Some(id));
+                continue;
+            }
+            let org_id = match &org {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.org_id().await?;
+                    org = Some(o.clone());
+                    o
+                }
+            };
+            let id = self.find_group(title, &org_id).await?;
+            if let Some(id) = &id {
+                self.groups
+                    .lock()
+                    .await
+                    .insert(key, (id.clone(), Instant::now()));
+            }
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// `POST portals/self/invite` with one invitation (fact sheet §2).
+    ///
+    /// Not idempotent: if an attempt reached the portal but its answer was
+    /// lost (timeout, 5xx) and the retry goes through, the retry comes back
+    /// with the username in `notInvited` (the name is now taken) and this
+    /// returns [`PortalError::NotInvited`]. The workflow resolves that by
+    /// looking the member up with [`Portal::member`].
+    async fn invite(&self, member: &NewMember) -> Result<(), PortalError> {
+        let first = member.first_name.trim();
+        let last = member.last_name.trim();
+        let fullname = [first, last]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let password = match &member.invitation {
+            Invitation::Email => None,
+            Invitation::Password(p) => Some(p.as_str()),
+        };
+        let list = InvitationList {
+            invitations: vec![InvitationJson {
+                username: &member.username,
+                firstname: first,
+                lastname: last,
+                fullname,
+                email: member.email.trim(),
+                role: &member.role,
+                user_license_type: &member.user_type,
+                groups: member.group_ids.join(","),
+                user_credit_assignment: -1,
+                password,
+            }],
+            apps: Vec::new(),
+            app_bundles: Vec::new(),
+        };
+        let json = serde_json::to_string(&list)
+            .map_err(|_| PortalError::Protocol("the invitation could not be encoded".into()))?;
+        let call = Call::post(
+            &["portals", "self", "invite"],
+            vec![("invitationList", json)],
+        );
+        let secrets: Vec<&str> = password.into_iter().collect();
+        let v = match self.call(call).await {
+            Ok(v) => v,
+            Err(e) => return Err(scrub_error(e, &secrets)),
+        };
+        let answer: InviteResponse = decode(v, "portals/self/invite")?;
+        let refused = answer
+            .not_invited
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(&member.username));
+        if refused {
+            return Err(PortalError::NotInvited {
+                username: member.username.clone(),
+            });
+        }
+        match answer.success {
+            Some(true) => Ok(()),
+            Some(false) => Err(PortalError::Rejected {
+                code: "INVITE_FAILED".into(),
+                message: "portals/self/invite answered success:false".into(),
+            }),
+            None => Err(PortalError::Protocol(
+                "portals/self/invite answered without success".into(),
+            )),
+        }
+    }
+
+    /// Purchased seats from `portals/self.subscriptionInfo.userLicenseTypes`,
+    /// assigned seats from `portals/self/users/counts?type=userLicenseType`
+    /// (all pages); every user type named by either, sorted by id.
+    async fn license_counts(&self) -> Result<LicenseCounts, PortalError> {
+        let v = self.call(Call::get(&["portals", "self"], vec![])).await?;
+        let me: PortalSelf = decode(v, "portals/self")?;
+        if let Some(id) = me.id.filter(|id| !id.is_empty()) {
+            // Already set is fine: the id does not change.
+            let _ = self.org_id.set(id);
+        }
+        let mut types: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let purchased = me
+            .subscription_info
+            .and_then(|s| s.user_license_types)
+            .unwrap_or_default();
+        for (id, n) in purchased {
+            types.entry(id).or_default().0 = as_count(&n);
+        }
+        let mut start: i64 = 1;
+        for _ in 0..MAX_PAGES {
+            let v = self
+                .call(Call::get(
+                    &["portals", "self", "users", "counts"],
+                    vec![
+                        ("type", "userLicenseType".into()),
+                        ("start", start.to_string()),
+                        ("num", PAGE_SIZE.into()),
+                    ],
+                ))
+                .await?;
+            let page: CountsPage = decode(v, "portals/self/users/counts")?;
+            for entry in page.results {
+                let n = entry.count.as_ref().map(as_count).unwrap_or(0);
+                let slot = &mut types.entry(entry.key).or_default().1;
+                *slot = slot.saturating_add(n);
+            }
+            match page.next_start {
+                Some(next) if next > start => start = next,
+                _ => break,
+            }
+        }
+        Ok(LicenseCounts {
+            types: types
+                .into_iter()
+                .map(|(id, (purchased, assigned))| (id, purchased, assigned))
+                .collect(),
+        })
+    }
+}
+
+/// Whether a portal message is the "User does not exist or is
+/// inaccessible." error (its code varies).
+fn is_missing_user(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .contains("does not exist or is inaccessible")
+}
+
+/// Reads a JSON answer into its wire shape.
+fn decode<T: DeserializeOwned>(v: Value, what: &str) -> Result<T, PortalError> {
+    serde_json::from_value(v).map_err(|e| {
+        PortalError::Protocol(format!("{what} answered with an unexpected shape: {e}"))
+    })
+}
+
+/// A seat count given as a number (or numeric string); anything else is 0.
+fn as_count(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Replaces every non-empty secret in the error's text with `<redacted>`.
+fn scrub_error(e: PortalError, secrets: &[&str]) -> PortalError {
+    let clean = |s: String| {
+        secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(s, |acc, secret| acc.replace(secret, "<redacted>"))
+    };
+    match e {
+        PortalError::Unavailable(m) => PortalError::Unavailable(clean(m)),
+        PortalError::Auth(m) => PortalError::Auth(clean(m)),
+        PortalError::Rejected { code, message } => PortalError::Rejected {
+            code: clean(code),
+            message: clean(message),
+        },
+        PortalError::Protocol(m) => PortalError::Protocol(clean(m)),
+        e @ PortalError::NotInvited { .. } => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let c = Credentials::new("admin_acme", "hunter2-secret");
+        let shown = format!("{c:?}");
+        assert!(shown.contains("admin_acme"));
+        assert!(!shown.contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_for_remote_hosts_and_allowed_on_loopback() {
+        let creds = Credentials::new("admin_acme", "pw-123456");
+        let remote = ArcGisConfig::new("http://myorg.maps.arcgis.com/sharing/rest", "r");
+        assert!(ArcGisPortal::new(remote, creds.clone()).is_err());
+        let local = ArcGisConfig::new("http://127.0.0.1:9/sharing/rest", "r");
+        assert!(ArcGisPortal::new(local, creds.clone()).is_ok());
+        let tls = ArcGisConfig::new("https://myorg.maps.arcgis.com/sharing/rest/", "r");
+        assert!(ArcGisPortal::new(tls, creds).is_ok());
+    }
+
+    #[test]
+    fn scrubbing_removes_secrets_from_every_message() {
+        let e = PortalError::Rejected {
+            code: "400".into(),
+            message: "bad password pw-123456 for token tok-abc".into(),
+        };
+        let shown = scrub_error(e, &["pw-123456", "tok-abc"]).to_string();
+        assert!(!shown.contains("pw-123456") && !shown.contains("tok-abc"));
+    }
+}

@@ -1,0 +1,946 @@
+//! The ArcGIS client against scripted portals over real HTTP.
+//!
+//! Each test starts a tiny axum server on `127.0.0.1:0` that answers what the
+//! test scripts and records every request it received (method, path, query,
+//! form, headers), then asserts on the client's result and on that record.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Clock, Credentials};
+use agol_seat_broker::portal::{Invitation, NewMember, Portal, PortalError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+const PASSWORD: &str = "Sup3r-S3cret-Pw!";
+const ADMIN: &str = "admin_acme";
+const REFERER: &str = "https://broker.example.test";
+
+/// One request as the scripted portal saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: Method,
+    /// Path under `/sharing/rest/`, still percent-encoded.
+    path: String,
+    query: HashMap<String, String>,
+    form: HashMap<String, String>,
+    headers: HeaderMap,
+    at: Instant,
+}
+
+impl Seen {
+    fn auth(&self) -> Option<&str> {
+        self.headers
+            .get("x-esri-authorization")
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What the scripted portal answers.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Reply {
+    fn json(v: Value) -> Self {
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            body: v.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+    fn error(code: i64, message: &str) -> Self {
+        Reply::json(json!({"error": {"code": code, "message": message, "details": []}}))
+    }
+    fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+    fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+    fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// The test's script: the request and its 1-based hit count on that path.
+/// `None` for `generateToken` issues `tok-<n>` valid for an hour.
+type Script = Arc<dyn Fn(&Seen, usize) -> Option<Reply> + Send + Sync>;
+
+struct ServerState {
+    script: Script,
+    seen: Mutex<Vec<Seen>>,
+}
+
+struct TestPortal {
+    base_url: String,
+    state: Arc<ServerState>,
+}
+
+impl TestPortal {
+    async fn start(script: impl Fn(&Seen, usize) -> Option<Reply> + Send + Sync + 'static) -> Self {
+        let state = Arc::new(ServerState {
+            script: Arc::new(script),
+            seen: Mutex::new(Vec::new()),
+        });
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestPortal {
+            base_url: format!("http://{addr}/sharing/rest"),
+            state,
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    fn hits(&self, path: &str) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.path == path).collect()
+    }
+
+    fn config(&self) -> ArcGisConfig {
+        let mut c = ArcGisConfig::new(self.base_url.clone(), REFERER);
+        c.request_timeout = Duration::from_secs(2);
+        c.deadline = Duration::from_secs(5);
+        c.max_attempts = 3;
+        c.base_backoff = Duration::from_millis(1);
+        c.max_backoff = Duration::from_millis(5);
+        c
+    }
+
+    fn client(&self) -> ArcGisPortal {
+        self.client_with(self.config())
+    }
+
+    fn client_with(&self, config: ArcGisConfig) -> ArcGisPortal {
+        ArcGisPortal::new(config, Credentials::new(ADMIN, PASSWORD)).unwrap()
+    }
+}
+
+fn parse_pairs(raw: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+async fn handle(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path()
+        .strip_prefix("/sharing/rest/")
+        .unwrap_or(uri.path())
+        .to_string();
+    let seen = Seen {
+        method,
+        path: path.clone(),
+        query: parse_pairs(uri.query().unwrap_or("").as_bytes()),
+        form: parse_pairs(&body),
+        headers,
+        at: Instant::now(),
+    };
+    let n = {
+        let mut all = state.seen.lock().unwrap();
+        all.push(seen.clone());
+        all.iter().filter(|s| s.path == path).count()
+    };
+    let reply = (state.script)(&seen, n).unwrap_or_else(|| {
+        if path == "generateToken" {
+            Reply::json(json!({
+                "token": format!("tok-{n}"),
+                "expires": agol_seat_broker::domain::now_millis() + 3_600_000,
+                "ssl": true
+            }))
+        } else {
+            Reply::error(400, "unscripted request").status(404)
+        }
+    });
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        [("content-type", "application/json")],
+        reply.body,
+    )
+        .into_response();
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+fn portal_self() -> Reply {
+    Reply::json(json!({"id": "ORG123", "name": "Acme"}))
+}
+
+fn new_member(invitation: Invitation) -> NewMember {
+    NewMember {
+        username: "jdoe_acme".into(),
+        email: "jane@acme.test".into(),
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        role: "iAAAAAAAAAAAAAAA".into(),
+        user_type: "viewerUT".into(),
+        group_ids: vec!["g1id".into(), "g2id".into()],
+        invitation,
+    }
+}
+
+// ---------------------------------------------------------------- errors
+
+#[tokio::test]
+async fn an_error_object_in_an_http_200_answer_is_a_rejection() {
+    // Arrange
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(Reply::json(json!({"error": {
+            "code": 403, "messageCode": "GWM_0003",
+            "message": "You do not have permissions to access this resource or perform this operation."
+        }}))),
+        _ => None,
+    })
+    .await;
+
+    // Act
+    let err = portal.client().org_id().await.unwrap_err();
+
+    // Assert
+    match err {
+        PortalError::Rejected { code, message } => {
+            assert_eq!(code, "GWM_0003");
+            assert!(message.contains("do not have permissions"), "{message}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(
+        portal.hits("portals/self").len(),
+        1,
+        "a rejection is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_protocol_error() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(Reply {
+            status: 200,
+            headers: Vec::new(),
+            body: "<html>sign in</html>".into(),
+            delay: Duration::ZERO,
+        }),
+        _ => None,
+    })
+    .await;
+
+    let err = portal.client().org_id().await.unwrap_err();
+
+    assert!(matches!(err, PortalError::Protocol(_)), "{err:?}");
+}
+
+// ---------------------------------------------------------------- tokens
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_once_and_the_call_succeeds() {
+    // Arrange: the first token is refused as expired, the second accepted.
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" if seen.auth() == Some("Bearer tok-1") => {
+            Some(Reply::error(498, "Invalid token."))
+        }
+        "portals/self" => Some(portal_self()),
+        _ => None,
+    })
+    .await;
+
+    // Act
+    let org = portal.client().org_id().await.unwrap();
+
+    // Assert
+    assert_eq!(org, "ORG123");
+    assert_eq!(portal.hits("generateToken").len(), 2);
+    let calls = portal.hits("portals/self");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].auth(), Some("Bearer tok-2"));
+}
+
+#[tokio::test]
+async fn a_token_refused_twice_is_an_auth_error() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(Reply::error(499, "Token Required")),
+        _ => None,
+    })
+    .await;
+
+    let err = portal.client().org_id().await.unwrap_err();
+
+    assert!(matches!(err, PortalError::Auth(_)), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(
+        portal.hits("generateToken").len(),
+        2,
+        "renewed exactly once"
+    );
+    assert_eq!(portal.hits("portals/self").len(), 2);
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains("tok-1") && !shown.contains("tok-2"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_are_an_auth_error_that_never_shows_the_password() {
+    // Arrange
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "generateToken" => Some(Reply::json(json!({"error": {
+            "code": 400, "message": "Unable to generate token.",
+            "details": ["Invalid username or password."]
+        }}))),
+        _ => Some(portal_self()),
+    })
+    .await;
+
+    // Act
+    let err = portal.client().org_id().await.unwrap_err();
+
+    // Assert
+    assert!(matches!(err, PortalError::Auth(_)), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("Unable to generate token."), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert_eq!(
+        portal.hits("generateToken").len(),
+        1,
+        "bad credentials are not retried"
+    );
+    assert!(portal.hits("portals/self").is_empty());
+    let sent = &portal.hits("generateToken")[0];
+    assert_eq!(sent.method, Method::POST);
+    assert_eq!(sent.form.get("username").map(String::as_str), Some(ADMIN));
+    assert_eq!(
+        sent.form.get("password").map(String::as_str),
+        Some(PASSWORD)
+    );
+    assert_eq!(sent.form.get("client").map(String::as_str), Some("referer"));
+    assert_eq!(sent.form.get("referer").map(String::as_str), Some(REFERER));
+    assert_eq!(sent.form.get("expiration").map(String::as_str), Some("60"));
+    assert_eq!(sent.form.get("f").map(String::as_str), Some("json"));
+    assert!(sent.query.is_empty(), "nothing secret in the URL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_serves_many_calls_including_concurrent_ones() {
+    // Arrange: a slow generateToken so concurrent callers overlap it.
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        "generateToken" => Some(
+            Reply::json(json!({
+                "token": format!("tok-{n}"),
+                "expires": agol_seat_broker::domain::now_millis() + 3_600_000
+            }))
+            .delay(Duration::from_millis(100)),
+        ),
+        "community/users/jdoe_acme" => Some(Reply::json(json!({"username": "jdoe_acme"}))),
+        _ => None,
+    })
+    .await;
+    let client = Arc::new(portal.client());
+
+    // Act: 20 concurrent calls, then 5 sequential ones.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let c = client.clone();
+        tasks.spawn(async move { c.member("jdoe_acme").await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert!(done.unwrap().unwrap().is_some());
+    }
+    for _ in 0..5 {
+        assert!(client.member("jdoe_acme").await.unwrap().is_some());
+    }
+
+    // Assert
+    assert_eq!(portal.hits("generateToken").len(), 1);
+    let calls = portal.hits("community/users/jdoe_acme");
+    assert_eq!(calls.len(), 25);
+    for call in &calls {
+        assert_eq!(call.auth(), Some("Bearer tok-1"));
+        assert_eq!(
+            call.headers.get("referer").and_then(|v| v.to_str().ok()),
+            Some(REFERER)
+        );
+        assert!(!call.query.contains_key("token") && !call.form.contains_key("token"));
+        assert_eq!(call.query.get("f").map(String::as_str), Some("json"));
+    }
+}
+
+#[tokio::test]
+async fn a_token_about_to_lapse_is_renewed_before_it_expires() {
+    // Arrange: a controllable clock and tokens that expire an hour after T0.
+    const T0: i64 = 1_700_000_000_000;
+    const MIN: i64 = 60_000;
+    let now = Arc::new(AtomicI64::new(T0));
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        "generateToken" => Some(Reply::json(json!({
+            "token": format!("tok-{n}"), "expires": T0 + 60 * MIN
+        }))),
+        "community/users/jdoe_acme" => Some(Reply::json(json!({"username": "jdoe_acme"}))),
+        _ => None,
+    })
+    .await;
+    let mut config = portal.config();
+    let clock_now = now.clone();
+    config.clock = Clock::from_fn(move || clock_now.load(Ordering::SeqCst));
+    let client = portal.client_with(config);
+
+    // Act + Assert: 50 minutes in, the token is reused.
+    client.member("jdoe_acme").await.unwrap();
+    now.store(T0 + 50 * MIN, Ordering::SeqCst);
+    client.member("jdoe_acme").await.unwrap();
+    assert_eq!(portal.hits("generateToken").len(), 1);
+
+    // 56 minutes in (four minutes before expiry), it is renewed first.
+    now.store(T0 + 56 * MIN, Ordering::SeqCst);
+    client.member("jdoe_acme").await.unwrap();
+    assert_eq!(portal.hits("generateToken").len(), 2);
+    let used: Vec<_> = portal
+        .hits("community/users/jdoe_acme")
+        .iter()
+        .map(|c| c.auth().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+}
+
+// ---------------------------------------------------------------- retries
+
+#[tokio::test]
+async fn a_429_is_retried_after_its_retry_after_delay() {
+    // Arrange: backoff is at most 5 ms, so only Retry-After explains a wait.
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        "portals/self" if n == 1 => Some(
+            Reply::error(429, "Too many requests")
+                .status(429)
+                .header("retry-after", "1"),
+        ),
+        "portals/self" => Some(portal_self()),
+        _ => None,
+    })
+    .await;
+
+    // Act
+    let org = portal.client().org_id().await.unwrap();
+
+    // Assert
+    assert_eq!(org, "ORG123");
+    let calls = portal.hits("portals/self");
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls[1].at.duration_since(calls[0].at) >= Duration::from_millis(900),
+        "the client waited for Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_deadline_gives_up_without_waiting() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(
+            Reply::error(429, "slow down")
+                .status(429)
+                .header("retry-after", "30"),
+        ),
+        _ => None,
+    })
+    .await;
+    let mut config = portal.config();
+    config.deadline = Duration::from_millis(300);
+
+    let result = tokio::time::timeout(Duration::from_secs(5), portal.client_with(config).org_id())
+        .await
+        .expect("the call returned well before Retry-After");
+
+    let err = result.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        err.to_string().contains("deadline of 300ms exceeded"),
+        "{err}"
+    );
+    assert_eq!(portal.hits("portals/self").len(), 1);
+}
+
+#[tokio::test]
+async fn a_503_past_the_attempt_budget_is_unavailable() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(Reply {
+            status: 503,
+            headers: Vec::new(),
+            body: "<html>Service Unavailable</html>".into(),
+            delay: Duration::ZERO,
+        }),
+        _ => None,
+    })
+    .await;
+
+    let err = portal.client().org_id().await.unwrap_err();
+
+    match &err {
+        PortalError::Unavailable(m) => assert!(m.contains("HTTP 503 after 3 attempts"), "{m}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(portal.hits("portals/self").len(), 3);
+}
+
+#[tokio::test]
+async fn a_portal_error_code_of_500_in_a_200_answer_is_retried() {
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        "portals/self" if n == 1 => Some(Reply::error(500, "Unable to process request.")),
+        "portals/self" => Some(portal_self()),
+        _ => None,
+    })
+    .await;
+
+    assert_eq!(portal.client().org_id().await.unwrap(), "ORG123");
+    assert_eq!(portal.hits("portals/self").len(), 2);
+}
+
+#[tokio::test]
+async fn a_slow_portal_is_abandoned_at_the_deadline() {
+    // Arrange: the portal takes 10 s; the client may spend 300 ms in all.
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(portal_self().delay(Duration::from_secs(10))),
+        _ => None,
+    })
+    .await;
+    let mut config = portal.config();
+    config.deadline = Duration::from_millis(300);
+    config.request_timeout = Duration::from_secs(8);
+    let client = portal.client_with(config);
+
+    // Act: the outer timeout only proves the call returns, it is no benchmark.
+    let result = tokio::time::timeout(Duration::from_secs(5), client.org_id())
+        .await
+        .expect("the client gave up at its deadline");
+
+    // Assert
+    let err = result.unwrap_err();
+    assert!(matches!(err, PortalError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("deadline of 300ms exceeded"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_portal_is_unavailable() {
+    // Arrange: bind a port, then free it so nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut config = ArcGisConfig::new(format!("http://{addr}/sharing/rest"), REFERER);
+    config.max_attempts = 2;
+    config.base_backoff = Duration::from_millis(1);
+    config.max_backoff = Duration::from_millis(2);
+    let client = ArcGisPortal::new(config, Credentials::new(ADMIN, PASSWORD)).unwrap();
+
+    let err = client.org_id().await.unwrap_err();
+
+    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("could not connect after 2 attempts"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------- invite
+
+#[tokio::test]
+async fn a_username_in_not_invited_is_not_invited() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/invite" => Some(Reply::json(
+            json!({"success": true, "notInvited": ["jdoe_acme"]}),
+        )),
+        _ => None,
+    })
+    .await;
+
+    let err = portal
+        .client()
+        .invite(&new_member(Invitation::Email))
+        .await
+        .unwrap_err();
+
+    match err {
+        PortalError::NotInvited { username } => assert_eq!(username, "jdoe_acme"),
+        other => panic!("expected NotInvited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_invite_answered_with_success_false_is_rejected() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/invite" => Some(Reply::json(json!({"success": false}))),
+        _ => None,
+    })
+    .await;
+
+    let err = portal
+        .client()
+        .invite(&new_member(Invitation::Email))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, PortalError::Rejected { .. }), "{err:?}");
+}
+
+fn invite_ok() -> TestPortalScript {
+    |seen, _| match seen.path.as_str() {
+        "portals/self/invite" => Some(Reply::json(json!({"success": true, "notInvited": []}))),
+        _ => None,
+    }
+}
+
+type TestPortalScript = fn(&Seen, usize) -> Option<Reply>;
+
+fn sent_invitation(portal: &TestPortal) -> (Value, serde_json::Map<String, Value>) {
+    let calls = portal.hits("portals/self/invite");
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(call.method, Method::POST);
+    assert_eq!(call.auth(), Some("Bearer tok-1"));
+    assert!(call.query.is_empty());
+    let mut keys: Vec<&str> = call.form.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["f", "invitationList"]);
+    assert_eq!(call.form["f"], "json");
+    let list: Value = serde_json::from_str(&call.form["invitationList"]).unwrap();
+    let invitations = list["invitations"].as_array().unwrap();
+    assert_eq!(invitations.len(), 1, "one invitation per request");
+    let one = invitations[0].as_object().unwrap().clone();
+    (list, one)
+}
+
+#[tokio::test]
+async fn a_password_invitation_sends_exactly_the_documented_fields() {
+    // Arrange
+    let portal = TestPortal::start(invite_ok()).await;
+    let member = new_member(Invitation::Password("Init-Pa55word!".into()));
+
+    // Act
+    portal.client().invite(&member).await.unwrap();
+
+    // Assert
+    let (list, one) = sent_invitation(&portal);
+    assert_eq!(list["apps"], json!([]));
+    assert_eq!(list["appBundles"], json!([]));
+    let mut keys: Vec<&str> = one.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "email",
+            "firstname",
+            "fullname",
+            "groups",
+            "lastname",
+            "password",
+            "role",
+            "userCreditAssignment",
+            "userLicenseType",
+            "username"
+        ]
+    );
+    assert_eq!(one["username"], "jdoe_acme");
+    assert_eq!(one["firstname"], "Jane");
+    assert_eq!(one["lastname"], "Doe");
+    assert_eq!(one["fullname"], "Jane Doe");
+    assert_eq!(one["email"], "jane@acme.test");
+    assert_eq!(one["role"], "iAAAAAAAAAAAAAAA");
+    assert_eq!(one["userLicenseType"], "viewerUT");
+    assert_eq!(one["groups"], "g1id,g2id");
+    assert_eq!(one["userCreditAssignment"], -1);
+    assert_eq!(one["password"], "Init-Pa55word!");
+}
+
+#[tokio::test]
+async fn an_email_invitation_sends_no_password_and_trims_the_full_name() {
+    let portal = TestPortal::start(invite_ok()).await;
+    let mut member = new_member(Invitation::Email);
+    member.first_name = String::new();
+    member.last_name = " Doe ".into();
+    member.group_ids.clear();
+
+    portal.client().invite(&member).await.unwrap();
+
+    let (_, one) = sent_invitation(&portal);
+    assert!(!one.contains_key("password"));
+    assert_eq!(one["fullname"], "Doe");
+    assert_eq!(one["lastname"], "Doe");
+    assert_eq!(one["groups"], "");
+}
+
+#[tokio::test]
+async fn a_rejected_password_invitation_never_echoes_the_password() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/invite" => Some(Reply::error(400, "Password Init-Pa55word! is too weak.")),
+        _ => None,
+    })
+    .await;
+
+    let err = portal
+        .client()
+        .invite(&new_member(Invitation::Password("Init-Pa55word!".into())))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, PortalError::Rejected { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("Init-Pa55word!"));
+}
+
+// ---------------------------------------------------------------- members
+
+#[tokio::test]
+async fn member_maps_the_user_json_with_the_custom_role_winning() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme" => Some(Reply::json(json!({
+            "username": "jdoe_acme", "email": "jane@acme.test", "orgId": "ORG123",
+            "role": "org_user", "roleId": "abcdEFGH12345678",
+            "userLicenseTypeId": "creatorUT", "lastLogin": -1,
+            "groups": [{"id": "g1id", "title": "Crew"}, {"id": "g2id", "title": "Office"}]
+        }))),
+        "community/users/plain_user" => Some(Reply::json(json!({
+            "username": "plain_user", "role": "org_publisher", "groups": []
+        }))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let custom = client.member("jdoe_acme").await.unwrap().unwrap();
+    let plain = client.member("plain_user").await.unwrap().unwrap();
+
+    assert_eq!(custom.username, "jdoe_acme");
+    assert_eq!(custom.email.as_deref(), Some("jane@acme.test"));
+    assert_eq!(custom.org_id.as_deref(), Some("ORG123"));
+    assert_eq!(custom.role.as_deref(), Some("abcdEFGH12345678"));
+    assert_eq!(custom.user_type.as_deref(), Some("creatorUT"));
+    assert_eq!(custom.group_ids, ["g1id", "g2id"]);
+    assert_eq!(plain.role.as_deref(), Some("org_publisher"));
+    assert_eq!(plain.email, None);
+    assert!(plain.group_ids.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_user_is_none_whatever_the_error_code() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/ghost_user" => {
+            Some(Reply::error(400, "User does not exist or is inaccessible."))
+        }
+        "community/users/ghost_other" => Some(Reply::json(json!({"error": {
+            "code": 404, "messageCode": "COM_0004",
+            "message": "User does not exist or is inaccessible."
+        }}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    assert_eq!(client.member("ghost_user").await.unwrap(), None);
+    assert_eq!(client.member("ghost_other").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_username_stays_one_percent_encoded_path_segment() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/a%20b%2Fc%3Fd" => Some(Reply::json(json!({"username": "a b/c?d"}))),
+        _ => None,
+    })
+    .await;
+
+    let found = portal.client().member("a b/c?d").await.unwrap().unwrap();
+
+    assert_eq!(found.username, "a b/c?d");
+    assert_eq!(portal.hits("community/users/a%20b%2Fc%3Fd").len(), 1);
+}
+
+// ---------------------------------------------------------------- usernames
+
+#[tokio::test]
+async fn check_usernames_tells_free_taken_and_deleted_names_apart() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/checkUsernames" => {
+            let asked = seen.query.get("usernames").cloned().unwrap_or_default();
+            Some(Reply::json(match asked.as_str() {
+                "free_name" => {
+                    json!({"usernames": [{"requested": "free_name", "suggested": "free_name"}]})
+                }
+                "taken_name" => {
+                    json!({"usernames": [{"requested": "taken_name", "suggested": "taken_name1"}]})
+                }
+                _ => json!({"usernames": []}),
+            }))
+        }
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    assert!(client.username_available("free_name").await.unwrap());
+    assert!(!client.username_available("taken_name").await.unwrap());
+    assert!(!client.username_available("deleted_name").await.unwrap());
+    assert_eq!(portal.hits("community/checkUsernames").len(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_check_usernames_falls_back_to_a_user_lookup() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/checkUsernames" => Some(Reply::json(json!({"error": {
+            "code": 400, "messageCode": "COM_0019", "message": "Not logged in."
+        }}))),
+        "community/users/existing_user" => Some(Reply::json(json!({"username": "existing_user"}))),
+        "community/users/missing_user" => {
+            Some(Reply::error(400, "User does not exist or is inaccessible."))
+        }
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    assert!(!client.username_available("existing_user").await.unwrap());
+    assert!(client.username_available("missing_user").await.unwrap());
+}
+
+// ---------------------------------------------------------------- groups
+
+#[tokio::test]
+async fn group_titles_resolve_across_pages_to_exact_matches_in_the_org_and_are_cached() {
+    // Arrange: fuzzy hits on page 1, the exact match only on page 2, plus a
+    // same-titled group of another organization.
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(portal_self()),
+        "community/groups" => {
+            let q = seen.query.get("q").cloned().unwrap_or_default();
+            let start = seen.query.get("start").cloned().unwrap_or_default();
+            Some(Reply::json(match (q.as_str(), start.as_str()) {
+                ("title:\"Field Crew\" AND orgid:ORG123", "1") => json!({
+                    "results": [
+                        {"id": "gNorth", "title": "Field Crew North"},
+                        {"id": "gOther", "title": "Field Crew", "orgId": "OTHERORG"}
+                    ],
+                    "nextStart": 3
+                }),
+                ("title:\"Field Crew\" AND orgid:ORG123", "3") => json!({
+                    "results": [{"id": "gCrew", "title": "  field crew ", "orgId": "ORG123"}],
+                    "nextStart": -1
+                }),
+                _ => json!({"results": [], "nextStart": -1}),
+            }))
+        }
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+    let names = vec![
+        "Field Crew".to_string(),
+        "No Such Group".into(),
+        "  ".into(),
+    ];
+
+    // Act
+    let first = client.group_ids(&names).await.unwrap();
+    let again = client.group_ids(&["field crew".to_string()]).await.unwrap();
+
+    // Assert
+    assert_eq!(first, [Some("gCrew".to_string()), None, None]);
+    assert_eq!(again, [Some("gCrew".to_string())]);
+    let searches = portal.hits("community/groups");
+    let crew_pages: Vec<_> = searches
+        .iter()
+        .filter(|s| s.query["q"].contains("Field Crew"))
+        .map(|s| s.query["start"].clone())
+        .collect();
+    assert_eq!(crew_pages, ["1", "3"], "both pages read, once: then cached");
+    assert!(searches.iter().all(|s| s.query["num"] == "100"));
+    assert_eq!(portal.hits("portals/self").len(), 1, "org id cached");
+}
+
+#[tokio::test]
+async fn two_groups_with_the_same_title_are_refused_rather_than_guessed() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(portal_self()),
+        "community/groups" => Some(Reply::json(json!({
+            "results": [{"id": "gA", "title": "Crew"}, {"id": "gB", "title": "crew"}],
+            "nextStart": -1
+        }))),
+        _ => None,
+    })
+    .await;
+
+    let err = portal
+        .client()
+        .group_ids(&["Crew".to_string()])
+        .await
+        .unwrap_err();
+
+    match err {
+        PortalError::Rejected { code, .. } => assert_eq!(code, "AMBIGUOUS_GROUP"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- licences
+
+#[tokio::test]
+async fn license_counts_merge_purchased_and_assigned_seats_across_pages() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self" => Some(Reply::json(json!({
+            "id": "ORG123",
+            "subscriptionInfo": {"userLicenseTypes": {"creatorUT": 50, "viewerUT": 10, "editorUT": 0}}
+        }))),
+        "portals/self/users/counts" => {
+            let start = seen.query.get("start").cloned().unwrap_or_default();
+            Some(Reply::json(match start.as_str() {
+                "1" => json!({"results": [{"key": "creatorUT", "count": 12}], "nextStart": 2}),
+                "2" => json!({"results": [
+                    {"key": "viewerUT", "count": 3}, {"key": "fieldWorkerUT", "count": 1}
+                ], "nextStart": -1}),
+                _ => json!({"results": [], "nextStart": -1}),
+            }))
+        }
+        _ => None,
+    })
+    .await;
+
+    let counts = portal.client().license_counts().await.unwrap();
+
+    assert_eq!(
+        counts.types,
+        [
+            ("creatorUT".to_string(), 50, 12),
+            ("editorUT".to_string(), 0, 0),
+            ("fieldWorkerUT".to_string(), 0, 1),
+            ("viewerUT".to_string(), 10, 3),
+        ]
+    );
+    let pages = portal.hits("portals/self/users/counts");
+    assert_eq!(pages.len(), 2);
+    assert!(pages.iter().all(|p| p.query["type"] == "userLicenseType"));
+}
