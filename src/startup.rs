@@ -62,8 +62,7 @@ pub fn arcgis_portal(
             "ArcGIS administrator username/password missing (arcgis_username/arcgis_password in the secret, or ARCGIS_USERNAME/ARCGIS_PASSWORD)".into(),
         ));
     }
-    let mut cfg = ArcGisConfig::new(portal_url);
-    cfg.referer = referer.to_string();
+    let mut cfg = ArcGisConfig::new(portal_url, referer);
     // One logical portal call may not outlive the whole request's budget.
     cfg.deadline = cfg.deadline.min(workflow.deadline);
     ArcGisPortal::new(

@@ -9,7 +9,7 @@ mod runtime_api;
 use std::process::Stdio;
 use std::time::Duration;
 
-use agol_seat_broker::portal::simulator::{PortalSimulator, SimulatorConfig};
+use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::dynamo::{client_for_endpoint, create_table};
 use runtime_api::{Reply, RuntimeApi, lambda_env};
 
@@ -22,11 +22,15 @@ async fn the_lambda_binary_serves_recorded_events_through_the_runtime_api() {
     let ddb = client_for_endpoint(Some(&endpoint)).await;
     let table = format!("lambda-{}", std::process::id());
     create_table(&ddb, &table).await.unwrap();
-    let mut sim_cfg = SimulatorConfig::default();
-    sim_cfg.admin_username = "broker_admin".into();
-    sim_cfg.admin_password = "Sim-Admin-Pass-42".into();
-    sim_cfg.groups = vec!["Project Atlas partners".into()];
-    let sim = PortalSimulator::spawn(sim_cfg).await.unwrap();
+    let sim_cfg = SimulatorConfig {
+        admin: SimAccount {
+            username: "broker_admin".into(),
+            password: "Sim-Admin-Pass-42".into(),
+        },
+        groups: vec!["Project Atlas partners".into()],
+        ..SimulatorConfig::default()
+    };
+    let sim = simulator::spawn(sim_cfg).await.unwrap();
     let api = RuntimeApi::start().await;
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap-lambda"))

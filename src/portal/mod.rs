@@ -111,6 +111,10 @@ pub enum PortalError {
         /// The portal's message.
         message: String,
     },
+    /// The client itself is misconfigured (bad URL, plain http to a
+    /// non-loopback host). Needs an operator; not retryable.
+    #[error("portal client misconfigured: {0}")]
+    Config(String),
     /// The answer was not the JSON we expect.
     #[error("unexpected answer from the portal: {0}")]
     Protocol(String),

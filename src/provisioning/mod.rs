@@ -397,6 +397,11 @@ fn failure_outcome(err: &PortalError) -> Outcome {
             "ArcGIS Online did not answer in time; the seat was released. Retry later.",
             60,
         ),
+        PortalError::Config(_) => Outcome::retry(
+            "portal_misconfigured",
+            "The broker's ArcGIS connection is misconfigured; the seat was released. An operator must fix it.",
+            300,
+        ),
         PortalError::Auth(_) => Outcome::retry(
             "portal_auth_failed",
             "The broker's ArcGIS administrator credentials were refused; the seat was released. An operator must fix the credentials.",

@@ -10,7 +10,7 @@ use agol_seat_broker::entrypoints::http::{AppState, Clock, router};
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
-use agol_seat_broker::portal::simulator::{PortalSimulator, RunningSimulator, SimulatorConfig};
+use agol_seat_broker::portal::simulator::{self, RunningSimulator, SimAccount, SimulatorConfig};
 use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
 use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
 use agol_seat_broker::seats::{Claim, ClaimState, SeatLedger};
@@ -50,10 +50,17 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let mut sim = SimulatorConfig::default();
-        sim.admin_username = ADMIN.into();
-        sim.admin_password = ADMIN_PASSWORD.into();
-        sim.groups = vec!["Partners".into(), "Field data".into()];
+        let sim = SimulatorConfig {
+            admin: SimAccount {
+                username: ADMIN.into(),
+                password: ADMIN_PASSWORD.into(),
+            },
+            // The administrator holds no seat here, so every member the
+            // simulator lists is one the broker created.
+            admin_user_type: None,
+            groups: vec!["Partners".into(), "Field data".into()],
+            ..SimulatorConfig::default()
+        };
         Options {
             rules: RULES,
             deadline: Duration::from_secs(5),
@@ -92,7 +99,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn arcgis_config(base_url: &str, deadline: Duration) -> ArcGisConfig {
-    let mut cfg = ArcGisConfig::new(base_url);
+    let mut cfg = ArcGisConfig::new(base_url, "agol-seat-broker-tests");
     cfg.request_timeout = deadline.min(Duration::from_secs(2));
     cfg.deadline = deadline;
     cfg.max_attempts = 3;
@@ -102,7 +109,7 @@ pub fn arcgis_config(base_url: &str, deadline: Duration) -> ArcGisConfig {
 }
 
 pub async fn spawn_app(opts: Options) -> TestApp {
-    let sim = PortalSimulator::spawn(opts.sim).await.expect("simulator starts");
+    let sim = simulator::spawn(opts.sim).await.expect("simulator starts");
     let ddb = client_for_endpoint(Some(&dynamodb_endpoint())).await;
     let table = unique("api");
     create_table(&ddb, &table).await.expect("table created");

@@ -3,6 +3,8 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
+use agol_seat_broker::portal::simulator::MemberStatus;
+
 use crate::helpers::{Options, signup, spawn_app};
 
 #[tokio::test]
@@ -49,7 +51,7 @@ async fn a_password_pool_creates_an_active_member_with_a_creator_role() {
     let m = app.sim.member("bo_city").expect("member exists");
     assert_eq!(m.role, "org_publisher");
     assert_eq!(m.user_type, "creatorUT");
-    assert!(!m.pending, "a password account is active at once");
+    assert_eq!(m.status, MemberStatus::Active, "a password account is active at once");
 }
 
 #[tokio::test]
@@ -128,7 +130,7 @@ async fn a_reused_delivery_id_with_a_different_body_is_refused() {
 #[tokio::test]
 async fn a_taken_username_gets_the_next_deterministic_candidate() {
     let mut opts = Options::default();
-    opts.sim.taken_usernames = vec!["ana_acme".into()];
+    opts.sim.taken_elsewhere = vec!["ana_acme".into()];
     let app = spawn_app(opts).await;
 
     let res = app.post_signup("msg_taken", &signup("ana@acme.org")).await;
