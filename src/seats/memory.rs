@@ -1,1 +1,239 @@
-//! Placeholder: being written.
+//! [`MemoryLedger`]: the seat ledger kept in process memory, for the
+//! workflow's unit tests, the local server and benchmarks.
+//!
+//! It keeps exactly the semantics of the module contract in [`crate::seats`]
+//! (it passes the same contract suite as the DynamoDB adapter), with every
+//! operation done under one `std::sync::Mutex`. It must stay small and
+//! obviously correct; it must not persist anything, and the lock is never held
+//! across an `.await` (no method awaits while holding it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::domain::{DeliveryKey, PoolId, UnixMillis};
+use crate::seats::{
+    Claim, ClaimKey, ClaimState, DeliveryBegin, LedgerError, PoolUsage, Reservation,
+    ReserveRequest, SeatLedger,
+};
+
+/// A seat ledger held in memory. Cheap to create; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    // Why a std mutex: every critical section is a few map operations with no
+    // await inside, so an async mutex would only add overhead.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Seats in use per pool.
+    used: HashMap<PoolId, u32>,
+    /// Claims ordered by pool, then person, the order DynamoDB's sort key
+    /// gives, so `claims` lists them the same way in both adapters.
+    claims: BTreeMap<(PoolId, String), Claim>,
+    /// Delivery records by key.
+    deliveries: HashMap<DeliveryKey, Delivery>,
+}
+
+#[derive(Debug, Clone)]
+struct Delivery {
+    payload_hash: String,
+    status: DeliveryStatus,
+}
+
+#[derive(Debug, Clone)]
+enum DeliveryStatus {
+    /// A handler holds the lease until `lease_until` (inclusive).
+    InProgress { lease_until: UnixMillis },
+    /// Handled; `outcome` is answered again until `retain_until` (inclusive).
+    Complete {
+        outcome: String,
+        retain_until: UnixMillis,
+    },
+}
+
+impl MemoryLedger {
+    /// An empty ledger: no pool used, no claim, no delivery.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-operation;
+        // every operation below leaves the maps consistent at each step, so
+        // carrying on is safe and keeps this adapter panic-free.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn map_key(key: &ClaimKey) -> (PoolId, String) {
+    (key.pool.clone(), key.person.clone())
+}
+
+impl SeatLedger for MemoryLedger {
+    async fn reserve(&self, req: ReserveRequest<'_>) -> Result<Reservation, LedgerError> {
+        let mut state = self.lock();
+        // Why this order: an existing claim wins over a full pool, as in the
+        // DynamoDB adapter, so a retried sign-up learns it already has a seat.
+        if let Some(existing) = state.claims.get(&map_key(req.key)) {
+            return Ok(Reservation::AlreadyHeld(existing.clone()));
+        }
+        let used = state.used.get(&req.key.pool).copied().unwrap_or(0);
+        if used >= req.capacity {
+            return Ok(Reservation::PoolFull { used });
+        }
+        let claim = Claim {
+            key: req.key.clone(),
+            claim_id: req.claim_id.to_string(),
+            state: ClaimState::Reserved,
+            username: None,
+            delivery: req.delivery.to_string(),
+            reserved_at: req.now,
+            updated_at: req.now,
+        };
+        state.used.insert(req.key.pool.clone(), used + 1);
+        state.claims.insert(map_key(req.key), claim.clone());
+        Ok(Reservation::Reserved(claim))
+    }
+
+    async fn confirm(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        username: &str,
+        now: UnixMillis,
+    ) -> Result<Claim, LedgerError> {
+        let mut state = self.lock();
+        match state.claims.get_mut(&map_key(key)) {
+            Some(claim) if claim.claim_id == claim_id => {
+                claim.state = ClaimState::Active;
+                claim.username = Some(username.to_string());
+                claim.updated_at = now;
+                Ok(claim.clone())
+            }
+            _ => Err(LedgerError::ClaimNotFound),
+        }
+    }
+
+    async fn release(&self, key: &ClaimKey, claim_id: &str) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        let k = map_key(key);
+        // Why compare ids: a late compensation must not free a claim made
+        // again, under a new id, after its own was released.
+        if state.claims.get(&k).map(|c| c.claim_id.as_str()) != Some(claim_id) {
+            return Ok(false);
+        }
+        let used = state.used.get(&key.pool).copied().unwrap_or(0);
+        if used == 0 {
+            return Err(LedgerError::Corrupt(
+                "pool counter is zero while a claim exists".into(),
+            ));
+        }
+        state.claims.remove(&k);
+        state.used.insert(key.pool.clone(), used - 1);
+        Ok(true)
+    }
+
+    async fn claim(&self, key: &ClaimKey) -> Result<Option<Claim>, LedgerError> {
+        Ok(self.lock().claims.get(&map_key(key)).cloned())
+    }
+
+    async fn claims(&self, pool: &PoolId) -> Result<Vec<Claim>, LedgerError> {
+        let state = self.lock();
+        Ok(state
+            .claims
+            .iter()
+            .filter(|((p, _), _)| p == pool)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn usage(&self, pool: &PoolId) -> Result<PoolUsage, LedgerError> {
+        let used = self.lock().used.get(pool).copied().unwrap_or(0);
+        Ok(PoolUsage {
+            pool: pool.clone(),
+            used,
+        })
+    }
+
+    async fn begin_delivery(
+        &self,
+        key: &DeliveryKey,
+        payload_hash: &str,
+        now: UnixMillis,
+        lease_ms: i64,
+    ) -> Result<DeliveryBegin, LedgerError> {
+        let mut state = self.lock();
+        if let Some(existing) = state.deliveries.get(key) {
+            let same_payload = existing.payload_hash == payload_hash;
+            match &existing.status {
+                DeliveryStatus::InProgress { lease_until } => {
+                    if !same_payload {
+                        return Ok(DeliveryBegin::PayloadMismatch);
+                    }
+                    // Why: a live lease means another attempt is working on
+                    // it; an expired one means that attempt died.
+                    if *lease_until >= now {
+                        return Ok(DeliveryBegin::InProgress);
+                    }
+                }
+                DeliveryStatus::Complete {
+                    outcome,
+                    retain_until,
+                } => {
+                    if *retain_until >= now {
+                        if !same_payload {
+                            return Ok(DeliveryBegin::PayloadMismatch);
+                        }
+                        return Ok(DeliveryBegin::Completed(outcome.clone()));
+                    }
+                    // Past retention the key is forgotten: start afresh.
+                }
+            }
+        }
+        state.deliveries.insert(
+            key.clone(),
+            Delivery {
+                payload_hash: payload_hash.to_string(),
+                status: DeliveryStatus::InProgress {
+                    lease_until: now.saturating_add(lease_ms),
+                },
+            },
+        );
+        Ok(DeliveryBegin::Started)
+    }
+
+    async fn finish_delivery(
+        &self,
+        key: &DeliveryKey,
+        outcome_json: &str,
+        _now: UnixMillis,
+        retain_until: UnixMillis,
+    ) -> Result<(), LedgerError> {
+        let mut state = self.lock();
+        // Why only when a record exists: without it there is no payload hash
+        // to keep; a redelivery will simply run again (the workflow is
+        // idempotent per claim). The DynamoDB adapter does the same.
+        if let Some(record) = state.deliveries.get_mut(key) {
+            record.status = DeliveryStatus::Complete {
+                outcome: outcome_json.to_string(),
+                retain_until,
+            };
+        }
+        Ok(())
+    }
+
+    async fn abandon_delivery(&self, key: &DeliveryKey) -> Result<(), LedgerError> {
+        let mut state = self.lock();
+        // Why only in progress: abandoning must never erase a stored outcome.
+        if matches!(
+            state.deliveries.get(key).map(|d| &d.status),
+            Some(DeliveryStatus::InProgress { .. })
+        ) {
+            state.deliveries.remove(key);
+        }
+        Ok(())
+    }
+}

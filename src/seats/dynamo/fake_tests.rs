@@ -1,0 +1,343 @@
+//! Error-path tests of [`DynamoLedger`] against a scripted fake DynamoDB
+//! endpoint over real HTTP.
+//!
+//! DynamoDB Local serialises transactions (it never reports a
+//! `TransactionConflict`) and always returns the old item on a failed
+//! condition, so the contract suite cannot reach the conflict retries or the
+//! consistent-read fallbacks. Here a tiny axum server answers each request
+//! with the next scripted response and records what was asked.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use super::*;
+
+#[derive(Default)]
+struct Script {
+    responses: VecDeque<(StatusCode, Value)>,
+    /// (X-Amz-Target without the service prefix, request body)
+    requests: Vec<(String, Value)>,
+}
+
+type Shared = Arc<Mutex<Script>>;
+
+async fn answer(
+    State(script): State<Shared>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim_start_matches("DynamoDB_20120810.")
+        .to_string();
+    let mut script = script.lock().unwrap();
+    script
+        .requests
+        .push((target, serde_json::from_str(&body).unwrap_or(Value::Null)));
+    let (status, body) = script.responses.pop_front().unwrap_or((
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"message": "script ran out"}),
+    ));
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+}
+
+/// Starts a fake endpoint answering `responses` in order; returns a ledger on
+/// it and the shared script.
+async fn fake(responses: Vec<(StatusCode, Value)>, max_attempts: u32) -> (DynamoLedger, Shared) {
+    let script: Shared = Arc::new(Mutex::new(Script {
+        responses: responses.into(),
+        requests: Vec::new(),
+    }));
+    let app = Router::new()
+        .route("/", post(answer))
+        .with_state(script.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = client_for_endpoint(Some(&url)).await;
+    let ledger = DynamoLedger::new(client, "ledger").with_conflict_retry(ConflictRetry {
+        max_attempts,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+        max_elapsed: Duration::from_secs(10),
+    });
+    (ledger, script)
+}
+
+fn cancelled_with(reasons: Value) -> (StatusCode, Value) {
+    (
+        StatusCode::BAD_REQUEST,
+        json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": "Transaction cancelled",
+            "CancellationReasons": reasons,
+        }),
+    )
+}
+
+fn conflict() -> (StatusCode, Value) {
+    cancelled_with(json!([{"Code": "None"}, {"Code": "TransactionConflict"}]))
+}
+
+fn ok(body: Value) -> (StatusCode, Value) {
+    (StatusCode::OK, body)
+}
+
+fn claim_key_() -> ClaimKey {
+    ClaimKey {
+        pool: PoolId::parse("acme").unwrap(),
+        person: "ana@example.org".into(),
+    }
+}
+
+async fn reserve_ana(ledger: &DynamoLedger) -> Result<Reservation, LedgerError> {
+    ledger
+        .reserve(ReserveRequest {
+            key: &claim_key_(),
+            capacity: 10,
+            delivery: "standard:d-1",
+            claim_id: "c-new",
+            now: 1_000,
+        })
+        .await
+}
+
+fn stored_claim_json() -> Value {
+    json!({
+        "pk": {"S": "POOL#acme"}, "sk": {"S": "CLAIM#ana@example.org"},
+        "claim_id": {"S": "c-old"}, "state": {"S": "ACTIVE"}, "username": {"S": "ana_acme"},
+        "delivery": {"S": "standard:d-0"}, "reserved_at": {"N": "500"},
+        "updated_at": {"N": "600"}, "pool": {"S": "acme"}, "person": {"S": "ana@example.org"}
+    })
+}
+
+fn targets(script: &Shared) -> Vec<String> {
+    script
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn transaction_conflicts_are_retried_and_counted_until_the_reservation_succeeds() {
+    let (ledger, script) = fake(vec![conflict(), conflict(), ok(json!({}))], 5).await;
+
+    let answer = reserve_ana(&ledger).await.unwrap();
+
+    let Reservation::Reserved(claim) = answer else {
+        panic!("expected Reserved, got {answer:?}");
+    };
+    assert_eq!(claim.claim_id, "c-new");
+    assert_eq!(ledger.conflicts_retried(), 2);
+    assert_eq!(targets(&script), vec!["TransactWriteItems"; 3]);
+    // The request is one transaction: the counter update, then the claim put.
+    let script = script.lock().unwrap();
+    let items = &script.requests[0].1["TransactItems"];
+    assert_eq!(items[0]["Update"]["Key"]["sk"]["S"], "COUNTER");
+    assert_eq!(
+        items[0]["Update"]["ConditionExpression"],
+        "attribute_not_exists(#used) OR #used < :cap"
+    );
+    assert_eq!(items[1]["Put"]["Item"]["sk"]["S"], "CLAIM#ana@example.org");
+    assert_eq!(
+        items[1]["Put"]["ReturnValuesOnConditionCheckFailure"],
+        "ALL_OLD"
+    );
+}
+
+#[tokio::test]
+async fn conflicts_past_the_retry_budget_are_unavailable() {
+    let (ledger, script) = fake(vec![conflict(), conflict(), conflict()], 3).await;
+
+    let answer = reserve_ana(&ledger).await;
+
+    assert!(
+        matches!(answer, Err(LedgerError::Unavailable(_))),
+        "{answer:?}"
+    );
+    assert_eq!(targets(&script).len(), 3);
+    assert_eq!(ledger.conflicts_retried(), 2);
+}
+
+#[tokio::test]
+async fn a_claim_refusal_without_the_old_item_falls_back_to_a_consistent_read() {
+    let (ledger, script) = fake(
+        vec![
+            cancelled_with(json!([{"Code": "None"}, {"Code": "ConditionalCheckFailed"}])),
+            ok(json!({"Item": stored_claim_json()})),
+        ],
+        5,
+    )
+    .await;
+
+    let answer = reserve_ana(&ledger).await.unwrap();
+
+    let Reservation::AlreadyHeld(existing) = answer else {
+        panic!("expected AlreadyHeld, got {answer:?}");
+    };
+    assert_eq!(existing.claim_id, "c-old");
+    assert_eq!(existing.state, ClaimState::Active);
+    assert_eq!(existing.username.as_deref(), Some("ana_acme"));
+    assert_eq!(targets(&script), vec!["TransactWriteItems", "GetItem"]);
+    assert_eq!(script.lock().unwrap().requests[1].1["ConsistentRead"], true);
+}
+
+#[tokio::test]
+async fn a_claim_refusal_wins_over_a_full_pool() {
+    let (ledger, _) = fake(
+        vec![cancelled_with(json!([
+            {"Code": "ConditionalCheckFailed", "Item": {"used": {"N": "10"}}},
+            {"Code": "ConditionalCheckFailed", "Item": stored_claim_json()}
+        ]))],
+        5,
+    )
+    .await;
+
+    let answer = reserve_ana(&ledger).await.unwrap();
+
+    assert!(
+        matches!(&answer, Reservation::AlreadyHeld(c) if c.claim_id == "c-old"),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_counter_refusal_without_the_old_item_reads_the_counter() {
+    let (ledger, script) = fake(
+        vec![
+            cancelled_with(json!([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}])),
+            ok(json!({"Item": {"pk": {"S": "POOL#acme"}, "sk": {"S": "COUNTER"}, "used": {"N": "7"}}})),
+        ],
+        5,
+    )
+    .await;
+
+    let answer = reserve_ana(&ledger).await.unwrap();
+
+    assert_eq!(answer, Reservation::PoolFull { used: 7 });
+    assert_eq!(targets(&script), vec!["TransactWriteItems", "GetItem"]);
+}
+
+#[tokio::test]
+async fn other_cancellations_and_service_errors_are_unavailable_with_a_short_description() {
+    let (ledger, _) = fake(
+        vec![
+            cancelled_with(json!([{"Code": "None"}, {"Code": "ThrottlingError"}])),
+            (
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+                    "message": "Requested resource not found: Table: ledger not found"
+                }),
+            ),
+        ],
+        5,
+    )
+    .await;
+
+    let throttled = reserve_ana(&ledger).await;
+    let missing = reserve_ana(&ledger).await;
+
+    assert_eq!(
+        throttled.unwrap_err().to_string(),
+        "seat store unavailable: reservation transaction cancelled: [None, ThrottlingError]"
+    );
+    assert_eq!(
+        missing.unwrap_err().to_string(),
+        "seat store unavailable: DynamoDB TransactWriteItems: ResourceNotFoundException"
+    );
+    assert_eq!(ledger.conflicts_retried(), 0);
+}
+
+#[tokio::test]
+async fn a_stored_claim_that_is_not_ours_is_reported_corrupt() {
+    let mut broken = stored_claim_json();
+    broken["state"] = json!({"S": "HALF_DONE"});
+    let (ledger, _) = fake(
+        vec![cancelled_with(json!([
+            {"Code": "None"},
+            {"Code": "ConditionalCheckFailed", "Item": broken}
+        ]))],
+        5,
+    )
+    .await;
+
+    let answer = reserve_ana(&ledger).await;
+
+    assert!(matches!(answer, Err(LedgerError::Corrupt(_))), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_release_conflict_is_retried_and_a_missing_claim_gives_false() {
+    let (ledger, script) = fake(
+        vec![
+            cancelled_with(json!([{"Code": "TransactionConflict"}, {"Code": "None"}])),
+            cancelled_with(json!([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}])),
+        ],
+        5,
+    )
+    .await;
+
+    let released = ledger.release(&claim_key_(), "c-1").await.unwrap();
+
+    assert!(!released);
+    assert_eq!(ledger.conflicts_retried(), 1);
+    let script = script.lock().unwrap();
+    let items = &script.requests[0].1["TransactItems"];
+    assert_eq!(
+        items[0]["Delete"]["ConditionExpression"],
+        "#claim_id = :cid"
+    );
+    assert_eq!(items[1]["Update"]["ConditionExpression"], "#used > :zero");
+}
+
+#[tokio::test]
+async fn a_delivery_refusal_without_the_old_item_reads_the_record() {
+    let (ledger, script) = fake(
+        vec![
+            (
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                    "message": "The conditional request failed"
+                }),
+            ),
+            ok(json!({"Item": {
+                "pk": {"S": "DELIVERY#standard#d-1"}, "sk": {"S": "DELIVERY"},
+                "status": {"S": "COMPLETE"}, "payload_hash": {"S": "h"},
+                "lease_until": {"N": "100"}, "outcome": {"S": "{\"ok\":true}"},
+                "retain_until": {"N": "10000"}
+            }})),
+        ],
+        5,
+    )
+    .await;
+    let key = DeliveryKey {
+        source: "standard".into(),
+        id: "d-1".into(),
+    };
+
+    let answer = ledger.begin_delivery(&key, "h", 1_000, 500).await.unwrap();
+
+    assert_eq!(answer, DeliveryBegin::Completed("{\"ok\":true}".into()));
+    assert_eq!(targets(&script), vec!["PutItem", "GetItem"]);
+    let put = &script.lock().unwrap().requests[0].1;
+    assert_eq!(put["Item"]["lease_until"]["N"], "1500");
+    assert_eq!(put["Item"]["status"]["S"], "IN_PROGRESS");
+}

@@ -1,0 +1,690 @@
+//! The seat ledger contract: every check here must pass, unchanged, on every
+//! [`SeatLedger`] adapter (memory, DynamoDB Local, and the embedded store to
+//! come).
+//!
+//! Each check takes a fresh ledger as `Arc<L>` (concurrent checks spawn tasks
+//! that share it), uses only the port, asserts on what the ledger then holds
+//! (usage counters, stored claims, delivery answers), and passes `now`
+//! explicitly instead of sleeping. Checks never depend on a particular
+//! adapter's timing or retry figures.
+
+#![allow(dead_code)] // each test binary uses the checks it needs
+
+use std::sync::Arc;
+
+use agol_seat_broker::domain::{DeliveryKey, PoolId, UnixMillis};
+use agol_seat_broker::seats::{
+    Claim, ClaimKey, ClaimState, DeliveryBegin, LedgerError, Reservation, ReserveRequest,
+    SeatLedger,
+};
+use tokio::task::JoinSet;
+
+/// A fixed "now" for the checks: 2100-01-01T00:00:00Z. In the future on
+/// purpose: a store that honours TTL (DynamoDB Local does) would otherwise
+/// delete records the check still counts as retained.
+pub const T0: UnixMillis = 4_102_444_800_000;
+
+/// Every check's name, for adapters' test files to generate one test each.
+#[macro_export]
+macro_rules! for_each_contract_check {
+    ($callback:ident) => {
+        $callback!(
+            reserve_then_confirm_makes_the_claim_active_with_its_username,
+            a_second_reservation_by_the_same_person_returns_the_existing_claim_and_takes_no_seat,
+            capacity_is_honoured_and_a_refused_reservation_writes_nothing,
+            a_burst_of_200_people_into_150_seats_reserves_exactly_150,
+            the_same_person_reserving_three_times_at_once_gets_exactly_one_seat,
+            release_with_the_wrong_claim_id_returns_false_and_keeps_the_seat,
+            releasing_twice_gives_the_seat_back_once_and_it_can_be_taken_again,
+            confirming_twice_is_idempotent,
+            confirm_after_release_or_with_another_claim_id_is_claim_not_found,
+            pools_are_independent,
+            capacity_lowered_below_usage_refuses_new_reservations,
+            claims_lists_every_claim_of_the_pool_and_no_other,
+            a_started_delivery_is_in_progress_for_others_until_finished_then_completed,
+            concurrent_first_deliveries_of_one_key_start_exactly_once,
+            a_delivery_key_seen_with_another_payload_is_a_mismatch,
+            an_abandoned_delivery_starts_again_but_a_completed_one_is_not_abandoned,
+            an_expired_lease_is_taken_over_by_the_same_payload_but_not_another,
+            a_completed_delivery_past_its_retention_starts_afresh,
+            finishing_a_delivery_whose_record_is_gone_stores_nothing,
+        );
+    };
+}
+
+// ---------- helpers ----------
+
+/// A pool id from a literal.
+pub fn pool(name: &str) -> PoolId {
+    PoolId::parse(name).expect("test pool names are valid")
+}
+
+/// A claim key for `person` in `pool_name`.
+pub fn key(pool_name: &str, person: &str) -> ClaimKey {
+    ClaimKey {
+        pool: pool(pool_name),
+        person: person.to_string(),
+    }
+}
+
+/// A delivery key from the `standard` source.
+pub fn delivery(id: &str) -> DeliveryKey {
+    DeliveryKey {
+        source: "standard".into(),
+        id: id.into(),
+    }
+}
+
+/// Reserves with a claim id derived from the person, at `now`.
+pub async fn reserve<L: SeatLedger>(
+    ledger: &L,
+    key: &ClaimKey,
+    capacity: u32,
+    claim_id: &str,
+    now: UnixMillis,
+) -> Reservation {
+    ledger
+        .reserve(ReserveRequest {
+            key,
+            capacity,
+            delivery: "standard:d-1",
+            claim_id,
+            now,
+        })
+        .await
+        .expect("reserve answers")
+}
+
+fn reserved(r: Reservation) -> Claim {
+    match r {
+        Reservation::Reserved(c) => c,
+        other => panic!("expected Reserved, got {other:?}"),
+    }
+}
+
+async fn used<L: SeatLedger>(ledger: &L, pool_name: &str) -> u32 {
+    ledger.usage(&pool(pool_name)).await.expect("usage").used
+}
+
+// ---------- seats ----------
+
+/// reserve → claim RESERVED; confirm → claim ACTIVE with the username.
+pub async fn reserve_then_confirm_makes_the_claim_active_with_its_username<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+
+    let claim = reserved(reserve(&*ledger, &k, 5, "c-ana", T0).await);
+    assert_eq!(claim.key, k);
+    assert_eq!(claim.claim_id, "c-ana");
+    assert_eq!(claim.state, ClaimState::Reserved);
+    assert_eq!(claim.username, None);
+    assert_eq!(claim.delivery, "standard:d-1");
+    assert_eq!(claim.reserved_at, T0);
+    let stored = ledger.claim(&k).await.unwrap().expect("claim stored");
+    assert_eq!(stored, claim);
+    assert_eq!(used(&*ledger, "acme").await, 1);
+
+    let confirmed = ledger
+        .confirm(&k, "c-ana", "ana_acme", T0 + 1_000)
+        .await
+        .expect("confirm");
+
+    assert_eq!(confirmed.state, ClaimState::Active);
+    assert_eq!(confirmed.username.as_deref(), Some("ana_acme"));
+    assert_eq!(confirmed.updated_at, T0 + 1_000);
+    assert_eq!(confirmed.reserved_at, T0);
+    let stored = ledger.claim(&k).await.unwrap().expect("claim stored");
+    assert_eq!(stored, confirmed);
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// A second reserve for the same person returns the first claim untouched.
+pub async fn a_second_reservation_by_the_same_person_returns_the_existing_claim_and_takes_no_seat<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+    let first = reserved(reserve(&*ledger, &k, 5, "c-1", T0).await);
+
+    let second = reserve(&*ledger, &k, 5, "c-2", T0 + 10).await;
+
+    assert_eq!(second, Reservation::AlreadyHeld(first.clone()));
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(first));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// Capacity 3: three people get seats, the fourth is refused with the count.
+pub async fn capacity_is_honoured_and_a_refused_reservation_writes_nothing<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    for i in 0..3 {
+        let k = key("small", &format!("p{i}@example.org"));
+        reserved(reserve(&*ledger, &k, 3, &format!("c{i}"), T0).await);
+    }
+    let late = key("small", "late@example.org");
+
+    let answer = reserve(&*ledger, &late, 3, "c-late", T0).await;
+
+    assert_eq!(answer, Reservation::PoolFull { used: 3 });
+    assert_eq!(ledger.claim(&late).await.unwrap(), None);
+    assert_eq!(used(&*ledger, "small").await, 3);
+    assert_eq!(ledger.claims(&pool("small")).await.unwrap().len(), 3);
+    // A pool with no seats at all refuses its very first reservation.
+    let none = key("closed", "ana@example.org");
+    assert_eq!(
+        reserve(&*ledger, &none, 0, "c-0", T0).await,
+        Reservation::PoolFull { used: 0 }
+    );
+    assert_eq!(ledger.claim(&none).await.unwrap(), None);
+    assert_eq!(used(&*ledger, "closed").await, 0);
+}
+
+/// 200 concurrent reservations from distinct people into 150 seats.
+pub async fn a_burst_of_200_people_into_150_seats_reserves_exactly_150<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let mut tasks = JoinSet::new();
+    for i in 0..200 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            let k = key("burst", &format!("person{i:03}@example.org"));
+            ledger
+                .reserve(ReserveRequest {
+                    key: &k,
+                    capacity: 150,
+                    delivery: &format!("standard:burst-{i}"),
+                    claim_id: &format!("claim-{i}"),
+                    now: T0,
+                })
+                .await
+        });
+    }
+    let (mut won, mut full, mut other) = (0, 0, Vec::new());
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task finished") {
+            Ok(Reservation::Reserved(_)) => won += 1,
+            Ok(Reservation::PoolFull { used }) => {
+                assert!(used <= 150, "PoolFull reported {used} seats used");
+                full += 1
+            }
+            unexpected => other.push(format!("{unexpected:?}")),
+        }
+    }
+
+    assert!(other.is_empty(), "unexpected answers: {other:?}");
+    assert_eq!((won, full), (150, 50));
+    assert_eq!(used(&*ledger, "burst").await, 150);
+    let claims = ledger.claims(&pool("burst")).await.unwrap();
+    assert_eq!(claims.len(), 150);
+    assert!(claims.iter().all(|c| c.state == ClaimState::Reserved));
+}
+
+/// One person, three concurrent reservations: one seat.
+pub async fn the_same_person_reserving_three_times_at_once_gets_exactly_one_seat<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let mut tasks = JoinSet::new();
+    for i in 0..3 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            let k = key("acme", "ana@example.org");
+            ledger
+                .reserve(ReserveRequest {
+                    key: &k,
+                    capacity: 10,
+                    delivery: &format!("standard:retry-{i}"),
+                    claim_id: &format!("claim-{i}"),
+                    now: T0,
+                })
+                .await
+        });
+    }
+    let mut winners = Vec::new();
+    let mut held = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task finished").expect("reserve answers") {
+            Reservation::Reserved(c) => winners.push(c),
+            Reservation::AlreadyHeld(c) => held.push(c),
+            full @ Reservation::PoolFull { .. } => panic!("unexpected {full:?}"),
+        }
+    }
+
+    assert_eq!(winners.len(), 1, "exactly one reservation wins");
+    assert_eq!(held.len(), 2);
+    assert!(held.iter().all(|c| *c == winners[0]));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    let stored = ledger.claim(&key("acme", "ana@example.org")).await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&winners[0]));
+}
+
+/// A release naming another claim id frees nothing.
+pub async fn release_with_the_wrong_claim_id_returns_false_and_keeps_the_seat<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+    let claim = reserved(reserve(&*ledger, &k, 5, "c-right", T0).await);
+
+    let released = ledger
+        .release(&k, "c-wrong")
+        .await
+        .expect("release answers");
+
+    assert!(!released);
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(claim));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// Release, release again, reserve again.
+pub async fn releasing_twice_gives_the_seat_back_once_and_it_can_be_taken_again<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let k = key("one", "ana@example.org");
+    reserved(reserve(&*ledger, &k, 1, "c-1", T0).await);
+    let other = key("one", "bob@example.org");
+    assert_eq!(
+        reserve(&*ledger, &other, 1, "c-bob", T0).await,
+        Reservation::PoolFull { used: 1 }
+    );
+
+    let first = ledger.release(&k, "c-1").await.expect("release");
+    let second = ledger.release(&k, "c-1").await.expect("release again");
+
+    assert!(first);
+    assert!(!second);
+    assert_eq!(used(&*ledger, "one").await, 0);
+    assert_eq!(ledger.claim(&k).await.unwrap(), None);
+    let bob = reserved(reserve(&*ledger, &other, 1, "c-bob", T0 + 5).await);
+    assert_eq!(bob.key, other);
+    assert_eq!(used(&*ledger, "one").await, 1);
+    // The old claim id cannot free Bob's seat.
+    assert!(!ledger.release(&k, "c-1").await.unwrap());
+    assert_eq!(used(&*ledger, "one").await, 1);
+}
+
+/// Confirm, confirm again: same claim, one seat.
+pub async fn confirming_twice_is_idempotent<L: SeatLedger>(ledger: Arc<L>) {
+    let k = key("acme", "ana@example.org");
+    reserved(reserve(&*ledger, &k, 5, "c-1", T0).await);
+
+    let first = ledger.confirm(&k, "c-1", "ana_acme", T0 + 1).await.unwrap();
+    let second = ledger.confirm(&k, "c-1", "ana_acme", T0 + 1).await.unwrap();
+
+    assert_eq!(first, second);
+    assert_eq!(second.state, ClaimState::Active);
+    assert_eq!(second.username.as_deref(), Some("ana_acme"));
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(second));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// Confirm must find the very claim the reservation made.
+pub async fn confirm_after_release_or_with_another_claim_id_is_claim_not_found<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+    reserved(reserve(&*ledger, &k, 5, "c-1", T0).await);
+
+    let wrong_id = ledger.confirm(&k, "c-other", "ana_acme", T0 + 1).await;
+    assert!(
+        matches!(wrong_id, Err(LedgerError::ClaimNotFound)),
+        "{wrong_id:?}"
+    );
+    assert_eq!(
+        ledger.claim(&k).await.unwrap().map(|c| c.state),
+        Some(ClaimState::Reserved)
+    );
+
+    assert!(ledger.release(&k, "c-1").await.unwrap());
+    let after_release = ledger.confirm(&k, "c-1", "ana_acme", T0 + 2).await;
+
+    assert!(
+        matches!(after_release, Err(LedgerError::ClaimNotFound)),
+        "{after_release:?}"
+    );
+    assert_eq!(ledger.claim(&k).await.unwrap(), None);
+    assert_eq!(used(&*ledger, "acme").await, 0);
+}
+
+/// Seats, claims and people in one pool do not affect another.
+pub async fn pools_are_independent<L: SeatLedger>(ledger: Arc<L>) {
+    let a = key("pool-a", "ana@example.org");
+    let b = key("pool-b", "ana@example.org");
+    reserved(reserve(&*ledger, &a, 1, "c-a", T0).await);
+
+    // The same person gets a seat in another pool, even when pool-a is full.
+    let in_b = reserved(reserve(&*ledger, &b, 1, "c-b", T0).await);
+    assert_eq!(in_b.key, b);
+    assert_eq!(
+        reserve(&*ledger, &key("pool-a", "bob@example.org"), 1, "c-x", T0).await,
+        Reservation::PoolFull { used: 1 }
+    );
+
+    assert!(ledger.release(&a, "c-a").await.unwrap());
+    assert_eq!(used(&*ledger, "pool-a").await, 0);
+    assert_eq!(used(&*ledger, "pool-b").await, 1);
+    assert!(ledger.claims(&pool("pool-a")).await.unwrap().is_empty());
+    assert_eq!(ledger.claims(&pool("pool-b")).await.unwrap(), vec![in_b]);
+    assert_eq!(used(&*ledger, "never-used").await, 0);
+}
+
+/// Capacity comes with each call; lowering it stops new seats, keeps old ones.
+pub async fn capacity_lowered_below_usage_refuses_new_reservations<L: SeatLedger>(ledger: Arc<L>) {
+    for i in 0..4 {
+        let k = key("shrink", &format!("p{i}@example.org"));
+        reserved(reserve(&*ledger, &k, 10, &format!("c{i}"), T0).await);
+    }
+
+    let refused = reserve(&*ledger, &key("shrink", "new@example.org"), 2, "c-new", T0).await;
+
+    assert_eq!(refused, Reservation::PoolFull { used: 4 });
+    assert_eq!(used(&*ledger, "shrink").await, 4);
+    assert_eq!(ledger.claims(&pool("shrink")).await.unwrap().len(), 4);
+    // Releases below the new capacity make room again.
+    for i in 0..3 {
+        let k = key("shrink", &format!("p{i}@example.org"));
+        assert!(ledger.release(&k, &format!("c{i}")).await.unwrap());
+    }
+    let admitted = reserve(&*ledger, &key("shrink", "new@example.org"), 2, "c-new", T0).await;
+    assert!(matches!(admitted, Reservation::Reserved(_)), "{admitted:?}");
+    assert_eq!(used(&*ledger, "shrink").await, 2);
+}
+
+/// `claims` returns each claim of the pool once, with its stored fields.
+pub async fn claims_lists_every_claim_of_the_pool_and_no_other<L: SeatLedger>(ledger: Arc<L>) {
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        let k = key("listed", &format!("p{i:02}@example.org"));
+        expected.push(reserved(
+            reserve(&*ledger, &k, 100, &format!("c{i}"), T0 + i).await,
+        ));
+    }
+    reserved(reserve(&*ledger, &key("listed-not", "x@example.org"), 5, "cx", T0).await);
+    let confirmed = ledger
+        .confirm(&expected[3].key, "c3", "p03_user", T0 + 100)
+        .await
+        .unwrap();
+    expected[3] = confirmed;
+
+    let mut listed = ledger.claims(&pool("listed")).await.unwrap();
+
+    listed.sort_by(|a, b| a.key.person.cmp(&b.key.person));
+    assert_eq!(listed, expected);
+}
+
+// ---------- deliveries ----------
+
+/// Started → InProgress for concurrent attempts → finish → Completed(outcome).
+pub async fn a_started_delivery_is_in_progress_for_others_until_finished_then_completed<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-1");
+    let lease = 30_000;
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+
+    let mut tasks = JoinSet::new();
+    for i in 0..5 {
+        let ledger = ledger.clone();
+        let d = d.clone();
+        tasks.spawn(async move { ledger.begin_delivery(&d, "hash-a", T0 + i, lease).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        assert_eq!(joined.unwrap().unwrap(), DeliveryBegin::InProgress);
+    }
+
+    ledger
+        .finish_delivery(&d, r#"{"outcome":"provisioned"}"#, T0 + 10, T0 + 86_400_000)
+        .await
+        .unwrap();
+
+    for now in [T0 + 11, T0 + lease + 1, T0 + 86_400_000] {
+        assert_eq!(
+            ledger
+                .begin_delivery(&d, "hash-a", now, lease)
+                .await
+                .unwrap(),
+            DeliveryBegin::Completed(r#"{"outcome":"provisioned"}"#.into())
+        );
+    }
+}
+
+/// Many first attempts at once: one lease.
+pub async fn concurrent_first_deliveries_of_one_key_start_exactly_once<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            ledger
+                .begin_delivery(&delivery("evt-race"), "hash-a", T0, 30_000)
+                .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        answers.push(joined.unwrap().unwrap());
+    }
+
+    let started = answers
+        .iter()
+        .filter(|a| **a == DeliveryBegin::Started)
+        .count();
+    let waiting = answers
+        .iter()
+        .filter(|a| **a == DeliveryBegin::InProgress)
+        .count();
+    assert_eq!((started, waiting), (1, 7), "{answers:?}");
+}
+
+/// Same key, different payload: refused while in progress and once completed.
+pub async fn a_delivery_key_seen_with_another_payload_is_a_mismatch<L: SeatLedger>(ledger: Arc<L>) {
+    let d = delivery("evt-2");
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-b", T0 + 1, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::PayloadMismatch
+    );
+
+    ledger
+        .finish_delivery(&d, "{}", T0 + 2, T0 + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-b", T0 + 3, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::PayloadMismatch
+    );
+    // Another sender's key with the same id is another delivery.
+    let other_source = DeliveryKey {
+        source: "okta".into(),
+        id: "evt-2".into(),
+    };
+    assert_eq!(
+        ledger
+            .begin_delivery(&other_source, "hash-b", T0 + 3, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+}
+
+/// Abandon drops the lease; it never drops a stored outcome.
+pub async fn an_abandoned_delivery_starts_again_but_a_completed_one_is_not_abandoned<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-3");
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+
+    ledger.abandon_delivery(&d).await.unwrap();
+
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0 + 1, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    ledger
+        .finish_delivery(&d, "\"done\"", T0 + 2, T0 + 60_000)
+        .await
+        .unwrap();
+    ledger.abandon_delivery(&d).await.unwrap();
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0 + 3, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"done\"".into())
+    );
+    // Abandoning a key never seen is harmless.
+    ledger
+        .abandon_delivery(&delivery("never-seen"))
+        .await
+        .unwrap();
+}
+
+/// A crashed attempt's lease expires; only the same payload may take over.
+pub async fn an_expired_lease_is_taken_over_by_the_same_payload_but_not_another<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-4");
+    let lease = 30_000;
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    let after_expiry = T0 + lease + 1;
+
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-b", after_expiry, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::PayloadMismatch
+    );
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", after_expiry, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    // The new lease runs from the takeover.
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", after_expiry + 1, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::InProgress
+    );
+}
+
+/// Past `retain_until` the key is forgotten, whatever the payload.
+pub async fn a_completed_delivery_past_its_retention_starts_afresh<L: SeatLedger>(ledger: Arc<L>) {
+    let d = delivery("evt-5");
+    let retain_until = T0 + 60_000;
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    ledger
+        .finish_delivery(&d, "\"old\"", T0 + 1, retain_until)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", retain_until, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"old\"".into())
+    );
+
+    let fresh = ledger
+        .begin_delivery(&d, "hash-b", retain_until + 1, 30_000)
+        .await
+        .unwrap();
+
+    assert_eq!(fresh, DeliveryBegin::Started);
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", retain_until + 2, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::PayloadMismatch
+    );
+    ledger
+        .finish_delivery(&d, "\"new\"", retain_until + 3, retain_until + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-b", retain_until + 4, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"new\"".into())
+    );
+}
+
+/// An outcome is stored only on a record that exists: finishing after the
+/// record was abandoned leaves the key free, so a redelivery runs again.
+pub async fn finishing_a_delivery_whose_record_is_gone_stores_nothing<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-6");
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    ledger.abandon_delivery(&d).await.unwrap();
+
+    ledger
+        .finish_delivery(&d, "\"late\"", T0 + 1, T0 + 60_000)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "hash-b", T0 + 2, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+}
