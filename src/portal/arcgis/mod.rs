@@ -738,6 +738,7 @@ fn scrub_error(e: PortalError, secrets: &[&str]) -> PortalError {
             message: clean(message),
         },
         PortalError::Protocol(m) => PortalError::Protocol(clean(m)),
+        PortalError::Config(m) => PortalError::Config(clean(m)),
         e @ PortalError::NotInvited { .. } => e,
     }
 }
