@@ -1,0 +1,525 @@
+//! A stateful fake ArcGIS Online portal, served over real HTTP.
+//!
+//! Tests and the local demo point the real ArcGIS client at it, so the
+//! client's wire format, token handling and error classification are
+//! exercised end to end. It follows the portal fact sheet
+//! (`arcgis-portal-api.md`, §10 is its checklist): routes under
+//! `/sharing/rest/`, parameters from the query string or a form-encoded body,
+//! lists as comma lists or JSON arrays, errors as HTTP 200 bodies
+//! `{"error":{code,messageCode,message,details}}`, `notInvited` without a
+//! reason, seats that stay consistent across invite, type changes and
+//! removal.
+//!
+//! # Layout
+//!
+//! - this file: configuration, the in-process API ([`PortalSimulator`]:
+//!   inspection, fault injection, clock-free controls) and the server
+//!   lifecycle ([`spawn`], [`serve`], [`RunningSimulator`]);
+//! - `state`: the organization and the portal's rules (no HTTP, no clock);
+//! - `http`: routing, parameters, auth, faults, JSON, `/_sim/*` control
+//!   routes.
+//!
+//! # Control routes (for other processes)
+//!
+//! `GET /_sim/state` (members, purchased/assigned seats, groups, request
+//! counts), `POST /_sim/faults` (a JSON [`Fault`]), `DELETE /_sim/faults`,
+//! `POST /_sim/expire-tokens`, `POST /_sim/purchased`
+//! (`{"user_type":"viewerUT","count":5}`), `POST /_sim/sign-in`
+//! (`{"username":"…","at_ms":…}`).
+//!
+//! # What it must not do
+//!
+//! It is a test double: never deployed, never calls a real portal, and shares
+//! no code with the ArcGIS client (`arcgis.rs`/`wire.rs`) so the two check
+//! each other against the fact sheet. Passwords are kept only as SHA-256
+//! digests and, like tokens and query strings, never logged.
+
+mod http;
+mod state;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::domain::{UnixMillis, now_millis};
+use state::{Org, State};
+
+/// A built-in account of the simulated portal (the administrator, or the one
+/// non-administrator account used to test 403 answers).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimAccount {
+    /// Username (sign-in is case-sensitive).
+    pub username: String,
+    /// Password, checked by `generateToken`.
+    pub password: String,
+}
+
+impl std::fmt::Debug for SimAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimAccount")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A custom role of the organization, listed by `portals/self/roles`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimRole {
+    /// 16-character role id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The base level the user JSON shows as `role` (`org_user`,
+    /// `org_publisher` or `org_admin`); the id itself is shown as `roleId`.
+    pub base_role: String,
+}
+
+/// How `updateUserLicenseType` and `updateUserRole` report a refused change.
+/// The real portal's behaviour is unknown (fact sheet §10.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalStyle {
+    /// `{"results":[{"username":"u","status":false}]}` /
+    /// `{"success":false}`; accepted changes in the same request still apply.
+    #[default]
+    StatusFalse,
+    /// An HTTP 200 error object (code 400) and no change at all.
+    ErrorObject,
+}
+
+/// Everything the simulated organization starts with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimulatorConfig {
+    /// Organization id (`portals/self.id`, `orgId` of members); `portals/<id>`
+    /// is accepted as an alias of `portals/self`.
+    pub org_id: String,
+    /// Organization name.
+    pub org_name: String,
+    /// `urlKey` (the `<key>.maps.arcgis.com` part).
+    pub url_key: String,
+    /// The administrator account. Its tokens may do everything.
+    pub admin: SimAccount,
+    /// When set, the administrator is also an org member (role `org_admin`)
+    /// holding a seat of this user type, as in a real organization: it is
+    /// listed, counted in `assigned`, and visible in `community/users`.
+    /// `None`: the account only signs in (its name still counts as taken).
+    pub admin_user_type: Option<String>,
+    /// An optional non-administrator account (a member with role `org_user`
+    /// and user type `creatorUT`, holding a seat); its tokens get 403
+    /// `GWM_0003` on administrative operations.
+    pub non_admin: Option<SimAccount>,
+    /// Longest token lifetime, whatever `generateToken` asks for (the org's
+    /// `maxTokenExpirationMinutes`). Serialized as milliseconds.
+    #[serde(with = "duration_ms")]
+    pub token_max_lifetime: Duration,
+    /// Seats purchased per user type id (`subscriptionInfo.userLicenseTypes`).
+    pub purchased: BTreeMap<String, u64>,
+    /// Group titles; each id is derived from org id and title (32 hex
+    /// characters, stable across restarts). Owned by the administrator.
+    pub groups: Vec<String>,
+    /// Custom roles, listed with the pre-built Viewer and Data Editor roles.
+    /// Compatibility of a custom role with a user type is not documented, so
+    /// the simulator accepts every combination for them.
+    pub custom_roles: Vec<SimRole>,
+    /// Usernames that belong to accounts of other organizations: taken for
+    /// `invite` and `checkUsernames`, invisible to `community/users`.
+    pub taken_elsewhere: Vec<String>,
+    /// How refused type or role changes are reported.
+    pub refusal_style: RefusalStyle,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        let purchased = [
+            ("creatorUT", 100),
+            ("viewerUT", 1000),
+            ("editorUT", 200),
+            ("fieldWorkerUT", 100),
+            ("GISProfessionalBasicUT", 5),
+            ("GISProfessionalStdUT", 5),
+            ("GISProfessionalAdvUT", 5),
+        ]
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n))
+        .collect();
+        SimulatorConfig {
+            org_id: "SiMuLaTeDoRg0001".to_string(),
+            org_name: "Simulated Organization".to_string(),
+            url_key: "simorg".to_string(),
+            admin: SimAccount {
+                username: "sim_admin".to_string(),
+                password: "sim-admin-pass1".to_string(),
+            },
+            admin_user_type: Some("creatorUT".to_string()),
+            non_admin: None,
+            token_max_lifetime: Duration::from_secs(60 * 60),
+            purchased,
+            groups: vec![
+                "Field Crews".to_string(),
+                "Water Partners".to_string(),
+                "Training".to_string(),
+            ],
+            custom_roles: vec![SimRole {
+                id: "fIeLdTeChRoLe001".to_string(),
+                name: "Field Technician".to_string(),
+                description: "Collects data in the field".to_string(),
+                base_role: "org_user".to_string(),
+            }],
+            taken_elsewhere: vec!["jsmith_gis".to_string(), "taken_elsewhere".to_string()],
+            refusal_style: RefusalStyle::StatusFalse,
+        }
+    }
+}
+
+/// Whether a member can sign in yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Created with a password (or a built-in account).
+    Active,
+    /// Invited by e-mail without a password: visible, holds its seat.
+    Pending,
+}
+
+/// A member of the simulated organization, as the tests inspect it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimMember {
+    /// Username, exactly as created.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Role id: `org_user`, `org_publisher`, `org_admin` or a role id.
+    pub role: String,
+    /// User type id.
+    pub user_type: String,
+    /// Ids of the groups the member belongs to.
+    pub group_ids: Vec<String>,
+    /// Active or pending.
+    pub status: MemberStatus,
+    /// Epoch ms of the last sign-in; `-1` = never.
+    pub last_login: UnixMillis,
+    /// Epoch ms of creation.
+    pub created: UnixMillis,
+}
+
+/// A scripted failure. Faults are checked in insertion order; the first one
+/// whose `endpoint` matches the request applies.
+///
+/// JSON (for `POST /_sim/faults`):
+/// `{"endpoint":"generateToken","kind":{"http_status":503},"times":2}`,
+/// `{"kind":{"too_many_requests":{"retry_after_secs":1}}}`,
+/// `{"kind":{"delay_ms":250}}`, `{"endpoint":"invite","kind":"not_invited"}`,
+/// `{"kind":{"error_body":{"code":500,"message_code":null,"message":"Boom"}}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// A path suffix matched on whole segments, case-insensitively
+    /// (`"invite"`, `"portals/self/users"`, `"generateToken"`); `None` = any
+    /// `/sharing/rest/` request.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// What happens.
+    pub kind: FaultKind,
+    /// How many matching requests it hits; `None` = until cleared.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+/// What an injected fault does to a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this HTTP status and a plain-text body.
+    HttpStatus(u16),
+    /// HTTP 429 with a `Retry-After` header.
+    TooManyRequests {
+        /// Value of `Retry-After`, in seconds.
+        retry_after_secs: u64,
+    },
+    /// Wait, then answer normally. Serialized as milliseconds.
+    #[serde(rename = "delay_ms", with = "duration_ms")]
+    Delay(Duration),
+    /// HTTP 200 with this error object.
+    ErrorBody {
+        /// `error.code`.
+        code: i64,
+        /// `error.messageCode`, omitted when `None`.
+        #[serde(default)]
+        message_code: Option<String>,
+        /// `error.message`.
+        message: String,
+    },
+    /// `portals/self/invite` lists every invitation in `notInvited` and
+    /// creates nobody. Only invite requests consume it.
+    NotInvited,
+}
+
+/// `Duration` as integer milliseconds in JSON.
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// The simulated portal: shared state plus the fixed organization settings.
+/// Cheap to clone (all clones share one state).
+#[derive(Clone)]
+pub struct PortalSimulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    org: Org,
+    /// A std mutex, not tokio's: every operation is short and synchronous,
+    /// and the lock is never held across an `.await`. One lock for the whole
+    /// org is what makes 200 concurrent invites unable to oversell.
+    state: Mutex<State>,
+}
+
+impl PortalSimulator {
+    /// Builds the organization: seeded accounts, groups, seats, roles.
+    pub fn new(config: SimulatorConfig) -> Self {
+        let org = Org::from_config(&config);
+        let state = State::new(&config, &org, now_millis());
+        PortalSimulator {
+            inner: Arc::new(Inner {
+                org,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// The axum router: `/sharing/rest/…` plus the `/_sim/*` control routes.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    /// Serves this simulator (its state is shared, so a test can stop a
+    /// server and start another on the same state) on `listener`, in a
+    /// background task.
+    pub fn start(&self, listener: TcpListener) -> std::io::Result<RunningSimulator> {
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = self.router();
+        let task = tokio::spawn(async move {
+            let stop = async {
+                // Err means the sender was dropped: stop as well.
+                let _ = rx.await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::warn!(error = %e, "portal simulator server stopped with an error");
+            }
+        });
+        Ok(RunningSimulator {
+            sim: self.clone(),
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The organization id.
+    pub fn org_id(&self) -> &str {
+        &self.inner.org.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated
+        // in a way that matters to a test double; keep serving.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// All members, sorted by username.
+    pub fn members(&self) -> Vec<SimMember> {
+        self.lock().members.values().cloned().collect()
+    }
+
+    /// One member by exact username.
+    pub fn member(&self, username: &str) -> Option<SimMember> {
+        self.lock().members.get(username).cloned()
+    }
+
+    /// Seats of `user_type` held by members (pending ones included).
+    pub fn assigned(&self, user_type: &str) -> u64 {
+        self.lock().assigned(user_type)
+    }
+
+    /// Seats of `user_type` purchased.
+    pub fn purchased(&self, user_type: &str) -> u64 {
+        self.lock().purchased(user_type)
+    }
+
+    /// Changes the purchased seats of a user type (0 removes it from the
+    /// subscription). Members already holding seats keep them.
+    pub fn set_purchased(&self, user_type: &str, seats: u64) {
+        self.lock().set_purchased(user_type, seats);
+    }
+
+    /// The id of the group with this title (case-insensitive exact match).
+    pub fn group_id(&self, title: &str) -> Option<String> {
+        self.lock()
+            .groups
+            .iter()
+            .find(|g| g.title.eq_ignore_ascii_case(title))
+            .map(|g| g.id.clone())
+    }
+
+    /// How many `/sharing/rest/` requests hit paths ending with `suffix`
+    /// (whole segments, case-insensitive: `"generateToken"`, `"invite"`,
+    /// `"community/users/jdoe_acme"`); `""` counts every request.
+    pub fn request_count(&self, path_suffix: &str) -> u64 {
+        self.lock().request_count(path_suffix)
+    }
+
+    /// Adds a fault (after those already injected).
+    pub fn inject(&self, fault: Fault) {
+        self.lock().inject(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Makes every token issued so far answer 498 (expiry mid-run). Tokens
+    /// generated afterwards work.
+    pub fn expire_tokens(&self) {
+        self.lock().tokens.clear();
+    }
+
+    /// Records a sign-in of `username` at `at_ms` (`lastLogin`). Returns
+    /// whether the member exists.
+    pub fn sign_in(&self, username: &str, at_ms: UnixMillis) -> bool {
+        match self.lock().members.get_mut(username) {
+            Some(m) => {
+                m.last_login = at_ms;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts a member straight into the organization, bypassing the invite
+    /// rules (an existing member before the test starts). It holds a seat of
+    /// its type even beyond the purchased count. Returns `false`, changing
+    /// nothing, when the username is already taken.
+    pub fn seed_member(&self, member: SimMember) -> bool {
+        self.lock().seed_member(member)
+    }
+
+    /// Marks a username as taken by an account of another organization.
+    pub fn take_username_elsewhere(&self, username: &str) {
+        self.lock().taken_elsewhere.insert(username.to_lowercase());
+    }
+
+    /// The `GET /_sim/state` document: members, purchased and assigned seats
+    /// per user type, groups, request counts and pending faults.
+    pub fn state_json(&self) -> serde_json::Value {
+        self.lock().snapshot_json(&self.inner.org)
+    }
+}
+
+/// A simulator serving HTTP on a local port. Dereferences to the
+/// [`PortalSimulator`]; the server stops on [`RunningSimulator::shutdown`] or
+/// when this is dropped.
+pub struct RunningSimulator {
+    sim: PortalSimulator,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningSimulator {
+    /// The REST root the client is configured with, e.g.
+    /// `http://127.0.0.1:PORT/sharing/rest`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/sharing/rest", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` (control routes live under `/_sim/`).
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The simulator behind the server.
+    pub fn sim(&self) -> &PortalSimulator {
+        &self.sim
+    }
+
+    /// Stops accepting connections and waits until open ones are closed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl std::ops::Deref for RunningSimulator {
+    type Target = PortalSimulator;
+    fn deref(&self) -> &PortalSimulator {
+        &self.sim
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a simulator on `127.0.0.1:0` (a free port).
+pub async fn spawn(config: SimulatorConfig) -> std::io::Result<RunningSimulator> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    PortalSimulator::new(config).start(listener)
+}
+
+/// Serves a new simulator on `listener` until `shutdown` completes (for the
+/// CLI's `simulate-portal` command).
+pub async fn serve(
+    config: SimulatorConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sim = PortalSimulator::new(config);
+    axum::serve(listener, sim.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,1309 @@
+//! The portal simulator over real HTTP: every behaviour the ArcGIS client
+//! relies on, checked through the REST API (and the state it leaves behind),
+//! against the fact sheet.
+
+use std::time::{Duration, Instant};
+
+use agol_seat_broker::domain::now_millis;
+use agol_seat_broker::portal::simulator::{
+    Fault, FaultKind, MemberStatus, PortalSimulator, RefusalStyle, RunningSimulator, SimAccount,
+    SimMember, SimulatorConfig, spawn,
+};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "sim_admin";
+const ADMIN_PASSWORD: &str = "sim-admin-pass1";
+const VIEWER: &str = "iAAAAAAAAAAAAAAA";
+const DATA_EDITOR: &str = "iBBBBBBBBBBBBBBB";
+
+/// A running simulator plus an HTTP client.
+struct Harness {
+    srv: RunningSimulator,
+    http: reqwest::Client,
+}
+
+fn config() -> SimulatorConfig {
+    SimulatorConfig {
+        non_admin: Some(SimAccount {
+            username: "plain_member".into(),
+            password: "plain-pass1".into(),
+        }),
+        ..SimulatorConfig::default()
+    }
+}
+
+impl Harness {
+    async fn start(config: SimulatorConfig) -> Self {
+        let srv = spawn(config).await.expect("simulator starts");
+        Harness {
+            srv,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn sim(&self) -> &PortalSimulator {
+        self.srv.sim()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.srv.base_url())
+    }
+
+    /// POSTs a form with `f=json`; returns the HTTP status and JSON body.
+    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let mut fields: Vec<(&str, &str)> = vec![("f", "json")];
+        fields.extend_from_slice(form);
+        let resp = self
+            .http
+            .post(self.url(path))
+            .form(&fields)
+            .send()
+            .await
+            .expect("request reaches the simulator");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let (status, body) = self.post_raw(path, form).await;
+        assert_eq!(status, 200, "sharing API answers HTTP 200 ({path}): {body}");
+        body
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let mut fields: Vec<(&str, &str)> = vec![("f", "json")];
+        fields.extend_from_slice(query);
+        let resp = self
+            .http
+            .get(self.url(path))
+            .query(&fields)
+            .send()
+            .await
+            .expect("request reaches the simulator");
+        assert_eq!(resp.status().as_u16(), 200, "sharing API answers HTTP 200");
+        resp.json().await.expect("JSON body")
+    }
+
+    async fn token_for(&self, username: &str, password: &str) -> Value {
+        self.post(
+            "generateToken",
+            &[
+                ("username", username),
+                ("password", password),
+                ("client", "referer"),
+                ("referer", "http://localhost"),
+                ("expiration", "60"),
+            ],
+        )
+        .await
+    }
+
+    async fn admin_token(&self) -> String {
+        let t = self.token_for(ADMIN, ADMIN_PASSWORD).await;
+        t["token"].as_str().expect("a token").to_string()
+    }
+
+    async fn invite(&self, token: &str, invitations: &[Value]) -> Value {
+        let list = json!({ "invitations": invitations, "apps": [], "appBundles": [] }).to_string();
+        self.post(
+            "portals/self/invite",
+            &[("token", token), ("invitationList", &list)],
+        )
+        .await
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}/_sim/{path}", self.srv.root_url()));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("control route answers");
+        assert!(resp.status().is_success(), "control route succeeds");
+        resp.json().await.expect("JSON body")
+    }
+}
+
+/// One invitation, as the Python API builds it.
+fn invitation(
+    username: &str,
+    role: &str,
+    user_type: &str,
+    groups: &str,
+    password: Option<&str>,
+) -> Value {
+    let mut v = json!({
+        "username": username,
+        "firstname": "Jane",
+        "lastname": "Doe",
+        "fullname": "Jane Doe",
+        "email": format!("{username}@acme.test"),
+        "role": role,
+        "userLicenseType": user_type,
+        "groups": groups,
+        "userCreditAssignment": -1,
+    });
+    if let (Some(p), Some(obj)) = (password, v.as_object_mut()) {
+        obj.insert("password".into(), json!(p));
+    }
+    v
+}
+
+fn error_code(body: &Value) -> Option<i64> {
+    body["error"]["code"].as_i64()
+}
+
+// ----- tokens -----
+
+#[tokio::test]
+async fn generate_token_returns_a_token_and_expiry_that_open_portals_self() {
+    let h = Harness::start(config()).await;
+    let before = now_millis();
+
+    let t = h.token_for(ADMIN, ADMIN_PASSWORD).await;
+
+    let token = t["token"].as_str().expect("token");
+    let expires = t["expires"].as_i64().expect("expires in epoch ms");
+    assert!(expires >= before + 60 * 60_000, "asked for 60 minutes");
+    assert!(t["ssl"].is_boolean());
+    let me = h.get("portals/self", &[("token", token)]).await;
+    assert_eq!(me["id"], "SiMuLaTeDoRg0001");
+    assert_eq!(me["urlKey"], "simorg");
+    assert_eq!(me["subscriptionInfo"]["userLicenseTypes"]["viewerUT"], 1000);
+    assert_eq!(me["user"]["username"], ADMIN);
+    assert!(
+        h.sim().member(ADMIN).expect("admin is a member").last_login >= before,
+        "signing in sets lastLogin"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_with_code_400_in_an_http_200_body() {
+    let h = Harness::start(config()).await;
+
+    let body = h.token_for(ADMIN, "not-the-password1").await;
+
+    assert_eq!(error_code(&body), Some(400));
+    assert_eq!(body["error"]["message"], "Unable to generate token.");
+    assert_eq!(
+        body["error"]["details"],
+        json!(["Invalid username or password."])
+    );
+    assert!(body.get("token").is_none());
+}
+
+#[tokio::test]
+async fn generate_token_over_get_is_refused_so_passwords_never_sit_in_urls() {
+    let h = Harness::start(config()).await;
+
+    let body = h
+        .get(
+            "generateToken",
+            &[("username", ADMIN), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+
+    assert_eq!(error_code(&body), Some(400));
+}
+
+#[tokio::test]
+async fn token_lifetime_is_capped_and_an_expired_token_answers_498() {
+    let h = Harness::start(SimulatorConfig {
+        token_max_lifetime: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let before = now_millis();
+
+    let t = h.token_for(ADMIN, ADMIN_PASSWORD).await;
+    let after = now_millis();
+
+    let expires = t["expires"].as_i64().expect("expires");
+    assert!(
+        expires >= before + 300 && expires <= after + 300,
+        "capped at 300 ms, not 60 minutes"
+    );
+    let token = t["token"].as_str().expect("token");
+    assert!(
+        h.get("portals/self", &[("token", token)])
+            .await
+            .get("error")
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let body = h.get("portals/self", &[("token", token)]).await;
+    assert_eq!(error_code(&body), Some(498));
+    assert_eq!(body["error"]["message"], "Invalid token.");
+}
+
+#[tokio::test]
+async fn expire_tokens_makes_every_issued_token_answer_498_and_new_ones_work() {
+    let h = Harness::start(config()).await;
+    let old = h.admin_token().await;
+
+    h.sim().expire_tokens();
+
+    let body = h.get("portals/self", &[("token", &old)]).await;
+    assert_eq!(error_code(&body), Some(498));
+    let fresh = h.admin_token().await;
+    assert!(
+        h.get("portals/self", &[("token", &fresh)])
+            .await
+            .get("error")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_answers_499_token_required() {
+    let h = Harness::start(config()).await;
+
+    let body = h.get("portals/self", &[]).await;
+
+    assert_eq!(error_code(&body), Some(499));
+    assert_eq!(body["error"]["message"], "Token Required");
+}
+
+#[tokio::test]
+async fn the_token_is_accepted_from_the_x_esri_authorization_header() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    let resp = h
+        .http
+        .get(h.url("portals/self"))
+        .query(&[("f", "json")])
+        .header("X-Esri-Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("request");
+    let body: Value = resp.json().await.expect("json");
+
+    assert_eq!(body["id"], "SiMuLaTeDoRg0001");
+}
+
+#[tokio::test]
+async fn a_non_admin_token_gets_403_gwm_0003_on_administrative_operations() {
+    let h = Harness::start(config()).await;
+    let t = h.token_for("plain_member", "plain-pass1").await;
+    let token = t["token"].as_str().expect("non-admin token");
+
+    let body = h
+        .invite(
+            token,
+            &[invitation(
+                "newbie_one",
+                VIEWER,
+                "viewerUT",
+                "",
+                Some("S3cure-pass1"),
+            )],
+        )
+        .await;
+
+    assert_eq!(error_code(&body), Some(403));
+    assert_eq!(body["error"]["messageCode"], "GWM_0003");
+    assert!(h.sim().member("newbie_one").is_none());
+    let own = h
+        .get("community/users/plain_member", &[("token", token)])
+        .await;
+    assert_eq!(
+        own["username"], "plain_member",
+        "members may still read themselves"
+    );
+}
+
+#[tokio::test]
+async fn requests_without_f_json_get_an_html_page() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    let resp = h
+        .http
+        .get(h.url("portals/self"))
+        .query(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("request");
+
+    assert!(
+        resp.json::<Value>().await.is_err(),
+        "not JSON without f=json"
+    );
+}
+
+// ----- invite -----
+
+#[tokio::test]
+async fn invite_with_a_password_creates_an_active_member_with_role_type_and_groups() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    let crews = h.sim().group_id("Field Crews").expect("group");
+    let training = h
+        .sim()
+        .group_id("training")
+        .expect("titles match case-insensitively");
+    let groups = format!("{crews},{training}");
+
+    let body = h
+        .invite(
+            &token,
+            &[invitation(
+                "jdoe_acme",
+                DATA_EDITOR,
+                "editorUT",
+                &groups,
+                Some("S3cure-pass1"),
+            )],
+        )
+        .await;
+
+    assert_eq!(body, json!({ "success": true, "notInvited": [] }));
+    let user = h
+        .get("community/users/jdoe_acme", &[("token", &token)])
+        .await;
+    assert_eq!(user["username"], "jdoe_acme");
+    assert_eq!(user["email"], "jdoe_acme@acme.test");
+    assert_eq!(user["firstName"], "Jane");
+    assert_eq!(user["lastName"], "Doe");
+    assert_eq!(user["fullName"], "Jane Doe");
+    assert_eq!(user["orgId"], "SiMuLaTeDoRg0001");
+    assert_eq!(user["role"], "org_user", "base level");
+    assert_eq!(user["roleId"], DATA_EDITOR);
+    assert_eq!(user["userLicenseTypeId"], "editorUT");
+    assert_eq!(user["lastLogin"], -1);
+    let ids: Vec<&str> = user["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![crews.as_str(), training.as_str()]);
+    assert_eq!(user["groups"][0]["title"], "Field Crews");
+    let m = h.sim().member("jdoe_acme").expect("member");
+    assert_eq!(m.status, MemberStatus::Active);
+    assert_eq!(h.sim().assigned("editorUT"), 1);
+    let signed_in = h.token_for("jdoe_acme", "S3cure-pass1").await;
+    assert!(signed_in["token"].is_string(), "the new member can sign in");
+}
+
+#[tokio::test]
+async fn invite_without_a_password_creates_a_pending_member_that_holds_a_seat() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    let body = h
+        .invite(
+            &token,
+            &[invitation("pending_pat", "org_user", "creatorUT", "", None)],
+        )
+        .await;
+
+    assert_eq!(body["notInvited"], json!([]));
+    assert_eq!(
+        h.sim().member("pending_pat").expect("visible").status,
+        MemberStatus::Pending
+    );
+    let user = h
+        .get("community/users/pending_pat", &[("token", &token)])
+        .await;
+    assert_eq!(user["role"], "org_user");
+    assert!(user.get("roleId").is_none(), "no roleId for a base role");
+    let counts = h
+        .get(
+            "portals/self/users/counts",
+            &[("token", &token), ("type", "userLicenseType")],
+        )
+        .await;
+    let creators = counts["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["key"] == "creatorUT")
+        .expect("creatorUT bucket");
+    // Admin, the non-admin account and the pending member.
+    assert_eq!(creators["count"], 3);
+    assert_eq!(counts["nextStart"], -1);
+    let by_role = h
+        .get(
+            "portals/self/users/counts",
+            &[("token", &token), ("type", "role")],
+        )
+        .await;
+    assert_eq!(
+        by_role["results"],
+        json!([{ "key": "org_admin", "count": 1 }, { "key": "org_user", "count": 2 }])
+    );
+}
+
+#[tokio::test]
+async fn every_refused_invitation_is_listed_in_not_invited_without_a_reason() {
+    let h = Harness::start(SimulatorConfig {
+        purchased: [("creatorUT".to_string(), 100), ("viewerUT".to_string(), 1)].into(),
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("viewer_one", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+    let mut bad_email = invitation("bad_email_1", VIEWER, "creatorUT", "", None);
+    bad_email["email"] = json!("not-an-email");
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "invalid username",
+            invitation("_bad", VIEWER, "creatorUT", "", None),
+        ),
+        (
+            "taken in the org",
+            invitation("VIEWER_ONE", VIEWER, "creatorUT", "", None),
+        ),
+        (
+            "taken in another org",
+            invitation("jsmith_gis", VIEWER, "creatorUT", "", None),
+        ),
+        ("invalid e-mail", bad_email),
+        (
+            "unknown role",
+            invitation("unknown_role", "zzzzzzzzzzzzzzzz", "creatorUT", "", None),
+        ),
+        (
+            "unknown user type",
+            invitation("unknown_type", VIEWER, "CreatorUT", "", None),
+        ),
+        (
+            "org_admin at creation",
+            invitation("would_admin", "org_admin", "creatorUT", "", None),
+        ),
+        (
+            "role x type mismatch",
+            invitation("mismatch_1", "org_user", "viewerUT", "", None),
+        ),
+        (
+            "no seat left",
+            invitation("no_seat_viewer", VIEWER, "viewerUT", "", None),
+        ),
+        (
+            "weak password",
+            invitation("weak_password", VIEWER, "creatorUT", "", Some("password")),
+        ),
+    ];
+    let members_before = h.sim().members().len();
+
+    for (why, inv) in cases {
+        let username = inv["username"].as_str().unwrap_or_default().to_string();
+        let body = h.invite(&token, &[inv]).await;
+        assert_eq!(body["success"], true, "{why}: success stays true");
+        assert_eq!(body["notInvited"], json!([username]), "{why}");
+        assert!(
+            body.get("error").is_none(),
+            "{why}: no error object, no reason"
+        );
+    }
+
+    assert_eq!(
+        h.sim().members().len(),
+        members_before,
+        "nobody was created"
+    );
+    assert_eq!(h.sim().assigned("viewerUT"), 1);
+}
+
+#[tokio::test]
+async fn one_request_may_carry_several_invitations_and_only_the_failing_ones_are_listed() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    let body = h
+        .invite(
+            &token,
+            &[
+                invitation("first_ok", VIEWER, "viewerUT", "", None),
+                invitation("first_ok", VIEWER, "viewerUT", "", None),
+                invitation("second_ok", VIEWER, "viewerUT", "", None),
+            ],
+        )
+        .await;
+
+    assert_eq!(
+        body["notInvited"],
+        json!(["first_ok"]),
+        "the duplicate is refused"
+    );
+    assert!(h.sim().member("first_ok").is_some() && h.sim().member("second_ok").is_some());
+}
+
+#[tokio::test]
+async fn an_unknown_group_id_answers_com_0003_and_creates_nobody() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    let body = h
+        .invite(
+            &token,
+            &[invitation(
+                "ghost_group",
+                VIEWER,
+                "viewerUT",
+                "0123456789abcdef0123456789abcdef",
+                None,
+            )],
+        )
+        .await;
+
+    assert_eq!(error_code(&body), Some(400));
+    assert_eq!(body["error"]["messageCode"], "COM_0003");
+    assert_eq!(
+        body["error"]["message"],
+        "Group does not exist or is inaccessible."
+    );
+    assert!(h.sim().member("ghost_group").is_none());
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_invites_into_150_seats_create_exactly_150_members() {
+    let h = Harness::start(SimulatorConfig {
+        purchased: [("creatorUT".to_string(), 10), ("viewerUT".to_string(), 150)].into(),
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+    let url = h.url("portals/self/invite");
+    let mut tasks = tokio::task::JoinSet::new();
+
+    for i in 0..200 {
+        let (http, url, token) = (h.http.clone(), url.clone(), token.clone());
+        tasks.spawn(async move {
+            let list = json!({ "invitations": [invitation(&format!("crowd_{i:03}"), VIEWER, "viewerUT", "", None)] })
+                .to_string();
+            let body: Value = http
+                .post(url)
+                .form(&[("f", "json"), ("token", token.as_str()), ("invitationList", list.as_str())])
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json");
+            body["notInvited"].as_array().map_or(0, Vec::len)
+        });
+    }
+    let mut refused = 0;
+    while let Some(r) = tasks.join_next().await {
+        refused += r.expect("task");
+    }
+
+    let viewers = h
+        .sim()
+        .members()
+        .into_iter()
+        .filter(|m| m.user_type == "viewerUT")
+        .count();
+    assert_eq!(viewers, 150);
+    assert_eq!(h.sim().assigned("viewerUT"), 150);
+    assert_eq!(refused, 50);
+}
+
+// ----- lookups -----
+
+#[tokio::test]
+async fn unknown_users_and_users_of_other_orgs_do_not_exist_or_are_inaccessible() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    for name in ["nobody_here", "jsmith_gis"] {
+        let body = h
+            .get(&format!("community/users/{name}"), &[("token", &token)])
+            .await;
+        assert_eq!(error_code(&body), Some(400), "{name}");
+        assert_eq!(
+            body["error"]["message"],
+            "User does not exist or is inaccessible."
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_usernames_suggests_the_first_free_numbered_name() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("ana_lopez", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+    h.invite(
+        &token,
+        &[invitation("ana_lopez1", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+
+    let body = h
+        .post(
+            "community/checkUsernames",
+            &[
+                ("token", &token),
+                ("usernames", "ana_lopez,free_name_9,jsmith_gis"),
+            ],
+        )
+        .await;
+
+    assert_eq!(
+        body,
+        json!({ "usernames": [
+            { "requested": "ana_lopez", "suggested": "ana_lopez2" },
+            { "requested": "free_name_9", "suggested": "free_name_9" },
+            { "requested": "jsmith_gis", "suggested": "jsmith_gis1" },
+        ]})
+    );
+}
+
+#[tokio::test]
+async fn group_search_matches_titles_case_insensitively_and_pages() {
+    let h = Harness::start(SimulatorConfig {
+        groups: vec![
+            "Field Crews".into(),
+            "Field Crews North".into(),
+            "Training".into(),
+        ],
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+
+    let body = h
+        .get(
+            "community/groups",
+            &[
+                ("token", &token),
+                ("q", r#"title:"field crews" AND orgid:SiMuLaTeDoRg0001"#),
+                ("num", "1"),
+            ],
+        )
+        .await;
+
+    assert_eq!(body["total"], 2);
+    assert_eq!(body["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(body["nextStart"], 2);
+    let first = &body["results"][0];
+    assert_eq!(first["title"], "Field Crews");
+    assert_eq!(first["id"].as_str().map(str::len), Some(32));
+    assert_eq!(first["orgId"], "SiMuLaTeDoRg0001");
+    assert_eq!(first["owner"], ADMIN);
+    let page2 = h
+        .get(
+            "community/groups",
+            &[
+                ("token", &token),
+                ("q", "title:crews"),
+                ("start", "2"),
+                ("num", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(page2["results"][0]["title"], "Field Crews North");
+    assert_eq!(page2["nextStart"], -1);
+    let other_org = h
+        .get(
+            "community/groups",
+            &[
+                ("token", &token),
+                ("q", "title:Training orgid:SomeOtherOrg0001"),
+            ],
+        )
+        .await;
+    assert_eq!(other_org["total"], 0);
+}
+
+#[tokio::test]
+async fn portal_lists_page_with_next_start_minus_one_at_the_end() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    let types = h
+        .get(
+            "portals/self/userLicenseTypes",
+            &[("token", &token), ("start", "1"), ("num", "5")],
+        )
+        .await;
+    let roles = h.get("portals/self/roles", &[("token", &token)]).await;
+    let users = h
+        .get(
+            "portals/self/users",
+            &[("token", &token), ("num", "1"), ("sortField", "username")],
+        )
+        .await;
+
+    assert_eq!(types["userLicenseTypes"].as_array().map(Vec::len), Some(5));
+    assert_eq!(types["nextStart"], 6);
+    let role_ids: Vec<&str> = roles["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(role_ids.contains(&VIEWER) && role_ids.contains(&DATA_EDITOR));
+    assert!(
+        !role_ids.iter().any(|r| r.starts_with("org_")),
+        "no base roles listed"
+    );
+    assert_eq!(users["total"], 2);
+    assert_eq!(users["users"][0]["username"], "plain_member");
+    assert_eq!(users["nextStart"], 2);
+}
+
+// ----- changes -----
+
+#[tokio::test]
+async fn add_users_refuses_more_than_25_names_and_reports_not_added() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    let gid = h.sim().group_id("Training").expect("group");
+    h.invite(
+        &token,
+        &[invitation("learner_one", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+    let path = format!("community/groups/{gid}/addUsers");
+    let too_many: Vec<String> = (0..26).map(|i| format!("someone_{i:02}")).collect();
+
+    let refused = h
+        .post(&path, &[("token", &token), ("users", &too_many.join(","))])
+        .await;
+    let added = h
+        .post(
+            &path,
+            &[("token", &token), ("users", "learner_one,not_a_member")],
+        )
+        .await;
+
+    assert_eq!(error_code(&refused), Some(400));
+    assert_eq!(added, json!({ "notAdded": ["not_a_member"] }));
+    assert_eq!(
+        h.sim().member("learner_one").expect("member").group_ids,
+        vec![gid]
+    );
+}
+
+#[tokio::test]
+async fn update_user_license_type_enforces_role_compatibility_and_seats() {
+    let h = Harness::start(SimulatorConfig {
+        purchased: [("creatorUT".to_string(), 3), ("viewerUT".to_string(), 10)].into(),
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[
+            invitation("viewer_aaa", VIEWER, "viewerUT", "", None),
+            invitation("viewer_bbb", VIEWER, "viewerUT", "", None),
+            invitation("creator_ccc", "org_user", "creatorUT", "", None),
+        ],
+    )
+    .await;
+    // creatorUT: admin + plain_member + creator_ccc = 3 of 3.
+
+    let no_seat = h
+        .post(
+            "portals/self/updateUserLicenseType",
+            &[
+                ("token", &token),
+                ("users", r#"["viewer_aaa"]"#),
+                ("userLicenseType", "creatorUT"),
+            ],
+        )
+        .await;
+    let mismatch = h
+        .post(
+            "portals/self/updateUserLicenseType",
+            &[
+                ("token", &token),
+                ("users", "creator_ccc"),
+                ("userLicenseType", "viewerUT"),
+            ],
+        )
+        .await;
+    h.sim().set_purchased("creatorUT", 4);
+    let ok = h
+        .post(
+            "portals/self/updateUserLicenseType",
+            &[
+                ("token", &token),
+                ("users", "viewer_aaa,viewer_bbb"),
+                ("userLicenseType", "creatorUT"),
+            ],
+        )
+        .await;
+
+    assert_eq!(
+        no_seat,
+        json!({ "results": [{ "username": "viewer_aaa", "status": false }] })
+    );
+    assert_eq!(
+        mismatch,
+        json!({ "results": [{ "username": "creator_ccc", "status": false }] })
+    );
+    assert_eq!(
+        ok,
+        json!({ "results": [
+            { "username": "viewer_aaa", "status": true },
+            { "username": "viewer_bbb", "status": false },
+        ]}),
+        "one seat was bought, the second change finds none"
+    );
+    assert_eq!(h.sim().assigned("creatorUT"), 4);
+    assert_eq!(h.sim().assigned("viewerUT"), 1);
+}
+
+#[tokio::test]
+async fn with_the_error_object_style_a_refused_change_is_an_error_and_changes_nothing() {
+    let h = Harness::start(SimulatorConfig {
+        refusal_style: RefusalStyle::ErrorObject,
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("creator_ddd", "org_user", "creatorUT", "", None)],
+    )
+    .await;
+    h.invite(
+        &token,
+        &[invitation("viewer_ddd", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+
+    let type_change = h
+        .post(
+            "portals/self/updateUserLicenseType",
+            &[
+                ("token", &token),
+                ("users", "viewer_ddd,creator_ddd"),
+                ("userLicenseType", "viewerUT"),
+            ],
+        )
+        .await;
+    let role_change = h
+        .post(
+            "portals/self/updateUserRole",
+            &[
+                ("token", &token),
+                ("user", "viewer_ddd"),
+                ("role", "org_publisher"),
+            ],
+        )
+        .await;
+
+    assert_eq!(error_code(&type_change), Some(400));
+    assert_eq!(error_code(&role_change), Some(400));
+    assert_eq!(
+        h.sim().member("creator_ddd").expect("m").user_type,
+        "creatorUT"
+    );
+    assert_eq!(h.sim().member("viewer_ddd").expect("m").role, VIEWER);
+}
+
+#[tokio::test]
+async fn update_user_role_enforces_compatibility_with_the_current_type() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("viewer_eee", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+    h.invite(
+        &token,
+        &[invitation("creator_eee", "org_user", "creatorUT", "", None)],
+    )
+    .await;
+
+    let refused = h
+        .post(
+            "portals/self/updateUserRole",
+            &[
+                ("token", &token),
+                ("user", "viewer_eee"),
+                ("role", "org_publisher"),
+            ],
+        )
+        .await;
+    let accepted = h
+        .post(
+            "portals/self/updateuserrole",
+            &[
+                ("token", &token),
+                ("user", "creator_eee"),
+                ("role", "org_publisher"),
+            ],
+        )
+        .await;
+
+    assert_eq!(refused["success"], false);
+    assert_eq!(accepted["success"], true);
+    assert_eq!(h.sim().member("viewer_eee").expect("m").role, VIEWER);
+    assert_eq!(
+        h.sim().member("creator_eee").expect("m").role,
+        "org_publisher"
+    );
+    assert_eq!(
+        h.sim().request_count("updateUserRole"),
+        2,
+        "both spellings count"
+    );
+}
+
+#[tokio::test]
+async fn remove_users_frees_the_seat_for_the_next_invitation() {
+    let h = Harness::start(SimulatorConfig {
+        purchased: [("creatorUT".to_string(), 5), ("viewerUT".to_string(), 1)].into(),
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("leaver_one", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+    let full = h
+        .invite(
+            &token,
+            &[invitation("joiner_one", VIEWER, "viewerUT", "", None)],
+        )
+        .await;
+
+    let removed = h
+        .post(
+            "portals/self/removeUsers",
+            &[("token", &token), ("users", "leaver_one,never_existed")],
+        )
+        .await;
+    let joined = h
+        .invite(
+            &token,
+            &[invitation("joiner_one", VIEWER, "viewerUT", "", None)],
+        )
+        .await;
+
+    assert_eq!(full["notInvited"], json!(["joiner_one"]));
+    assert_eq!(removed, json!({ "notRemoved": ["never_existed"] }));
+    assert_eq!(joined["notInvited"], json!([]));
+    assert!(h.sim().member("leaver_one").is_none());
+    assert_eq!(h.sim().assigned("viewerUT"), 1);
+}
+
+#[tokio::test]
+async fn sign_in_sets_last_login_and_seeded_members_are_visible() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    let seeded = h.sim().seed_member(SimMember {
+        username: "old_timer".into(),
+        email: "old@acme.test".into(),
+        first_name: "Old".into(),
+        last_name: "Timer".into(),
+        role: "org_user".into(),
+        user_type: "creatorUT".into(),
+        group_ids: vec![],
+        status: MemberStatus::Active,
+        last_login: -1,
+        created: 1,
+    });
+
+    assert!(seeded);
+    assert!(h.sim().sign_in("old_timer", 1_700_000_000_000));
+    let user = h
+        .get("community/users/old_timer", &[("token", &token)])
+        .await;
+    assert_eq!(user["lastLogin"], 1_700_000_000_000_i64);
+}
+
+// ----- faults -----
+
+#[tokio::test]
+async fn an_http_status_fault_hits_only_its_endpoint_and_counts_down() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim().inject(Fault {
+        endpoint: Some("portals/self".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: Some(2),
+    });
+
+    let (s1, _) = h.post_raw("portals/self", &[("token", &token)]).await;
+    let roles = h.post("portals/self/roles", &[("token", &token)]).await;
+    let (s2, _) = h.post_raw("portals/self", &[("token", &token)]).await;
+    let (s3, body) = h.post_raw("portals/self", &[("token", &token)]).await;
+
+    assert_eq!((s1, s2, s3), (503, 503, 200));
+    assert!(
+        roles.get("roles").is_some(),
+        "other endpoints are untouched"
+    );
+    assert_eq!(body["id"], "SiMuLaTeDoRg0001");
+    assert_eq!(h.sim().request_count("portals/self"), 3);
+}
+
+#[tokio::test]
+async fn a_too_many_requests_fault_answers_429_with_retry_after() {
+    let h = Harness::start(config()).await;
+    h.sim().inject(Fault {
+        endpoint: None,
+        kind: FaultKind::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        times: Some(1),
+    });
+
+    let resp = h
+        .http
+        .post(h.url("generateToken"))
+        .form(&[
+            ("f", "json"),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("request");
+
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(h.token_for(ADMIN, ADMIN_PASSWORD).await["token"].is_string());
+    assert_eq!(h.sim().request_count("generateToken"), 2);
+}
+
+#[tokio::test]
+async fn a_delay_fault_waits_then_answers_normally() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim().inject(Fault {
+        endpoint: Some("roles".into()),
+        kind: FaultKind::Delay(Duration::from_millis(50)),
+        times: Some(1),
+    });
+
+    let started = Instant::now();
+    let body = h.get("portals/self/roles", &[("token", &token)]).await;
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "the answer was held back"
+    );
+    assert!(body.get("roles").is_some());
+}
+
+#[tokio::test]
+async fn an_error_body_fault_answers_http_200_with_the_error_object() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim().inject(Fault {
+        endpoint: Some("users/counts".into()),
+        kind: FaultKind::ErrorBody {
+            code: 500,
+            message_code: Some("SIM_0001".into()),
+            message: "Simulated trouble".into(),
+        },
+        times: None,
+    });
+
+    let a = h
+        .get(
+            "portals/self/users/counts",
+            &[("token", &token), ("type", "userLicenseType")],
+        )
+        .await;
+    let b = h
+        .get(
+            "portals/self/users/counts",
+            &[("token", &token), ("type", "userLicenseType")],
+        )
+        .await;
+    h.sim().clear_faults();
+    let c = h
+        .get(
+            "portals/self/users/counts",
+            &[("token", &token), ("type", "userLicenseType")],
+        )
+        .await;
+
+    assert_eq!(a["error"]["code"], 500);
+    assert_eq!(a["error"]["messageCode"], "SIM_0001");
+    assert_eq!(a, b, "times: None lasts until cleared");
+    assert!(c.get("results").is_some());
+}
+
+#[tokio::test]
+async fn a_not_invited_fault_refuses_the_invitation_and_creates_nobody() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim().inject(Fault {
+        endpoint: None,
+        kind: FaultKind::NotInvited,
+        times: Some(1),
+    });
+
+    // Not consumed by other endpoints.
+    h.get("portals/self", &[("token", &token)]).await;
+    let refused = h
+        .invite(
+            &token,
+            &[invitation("unlucky_one", VIEWER, "viewerUT", "", None)],
+        )
+        .await;
+    let accepted = h
+        .invite(
+            &token,
+            &[invitation("unlucky_one", VIEWER, "viewerUT", "", None)],
+        )
+        .await;
+
+    assert_eq!(
+        refused,
+        json!({ "success": true, "notInvited": ["unlucky_one"] })
+    );
+    assert_eq!(accepted["notInvited"], json!([]));
+    assert!(h.sim().member("unlucky_one").is_some());
+}
+
+// ----- control routes and lifecycle -----
+
+#[tokio::test]
+async fn control_routes_inject_and_clear_faults_expire_tokens_and_show_state() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("state_user", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+
+    h.control(
+        reqwest::Method::POST,
+        "faults",
+        Some(json!({ "endpoint": "portals/self", "kind": { "http_status": 502 }, "times": 1 })),
+    )
+    .await;
+    let (faulted, _) = h.post_raw("portals/self", &[("token", &token)]).await;
+    h.control(
+        reqwest::Method::POST,
+        "faults",
+        Some(json!({ "kind": { "delay_ms": 1 } })),
+    )
+    .await;
+    let state = h.control(reqwest::Method::GET, "state", None).await;
+    h.control(reqwest::Method::DELETE, "faults", None).await;
+    h.control(reqwest::Method::POST, "expire-tokens", None)
+        .await;
+    let expired = h.get("portals/self", &[("token", &token)]).await;
+
+    assert_eq!(faulted, 502);
+    assert_eq!(state["assigned"]["viewerUT"], 1);
+    assert_eq!(state["purchased"]["viewerUT"], 1000);
+    assert!(
+        state["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["username"] == "state_user" && m["status"] == "pending")
+    );
+    assert_eq!(state["faults"][0]["kind"]["delay_ms"], 1);
+    assert_eq!(error_code(&expired), Some(498));
+    assert!(
+        h.sim().state_json()["faults"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_server_refuses_connections_and_a_restart_keeps_the_state() {
+    let sim = PortalSimulator::new(config());
+    sim.set_purchased("viewerUT", 7);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let first = sim.start(listener).expect("start");
+    let url = first.base_url();
+    let http = reqwest::Client::new();
+    let before = http
+        .post(format!("{url}/generateToken"))
+        .form(&[
+            ("f", "json"),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await;
+    assert!(before.is_ok());
+
+    first.shutdown().await;
+    let after = reqwest::Client::new()
+        .post(format!("{url}/generateToken"))
+        .form(&[
+            ("f", "json"),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await;
+    let second = sim
+        .start(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        )
+        .expect("start");
+
+    assert!(after.is_err(), "nothing listens any more");
+    assert_eq!(second.purchased("viewerUT"), 7);
+    assert_eq!(second.request_count("generateToken"), 1);
+}
+
+#[tokio::test]
+async fn serve_answers_until_its_shutdown_future_completes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/sharing/rest",
+        listener.local_addr().expect("addr")
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(agol_seat_broker::portal::simulator::serve(
+        config(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let body: Value = reqwest::Client::new()
+        .post(format!("{url}/generateToken"))
+        .form(&[
+            ("f", "json"),
+            ("username", ADMIN),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let _ = stop.send(());
+    let result = server.await.expect("server task");
+
+    assert!(body["token"].is_string());
+    assert!(result.is_ok());
+}
