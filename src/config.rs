@@ -103,13 +103,12 @@ impl Settings {
             (None, Some(p)) => RulesSource::Path(p.into()),
             (None, None) => RulesSource::Path("rules.toml".into()),
         };
-        let table = var("LEDGER_TABLE")
-            .ok_or_else(|| ConfigError("LEDGER_TABLE is not set (the DynamoDB table name)".into()))?;
-        let portal_url = normalise_portal_url(
-            &var("PORTAL_URL").ok_or_else(|| {
-                ConfigError("PORTAL_URL is not set (e.g. https://myorg.maps.arcgis.com)".into())
-            })?,
-        )?;
+        let table = var("LEDGER_TABLE").ok_or_else(|| {
+            ConfigError("LEDGER_TABLE is not set (the DynamoDB table name)".into())
+        })?;
+        let portal_url = normalise_portal_url(&var("PORTAL_URL").ok_or_else(|| {
+            ConfigError("PORTAL_URL is not set (e.g. https://myorg.maps.arcgis.com)".into())
+        })?)?;
         let secrets = match var("SECRET_ARN") {
             Some(arn) => SecretsSource::SecretsManager(arn),
             None => SecretsSource::Environment,
@@ -186,9 +185,9 @@ impl Secrets {
                             aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
                         ))
                     })?;
-                let text = out.secret_string().ok_or_else(|| {
-                    ConfigError(format!("secret {arn} has no string value"))
-                })?;
+                let text = out
+                    .secret_string()
+                    .ok_or_else(|| ConfigError(format!("secret {arn} has no string value")))?;
                 serde_json::from_str(text).map_err(|e| {
                     // Only the error's position and kind: never the content.
                     ConfigError(format!(
@@ -204,7 +203,9 @@ impl Secrets {
                     (Some(p), _) => p,
                     (None, Some(path)) => std::fs::read_to_string(&path)
                         .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                        .map_err(|e| ConfigError(format!("cannot read ARCGIS_PASSWORD_FILE {path}: {e}")))?,
+                        .map_err(|e| {
+                            ConfigError(format!("cannot read ARCGIS_PASSWORD_FILE {path}: {e}"))
+                        })?,
                     (None, None) => String::new(),
                 };
                 Ok(Secrets {
@@ -247,6 +248,9 @@ mod tests {
         )
         .unwrap();
         let printed = format!("{s:?}");
-        assert!(!printed.contains("hunter2") && !printed.contains("whsec_abc"), "{printed}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("whsec_abc"),
+            "{printed}"
+        );
     }
 }

@@ -47,7 +47,9 @@ impl Email {
         }
         let (local, domain) = s.rsplit_once('@').ok_or(InvalidEmail("no '@'"))?;
         if local.is_empty() || local.len() > 64 {
-            return Err(InvalidEmail("local part empty or longer than 64 characters"));
+            return Err(InvalidEmail(
+                "local part empty or longer than 64 characters",
+            ));
         }
         if local
             .chars()
@@ -176,7 +178,9 @@ impl Username {
             return Err(err("must be 6 to 128 characters"));
         }
         if !raw.chars().all(Self::allowed_char) {
-            return Err(err("only letters, digits, '.', '_', '@' and '-' are allowed"));
+            return Err(err(
+                "only letters, digits, '.', '_', '@' and '-' are allowed",
+            ));
         }
         let is_symbol = |c: char| matches!(c, '.' | '_' | '@' | '-');
         if raw.starts_with(is_symbol) || raw.ends_with(is_symbol) {
@@ -251,7 +255,16 @@ mod tests {
 
     #[test]
     fn email_rejects_garbage() {
-        for bad in ["", "no-at", "a@b", "@x.org", "a b@x.org", "a@-x.org", "a@x..org", "a@x.org."] {
+        for bad in [
+            "",
+            "no-at",
+            "a@b",
+            "@x.org",
+            "a b@x.org",
+            "a@-x.org",
+            "a@x..org",
+            "a@x.org.",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
     }
@@ -261,7 +274,14 @@ mod tests {
         assert!(Username::parse("jdoe_acme").is_ok());
         assert!(Username::parse("ana.lopez@example.org").is_ok());
         assert!(Username::parse("a-b-c-d").is_ok());
-        for bad in ["short", "_leading", "trailing.", "has space", "émile_x", &"x".repeat(129)] {
+        for bad in [
+            "short",
+            "_leading",
+            "trailing.",
+            "has space",
+            "émile_x",
+            &"x".repeat(129),
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad} should be refused");
         }
     }

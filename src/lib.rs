@@ -18,13 +18,13 @@
 //!   portal simulator (a fake ArcGIS portal over real HTTP).
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod domain;
+pub mod entrypoints;
 pub mod intake;
 pub mod policy;
 pub mod portal;
-pub mod seats;
-pub mod entrypoints;
 pub mod provisioning;
-pub mod config;
-pub mod telemetry;
+pub mod seats;
 pub mod startup;
+pub mod telemetry;

@@ -45,7 +45,8 @@ pub fn signing_keys(secrets: &Secrets) -> Result<Vec<SigningKey>, ConfigError> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            SigningKey::parse(s.expose()).map_err(|e| ConfigError(format!("webhook secret #{}: {e}", i + 1)))
+            SigningKey::parse(s.expose())
+                .map_err(|e| ConfigError(format!("webhook secret #{}: {e}", i + 1)))
         })
         .collect()
 }

@@ -41,10 +41,16 @@ async fn the_lambda_binary_serves_recorded_events_through_the_runtime_api() {
         .env("RULES_PATH", "config/rules.toml")
         .env("ARCGIS_USERNAME", "broker_admin")
         .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
-        .env("STANDARD_WEBHOOK_SECRETS", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .env(
+            "STANDARD_WEBHOOK_SECRETS",
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        )
         // The recorded events were signed at SIGNED_AT; widen the window so
         // they verify today (a test-only setting).
-        .env("WEBHOOK_TOLERANCE_SECS", (agol_seat_broker::domain::now_millis() / 1000 - SIGNED_AT + 3600).to_string())
+        .env(
+            "WEBHOOK_TOLERANCE_SECS",
+            (agol_seat_broker::domain::now_millis() / 1000 - SIGNED_AT + 3600).to_string(),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -78,10 +84,16 @@ async fn a_misconfigured_lambda_fails_its_cold_start_with_a_clear_message() {
         .envs(lambda_env(&api.addr))
         .env("LEDGER_TABLE", "t")
         .env("PORTAL_URL", "https://acme.maps.arcgis.com")
-        .env("RULES_TOML", "[[pools]]\nname = \"a\"\nseats = 0\nrole = \"user\"\nuser_type = \"viewerUT\"\n")
+        .env(
+            "RULES_TOML",
+            "[[pools]]\nname = \"a\"\nseats = 0\nrole = \"user\"\nuser_type = \"viewerUT\"\n",
+        )
         .env("ARCGIS_USERNAME", "admin")
         .env("ARCGIS_PASSWORD", "not-logged-anywhere-99")
-        .env("STANDARD_WEBHOOK_SECRETS", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
+        .env(
+            "STANDARD_WEBHOOK_SECRETS",
+            "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        )
         .output();
     let out = tokio::time::timeout(Duration::from_secs(20), out)
         .await

@@ -138,7 +138,11 @@ pub fn respond(handled: &Handled) -> Response {
             invitation,
             adopted,
         } => (
-            if replayed { StatusCode::OK } else { StatusCode::CREATED },
+            if replayed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            },
             json!({"status": "provisioned", "pool": pool, "username": username,
                    "invitation": if *invitation { "email" } else { "password" },
                    "adopted": adopted, "replayed": replayed}),
@@ -185,5 +189,9 @@ fn intake_error(e: &IntakeError) -> Response {
 
 /// A JSON error body `{code, message}`.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"code": code, "message": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
 }

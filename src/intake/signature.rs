@@ -96,9 +96,7 @@ pub fn verify(
     now_secs: i64,
     tolerance_secs: i64,
 ) -> Result<DeliveryKey, IntakeError> {
-    let id = headers
-        .id
-        .ok_or(IntakeError::MissingHeader("webhook-id"))?;
+    let id = headers.id.ok_or(IntakeError::MissingHeader("webhook-id"))?;
     let ts_raw = headers
         .timestamp
         .ok_or(IntakeError::MissingHeader("webhook-timestamp"))?;
@@ -179,11 +177,23 @@ mod tests {
         let key = SigningKey::parse(SECRET).unwrap();
         let tampered = BODY.replace("test_user", "admin");
         assert!(matches!(
-            verify(headers(SIG), tampered.as_bytes(), std::slice::from_ref(&key), TS, 300),
+            verify(
+                headers(SIG),
+                tampered.as_bytes(),
+                std::slice::from_ref(&key),
+                TS,
+                300
+            ),
             Err(IntakeError::BadSignature)
         ));
         assert!(matches!(
-            verify(headers(SIG), BODY.as_bytes(), std::slice::from_ref(&key), TS + 301, 300),
+            verify(
+                headers(SIG),
+                BODY.as_bytes(),
+                std::slice::from_ref(&key),
+                TS + 301,
+                300
+            ),
             Err(IntakeError::StaleTimestamp)
         ));
         assert!(matches!(

@@ -18,7 +18,13 @@ use crate::domain::{Email, Username};
 /// Field names understood for each normalised field, first match wins.
 const EMAIL: &[&str] = &["email", "mail"];
 const FIRST: &[&str] = &["first_name", "given_name", "firstName", "givenName"];
-const LAST: &[&str] = &["last_name", "family_name", "lastName", "surname", "familyName"];
+const LAST: &[&str] = &[
+    "last_name",
+    "family_name",
+    "lastName",
+    "surname",
+    "familyName",
+];
 const ORG: &[&str] = &["organization", "organisation", "company", "companyName"];
 const USERNAME: &[&str] = &["username"];
 const POOL: &[&str] = &["pool"];
@@ -49,15 +55,24 @@ pub fn parse(body: &[u8]) -> Result<SignupRequest, IntakeError> {
 }
 
 fn normalise(mut obj: Map<String, Value>) -> Result<SignupRequest, IntakeError> {
-    let email_raw = take_string(&mut obj, "email", EMAIL)?.ok_or(IntakeError::MissingField("email"))?;
+    let email_raw =
+        take_string(&mut obj, "email", EMAIL)?.ok_or(IntakeError::MissingField("email"))?;
     let email = Email::parse(&email_raw).map_err(|e| IntakeError::InvalidField {
         field: "email",
         reason: e.to_string(),
     })?;
-    let first_name = clean_text("first_name", take_string(&mut obj, "first_name", FIRST)?.as_deref())?;
-    let last_name = clean_text("last_name", take_string(&mut obj, "last_name", LAST)?.as_deref())?;
-    let organization =
-        clean_text("organization", take_string(&mut obj, "organization", ORG)?.as_deref())?;
+    let first_name = clean_text(
+        "first_name",
+        take_string(&mut obj, "first_name", FIRST)?.as_deref(),
+    )?;
+    let last_name = clean_text(
+        "last_name",
+        take_string(&mut obj, "last_name", LAST)?.as_deref(),
+    )?;
+    let organization = clean_text(
+        "organization",
+        take_string(&mut obj, "organization", ORG)?.as_deref(),
+    )?;
     let pool = clean_text("pool", take_string(&mut obj, "pool", POOL)?.as_deref())?;
     let username = match take_string(&mut obj, "username", USERNAME)? {
         Some(u) if !u.trim().is_empty() => {
@@ -145,9 +160,15 @@ mod tests {
             (br#"{"email":"   "}"#, "invalid_field"),
             (br#"{"email":"nobody"}"#, "invalid_field"),
             (br#"{"email":42}"#, "invalid_field"),
-            (br#"{"email":"a@b.org","first_name":{"x":1}}"#, "invalid_field"),
+            (
+                br#"{"email":"a@b.org","first_name":{"x":1}}"#,
+                "invalid_field",
+            ),
             (br#"{"email":"a@b.org","username":"_bad"}"#, "invalid_field"),
-            (br#"{"email":"a@b.org","last_name":"a\u0007b"}"#, "invalid_field"),
+            (
+                br#"{"email":"a@b.org","last_name":"a\u0007b"}"#,
+                "invalid_field",
+            ),
         ];
         for (body, code) in cases {
             let err = parse(body).unwrap_err();

@@ -175,12 +175,23 @@ mod tests {
     fn domains_organizations_and_pool_field_select_pools() {
         let p = policy();
         let d = p.decide(&req("ana@field.acme.org", None, None)).unwrap();
-        assert_eq!((d.pool.as_str(), d.matched_by), ("acme", MatchReason::EmailDomain));
+        assert_eq!(
+            (d.pool.as_str(), d.matched_by),
+            ("acme", MatchReason::EmailDomain)
+        );
         assert_eq!(d.username.as_str(), "ana_acme");
-        let d = p.decide(&req("bo@gmail.com", Some("acme corp"), None)).unwrap();
-        assert_eq!((d.pool.as_str(), d.matched_by), ("acme", MatchReason::Organization));
+        let d = p
+            .decide(&req("bo@gmail.com", Some("acme corp"), None))
+            .unwrap();
+        assert_eq!(
+            (d.pool.as_str(), d.matched_by),
+            ("acme", MatchReason::Organization)
+        );
         let d = p.decide(&req("bo@gmail.com", None, Some("WATER"))).unwrap();
-        assert_eq!((d.pool.as_str(), d.role.as_str()), ("water", "iBBBBBBBBBBBBBBB"));
+        assert_eq!(
+            (d.pool.as_str(), d.role.as_str()),
+            ("water", "iBBBBBBBBBBBBBBB")
+        );
     }
 
     #[test]

@@ -209,7 +209,9 @@ impl Rules {
             let role_raw = spec.role.clone().or_else(|| d.role.clone());
             let role = match role_raw.as_deref() {
                 None => {
-                    problems.push(format!("{at}: no role (set `role` on the pool or in [defaults])"));
+                    problems.push(format!(
+                        "{at}: no role (set `role` on the pool or in [defaults])"
+                    ));
                     None
                 }
                 Some("org_admin") | Some("Administrator") | Some("administrator") => {
@@ -231,7 +233,9 @@ impl Rules {
             };
             let user_type = match spec.user_type.clone().or_else(|| d.user_type.clone()) {
                 None => {
-                    problems.push(format!("{at}: no user_type (set `user_type` on the pool or in [defaults])"));
+                    problems.push(format!(
+                        "{at}: no user_type (set `user_type` on the pool or in [defaults])"
+                    ));
                     None
                 }
                 Some(t) if compat::is_known_user_type(&t) => Some(t),
@@ -287,7 +291,11 @@ impl Rules {
             for dom in &spec.matcher.email_domains {
                 let dom = dom.trim().to_ascii_lowercase();
                 let bare = dom.strip_prefix("*.").unwrap_or(&dom);
-                if bare.is_empty() || !bare.contains('.') || bare.contains('@') || bare.contains('*') {
+                if bare.is_empty()
+                    || !bare.contains('.')
+                    || bare.contains('@')
+                    || bare.contains('*')
+                {
                     problems.push(format!("{at}: {dom:?} is not an e-mail domain"));
                 }
                 email_domains.push(dom);
@@ -316,7 +324,11 @@ impl Rules {
                     username,
                     email_domains,
                     organizations: m.organizations.iter().map(|o| normalise_org(o)).collect(),
-                    pool_field: m.pool_field.iter().map(|p| p.trim().to_lowercase()).collect(),
+                    pool_field: m
+                        .pool_field
+                        .iter()
+                        .map(|p| p.trim().to_lowercase())
+                        .collect(),
                 });
             }
         }
@@ -400,7 +412,10 @@ mod tests {
     fn incompatible_role_and_type_refuse_to_start() {
         let text = GOOD.replace(r#"role = "viewer""#, r#"role = "user""#);
         let err = Rules::from_toml(&text).unwrap_err();
-        assert!(err.to_string().contains("cannot hold user type viewerUT"), "{err}");
+        assert!(
+            err.to_string().contains("cannot hold user type viewerUT"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -93,7 +93,12 @@ pub fn clean(raw: &str) -> Username {
     let mut collapsed = String::with_capacity(s.len());
     for c in s.chars() {
         let sym = !c.is_ascii_alphanumeric();
-        if sym && collapsed.chars().last().is_some_and(|p| !p.is_ascii_alphanumeric()) {
+        if sym
+            && collapsed
+                .chars()
+                .last()
+                .is_some_and(|p| !p.is_ascii_alphanumeric())
+        {
             continue;
         }
         collapsed.push(c);
@@ -102,7 +107,9 @@ pub fn clean(raw: &str) -> Username {
         .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_string();
     s.truncate(Username::MAX_LEN - 8);
-    s = s.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    s = s
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
     if s.is_empty() {
         s.push_str("member");
     }
@@ -191,7 +198,10 @@ mod tests {
         let r = req("x@acme.org", Some("José María"), Some("Núñez-Ávila"));
         assert_eq!(t.render(&r, "acme").as_str(), "josemaria.nunez-avila_acme");
         let t = UsernameTemplate::parse("{email_local}_{pool}").unwrap();
-        assert_eq!(t.render(&req("A+b@x.org", None, None), "p").as_str(), "ab_p00");
+        assert_eq!(
+            t.render(&req("A+b@x.org", None, None), "p").as_str(),
+            "ab_p00"
+        );
     }
 
     #[test]

@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(compatible("iBBBBBBBBBBBBBBB", "viewerUT"), Compat::No);
         assert_eq!(compatible("iBBBBBBBBBBBBBBB", "editorUT"), Compat::Yes);
         assert_eq!(compatible("org_user", "viewerUT"), Compat::No);
-        assert_eq!(compatible("org_publisher", "GISProfessionalAdvUT"), Compat::Yes);
+        assert_eq!(
+            compatible("org_publisher", "GISProfessionalAdvUT"),
+            Compat::Yes
+        );
         assert_eq!(compatible("org_user", "basicUT"), Compat::Unknown);
         assert_eq!(compatible("abcdefgh12345678", "viewerUT"), Compat::Unknown);
     }

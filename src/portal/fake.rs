@@ -123,7 +123,9 @@ impl Portal for FakePortal {
         let s = self.lock();
         let mut counts: HashMap<String, u64> = HashMap::new();
         for m in s.members.values() {
-            *counts.entry(m.user_type.clone().unwrap_or_default()).or_default() += 1;
+            *counts
+                .entry(m.user_type.clone().unwrap_or_default())
+                .or_default() += 1;
         }
         let mut types: Vec<_> = counts.into_iter().map(|(t, n)| (t, 0, n)).collect();
         types.sort();

@@ -66,7 +66,12 @@ pub struct Provisioner<L, P> {
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// Wires the workflow.
-    pub fn new(ledger: Arc<L>, portal: Arc<P>, policy: Arc<Policy>, settings: WorkflowSettings) -> Self {
+    pub fn new(
+        ledger: Arc<L>,
+        portal: Arc<P>,
+        policy: Arc<Policy>,
+        settings: WorkflowSettings,
+    ) -> Self {
         Provisioner {
             ledger,
             portal,
@@ -102,7 +107,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
                 return Handled::fresh(Outcome::Rejected {
                     code: "no_matching_pool".into(),
-                    message: "No pool accepts this request (e-mail domain, organization or pool field).".into(),
+                    message:
+                        "No pool accepts this request (e-mail domain, organization or pool field)."
+                            .into(),
                 });
             }
         };
@@ -122,10 +129,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
             Ok(DeliveryBegin::Completed(json)) => {
                 return match serde_json::from_str::<Outcome>(&json) {
-                    Ok(o) => Handled { outcome: o, replayed: true },
+                    Ok(o) => Handled {
+                        outcome: o,
+                        replayed: true,
+                    },
                     Err(e) => {
                         tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
-                        Handled::fresh(Outcome::retry("store_unavailable", "The seat store is unavailable.", 30))
+                        Handled::fresh(Outcome::retry(
+                            "store_unavailable",
+                            "The seat store is unavailable.",
+                            30,
+                        ))
                     }
                 };
             }
@@ -137,7 +151,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
             Err(e) => {
                 tracing::error!(delivery = %delivery.as_string(), "ledger: {e}");
-                return Handled::fresh(Outcome::retry("store_unavailable", "The seat store is unavailable.", 30));
+                return Handled::fresh(Outcome::retry(
+                    "store_unavailable",
+                    "The seat store is unavailable.",
+                    30,
+                ));
             }
         }
 
@@ -188,6 +206,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 capacity: decision.capacity,
                 delivery: &delivery_str,
                 claim_id: &fresh_id,
+                username: decision.username.as_str(),
                 now,
             })
             .await;
@@ -333,7 +352,8 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 Err(err @ (PortalError::NotInvited { .. } | PortalError::Unavailable(_))) => {
                     // The invitation may have gone through after all (a retry
                     // of a timed-out invite, a concurrent attempt): look once.
-                    let again = tokio::time::timeout(Duration::from_secs(3), portal.member(username)).await;
+                    let again =
+                        tokio::time::timeout(Duration::from_secs(3), portal.member(username)).await;
                     if let Ok(Ok(Some(m))) = again
                         && is_ours(&m)
                     {
@@ -341,7 +361,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     }
                     if matches!(err, PortalError::NotInvited { .. })
                         && matches!(
-                            tokio::time::timeout(Duration::from_secs(3), portal.username_available(username)).await,
+                            tokio::time::timeout(
+                                Duration::from_secs(3),
+                                portal.username_available(username)
+                            )
+                            .await,
                             Ok(Ok(false))
                         )
                     {
@@ -370,10 +394,16 @@ struct Created {
 
 impl Created {
     fn new(u: &str) -> Self {
-        Created { username: u.to_string(), adopted: false }
+        Created {
+            username: u.to_string(),
+            adopted: false,
+        }
     }
     fn adopted(u: &str) -> Self {
-        Created { username: u.to_string(), adopted: true }
+        Created {
+            username: u.to_string(),
+            adopted: true,
+        }
     }
 }
 

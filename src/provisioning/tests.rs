@@ -32,7 +32,12 @@ fn world() -> World {
     let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
     let ledger = Arc::new(MemoryLedger::new());
     let policy = Arc::new(Policy::new(Rules::from_toml(RULES).unwrap()));
-    let p = Provisioner::new(ledger.clone(), portal.clone(), policy, WorkflowSettings::default());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        policy,
+        WorkflowSettings::default(),
+    );
     World { p, portal, ledger }
 }
 
@@ -62,7 +67,9 @@ fn acme() -> PoolId {
 #[tokio::test]
 async fn a_signup_creates_the_member_and_activates_the_claim() {
     let w = world();
-    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
+    let h =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+            .await;
     assert_eq!(
         h.outcome,
         Outcome::Provisioned {
@@ -85,8 +92,12 @@ async fn a_signup_creates_the_member_and_activates_the_claim() {
 #[tokio::test]
 async fn a_replay_returns_the_stored_outcome_without_portal_calls() {
     let w = world();
-    let first = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    let again = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1000).await;
+    let first =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+            .await;
+    let again =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1000)
+            .await;
     assert!(again.replayed);
     assert_eq!(again.outcome, first.outcome);
     assert_eq!(w.portal.invites(), 1);
@@ -95,17 +106,25 @@ async fn a_replay_returns_the_stored_outcome_without_portal_calls() {
 #[tokio::test]
 async fn a_reused_delivery_id_with_another_body_is_refused() {
     let w = world();
-    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    let h = w.p.handle(&key("d1"), "h2", &signup("bo@acme.org"), NOW).await;
-    assert!(matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "delivery_id_reused"));
+    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+        .await;
+    let h =
+        w.p.handle(&key("d1"), "h2", &signup("bo@acme.org"), NOW)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "delivery_id_reused")
+    );
     assert_eq!(w.portal.members().len(), 1);
 }
 
 #[tokio::test]
 async fn the_same_person_through_another_delivery_keeps_one_seat() {
     let w = world();
-    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    let h = w.p.handle(&key("d2"), "h2", &signup("ANA@acme.org"), NOW).await;
+    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+        .await;
+    let h =
+        w.p.handle(&key("d2"), "h2", &signup("ANA@acme.org"), NOW)
+            .await;
     assert_eq!(
         h.outcome,
         Outcome::AlreadyMember {
@@ -120,21 +139,37 @@ async fn the_same_person_through_another_delivery_keeps_one_seat() {
 async fn a_full_pool_refuses_and_keeps_the_count() {
     let w = world();
     for (i, e) in ["a1@acme.org", "a2@acme.org"].iter().enumerate() {
-        let h = w.p.handle(&key(&format!("d{i}")), "h", &signup(e), NOW).await;
+        let h =
+            w.p.handle(&key(&format!("d{i}")), "h", &signup(e), NOW)
+                .await;
         assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
     }
-    let h = w.p.handle(&key("d9"), "h", &signup("a3@acme.org"), NOW).await;
-    assert_eq!(h.outcome, Outcome::PoolFull { pool: "acme".into(), seats: 2 });
+    let h =
+        w.p.handle(&key("d9"), "h", &signup("a3@acme.org"), NOW)
+            .await;
+    assert_eq!(
+        h.outcome,
+        Outcome::PoolFull {
+            pool: "acme".into(),
+            seats: 2
+        }
+    );
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 2);
 }
 
 #[tokio::test]
 async fn a_request_matching_no_pool_writes_nothing() {
     let w = world();
-    let h = w.p.handle(&key("d1"), "h1", &signup("x@other.org"), NOW).await;
+    let h =
+        w.p.handle(&key("d1"), "h1", &signup("x@other.org"), NOW)
+            .await;
     assert!(matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "no_matching_pool"));
     // The delivery was not recorded: the same id may be used again.
-    let begin = w.ledger.begin_delivery(&key("d1"), "zz", NOW, 1000).await.unwrap();
+    let begin = w
+        .ledger
+        .begin_delivery(&key("d1"), "zz", NOW, 1000)
+        .await
+        .unwrap();
     assert_eq!(begin, DeliveryBegin::Started);
 }
 
@@ -143,8 +178,12 @@ async fn taken_usernames_move_to_the_next_candidate() {
     let w = world();
     w.portal.take_elsewhere("ana_acme");
     w.portal.take_elsewhere("ana_acme1");
-    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    assert!(matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme2"));
+    let h =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme2")
+    );
 }
 
 #[tokio::test]
@@ -152,12 +191,18 @@ async fn a_transient_portal_failure_releases_the_seat_and_allows_a_retry() {
     let w = world();
     w.portal
         .fail_next_invite(PortalError::Unavailable("HTTP 503 after 5 attempts".into()));
-    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    assert!(matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "portal_unavailable"));
+    let h =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "portal_unavailable")
+    );
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
     assert!(w.ledger.claims(&acme()).await.unwrap().is_empty());
     // The sender retries the same delivery: it runs again and succeeds.
-    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 60_000).await;
+    let h =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 60_000)
+            .await;
     assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
 }
@@ -168,10 +213,16 @@ async fn a_permanent_refusal_releases_the_seat_and_is_stored() {
     w.portal.fail_next_invite(PortalError::NotInvited {
         username: "ana_acme".into(),
     });
-    let h = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    assert!(matches!(h.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused"));
+    let h =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused")
+    );
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
-    let again = w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1).await;
+    let again =
+        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1)
+            .await;
     assert!(again.replayed);
 }
 
@@ -180,9 +231,18 @@ async fn an_unknown_group_fails_without_creating_anyone() {
     let portal = Arc::new(FakePortal::new("org1", &[]));
     let ledger = Arc::new(MemoryLedger::new());
     let policy = Arc::new(Policy::new(Rules::from_toml(RULES).unwrap()));
-    let p = Provisioner::new(ledger.clone(), portal.clone(), policy, WorkflowSettings::default());
-    let h = p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW).await;
-    assert!(matches!(h.outcome, Outcome::PortalFailed { ref code, ref message } if code == "group_not_found" && message.contains("Partners")));
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        policy,
+        WorkflowSettings::default(),
+    );
+    let h = p
+        .handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+        .await;
+    assert!(
+        matches!(h.outcome, Outcome::PortalFailed { ref code, ref message } if code == "group_not_found" && message.contains("Partners"))
+    );
     assert_eq!(portal.invites(), 0);
     assert_eq!(ledger.usage(&acme()).await.unwrap().used, 0);
 }
@@ -191,10 +251,20 @@ async fn an_unknown_group_fails_without_creating_anyone() {
 async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted() {
     let w = world();
     // A crashed attempt reserved a seat and created the member, then died.
-    let k = ClaimKey { pool: acme(), person: "ana@acme.org".into() };
+    let k = ClaimKey {
+        pool: acme(),
+        person: "ana@acme.org".into(),
+    };
     let r = w
         .ledger
-        .reserve(ReserveRequest { key: &k, capacity: 2, delivery: "standard:old", claim_id: "c-old", now: NOW })
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 2,
+            delivery: "standard:old",
+            claim_id: "c-old",
+            username: "ana_acme",
+            now: NOW,
+        })
         .await
         .unwrap();
     assert!(matches!(r, Reservation::Reserved(_)));
@@ -207,12 +277,21 @@ async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted()
         group_ids: vec![],
     });
     // A fresh attempt right away waits for the live reservation …
-    let h = w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), NOW + 1000).await;
-    assert!(matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "claim_in_progress"));
+    let h =
+        w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), NOW + 1000)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "claim_in_progress")
+    );
     // … but once it is stale, the retry adopts the member and confirms.
     let later = NOW + 10 * 60_000;
-    let h = w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), later).await;
-    assert!(matches!(h.outcome, Outcome::Provisioned { adopted: true, .. }), "{h:?}");
+    let h =
+        w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), later)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::Provisioned { adopted: true, .. }),
+        "{h:?}"
+    );
     assert_eq!(w.portal.invites(), 0);
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
     let c = w.ledger.claim(&k).await.unwrap().unwrap();

@@ -80,7 +80,9 @@ pub struct Claim {
     pub claim_id: String,
     /// Reserved or active.
     pub state: ClaimState,
-    /// The ArcGIS username once the member exists (set by `confirm`).
+    /// While RESERVED: the username the workflow intends to create (its first
+    /// candidate), so a recovery after a crash can look for the member. Once
+    /// ACTIVE: the member's actual username (set by `confirm`).
     pub username: Option<String>,
     /// The delivery that reserved the seat (`source:id`), for the audit trail.
     pub delivery: String,
@@ -102,6 +104,8 @@ pub struct ReserveRequest<'a> {
     pub delivery: &'a str,
     /// A fresh random id for the claim if it gets created.
     pub claim_id: &'a str,
+    /// The intended username (first candidate), kept on the RESERVED claim.
+    pub username: &'a str,
     /// The current time.
     pub now: UnixMillis,
 }
@@ -201,14 +205,11 @@ pub trait SeatLedger: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Claim>, LedgerError>> + Send;
 
     /// Reads every claim of a pool (status pages, reconciliation, tests).
-    fn claims(
-        &self,
-        pool: &PoolId,
-    ) -> impl Future<Output = Result<Vec<Claim>, LedgerError>> + Send;
+    fn claims(&self, pool: &PoolId)
+    -> impl Future<Output = Result<Vec<Claim>, LedgerError>> + Send;
 
     /// Reads a pool's counter (0 for a pool never used).
-    fn usage(&self, pool: &PoolId)
-    -> impl Future<Output = Result<PoolUsage, LedgerError>> + Send;
+    fn usage(&self, pool: &PoolId) -> impl Future<Output = Result<PoolUsage, LedgerError>> + Send;
 
     /// Takes the lease on a delivery; see [`DeliveryBegin`]. `payload_hash`
     /// is compared with the stored one; `lease_ms` bounds how long a crashed

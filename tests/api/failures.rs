@@ -10,7 +10,11 @@ use crate::helpers::{Options, signup, spawn_app};
 
 async fn assert_consistent(app: &crate::helpers::TestApp) {
     let members = app.sim.members().len() as u32;
-    assert_eq!(app.used("acme").await, members, "ledger used count == members in the portal");
+    assert_eq!(
+        app.used("acme").await,
+        members,
+        "ledger used count == members in the portal"
+    );
     assert_eq!(app.claims("acme").await.len() as u32, members);
 }
 
@@ -86,7 +90,9 @@ async fn the_portals_own_seat_limit_releases_the_seat() {
 
     let mut codes = Vec::new();
     for i in 0..3 {
-        let r = app.post_signup(&format!("msg_lim_{i}"), &signup(&format!("p{i}@acme.org"))).await;
+        let r = app
+            .post_signup(&format!("msg_lim_{i}"), &signup(&format!("p{i}@acme.org")))
+            .await;
         codes.push(r.status().as_u16());
     }
 
@@ -100,7 +106,9 @@ async fn rate_limiting_and_transient_errors_within_budget_are_absorbed() {
     let app = spawn_app(Options::default()).await;
     app.sim.inject(Fault {
         endpoint: Some("invite".into()),
-        kind: FaultKind::TooManyRequests { retry_after_secs: 0 },
+        kind: FaultKind::TooManyRequests {
+            retry_after_secs: 0,
+        },
         times: Some(1),
     });
     app.sim.inject(Fault {

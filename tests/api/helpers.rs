@@ -121,7 +121,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         )
         .expect("client builds"),
     );
-    let policy = Arc::new(Policy::new(Rules::from_toml(opts.rules).expect("rules load")));
+    let policy = Arc::new(Policy::new(
+        Rules::from_toml(opts.rules).expect("rules load"),
+    ));
     let workflow = WorkflowSettings {
         deadline: opts.deadline,
         ..WorkflowSettings::default()
@@ -137,7 +139,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         clock: clock_fn,
     });
     let app = router(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -165,8 +169,15 @@ impl TestApp {
         let raw = serde_json::to_vec(body).expect("json");
         let ts = self.now_secs();
         let sig = self.key.sign(id, ts, &raw);
-        self.post_raw(&[("webhook-id", id), ("webhook-timestamp", &ts.to_string()), ("webhook-signature", &sig)], raw)
-            .await
+        self.post_raw(
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &ts.to_string()),
+                ("webhook-signature", &sig),
+            ],
+            raw,
+        )
+        .await
     }
 
     pub async fn post_raw(&self, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest::Response {

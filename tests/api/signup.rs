@@ -11,7 +11,9 @@ use crate::helpers::{Options, signup, spawn_app};
 async fn a_valid_signup_creates_exactly_one_member_with_the_pools_grants() {
     let app = spawn_app(Options::default()).await;
 
-    let res = app.post_signup("msg_ok_1", &signup("Ana.Lopez@acme.org")).await;
+    let res = app
+        .post_signup("msg_ok_1", &signup("Ana.Lopez@acme.org"))
+        .await;
 
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
@@ -43,7 +45,9 @@ async fn a_valid_signup_creates_exactly_one_member_with_the_pools_grants() {
 async fn a_password_pool_creates_an_active_member_with_a_creator_role() {
     let app = spawn_app(Options::default()).await;
 
-    let res = app.post_signup("msg_city_1", &signup("bo@city.example")).await;
+    let res = app
+        .post_signup("msg_city_1", &signup("bo@city.example"))
+        .await;
 
     assert_eq!(res.status(), 201);
     let body: Value = res.json().await.unwrap();
@@ -51,7 +55,11 @@ async fn a_password_pool_creates_an_active_member_with_a_creator_role() {
     let m = app.sim.member("bo_city").expect("member exists");
     assert_eq!(m.role, "org_publisher");
     assert_eq!(m.user_type, "creatorUT");
-    assert_eq!(m.status, MemberStatus::Active, "a password account is active at once");
+    assert_eq!(
+        m.status,
+        MemberStatus::Active,
+        "a password account is active at once"
+    );
 }
 
 #[tokio::test]
@@ -61,10 +69,13 @@ async fn a_burst_of_200_into_150_seats_creates_exactly_150_members() {
     let sends = (0..200).map(|i| {
         let app = &app;
         async move {
-            app.post_signup(&format!("msg_burst_{i}"), &signup(&format!("p{i}@acme.org")))
-                .await
-                .status()
-                .as_u16()
+            app.post_signup(
+                &format!("msg_burst_{i}"),
+                &signup(&format!("p{i}@acme.org")),
+            )
+            .await
+            .status()
+            .as_u16()
         }
     });
     let statuses = join_all(sends).await;
@@ -87,7 +98,10 @@ async fn the_same_delivery_sent_three_times_concurrently_creates_one_member() {
 
     let codes: Vec<u16> = statuses.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
-    assert!(codes.iter().all(|c| [201, 200, 503].contains(c)), "{codes:?}");
+    assert!(
+        codes.iter().all(|c| [201, 200, 503].contains(c)),
+        "{codes:?}"
+    );
     assert_eq!(app.sim.members().len(), 1);
     assert_eq!(app.used("acme").await, 1);
     // Once finished, a further retry replays the stored outcome.
@@ -144,7 +158,12 @@ async fn a_taken_username_gets_the_next_deterministic_candidate() {
 #[tokio::test]
 async fn token_expiry_in_the_middle_of_a_run_is_invisible_to_the_caller() {
     let app = spawn_app(Options::default()).await;
-    assert_eq!(app.post_signup("msg_t1", &signup("a1@acme.org")).await.status(), 201);
+    assert_eq!(
+        app.post_signup("msg_t1", &signup("a1@acme.org"))
+            .await
+            .status(),
+        201
+    );
     let tokens_before = app.sim.request_count("generateToken");
 
     app.sim.expire_tokens();

@@ -89,6 +89,7 @@ pub async fn reserve<L: SeatLedger>(
             capacity,
             delivery: "standard:d-1",
             claim_id,
+            username: "intended_user",
             now,
         })
         .await
@@ -118,7 +119,11 @@ pub async fn reserve_then_confirm_makes_the_claim_active_with_its_username<L: Se
     assert_eq!(claim.key, k);
     assert_eq!(claim.claim_id, "c-ana");
     assert_eq!(claim.state, ClaimState::Reserved);
-    assert_eq!(claim.username, None);
+    assert_eq!(
+        claim.username.as_deref(),
+        Some("intended_user"),
+        "a reserved claim keeps the intended username for crash recovery"
+    );
     assert_eq!(claim.delivery, "standard:d-1");
     assert_eq!(claim.reserved_at, T0);
     let stored = ledger.claim(&k).await.unwrap().expect("claim stored");
@@ -196,6 +201,7 @@ pub async fn a_burst_of_200_people_into_150_seats_reserves_exactly_150<L: SeatLe
                     capacity: 150,
                     delivery: &format!("standard:burst-{i}"),
                     claim_id: &format!("claim-{i}"),
+                    username: "intended_user",
                     now: T0,
                 })
                 .await
@@ -236,6 +242,7 @@ pub async fn the_same_person_reserving_three_times_at_once_gets_exactly_one_seat
                     capacity: 10,
                     delivery: &format!("standard:retry-{i}"),
                     claim_id: &format!("claim-{i}"),
+                    username: "intended_user",
                     now: T0,
                 })
                 .await

@@ -48,7 +48,10 @@ impl RuntimeApi {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared);
@@ -85,7 +88,10 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
         return StatusCode::GONE.into_response();
     };
     let mut h = HeaderMap::new();
-    h.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap());
+    h.insert(
+        "lambda-runtime-aws-request-id",
+        HeaderValue::from_str(&id).unwrap(),
+    );
     let deadline = agol_seat_broker::domain::now_millis() + 30_000;
     h.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
     h.insert(
@@ -113,7 +119,10 @@ async fn error(State(s): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes
 async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
     let _ = s
         .replies
-        .send(Reply::Error("init".into(), String::from_utf8_lossy(&body).into()))
+        .send(Reply::Error(
+            "init".into(),
+            String::from_utf8_lossy(&body).into(),
+        ))
         .await;
     StatusCode::ACCEPTED
 }
@@ -125,8 +134,14 @@ pub fn lambda_env(runtime_api: &str) -> Vec<(&'static str, String)> {
         ("AWS_LAMBDA_FUNCTION_NAME", "agol-seat-broker".into()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/agol-seat-broker".into()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/03/02/[$LATEST]0123456789".into()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "/aws/lambda/agol-seat-broker".into(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/03/02/[$LATEST]0123456789".into(),
+        ),
         ("AWS_REGION", "eu-west-1".into()),
         ("AWS_ACCESS_KEY_ID", "local".into()),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),

@@ -189,8 +189,7 @@ impl ArcGisPortal {
     /// (plain `http` is refused except on loopback, so the password never
     /// travels in clear text).
     pub fn new(config: ArcGisConfig, credentials: Credentials) -> Result<Self, PortalError> {
-        let invalid =
-            |what: String| PortalError::Config(what);
+        let invalid = |what: String| PortalError::Config(what);
         let root = Url::parse(config.base_url.trim())
             .map_err(|e| invalid(format!("base_url is not a URL ({e})")))?;
         let loopback = match root.host() {

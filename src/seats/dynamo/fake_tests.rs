@@ -110,6 +110,7 @@ async fn reserve_ana(ledger: &DynamoLedger) -> Result<Reservation, LedgerError> 
             capacity: 10,
             delivery: "standard:d-1",
             claim_id: "c-new",
+            username: "ana_acme",
             now: 1_000,
         })
         .await

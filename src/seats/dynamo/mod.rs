@@ -232,7 +232,7 @@ impl DynamoLedger {
             key: req.key.clone(),
             claim_id: req.claim_id.to_string(),
             state: ClaimState::Reserved,
-            username: None,
+            username: Some(req.username.to_string()),
             delivery: req.delivery.to_string(),
             reserved_at: req.now,
             updated_at: req.now,
