@@ -69,6 +69,9 @@ pub struct Secrets {
     /// Standard Webhooks keys (`whsec_…`), newest first.
     #[serde(default)]
     pub standard_webhook_secrets: Vec<Secret>,
+    /// Bearer tokens for `GET /status` (optional; none disables the route).
+    #[serde(default)]
+    pub status_tokens: Vec<Secret>,
 }
 
 /// Everything the deployed function needs.
@@ -217,6 +220,7 @@ impl Secrets {
                         .filter(|s| !s.is_empty())
                         .map(Secret::new)
                         .collect(),
+                    status_tokens: var("STATUS_TOKEN").into_iter().map(Secret::new).collect(),
                 })
             }
         }

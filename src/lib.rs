@@ -27,4 +27,5 @@ pub mod portal;
 pub mod provisioning;
 pub mod seats;
 pub mod startup;
+pub mod status;
 pub mod telemetry;

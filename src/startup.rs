@@ -81,6 +81,7 @@ pub fn app<L: SeatLedger, P: Portal>(
     keys: Vec<SigningKey>,
     workflow: WorkflowSettings,
     tolerance_secs: i64,
+    status_tokens: Vec<crate::config::Secret>,
 ) -> (Router, Arc<AppState<L, P>>) {
     let clock: Clock = Arc::new(now_millis);
     let state = Arc::new(AppState {
@@ -88,6 +89,7 @@ pub fn app<L: SeatLedger, P: Portal>(
         standard_keys: keys,
         tolerance_secs,
         clock,
+        status_tokens,
     });
     (router(state.clone()), state)
 }
@@ -118,6 +120,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
         keys,
         settings.workflow.clone(),
         settings.tolerance_secs,
+        secrets.status_tokens.clone(),
     );
     Ok(router)
 }

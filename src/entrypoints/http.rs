@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
 use crate::intake::{IntakeError, MAX_BODY_BYTES, standard};
@@ -38,6 +39,8 @@ pub struct AppState<L, P> {
     pub tolerance_secs: i64,
     /// The clock.
     pub clock: Clock,
+    /// Bearer tokens accepted on `GET /status` (none: the route answers 404).
+    pub status_tokens: Vec<Secret>,
 }
 
 /// Builds the router: `POST /webhooks/standard`, `GET /health`.
@@ -45,6 +48,7 @@ pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
     Router::new()
         .route("/webhooks/standard", post(standard_webhook::<L, P>))
         .route("/health", get(health))
+        .route("/status", get(status::<L, P>))
         // One byte over the limit lets the handler tell "too large" from
         // "exactly at the limit"; axum refuses anything larger before reading it.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))
@@ -109,6 +113,55 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
         .handle(&delivery, &hash, &request, now)
         .await;
     respond(&handled)
+}
+
+/// Seat status of every pool, for operators and dashboards. Authenticated
+/// with a bearer token compared in constant time; personal data, so never
+/// cached.
+async fn status<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+) -> Response {
+    if state.status_tokens.is_empty() {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "source_not_configured",
+            "No status token is configured.",
+        );
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok = state.status_tokens.iter().any(|t| {
+        use subtle::ConstantTimeEq as _;
+        bool::from(t.expose().as_bytes().ct_eq(presented.as_bytes()))
+    });
+    if !ok {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid bearer token is required.",
+        );
+    }
+    let rules = state.provisioner.policy().rules();
+    match crate::status::pools(&**state.provisioner.ledger(), rules).await {
+        Ok(pools) => {
+            let mut r = (StatusCode::OK, axum::Json(json!({"pools": pools}))).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            tracing::error!("status: {e}");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The seat store is unavailable.",
+            )
+        }
+    }
 }
 
 /// Hex SHA-256 of a raw body: the payload fingerprint kept with a delivery.

@@ -4,4 +4,5 @@
 //! `lambda_http`) and the local server (via `axum::serve`) run the same
 //! router, so there is no second implementation of any route.
 
+pub mod cli;
 pub mod http;

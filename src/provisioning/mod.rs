@@ -13,6 +13,7 @@
 //! have created.
 
 mod outcome;
+mod recovery;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use crate::portal::{Invitation, NewMember, Portal, PortalError};
 use crate::seats::{ClaimKey, ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
 
 pub use outcome::{Handled, Outcome};
+pub use recovery::SweepReport;
 
 /// Tunables of the workflow.
 #[derive(Debug, Clone)]

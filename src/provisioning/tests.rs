@@ -297,3 +297,41 @@ async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted()
     let c = w.ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!(c.state, ClaimState::Active);
 }
+
+#[tokio::test]
+async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
+    let w = world();
+    let reserve = |person: &'static str, id: &'static str, user: &'static str| {
+        let ledger = w.ledger.clone();
+        async move {
+            let k = ClaimKey { pool: acme(), person: person.into() };
+            ledger
+                .reserve(ReserveRequest { key: &k, capacity: 2, delivery: "standard:x", claim_id: id, username: user, now: NOW })
+                .await
+                .unwrap();
+        }
+    };
+    // Two crashed attempts: one got its member created, one did not.
+    reserve("ana@acme.org", "c1", "ana_acme").await;
+    reserve("bo@acme.org", "c2", "bo_acme").await;
+    w.portal.add_member(Member {
+        username: "ana_acme".into(),
+        email: Some("Ana@acme.org".into()),
+        org_id: Some("org1".into()),
+        role: None,
+        user_type: None,
+        group_ids: vec![],
+    });
+
+    // Not stale yet: nothing happens.
+    let r = w.p.sweep(NOW + 1000, std::time::Duration::from_secs(120)).await;
+    assert_eq!(r, SweepReport::default());
+
+    let r = w.p.sweep(NOW + 10 * 60_000, std::time::Duration::from_secs(120)).await;
+    assert_eq!(r, SweepReport { adopted: 1, released: 1, kept: 0 });
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+    let claims = w.ledger.claims(&acme()).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].state, ClaimState::Active);
+    assert_eq!(claims[0].username.as_deref(), Some("ana_acme"));
+}

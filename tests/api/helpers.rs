@@ -18,6 +18,7 @@ use agol_seat_broker::seats::{Claim, ClaimState, SeatLedger};
 /// The spec's published test secret: never a real one.
 pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 pub const ADMIN: &str = "broker_admin";
+pub const STATUS_TOKEN: &str = "status-token-for-tests-0123456789";
 pub const ADMIN_PASSWORD: &str = "Sim-Admin-Pass-42";
 
 pub const RULES: &str = r#"
@@ -137,6 +138,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         standard_keys: vec![key.clone()],
         tolerance_secs: 300,
         clock: clock_fn,
+        status_tokens: vec![agol_seat_broker::config::Secret::new(STATUS_TOKEN)],
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -8,3 +8,4 @@ mod bad_input;
 mod failures;
 mod lambda_events;
 mod signup;
+mod status;

@@ -1,0 +1,226 @@
+//! Burst throughput of sign-ups, end to end over loopback HTTP: the broker's
+//! router, the real ArcGIS client, the portal simulator, and the ledger on
+//! DynamoDB Local or on the embedded SQLite store, measured in the same run.
+//! Also the ledger alone (reservations without the portal).
+//!
+//! Run: `scripts/bench.sh burst` (starts DynamoDB Local), or
+//! `DYNAMODB_ENDPOINT=… cargo bench --bench burst`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agol_seat_broker::domain::{PoolId, now_millis};
+use agol_seat_broker::entrypoints::http::{AppState, Clock, router};
+use agol_seat_broker::intake::signature::SigningKey;
+use agol_seat_broker::policy::{Policy, Rules};
+use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
+use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
+use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
+use agol_seat_broker::seats::dynamo::{ConflictRetry, DynamoLedger, client_for_endpoint, create_table};
+use agol_seat_broker::seats::sqlite::SqliteLedger;
+use agol_seat_broker::seats::{ClaimKey, ReserveRequest, SeatLedger};
+use futures_util::StreamExt;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+const CONCURRENCY: usize = 32;
+const ROUNDS: usize = 3;
+
+fn rules(seats: u32) -> String {
+    format!(
+        r#"
+        [[pools]]
+        name = "acme"
+        seats = {seats}
+        role = "viewer"
+        user_type = "viewerUT"
+        groups = ["Partners"]
+        [pools.match]
+        email_domains = ["acme.org"]
+        "#
+    )
+}
+
+struct Run {
+    per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    created: usize,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// Serves the router for `ledger` on loopback and posts `n` distinct
+/// sign-ups with `CONCURRENCY` in flight.
+async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run {
+    let sim = simulator::spawn(SimulatorConfig {
+        admin: SimAccount { username: "bench_admin".into(), password: "Bench-Pass-42".into() },
+        admin_user_type: None,
+        groups: vec!["Partners".into()],
+        purchased: [("viewerUT".to_string(), 100_000u64)].into_iter().collect(),
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("simulator");
+    let portal = ArcGisPortal::new(
+        ArcGisConfig::new(sim.base_url(), "bench"),
+        Credentials::new("bench_admin", "Bench-Pass-42"),
+    )
+    .expect("client");
+    let key = SigningKey::parse(SECRET).expect("key");
+    let clock: Clock = Arc::new(now_millis);
+    let state = Arc::new(AppState {
+        provisioner: Provisioner::new(
+            ledger,
+            Arc::new(portal),
+            Arc::new(Policy::new(Rules::from_toml(&rules(seats)).expect("rules"))),
+            WorkflowSettings::default(),
+        ),
+        standard_keys: vec![key.clone()],
+        tolerance_secs: 300,
+        clock,
+        status_tokens: vec![],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/webhooks/standard", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router(state)).await;
+    });
+    let client = reqwest::Client::new();
+    let run_id = now_millis();
+    let started = Instant::now();
+    let results: Vec<(u16, Duration)> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (client, url, key) = (client.clone(), url.clone(), key.clone());
+            async move {
+                let body = format!(r#"{{"email":"p{i}.{run_id}@acme.org","first_name":"P","last_name":"Q"}}"#);
+                let id = format!("msg_{run_id}_{i}");
+                let ts = now_millis() / 1000;
+                let t = Instant::now();
+                let res = client
+                    .post(&url)
+                    .header("webhook-id", &id)
+                    .header("webhook-timestamp", ts.to_string())
+                    .header("webhook-signature", key.sign(&id, ts, body.as_bytes()))
+                    .body(body)
+                    .send()
+                    .await;
+                (res.map(|r| r.status().as_u16()).unwrap_or(0), t.elapsed())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    server.abort();
+    let mut lat: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    lat.sort();
+    Run {
+        per_sec: n as f64 / elapsed.as_secs_f64(),
+        p50_ms: pct(&lat, 0.5),
+        p99_ms: pct(&lat, 0.99),
+        created: results.iter().filter(|(s, _)| *s == 201).count(),
+    }
+}
+
+/// Reservations alone, `CONCURRENCY` at a time.
+async fn ledger_burst<L: SeatLedger>(ledger: Arc<L>, n: usize) -> f64 {
+    let pool = PoolId::parse("acme").expect("pool");
+    let started = Instant::now();
+    futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (ledger, pool) = (ledger.clone(), pool.clone());
+            async move {
+                let key = ClaimKey { pool, person: format!("l{i}@acme.org") };
+                let id = format!("c{i}");
+                ledger
+                    .reserve(ReserveRequest {
+                        key: &key,
+                        capacity: n as u32,
+                        delivery: "bench",
+                        claim_id: &id,
+                        username: "bench_user",
+                        now: now_millis(),
+                    })
+                    .await
+                    .expect("reserve");
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+async fn dynamo(endpoint: &str) -> Arc<DynamoLedger> {
+    let client = client_for_endpoint(Some(endpoint)).await;
+    let table = format!("bench-{}-{}", std::process::id(), now_millis());
+    create_table(&client, &table).await.expect("table");
+    Arc::new(DynamoLedger::new(client, table).with_conflict_retry(ConflictRetry {
+        max_attempts: 200,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(100),
+        max_elapsed: Duration::from_secs(60),
+    }))
+}
+
+fn sqlite() -> Arc<SqliteLedger> {
+    let path = std::env::temp_dir().join(format!("bench-{}-{}.db", std::process::id(), now_millis()));
+    Arc::new(SqliteLedger::open(&path).expect("sqlite"))
+}
+
+fn print_runs(name: &str, runs: Vec<Run>, extra: &str) {
+    let created: Vec<usize> = runs.iter().map(|r| r.created).collect();
+    println!(
+        "{name:<48} {:>7.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   created {:?}{extra}",
+        median(runs.iter().map(|r| r.per_sec).collect()),
+        median(runs.iter().map(|r| r.p50_ms).collect()),
+        median(runs.iter().map(|r| r.p99_ms).collect()),
+        created,
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+            .expect("DYNAMODB_ENDPOINT is not set: run scripts/bench.sh burst");
+        println!("medians of {ROUNDS} rounds, {CONCURRENCY} concurrent, fresh store each round");
+
+        for (n, seats) in [(500usize, 1000u32), (1000, 1000)] {
+            let mut runs = Vec::new();
+            let mut conflicts = Vec::new();
+            for _ in 0..ROUNDS {
+                let l = dynamo(&endpoint).await;
+                runs.push(http_burst(l.clone(), n, seats).await);
+                conflicts.push(l.conflicts_retried());
+            }
+            print_runs(
+                &format!("http sign-ups, DynamoDB Local, {n} into {seats}"),
+                runs,
+                &format!("   conflicts retried {conflicts:?}"),
+            );
+            let mut runs = Vec::new();
+            for _ in 0..ROUNDS {
+                runs.push(http_burst(sqlite(), n, seats).await);
+            }
+            print_runs(&format!("http sign-ups, SQLite, {n} into {seats}"), runs, "");
+        }
+
+        let mut d = Vec::new();
+        let mut s = Vec::new();
+        for _ in 0..ROUNDS {
+            d.push(ledger_burst(dynamo(&endpoint).await, 1000).await);
+            s.push(ledger_burst(sqlite(), 1000).await);
+        }
+        println!("{:<48} {:>7.0} reservations/s", "ledger only, DynamoDB Local, 1000", median(d));
+        println!("{:<48} {:>7.0} reservations/s", "ledger only, SQLite, 1000", median(s));
+    });
+}

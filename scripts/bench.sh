@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (release profile, LTO) with DynamoDB Local started the
+# same way as for the tests. Usage: scripts/bench.sh [workflow|burst|startup]...
+# Results go to stdout; BENCHMARKS.md records them with this command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
+  DYNAMODB_ENDPOINT="$(scripts/dynamodb-local.sh start | tail -n 1)"
+  export DYNAMODB_ENDPOINT
+  trap 'scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+benches=("$@")
+[ ${#benches[@]} -gt 0 ] || benches=(workflow burst startup)
+for b in "${benches[@]}"; do
+  echo "== cargo bench --bench $b"
+  cargo bench --locked --bench "$b"
+done

@@ -1,0 +1,95 @@
+//! Seat status per pool: seats, used, reserved, free, and who holds them.
+//! One read model for the `seats` command and the `GET /status` route.
+
+use serde::Serialize;
+
+use crate::domain::UnixMillis;
+use crate::policy::Rules;
+use crate::seats::{ClaimState, LedgerError, SeatLedger};
+
+/// One pool's seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoolStatus {
+    /// Pool name.
+    pub pool: String,
+    /// Seats in the rules file.
+    pub seats: u32,
+    /// Seats taken (the ledger's counter).
+    pub used: u32,
+    /// Claims still being set up.
+    pub reserved: u32,
+    /// Claims with a member.
+    pub active: u32,
+    /// Seats left (`seats - used`, never negative).
+    pub free: u32,
+    /// Who holds the seats, oldest first.
+    pub holders: Vec<SeatHolder>,
+}
+
+/// One held seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatHolder {
+    /// The person (lower-cased e-mail).
+    pub person: String,
+    /// Their ArcGIS username (intended, while reserved).
+    pub username: Option<String>,
+    /// `RESERVED` or `ACTIVE`.
+    pub state: ClaimState,
+    /// When the seat was reserved.
+    pub since: UnixMillis,
+}
+
+/// Reads every pool of the rules.
+pub async fn pools<L: SeatLedger>(ledger: &L, rules: &Rules) -> Result<Vec<PoolStatus>, LedgerError> {
+    let mut out = Vec::with_capacity(rules.pools.len());
+    for pool in &rules.pools {
+        let usage = ledger.usage(&pool.id).await?;
+        let mut claims = ledger.claims(&pool.id).await?;
+        claims.sort_by_key(|c| c.reserved_at);
+        let reserved = claims.iter().filter(|c| c.state == ClaimState::Reserved).count() as u32;
+        out.push(PoolStatus {
+            pool: pool.id.to_string(),
+            seats: pool.seats,
+            used: usage.used,
+            reserved,
+            active: claims.len() as u32 - reserved,
+            free: pool.seats.saturating_sub(usage.used),
+            holders: claims
+                .into_iter()
+                .map(|c| SeatHolder {
+                    person: c.key.person,
+                    username: c.username,
+                    state: c.state,
+                    since: c.reserved_at,
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// A plain-text table for terminals: one summary line per pool, then its
+/// holders (unless `summary_only`).
+pub fn render(pools: &[PoolStatus], summary_only: bool) -> String {
+    let mut s = format!(
+        "{:<24} {:>7} {:>7} {:>9} {:>7}\n",
+        "POOL", "SEATS", "USED", "RESERVED", "FREE"
+    );
+    for p in pools {
+        s.push_str(&format!(
+            "{:<24} {:>7} {:>7} {:>9} {:>7}\n",
+            p.pool, p.seats, p.used, p.reserved, p.free
+        ));
+        if !summary_only {
+            for h in &p.holders {
+                s.push_str(&format!(
+                    "    {:<8} {:<40} {}\n",
+                    h.state.as_str(),
+                    h.username.as_deref().unwrap_or("-"),
+                    h.person
+                ));
+            }
+        }
+    }
+    s
+}

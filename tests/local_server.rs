@@ -1,0 +1,230 @@
+//! The local server as a real process: the README's quickstart, a kill -9 in
+//! the middle of a burst, and a clean stop that finishes requests in flight.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agol_seat_broker::intake::signature::SigningKey;
+use agol_seat_broker::portal::simulator::{self, Fault, FaultKind, SimAccount, SimulatorConfig};
+use agol_seat_broker::seats::sqlite::SqliteLedger;
+use agol_seat_broker::seats::{ClaimState, SeatLedger};
+use agol_seat_broker::domain::PoolId;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_agol-seat-broker");
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "asb-{name}-{}-{}",
+        std::process::id(),
+        agol_seat_broker::domain::now_millis()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Starts the binary and waits for its "listening on http://…" line.
+async fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server listens within 30 s");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+async fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).output().await.expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let ok = std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn the_readme_quickstart_creates_a_member_from_a_sent_signup() {
+    let data = temp_dir("demo");
+    let data_s = data.to_str().unwrap();
+    let (mut demo, addr) = start(&["demo", "--listen", "127.0.0.1:0", "--data", data_s], &[]).await;
+
+    let url = format!("http://{addr}/webhooks/standard");
+    let (ok, out) = run(&["send", "events/standard-signup.body.json", "--url", &url, "--data", data_s]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("201") && out.contains("\"provisioned\""), "{out}");
+
+    let store = format!("sqlite:{}", data.join("ledger.db").display());
+    let (ok, out) = run(&["seats", "--store", &store, "--json"]).await;
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let water = &v["pools"][0];
+    assert_eq!(water["pool"], "water-board");
+    assert_eq!(water["used"], 1);
+    assert_eq!(water["holders"][0]["username"], "ana.lopez_water-board");
+    assert_eq!(water["holders"][0]["state"], "ACTIVE");
+
+    signal(&demo, "-INT");
+    let status = tokio::time::timeout(Duration::from_secs(10), demo.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let saved = std::fs::read_to_string(data.join("simulator-members.json")).unwrap();
+    assert!(saved.contains("ana.lopez_water-board"), "the simulated member is kept for the next run");
+    std::fs::remove_dir_all(&data).ok();
+}
+
+struct Broker {
+    child: Child,
+    addr: String,
+}
+
+async fn broker(db: &Path, portal_url: &str) -> Broker {
+    let store = format!("sqlite:{}", db.display());
+    let (child, addr) = start(
+        &["serve", "--store", &store, "--portal", portal_url, "--listen", "127.0.0.1:0", "--portal-deadline-secs", "10"],
+        &[
+            ("ARCGIS_USERNAME", "broker_admin"),
+            ("ARCGIS_PASSWORD", "Sim-Admin-Pass-42"),
+            ("STANDARD_WEBHOOK_SECRETS", SECRET),
+        ],
+    )
+    .await;
+    Broker { child, addr }
+}
+
+async fn post(addr: &str, id: &str, email: &str) -> Option<u16> {
+    let key = SigningKey::parse(SECRET).unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({"email": email, "first_name": "P"})).unwrap();
+    let ts = agol_seat_broker::domain::now_millis() / 1000;
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/webhooks/standard"))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", key.sign(id, ts, &body))
+        .body(body)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .ok()?;
+    Some(res.status().as_u16())
+}
+
+fn sim_config() -> SimulatorConfig {
+    SimulatorConfig {
+        admin: SimAccount {
+            username: "broker_admin".into(),
+            password: "Sim-Admin-Pass-42".into(),
+        },
+        admin_user_type: None,
+        groups: vec![
+            "Project Atlas partners".into(),
+            "Project Atlas editors".into(),
+            "Field data collection".into(),
+        ],
+        ..SimulatorConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
+    let dir = temp_dir("kill");
+    let db = dir.join("ledger.db");
+    let sim = simulator::spawn(sim_config()).await.unwrap();
+    // Slow invites keep many sign-ups in flight when the process dies.
+    sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::Delay(Duration::from_millis(150)),
+        times: None,
+    });
+    let first = broker(&db, &sim.base_url()).await;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let addr = Arc::new(first.addr.clone());
+    for i in 0..80u64 {
+        let (tx, addr) = (tx.clone(), addr.clone());
+        tokio::spawn(async move {
+            // A steady stream, ~15 in flight at a time, not one wave.
+            tokio::time::sleep(Duration::from_millis(10 * i)).await;
+            let email = format!("p{i}@example.org");
+            let status = post(&addr, &format!("msg_kill_{i}"), &email).await;
+            let _ = tx.send((email, status));
+        });
+    }
+    drop(tx);
+    // Kill -9 once a dozen sign-ups were confirmed to their senders.
+    let mut confirmed = Vec::new();
+    let mut first = first;
+    while let Some((email, status)) = rx.recv().await {
+        if status == Some(201) {
+            confirmed.push(email);
+            if confirmed.len() == 12 {
+                first.child.start_kill().unwrap();
+                first.child.wait().await.unwrap();
+            }
+        }
+    }
+    assert!(confirmed.len() >= 12, "only {} confirmed", confirmed.len());
+    assert!(confirmed.len() < 80, "the kill came too late to interrupt anything");
+
+    // Restart on the same file: reservations the dead process left are settled.
+    sim.clear_faults();
+    let second = broker(&db, &sim.base_url()).await;
+    let ledger = SqliteLedger::open(&db).unwrap();
+    let pool = PoolId::parse("water-board").unwrap();
+    let claims = ledger.claims(&pool).await.unwrap();
+    let used = ledger.usage(&pool).await.unwrap().used;
+    for email in &confirmed {
+        let c = claims.iter().find(|c| &c.key.person == email);
+        assert!(matches!(c, Some(c) if c.state == ClaimState::Active), "confirmed {email} lost");
+    }
+    assert!(claims.iter().all(|c| c.state == ClaimState::Active), "no reservation left dangling");
+    assert_eq!(used as usize, claims.len());
+    assert_eq!(used as usize, sim.members().len(), "ledger used == members in the portal");
+    drop(second);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_clean_stop_finishes_the_requests_in_flight() {
+    let dir = temp_dir("stop");
+    let sim = simulator::spawn(sim_config()).await.unwrap();
+    sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::Delay(Duration::from_millis(800)),
+        times: None,
+    });
+    let mut b = broker(&dir.join("ledger.db"), &sim.base_url()).await;
+
+    let addr = b.addr.clone();
+    let in_flight = tokio::spawn(async move { post(&addr, "msg_stop_1", "late@example.org").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&b.child, "-INT");
+
+    assert_eq!(in_flight.await.unwrap(), Some(201));
+    let status = tokio::time::timeout(Duration::from_secs(10), b.child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    assert!(sim.member("late_water-board").is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
