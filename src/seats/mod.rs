@@ -2,9 +2,10 @@
 //! deliveries have been handled.
 //!
 //! This module defines the [`SeatLedger`] port and its vocabulary. Adapters
-//! live beside it: [`dynamo::DynamoLedger`] (DynamoDB, the deployed store) and
-//! [`memory::MemoryLedger`] (in-process, for the workflow's unit tests and
-//! benchmarks). Every adapter must pass the same contract suite
+//! live beside it: [`dynamo::DynamoLedger`] (DynamoDB, the deployed store),
+//! [`sqlite::SqliteLedger`] (an embedded SQLite file, for single-machine
+//! installs) and [`memory::MemoryLedger`] (in-process, for the workflow's unit
+//! tests and benchmarks). Every adapter must pass the same contract suite
 //! (`tests/ledger_contract.rs`).
 //!
 //! # Semantics every adapter must keep
@@ -26,6 +27,7 @@
 
 pub mod dynamo;
 pub mod memory;
+pub mod sqlite;
 
 use std::future::Future;
 
@@ -201,14 +203,11 @@ pub trait SeatLedger: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Claim>, LedgerError>> + Send;
 
     /// Reads every claim of a pool (status pages, reconciliation, tests).
-    fn claims(
-        &self,
-        pool: &PoolId,
-    ) -> impl Future<Output = Result<Vec<Claim>, LedgerError>> + Send;
+    fn claims(&self, pool: &PoolId)
+    -> impl Future<Output = Result<Vec<Claim>, LedgerError>> + Send;
 
     /// Reads a pool's counter (0 for a pool never used).
-    fn usage(&self, pool: &PoolId)
-    -> impl Future<Output = Result<PoolUsage, LedgerError>> + Send;
+    fn usage(&self, pool: &PoolId) -> impl Future<Output = Result<PoolUsage, LedgerError>> + Send;
 
     /// Takes the lease on a delivery; see [`DeliveryBegin`]. `payload_hash`
     /// is compared with the stored one; `lease_ms` bounds how long a crashed
