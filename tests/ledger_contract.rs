@@ -1,5 +1,9 @@
 //! Runs every check of the ledger contract (`tests/contract/mod.rs`) against
-//! [`MemoryLedger`] and against [`DynamoLedger`] on DynamoDB Local.
+//! [`MemoryLedger`], against [`SqliteLedger`] on a fresh file per check, and
+//! against [`DynamoLedger`] on DynamoDB Local.
+//!
+//! Each SQLite check gets its own directory under the system temp directory,
+//! removed when the check has passed (kept for inspection when it failed).
 //!
 //! The DynamoDB tests need `DYNAMODB_ENDPOINT` (the URL printed by
 //! `scripts/dynamodb-local.sh start`; `scripts/test.sh` sets it). Without it
@@ -16,9 +20,32 @@ use agol_seat_broker::seats::dynamo::{
     ConflictRetry, DynamoLedger, client_for_endpoint, create_table,
 };
 use agol_seat_broker::seats::memory::MemoryLedger;
+use agol_seat_broker::seats::sqlite::SqliteLedger;
 
 fn memory_ledger() -> Arc<MemoryLedger> {
     Arc::new(MemoryLedger::new())
+}
+
+/// A SqliteLedger on a new file in a directory of its own; returns the
+/// directory too, for [`remove_sqlite_dir`].
+fn sqlite_ledger(check: &str) -> (Arc<SqliteLedger>, std::path::PathBuf) {
+    static FILES: AtomicU32 = AtomicU32::new(0);
+    let mut short: String = check.chars().take(60).collect();
+    short.retain(|c| c.is_ascii_alphanumeric() || c == '_');
+    let dir = std::env::temp_dir().join(format!(
+        "agol-ledger-contract-{}-{}-{short}",
+        std::process::id(),
+        FILES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let path = dir.join("ledger.db");
+    let ledger =
+        SqliteLedger::open(&path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    (Arc::new(ledger), dir)
+}
+
+fn remove_sqlite_dir(dir: &std::path::Path) {
+    // Best effort: a leftover directory in the temp dir is harmless.
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A DynamoLedger on a fresh table of the DynamoDB Local at
@@ -83,6 +110,25 @@ macro_rules! memory_tests {
     };
 }
 
+macro_rules! sqlite_tests {
+    ($($check:ident),* $(,)?) => {
+        /// The SQLite adapter, one new file per check.
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let (ledger, dir) = crate::sqlite_ledger(stringify!($check));
+                    let started = std::time::Instant::now();
+                    crate::contract::$check(ledger.clone()).await;
+                    eprintln!("{}: {:?}", stringify!($check), started.elapsed());
+                    drop(ledger);
+                    crate::remove_sqlite_dir(&dir);
+                }
+            )*
+        }
+    };
+}
+
 macro_rules! dynamodb_tests {
     ($($check:ident),* $(,)?) => {
         /// The DynamoDB adapter on DynamoDB Local.
@@ -105,4 +151,5 @@ macro_rules! dynamodb_tests {
 }
 
 for_each_contract_check!(memory_tests);
+for_each_contract_check!(sqlite_tests);
 for_each_contract_check!(dynamodb_tests);

@@ -2,9 +2,10 @@
 //! deliveries have been handled.
 //!
 //! This module defines the [`SeatLedger`] port and its vocabulary. Adapters
-//! live beside it: [`dynamo::DynamoLedger`] (DynamoDB, the deployed store) and
-//! [`memory::MemoryLedger`] (in-process, for the workflow's unit tests and
-//! benchmarks). Every adapter must pass the same contract suite
+//! live beside it: [`dynamo::DynamoLedger`] (DynamoDB, the deployed store),
+//! [`sqlite::SqliteLedger`] (an embedded SQLite file, for single-machine
+//! installs) and [`memory::MemoryLedger`] (in-process, for the workflow's unit
+//! tests and benchmarks). Every adapter must pass the same contract suite
 //! (`tests/ledger_contract.rs`).
 //!
 //! # Semantics every adapter must keep
@@ -26,6 +27,7 @@
 
 pub mod dynamo;
 pub mod memory;
+pub mod sqlite;
 
 use std::future::Future;
 

@@ -1,0 +1,409 @@
+//! Unit tests of what the contract suite cannot see: opening and schema
+//! checks, error mapping, poisoned-lock recovery, the status helpers and the
+//! purge. Each file-backed test uses its own directory under the system temp
+//! directory and removes it when it passed.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::*;
+
+const T0: UnixMillis = 4_102_444_800_000;
+
+/// A fresh directory path (not created) unique to this test run.
+fn scratch(test: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!(
+        "agol-sqlite-unit-{}-{}-{test}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+fn cleanup(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn key(pool: &str, person: &str) -> ClaimKey {
+    ClaimKey {
+        pool: PoolId::parse(pool).unwrap(),
+        person: person.into(),
+    }
+}
+
+fn delivery(id: &str) -> DeliveryKey {
+    DeliveryKey {
+        source: "standard".into(),
+        id: id.into(),
+    }
+}
+
+async fn reserve(ledger: &SqliteLedger, k: &ClaimKey, claim_id: &str, now: UnixMillis) {
+    let answer = ledger
+        .reserve(ReserveRequest {
+            key: k,
+            capacity: 100,
+            delivery: "standard:d",
+            claim_id,
+            now,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(answer, Reservation::Reserved(_)), "{answer:?}");
+}
+
+fn pragma_i64(conn: &Connection, name: &str) -> i64 {
+    conn.pragma_query_value(None, name, |row| row.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn opening_a_new_path_creates_its_directory_a_private_file_and_the_current_schema() {
+    let dir = scratch("create");
+    let path = dir.join("nested").join("ledger.db");
+
+    let ledger = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(ledger.path(), Some(path.as_path()));
+    assert!(path.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    {
+        let conn = lock(&ledger.conn);
+        assert_eq!(pragma_i64(&conn, "user_version"), SCHEMA_VERSION);
+        assert_eq!(
+            pragma_i64(&conn, "application_id"),
+            i64::from(APPLICATION_ID)
+        );
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        // 2 = FULL.
+        assert_eq!(pragma_i64(&conn, "synchronous"), 2);
+        assert_eq!(pragma_i64(&conn, "foreign_keys"), 1);
+    }
+    drop(ledger);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn reopening_an_existing_ledger_keeps_its_data_and_schema_version() {
+    let dir = scratch("reopen");
+    let path = dir.join("ledger.db");
+    let k = key("acme", "ana@example.org");
+    let ledger = SqliteLedger::open(&path).unwrap();
+    reserve(&ledger, &k, "c-1", T0).await;
+    drop(ledger);
+
+    let reopened = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(reopened.claim(&k).await.unwrap().unwrap().claim_id, "c-1");
+    assert_eq!(
+        pragma_i64(&lock(&reopened.conn), "user_version"),
+        SCHEMA_VERSION
+    );
+    drop(reopened);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn a_file_with_a_newer_schema_version_is_refused_as_corrupt() {
+    let dir = scratch("newer");
+    let path = dir.join("ledger.db");
+    drop(SqliteLedger::open(&path).unwrap());
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(raw);
+
+    let refused = SqliteLedger::open(&path);
+
+    match refused {
+        Err(LedgerError::Corrupt(msg)) => {
+            assert!(msg.contains("newer"), "{msg}");
+            assert!(msg.contains(&format!("{}", SCHEMA_VERSION + 1)), "{msg}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_as_corrupt() {
+    let dir = scratch("garbage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+
+    let refused = SqliteLedger::open(&path);
+
+    assert!(
+        matches!(refused, Err(LedgerError::Corrupt(_))),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), vec![0x42u8; 8192]);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn an_sqlite_file_of_another_application_is_refused_and_left_untouched() {
+    let dir = scratch("foreign");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("other.db");
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch("CREATE TABLE notes (body TEXT);")
+        .unwrap();
+    drop(raw);
+
+    let refused = SqliteLedger::open(&path);
+
+    assert!(
+        matches!(refused, Err(LedgerError::Corrupt(_))),
+        "{refused:?}"
+    );
+    let raw = Connection::open(&path).unwrap();
+    let tables: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1);
+    assert_eq!(pragma_i64(&raw, "user_version"), 0);
+    drop(raw);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn a_write_lock_held_by_another_process_makes_operations_unavailable_until_released() {
+    let dir = scratch("busy");
+    let path = dir.join("ledger.db");
+    let ledger = SqliteLedger::open_with_busy_timeout(&path, Duration::from_millis(50)).unwrap();
+    let k = key("acme", "ana@example.org");
+    let mut other = Connection::open(&path).unwrap();
+    let held = other
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+
+    let refused = ledger
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 5,
+            delivery: "standard:d",
+            claim_id: "c-1",
+            now: T0,
+        })
+        .await;
+
+    match refused {
+        Err(LedgerError::Unavailable(msg)) => assert!(msg.contains("locked"), "{msg}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    held.rollback().unwrap();
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 0);
+    reserve(&ledger, &k, "c-1", T0).await;
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 1);
+    drop(ledger);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn a_stored_claim_with_an_invalid_pool_name_is_reported_as_corrupt() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    lock(&ledger.conn)
+        .execute_batch(
+            "INSERT INTO pools (pool, used) VALUES ('bad pool!', 1);
+             INSERT INTO claims VALUES ('bad pool!', 'ana@example.org', 'c', 'RESERVED',
+                 NULL, 'standard:d', 1, 1);",
+        )
+        .unwrap();
+
+    let pools = ledger.pools().await;
+    let listing = ledger
+        .run("claims", |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT pool, person, claim_id, state, username, \
+                 delivery, reserved_at, updated_at FROM claims",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut claims = Vec::new();
+            while let Some(row) = rows.next()? {
+                claims.push(claim_from_row(row)?);
+            }
+            Ok(claims)
+        })
+        .await;
+
+    assert!(matches!(pools, Err(LedgerError::Corrupt(_))), "{pools:?}");
+    assert!(
+        matches!(listing, Err(LedgerError::Corrupt(_))),
+        "{listing:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pool_counter_at_zero_while_a_claim_exists_makes_release_corrupt_and_changes_nothing() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let k = key("acme", "ana@example.org");
+    reserve(&ledger, &k, "c-1", T0).await;
+    lock(&ledger.conn)
+        .execute_batch("UPDATE pools SET used = 0")
+        .unwrap();
+
+    let released = ledger.release(&k, "c-1").await;
+
+    assert!(
+        matches!(released, Err(LedgerError::Corrupt(_))),
+        "{released:?}"
+    );
+    assert!(ledger.claim(&k).await.unwrap().is_some());
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 0);
+}
+
+#[tokio::test]
+async fn a_panicking_operation_rolls_back_and_leaves_the_ledger_usable() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let k = key("acme", "ana@example.org");
+
+    let crashed: Result<(), LedgerError> = ledger
+        .run("test", |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("INSERT INTO pools (pool, used) VALUES ('acme', 7)", [])?;
+            panic!("simulated bug in the middle of a transaction");
+        })
+        .await;
+
+    assert!(
+        matches!(crashed, Err(LedgerError::Unavailable(_))),
+        "{crashed:?}"
+    );
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 0);
+    reserve(&ledger, &k, "c-1", T0).await;
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 1);
+    assert!(!ledger.conn.is_poisoned());
+}
+
+#[tokio::test]
+async fn pools_lists_every_counter_by_name_and_claims_come_oldest_first() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    reserve(&ledger, &key("zeta", "late@example.org"), "z1", T0 + 30).await;
+    reserve(&ledger, &key("zeta", "early@example.org"), "z2", T0 + 10).await;
+    reserve(&ledger, &key("zeta", "middle@example.org"), "z3", T0 + 20).await;
+    reserve(&ledger, &key("alpha", "ana@example.org"), "a1", T0).await;
+    assert!(
+        ledger
+            .release(&key("alpha", "ana@example.org"), "a1")
+            .await
+            .unwrap()
+    );
+
+    let pools = ledger.pools().await.unwrap();
+    let claims = ledger
+        .claims(&PoolId::parse("zeta").unwrap())
+        .await
+        .unwrap();
+
+    let listed: Vec<(&str, u32)> = pools.iter().map(|p| (p.pool.as_str(), p.used)).collect();
+    assert_eq!(listed, vec![("alpha", 0), ("zeta", 3)]);
+    let people: Vec<&str> = claims.iter().map(|c| c.key.person.as_str()).collect();
+    assert_eq!(
+        people,
+        vec![
+            "early@example.org",
+            "middle@example.org",
+            "late@example.org"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let lease = 30_000;
+    // Completed, retained until T0 + 100.
+    let old = delivery("old");
+    ledger.begin_delivery(&old, "h", T0, lease).await.unwrap();
+    ledger
+        .finish_delivery(&old, "\"old\"", T0, T0 + 100)
+        .await
+        .unwrap();
+    // Completed, retained well past the purge time.
+    let kept = delivery("kept");
+    ledger.begin_delivery(&kept, "h", T0, lease).await.unwrap();
+    ledger
+        .finish_delivery(&kept, "\"kept\"", T0, T0 + 10_000_000_000)
+        .await
+        .unwrap();
+    // In progress, lease ended at T0 + lease (crashed attempt).
+    let crashed = delivery("crashed");
+    ledger
+        .begin_delivery(&crashed, "h", T0, lease)
+        .await
+        .unwrap();
+    let purge_at = T0 + 1_000;
+
+    let early = ledger.purge_expired_deliveries(purge_at).await.unwrap();
+
+    // Only the completed record past retention goes; the crashed lease is
+    // within its grace, so a different payload is still a mismatch.
+    assert_eq!(early, 1);
+    assert_eq!(
+        ledger
+            .begin_delivery(&crashed, "other", purge_at, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::PayloadMismatch
+    );
+    let late = T0 + lease + IN_PROGRESS_PURGE_GRACE_MS + 1;
+    assert_eq!(ledger.purge_expired_deliveries(late).await.unwrap(), 1);
+    assert_eq!(
+        ledger
+            .begin_delivery(&crashed, "other", late, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    assert_eq!(
+        ledger
+            .begin_delivery(&kept, "h", late, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"kept\"".into())
+    );
+    assert_eq!(
+        ledger
+            .begin_delivery(&old, "h2", late, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+}
+
+#[test]
+fn errors_name_the_operation_and_never_quote_sqlite_messages() {
+    let busy = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("database is locked: SELECT secret FROM t".into()),
+    );
+    let constraint = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+        Some("UNIQUE constraint failed: claims.person = 'ana@example.org'".into()),
+    );
+
+    let busy = sql_error("reserve", &busy);
+    let constraint = sql_error("reserve", &constraint);
+
+    assert!(matches!(&busy, LedgerError::Unavailable(m) if m.starts_with("reserve:")));
+    assert!(matches!(&constraint, LedgerError::Corrupt(m) if m.starts_with("reserve:")));
+    for e in [busy, constraint] {
+        let shown = e.to_string();
+        assert!(!shown.contains("SELECT"), "{shown}");
+        assert!(!shown.contains("ana@"), "{shown}");
+    }
+}
