@@ -16,7 +16,9 @@ use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
 use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
-use agol_seat_broker::seats::dynamo::{ConflictRetry, DynamoLedger, client_for_endpoint, create_table};
+use agol_seat_broker::seats::dynamo::{
+    ConflictRetry, DynamoLedger, client_for_endpoint, create_table,
+};
 use agol_seat_broker::seats::sqlite::SqliteLedger;
 use agol_seat_broker::seats::{ClaimKey, ReserveRequest, SeatLedger};
 use futures_util::StreamExt;
@@ -56,7 +58,10 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 /// sign-ups with `CONCURRENCY` in flight.
 async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run {
     let sim = simulator::spawn(SimulatorConfig {
-        admin: SimAccount { username: "bench_admin".into(), password: "Bench-Pass-42".into() },
+        admin: SimAccount {
+            username: "bench_admin".into(),
+            password: "Bench-Pass-42".into(),
+        },
         admin_user_type: None,
         groups: vec!["Partners".into()],
         purchased: [("viewerUT".to_string(), 100_000u64)].into_iter().collect(),
@@ -83,8 +88,13 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
         clock,
         status_tokens: vec![],
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/webhooks/standard", listener.local_addr().expect("addr"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/webhooks/standard",
+        listener.local_addr().expect("addr")
+    );
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router(state)).await;
     });
@@ -95,7 +105,9 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
         .map(|i| {
             let (client, url, key) = (client.clone(), url.clone(), key.clone());
             async move {
-                let body = format!(r#"{{"email":"p{i}.{run_id}@acme.org","first_name":"P","last_name":"Q"}}"#);
+                let body = format!(
+                    r#"{{"email":"p{i}.{run_id}@acme.org","first_name":"P","last_name":"Q"}}"#
+                );
                 let id = format!("msg_{run_id}_{i}");
                 let ts = now_millis() / 1000;
                 let t = Instant::now();
@@ -133,7 +145,10 @@ async fn ledger_burst<L: SeatLedger>(ledger: Arc<L>, n: usize) -> f64 {
         .map(|i| {
             let (ledger, pool) = (ledger.clone(), pool.clone());
             async move {
-                let key = ClaimKey { pool, person: format!("l{i}@acme.org") };
+                let key = ClaimKey {
+                    pool,
+                    person: format!("l{i}@acme.org"),
+                };
                 let id = format!("c{i}");
                 ledger
                     .reserve(ReserveRequest {
@@ -163,16 +178,19 @@ async fn dynamo(endpoint: &str) -> Arc<DynamoLedger> {
     let client = client_for_endpoint(Some(endpoint)).await;
     let table = format!("bench-{}-{}", std::process::id(), now_millis());
     create_table(&client, &table).await.expect("table");
-    Arc::new(DynamoLedger::new(client, table).with_conflict_retry(ConflictRetry {
-        max_attempts: 200,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(100),
-        max_elapsed: Duration::from_secs(60),
-    }))
+    Arc::new(
+        DynamoLedger::new(client, table).with_conflict_retry(ConflictRetry {
+            max_attempts: 200,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(100),
+            max_elapsed: Duration::from_secs(60),
+        }),
+    )
 }
 
 fn sqlite() -> Arc<SqliteLedger> {
-    let path = std::env::temp_dir().join(format!("bench-{}-{}.db", std::process::id(), now_millis()));
+    let path =
+        std::env::temp_dir().join(format!("bench-{}-{}.db", std::process::id(), now_millis()));
     Arc::new(SqliteLedger::open(&path).expect("sqlite"))
 }
 
@@ -188,7 +206,10 @@ fn print_runs(name: &str, runs: Vec<Run>, extra: &str) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let endpoint = std::env::var("DYNAMODB_ENDPOINT")
             .expect("DYNAMODB_ENDPOINT is not set: run scripts/bench.sh burst");
@@ -211,7 +232,11 @@ fn main() {
             for _ in 0..ROUNDS {
                 runs.push(http_burst(sqlite(), n, seats).await);
             }
-            print_runs(&format!("http sign-ups, SQLite, {n} into {seats}"), runs, "");
+            print_runs(
+                &format!("http sign-ups, SQLite, {n} into {seats}"),
+                runs,
+                "",
+            );
         }
 
         let mut d = Vec::new();
@@ -220,7 +245,15 @@ fn main() {
             d.push(ledger_burst(dynamo(&endpoint).await, 1000).await);
             s.push(ledger_burst(sqlite(), 1000).await);
         }
-        println!("{:<48} {:>7.0} reservations/s", "ledger only, DynamoDB Local, 1000", median(d));
-        println!("{:<48} {:>7.0} reservations/s", "ledger only, SQLite, 1000", median(s));
+        println!(
+            "{:<48} {:>7.0} reservations/s",
+            "ledger only, DynamoDB Local, 1000",
+            median(d)
+        );
+        println!(
+            "{:<48} {:>7.0} reservations/s",
+            "ledger only, SQLite, 1000",
+            median(s)
+        );
     });
 }

@@ -46,7 +46,10 @@ fn event(method: &str, path: &str, headers: serde_json::Value, body: &str) -> St
 
 fn signup_event(i: usize) -> String {
     let key = SigningKey::parse(SECRET).expect("key");
-    let body = format!(r#"{{"email":"cold{i}.{}@acme.org","first_name":"C"}}"#, now_millis());
+    let body = format!(
+        r#"{{"email":"cold{i}.{}@acme.org","first_name":"C"}}"#,
+        now_millis()
+    );
     let id = format!("msg_cold_{i}_{}", now_millis());
     let ts = now_millis() / 1000;
     let headers = serde_json::json!({"content-type": "application/json", "webhook-id": id,
@@ -66,7 +69,12 @@ fn stats(name: &str, ms: &mut [f64], kib: &mut [u64]) {
     );
 }
 
-async fn lambda_cold_start(sim_url: &str, endpoint: &str, table: &str, first: &dyn Fn(usize) -> String) -> (Vec<f64>, Vec<u64>) {
+async fn lambda_cold_start(
+    sim_url: &str,
+    endpoint: &str,
+    table: &str,
+    first: &dyn Fn(usize) -> String,
+) -> (Vec<f64>, Vec<u64>) {
     let (mut ms, mut kib) = (Vec::new(), Vec::new());
     for i in 0..RUNS {
         let api = RuntimeApi::start().await;
@@ -100,12 +108,18 @@ async fn lambda_cold_start(sim_url: &str, endpoint: &str, table: &str, first: &d
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let endpoint = std::env::var("DYNAMODB_ENDPOINT")
             .expect("DYNAMODB_ENDPOINT is not set: run scripts/bench.sh startup");
         let sim = simulator::spawn(SimulatorConfig {
-            admin: SimAccount { username: "bench_admin".into(), password: "Bench-Pass-42".into() },
+            admin: SimAccount {
+                username: "bench_admin".into(),
+                password: "Bench-Pass-42".into(),
+            },
             groups: vec!["Partners".into()],
             purchased: [("viewerUT".to_string(), 100_000u64)].into_iter().collect(),
             ..SimulatorConfig::default()
@@ -118,11 +132,21 @@ fn main() {
         println!("{RUNS} runs each; spawn → first answered request; peak RSS = VmHWM");
 
         let health = |_: usize| event("GET", "/health", serde_json::json!({}), "");
-        let (mut ms, mut kib) = lambda_cold_start(&sim.base_url(), &endpoint, &table, &health).await;
-        stats("lambda: cold start → GET /health answered", &mut ms, &mut kib);
+        let (mut ms, mut kib) =
+            lambda_cold_start(&sim.base_url(), &endpoint, &table, &health).await;
+        stats(
+            "lambda: cold start → GET /health answered",
+            &mut ms,
+            &mut kib,
+        );
         let signup = |i: usize| signup_event(i);
-        let (mut ms, mut kib) = lambda_cold_start(&sim.base_url(), &endpoint, &table, &signup).await;
-        stats("lambda: cold start → first sign-up provisioned", &mut ms, &mut kib);
+        let (mut ms, mut kib) =
+            lambda_cold_start(&sim.base_url(), &endpoint, &table, &signup).await;
+        stats(
+            "lambda: cold start → first sign-up provisioned",
+            &mut ms,
+            &mut kib,
+        );
 
         // The local server on the embedded store.
         let (mut ms, mut kib) = (Vec::new(), Vec::new());
@@ -131,7 +155,17 @@ fn main() {
             let db = std::env::temp_dir().join(format!("startup-{}-{i}.db", std::process::id()));
             let t0 = Instant::now();
             let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_agol-seat-broker"))
-                .args(["serve", "--store", &format!("sqlite:{}", db.display()), "--portal", &sim.base_url(), "--listen", "127.0.0.1:0", "--config", "config/rules.toml"])
+                .args([
+                    "serve",
+                    "--store",
+                    &format!("sqlite:{}", db.display()),
+                    "--portal",
+                    &sim.base_url(),
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--config",
+                    "config/rules.toml",
+                ])
                 .env("ARCGIS_USERNAME", "bench_admin")
                 .env("ARCGIS_PASSWORD", "Bench-Pass-42")
                 .env("STANDARD_WEBHOOK_SECRETS", SECRET)
@@ -148,13 +182,21 @@ fn main() {
                     break;
                 }
             }
-            let res = http.get(format!("http://{addr}/health")).send().await.expect("health");
+            let res = http
+                .get(format!("http://{addr}/health"))
+                .send()
+                .await
+                .expect("health");
             assert!(res.status().is_success());
             ms.push(t0.elapsed().as_secs_f64() * 1e3);
             kib.push(child.id().and_then(vm_hwm_kib).unwrap_or(0));
             child.kill().await.ok();
             let _ = std::fs::remove_file(&db);
         }
-        stats("local server: spawn → GET /health answered", &mut ms, &mut kib);
+        stats(
+            "local server: spawn → GET /health answered",
+            &mut ms,
+            &mut kib,
+        );
     });
 }

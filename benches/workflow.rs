@@ -76,7 +76,10 @@ fn main() {
                 pool: None,
                 attributes: Default::default(),
             };
-            let key = DeliveryKey { source: "standard".into(), id: format!("msg_{i}") };
+            let key = DeliveryKey {
+                source: "standard".into(),
+                id: format!("msg_{i}"),
+            };
             let t = Instant::now();
             let h = p.handle(&key, "hash", &req, now).await;
             samples.push(t.elapsed());
@@ -96,7 +99,10 @@ fn main() {
             attributes: Default::default(),
         };
         for _ in 0..N {
-            let key = DeliveryKey { source: "standard".into(), id: "msg_0".into() };
+            let key = DeliveryKey {
+                source: "standard".into(),
+                id: "msg_0".into(),
+            };
             let t = Instant::now();
             std::hint::black_box(p.handle(&key, "hash", &req, now).await);
             samples.push(t.elapsed());
@@ -116,7 +122,8 @@ fn main() {
         let app = router(state);
         let mut samples = Vec::with_capacity(N);
         for i in 0..N {
-            let body = format!(r#"{{"email":"web{i}@acme.org","first_name":"Ana","last_name":"Lopez"}}"#);
+            let body =
+                format!(r#"{{"email":"web{i}@acme.org","first_name":"Ana","last_name":"Lopez"}}"#);
             let id = format!("msg_http_{i}");
             let ts = now_millis() / 1000;
             let sig = key.sign(&id, ts, body.as_bytes());

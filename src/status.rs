@@ -40,13 +40,19 @@ pub struct SeatHolder {
 }
 
 /// Reads every pool of the rules.
-pub async fn pools<L: SeatLedger>(ledger: &L, rules: &Rules) -> Result<Vec<PoolStatus>, LedgerError> {
+pub async fn pools<L: SeatLedger>(
+    ledger: &L,
+    rules: &Rules,
+) -> Result<Vec<PoolStatus>, LedgerError> {
     let mut out = Vec::with_capacity(rules.pools.len());
     for pool in &rules.pools {
         let usage = ledger.usage(&pool.id).await?;
         let mut claims = ledger.claims(&pool.id).await?;
         claims.sort_by_key(|c| c.reserved_at);
-        let reserved = claims.iter().filter(|c| c.state == ClaimState::Reserved).count() as u32;
+        let reserved = claims
+            .iter()
+            .filter(|c| c.state == ClaimState::Reserved)
+            .count() as u32;
         out.push(PoolStatus {
             pool: pool.id.to_string(),
             seats: pool.seats,

@@ -6,11 +6,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agol_seat_broker::domain::PoolId;
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::portal::simulator::{self, Fault, FaultKind, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::sqlite::SqliteLedger;
 use agol_seat_broker::seats::{ClaimState, SeatLedger};
-use agol_seat_broker::domain::PoolId;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -56,13 +56,17 @@ async fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
 
 async fn run(args: &[&str]) -> (bool, String) {
     let out = Command::new(BIN).args(args).output().await.expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
 fn signal(child: &Child, sig: &str) {
     let pid = child.id().expect("running").to_string();
-    let ok = std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -73,9 +77,20 @@ async fn the_readme_quickstart_creates_a_member_from_a_sent_signup() {
     let (mut demo, addr) = start(&["demo", "--listen", "127.0.0.1:0", "--data", data_s], &[]).await;
 
     let url = format!("http://{addr}/webhooks/standard");
-    let (ok, out) = run(&["send", "events/standard-signup.body.json", "--url", &url, "--data", data_s]).await;
+    let (ok, out) = run(&[
+        "send",
+        "events/standard-signup.body.json",
+        "--url",
+        &url,
+        "--data",
+        data_s,
+    ])
+    .await;
     assert!(ok, "{out}");
-    assert!(out.contains("201") && out.contains("\"provisioned\""), "{out}");
+    assert!(
+        out.contains("201") && out.contains("\"provisioned\""),
+        "{out}"
+    );
 
     let store = format!("sqlite:{}", data.join("ledger.db").display());
     let (ok, out) = run(&["seats", "--store", &store, "--json"]).await;
@@ -88,10 +103,16 @@ async fn the_readme_quickstart_creates_a_member_from_a_sent_signup() {
     assert_eq!(water["holders"][0]["state"], "ACTIVE");
 
     signal(&demo, "-INT");
-    let status = tokio::time::timeout(Duration::from_secs(10), demo.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), demo.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
     let saved = std::fs::read_to_string(data.join("simulator-members.json")).unwrap();
-    assert!(saved.contains("ana.lopez_water-board"), "the simulated member is kept for the next run");
+    assert!(
+        saved.contains("ana.lopez_water-board"),
+        "the simulated member is kept for the next run"
+    );
     std::fs::remove_dir_all(&data).ok();
 }
 
@@ -103,7 +124,17 @@ struct Broker {
 async fn broker(db: &Path, portal_url: &str) -> Broker {
     let store = format!("sqlite:{}", db.display());
     let (child, addr) = start(
-        &["serve", "--store", &store, "--portal", portal_url, "--listen", "127.0.0.1:0", "--portal-deadline-secs", "10"],
+        &[
+            "serve",
+            "--store",
+            &store,
+            "--portal",
+            portal_url,
+            "--listen",
+            "127.0.0.1:0",
+            "--portal-deadline-secs",
+            "10",
+        ],
         &[
             ("ARCGIS_USERNAME", "broker_admin"),
             ("ARCGIS_PASSWORD", "Sim-Admin-Pass-42"),
@@ -186,7 +217,10 @@ async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
         }
     }
     assert!(confirmed.len() >= 12, "only {} confirmed", confirmed.len());
-    assert!(confirmed.len() < 80, "the kill came too late to interrupt anything");
+    assert!(
+        confirmed.len() < 80,
+        "the kill came too late to interrupt anything"
+    );
 
     // Restart on the same file: reservations the dead process left are settled.
     sim.clear_faults();
@@ -197,11 +231,21 @@ async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
     let used = ledger.usage(&pool).await.unwrap().used;
     for email in &confirmed {
         let c = claims.iter().find(|c| &c.key.person == email);
-        assert!(matches!(c, Some(c) if c.state == ClaimState::Active), "confirmed {email} lost");
+        assert!(
+            matches!(c, Some(c) if c.state == ClaimState::Active),
+            "confirmed {email} lost"
+        );
     }
-    assert!(claims.iter().all(|c| c.state == ClaimState::Active), "no reservation left dangling");
+    assert!(
+        claims.iter().all(|c| c.state == ClaimState::Active),
+        "no reservation left dangling"
+    );
     assert_eq!(used as usize, claims.len());
-    assert_eq!(used as usize, sim.members().len(), "ledger used == members in the portal");
+    assert_eq!(
+        used as usize,
+        sim.members().len(),
+        "ledger used == members in the portal"
+    );
     drop(second);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -218,12 +262,16 @@ async fn a_clean_stop_finishes_the_requests_in_flight() {
     let mut b = broker(&dir.join("ledger.db"), &sim.base_url()).await;
 
     let addr = b.addr.clone();
-    let in_flight = tokio::spawn(async move { post(&addr, "msg_stop_1", "late@example.org").await });
+    let in_flight =
+        tokio::spawn(async move { post(&addr, "msg_stop_1", "late@example.org").await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&b.child, "-INT");
 
     assert_eq!(in_flight.await.unwrap(), Some(201));
-    let status = tokio::time::timeout(Duration::from_secs(10), b.child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), b.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
     assert!(sim.member("late_water-board").is_some());
     std::fs::remove_dir_all(&dir).ok();

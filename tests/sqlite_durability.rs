@@ -73,6 +73,7 @@ async fn reserve(ledger: &SqliteLedger, k: &ClaimKey, claim_id: &str, now: UnixM
             capacity: 1_000_000,
             delivery: "standard:durability",
             claim_id,
+            username: "intended_user",
             now,
         })
         .await
@@ -184,6 +185,7 @@ async fn everything_confirmed_before_the_ledger_is_dropped_is_there_after_reopen
             capacity: 4,
             delivery: "standard:late",
             claim_id: "c-late",
+            username: "intended_user",
             now: T0 + 3,
         })
         .await

@@ -17,7 +17,6 @@ use crate::config::{Secret, Secrets, normalise_portal_url};
 use crate::domain::now_millis;
 use crate::intake::signature::SigningKey;
 use crate::policy::Rules;
-use crate::portal::Portal;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::simulator::{self, PortalSimulator, SimAccount, SimMember, SimulatorConfig};
 use crate::provisioning::WorkflowSettings;
@@ -139,7 +138,12 @@ struct SimulateArgs {
     #[arg(long, default_value = "sim_admin")]
     admin_username: String,
     /// Its password.
-    #[arg(long, env = "SIM_ADMIN_PASSWORD", hide_env_values = true, default_value = "sim-admin-pass1")]
+    #[arg(
+        long,
+        env = "SIM_ADMIN_PASSWORD",
+        hide_env_values = true,
+        default_value = "sim-admin-pass1"
+    )]
     admin_password: String,
     /// Create the groups named in this rules file.
     #[arg(long)]
@@ -161,7 +165,10 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// A parsed `--store`.
 enum Store {
     Sqlite(PathBuf),
-    Dynamo { table: String, endpoint: Option<String> },
+    Dynamo {
+        table: String,
+        endpoint: Option<String>,
+    },
 }
 
 impl Store {
@@ -172,15 +179,24 @@ impl Store {
                 table: table.to_string(),
                 endpoint: args.dynamodb_endpoint.clone(),
             }),
-            _ => bail!("--store must be sqlite:<file> or dynamodb:<table>, got {:?}", args.store),
+            _ => bail!(
+                "--store must be sqlite:<file> or dynamodb:<table>, got {:?}",
+                args.store
+            ),
         }
     }
 
     fn describe(&self) -> String {
         match self {
             Store::Sqlite(p) => format!("sqlite {}", p.display()),
-            Store::Dynamo { table, endpoint: Some(e) } => format!("dynamodb table {table} at {e}"),
-            Store::Dynamo { table, endpoint: None } => format!("dynamodb table {table}"),
+            Store::Dynamo {
+                table,
+                endpoint: Some(e),
+            } => format!("dynamodb table {table} at {e}"),
+            Store::Dynamo {
+                table,
+                endpoint: None,
+            } => format!("dynamodb table {table}"),
         }
     }
 }
@@ -197,7 +213,11 @@ fn check_rules(path: &Path) -> Result<()> {
     let rules = load_rules(path)?;
     println!("{} is valid: {} pool(s)", path.display(), rules.pools.len());
     for (i, p) in rules.pools.iter().enumerate() {
-        let default = if rules.default_pool == Some(i) { " (default)" } else { "" };
+        let default = if rules.default_pool == Some(i) {
+            " (default)"
+        } else {
+            ""
+        };
         println!(
             "  {}{default}: {} seats, role {}, user type {}, groups [{}], {:?} invitation",
             p.id,
@@ -335,7 +355,8 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let ledger = SqliteLedger::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let ledger =
+                SqliteLedger::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
             // One process owns an SQLite file, so any reservation left in it
             // is from a previous run: settle them all before serving.
             serve_with(Arc::new(ledger), portal, &cfg, &portal_desc, Duration::ZERO).await
@@ -382,7 +403,10 @@ async fn serve_with<L: SeatLedger>(
     println!("  store:  {}", cfg.store.describe());
     println!("  portal: {portal_desc}");
     for p in &pools {
-        println!("  pool:   {:<20} {:>5} seats, {:>5} used, {:>5} free", p.pool, p.seats, p.used, p.free);
+        println!(
+            "  pool:   {:<20} {:>5} seats, {:>5} used, {:>5} free",
+            p.pool, p.seats, p.used, p.free
+        );
     }
     if swept.adopted + swept.released + swept.kept > 0 {
         println!(
@@ -496,7 +520,8 @@ fn read_or_create_secret(path: &Path, make: impl FnOnce() -> String) -> Result<S
 }
 
 async fn send(a: SendArgs) -> Result<()> {
-    let text = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let text =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     let body = body_of(&text)?;
     let secret = match a.secret {
         Some(s) => s,
@@ -517,9 +542,8 @@ async fn send(a: SendArgs) -> Result<()> {
         },
     };
     let key = SigningKey::parse(&secret).map_err(|e| anyhow!("{e}"))?;
-    let id = a
-        .id
-        .unwrap_or_else(|| format!("msg_{}", b64_random(12).replace(['+', '/', '='], "")));
+    let id =
+        a.id.unwrap_or_else(|| format!("msg_{}", b64_random(12).replace(['+', '/', '='], "")));
     let ts = now_millis() / 1000;
     let signature = key.sign(&id, ts, &body);
     let res = reqwest::Client::new()
@@ -568,9 +592,13 @@ async fn seats(a: SeatsArgs) -> Result<()> {
     let pools = match Store::parse(&a.store)? {
         Store::Sqlite(path) => {
             if !path.exists() {
-                bail!("{} does not exist yet (no sign-up was handled with this store)", path.display());
+                bail!(
+                    "{} does not exist yet (no sign-up was handled with this store)",
+                    path.display()
+                );
             }
-            let ledger = SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let ledger =
+                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
             crate::status::pools(&ledger, &rules).await
         }
         Store::Dynamo { table, endpoint } => {
@@ -580,7 +608,10 @@ async fn seats(a: SeatsArgs) -> Result<()> {
     }
     .map_err(|e| anyhow!("cannot read the store: {e}"))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"pools": pools}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"pools": pools}))?
+        );
     } else {
         print!("{}", crate::status::render(&pools, a.summary));
     }
@@ -621,8 +652,14 @@ mod tests {
             store: s.into(),
             dynamodb_endpoint: None,
         };
-        assert!(matches!(Store::parse(&args("sqlite:data/l.db")), Ok(Store::Sqlite(_))));
-        assert!(matches!(Store::parse(&args("dynamodb:t")), Ok(Store::Dynamo { .. })));
+        assert!(matches!(
+            Store::parse(&args("sqlite:data/l.db")),
+            Ok(Store::Sqlite(_))
+        ));
+        assert!(matches!(
+            Store::parse(&args("dynamodb:t")),
+            Ok(Store::Dynamo { .. })
+        ));
         assert!(Store::parse(&args("postgres:x")).is_err());
         assert!(Store::parse(&args("sqlite:")).is_err());
     }
@@ -631,6 +668,9 @@ mod tests {
     fn an_api_gateway_event_sends_its_decoded_body() {
         let event = br#"{"requestContext":{},"body":"eyJhIjoxfQ==","isBase64Encoded":true}"#;
         assert_eq!(body_of(event).unwrap(), br#"{"a":1}"#);
-        assert_eq!(body_of(br#"{"email":"a@b.org"}"#).unwrap(), br#"{"email":"a@b.org"}"#);
+        assert_eq!(
+            body_of(br#"{"email":"a@b.org"}"#).unwrap(),
+            br#"{"email":"a@b.org"}"#
+        );
     }
 }

@@ -304,9 +304,19 @@ async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
     let reserve = |person: &'static str, id: &'static str, user: &'static str| {
         let ledger = w.ledger.clone();
         async move {
-            let k = ClaimKey { pool: acme(), person: person.into() };
+            let k = ClaimKey {
+                pool: acme(),
+                person: person.into(),
+            };
             ledger
-                .reserve(ReserveRequest { key: &k, capacity: 2, delivery: "standard:x", claim_id: id, username: user, now: NOW })
+                .reserve(ReserveRequest {
+                    key: &k,
+                    capacity: 2,
+                    delivery: "standard:x",
+                    claim_id: id,
+                    username: user,
+                    now: NOW,
+                })
                 .await
                 .unwrap();
         }
@@ -324,11 +334,22 @@ async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
     });
 
     // Not stale yet: nothing happens.
-    let r = w.p.sweep(NOW + 1000, std::time::Duration::from_secs(120)).await;
+    let r =
+        w.p.sweep(NOW + 1000, std::time::Duration::from_secs(120))
+            .await;
     assert_eq!(r, SweepReport::default());
 
-    let r = w.p.sweep(NOW + 10 * 60_000, std::time::Duration::from_secs(120)).await;
-    assert_eq!(r, SweepReport { adopted: 1, released: 1, kept: 0 });
+    let r =
+        w.p.sweep(NOW + 10 * 60_000, std::time::Duration::from_secs(120))
+            .await;
+    assert_eq!(
+        r,
+        SweepReport {
+            adopted: 1,
+            released: 1,
+            kept: 0
+        }
+    );
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
     let claims = w.ledger.claims(&acme()).await.unwrap();
     assert_eq!(claims.len(), 1);

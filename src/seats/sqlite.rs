@@ -535,6 +535,7 @@ impl SeatLedger for SqliteLedger {
         let capacity = req.capacity;
         let delivery = req.delivery.to_string();
         let claim_id = req.claim_id.to_string();
+        let username = req.username.to_string();
         let now = req.now;
         self.run("reserve", move |conn| {
             // Why IMMEDIATE: the write lock is taken before the reads, so the
@@ -559,20 +560,21 @@ impl SeatLedger for SqliteLedger {
                 key,
                 claim_id,
                 state: ClaimState::Reserved,
-                username: None,
+                username: Some(username),
                 delivery,
                 reserved_at: now,
                 updated_at: now,
             };
             tx.prepare_cached(
                 "INSERT INTO claims (pool, person, claim_id, state, username, delivery, \
-                 reserved_at, updated_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?6)",
+                 reserved_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             )?
             .execute(params![
                 claim.key.pool.as_str(),
                 claim.key.person,
                 claim.claim_id,
                 claim.state.as_str(),
+                claim.username,
                 claim.delivery,
                 now,
             ])?;

@@ -7,13 +7,35 @@ use crate::helpers::{Options, STATUS_TOKEN, signup, spawn_app};
 #[tokio::test]
 async fn status_reports_seats_and_holders_to_a_token_holder_only() {
     let app = spawn_app(Options::default()).await;
-    assert_eq!(app.post_signup("msg_s1", &signup("ana@acme.org")).await.status(), 201);
-    assert_eq!(app.post_signup("msg_s2", &signup("bo@acme.org")).await.status(), 201);
+    assert_eq!(
+        app.post_signup("msg_s1", &signup("ana@acme.org"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.post_signup("msg_s2", &signup("bo@acme.org"))
+            .await
+            .status(),
+        201
+    );
     let url = format!("{}/status", app.url);
 
     let anonymous = app.http.get(&url).send().await.unwrap();
-    let wrong = app.http.get(&url).bearer_auth("guess").send().await.unwrap();
-    let res = app.http.get(&url).bearer_auth(STATUS_TOKEN).send().await.unwrap();
+    let wrong = app
+        .http
+        .get(&url)
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    let res = app
+        .http
+        .get(&url)
+        .bearer_auth(STATUS_TOKEN)
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(anonymous.status(), 401);
     assert_eq!(wrong.status(), 401);
@@ -22,9 +44,21 @@ async fn status_reports_seats_and_holders_to_a_token_holder_only() {
     let v: Value = res.json().await.unwrap();
     let acme = &v["pools"][0];
     assert_eq!(acme["pool"], "acme");
-    assert_eq!((acme["seats"].as_u64(), acme["used"].as_u64(), acme["free"].as_u64()), (Some(150), Some(2), Some(148)));
+    assert_eq!(
+        (
+            acme["seats"].as_u64(),
+            acme["used"].as_u64(),
+            acme["free"].as_u64()
+        ),
+        (Some(150), Some(2), Some(148))
+    );
     assert_eq!(acme["reserved"], 0);
-    let holders: Vec<&str> = acme["holders"].as_array().unwrap().iter().map(|h| h["username"].as_str().unwrap()).collect();
+    let holders: Vec<&str> = acme["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["username"].as_str().unwrap())
+        .collect();
     assert_eq!(holders, vec!["ana_acme", "bo_acme"]);
     assert_eq!(v["pools"][1]["pool"], "city");
     assert_eq!(v["pools"][1]["used"], 0);

@@ -45,6 +45,7 @@ async fn reserve(ledger: &SqliteLedger, k: &ClaimKey, claim_id: &str, now: UnixM
             capacity: 100,
             delivery: "standard:d",
             claim_id,
+            username: "intended_user",
             now,
         })
         .await
@@ -197,6 +198,7 @@ async fn a_write_lock_held_by_another_process_makes_operations_unavailable_until
             capacity: 5,
             delivery: "standard:d",
             claim_id: "c-1",
+            username: "intended_user",
             now: T0,
         })
         .await;
