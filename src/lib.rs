@@ -13,9 +13,15 @@
 //! - [`policy`]: the rules file; decides pool, role, user type, groups and
 //!   username.
 //! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
-//!   idempotency records) and its adapters (DynamoDB, in-memory).
+//!   idempotency records) and its adapters: DynamoDB (deployed), SQLite
+//!   (embedded, one machine), in-memory (tests).
 //! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
 //!   portal simulator (a fake ArcGIS portal over real HTTP).
+//! - [`provisioning`]: the workflow (idempotency → reserve → create →
+//!   confirm, with compensation) and the sweeper for crashed attempts.
+//! - [`entrypoints`]: the one HTTP router (Lambda and local server) and the
+//!   command line; [`startup`] wires them from [`config`].
+//! - [`status`]: seats per pool, for `seats` and `GET /status`.
 #![warn(missing_docs)]
 
 pub mod config;

@@ -356,10 +356,28 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
                 std::fs::create_dir_all(dir)?;
             }
             let ledger =
-                SqliteLedger::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                Arc::new(SqliteLedger::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?);
+            // DynamoDB drops expired delivery records by TTL; the embedded
+            // store does it here, at start and then hourly.
+            let purger = {
+                let ledger = ledger.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+                    loop {
+                        tick.tick().await;
+                        match ledger.purge_expired_deliveries(now_millis()).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!("purged {n} expired delivery records"),
+                            Err(e) => tracing::warn!("purge of delivery records failed: {e}"),
+                        }
+                    }
+                })
+            };
             // One process owns an SQLite file, so any reservation left in it
             // is from a previous run: settle them all before serving.
-            serve_with(Arc::new(ledger), portal, &cfg, &portal_desc, Duration::ZERO).await
+            let served = serve_with(ledger, portal, &cfg, &portal_desc, Duration::ZERO).await;
+            purger.abort();
+            served
         }
         Store::Dynamo { table, endpoint } => {
             let client = client_for_endpoint(endpoint.as_deref()).await;
