@@ -294,10 +294,10 @@ impl ArcGisPortal {
                 ))
             })?;
         let now = self.clock.now();
-        if let Some(cached) = slot.as_ref() {
-            if cached.fresh_at(now) {
-                return Ok(cached.value.clone());
-            }
+        if let Some(cached) = slot.as_ref()
+            && cached.fresh_at(now)
+        {
+            return Ok(cached.value.clone());
         }
         debug!(
             reason = if slot.is_some() {
@@ -316,11 +316,12 @@ impl ArcGisPortal {
             Err(e) => {
                 // Why: a renewal that failed for a transient reason must not
                 // stop calls while the old token still works.
-                if let Some(cached) = slot.as_ref() {
-                    if e.is_transient() && cached.valid_at(self.clock.now()) {
-                        debug!("token renewal failed; using the still-valid token");
-                        return Ok(cached.value.clone());
-                    }
+                if let Some(cached) = slot.as_ref()
+                    && e.is_transient()
+                    && cached.valid_at(self.clock.now())
+                {
+                    debug!("token renewal failed; using the still-valid token");
+                    return Ok(cached.value.clone());
                 }
                 Err(e)
             }
@@ -414,10 +415,12 @@ impl ArcGisPortal {
                     .as_deref()
                     .is_some_and(|t| t.trim().to_lowercase() == wanted);
                 let in_org = g.org_id.as_deref().is_none_or(|o| o == org);
-                if let Some(id) = g.id.filter(|id| !id.is_empty()) {
-                    if title_matches && in_org && !found.contains(&id) {
-                        found.push(id);
-                    }
+                if let Some(id) = g.id.filter(|id| !id.is_empty())
+                    && title_matches
+                    && in_org
+                    && !found.contains(&id)
+                {
+                    found.push(id);
                 }
             }
             match page.next_start {

@@ -432,7 +432,7 @@ fn plural(n: u32, word: &str) -> String {
 /// `2s` for whole seconds, `300ms` otherwise.
 pub(crate) fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
