@@ -178,3 +178,54 @@ mod tests {
         assert_eq!(parse(&big).unwrap_err().code(), "payload_too_large");
     }
 }
+
+#[cfg(test)]
+mod random_inputs {
+    use super::*;
+    use crate::intake::signature::{SigningKey, WebhookHeaders, verify};
+    use rand::{Rng as _, SeedableRng as _};
+
+    /// Random bodies and headers never panic; every refusal has a 4xx code.
+    #[test]
+    fn random_bodies_and_headers_are_refused_cleanly() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let key = SigningKey::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        let pieces: &[&[u8]] = &[
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"\"email\"",
+            b":",
+            b",",
+            b"\"a@b.org\"",
+            b"null",
+            b"1e999",
+            b"\"\\u0000\"",
+            b"\"first_name\"",
+            b"{\"type\":\"x\",\"data\":",
+            b"\xff",
+            b" ",
+        ];
+        for _ in 0..20_000 {
+            let mut body = Vec::new();
+            for _ in 0..rng.random_range(0..12) {
+                body.extend_from_slice(pieces[rng.random_range(0..pieces.len())]);
+            }
+            if let Err(e) = parse(&body) {
+                assert!((400..500).contains(&e.status()), "{e:?}");
+            }
+            let junk: String = (0..rng.random_range(0..40))
+                .map(|_| char::from(rng.random_range(32u8..127)))
+                .collect();
+            let h = WebhookHeaders {
+                id: Some(&junk),
+                timestamp: Some(&junk),
+                signature: Some(&junk),
+            };
+            if let Err(e) = verify(h, &body, std::slice::from_ref(&key), 0, 300) {
+                assert!((400..500).contains(&e.status()), "{e:?}");
+            }
+        }
+    }
+}

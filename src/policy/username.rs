@@ -116,9 +116,9 @@ pub fn clean(raw: &str) -> Username {
     while s.len() < Username::MIN_LEN {
         s.push('0');
     }
-    // ok: every branch above leaves only allowed characters, an alphanumeric
+    // Every branch above leaves only allowed characters, an alphanumeric
     // first and last character, and a length within 6..=120.
-    Username::parse(&s).expect("cleaned username satisfies the rules")
+    Username::parse(&s).expect("cleaned username satisfies the rules") // ok: see above
 }
 
 /// The n-th candidate: the base itself, then base1, base2, …
@@ -130,9 +130,9 @@ pub fn candidate(base: &Username, n: u32) -> Username {
     let mut stem = base.as_str().to_string();
     stem.truncate(Username::MAX_LEN - suffix.len());
     let stem = stem.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    // ok: stem is a non-empty alphanumeric-ended prefix of a valid name (at
+    // The stem is a non-empty alphanumeric-ended prefix of a valid name (at
     // least 6 characters long before truncation to ≥ 118) plus digits.
-    Username::parse(&format!("{stem}{suffix}")).expect("suffixed candidate is valid")
+    Username::parse(&format!("{stem}{suffix}")).expect("suffixed candidate is valid") // ok: see above
 }
 
 /// Folds common Latin accented letters to ASCII (é → e, ß → ss, ø → o).
@@ -227,5 +227,32 @@ mod tests {
         assert!(c.as_str().len() <= 128);
         assert_eq!(candidate(&base, 0), base);
         assert_eq!(clean("..").as_str(), "member");
+    }
+}
+
+#[cfg(test)]
+mod random_inputs {
+    use super::*;
+    use rand::{Rng as _, SeedableRng as _};
+
+    #[test]
+    fn any_text_cleans_to_a_valid_username_and_every_candidate_is_valid() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let alphabet: Vec<char> = "aZ09._@-+ éßø#\u{0}\u{7f}\u{1F600}\u{200B}"
+            .chars()
+            .collect();
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..200);
+            let s: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let base = clean(&s);
+            assert!(Username::parse(base.as_str()).is_ok(), "{s:?}");
+            let n = rng.random_range(0..MAX_CANDIDATES * 1000);
+            assert!(
+                Username::parse(candidate(&base, n).as_str()).is_ok(),
+                "{s:?} #{n}"
+            );
+        }
     }
 }
