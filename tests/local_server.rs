@@ -251,6 +251,38 @@ async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
 }
 
 #[tokio::test]
+async fn a_second_server_on_the_same_store_file_is_refused() {
+    let dir = temp_dir("lock");
+    let db = dir.join("ledger.db");
+    let sim = simulator::spawn(sim_config()).await.unwrap();
+    let first = broker(&db, &sim.base_url()).await;
+
+    let store = format!("sqlite:{}", db.display());
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--store",
+            &store,
+            "--portal",
+            &sim.base_url(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("ARCGIS_USERNAME", "broker_admin")
+        .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
+        .env("STANDARD_WEBHOOK_SECRETS", SECRET)
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already serving"), "{err}");
+    drop(first);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn a_clean_stop_finishes_the_requests_in_flight() {
     let dir = temp_dir("stop");
     let sim = simulator::spawn(sim_config()).await.unwrap();

@@ -355,6 +355,8 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
+            // One server per file: the start-up sweep below relies on it.
+            let _lock = lock_store(path)?;
             let ledger =
                 Arc::new(SqliteLedger::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?);
             // DynamoDB drops expired delivery records by TTL; the embedded
@@ -391,6 +393,30 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
         sim.shutdown().await;
     }
     result
+}
+
+/// Takes an exclusive lock on `<store>.lock` for the life of the server, so
+/// two servers never share one SQLite file (readers such as `seats` need no
+/// lock). The OS drops the lock when the process dies, even on kill -9.
+fn lock_store(path: &Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", Path::new(&lock_path).display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another agol-seat-broker is already serving {} (one server per store file)",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", Path::new(&lock_path).display()))
+        }
+    }
 }
 
 async fn serve_with<L: SeatLedger>(
