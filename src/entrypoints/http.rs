@@ -134,11 +134,7 @@ async fn status<L: SeatLedger, P: Portal>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let ok = state.status_tokens.iter().any(|t| {
-        use subtle::ConstantTimeEq as _;
-        bool::from(t.expose().as_bytes().ct_eq(presented.as_bytes()))
-    });
-    if !ok {
+    if !crate::intake::static_secret_matches(presented, &state.status_tokens) {
         return error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Email, Username};
+use crate::domain::{DeliveryKey, Email, Username};
 
 /// Largest body any intake route accepts. Sign-ups are small; anything larger
 /// is refused before it is read further.
@@ -72,6 +72,15 @@ pub enum IntakeError {
     /// A required field is absent or empty.
     #[error("missing field {0}")]
     MissingField(&'static str),
+    /// A required field is not present under any of the configured names
+    /// (a source's field mapping).
+    #[error("missing field {field} (looked for: {looked_for})")]
+    UnmappedField {
+        /// The normalised field (`email`).
+        field: &'static str,
+        /// The source field names that were tried, comma-separated.
+        looked_for: String,
+    },
     /// A field has an unusable value.
     #[error("invalid field {field}: {reason}")]
     InvalidField {
@@ -93,7 +102,7 @@ impl IntakeError {
             IntakeError::SourceNotConfigured => "source_not_configured",
             IntakeError::BodyTooLarge => "payload_too_large",
             IntakeError::MalformedBody(_) => "malformed_body",
-            IntakeError::MissingField(_) => "missing_field",
+            IntakeError::MissingField(_) | IntakeError::UnmappedField { .. } => "missing_field",
             IntakeError::InvalidField { .. } => "invalid_field",
         }
     }
@@ -108,7 +117,9 @@ impl IntakeError {
             IntakeError::SourceNotConfigured => 404,
             IntakeError::BodyTooLarge => 413,
             IntakeError::InvalidHeader(_) | IntakeError::MalformedBody(_) => 400,
-            IntakeError::MissingField(_) | IntakeError::InvalidField { .. } => 422,
+            IntakeError::MissingField(_)
+            | IntakeError::UnmappedField { .. }
+            | IntakeError::InvalidField { .. } => 422,
         }
     }
 }
@@ -135,4 +146,166 @@ pub(crate) fn clean_text(
         });
     }
     Ok(Some(v.split_whitespace().collect::<Vec<_>>().join(" ")))
+}
+
+/// One sign-up found in a delivery, with the key that makes it idempotent
+/// (a batch delivery yields several).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signup {
+    /// `source:id`, e.g. `typeform:01HZZTEST`.
+    pub key: DeliveryKey,
+    /// The normalised request.
+    pub request: SignupRequest,
+}
+
+/// Which of a source's field names feed each normalised field, tried in
+/// order (Survey123 question names, Typeform field `ref`s, Tally labels or
+/// keys, IdP profile attributes). Configured per source; each adapter has
+/// defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMap {
+    /// Names for the e-mail address (required).
+    #[serde(default)]
+    pub email: Vec<String>,
+    /// Names for the given name.
+    #[serde(default)]
+    pub first_name: Vec<String>,
+    /// Names for the family name.
+    #[serde(default)]
+    pub last_name: Vec<String>,
+    /// Names for the organization.
+    #[serde(default)]
+    pub organization: Vec<String>,
+    /// Names for an explicit pool choice.
+    #[serde(default)]
+    pub pool: Vec<String>,
+    /// Names for a requested username.
+    #[serde(default)]
+    pub username: Vec<String>,
+}
+
+impl FieldMap {
+    /// This map, with every empty list filled from `defaults`.
+    pub fn or(&self, defaults: &FieldMap) -> FieldMap {
+        let pick =
+            |a: &Vec<String>, b: &Vec<String>| if a.is_empty() { b.clone() } else { a.clone() };
+        FieldMap {
+            email: pick(&self.email, &defaults.email),
+            first_name: pick(&self.first_name, &defaults.first_name),
+            last_name: pick(&self.last_name, &defaults.last_name),
+            organization: pick(&self.organization, &defaults.organization),
+            pool: pick(&self.pool, &defaults.pool),
+            username: pick(&self.username, &defaults.username),
+        }
+    }
+
+    /// Builds a map from string slices (for adapters' defaults).
+    pub fn of(
+        email: &[&str],
+        first_name: &[&str],
+        last_name: &[&str],
+        organization: &[&str],
+        pool: &[&str],
+    ) -> FieldMap {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
+        FieldMap {
+            email: v(email),
+            first_name: v(first_name),
+            last_name: v(last_name),
+            organization: v(organization),
+            pool: v(pool),
+            username: vec!["username".to_string()],
+        }
+    }
+}
+
+/// Builds a [`SignupRequest`] from a flat map of a source's fields (name →
+/// value) through a [`FieldMap`]. Values may be strings, numbers or
+/// booleans (turned into text); the first non-empty match wins; fields not
+/// mapped are kept as attributes. A missing e-mail names the names tried.
+pub fn from_fields(
+    mut fields: BTreeMap<String, serde_json::Value>,
+    map: &FieldMap,
+) -> Result<SignupRequest, IntakeError> {
+    let mut take = |names: &[String]| -> Option<String> {
+        let mut found = None;
+        for name in names {
+            if let Some(v) = fields.remove(name) {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => continue,
+                };
+                if found.is_none() && !text.trim().is_empty() {
+                    found = Some(text);
+                }
+            }
+        }
+        found
+    };
+    let email_raw = take(&map.email).ok_or_else(|| IntakeError::UnmappedField {
+        field: "email",
+        looked_for: map.email.join(", "),
+    })?;
+    let email = Email::parse(&email_raw).map_err(|e| IntakeError::InvalidField {
+        field: "email",
+        reason: e.to_string(),
+    })?;
+    let first_name = clean_text("first_name", take(&map.first_name).as_deref())?;
+    let last_name = clean_text("last_name", take(&map.last_name).as_deref())?;
+    let organization = clean_text("organization", take(&map.organization).as_deref())?;
+    let pool = clean_text("pool", take(&map.pool).as_deref())?;
+    let username = match take(&map.username) {
+        Some(u) => Some(
+            Username::parse(u.trim()).map_err(|e| IntakeError::InvalidField {
+                field: "username",
+                reason: e.reason.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    Ok(SignupRequest {
+        email,
+        first_name,
+        last_name,
+        username,
+        organization,
+        pool,
+        attributes: fields,
+    })
+}
+
+/// Compares a presented static secret (token, header value) with the
+/// configured ones in constant time. An empty configuration accepts nothing.
+pub fn static_secret_matches(presented: &str, configured: &[crate::config::Secret]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    !presented.is_empty()
+        && configured
+            .iter()
+            .filter(|s| !s.expose().is_empty())
+            .any(|s| bool::from(s.expose().as_bytes().ct_eq(presented.as_bytes())))
+}
+
+/// Checks that a delivery id from a payload is usable as a key.
+pub fn delivery_key(
+    source: &str,
+    id: &str,
+    field: &'static str,
+) -> Result<DeliveryKey, IntakeError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(IntakeError::MissingField(field));
+    }
+    if id.len() > DeliveryKey::MAX_ID_LEN || id.chars().any(char::is_control) {
+        return Err(IntakeError::InvalidField {
+            field,
+            reason: "not a usable delivery id".to_string(),
+        });
+    }
+    Ok(DeliveryKey {
+        source: source.to_string(),
+        id: id.to_string(),
+    })
 }
