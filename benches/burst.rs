@@ -87,6 +87,7 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
         tolerance_secs: 300,
         clock,
         status_tokens: vec![],
+        sources: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

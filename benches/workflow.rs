@@ -118,6 +118,7 @@ fn main() {
             tolerance_secs: 300,
             clock,
             status_tokens: vec![],
+            sources: Default::default(),
         });
         let app = router(state);
         let mut samples = Vec::with_capacity(N);

@@ -72,6 +72,26 @@ pub struct Secrets {
     /// Bearer tokens for `GET /status` (optional; none disables the route).
     #[serde(default)]
     pub status_tokens: Vec<Secret>,
+    /// Per-sender secrets (`typeform`, `tally`, `survey123`, `auth0_logs`,
+    /// `okta`), several for rotation.
+    #[serde(default)]
+    pub source_secrets: std::collections::BTreeMap<String, Vec<Secret>>,
+}
+
+impl Secrets {
+    /// A sender's secrets: from `source_secrets` when loaded from the secret
+    /// store, else from the environment variable `env` (comma-separated).
+    pub fn for_source(&self, name: &str, env: &str) -> Vec<Secret> {
+        match self.source_secrets.get(name) {
+            Some(list) if !list.is_empty() => list.clone(),
+            _ => std::env::var(env)
+                .unwrap_or_default()
+                .split([',', ' ', '\n'])
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect(),
+        }
+    }
 }
 
 /// Everything the deployed function needs.
@@ -221,6 +241,7 @@ impl Secrets {
                         .map(Secret::new)
                         .collect(),
                     status_tokens: var("STATUS_TOKEN").into_iter().map(Secret::new).collect(),
+                    source_secrets: Default::default(),
                 })
             }
         }

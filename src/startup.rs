@@ -12,6 +12,7 @@ use crate::config::{ConfigError, RulesSource, Secrets, Settings};
 use crate::domain::now_millis;
 use crate::entrypoints::http::{AppState, Clock, router};
 use crate::intake::signature::SigningKey;
+use crate::intake::sources::Sources;
 use crate::policy::{Policy, Rules};
 use crate::portal::Portal;
 use crate::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
@@ -19,17 +20,25 @@ use crate::provisioning::{Provisioner, WorkflowSettings};
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 
-/// Loads and checks the rules, logging their warnings.
-pub fn load_rules(source: &RulesSource) -> Result<Rules, ConfigError> {
-    let rules = match source {
-        RulesSource::Path(p) => Rules::load(p),
-        RulesSource::Inline(t) => Rules::from_toml(t),
+/// Reads the rules file's text.
+pub fn rules_text(source: &RulesSource) -> Result<String, ConfigError> {
+    match source {
+        RulesSource::Path(p) => std::fs::read_to_string(p)
+            .map_err(|e| ConfigError(format!("cannot read rules file {}: {e}", p.display()))),
+        RulesSource::Inline(t) => Ok(t.clone()),
     }
-    .map_err(|e| ConfigError(e.to_string()))?;
+}
+
+/// Checks the rules (logging their warnings) and the `[sources.*]` of the
+/// same text, pairing each enabled source with its secrets.
+pub fn load_config(text: &str, secrets: &Secrets) -> Result<(Rules, Sources), ConfigError> {
+    let rules = Rules::from_toml(text).map_err(|e| ConfigError(e.to_string()))?;
     for w in &rules.warnings {
         tracing::warn!("rules: {w}");
     }
-    Ok(rules)
+    let sources = Sources::load(text, |name, env| secrets.for_source(name, env))
+        .map_err(|e| ConfigError(format!("the sources are not usable:\n  - {e}")))?;
+    Ok((rules, sources))
 }
 
 /// Parses the configured Standard Webhooks keys. At least one is required:
@@ -82,6 +91,7 @@ pub fn app<L: SeatLedger, P: Portal>(
     workflow: WorkflowSettings,
     tolerance_secs: i64,
     status_tokens: Vec<crate::config::Secret>,
+    sources: Sources,
 ) -> (Router, Arc<AppState<L, P>>) {
     let clock: Clock = Arc::new(now_millis);
     let state = Arc::new(AppState {
@@ -90,14 +100,15 @@ pub fn app<L: SeatLedger, P: Portal>(
         tolerance_secs,
         clock,
         status_tokens,
+        sources,
     });
     (router(state.clone()), state)
 }
 
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
 pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
-    let rules = load_rules(&settings.rules)?;
     let secrets = Secrets::load(&settings.secrets).await?;
+    let (rules, sources) = load_config(&rules_text(&settings.rules)?, &secrets)?;
     let keys = signing_keys(&secrets)?;
     let portal = arcgis_portal(
         &settings.portal_url,
@@ -109,6 +120,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
     let ledger = DynamoLedger::new(client, &settings.table);
     tracing::info!(
         pools = rules.pools.len(),
+        sources = ?sources.enabled(),
         table = %settings.table,
         portal = %settings.portal_url,
         "agol-seat-broker ready"
@@ -121,6 +133,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
         settings.workflow.clone(),
         settings.tolerance_secs,
         secrets.status_tokens.clone(),
+        sources,
     );
     Ok(router)
 }

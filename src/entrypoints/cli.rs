@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Secret, Secrets, normalise_portal_url};
 use crate::domain::now_millis;
 use crate::intake::signature::SigningKey;
+use crate::intake::sources::Sources;
 use crate::policy::Rules;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::simulator::{self, PortalSimulator, SimAccount, SimMember, SimulatorConfig};
@@ -209,6 +210,13 @@ fn load_rules(path: &Path) -> Result<Rules> {
     Ok(rules)
 }
 
+/// Rules and sources from one file, with the sources' secrets.
+fn load_config(path: &Path, secrets: &Secrets) -> Result<(Rules, Sources)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    startup::load_config(&text, secrets).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
 fn check_rules(path: &Path) -> Result<()> {
     let rules = load_rules(path)?;
     println!("{} is valid: {} pool(s)", path.display(), rules.pools.len());
@@ -237,6 +245,7 @@ fn check_rules(path: &Path) -> Result<()> {
 /// Everything `serve` needs besides the store.
 struct ServeConfig {
     rules: Rules,
+    sources: Sources,
     store: Store,
     portal: PortalChoice,
     listen: SocketAddr,
@@ -271,8 +280,10 @@ async fn serve(a: ServeArgs) -> Result<()> {
         lease: Duration::from_secs(a.portal_deadline_secs * 3),
         ..WorkflowSettings::default()
     };
+    let (rules, sources) = load_config(&a.store.config, &secrets)?;
     run_server(ServeConfig {
-        rules: load_rules(&a.store.config)?,
+        rules,
+        sources,
         store: Store::parse(&a.store)?,
         portal,
         listen: a.listen,
@@ -293,8 +304,13 @@ async fn demo(a: DemoArgs) -> Result<()> {
     })?;
     let status_token = read_or_create_secret(&a.data.join("status-token"), || b64_random(24))?;
     let keys = vec![SigningKey::parse(&secret).map_err(|e| anyhow!("data/webhook-secret: {e}"))?];
+    let env_secrets = Secrets::load(&crate::config::SecretsSource::Environment)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let (rules, sources) = load_config(&a.config, &env_secrets)?;
     run_server(ServeConfig {
-        rules: load_rules(&a.config)?,
+        rules,
+        sources,
         store: Store::Sqlite(a.data.join("ledger.db")),
         portal: PortalChoice::Simulator,
         listen: a.listen,
@@ -434,6 +450,7 @@ async fn serve_with<L: SeatLedger>(
         cfg.workflow.clone(),
         crate::intake::signature::DEFAULT_TOLERANCE_SECS,
         cfg.status_tokens.clone(),
+        cfg.sources.clone(),
     );
     let swept = state.provisioner.sweep(now_millis(), startup_stale).await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -458,6 +475,16 @@ async fn serve_with<L: SeatLedger>(
             swept.adopted, swept.released, swept.kept
         );
     }
+    let enabled = cfg.sources.enabled();
+    println!(
+        "  routes: /webhooks/standard{}{}",
+        if enabled.is_empty() {
+            ""
+        } else {
+            ", sources: "
+        },
+        enabled.join(", ")
+    );
     if let Some(h) = &cfg.hint {
         println!("  {h}");
     }

@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
-use crate::intake::{IntakeError, MAX_BODY_BYTES, standard};
+use crate::intake::sources::Sources;
+use crate::intake::{IntakeError, MAX_BODY_BYTES, Signup, standard};
 use crate::portal::Portal;
 use crate::provisioning::{Handled, Outcome, Provisioner};
 use crate::seats::SeatLedger;
@@ -41,6 +42,8 @@ pub struct AppState<L, P> {
     pub clock: Clock,
     /// Bearer tokens accepted on `GET /status` (none: the route answers 404).
     pub status_tokens: Vec<Secret>,
+    /// The switched-on senders besides Standard Webhooks.
+    pub sources: Sources,
 }
 
 /// Builds the router: `POST /webhooks/standard`, `GET /health`.
@@ -69,17 +72,9 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) if b.len() <= MAX_BODY_BYTES => b,
-        Ok(_) => return intake_error(&IntakeError::BodyTooLarge),
-        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return intake_error(&IntakeError::BodyTooLarge);
-        }
-        Err(_) => {
-            return intake_error(&IntakeError::MalformedBody(
-                "the body could not be read".into(),
-            ));
-        }
+    let body = match read_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let now = (state.clock)();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -160,6 +155,73 @@ async fn status<L: SeatLedger, P: Portal>(
     }
 }
 
+/// Reads an intake body within [`MAX_BODY_BYTES`].
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+    match body {
+        Ok(b) if b.len() <= MAX_BODY_BYTES => Ok(b),
+        Ok(_) => Err(intake_error(&IntakeError::BodyTooLarge)),
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(intake_error(&IntakeError::BodyTooLarge))
+        }
+        Err(_) => Err(intake_error(&IntakeError::MalformedBody(
+            "the body could not be read".into(),
+        ))),
+    }
+}
+
+/// Runs one sign-up from a sender adapter through the workflow. The payload
+/// fingerprint is taken over the normalised request, so a sender that
+/// re-wraps the same sign-up differently (another batch, another envelope)
+/// still matches its first delivery.
+pub(crate) async fn provision<L: SeatLedger, P: Portal>(
+    state: &AppState<L, P>,
+    signup: &Signup,
+    now: UnixMillis,
+) -> Handled {
+    let fingerprint = serde_json::to_vec(&signup.request).unwrap_or_default();
+    state
+        .provisioner
+        .handle(
+            &signup.key,
+            &payload_hash(&fingerprint),
+            &signup.request,
+            now,
+        )
+        .await
+}
+
+/// The answer for form senders (Typeform, Tally, Survey123). They retry
+/// anything but a 2xx (Typeform even disables a webhook on 404/410), so every
+/// outcome a retry cannot change is a 2xx with the refusal recorded in the
+/// body and the log; only "retry later" is a 503.
+pub fn respond_form(handled: &Handled) -> Response {
+    let replayed = handled.replayed;
+    let body = match &handled.outcome {
+        Outcome::RetryLater { .. } => return respond(handled),
+        Outcome::Provisioned { pool, username, .. } => {
+            json!({"status": "provisioned", "pool": pool, "username": username, "replayed": replayed})
+        }
+        Outcome::AlreadyMember { pool, username } => {
+            json!({"status": "already_member", "pool": pool, "username": username, "replayed": replayed})
+        }
+        Outcome::PoolFull { pool, seats } => {
+            tracing::info!(pool = %pool, "form sign-up refused: pool full");
+            json!({"status": "refused", "code": "pool_full",
+                   "message": format!("All {seats} seats of pool {pool} are taken."), "replayed": replayed})
+        }
+        Outcome::Rejected { code, message } | Outcome::PortalFailed { code, message } => {
+            tracing::info!(code = %code, "form sign-up refused");
+            json!({"status": "refused", "code": code, "message": message, "replayed": replayed})
+        }
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// 404 for a sender that is not switched on.
+pub(crate) fn source_not_configured() -> Response {
+    intake_error(&IntakeError::SourceNotConfigured)
+}
+
 /// Hex SHA-256 of a raw body: the payload fingerprint kept with a delivery.
 pub fn payload_hash(body: &[u8]) -> String {
     Sha256::digest(body)
@@ -231,7 +293,7 @@ pub fn respond(handled: &Handled) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn intake_error(e: &IntakeError) -> Response {
+pub(crate) fn intake_error(e: &IntakeError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     error_response(status, e.code(), &e.to_string())
 }

@@ -10,6 +10,7 @@
 //! HTTP status; the message never echoes secrets or raw bodies.
 
 pub mod signature;
+pub mod sources;
 pub mod standard;
 
 use std::collections::BTreeMap;

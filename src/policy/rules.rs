@@ -43,6 +43,10 @@ pub struct RulesFile {
     /// The pools, in priority order: the first that matches wins.
     #[serde(default)]
     pub pools: Vec<PoolSpec>,
+    /// The `[sources.*]` section belongs to intake
+    /// (`intake::sources::Sources`); the policy does not read it.
+    #[serde(default)]
+    pub sources: Option<toml::Table>,
 }
 
 /// Settings a pool inherits unless it sets them itself.

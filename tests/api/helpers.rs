@@ -47,6 +47,8 @@ pub struct Options {
     /// Portal budget per request.
     pub deadline: Duration,
     pub sim: SimulatorConfig,
+    /// Senders switched on besides Standard Webhooks.
+    pub sources: agol_seat_broker::intake::sources::Sources,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             rules: RULES,
             deadline: Duration::from_secs(5),
             sim,
+            sources: Default::default(),
         }
     }
 }
@@ -139,6 +142,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         tolerance_secs: 300,
         clock: clock_fn,
         status_tokens: vec![agol_seat_broker::config::Secret::new(STATUS_TOKEN)],
+        sources: opts.sources,
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

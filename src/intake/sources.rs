@@ -1,0 +1,187 @@
+//! Which senders are switched on, how their fields map, and their secrets.
+//!
+//! Configured in the same TOML file as the pools, under `[sources.<name>]`
+//! (the policy ignores that section, intake ignores the pools):
+//!
+//! ```toml
+//! [sources.typeform]
+//! enabled = true
+//! fields = { email = ["work_email"], organization = ["company"] }
+//!
+//! [sources.survey123]
+//! enabled = true
+//! fields = { email = ["email_address"], pool = ["partner"] }
+//! ```
+//!
+//! Secrets never live in this file: they come from the secret store
+//! (`source_secrets` in the Secrets Manager JSON) or the environment
+//! (`TYPEFORM_SECRETS`, `TALLY_SECRETS`, `SURVEY123_TOKENS`,
+//! `AUTH0_LOG_TOKENS`, `OKTA_SECRETS`; comma-separated, several for
+//! rotation). A source that is enabled without a secret refuses to start;
+//! a source that is not enabled answers 404 `source_not_configured`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::FieldMap;
+use crate::config::Secret;
+
+/// The senders with a route of their own (besides Standard Webhooks).
+pub const SOURCES: &[(&str, &str)] = &[
+    ("typeform", "TYPEFORM_SECRETS"),
+    ("tally", "TALLY_SECRETS"),
+    ("survey123", "SURVEY123_TOKENS"),
+    ("auth0_logs", "AUTH0_LOG_TOKENS"),
+    ("okta", "OKTA_SECRETS"),
+];
+
+/// One source as written in the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Whether the route accepts deliveries.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Field mapping; empty lists fall back to the adapter's defaults.
+    #[serde(default)]
+    pub fields: FieldMap,
+    /// For header-secret senders (Okta): the header carrying the secret.
+    pub header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct File {
+    #[serde(default)]
+    sources: BTreeMap<String, SourceSpec>,
+}
+
+/// A switched-on source, ready for its route.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Secrets (HMAC keys, path tokens or header values), newest first.
+    pub secrets: Vec<Secret>,
+    /// The field mapping (configured names; the route adds the defaults).
+    pub fields: FieldMap,
+    /// Header name for header-secret senders.
+    pub header: Option<String>,
+}
+
+/// All configured sources, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    by_name: BTreeMap<String, Source>,
+}
+
+impl Sources {
+    /// Reads `[sources.*]` from the rules text and pairs each enabled source
+    /// with its secrets (`secrets_for(name, env_var)`). Every problem is
+    /// reported, naming the source.
+    pub fn load(
+        rules_text: &str,
+        secrets_for: impl Fn(&str, &str) -> Vec<Secret>,
+    ) -> Result<Sources, String> {
+        let file: File = toml::from_str(rules_text).map_err(|e| format!("[sources]: {e}"))?;
+        let mut problems = Vec::new();
+        let mut by_name = BTreeMap::new();
+        for (name, spec) in file.sources {
+            let Some((_, env)) = SOURCES.iter().find(|(n, _)| *n == name) else {
+                problems.push(format!(
+                    "[sources.{name}]: unknown source (known: {})",
+                    SOURCES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            };
+            if !spec.enabled {
+                continue;
+            }
+            let secrets = secrets_for(&name, env);
+            if secrets.iter().all(|s| s.expose().trim().is_empty()) {
+                problems.push(format!(
+                    "[sources.{name}] is enabled but has no secret (set {env}, or source_secrets.{name} in the secret)"
+                ));
+                continue;
+            }
+            by_name.insert(
+                name,
+                Source {
+                    secrets,
+                    fields: spec.fields,
+                    header: spec.header,
+                },
+            );
+        }
+        if problems.is_empty() {
+            Ok(Sources { by_name })
+        } else {
+            Err(problems.join("\n  - "))
+        }
+    }
+
+    /// A switched-on source.
+    pub fn get(&self, name: &str) -> Option<&Source> {
+        self.by_name.get(name)
+    }
+
+    /// Names of the switched-on sources.
+    pub fn enabled(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+
+    /// Adds or replaces a source (tests, programmatic set-ups).
+    pub fn insert(&mut self, name: &str, source: Source) {
+        self.by_name.insert(name.to_string(), source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets<'a>(env: &'a BTreeMap<&'a str, &'a str>) -> impl Fn(&str, &str) -> Vec<Secret> + 'a {
+        move |_, var| {
+            env.get(var)
+                .map(|v| v.split(',').map(Secret::new).collect())
+                .unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn enabled_sources_get_their_secrets_and_fields() {
+        let env = BTreeMap::from([("TYPEFORM_SECRETS", "a,b")]);
+        let text = r#"
+            [[pools]]
+            name = "x"
+            [sources.typeform]
+            enabled = true
+            fields = { email = ["work_email"] }
+            [sources.tally]
+            enabled = false
+        "#;
+        let s = Sources::load(text, secrets(&env)).unwrap();
+        assert_eq!(s.enabled(), vec!["typeform"]);
+        let t = s.get("typeform").unwrap();
+        assert_eq!(t.secrets.len(), 2);
+        assert_eq!(t.fields.email, vec!["work_email".to_string()]);
+        assert!(s.get("tally").is_none());
+    }
+
+    #[test]
+    fn an_enabled_source_without_secret_or_an_unknown_source_refuses_to_start() {
+        let env = BTreeMap::new();
+        let text = "[sources.tally]\nenabled = true\n[sources.jotform]\nenabled = true\n";
+        let err = Sources::load(text, secrets(&env)).unwrap_err();
+        assert!(err.contains("TALLY_SECRETS"), "{err}");
+        assert!(err.contains("unknown source"), "{err}");
+    }
+
+    #[test]
+    fn a_file_without_sources_has_none() {
+        let s = Sources::load("[[pools]]\nname = \"x\"\n", |_, _| vec![]).unwrap();
+        assert!(s.enabled().is_empty());
+    }
+}
