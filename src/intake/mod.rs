@@ -11,6 +11,9 @@
 
 pub mod signature;
 pub mod standard;
+pub mod survey123;
+pub mod tally;
+pub mod typeform;
 
 use std::collections::BTreeMap;
 
