@@ -219,7 +219,7 @@ mod tests {
     const TOKEN: &str = "s123-test-token-0000-not-a-real-secret";
 
     // The sample payload of webhook-sources.md §1.
-    const DELIVERY: &str = r#"{
+    pub(super) const DELIVERY: &str = r#"{
       "eventType": "addData",
       "feature": {
         "attributes": {"objectid": 42, "globalid": "{7D1E0C5A-1111-4222-8333-944455566677}",
@@ -441,6 +441,48 @@ mod tests {
         assert_eq!(record_ref(b"{}"), None);
         assert_eq!(record_ref(b"\xff"), None);
     }
+
+    /// A recorded event from `events/`: (headers, raw body, path parameters).
+    fn fixture(name: &str) -> (Value, Vec<u8>, Value) {
+        let path = format!("{}/events/{name}.apigw.json", env!("CARGO_MANIFEST_DIR"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(event["isBase64Encoded"], false);
+        let body = event["body"].as_str().unwrap().as_bytes().to_vec();
+        (
+            event["headers"].clone(),
+            body,
+            event["pathParameters"].clone(),
+        )
+    }
+
+    #[test]
+    fn the_recorded_events_verify_parse_and_refuse_as_documented() {
+        let s = secrets(&[TOKEN]);
+        let mut keys = Vec::new();
+        for name in ["survey123-signup", "survey123-replay"] {
+            let (_, body, params) = fixture(name);
+            verify_token(params["token"].as_str().unwrap(), &s).unwrap();
+            let Survey123Event::Signup(got) = parse(&body, &default_fields()).unwrap() else {
+                panic!("expected a sign-up");
+            };
+            assert_eq!(got.request.email.as_str(), "cai.moreno@contractors.example");
+            assert_eq!(got.request.pool.as_deref(), Some("field"));
+            keys.push(got.key);
+        }
+        assert_eq!(keys[0], keys[1]);
+        let (_, body, params) = fixture("survey123-bad-token");
+        assert_eq!(
+            verify_token(params["token"].as_str().unwrap(), &s),
+            Err(IntakeError::BadSignature)
+        );
+        assert!(record_ref(&body).is_some());
+        let (_, body, params) = fixture("survey123-edit");
+        verify_token(params["token"].as_str().unwrap(), &s).unwrap();
+        assert!(matches!(
+            parse(&body, &default_fields()),
+            Ok(Survey123Event::Ignored { .. })
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -493,5 +535,71 @@ mod random_inputs {
                 Ok(()) => panic!("a random token verified"),
             }
         }
+    }
+
+    /// Every JSON pointer in `v`.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                pointers(
+                    c,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+        out.push(at);
+    }
+
+    /// A valid delivery with a few nodes swapped for odd values never
+    /// panics; every refusal is a 4xx.
+    fn mutate_and_parse(valid: &str, seed: u64, mut check: impl FnMut(&[u8])) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let base: Value = serde_json::from_str(valid).unwrap();
+        let mut all = Vec::new();
+        pointers(&base, String::new(), &mut all);
+        let odd = [
+            Value::Null,
+            Value::from(-1),
+            Value::from(1.5e300),
+            Value::from(true),
+            Value::from(""),
+            Value::from("  "),
+            Value::from("a\u{0}b"),
+            Value::from("x".repeat(300)),
+            Value::from("{ZZZ}"),
+            serde_json::json!([]),
+            serde_json::json!([null, 1, "o1"]),
+            serde_json::json!({}),
+            serde_json::json!({"label": "Email", "value": "a@b.org"}),
+        ];
+        for _ in 0..3_000 {
+            let mut v = base.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let p = &all[rng.random_range(0..all.len())];
+                if let Some(node) = v.pointer_mut(p) {
+                    *node = odd[rng.random_range(0..odd.len())].clone();
+                }
+            }
+            check(serde_json::to_string(&v).unwrap().as_bytes());
+        }
+    }
+
+    #[test]
+    fn mutated_deliveries_are_parsed_or_refused_cleanly() {
+        mutate_and_parse(super::tests::DELIVERY, 43, |body| {
+            if let Err(e) = parse(body, &default_fields()) {
+                assert!((400..500).contains(&e.status()), "{e:?}");
+            }
+            if let Some((url, id)) = record_ref(body) {
+                assert!(url.starts_with("https://"));
+                assert_eq!(id.len(), 36);
+            }
+        });
     }
 }

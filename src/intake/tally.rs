@@ -278,7 +278,7 @@ mod tests {
 
     const SECRET: &str = "tally-test-secret";
 
-    const DELIVERY: &str = r#"{
+    pub(super) const DELIVERY: &str = r#"{
       "eventId": "a4cb511e-d513-4fa5-baee-b815d718dfd1",
       "eventType": "FORM_RESPONSE",
       "createdAt": "2026-03-02T09:30:00.000Z",
@@ -492,6 +492,42 @@ mod tests {
             "payload_too_large"
         );
     }
+
+    /// A recorded event from `events/`: (headers, raw body, path parameters).
+    fn fixture(name: &str) -> (Value, Vec<u8>, Value) {
+        let path = format!("{}/events/{name}.apigw.json", env!("CARGO_MANIFEST_DIR"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(event["isBase64Encoded"], false);
+        let body = event["body"].as_str().unwrap().as_bytes().to_vec();
+        (
+            event["headers"].clone(),
+            body,
+            event["pathParameters"].clone(),
+        )
+    }
+
+    #[test]
+    fn the_recorded_events_verify_parse_and_refuse_as_documented() {
+        let s = secrets(&[SECRET]);
+        let mut keys = Vec::new();
+        for name in ["tally-signup", "tally-replay"] {
+            let (h, body, _) = fixture(name);
+            verify(h[SIGNATURE_HEADER].as_str(), &body, &s).unwrap();
+            let got = parse(&body, &default_fields()).unwrap();
+            assert_eq!(got.request.email.as_str(), "bo.chen@city.example");
+            assert_eq!(
+                got.request.organization.as_deref(),
+                Some("City of Example GIS")
+            );
+            keys.push(got.key);
+        }
+        assert_eq!(keys[0], keys[1]);
+        let (h, body, _) = fixture("tally-bad-signature");
+        assert_eq!(
+            verify(h[SIGNATURE_HEADER].as_str(), &body, &s),
+            Err(IntakeError::BadSignature)
+        );
+    }
 }
 
 #[cfg(test)]
@@ -542,5 +578,67 @@ mod random_inputs {
                 Ok(()) => panic!("a random signature verified"),
             }
         }
+    }
+
+    /// Every JSON pointer in `v`.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                pointers(
+                    c,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+        out.push(at);
+    }
+
+    /// A valid delivery with a few nodes swapped for odd values never
+    /// panics; every refusal is a 4xx.
+    fn mutate_and_parse(valid: &str, seed: u64, mut check: impl FnMut(&[u8])) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let base: Value = serde_json::from_str(valid).unwrap();
+        let mut all = Vec::new();
+        pointers(&base, String::new(), &mut all);
+        let odd = [
+            Value::Null,
+            Value::from(-1),
+            Value::from(1.5e300),
+            Value::from(true),
+            Value::from(""),
+            Value::from("  "),
+            Value::from("a\u{0}b"),
+            Value::from("x".repeat(300)),
+            Value::from("{ZZZ}"),
+            serde_json::json!([]),
+            serde_json::json!([null, 1, "o1"]),
+            serde_json::json!({}),
+            serde_json::json!({"label": "Email", "value": "a@b.org"}),
+        ];
+        for _ in 0..3_000 {
+            let mut v = base.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let p = &all[rng.random_range(0..all.len())];
+                if let Some(node) = v.pointer_mut(p) {
+                    *node = odd[rng.random_range(0..odd.len())].clone();
+                }
+            }
+            check(serde_json::to_string(&v).unwrap().as_bytes());
+        }
+    }
+
+    #[test]
+    fn mutated_deliveries_are_parsed_or_refused_cleanly() {
+        mutate_and_parse(super::tests::DELIVERY, 33, |body| {
+            if let Err(e) = parse(body, &default_fields()) {
+                assert!((400..500).contains(&e.status()), "{e:?}");
+            }
+        });
     }
 }
