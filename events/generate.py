@@ -1,15 +1,28 @@
 #!/usr/bin/env python3
-"""Regenerates the Standard Webhooks fixtures in events/.
+"""Regenerates the webhook fixtures in events/.
 
-Every event is signed with the Standard Webhooks spec's published test secret
-(never a real one) at a fixed time, so tests replay them with the clock set to
+Every event is signed with a published or clearly test-only secret (never a
+real one) at a fixed time, so tests replay them with the clock set to
 SIGNED_AT. Run from the repository root: python3 events/generate.py
+
+Test-only secrets, per source (configure these to replay the fixtures):
+- standard:  SECRET below (the Standard Webhooks spec's test vector).
+- typeform:  TYPEFORM_SECRET = "tf-test-secret" (webhook-sources.md §6 vector),
+             route POST /webhooks/typeform, header Typeform-Signature.
+- tally:     TALLY_SECRET = "tally-test-secret", route POST /webhooks/tally,
+             header Tally-Signature.
+- survey123: SURVEY123_TOKEN = "s123-test-token-0000-not-a-real-secret", the
+             path token of POST /webhooks/survey123/{token} (Survey123 cannot
+             sign, so the token is the only proof).
 """
-import base64, hashlib, hmac, json, pathlib
+import base64, hashlib, hmac, json, pathlib, time
 
 SECRET = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"  # spec test vector, public
 SIGNED_AT = 1772443800  # 2026-03-02T09:30:00Z
 HERE = pathlib.Path(__file__).parent
+TYPEFORM_SECRET = "tf-test-secret"  # webhook-sources.md §6 test vector, public
+TALLY_SECRET = "tally-test-secret"  # test-only
+SURVEY123_TOKEN = "s123-test-token-0000-not-a-real-secret"  # test-only path token
 
 
 def sign(msg_id, ts, body):
@@ -18,26 +31,34 @@ def sign(msg_id, ts, body):
     return "v1," + base64.b64encode(mac).decode()
 
 
-def apigw(name, body, headers, base64_body=False):
+def apigw(name, body, headers, base64_body=False, path="/webhooks/standard", route=None,
+          user_agent="Standard-Webhooks-Sender/1.0", path_parameters=None, at=SIGNED_AT):
+    route = route or f"POST {path}"
     event = {
         "version": "2.0",
-        "routeKey": "POST /webhooks/standard",
-        "rawPath": "/webhooks/standard",
+        "routeKey": route,
+        "rawPath": path,
         "rawQueryString": "",
-        "headers": {"content-type": "application/json", "user-agent": "Standard-Webhooks-Sender/1.0",
+        "headers": {"content-type": "application/json", "user-agent": user_agent,
                     "host": "abc123xyz.execute-api.eu-west-1.amazonaws.com", **headers},
         "requestContext": {
             "accountId": "123456789012", "apiId": "abc123xyz",
             "domainName": "abc123xyz.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123xyz",
-            "http": {"method": "POST", "path": "/webhooks/standard", "protocol": "HTTP/1.1",
-                     "sourceIp": "198.51.100.7", "userAgent": "Standard-Webhooks-Sender/1.0"},
-            "requestId": f"req-{name}", "routeKey": "POST /webhooks/standard", "stage": "$default",
-            "time": "02/Mar/2026:09:30:00 +0000", "timeEpoch": SIGNED_AT * 1000,
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.7", "userAgent": user_agent},
+            "requestId": f"req-{name}", "routeKey": route, "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(at)), "timeEpoch": at * 1000,
         },
         "body": base64.b64encode(body).decode() if base64_body else body.decode(),
         "isBase64Encoded": base64_body,
     }
+    if path_parameters:
+        event["pathParameters"] = path_parameters
     (HERE / f"{name}.apigw.json").write_text(json.dumps(event, indent=2) + "\n")
+
+
+def body_file(name, body):
+    (HERE / f"{name}.body.json").write_text(body.decode() + "\n")
 
 
 def main():
@@ -61,6 +82,121 @@ def main():
     msg2 = "msg_2tLq7cVn0malformed01"
     apigw("standard-malformed", bad_body, {"webhook-id": msg2, "webhook-timestamp": str(SIGNED_AT),
                                           "webhook-signature": sign(msg2, SIGNED_AT, bad_body)})
+    typeform()
+    tally()
+    survey123()
+
+
+def hmac_b64(secret, body):
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def typeform():
+    """Typeform: `Typeform-Signature: sha256=<base64 HMAC(secret, body)>`; key event_id."""
+    delivery = {
+        "event_id": "01JNHX3T9ZTYPEFORM0000001", "event_type": "form_response",
+        "form_response": {
+            "form_id": "lT4Z3j", "token": "a3a12ec67a1365927098a606107fac15",
+            "landed_at": "2026-03-02T09:28:41Z", "submitted_at": "2026-03-02T09:30:00Z",
+            "hidden": {"pool": "water-board", "utm_source": "newsletter"},
+            "definition": {"id": "lT4Z3j", "title": "ArcGIS Online access", "fields": [
+                {"id": "Fa1", "ref": "first_name", "type": "short_text", "title": "First name"},
+                {"id": "Fa2", "ref": "last_name", "type": "short_text", "title": "Last name"},
+                {"id": "Fa3", "ref": "email", "type": "email", "title": "Work e-mail"},
+                {"id": "Fa4", "ref": "organization", "type": "multiple_choice", "title": "Organization"},
+                {"id": "Fa5", "ref": "department", "type": "short_text", "title": "Department"}]},
+            "answers": [
+                {"type": "text", "text": "Ana", "field": {"id": "Fa1", "ref": "first_name", "type": "short_text"}},
+                {"type": "text", "text": "Lopez", "field": {"id": "Fa2", "ref": "last_name", "type": "short_text"}},
+                {"type": "email", "email": "ana.lopez@example.org", "field": {"id": "Fa3", "ref": "email", "type": "email"}},
+                {"type": "choice", "choice": {"id": "Ch1", "label": "Example Water Board"},
+                 "field": {"id": "Fa4", "ref": "organization", "type": "multiple_choice"}},
+                {"type": "text", "text": "Hydrology", "field": {"id": "Fa5", "ref": "department", "type": "short_text"}}],
+        },
+    }
+    body = json.dumps(delivery).encode()
+    common = dict(path="/webhooks/typeform", user_agent="Typeform Webhooks")
+    good = {"typeform-signature": "sha256=" + hmac_b64(TYPEFORM_SECRET, body)}
+    body_file("typeform-signup", body)
+    apigw("typeform-signup", body, good, **common)
+    # Typeform's retry 2-3 min later: the same body, event_id and signature.
+    body_file("typeform-replay", body)
+    apigw("typeform-replay", body, good, at=SIGNED_AT + 150, **common)
+    # Tampered: the body changed after signing.
+    tampered = body.replace(b"ana.lopez@example.org", b"eve@example.org")
+    body_file("typeform-bad-signature", tampered)
+    apigw("typeform-bad-signature", tampered, good, **common)
+
+
+def tally():
+    """Tally: `Tally-Signature: <base64 HMAC(secret, body)>`; key eventId."""
+    org_opts = [{"id": "5c0d1a2b-0000-4000-8000-00000000000a", "text": "City of Example GIS"},
+                {"id": "5c0d1a2b-0000-4000-8000-00000000000b", "text": "Example Water Board"}]
+    delivery = {
+        "eventId": "9d1f4b8e-7a61-4c2e-9b7d-3f5a2c1e0d11", "eventType": "FORM_RESPONSE",
+        "createdAt": "2026-03-02T09:30:00.000Z",
+        "data": {
+            "responseId": "2wgx4n", "submissionId": "2wgx4n", "respondentId": "dwQKYm",
+            "formId": "VwbNEw", "formName": "ArcGIS Online access", "createdAt": "2026-03-02T09:29:58.000Z",
+            "fields": [
+                {"key": "question_mVGEg3", "label": "First name", "type": "INPUT_TEXT", "value": "Bo"},
+                {"key": "question_nPxyz1", "label": "Last name", "type": "INPUT_TEXT", "value": "Chen"},
+                {"key": "question_3EKz4n", "label": "Email", "type": "INPUT_EMAIL", "value": "bo.chen@city.example"},
+                {"key": "question_w4Q9ae", "label": "Organization", "type": "DROPDOWN",
+                 "value": ["5c0d1a2b-0000-4000-8000-00000000000a"], "options": org_opts},
+                {"key": "question_p7Rt2b", "label": "Phone", "type": "INPUT_PHONE_NUMBER", "value": None},
+                {"key": "question_k2Lm8c", "label": "Team size", "type": "INPUT_NUMBER", "value": 4}],
+        },
+    }
+    body = json.dumps(delivery).encode()
+    common = dict(path="/webhooks/tally", user_agent="Tally Webhooks")
+    good = {"tally-signature": hmac_b64(TALLY_SECRET, body)}
+    body_file("tally-signup", body)
+    apigw("tally-signup", body, good, **common)
+    # Tally's retry: the same body, eventId and signature.
+    body_file("tally-replay", body)
+    apigw("tally-replay", body, good, at=SIGNED_AT + 60, **common)
+    # Tampered: the body changed after signing.
+    tampered = body.replace(b"bo.chen@city.example", b"eve@city.example")
+    body_file("tally-bad-signature", tampered)
+    apigw("tally-bad-signature", tampered, good, **common)
+
+
+def survey123():
+    """Survey123: unsigned; the path token authenticates; key feature.attributes.globalid."""
+    gid = "{3F2A9C71-5B4D-4E8F-9A10-2B3C4D5E6F70}"
+    service = "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer"
+    delivery = {
+        "eventType": "addData",
+        "feature": {
+            "attributes": {"objectid": 57, "globalid": gid, "first_name": "Cai", "last_name": "Moreno",
+                           "email": "cai.moreno@contractors.example", "organisation": "Example Survey Contractors",
+                           "pool": "field", "crew_id": "C-14",
+                           "CreationDate": 1772443799000, "Creator": "", "EditDate": 1772443799000, "Editor": ""},
+            "geometry": None, "layerInfo": {"id": 0, "name": "survey", "type": "Feature Layer"},
+            "result": {"objectId": 57, "globalId": gid, "success": True},
+        },
+        "surveyInfo": {"formItemId": "0123456789abcdef0123456789abcdef", "formTitle": "Field crew ArcGIS access",
+                       "serviceItemId": "fedcba9876543210fedcba9876543210", "serviceUrl": service},
+        "portalInfo": {"url": "https://www.arcgis.com"},
+    }
+    body = json.dumps(delivery).encode()
+
+    def route(name, token, payload, at=SIGNED_AT):
+        body_file(name, payload)
+        apigw(name, payload, {}, path=f"/webhooks/survey123/{token}", route="POST /webhooks/survey123/{token}",
+              user_agent="Survey123", path_parameters={"token": token}, at=at)
+
+    route("survey123-signup", SURVEY123_TOKEN, body)
+    # A second delivery of the same record: the same globalid.
+    route("survey123-replay", SURVEY123_TOKEN, body, at=SIGNED_AT + 30)
+    # Wrong path token: refused (401) before the body is read.
+    route("survey123-bad-token", "s123-test-token-0000-guessed-wrongly", body)
+    # An edit of the same record (e.g. an approver's change): acknowledged, ignored.
+    edit = json.loads(body)
+    edit["eventType"] = "editData"
+    edit["feature"]["attributes"]["EditDate"] = 1772447400000
+    route("survey123-edit", SURVEY123_TOKEN, json.dumps(edit).encode(), at=SIGNED_AT + 3600)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@
 pub mod signature;
 pub mod sources;
 pub mod standard;
+pub mod survey123;
+pub mod tally;
+pub mod typeform;
 
 use std::collections::BTreeMap;
 
