@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +21,7 @@ use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
 use crate::intake::sources::Sources;
-use crate::intake::{IntakeError, MAX_BODY_BYTES, Signup, standard};
+use crate::intake::{IntakeError, MAX_BODY_BYTES, Signup, standard, survey123, tally, typeform};
 use crate::portal::Portal;
 use crate::provisioning::{Handled, Outcome, Provisioner};
 use crate::seats::SeatLedger;
@@ -50,6 +50,12 @@ pub struct AppState<L, P> {
 pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
     Router::new()
         .route("/webhooks/standard", post(standard_webhook::<L, P>))
+        .route("/webhooks/typeform", post(typeform_webhook::<L, P>))
+        .route("/webhooks/tally", post(tally_webhook::<L, P>))
+        .route(
+            "/webhooks/survey123/{token}",
+            post(survey123_webhook::<L, P>),
+        )
         .route("/health", get(health))
         .route("/status", get(status::<L, P>))
         // One byte over the limit lets the handler tell "too large" from
@@ -151,6 +157,95 @@ async fn status<L: SeatLedger, P: Portal>(
                 "store_unavailable",
                 "The seat store is unavailable.",
             )
+        }
+    }
+}
+
+/// `POST /webhooks/typeform`: `Typeform-Signature` over the raw body.
+async fn typeform_webhook<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(src) = state.sources.get(typeform::SOURCE) else {
+        return source_not_configured();
+    };
+    let body = match read_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let sig = headers
+        .get(typeform::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let signup = typeform::verify(sig, &body, &src.secrets)
+        .and_then(|()| typeform::parse(&body, &src.fields.or(&typeform::default_fields())));
+    form_signup(&state, typeform::SOURCE, signup).await
+}
+
+/// `POST /webhooks/tally`: `Tally-Signature` over the raw body.
+async fn tally_webhook<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(src) = state.sources.get(tally::SOURCE) else {
+        return source_not_configured();
+    };
+    let body = match read_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let sig = headers
+        .get(tally::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let signup = tally::verify(sig, &body, &src.secrets)
+        .and_then(|()| tally::parse(&body, &src.fields.or(&tally::default_fields())));
+    form_signup(&state, tally::SOURCE, signup).await
+}
+
+/// `POST /webhooks/survey123/{token}`: Survey123 cannot sign, so the
+/// unguessable path token is the secret. `editData` deliveries are
+/// acknowledged and ignored.
+async fn survey123_webhook<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    Path(token): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(src) = state.sources.get(survey123::SOURCE) else {
+        return source_not_configured();
+    };
+    if let Err(e) = survey123::verify_token(&token, &src.secrets) {
+        tracing::warn!(source = survey123::SOURCE, code = e.code(), "refused: {e}");
+        return intake_error(&e);
+    }
+    let body = match read_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match survey123::parse(&body, &src.fields.or(&survey123::default_fields())) {
+        Ok(survey123::Survey123Event::Signup(s)) => {
+            form_signup(&state, survey123::SOURCE, Ok(s)).await
+        }
+        Ok(survey123::Survey123Event::Ignored { reason }) => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "ignored", "reason": reason})),
+        )
+            .into_response(),
+        Err(e) => form_signup(&state, survey123::SOURCE, Err(e)).await,
+    }
+}
+
+/// Runs a form's verified, parsed sign-up and answers the form's way.
+async fn form_signup<L: SeatLedger, P: Portal>(
+    state: &AppState<L, P>,
+    source: &str,
+    signup: Result<Signup, IntakeError>,
+) -> Response {
+    match signup {
+        Ok(s) => respond_form(&provision(state, &s, (state.clock)()).await),
+        Err(e) => {
+            tracing::warn!(source, code = e.code(), "refused: {e}");
+            intake_error(&e)
         }
     }
 }
