@@ -25,7 +25,7 @@ use super::{
     FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields, static_secret_matches,
 };
 use crate::config::Secret;
-use crate::domain::Email;
+use crate::domain::{DeliveryKey, Email};
 
 /// Delivery-key source (key id = the record's `log_id`).
 pub const SOURCE: &str = "auth0";
@@ -73,15 +73,15 @@ pub enum Auth0Item {
     Signup(Signup),
     /// Any other log type.
     Ignored {
-        /// The record's `log_id` (empty if absent).
+        /// The record's `log_id` (empty if absent or unusable).
         log_id: String,
-        /// Its `data.type` (empty if absent).
+        /// Its `data.type` (empty if absent or unusable).
         log_type: String,
     },
 }
 
-/// One record's outcome: the item, or its `log_id` (empty if unknown) and
-/// why it was refused.
+/// One record's outcome: the item, or its `log_id` (empty if absent,
+/// overlong or with control characters) and why it was refused.
 pub type Auth0Result = Result<Auth0Item, (String, IntakeError)>;
 
 /// Parses a verified log stream delivery: a JSON array, a single JSON
@@ -134,21 +134,17 @@ fn json_lines(body: &[u8]) -> Result<Vec<Result<Value, String>>, IntakeError> {
 
 fn parse_record(record: &Value) -> Auth0Result {
     let data = record.get("data");
-    let log_id = str_at(record.get("log_id"))
-        .or_else(|| str_at(data.and_then(|d| d.get("log_id"))))
-        .unwrap_or_default()
-        .to_string();
+    let raw_id =
+        str_at(record.get("log_id")).or_else(|| str_at(data.and_then(|d| d.get("log_id"))));
+    let log_id = reportable(raw_id);
     let Some(data) = data.and_then(Value::as_object) else {
         return Err((log_id, IntakeError::MissingField("data")));
     };
-    let log_type = str_at(data.get("type")).unwrap_or_default();
+    let log_type = reportable(str_at(data.get("type")));
     if log_type != SUCCESSFUL_SIGNUP {
-        return Ok(Auth0Item::Ignored {
-            log_id,
-            log_type: log_type.to_string(),
-        });
+        return Ok(Auth0Item::Ignored { log_id, log_type });
     }
-    signup(&log_id, data)
+    signup(raw_id.unwrap_or_default(), data)
         .map(Auth0Item::Signup)
         .map_err(|e| (log_id, e))
 }
@@ -184,6 +180,18 @@ fn signup(log_id: &str, data: &serde_json::Map<String, Value>) -> Result<Signup,
 
 fn str_at(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
+}
+
+/// A sender-supplied id or type as it may be reported back (logs, per-item
+/// errors): the value if it is short and free of control characters,
+/// otherwise empty, so hostile payloads cannot flood or forge log lines.
+fn reportable(raw: Option<&str>) -> String {
+    match raw.map(str::trim) {
+        Some(v) if v.len() <= DeliveryKey::MAX_ID_LEN && !v.chars().any(char::is_control) => {
+            v.to_string()
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +377,19 @@ mod tests {
             json!({"data": {"type": "ss", "user_name": "a@example.org", "log_id": "inner-1"}});
         let items = parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(signup_of(&items[0]).key.as_string(), "auth0:inner-1");
+    }
+
+    #[test]
+    fn hostile_ids_are_not_reported_back() {
+        let long = "9".repeat(DeliveryKey::MAX_ID_LEN + 1);
+        let body = json!([
+            ss(&long, "a@example.org"),
+            ss("id\r\nforged", "a@example.org")
+        ]);
+        for r in parse(body.to_string().as_bytes()).unwrap() {
+            let (id, e) = r.unwrap_err();
+            assert_eq!((id.as_str(), e.code()), ("", "invalid_field"));
+        }
     }
 
     #[test]

@@ -121,9 +121,9 @@ pub enum OktaItem {
     User(Box<OktaUserEvent>),
     /// An event we do not act on (other type, or not `SUCCESS`).
     Ignored {
-        /// The event's `uuid` (may be empty if it had none).
+        /// The event's `uuid` (empty if absent or unusable).
         uuid: String,
-        /// Its `eventType` (empty if absent).
+        /// Its `eventType` (empty if absent or unusable).
         event_type: String,
         /// Why it is ignored, for logs.
         reason: IgnoreReason,
@@ -170,14 +170,25 @@ impl OktaUserEvent {
     }
 
     /// The sign-up from a fetched `GET /api/v1/users/{id}` response (see
-    /// [`profile_fields`]), keeping this event's key and attributes. Fields
-    /// absent from the profile fall back to those derived from the event.
+    /// [`profile_fields`]), keeping this event's key and attributes. The
+    /// e-mail and names absent from the profile fall back to those derived
+    /// from the event.
     pub fn with_profile(
         &self,
         user_json: &Value,
         fields: &FieldMap,
     ) -> Result<Signup, IntakeError> {
-        let mut request = profile_fields(user_json, fields)?;
+        let mut flat = profile_flat(user_json)?;
+        let profile_has_email = fields
+            .email
+            .iter()
+            .any(|name| str_at(flat.get(name)).is_some_and(|v| !v.trim().is_empty()));
+        if !profile_has_email
+            && let (Some(from_event), Some(name)) = (&self.request, fields.email.first())
+        {
+            flat.insert(name.clone(), Value::from(from_event.email.as_str()));
+        }
+        let mut request = from_fields(flat, fields)?;
         if let Some(from_event) = &self.request {
             request.first_name = request.first_name.or_else(|| from_event.first_name.clone());
             request.last_name = request.last_name.or_else(|| from_event.last_name.clone());
@@ -203,8 +214,8 @@ impl OktaUserEvent {
     }
 }
 
-/// One event's outcome: the item, or its `uuid` (empty if unknown) and why
-/// it was refused.
+/// One event's outcome: the item, or its `uuid` (empty if absent, overlong
+/// or with control characters) and why it was refused.
 pub type OktaEventResult = Result<OktaItem, (String, IntakeError)>;
 
 /// Parses a verified event hook delivery, one result per event in
@@ -226,20 +237,14 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<OktaEventResult>, IntakeError> {
 }
 
 fn parse_event(event: &Value) -> OktaEventResult {
-    let uuid = event
-        .get("uuid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let uuid = reportable(str_at(event.get("uuid")));
     let Some(event) = event.as_object() else {
         return Err((
             uuid,
             IntakeError::MalformedBody("an event is not an object".to_string()),
         ));
     };
-    let event_type = str_at(event.get("eventType"))
-        .unwrap_or_default()
-        .to_string();
+    let event_type = reportable(str_at(event.get("eventType")));
     let ignored = |reason| {
         Ok(OktaItem::Ignored {
             uuid: uuid.clone(),
@@ -356,6 +361,12 @@ pub fn profile_fields(
     profile_json: &Value,
     fields: &FieldMap,
 ) -> Result<SignupRequest, IntakeError> {
+    from_fields(profile_flat(profile_json)?, fields)
+}
+
+/// The `profile` of a users API response as flat fields, plus its `id` as
+/// `okta_user_id`.
+fn profile_flat(profile_json: &Value) -> Result<BTreeMap<String, Value>, IntakeError> {
     let profile = profile_json
         .get("profile")
         .and_then(Value::as_object)
@@ -368,7 +379,7 @@ pub fn profile_fields(
     if let Some(id) = str_at(profile_json.get("id")) {
         flat.insert("okta_user_id".to_string(), Value::from(id));
     }
-    from_fields(flat, fields)
+    Ok(flat)
 }
 
 /// Parses a verified registration inline hook call
@@ -497,6 +508,18 @@ pub fn registration_deny(summary: &str, reason: &str, location: &str) -> Value {
 
 fn str_at(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
+}
+
+/// A sender-supplied id or type as it may be reported back (logs, per-item
+/// errors): the value if it is short and free of control characters,
+/// otherwise empty, so hostile payloads cannot flood or forge log lines.
+fn reportable(raw: Option<&str>) -> String {
+    match raw.map(str::trim) {
+        Some(v) if v.len() <= DeliveryKey::MAX_ID_LEN && !v.chars().any(char::is_control) => {
+            v.to_string()
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -758,6 +781,35 @@ mod tests {
     }
 
     #[test]
+    fn hostile_ids_are_not_reported_back() {
+        let ana = user("00uANA0001", "ana@example.org", "Ana Lopez");
+        let long = "u".repeat(DeliveryKey::MAX_ID_LEN + 1);
+        let body = batch(&[
+            event(&long, "user.lifecycle.create", "SUCCESS", ana.clone()),
+            event(
+                "e-1\nforged log line",
+                "user.lifecycle.create",
+                "SUCCESS",
+                ana.clone(),
+            ),
+            event("e-3", "x\u{1b}[31m", "SUCCESS", ana),
+        ]);
+        let items = parse_events(&body).unwrap();
+        for r in &items[..2] {
+            let (uuid, e) = r.as_ref().unwrap_err();
+            assert_eq!((uuid.as_str(), e.code()), ("", "invalid_field"));
+        }
+        assert_eq!(
+            items[2],
+            Ok(OktaItem::Ignored {
+                uuid: "e-3".into(),
+                event_type: String::new(),
+                reason: IgnoreReason::UnhandledType
+            })
+        );
+    }
+
+    #[test]
     fn a_body_that_is_not_an_event_hook_fails_whole() {
         for body in [&b"not json"[..], b"[]", b"{}", br#"{"data":{"events":{}}}"#] {
             let e = parse_events(body).unwrap_err();
@@ -825,7 +877,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fetched_profile_keeps_names_from_the_event_when_it_has_none() {
+    fn a_fetched_profile_keeps_the_email_and_names_from_the_event_when_it_has_none() {
         let body = batch(&[event(
             "e-1",
             "user.lifecycle.create",
@@ -833,10 +885,12 @@ mod tests {
             user("00uANA0001", "ana@example.org", "Ana Lopez"),
         )]);
         let u = only_user(&parse_events(&body).unwrap()[0]).clone();
-        let profile = json!({"profile": {"email": "ana@example.org", "firstName": null}});
+        let profile = json!({"profile": {"firstName": null, "organization": "Parks"}});
         let s = u.with_profile(&profile, &default_fields()).unwrap();
+        assert_eq!(s.request.email.as_str(), "ana@example.org");
         assert_eq!(s.request.first_name.as_deref(), Some("Ana"));
         assert_eq!(s.request.last_name.as_deref(), Some("Lopez"));
+        assert_eq!(s.request.organization.as_deref(), Some("Parks"));
     }
 
     #[test]
