@@ -9,6 +9,8 @@
 //! Every refusal is an [`IntakeError`] with a stable public `code` and an
 //! HTTP status; the message never echoes secrets or raw bodies.
 
+pub mod auth0;
+pub mod okta;
 pub mod signature;
 pub mod sources;
 pub mod standard;
