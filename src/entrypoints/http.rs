@@ -21,7 +21,9 @@ use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
 use crate::intake::sources::Sources;
-use crate::intake::{IntakeError, MAX_BODY_BYTES, Signup, standard, survey123, tally, typeform};
+use crate::intake::{
+    IntakeError, MAX_BODY_BYTES, Signup, auth0, standard, survey123, tally, typeform,
+};
 use crate::portal::Portal;
 use crate::provisioning::{Handled, Outcome, Provisioner};
 use crate::seats::SeatLedger;
@@ -56,6 +58,7 @@ pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
             "/webhooks/survey123/{token}",
             post(survey123_webhook::<L, P>),
         )
+        .route("/webhooks/auth0-logs", post(auth0_logs_webhook::<L, P>))
         .route("/health", get(health))
         .route("/status", get(status::<L, P>))
         // One byte over the limit lets the handler tell "too large" from
@@ -232,6 +235,63 @@ async fn survey123_webhook<L: SeatLedger, P: Portal>(
         )
             .into_response(),
         Err(e) => form_signup(&state, survey123::SOURCE, Err(e)).await,
+    }
+}
+
+/// `POST /webhooks/auth0-logs`: an Auth0 log stream batch. Each successful
+/// sign-up record (`ss`) is handled on its own, in order; other records are
+/// skipped. A record that cannot be parsed is logged and skipped, so one bad
+/// record never blocks the stream. The batch is answered 503 only when some
+/// record must be retried (Auth0 then resends it; finished records replay).
+async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // The log stream's route is configured under `auth0_logs`.
+    let Some(src) = state.sources.get("auth0_logs") else {
+        return source_not_configured();
+    };
+    let body = match read_body(body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let records = match auth0::verify(authorization, &body, &src.secrets)
+        .and_then(|()| auth0::parse(&body))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(source = auth0::SOURCE, code = e.code(), "refused: {e}");
+            return intake_error(&e);
+        }
+    };
+    let (mut handled, mut skipped, mut retry) = (0u32, 0u32, None);
+    for record in records {
+        match record {
+            Ok(auth0::Auth0Item::Signup(s)) => {
+                let h = provision(&state, &s, (state.clock)()).await;
+                handled += 1;
+                if let Outcome::RetryLater { .. } = h.outcome {
+                    retry = Some(h);
+                }
+            }
+            Ok(auth0::Auth0Item::Ignored { .. }) => skipped += 1,
+            Err((log_id, e)) => {
+                tracing::warn!(source = auth0::SOURCE, log_id = %log_id, code = e.code(), "record skipped: {e}");
+                skipped += 1;
+            }
+        }
+    }
+    match retry {
+        Some(h) => respond(&h),
+        None => (
+            StatusCode::OK,
+            axum::Json(json!({"status": "accepted", "signups": handled, "skipped": skipped})),
+        )
+            .into_response(),
     }
 }
 

@@ -7,5 +7,6 @@ mod helpers;
 mod bad_input;
 mod failures;
 mod lambda_events;
+mod senders;
 mod signup;
 mod status;
