@@ -86,23 +86,40 @@ pub fn arcgis_portal(
 pub fn app<L: SeatLedger, P: Portal>(
     ledger: Arc<L>,
     portal: Arc<P>,
-    rules: Rules,
-    keys: Vec<SigningKey>,
-    workflow: WorkflowSettings,
-    tolerance_secs: i64,
-    status_tokens: Vec<crate::config::Secret>,
-    sources: Sources,
+    parts: AppParts,
 ) -> (Router, Arc<AppState<L, P>>) {
     let clock: Clock = Arc::new(now_millis);
     let state = Arc::new(AppState {
-        provisioner: Provisioner::new(ledger, portal, Arc::new(Policy::new(rules)), workflow),
-        standard_keys: keys,
-        tolerance_secs,
+        provisioner: Provisioner::new(
+            ledger,
+            portal,
+            Arc::new(Policy::new(parts.rules)),
+            parts.workflow,
+        ),
+        standard_keys: parts.keys,
+        tolerance_secs: parts.tolerance_secs,
         clock,
-        status_tokens,
-        sources,
+        status_tokens: parts.status_tokens,
+        sources: parts.sources,
     });
     (router(state.clone()), state)
+}
+
+/// Everything the router needs besides the two ports.
+#[derive(Debug, Clone)]
+pub struct AppParts {
+    /// Checked rules.
+    pub rules: Rules,
+    /// Standard Webhooks keys.
+    pub keys: Vec<SigningKey>,
+    /// Workflow tunables.
+    pub workflow: WorkflowSettings,
+    /// Signed-timestamp tolerance, seconds.
+    pub tolerance_secs: i64,
+    /// Bearer tokens for `GET /status`.
+    pub status_tokens: Vec<crate::config::Secret>,
+    /// Switched-on senders.
+    pub sources: Sources,
 }
 
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
@@ -128,12 +145,14 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
     let (router, _) = app(
         Arc::new(ledger),
         Arc::new(portal),
-        rules,
-        keys,
-        settings.workflow.clone(),
-        settings.tolerance_secs,
-        secrets.status_tokens.clone(),
-        sources,
+        AppParts {
+            rules,
+            keys,
+            workflow: settings.workflow.clone(),
+            tolerance_secs: settings.tolerance_secs,
+            status_tokens: secrets.status_tokens.clone(),
+            sources,
+        },
     );
     Ok(router)
 }

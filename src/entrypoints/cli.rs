@@ -445,12 +445,14 @@ async fn serve_with<L: SeatLedger>(
     let (router, state) = startup::app(
         ledger,
         Arc::new(portal),
-        cfg.rules.clone(),
-        cfg.keys.clone(),
-        cfg.workflow.clone(),
-        crate::intake::signature::DEFAULT_TOLERANCE_SECS,
-        cfg.status_tokens.clone(),
-        cfg.sources.clone(),
+        startup::AppParts {
+            rules: cfg.rules.clone(),
+            keys: cfg.keys.clone(),
+            workflow: cfg.workflow.clone(),
+            tolerance_secs: crate::intake::signature::DEFAULT_TOLERANCE_SECS,
+            status_tokens: cfg.status_tokens.clone(),
+            sources: cfg.sources.clone(),
+        },
     );
     let swept = state.provisioner.sweep(now_millis(), startup_stale).await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)

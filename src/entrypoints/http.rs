@@ -83,7 +83,7 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
 ) -> Response {
     let body = match read_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return intake_error(&e),
     };
     let now = (state.clock)();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -175,7 +175,7 @@ async fn typeform_webhook<L: SeatLedger, P: Portal>(
     };
     let body = match read_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return intake_error(&e),
     };
     let sig = headers
         .get(typeform::SIGNATURE_HEADER)
@@ -196,7 +196,7 @@ async fn tally_webhook<L: SeatLedger, P: Portal>(
     };
     let body = match read_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return intake_error(&e),
     };
     let sig = headers
         .get(tally::SIGNATURE_HEADER)
@@ -223,7 +223,7 @@ async fn survey123_webhook<L: SeatLedger, P: Portal>(
     }
     let body = match read_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return intake_error(&e),
     };
     match survey123::parse(&body, &src.fields.or(&survey123::default_fields())) {
         Ok(survey123::Survey123Event::Signup(s)) => {
@@ -254,7 +254,7 @@ async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
     };
     let body = match read_body(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return intake_error(&e),
     };
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -311,16 +311,14 @@ async fn form_signup<L: SeatLedger, P: Portal>(
 }
 
 /// Reads an intake body within [`MAX_BODY_BYTES`].
-pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, IntakeError> {
     match body {
         Ok(b) if b.len() <= MAX_BODY_BYTES => Ok(b),
-        Ok(_) => Err(intake_error(&IntakeError::BodyTooLarge)),
-        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(intake_error(&IntakeError::BodyTooLarge))
-        }
-        Err(_) => Err(intake_error(&IntakeError::MalformedBody(
+        Ok(_) => Err(IntakeError::BodyTooLarge),
+        Err(rej) if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(IntakeError::BodyTooLarge),
+        Err(_) => Err(IntakeError::MalformedBody(
             "the body could not be read".into(),
-        ))),
+        )),
     }
 }
 
