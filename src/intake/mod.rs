@@ -9,6 +9,7 @@
 //! Every refusal is an [`IntakeError`] with a stable public `code` and an
 //! HTTP status; the message never echoes secrets or raw bodies.
 
+pub mod entra;
 pub mod signature;
 pub mod standard;
 
