@@ -707,6 +707,33 @@ fn bad_bodies_are_refused_with_stable_codes() {
 }
 
 #[test]
+fn a_body_from_another_tenant_than_the_token_is_refused() {
+    let claims = Claims {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        authorized_party: ENTRA_SERVICE_APP_ID.into(),
+        subject: None,
+        tenant_id: Some(TENANT_ID.into()),
+        version: Some("2.0".into()),
+        issued_at: None,
+        not_before: NOW_S,
+        expires_at: NOW_S + 300,
+    };
+    let fields = entra::default_fields();
+    assert!(entra::parse_verified(EXAMPLE.as_bytes(), &fields, &claims).is_ok());
+    let mut v = example();
+    v["data"]["tenantId"] = "99999999-2222-3333-4444-555555555555".into();
+    let err = entra::parse_verified(v.to_string().as_bytes(), &fields, &claims).unwrap_err();
+    assert_eq!(err.status(), 401);
+    // Without a tid in the token there is nothing to compare.
+    let no_tid = Claims {
+        tenant_id: None,
+        ..claims
+    };
+    assert!(entra::parse_verified(v.to_string().as_bytes(), &fields, &no_tid).is_ok());
+}
+
+#[test]
 fn replies_have_one_action_with_the_documented_types() {
     let v = entra::show_block_page("Thanks: your request is pending approval.");
     assert_eq!(

@@ -126,6 +126,30 @@ pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Signup, IntakeError> {
     Ok(Signup { key, request })
 }
 
+/// [`parse`], plus a consistency check with the verified token: when both
+/// the body's `data.tenantId` and the token's `tid` are present they must
+/// be equal (the token authenticates the caller, not the body; this stops a
+/// token of one tenant vouching for another tenant's payload). A mismatch
+/// is [`IntakeError::BadSignature`].
+pub fn parse_verified(
+    body: &[u8],
+    fields: &FieldMap,
+    claims: &Claims,
+) -> Result<Signup, IntakeError> {
+    let signup = parse(body, fields)?;
+    if let Some(tid) = claims.tenant_id.as_deref()
+        && let Ok(Value::Object(root)) = serde_json::from_slice::<Value>(body)
+        && let Some(tenant) = root
+            .get("data")
+            .and_then(|d| d.get("tenantId"))
+            .and_then(Value::as_str)
+        && !tenant.eq_ignore_ascii_case(tid)
+    {
+        return Err(IntakeError::BadSignature);
+    }
+    Ok(signup)
+}
+
 /// `issuerAssignedId` of the first identity with `signInType == "email"`.
 fn sign_in_email(identities: Option<&Value>) -> Option<&str> {
     identities?
