@@ -10,6 +10,7 @@
 //! HTTP status; the message never echoes secrets or raw bodies.
 
 pub mod auth0;
+pub mod entra;
 pub mod okta;
 pub mod signature;
 pub mod sources;
