@@ -22,10 +22,11 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields, static_secret_matches,
+    FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields, reportable,
+    static_secret_matches,
 };
 use crate::config::Secret;
-use crate::domain::{DeliveryKey, Email};
+use crate::domain::Email;
 
 /// Delivery-key source (key id = the record's `log_id`).
 pub const SOURCE: &str = "auth0";
@@ -180,18 +181,6 @@ fn signup(log_id: &str, data: &serde_json::Map<String, Value>) -> Result<Signup,
 
 fn str_at(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
-}
-
-/// A sender-supplied id or type as it may be reported back (logs, per-item
-/// errors): the value if it is short and free of control characters,
-/// otherwise empty, so hostile payloads cannot flood or forge log lines.
-fn reportable(raw: Option<&str>) -> String {
-    match raw.map(str::trim) {
-        Some(v) if v.len() <= DeliveryKey::MAX_ID_LEN && !v.chars().any(char::is_control) => {
-            v.to_string()
-        }
-        _ => String::new(),
-    }
 }
 
 #[cfg(test)]
@@ -381,7 +370,7 @@ mod tests {
 
     #[test]
     fn hostile_ids_are_not_reported_back() {
-        let long = "9".repeat(DeliveryKey::MAX_ID_LEN + 1);
+        let long = "9".repeat(crate::domain::DeliveryKey::MAX_ID_LEN + 1);
         let body = json!([
             ss(&long, "a@example.org"),
             ss("id\r\nforged", "a@example.org")

@@ -11,6 +11,8 @@
 
 pub mod auth0;
 pub mod entra;
+#[cfg(test)]
+mod fuzz_support;
 pub mod okta;
 pub mod signature;
 pub mod sources;
@@ -315,4 +317,16 @@ pub fn delivery_key(
         source: source.to_string(),
         id: id.to_string(),
     })
+}
+
+/// A sender-supplied id or type as it may be reported back (logs, per-item
+/// errors): the value if it is short and free of control characters,
+/// otherwise empty, so hostile payloads cannot flood or forge log lines.
+pub(crate) fn reportable(raw: Option<&str>) -> String {
+    match raw.map(str::trim) {
+        Some(v) if v.len() <= DeliveryKey::MAX_ID_LEN && !v.chars().any(char::is_control) => {
+            v.to_string()
+        }
+        _ => String::new(),
+    }
 }

@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     FieldMap, IntakeError, MAX_BODY_BYTES, Signup, SignupRequest, clean_text, delivery_key,
-    from_fields, static_secret_matches,
+    from_fields, reportable, static_secret_matches,
 };
 use crate::config::Secret;
 use crate::domain::{DeliveryKey, Email};
@@ -508,18 +508,6 @@ pub fn registration_deny(summary: &str, reason: &str, location: &str) -> Value {
 
 fn str_at(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
-}
-
-/// A sender-supplied id or type as it may be reported back (logs, per-item
-/// errors): the value if it is short and free of control characters,
-/// otherwise empty, so hostile payloads cannot flood or forge log lines.
-fn reportable(raw: Option<&str>) -> String {
-    match raw.map(str::trim) {
-        Some(v) if v.len() <= DeliveryKey::MAX_ID_LEN && !v.chars().any(char::is_control) => {
-            v.to_string()
-        }
-        _ => String::new(),
-    }
 }
 
 #[cfg(test)]
