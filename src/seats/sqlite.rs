@@ -97,9 +97,6 @@ const MIGRATIONS: &[&str] = &[
      ) STRICT;",
 ];
 
-/// The tables a ledger file may hold; any other table means a foreign file.
-const OUR_TABLES: &[&str] = &["pools", "claims", "deliveries"];
-
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETE: &str = "COMPLETE";
 
@@ -233,18 +230,26 @@ impl SqliteLedger {
         .await
     }
 
-    /// Runs `work` on the connection on tokio's blocking pool.
+    /// Runs `work` on the connection on tokio's blocking pool. Dropping the
+    /// returned future does not stop `work`: like a request already sent to
+    /// DynamoDB, it commits or rolls back on its own.
     async fn run<T, F>(&self, op: &'static str, work: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, Fail> + Send + 'static,
     {
+        // Why try_current: `tokio::task::spawn_blocking` panics outside a
+        // runtime; a misuse should be an error, not a crash.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            LedgerError::Unavailable(format!("{op}: no tokio runtime to run SQLite on"))
+        })?;
         let conn = Arc::clone(&self.conn);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&conn);
-            work(&mut guard).map_err(|f| f.into_ledger(op))
-        })
-        .await;
+        let joined = runtime
+            .spawn_blocking(move || {
+                let mut guard = lock(&conn);
+                work(&mut guard).map_err(|f| f.into_ledger(op))
+            })
+            .await;
         match joined {
             Ok(answer) => answer,
             Err(_) => Err(LedgerError::Unavailable(format!(
@@ -273,7 +278,7 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     }
 }
 
-/// Creates the ledger file readable by its owner only (it lists people's
+/// Creates the ledger file for its owner only (mode 0600: it lists people's
 /// e-mail addresses); SQLite gives its `-wal`/`-shm` files the same mode. An
 /// existing file is left as it is.
 #[cfg(unix)]
@@ -303,6 +308,9 @@ fn create_private_file(_path: &Path) -> Result<(), LedgerError> {
 /// Sets the connection up and brings the schema to [`SCHEMA_VERSION`].
 fn prepare(mut conn: Connection, busy_timeout: Duration, file: bool) -> Result<Connection, Fail> {
     conn.busy_timeout(busy_timeout)?;
+    // Why check before anything else: switching to WAL rewrites the file
+    // header, and a file that is not ours must be left as it was.
+    check_ours(&conn)?;
     if file {
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
@@ -322,13 +330,30 @@ fn prepare(mut conn: Connection, busy_timeout: Duration, file: bool) -> Result<C
 /// transaction so two processes opening a new file cannot both create it.
 fn migrate(conn: &mut Connection) -> Result<(), Fail> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let app_id: i32 = tx.pragma_query_value(None, "application_id", |row| row.get(0))?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let foreign_tables: i64 = tx.query_row(
+    let version = check_ours(&tx)?;
+    let from = usize::try_from(version).map_err(|_| corrupt("negative schema version"))?;
+    if from < MIGRATIONS.len() {
+        for migration in MIGRATIONS.iter().skip(from) {
+            tx.execute_batch(migration)?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Reads the file's marks without writing: refuses a file of another
+/// application or of a newer schema, else returns its schema version (0 for
+/// a new, empty file).
+fn check_ours(conn: &Connection) -> Result<i64, Fail> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let foreign_tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_schema \
          WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
-           AND name NOT IN (?1, ?2, ?3)",
-        params![OUR_TABLES[0], OUR_TABLES[1], OUR_TABLES[2]],
+           AND name NOT IN ('pools', 'claims', 'deliveries')",
+        [],
         |row| row.get(0),
     )?;
     let ours = app_id == APPLICATION_ID || (app_id == 0 && version == 0);
@@ -343,16 +368,7 @@ fn migrate(conn: &mut Connection) -> Result<(), Fail> {
              {SCHEMA_VERSION} this build understands; use a newer agol-seat-broker"
         )));
     }
-    let from = usize::try_from(version).map_err(|_| corrupt("negative schema version"))?;
-    if from < MIGRATIONS.len() {
-        for migration in MIGRATIONS.iter().skip(from) {
-            tx.execute_batch(migration)?;
-        }
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    }
-    tx.commit()?;
-    Ok(())
+    Ok(version)
 }
 
 /// What an operation can fail with before it is named: an SQLite error or a

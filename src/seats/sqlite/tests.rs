@@ -177,6 +177,10 @@ async fn an_sqlite_file_of_another_application_is_refused_and_left_untouched() {
         .unwrap();
     assert_eq!(tables, 1);
     assert_eq!(pragma_i64(&raw, "user_version"), 0);
+    let mode: String = raw
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
     drop(raw);
     cleanup(&dir);
 }
