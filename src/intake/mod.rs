@@ -330,3 +330,69 @@ pub(crate) fn reportable(raw: Option<&str>) -> String {
         _ => String::new(),
     }
 }
+
+/// A delivery body as a JSON object, within [`MAX_BODY_BYTES`].
+pub(crate) fn json_object(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, IntakeError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(IntakeError::BodyTooLarge);
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        // serde's message names line/column and the kind of error only.
+        .map_err(|e| IntakeError::MalformedBody(e.to_string()))?;
+    match value {
+        serde_json::Value::Object(obj) => Ok(obj),
+        _ => Err(IntakeError::MalformedBody(
+            "expected a JSON object".to_string(),
+        )),
+    }
+}
+
+/// A required string member: absent or `null` is `MissingField`, another
+/// type is `InvalidField`.
+pub(crate) fn required_str<'a>(
+    obj: &'a serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+) -> Result<&'a str, IntakeError> {
+    match obj.get(field) {
+        None | Some(serde_json::Value::Null) => Err(IntakeError::MissingField(field)),
+        Some(serde_json::Value::String(s)) => Ok(s),
+        Some(_) => Err(IntakeError::InvalidField {
+            field,
+            reason: "must be a string".to_string(),
+        }),
+    }
+}
+
+/// A required object member: absent or `null` is `MissingField`, another
+/// type is `InvalidField`.
+pub(crate) fn required_object<'a>(
+    obj: &'a serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+) -> Result<&'a serde_json::Map<String, serde_json::Value>, IntakeError> {
+    match obj.get(field) {
+        None | Some(serde_json::Value::Null) => Err(IntakeError::MissingField(field)),
+        Some(serde_json::Value::Object(o)) => Ok(o),
+        Some(_) => Err(IntakeError::InvalidField {
+            field,
+            reason: "must be an object".to_string(),
+        }),
+    }
+}
+
+/// Checks that the event-type member is the one sign-up event a sender has.
+pub(crate) fn require_event(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    field: &'static str,
+    signup_event: &str,
+) -> Result<(), IntakeError> {
+    match obj.get(field) {
+        None | Some(serde_json::Value::Null) => Err(IntakeError::MissingField(field)),
+        Some(serde_json::Value::String(t)) if t == signup_event => Ok(()),
+        Some(_) => Err(IntakeError::InvalidField {
+            field,
+            reason: format!("only {signup_event} is a sign-up"),
+        }),
+    }
+}

@@ -18,7 +18,8 @@
 use serde_json::{Map, Value};
 
 use super::{
-    FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields, static_secret_matches,
+    FieldMap, IntakeError, Signup, delivery_key, from_fields, json_object, required_object,
+    static_secret_matches,
 };
 use crate::config::Secret;
 
@@ -77,7 +78,7 @@ pub enum Survey123Event {
 /// `editData` yields [`Survey123Event::Ignored`]; any other `eventType` is an
 /// [`IntakeError::InvalidField`] (422).
 pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Survey123Event, IntakeError> {
-    let obj = object(body)?;
+    let obj = json_object(body)?;
     match obj.get("eventType") {
         None | Some(Value::Null) => return Err(IntakeError::MissingField("eventType")),
         Some(Value::String(t)) if t == SIGNUP_EVENT => {}
@@ -93,26 +94,8 @@ pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Survey123Event, IntakeErr
             });
         }
     }
-    let feature = match obj.get("feature") {
-        Some(Value::Object(f)) => f,
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("feature")),
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "feature",
-                reason: "must be an object".to_string(),
-            });
-        }
-    };
-    let mut attributes = match feature.get("attributes") {
-        Some(Value::Object(a)) => a.clone(),
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("attributes")),
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "attributes",
-                reason: "must be an object".to_string(),
-            });
-        }
-    };
+    let feature = required_object(&obj, "feature")?;
+    let mut attributes = required_object(feature, "attributes")?.clone();
     let raw_id = take_globalid(&mut attributes)
         .or_else(|| result_globalid(feature))
         .ok_or(IntakeError::MissingField("globalid"))?;
@@ -131,7 +114,7 @@ pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Survey123Event, IntakeErr
 /// `None` when the body lacks either or they are unusable. The route still
 /// must check the host against the portal it trusts before sending a token.
 pub fn record_ref(body: &[u8]) -> Option<(String, String)> {
-    let obj = object(body).ok()?;
+    let obj = json_object(body).ok()?;
     let raw_url = obj.get("surveyInfo")?.get("serviceUrl")?.as_str()?.trim();
     let url = url::Url::parse(raw_url).ok()?;
     if url.scheme() != "https"
@@ -152,22 +135,6 @@ pub fn record_ref(body: &[u8]) -> Option<(String, String)> {
         .unwrap_or_default();
     let raw_id = take_globalid(&mut attributes).or_else(|| result_globalid(feature))?;
     Some((service_url, normalise_globalid(&raw_id)?))
-}
-
-/// The body as a JSON object, refusing oversize bodies first.
-fn object(body: &[u8]) -> Result<Map<String, Value>, IntakeError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(IntakeError::BodyTooLarge);
-    }
-    let value: Value = serde_json::from_slice(body)
-        // serde's message names line/column and the kind of error only.
-        .map_err(|e| IntakeError::MalformedBody(e.to_string()))?;
-    match value {
-        Value::Object(obj) => Ok(obj),
-        _ => Err(IntakeError::MalformedBody(
-            "expected a JSON object".to_string(),
-        )),
-    }
 }
 
 /// Removes the `globalid` attribute (any letter case: layers differ) and
@@ -403,7 +370,7 @@ mod tests {
             let err = parse(body.as_bytes(), &default_fields()).unwrap_err();
             assert_eq!(err.code(), *code, "{body}: {err}");
         }
-        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        let big = vec![b' '; crate::intake::MAX_BODY_BYTES + 1];
         assert_eq!(
             parse(&big, &default_fields()).unwrap_err().code(),
             "payload_too_large"

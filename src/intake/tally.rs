@@ -18,7 +18,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::{FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields};
+use super::{
+    FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields, json_object,
+    require_event, required_object, required_str,
+};
 use crate::config::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -111,47 +114,10 @@ struct Field {
 /// Any `eventType` other than `FORM_RESPONSE` is an
 /// [`IntakeError::InvalidField`] (422) on `eventType`.
 pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Signup, IntakeError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(IntakeError::BodyTooLarge);
-    }
-    let value: Value = serde_json::from_slice(body)
-        // serde's message names line/column and the kind of error only.
-        .map_err(|e| IntakeError::MalformedBody(e.to_string()))?;
-    let Value::Object(obj) = value else {
-        return Err(IntakeError::MalformedBody(
-            "expected a JSON object".to_string(),
-        ));
-    };
-    match obj.get("eventType") {
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("eventType")),
-        Some(Value::String(t)) if t == SIGNUP_EVENT => {}
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "eventType",
-                reason: format!("only {SIGNUP_EVENT} is a sign-up"),
-            });
-        }
-    }
-    let key = match obj.get("eventId") {
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("eventId")),
-        Some(Value::String(id)) => delivery_key(SOURCE, id, "eventId")?,
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "eventId",
-                reason: "must be a string".to_string(),
-            });
-        }
-    };
-    let data = match obj.get("data") {
-        Some(Value::Object(d)) => d,
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("data")),
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "data",
-                reason: "must be an object".to_string(),
-            });
-        }
-    };
+    let obj = json_object(body)?;
+    require_event(&obj, "eventType", SIGNUP_EVENT)?;
+    let key = delivery_key(SOURCE, required_str(&obj, "eventId")?, "eventId")?;
+    let data = required_object(&obj, "data")?;
     let read = read_fields(data)?;
     let (flat, map) = by_label_then_key(read, fields);
     let request = from_fields(flat, &map)?;

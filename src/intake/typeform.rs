@@ -20,7 +20,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::{FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields};
+use super::{
+    FieldMap, IntakeError, MAX_BODY_BYTES, Signup, delivery_key, from_fields, json_object,
+    require_event, required_object, required_str,
+};
 use crate::config::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -107,47 +110,10 @@ fn mac(key: &[u8], body: &[u8]) -> HmacSha256 {
 /// Any `event_type` other than `form_response` is an
 /// [`IntakeError::InvalidField`] (422) on `event_type`.
 pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Signup, IntakeError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(IntakeError::BodyTooLarge);
-    }
-    let value: Value = serde_json::from_slice(body)
-        // serde's message names line/column and the kind of error only.
-        .map_err(|e| IntakeError::MalformedBody(e.to_string()))?;
-    let Value::Object(obj) = value else {
-        return Err(IntakeError::MalformedBody(
-            "expected a JSON object".to_string(),
-        ));
-    };
-    match obj.get("event_type") {
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("event_type")),
-        Some(Value::String(t)) if t == SIGNUP_EVENT => {}
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "event_type",
-                reason: format!("only {SIGNUP_EVENT} is a sign-up"),
-            });
-        }
-    }
-    let key = match obj.get("event_id") {
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("event_id")),
-        Some(Value::String(id)) => delivery_key(SOURCE, id, "event_id")?,
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "event_id",
-                reason: "must be a string".to_string(),
-            });
-        }
-    };
-    let response = match obj.get("form_response") {
-        Some(Value::Object(r)) => r,
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("form_response")),
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "form_response",
-                reason: "must be an object".to_string(),
-            });
-        }
-    };
+    let obj = json_object(body)?;
+    require_event(&obj, "event_type", SIGNUP_EVENT)?;
+    let key = delivery_key(SOURCE, required_str(&obj, "event_id")?, "event_id")?;
+    let response = required_object(&obj, "form_response")?;
     let (flat, email_answer) = flatten(response)?;
     let mut map = fields.clone();
     let configured_found = map.email.iter().any(|n| match flat.get(n) {
