@@ -101,9 +101,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         req: &SignupRequest,
         now: UnixMillis,
     ) -> Handled {
+        self.handle_with(delivery, payload_hash, req, &Overrides::default(), now)
+            .await
+    }
+
+    /// [`Self::handle`] with values that win over the pool's defaults (a CSV
+    /// row's role, user type, groups and exact username).
+    pub async fn handle_with(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        overrides: &Overrides,
+        now: UnixMillis,
+    ) -> Handled {
         // Policy first: it is pure, so a request no pool accepts is refused
         // without writing anything.
-        let decision = match self.policy.decide(req) {
+        let decision = match self.decide(req, overrides) {
             Ok(d) => d,
             Err(rejection) => {
                 tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
@@ -161,7 +175,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
         }
 
-        let outcome = self.provision(delivery, req, &decision, now).await;
+        let outcome = self
+            .provision(delivery, req, &decision, overrides, now)
+            .await;
 
         // Final outcomes are stored so that replays get the same answer;
         // transient ones drop the lease so the sender's retry runs again.
@@ -188,11 +204,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         Handled::fresh(outcome)
     }
 
+    /// The policy's decision with the overrides applied.
+    fn decide(
+        &self,
+        req: &SignupRequest,
+        overrides: &Overrides,
+    ) -> Result<Decision, crate::policy::Rejection> {
+        let mut decision = self.policy.decide(req)?;
+        overrides.apply(&mut decision);
+        Ok(decision)
+    }
+
     async fn provision(
         &self,
         delivery: &DeliveryKey,
         req: &SignupRequest,
         decision: &Decision,
+        overrides: &Overrides,
         now: UnixMillis,
     ) -> Outcome {
         let key = ClaimKey {
@@ -250,7 +278,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
 
         let deadline = Instant::now() + self.settings.deadline;
-        match self.create_member(req, decision, deadline).await {
+        match self
+            .create_member(req, decision, overrides.candidates(), deadline)
+            .await
+        {
             Ok(created) => match self
                 .ledger
                 .confirm(&key, &claim_id, &created.username, now)
@@ -300,6 +331,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self,
         req: &SignupRequest,
         decision: &Decision,
+        candidates: u32,
         deadline: Instant,
     ) -> Result<Created, PortalError> {
         let portal = &*self.portal;
@@ -322,7 +354,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             m.org_id.as_deref() == Some(org_id.as_str())
                 && m.email.as_deref().map(str::to_lowercase).as_deref() == Some(email_key.as_str())
         };
-        for n in 0..MAX_CANDIDATES {
+        for n in 0..candidates {
             let name = candidate(&decision.username, n);
             let username = name.as_str();
             if let Some(existing) = within(deadline, portal.member(username)).await? {
@@ -381,11 +413,55 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         }
         Err(PortalError::Rejected {
             code: "username_unavailable".into(),
-            message: format!(
-                "{MAX_CANDIDATES} usernames derived from {} are all taken",
-                decision.username
-            ),
+            message: if candidates == 1 {
+                format!("the username {} is taken", decision.username)
+            } else {
+                format!(
+                    "{candidates} usernames derived from {} are all taken",
+                    decision.username
+                )
+            },
         })
+    }
+}
+
+/// Values that win over the pool's defaults. Empty for webhooks; a CSV
+/// import row fills in what its columns name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Overrides {
+    /// Role id instead of the pool's.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// User type id instead of the pool's.
+    #[serde(default)]
+    pub user_type: Option<String>,
+    /// Group titles instead of the pool's.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Create exactly the request's username, without numbered alternatives.
+    #[serde(default)]
+    pub exact_username: bool,
+}
+
+impl Overrides {
+    fn apply(&self, d: &mut Decision) {
+        if let Some(r) = &self.role {
+            d.role = r.clone();
+        }
+        if let Some(t) = &self.user_type {
+            d.user_type = t.clone();
+        }
+        if let Some(g) = &self.groups {
+            d.groups = g.clone();
+        }
+    }
+
+    fn candidates(&self) -> u32 {
+        if self.exact_username {
+            1
+        } else {
+            MAX_CANDIDATES
+        }
     }
 }
 

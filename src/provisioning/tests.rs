@@ -356,3 +356,40 @@ async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
     assert_eq!(claims[0].state, ClaimState::Active);
     assert_eq!(claims[0].username.as_deref(), Some("ana_acme"));
 }
+
+#[tokio::test]
+async fn overrides_win_over_the_pools_grants_and_an_exact_username_gets_no_alternative() {
+    let w = world();
+    let mut req = signup("bo@acme.org");
+    req.username = Some(crate::domain::Username::parse("bo_field").unwrap());
+    let overrides = Overrides {
+        role: Some("iBBBBBBBBBBBBBBB".into()),
+        user_type: Some("fieldWorkerUT".into()),
+        groups: Some(vec![]),
+        exact_username: true,
+    };
+    let h =
+        w.p.handle_with(&key("o1"), "h", &req, &overrides, NOW)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "bo_field")
+    );
+    let m = w.portal.member("bo_field").await.unwrap().unwrap();
+    assert_eq!(m.role.as_deref(), Some("iBBBBBBBBBBBBBBB"));
+    assert_eq!(m.user_type.as_deref(), Some("fieldWorkerUT"));
+    assert!(m.group_ids.is_empty());
+
+    // The exact name is taken elsewhere: refused, no `cy_field1`, seat back.
+    w.portal.take_elsewhere("cy_field");
+    let mut req = signup("cy@acme.org");
+    req.username = Some(crate::domain::Username::parse("cy_field").unwrap());
+    let h =
+        w.p.handle_with(&key("o2"), "h", &req, &overrides, NOW)
+            .await;
+    assert!(
+        matches!(h.outcome, Outcome::PortalFailed { ref code, .. } if code == "username_unavailable"),
+        "{h:?}"
+    );
+    assert!(w.portal.member("cy_field1").await.unwrap().is_none());
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
