@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, LedgerError, PoolUsage, Reservation,
+    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Reservation,
     ReserveRequest, SeatLedger,
 };
 
@@ -33,6 +33,10 @@ struct State {
     claims: BTreeMap<(PoolId, String), Claim>,
     /// Delivery records by key.
     deliveries: HashMap<DeliveryKey, Delivery>,
+    /// Failed sign-ups by pool, then person, each with its `retain_until`
+    /// (inclusive). Expired ones are only filtered out on reading: like
+    /// DynamoDB's TTL, nothing depends on when they go.
+    failures: BTreeMap<(PoolId, String), (FailedSignup, UnixMillis)>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,5 +239,50 @@ impl SeatLedger for MemoryLedger {
             state.deliveries.remove(key);
         }
         Ok(())
+    }
+
+    async fn touch(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        // Why RESERVED only: an ACTIVE claim is settled, and the sweeper
+        // never looks at it; refreshing it would only blur its history.
+        match state.claims.get_mut(&map_key(key)) {
+            Some(claim) if claim.claim_id == claim_id && claim.state == ClaimState::Reserved => {
+                claim.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        failure: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> Result<(), LedgerError> {
+        self.lock()
+            .failures
+            .insert(map_key(&failure.key), (failure.clone(), retain_until));
+        Ok(())
+    }
+
+    async fn failures(
+        &self,
+        pool: &PoolId,
+        now: UnixMillis,
+    ) -> Result<Vec<FailedSignup>, LedgerError> {
+        let mut listed: Vec<FailedSignup> = self
+            .lock()
+            .failures
+            .iter()
+            .filter(|((p, _), (_, retain_until))| p == pool && *retain_until >= now)
+            .map(|(_, (failure, _))| failure.clone())
+            .collect();
+        super::newest_first(&mut listed);
+        Ok(listed)
     }
 }

@@ -22,6 +22,12 @@
 //!   twice is harmless.
 //! - **Deliveries are idempotent.** `begin_delivery` takes a lease on a
 //!   delivery key together with the payload's hash; see [`DeliveryBegin`].
+//! - **A worker keeps its reservation alive.** `touch` refreshes a RESERVED
+//!   claim's `updated_at` only for the claim id that made it, so the
+//!   stale-reservation sweeper leaves a claim alone while its worker retries.
+//! - **Failed sign-ups stay visible.** `record_failure` keeps one
+//!   [`FailedSignup`] per pool + person (the latest wins) until its
+//!   retention ends; failures never touch seats, counters or claims.
 //!
 //! Nothing here talks to the portal or knows about HTTP.
 
@@ -135,6 +141,32 @@ pub struct PoolUsage {
     pub used: u32,
 }
 
+/// A sign-up whose member could not be created; its seat was given back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedSignup {
+    /// Pool and person.
+    pub key: ClaimKey,
+    /// The delivery (`source:id`).
+    pub delivery: String,
+    /// The username that was intended, if known.
+    pub username: Option<String>,
+    /// Stable code (e.g. `portal_unavailable`, `portal_refused`).
+    pub code: String,
+    /// Human message (no secrets).
+    pub message: String,
+    /// When it was recorded.
+    pub at: UnixMillis,
+}
+
+/// Sorts failures the way [`SeatLedger::failures`] lists them: newest
+/// first, ties by person, so every adapter gives the same order.
+pub(crate) fn newest_first(failures: &mut [FailedSignup]) {
+    failures.sort_by(|a, b| {
+        b.at.cmp(&a.at)
+            .then_with(|| a.key.person.cmp(&b.key.person))
+    });
+}
+
 /// What `begin_delivery` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryBegin {
@@ -240,4 +272,30 @@ pub trait SeatLedger: Send + Sync + 'static {
         &self,
         key: &DeliveryKey,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Refreshes `updated_at` of a RESERVED claim with this id (the worker is
+    /// still on it). Returns false (and writes nothing) when the claim is
+    /// gone, has another id, or is ACTIVE.
+    fn touch(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+
+    /// Records (or overwrites: one per pool + person, the latest wins) a
+    /// failed sign-up, kept until `retain_until`.
+    fn record_failure(
+        &self,
+        failure: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// The failures recorded for a pool whose retention has not passed at
+    /// `now`, newest first.
+    fn failures(
+        &self,
+        pool: &PoolId,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Vec<FailedSignup>, LedgerError>> + Send;
 }

@@ -13,13 +13,16 @@
 //! - a write that returned `Ok` is on disk: WAL journal with
 //!   `synchronous=FULL` (see [`SqliteLedger::open`]).
 //!
-//! # Layout (schema version 1, `PRAGMA user_version`)
+//! # Layout (schema version 2, `PRAGMA user_version`)
 //!
 //! - `pools(pool, used)`: one counter per pool ever used; `used >= 0`.
 //! - `claims(pool, person, claim_id, state, username, delivery, reserved_at,
 //!   updated_at)`, keyed by `(pool, person)`, `pool` referencing `pools`.
 //! - `deliveries(source, id, status, payload_hash, lease_until, outcome,
 //!   retain_until, updated_at)`, keyed by `(source, id)`.
+//! - `failures(pool, person, delivery, username, code, message, at,
+//!   retain_until)`, keyed by `(pool, person)`: the latest failed sign-up of
+//!   each person (version 2; a version-1 file gains the table when opened).
 //!
 //! The file is marked with [`APPLICATION_ID`]; a file of another application
 //! or of a newer schema version is refused, never rewritten.
@@ -38,7 +41,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, LedgerError, PoolUsage, Reservation,
+    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Reservation,
     ReserveRequest, SeatLedger,
 };
 
@@ -95,6 +98,19 @@ const MIGRATIONS: &[&str] = &[
              OR (status = 'COMPLETE' AND outcome IS NOT NULL
                  AND retain_until IS NOT NULL))
      ) STRICT;",
+    // Version 2: failed sign-ups. No reference to `pools`: a failure takes no
+    // seat and must not create a counter.
+    "CREATE TABLE IF NOT EXISTS failures (
+         pool TEXT NOT NULL,
+         person TEXT NOT NULL,
+         delivery TEXT NOT NULL,
+         username TEXT,
+         code TEXT NOT NULL,
+         message TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         retain_until INTEGER NOT NULL,
+         PRIMARY KEY (pool, person)
+     ) STRICT;",
 ];
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -104,6 +120,10 @@ const SELECT_CLAIM: &str = "SELECT pool, person, claim_id, state, username, deli
      reserved_at, updated_at FROM claims WHERE pool = ?1 AND person = ?2";
 const SELECT_CLAIMS: &str = "SELECT pool, person, claim_id, state, username, delivery, \
      reserved_at, updated_at FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
+/// The failures of pool `?1` retained at `?2`, in [`SeatLedger::failures`]'s
+/// order.
+const SELECT_FAILURES: &str = "SELECT pool, person, delivery, username, code, message, at \
+     FROM failures WHERE pool = ?1 AND retain_until >= ?2 ORDER BY at DESC, person";
 
 /// The seat ledger in an SQLite file; see the module docs. Share it behind an
 /// `Arc`.
@@ -209,23 +229,27 @@ impl SqliteLedger {
         .await
     }
 
-    /// Deletes delivery records that no longer change any answer: completed
-    /// ones past `retain_until`, and in-progress ones whose lease ended more
-    /// than [`IN_PROGRESS_PURGE_GRACE_MS`] before `now` (what DynamoDB's TTL
-    /// does for the other adapter). Returns how many were deleted. Call it
-    /// now and then (at start-up, daily) to keep the file small.
+    /// Deletes records that no longer change any answer: completed delivery
+    /// records past `retain_until`, in-progress ones whose lease ended more
+    /// than [`IN_PROGRESS_PURGE_GRACE_MS`] before `now`, and failed sign-ups
+    /// past their `retain_until` (what DynamoDB's TTL does for the other
+    /// adapter). Returns how many records (of both kinds) were deleted. Call
+    /// it now and then (at start-up, daily) to keep the file small.
     pub async fn purge_expired_deliveries(&self, now: UnixMillis) -> Result<usize, LedgerError> {
         self.run("purge_expired_deliveries", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let deleted = tx
+            let deliveries = tx
                 .prepare_cached(
                     "DELETE FROM deliveries \
                      WHERE (status = 'COMPLETE' AND retain_until < ?1) \
                         OR (status = 'IN_PROGRESS' AND lease_until < ?2)",
                 )?
                 .execute(params![now, now.saturating_sub(IN_PROGRESS_PURGE_GRACE_MS)])?;
+            let failures = tx
+                .prepare_cached("DELETE FROM failures WHERE retain_until < ?1")?
+                .execute(params![now])?;
             tx.commit()?;
-            Ok(deleted)
+            Ok(deliveries + failures)
         })
         .await
     }
@@ -352,7 +376,7 @@ fn check_ours(conn: &Connection) -> Result<i64, Fail> {
     let foreign_tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_schema \
          WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
-           AND name NOT IN ('pools', 'claims', 'deliveries')",
+           AND name NOT IN ('pools', 'claims', 'deliveries', 'failures')",
         [],
         |row| row.get(0),
     )?;
@@ -458,6 +482,22 @@ fn claim_from_row(row: &Row<'_>) -> Result<Claim, Fail> {
         delivery: row.get(5)?,
         reserved_at: row.get(6)?,
         updated_at: row.get(7)?,
+    })
+}
+
+/// A failed sign-up from a row of [`SELECT_FAILURES`]'s columns.
+fn failure_from_row(row: &Row<'_>) -> Result<FailedSignup, Fail> {
+    let pool: String = row.get(0)?;
+    Ok(FailedSignup {
+        key: ClaimKey {
+            pool: parse_pool(&pool)?,
+            person: row.get(1)?,
+        },
+        delivery: row.get(2)?,
+        username: row.get(3)?,
+        code: row.get(4)?,
+        message: row.get(5)?,
+        at: row.get(6)?,
     })
 }
 
@@ -782,6 +822,86 @@ impl SeatLedger for SqliteLedger {
             .execute(params![key.source, key.id, IN_PROGRESS])?;
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn touch(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, LedgerError> {
+        let key = key.clone();
+        let claim_id = claim_id.to_string();
+        self.run("touch", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Why match id and state: only the worker holding this very
+            // reservation keeps it alive; an ACTIVE claim is settled.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE claims SET updated_at = ?4 \
+                     WHERE pool = ?1 AND person = ?2 AND claim_id = ?3 AND state = ?5",
+                )?
+                .execute(params![
+                    key.pool.as_str(),
+                    key.person,
+                    claim_id,
+                    now,
+                    ClaimState::Reserved.as_str(),
+                ])?;
+            tx.commit()?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn record_failure(
+        &self,
+        failure: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> Result<(), LedgerError> {
+        let failure = failure.clone();
+        self.run("record_failure", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO failures (pool, person, delivery, username, code, message, at, \
+                 retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (pool, person) DO UPDATE SET delivery = excluded.delivery, \
+                 username = excluded.username, code = excluded.code, \
+                 message = excluded.message, at = excluded.at, \
+                 retain_until = excluded.retain_until",
+            )?
+            .execute(params![
+                failure.key.pool.as_str(),
+                failure.key.person,
+                failure.delivery,
+                failure.username,
+                failure.code,
+                failure.message,
+                failure.at,
+                retain_until,
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn failures(
+        &self,
+        pool: &PoolId,
+        now: UnixMillis,
+    ) -> Result<Vec<FailedSignup>, LedgerError> {
+        let pool = pool.clone();
+        self.run("failures", move |conn| {
+            let mut stmt = conn.prepare_cached(SELECT_FAILURES)?;
+            let mut rows = stmt.query(params![pool.as_str(), now])?;
+            let mut failures = Vec::new();
+            while let Some(row) = rows.next()? {
+                failures.push(failure_from_row(row)?);
+            }
+            Ok(failures)
         })
         .await
     }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use agol_seat_broker::domain::{DeliveryKey, PoolId, UnixMillis};
 use agol_seat_broker::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, LedgerError, Reservation, ReserveRequest,
-    SeatLedger,
+    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, Reservation,
+    ReserveRequest, SeatLedger,
 };
 use tokio::task::JoinSet;
 
@@ -48,6 +48,11 @@ macro_rules! for_each_contract_check {
             an_expired_lease_is_taken_over_by_the_same_payload_but_not_another,
             a_completed_delivery_past_its_retention_starts_afresh,
             finishing_a_delivery_whose_record_is_gone_stores_nothing,
+            touch_refreshes_a_reserved_claim_of_this_id_only,
+            touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes_nothing,
+            a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it,
+            failures_are_listed_per_pool_newest_first_until_their_retention_ends,
+            a_failure_changes_neither_usage_nor_claims,
         );
     };
 }
@@ -105,6 +110,18 @@ fn reserved(r: Reservation) -> Claim {
 
 async fn used<L: SeatLedger>(ledger: &L, pool_name: &str) -> u32 {
     ledger.usage(&pool(pool_name)).await.expect("usage").used
+}
+
+/// A failed sign-up of `person` in `pool_name`, recorded at `at`.
+pub fn failed(pool_name: &str, person: &str, code: &str, at: UnixMillis) -> FailedSignup {
+    FailedSignup {
+        key: key(pool_name, person),
+        delivery: format!("okta:evt-{at}"),
+        username: Some("intended_user".into()),
+        code: code.into(),
+        message: format!("{code} while creating the member"),
+        at,
+    }
 }
 
 // ---------- seats ----------
@@ -693,5 +710,249 @@ pub async fn finishing_a_delivery_whose_record_is_gone_stores_nothing<L: SeatLed
             .await
             .unwrap(),
         DeliveryBegin::Started
+    );
+}
+
+// ---------- reservations kept alive ----------
+
+/// touch moves `updated_at` of the RESERVED claim it names, nothing else.
+pub async fn touch_refreshes_a_reserved_claim_of_this_id_only<L: SeatLedger>(ledger: Arc<L>) {
+    let k = key("acme", "ana@example.org");
+    let claim = reserved(reserve(&*ledger, &k, 5, "c-1", T0).await);
+
+    let touched = ledger.touch(&k, "c-1", T0 + 500).await.expect("touch");
+
+    assert!(touched);
+    let expected = Claim {
+        updated_at: T0 + 500,
+        ..claim.clone()
+    };
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(expected.clone()));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+
+    // Another id (a reservation made since) is not kept alive by this one.
+    let wrong = ledger.touch(&k, "c-other", T0 + 900).await.expect("touch");
+    assert!(!wrong);
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(expected.clone()));
+
+    // Touching again keeps refreshing.
+    assert!(ledger.touch(&k, "c-1", T0 + 1_000).await.unwrap());
+    assert_eq!(
+        ledger.claim(&k).await.unwrap().map(|c| c.updated_at),
+        Some(T0 + 1_000)
+    );
+    // The claim can still be confirmed and released by its id.
+    let confirmed = ledger
+        .confirm(&k, "c-1", "ana_acme", T0 + 2_000)
+        .await
+        .unwrap();
+    assert_eq!(confirmed.reserved_at, T0);
+    assert_eq!(confirmed.updated_at, T0 + 2_000);
+}
+
+/// touch answers false, and writes nothing, unless its claim is RESERVED.
+pub async fn touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes_nothing<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    // Released.
+    let gone = key("acme", "gone@example.org");
+    reserved(reserve(&*ledger, &gone, 5, "c-gone", T0).await);
+    assert!(ledger.release(&gone, "c-gone").await.unwrap());
+
+    let after_release = ledger.touch(&gone, "c-gone", T0 + 10).await.unwrap();
+
+    assert!(!after_release);
+    assert_eq!(ledger.claim(&gone).await.unwrap(), None);
+    assert!(ledger.claims(&pool("acme")).await.unwrap().is_empty());
+    assert_eq!(used(&*ledger, "acme").await, 0);
+
+    // Active.
+    let active = key("acme", "ana@example.org");
+    reserved(reserve(&*ledger, &active, 5, "c-ana", T0).await);
+    let confirmed = ledger
+        .confirm(&active, "c-ana", "ana_acme", T0 + 100)
+        .await
+        .unwrap();
+
+    let on_active = ledger.touch(&active, "c-ana", T0 + 200).await.unwrap();
+
+    assert!(!on_active);
+    assert_eq!(ledger.claim(&active).await.unwrap(), Some(confirmed));
+
+    // Never made, in a pool never used.
+    let never = key("untouched", "nobody@example.org");
+    assert!(!ledger.touch(&never, "c-x", T0).await.unwrap());
+    assert_eq!(ledger.claim(&never).await.unwrap(), None);
+    assert!(ledger.claims(&pool("untouched")).await.unwrap().is_empty());
+    assert_eq!(used(&*ledger, "untouched").await, 0);
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+// ---------- failed sign-ups ----------
+
+/// record_failure → listed with every field; the same person again replaces it.
+pub async fn a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let retain = T0 + 86_400_000;
+    let first = failed("acme", "ana@example.org", "portal_unavailable", T0);
+    assert!(ledger.failures(&pool("acme"), T0).await.unwrap().is_empty());
+
+    ledger.record_failure(&first, retain).await.expect("record");
+
+    assert_eq!(
+        ledger.failures(&pool("acme"), T0 + 1).await.unwrap(),
+        vec![first.clone()]
+    );
+
+    let second = FailedSignup {
+        username: None,
+        delivery: "entra:evt-2".into(),
+        ..failed("acme", "ana@example.org", "portal_refused", T0 + 50)
+    };
+    ledger
+        .record_failure(&second, retain)
+        .await
+        .expect("record");
+
+    assert_eq!(
+        ledger.failures(&pool("acme"), T0 + 60).await.unwrap(),
+        vec![second.clone()]
+    );
+    // The latest record wins even when its time is older: it is what the
+    // worker reported last.
+    let older = failed("acme", "ana@example.org", "portal_unavailable", T0 + 10);
+    ledger.record_failure(&older, retain).await.unwrap();
+    assert_eq!(
+        ledger.failures(&pool("acme"), T0 + 60).await.unwrap(),
+        vec![older]
+    );
+}
+
+/// Only the pool's own failures, newest first, while retained (inclusive).
+pub async fn failures_are_listed_per_pool_newest_first_until_their_retention_ends<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let early = failed("acme", "ana@example.org", "portal_unavailable", T0);
+    let late = failed("acme", "bob@example.org", "portal_refused", T0 + 20);
+    let middle = failed("acme", "cy@example.org", "portal_unavailable", T0 + 10);
+    let short_lived = failed("acme", "dee@example.org", "portal_refused", T0 + 30);
+    let elsewhere = failed("acme-other", "eve@example.org", "portal_refused", T0 + 5);
+    let long = T0 + 86_400_000;
+    let short = T0 + 60_000;
+    for (f, until) in [
+        (&early, long),
+        (&late, long),
+        (&middle, long),
+        (&short_lived, short),
+        (&elsewhere, long),
+    ] {
+        ledger.record_failure(f, until).await.expect("record");
+    }
+
+    let listed = ledger.failures(&pool("acme"), T0 + 40).await.unwrap();
+
+    assert_eq!(
+        listed,
+        vec![
+            short_lived.clone(),
+            late.clone(),
+            middle.clone(),
+            early.clone()
+        ]
+    );
+    assert_eq!(
+        ledger.failures(&pool("acme-other"), T0 + 40).await.unwrap(),
+        vec![elsewhere]
+    );
+    assert!(
+        ledger
+            .failures(&pool("never-failed"), T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Retained up to and including `retain_until`, then gone.
+    assert_eq!(
+        ledger.failures(&pool("acme"), short).await.unwrap().len(),
+        4
+    );
+    assert_eq!(
+        ledger.failures(&pool("acme"), short + 1).await.unwrap(),
+        vec![late.clone(), middle.clone(), early.clone()]
+    );
+    assert!(
+        ledger
+            .failures(&pool("acme"), long + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An expired failure recorded again is listed again.
+    ledger.record_failure(&short_lived, long).await.unwrap();
+    assert_eq!(
+        ledger.failures(&pool("acme"), short + 1).await.unwrap(),
+        vec![short_lived, late, middle, early]
+    );
+}
+
+/// Failures live beside the seats without touching them.
+pub async fn a_failure_changes_neither_usage_nor_claims<L: SeatLedger>(ledger: Arc<L>) {
+    let holder = key("acme", "ana@example.org");
+    let claim = reserved(reserve(&*ledger, &holder, 2, "c-ana", T0).await);
+    let retain = T0 + 86_400_000;
+
+    // For a person holding a claim, one without, and in a pool never used.
+    for f in [
+        failed("acme", "ana@example.org", "portal_refused", T0 + 1),
+        failed("acme", "bob@example.org", "portal_unavailable", T0 + 2),
+        failed("fresh", "cy@example.org", "portal_unavailable", T0 + 3),
+    ] {
+        ledger.record_failure(&f, retain).await.expect("record");
+    }
+
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    assert_eq!(used(&*ledger, "fresh").await, 0);
+    assert_eq!(
+        ledger.claims(&pool("acme")).await.unwrap(),
+        vec![claim.clone()]
+    );
+    assert!(ledger.claims(&pool("fresh")).await.unwrap().is_empty());
+    assert_eq!(ledger.claim(&holder).await.unwrap(), Some(claim));
+    assert_eq!(
+        ledger.claim(&key("acme", "bob@example.org")).await.unwrap(),
+        None
+    );
+    let people: Vec<String> = ledger
+        .failures(&pool("acme"), T0 + 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.key.person)
+        .collect();
+    assert_eq!(people, vec!["bob@example.org", "ana@example.org"]);
+    // Seats still work as before: one left, then full, and the failed
+    // person may reserve it.
+    let bob = key("acme", "bob@example.org");
+    reserved(reserve(&*ledger, &bob, 2, "c-bob", T0 + 20).await);
+    assert_eq!(
+        reserve(
+            &*ledger,
+            &key("acme", "dee@example.org"),
+            2,
+            "c-dee",
+            T0 + 21
+        )
+        .await,
+        Reservation::PoolFull { used: 2 }
+    );
+    assert_eq!(used(&*ledger, "acme").await, 2);
+    assert_eq!(
+        ledger.failures(&pool("acme"), T0 + 30).await.unwrap().len(),
+        2
     );
 }

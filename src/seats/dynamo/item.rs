@@ -8,9 +8,11 @@
 //! | pool counter | `POOL#<pool>` | `COUNTER` | `used` N, `seats` N (last capacity seen), `updated_at` N |
 //! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
 //! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
+//! | failed sign-up | `POOL#<pool>` | `FAILED#<person>` | `delivery`, `username`?, `code`, `message`, `at`, `retain_until`, `ttl` (epoch seconds), `pool`, `person` |
 //!
-//! A pool's counter and claims share a partition, so one Query lists the
-//! claims. Times are epoch milliseconds except `ttl`, which DynamoDB's TTL
+//! A pool's counter, claims and failed sign-ups share a partition, so one
+//! Query per sort-key prefix (`CLAIM#`, `FAILED#`) lists the claims or the
+//! failures; neither prefix is a prefix of the other or of `COUNTER`. Times are epoch milliseconds except `ttl`, which DynamoDB's TTL
 //! feature needs in seconds. This module only builds and reads items; it does
 //! no I/O, and a malformed item becomes [`LedgerError::Corrupt`], never a
 //! panic.
@@ -22,7 +24,7 @@ use std::str::FromStr;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
-use crate::seats::{Claim, ClaimKey, ClaimState, LedgerError};
+use crate::seats::{Claim, ClaimKey, ClaimState, FailedSignup, LedgerError};
 
 /// A raw DynamoDB item.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -35,6 +37,8 @@ pub(super) const SK: &str = "sk";
 pub(super) const COUNTER_SK: &str = "COUNTER";
 /// Sort key prefix of claims.
 pub(super) const CLAIM_PREFIX: &str = "CLAIM#";
+/// Sort key prefix of failed sign-ups.
+pub(super) const FAILED_PREFIX: &str = "FAILED#";
 /// Sort key of a delivery record.
 pub(super) const DELIVERY_SK: &str = "DELIVERY";
 
@@ -51,6 +55,11 @@ pub(super) fn pool_pk(pool: &PoolId) -> String {
 /// `sk` of a person's claim.
 pub(super) fn claim_sk(person: &str) -> String {
     format!("{CLAIM_PREFIX}{person}")
+}
+
+/// `sk` of a person's failed sign-up.
+pub(super) fn failed_sk(person: &str) -> String {
+    format!("{FAILED_PREFIX}{person}")
 }
 
 /// `pk` of a delivery record. Sources are fixed adapter names without `#`,
@@ -183,6 +192,57 @@ impl From<&Claim> for ClaimRecord {
     }
 }
 
+/// A stored failed sign-up, read with
+/// `FailedSignup::try_from(FailureItem(&item))`.
+pub(super) struct FailureItem<'a>(pub &'a Item);
+
+impl TryFrom<FailureItem<'_>> for FailedSignup {
+    type Error = LedgerError;
+
+    fn try_from(FailureItem(item): FailureItem<'_>) -> Result<Self, Self::Error> {
+        let pool = PoolId::parse(item.req_s("pool")?)
+            .map_err(|_| LedgerError::Corrupt("failure has an invalid pool name".into()))?;
+        Ok(FailedSignup {
+            key: ClaimKey {
+                pool,
+                person: item.req_s("person")?.to_string(),
+            },
+            delivery: item.req_s("delivery")?.to_string(),
+            username: item.opt_s("username")?.map(str::to_string),
+            code: item.req_s("code")?.to_string(),
+            message: item.req_s("message")?.to_string(),
+            at: item.req_n("at")?,
+        })
+    }
+}
+
+/// `retain_until` of a failure item.
+pub(super) fn failure_retain_until(item: &Item) -> Result<UnixMillis, LedgerError> {
+    item.req_n("retain_until")
+}
+
+/// A failed sign-up as a full item (keys, `retain_until` and `ttl`
+/// included), ready to put.
+pub(super) struct FailureRecord(pub Item);
+
+impl FailureRecord {
+    pub(super) fn new(failure: &FailedSignup, retain_until: UnixMillis) -> Self {
+        let mut item = key(pool_pk(&failure.key.pool), failed_sk(&failure.key.person));
+        item.insert("delivery".into(), s(&failure.delivery));
+        if let Some(username) = &failure.username {
+            item.insert("username".into(), s(username));
+        }
+        item.insert("code".into(), s(&failure.code));
+        item.insert("message".into(), s(&failure.message));
+        item.insert("at".into(), n(failure.at));
+        item.insert("retain_until".into(), n(retain_until));
+        item.insert("ttl".into(), n(ttl_seconds(retain_until)));
+        item.insert("pool".into(), s(failure.key.pool.as_str()));
+        item.insert("person".into(), s(&failure.key.person));
+        FailureRecord(item)
+    }
+}
+
 /// `used` of a counter item.
 pub(super) fn counter_used(item: &Item) -> Result<u32, LedgerError> {
     Ok(item.opt_n("used")?.unwrap_or(0))
@@ -273,6 +333,50 @@ mod tests {
         item.remove("reserved_at");
         assert!(matches!(
             Claim::try_from(ClaimItem(&item)),
+            Err(LedgerError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_failure_survives_the_round_trip_through_an_item_and_carries_its_ttl() {
+        for username in [None, Some("ana_acme")] {
+            let failure = FailedSignup {
+                key: ClaimKey {
+                    pool: PoolId::parse("acme").unwrap(),
+                    person: "ana#x@example.org".into(),
+                },
+                delivery: "okta:e-1".into(),
+                username: username.map(str::to_string),
+                code: "portal_refused".into(),
+                message: "the portal refused the member".into(),
+                at: 1_000,
+            };
+            let FailureRecord(item) = FailureRecord::new(&failure, 86_400_001);
+            assert_eq!(item.get(PK), Some(&s("POOL#acme")));
+            assert_eq!(item.get(SK), Some(&s("FAILED#ana#x@example.org")));
+            assert_eq!(item.get("ttl"), Some(&n(86_401)));
+            assert_eq!(failure_retain_until(&item).unwrap(), 86_400_001);
+            assert_eq!(FailedSignup::try_from(FailureItem(&item)).unwrap(), failure);
+        }
+    }
+
+    #[test]
+    fn a_failure_item_without_its_code_is_corrupt() {
+        let failure = FailedSignup {
+            key: ClaimKey {
+                pool: PoolId::parse("acme").unwrap(),
+                person: "ana@example.org".into(),
+            },
+            delivery: "okta:e-1".into(),
+            username: None,
+            code: "portal_unavailable".into(),
+            message: "m".into(),
+            at: 1,
+        };
+        let FailureRecord(mut item) = FailureRecord::new(&failure, 2);
+        item.remove("code");
+        assert!(matches!(
+            FailedSignup::try_from(FailureItem(&item)),
             Err(LedgerError::Corrupt(_))
         ));
     }

@@ -12,6 +12,9 @@
 //! - deliveries are conditional `PutItem`/`UpdateItem`/`DeleteItem` calls;
 //!   lease and retention expiry are compared with stored times in the
 //!   condition, never left to DynamoDB's TTL deletion (which may lag by days).
+//! - `touch` is one conditional `UpdateItem` (this claim id, still RESERVED);
+//!   failed sign-ups are plain `PutItem`s in the pool's partition, and
+//!   `failures` drops expired ones itself, TTL deletion being lazy.
 //!
 //! Transaction conflicts (concurrent transactions on the same counter) are
 //! retried with full-jitter backoff within a [`ConflictRetry`] budget and
@@ -46,12 +49,13 @@ use rand::Rng;
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, LedgerError, PoolUsage, Reservation,
+    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Reservation,
     ReserveRequest, SeatLedger,
 };
 
 use item::{
-    COMPLETE, ClaimItem, ClaimRecord, DeliveryRecord, DeliveryStatus, IN_PROGRESS, Item, n, s,
+    COMPLETE, ClaimItem, ClaimRecord, DeliveryRecord, DeliveryStatus, FailureItem, FailureRecord,
+    IN_PROGRESS, Item, n, s,
 };
 
 /// How long an IN_PROGRESS record outlives its lease before DynamoDB's TTL
@@ -527,6 +531,67 @@ impl DynamoLedger {
         }
     }
 
+    async fn try_touch(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        now: UnixMillis,
+    ) -> Result<Step<bool>, LedgerError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::claim_key(key)))
+            .update_expression("SET #updated_at = :now")
+            // Why: only the worker holding this very reservation keeps it
+            // alive, and an ACTIVE claim is settled. A missing claim fails the
+            // condition too (no `claim_id`), so nothing is ever created.
+            .condition_expression("#claim_id = :cid AND #state = :reserved")
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_names("#claim_id", "claim_id")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":cid", s(claim_id))
+            .expression_attribute_values(":reserved", s(ClaimState::Reserved.as_str()))
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(Step::Done(true)),
+            Err(err) => err,
+        };
+        let description = describe("UpdateItem", &err);
+        match err.into_service_error() {
+            UpdateItemError::ConditionalCheckFailedException(_) => Ok(Step::Done(false)),
+            UpdateItemError::TransactionConflictException(_) => Ok(Step::Conflict),
+            other => Err(failure(description, &other)),
+        }
+    }
+
+    async fn try_record_failure(
+        &self,
+        failed: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> Result<Step<()>, LedgerError> {
+        let FailureRecord(record) = FailureRecord::new(failed, retain_until);
+        // Why unconditional: one failure per pool + person, the latest wins.
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(Step::Done(())),
+            Err(err) => err,
+        };
+        let description = describe("PutItem", &err);
+        match err.into_service_error() {
+            PutItemError::TransactionConflictException(_) => Ok(Step::Conflict),
+            other => Err(failure(description, &other)),
+        }
+    }
+
     async fn try_abandon_delivery(&self, key: &DeliveryKey) -> Result<Step<()>, LedgerError> {
         let sent = self
             .client
@@ -724,6 +789,65 @@ impl SeatLedger for DynamoLedger {
     async fn abandon_delivery(&self, key: &DeliveryKey) -> Result<(), LedgerError> {
         self.retrying("abandon_delivery", || self.try_abandon_delivery(key))
             .await
+    }
+
+    async fn touch(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, LedgerError> {
+        self.retrying("touch", || self.try_touch(key, claim_id, now))
+            .await
+    }
+
+    async fn record_failure(
+        &self,
+        failure: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> Result<(), LedgerError> {
+        self.retrying("record_failure", || {
+            self.try_record_failure(failure, retain_until)
+        })
+        .await
+    }
+
+    async fn failures(
+        &self,
+        pool: &PoolId,
+        now: UnixMillis,
+    ) -> Result<Vec<FailedSignup>, LedgerError> {
+        let mut failures = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", item::PK)
+                .expression_attribute_names("#sk", item::SK)
+                .expression_attribute_values(":pk", s(item::pool_pk(pool)))
+                .expression_attribute_values(":prefix", s(item::FAILED_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", &e))?;
+            for found in out.items() {
+                // Why here: TTL deletion lags (by days), so an expired item
+                // may still be stored; retention is decided from its time.
+                if item::failure_retain_until(found)? >= now {
+                    failures.push(FailedSignup::try_from(FailureItem(found))?);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => break,
+            }
+        }
+        crate::seats::newest_first(&mut failures);
+        Ok(failures)
     }
 }
 

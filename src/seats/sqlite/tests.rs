@@ -112,6 +112,75 @@ async fn reopening_an_existing_ledger_keeps_its_data_and_schema_version() {
     cleanup(&dir);
 }
 
+fn failure(pool: &str, person: &str, at: UnixMillis) -> FailedSignup {
+    FailedSignup {
+        key: key(pool, person),
+        delivery: "okta:e-1".into(),
+        username: Some("intended_user".into()),
+        code: "portal_unavailable".into(),
+        message: "the portal did not answer".into(),
+        at,
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_file_without_the_failures_table_is_upgraded_in_place_and_keeps_its_data() {
+    let dir = scratch("upgrade");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    // A file as the version-1 build left it: its schema, its marks, a claim.
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        .unwrap();
+    raw.execute_batch(MIGRATIONS[0]).unwrap();
+    raw.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    raw.pragma_update(None, "user_version", 1).unwrap();
+    raw.execute_batch(
+        "INSERT INTO pools (pool, used) VALUES ('acme', 1);
+         INSERT INTO claims VALUES ('acme', 'ana@example.org', 'c-1', 'RESERVED',
+             'intended_user', 'standard:d', 7, 7);",
+    )
+    .unwrap();
+    let failures_tables: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'failures'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(failures_tables, 0);
+    drop(raw);
+
+    let ledger = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(
+        pragma_i64(&lock(&ledger.conn), "user_version"),
+        SCHEMA_VERSION
+    );
+    let k = key("acme", "ana@example.org");
+    let claim = ledger.claim(&k).await.unwrap().unwrap();
+    assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 7));
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 1);
+    assert!(ledger.touch(&k, "c-1", T0).await.unwrap());
+    let f = failure("acme", "bob@example.org", T0);
+    ledger.record_failure(&f, T0 + 1_000).await.unwrap();
+    assert_eq!(ledger.failures(&k.pool, T0).await.unwrap(), vec![f.clone()]);
+    reserve(&ledger, &key("acme", "bob@example.org"), "c-2", T0).await;
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 2);
+    drop(ledger);
+
+    // Opened again, the upgraded file is taken as it is.
+    let reopened = SqliteLedger::open(&path).unwrap();
+    assert_eq!(reopened.failures(&k.pool, T0).await.unwrap(), vec![f]);
+    assert_eq!(
+        reopened.claim(&k).await.unwrap().map(|c| c.updated_at),
+        Some(T0)
+    );
+    drop(reopened);
+    cleanup(&dir);
+}
+
 #[tokio::test]
 async fn a_file_with_a_newer_schema_version_is_refused_as_corrupt() {
     let dir = scratch("newer");
@@ -389,6 +458,31 @@ async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
             .unwrap(),
         DeliveryBegin::Started
     );
+}
+
+#[tokio::test]
+async fn purging_deletes_failures_past_their_retention_and_keeps_the_others() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let pool = PoolId::parse("acme").unwrap();
+    let expired = failure("acme", "ana@example.org", T0);
+    let kept = failure("acme", "bob@example.org", T0 + 1);
+    ledger.record_failure(&expired, T0 + 100).await.unwrap();
+    ledger.record_failure(&kept, T0 + 10_000).await.unwrap();
+
+    assert_eq!(ledger.purge_expired_deliveries(T0 + 100).await.unwrap(), 0);
+    let purged = ledger.purge_expired_deliveries(T0 + 101).await.unwrap();
+
+    assert_eq!(purged, 1);
+    let rows: i64 = lock(&ledger.conn)
+        .query_row("SELECT count(*) FROM failures", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(
+        ledger.failures(&pool, T0 + 101).await.unwrap(),
+        vec![kept.clone()]
+    );
+    // An earlier `now` still sees only what is stored: the purged one is gone.
+    assert_eq!(ledger.failures(&pool, T0).await.unwrap(), vec![kept]);
 }
 
 #[test]
