@@ -1013,6 +1013,7 @@ async fn sign_in_sets_last_login_and_seeded_members_are_visible() {
         status: MemberStatus::Active,
         last_login: -1,
         created: 1,
+        ..SimMember::new("old_timer", "org_user", "creatorUT")
     });
 
     assert!(seeded);
