@@ -391,3 +391,138 @@ impl Portal for FakePortal {
         Ok(not_added)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(username: &str, role: &str, user_type: &str) -> Member {
+        Member {
+            username: username.into(),
+            role: Some(role.into()),
+            user_type: Some(user_type.into()),
+            ..Member::default()
+        }
+    }
+
+    fn code_of(e: PortalError) -> String {
+        match e {
+            PortalError::Rejected { code, .. } => code,
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn role_and_type_changes_follow_the_compatibility_table_and_the_seats() {
+        let fake = FakePortal::new("org1", &["Crew"]);
+        fake.add_member(member("viewer_one", "iAAAAAAAAAAAAAAA", "viewerUT"));
+        fake.add_member(member("viewer_two", "iAAAAAAAAAAAAAAA", "viewerUT"));
+        fake.set_purchased("creatorUT", 1);
+        fake.set_purchased("viewerUT", 5);
+
+        let role = fake.update_role("viewer_one", "org_user").await;
+        fake.update_user_type("viewer_one", "creatorUT")
+            .await
+            .unwrap();
+        let no_seat = fake.update_user_type("viewer_two", "creatorUT").await;
+        fake.update_role("viewer_one", "org_user").await.unwrap();
+
+        assert_eq!(code_of(role.unwrap_err()), INCOMPATIBLE_ROLE);
+        assert_eq!(code_of(no_seat.unwrap_err()), USER_TYPE_REFUSED);
+        let one = fake.member("viewer_one").await.unwrap().unwrap();
+        assert_eq!(one.role.as_deref(), Some("org_user"));
+        assert_eq!(one.user_type.as_deref(), Some("creatorUT"));
+        assert_eq!(
+            fake.writes(),
+            [
+                "update_role viewer_one org_user",
+                "update_user_type viewer_one creatorUT",
+                "update_user_type viewer_two creatorUT",
+                "update_role viewer_one org_user",
+            ]
+        );
+        let counts = fake.license_counts().await.unwrap();
+        assert!(counts.types.contains(&("creatorUT".into(), 1, 1)));
+    }
+
+    #[tokio::test]
+    async fn profiles_groups_roles_and_scripted_failures() {
+        let fake = FakePortal::new("org1", &["Crew", "Office"]);
+        fake.add_role("cUsToMrOlE000001", "Custom");
+        fake.add_member(member("jdoe_acme", "iAAAAAAAAAAAAAAA", "viewerUT"));
+        fake.fail_next_write(PortalError::Unavailable("down".into()));
+
+        let failed = fake
+            .update_profile(
+                "jdoe_acme",
+                &ProfileUpdate {
+                    access: Some("private".into()),
+                    ..ProfileUpdate::default()
+                },
+            )
+            .await;
+        fake.update_profile(
+            "jdoe_acme",
+            &ProfileUpdate {
+                full_name: Some("Jane Doe".into()),
+                user_type: Some("both".into()),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let bad = fake
+            .update_profile(
+                "jdoe_acme",
+                &ProfileUpdate {
+                    access: Some("everyone".into()),
+                    ..ProfileUpdate::default()
+                },
+            )
+            .await;
+        let not_added = fake
+            .add_to_groups("ghost_user", &["g-Crew".into()])
+            .await
+            .unwrap();
+        fake.add_to_groups("jdoe_acme", &["g-Crew".into(), "g-Crew".into()])
+            .await
+            .unwrap();
+        let unknown = fake.add_to_groups("jdoe_acme", &["g-Nope".into()]).await;
+
+        assert!(failed.unwrap_err().is_transient());
+        assert_eq!(code_of(bad.unwrap_err()), "400");
+        assert_eq!(not_added, ["g-Crew"]);
+        assert_eq!(code_of(unknown.unwrap_err()), "COM_0003");
+        let m = fake.member("jdoe_acme").await.unwrap().unwrap();
+        assert_eq!(m.access, None, "the failed write changed nothing");
+        assert_eq!(m.full_name.as_deref(), Some("Jane Doe"));
+        assert_eq!(m.esri_access.as_deref(), Some("both"));
+        assert_eq!(m.group_ids, ["g-Crew"]);
+        let roles: Vec<String> = fake
+            .roles()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                "org_admin",
+                "org_publisher",
+                "org_user",
+                "iAAAAAAAAAAAAAAA",
+                "iBBBBBBBBBBBBBBB",
+                "cUsToMrOlE000001"
+            ]
+        );
+        assert_eq!(
+            fake.group_titles().await.unwrap(),
+            [
+                ("g-Crew".to_string(), "Crew".to_string()),
+                ("g-Office".to_string(), "Office".to_string())
+            ]
+        );
+        assert_eq!(fake.org_members().await.unwrap().len(), 1);
+    }
+}

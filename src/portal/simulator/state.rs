@@ -1089,6 +1089,28 @@ mod tests {
     }
 
     #[test]
+    fn custom_roles_refuse_the_viewer_type_only_when_not_viewer_compatible() {
+        let org = Org::from_config(&SimulatorConfig {
+            custom_roles: vec![
+                SimRole::new("rEaDeRrOlE000001", "Reader", true),
+                SimRole::new("eDiToRrOlE000001", "Editor", false),
+            ],
+            ..SimulatorConfig::default()
+        });
+        assert_eq!(
+            org.compatible("rEaDeRrOlE000001", "viewerUT"),
+            Compat::Unknown
+        );
+        assert_eq!(org.compatible("eDiToRrOlE000001", "viewerUT"), Compat::No);
+        assert_eq!(
+            org.compatible("eDiToRrOlE000001", "editorUT"),
+            Compat::Unknown
+        );
+        assert_eq!(org.compatible("iBBBBBBBBBBBBBBB", "viewerUT"), Compat::No);
+        assert_eq!(org.compatible("org_user", "creatorUT"), Compat::Yes);
+    }
+
+    #[test]
     fn password_policy_needs_a_letter_a_digit_and_eight_characters() {
         assert!(password_acceptable("S3cure-pass1", "jdoe_acme"));
         assert!(!password_acceptable("short1", "jdoe_acme"));
