@@ -77,12 +77,15 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
     let key = SigningKey::parse(SECRET).expect("key");
     let clock: Clock = Arc::new(now_millis);
     let state = Arc::new(AppState {
-        provisioner: Provisioner::new(
+        provisioner: Arc::new(Provisioner::new(
             ledger,
             Arc::new(portal),
             Arc::new(Policy::new(Rules::from_toml(&rules(seats)).expect("rules"))),
             WorkflowSettings::default(),
-        ),
+        )),
+        jobs: None,
+        entra: None,
+        http: Default::default(),
         standard_keys: vec![key.clone()],
         tolerance_secs: 300,
         clock,

@@ -113,7 +113,10 @@ fn main() {
         let key = SigningKey::parse(SECRET).expect("key");
         let clock: Clock = Arc::new(now_millis);
         let state = Arc::new(AppState {
-            provisioner: provisioner(),
+            provisioner: Arc::new(provisioner()),
+            jobs: None,
+            entra: None,
+            http: Default::default(),
             standard_keys: vec![key.clone()],
             tolerance_secs: 300,
             clock,

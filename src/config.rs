@@ -113,8 +113,16 @@ pub struct Settings {
     /// Timestamp tolerance for signed webhooks (`WEBHOOK_TOLERANCE_SECS`, 300).
     pub tolerance_secs: i64,
     /// Workflow tunables (`PORTAL_DEADLINE_SECS`, `LEASE_SECS`,
-    /// `RETAIN_HOURS`, `STALE_RESERVATION_SECS`).
+    /// `RETAIN_HOURS`, `STALE_RESERVATION_SECS`, `RESERVATION_TIMEOUT_SECS`).
     pub workflow: WorkflowSettings,
+    /// The SQS queue the Okta and Entra hooks hand members to
+    /// (`JOB_QUEUE_URL`); without one they create members synchronously.
+    pub job_queue_url: Option<String>,
+    /// SQS endpoint override (`SQS_ENDPOINT`, a local emulator).
+    pub sqs_endpoint: Option<String>,
+    /// Deliveries of a job before it goes to the dead-letter queue
+    /// (`WORKER_MAX_ATTEMPTS`, the queue's `maxReceiveCount`, default 5).
+    pub worker_max_attempts: u32,
 }
 
 impl Settings {
@@ -150,6 +158,7 @@ impl Settings {
             lease: Duration::from_secs(num("LEASE_SECS", 60)?),
             retain: Duration::from_secs(num("RETAIN_HOURS", 24 * 7)? * 3600),
             stale_reservation: Duration::from_secs(num("STALE_RESERVATION_SECS", 120)?),
+            reservation_timeout: Duration::from_secs(num("RESERVATION_TIMEOUT_SECS", 3600)?),
         };
         if workflow.lease <= workflow.deadline {
             return Err(ConfigError(
@@ -165,6 +174,9 @@ impl Settings {
             secrets,
             tolerance_secs: num("WEBHOOK_TOLERANCE_SECS", 300)? as i64,
             workflow,
+            job_queue_url: var("JOB_QUEUE_URL"),
+            sqs_endpoint: var("SQS_ENDPOINT"),
+            worker_max_attempts: num("WORKER_MAX_ATTEMPTS", 5)?.clamp(1, 1000) as u32,
         })
     }
 }

@@ -18,7 +18,9 @@
 //! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
 //!   portal simulator (a fake ArcGIS portal over real HTTP).
 //! - [`provisioning`]: the workflow (idempotency → reserve → create →
-//!   confirm, with compensation) and the sweeper for crashed attempts.
+//!   confirm, with compensation), its asynchronous half (reserve now, create
+//!   from a queue) and the sweeper for crashed attempts.
+//! - [`queue`]: job queue adapters: SQS (deployed) and an in-process worker.
 //! - [`entrypoints`]: the one HTTP router (Lambda and local server) and the
 //!   command line; [`startup`] wires them from [`config`].
 //! - [`status`]: seats per pool, for `seats` and `GET /status`.
@@ -34,6 +36,7 @@ pub mod intake;
 pub mod policy;
 pub mod portal;
 pub mod provisioning;
+pub mod queue;
 pub mod seats;
 pub mod startup;
 pub mod status;

@@ -11,12 +11,14 @@ use axum::Router;
 use crate::config::{ConfigError, RulesSource, Secrets, Settings};
 use crate::domain::now_millis;
 use crate::entrypoints::http::{AppState, Clock, router};
+use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::SigningKey;
 use crate::intake::sources::Sources;
 use crate::policy::{Policy, Rules};
 use crate::portal::Portal;
 use crate::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
-use crate::provisioning::{Provisioner, WorkflowSettings};
+use crate::provisioning::{JobSink, Provisioner, WorkflowSettings};
+use crate::queue::sqs::SqsQueue;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 
@@ -89,13 +91,29 @@ pub fn app<L: SeatLedger, P: Portal>(
     parts: AppParts,
 ) -> (Router, Arc<AppState<L, P>>) {
     let clock: Clock = Arc::new(now_millis);
+    let entra = parts
+        .sources
+        .get(crate::intake::entra::SOURCE)
+        .and_then(|s| s.entra.clone())
+        .and_then(|config| match EntraVerifier::new(config) {
+            Ok(v) => Some(Arc::new(v)),
+            Err(e) => {
+                // Checked when the sources were loaded; a failure here means
+                // the TLS client could not be built. The route answers 404.
+                tracing::error!("entra verifier: {e}");
+                None
+            }
+        });
     let state = Arc::new(AppState {
-        provisioner: Provisioner::new(
+        provisioner: Arc::new(Provisioner::new(
             ledger,
             portal,
             Arc::new(Policy::new(parts.rules)),
             parts.workflow,
-        ),
+        )),
+        jobs: parts.jobs,
+        entra,
+        http: std::sync::OnceLock::new(),
         standard_keys: parts.keys,
         tolerance_secs: parts.tolerance_secs,
         clock,
@@ -106,7 +124,7 @@ pub fn app<L: SeatLedger, P: Portal>(
 }
 
 /// Everything the router needs besides the two ports.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppParts {
     /// Checked rules.
     pub rules: Rules,
@@ -120,6 +138,8 @@ pub struct AppParts {
     pub status_tokens: Vec<crate::config::Secret>,
     /// Switched-on senders.
     pub sources: Sources,
+    /// The job queue of the Okta and Entra hooks (see [`AppState::jobs`]).
+    pub jobs: Option<Arc<dyn JobSink>>,
 }
 
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
@@ -142,6 +162,13 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
         portal = %settings.portal_url,
         "agol-seat-broker ready"
     );
+    let jobs: Option<Arc<dyn JobSink>> = match &settings.job_queue_url {
+        Some(url) => Some(Arc::new(SqsQueue::new(
+            SqsQueue::client(settings.sqs_endpoint.as_deref()).await,
+            url,
+        ))),
+        None => None,
+    };
     let (router, _) = app(
         Arc::new(ledger),
         Arc::new(portal),
@@ -152,7 +179,33 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
             tolerance_secs: settings.tolerance_secs,
             status_tokens: secrets.status_tokens.clone(),
             sources,
+            jobs,
         },
     );
     Ok(router)
+}
+
+/// The queue worker's workflow: DynamoDB ledger, ArcGIS client, the rules.
+/// Needs no webhook secrets, only the ArcGIS credentials.
+pub async fn worker_provisioner(
+    settings: &Settings,
+) -> Result<Arc<Provisioner<DynamoLedger, ArcGisPortal>>, ConfigError> {
+    let secrets = Secrets::load(&settings.secrets).await?;
+    let rules =
+        Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;
+    let portal = arcgis_portal(
+        &settings.portal_url,
+        &settings.portal_referer,
+        &secrets,
+        &settings.workflow,
+    )?;
+    let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
+    let ledger = DynamoLedger::new(client, &settings.table);
+    tracing::info!(pools = rules.pools.len(), table = %settings.table, "agol-seat-broker worker ready");
+    Ok(Arc::new(Provisioner::new(
+        Arc::new(ledger),
+        Arc::new(portal),
+        Arc::new(Policy::new(rules)),
+        settings.workflow.clone(),
+    )))
 }

@@ -24,6 +24,24 @@ pub struct PoolStatus {
     pub free: u32,
     /// Who holds the seats, oldest first.
     pub holders: Vec<SeatHolder>,
+    /// Queued sign-ups whose member could not be created (their seats were
+    /// given back), newest first; people who hold a seat again are left out.
+    pub failed: Vec<FailedHolder>,
+}
+
+/// A sign-up that failed after its seat was reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedHolder {
+    /// The person (lower-cased e-mail).
+    pub person: String,
+    /// The delivery (`source:id`).
+    pub delivery: String,
+    /// Stable code.
+    pub code: String,
+    /// Why.
+    pub message: String,
+    /// When it was given up.
+    pub at: UnixMillis,
 }
 
 /// One held seat.
@@ -44,10 +62,24 @@ pub async fn pools<L: SeatLedger>(
     ledger: &L,
     rules: &Rules,
 ) -> Result<Vec<PoolStatus>, LedgerError> {
+    let now = crate::domain::now_millis();
     let mut out = Vec::with_capacity(rules.pools.len());
     for pool in &rules.pools {
         let usage = ledger.usage(&pool.id).await?;
         let mut claims = ledger.claims(&pool.id).await?;
+        let failed = ledger
+            .failures(&pool.id, now)
+            .await?
+            .into_iter()
+            .filter(|f| !claims.iter().any(|c| c.key.person == f.key.person))
+            .map(|f| FailedHolder {
+                person: f.key.person,
+                delivery: f.delivery,
+                code: f.code,
+                message: f.message,
+                at: f.at,
+            })
+            .collect();
         claims.sort_by_key(|c| c.reserved_at);
         let reserved = claims
             .iter()
@@ -69,6 +101,7 @@ pub async fn pools<L: SeatLedger>(
                     since: c.reserved_at,
                 })
                 .collect(),
+            failed,
         });
     }
     Ok(out)
@@ -93,6 +126,12 @@ pub fn render(pools: &[PoolStatus], summary_only: bool) -> String {
                     h.state.as_str(),
                     h.username.as_deref().unwrap_or("-"),
                     h.person
+                ));
+            }
+            for f in &p.failed {
+                s.push_str(&format!(
+                    "    {:<8} {:<40} {} ({})\n",
+                    "FAILED", f.code, f.person, f.message
                 ));
             }
         }

@@ -3,6 +3,9 @@
 //! Each test starts a tiny axum server on `127.0.0.1:0` that answers what the
 //! test scripts and records every request it received (method, path, query,
 //! form, headers), then asserts on the client's result and on that record.
+//! The tests of the bulk operations (roles, org members, groups, profile,
+//! role and user type changes, group membership) run the client against the
+//! portal simulator instead and assert the state it leaves behind.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -10,7 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Clock, Credentials};
-use agol_seat_broker::portal::{Invitation, NewMember, Portal, PortalError};
+use agol_seat_broker::portal::simulator::{
+    self, Fault, FaultKind, RefusalStyle, RunningSimulator, SimMember, SimRole, SimulatorConfig,
+};
+use agol_seat_broker::portal::{
+    INCOMPATIBLE_ROLE, Invitation, NewMember, Portal, PortalError, ProfileUpdate, USER_TYPE_REFUSED,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -943,4 +951,697 @@ async fn license_counts_merge_purchased_and_assigned_seats_across_pages() {
     let pages = portal.hits("portals/self/users/counts");
     assert_eq!(pages.len(), 2);
     assert!(pages.iter().all(|p| p.query["type"] == "userLicenseType"));
+}
+
+// ---------------------------------------------------------------- bulk: wire format
+
+#[tokio::test]
+async fn writes_send_exactly_the_documented_form_fields() {
+    // Arrange
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme/update" => Some(Reply::json(
+            json!({"success": true, "username": "jdoe_acme"}),
+        )),
+        "portals/self/updateUserRole" => Some(Reply::json(json!({"success": true}))),
+        "portals/self/updateUserLicenseType" => Some(Reply::json(
+            json!({"results": [{"username": "jdoe_acme", "status": true}]}),
+        )),
+        "community/groups/g1id/addUsers" => Some(Reply::json(json!({"notAdded": []}))),
+        "community/groups/g2id/addUsers" => Some(Reply::json(json!({"notAdded": ["JDOE_ACME"]}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+    let update = ProfileUpdate {
+        email: Some(" jane@acme.test ".into()),
+        access: Some("private".into()),
+        user_type: Some("both".into()),
+        ..ProfileUpdate::default()
+    };
+
+    // Act
+    client.update_profile("jdoe_acme", &update).await.unwrap();
+    client
+        .update_profile("jdoe_acme", &ProfileUpdate::default())
+        .await
+        .unwrap();
+    client
+        .update_role("jdoe_acme", "iAAAAAAAAAAAAAAA")
+        .await
+        .unwrap();
+    client
+        .update_user_type("jdoe_acme", "viewerUT")
+        .await
+        .unwrap();
+    let not_added = client
+        .add_to_groups(
+            "jdoe_acme",
+            &["g1id".into(), "g2id".into(), "g1id".into(), " ".into()],
+        )
+        .await
+        .unwrap();
+
+    // Assert
+    let form_of = |path: &str| {
+        let calls = portal.hits(path);
+        assert_eq!(calls.len(), 1, "{path}");
+        assert_eq!(calls[0].method, Method::POST, "{path}");
+        assert!(calls[0].query.is_empty(), "{path}: nothing in the URL");
+        let mut form: Vec<(String, String)> = calls[0].form.clone().into_iter().collect();
+        form.sort();
+        form
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        form_of("community/users/jdoe_acme/update"),
+        pairs(&[
+            ("access", "private"),
+            ("email", "jane@acme.test"),
+            ("f", "json"),
+            ("userType", "both")
+        ]),
+        "only the set fields; an empty update sends nothing"
+    );
+    assert_eq!(
+        form_of("portals/self/updateUserRole"),
+        pairs(&[
+            ("f", "json"),
+            ("role", "iAAAAAAAAAAAAAAA"),
+            ("user", "jdoe_acme")
+        ])
+    );
+    assert_eq!(
+        form_of("portals/self/updateUserLicenseType"),
+        pairs(&[
+            ("f", "json"),
+            ("userLicenseType", "viewerUT"),
+            ("users", r#"["jdoe_acme"]"#)
+        ])
+    );
+    assert_eq!(
+        form_of("community/groups/g1id/addUsers"),
+        pairs(&[("f", "json"), ("users", "jdoe_acme")]),
+        "each group once"
+    );
+    assert_eq!(not_added, ["g2id"]);
+}
+
+#[tokio::test]
+async fn a_full_profile_update_names_every_field_as_the_portal_spells_it() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme/update" => Some(Reply::json(json!({"success": true}))),
+        _ => None,
+    })
+    .await;
+    let update = ProfileUpdate {
+        email: Some("jane@acme.test".into()),
+        first_name: Some("Jane".into()),
+        last_name: Some("Doe".into()),
+        full_name: Some("Jane Q. Doe".into()),
+        access: Some("org".into()),
+        user_type: Some("arcgisonly".into()),
+    };
+
+    portal
+        .client()
+        .update_profile("jdoe_acme", &update)
+        .await
+        .unwrap();
+
+    let form = &portal.hits("community/users/jdoe_acme/update")[0].form;
+    let mut keys: Vec<&str> = form.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "access",
+            "email",
+            "f",
+            "firstName",
+            "fullname",
+            "lastName",
+            "userType"
+        ]
+    );
+    assert_eq!(form["fullname"], "Jane Q. Doe");
+}
+
+#[tokio::test]
+async fn unclear_answers_to_writes_are_protocol_errors_and_refusals_are_rejections() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/updateUserRole" => Some(Reply::json(json!({"username": "jdoe_acme"}))),
+        "portals/self/updateUserLicenseType" => Some(Reply::json(json!({"results": [
+            {"username": "someone_else", "status": true},
+            {"username": "another_one", "status": true}
+        ]}))),
+        "community/users/jdoe_acme/update" => Some(Reply::json(json!({"success": false}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let role = client
+        .update_role("jdoe_acme", "org_user")
+        .await
+        .unwrap_err();
+    let user_type = client
+        .update_user_type("jdoe_acme", "creatorUT")
+        .await
+        .unwrap_err();
+    let profile = client
+        .update_profile(
+            "jdoe_acme",
+            &ProfileUpdate {
+                access: Some("org".into()),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    let dots = client
+        .update_profile(
+            "..",
+            &ProfileUpdate {
+                access: Some("org".into()),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(role, PortalError::Protocol(_)), "{role:?}");
+    assert!(
+        matches!(user_type, PortalError::Protocol(_)),
+        "{user_type:?}"
+    );
+    assert!(
+        matches!(profile, PortalError::Rejected { .. }),
+        "{profile:?}"
+    );
+    assert!(matches!(dots, PortalError::Rejected { .. }), "{dots:?}");
+    assert_eq!(
+        portal.seen().len(),
+        4,
+        "one token and three calls; `..` never reaches the portal"
+    );
+}
+
+// ---------------------------------------------------------------- bulk: against the simulator
+
+const SIM_ADMIN: &str = "sim_admin";
+const SIM_PASSWORD: &str = "sim-admin-pass1";
+const VIEWER: &str = "iAAAAAAAAAAAAAAA";
+const DATA_EDITOR: &str = "iBBBBBBBBBBBBBBB";
+
+/// A running simulator and a client of it (fast retries, like `config()`).
+async fn simulated(config: SimulatorConfig) -> (RunningSimulator, ArcGisPortal) {
+    let srv = simulator::spawn(config).await.expect("simulator starts");
+    let mut c = ArcGisConfig::new(srv.base_url(), REFERER);
+    c.request_timeout = Duration::from_secs(2);
+    c.deadline = Duration::from_secs(5);
+    c.max_attempts = 3;
+    c.base_backoff = Duration::from_millis(1);
+    c.max_backoff = Duration::from_millis(5);
+    let client = ArcGisPortal::new(c, Credentials::new(SIM_ADMIN, SIM_PASSWORD)).unwrap();
+    (srv, client)
+}
+
+/// Seeds `n` members `member_000`… (Viewer role, viewerUT).
+fn seed_viewers(sim: &RunningSimulator, n: usize) {
+    for i in 0..n {
+        assert!(sim.seed_member(SimMember::new(
+            &format!("member_{i:03}"),
+            VIEWER,
+            "viewerUT"
+        )));
+    }
+}
+
+#[tokio::test]
+async fn roles_are_the_built_ins_then_every_page_of_portals_self_roles() {
+    // Arrange: 120 custom roles, so the listing takes two pages of 100.
+    let custom: Vec<SimRole> = (0..120)
+        .map(|i| SimRole::new(&format!("cUsToMrOlE{i:06}"), &format!("Custom {i}"), true))
+        .collect();
+    let (sim, client) = simulated(SimulatorConfig {
+        custom_roles: custom,
+        ..SimulatorConfig::default()
+    })
+    .await;
+
+    // Act
+    let roles = client.roles().await.unwrap();
+
+    // Assert
+    let ids: Vec<&str> = roles.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids[..3], ["org_admin", "org_publisher", "org_user"]);
+    assert_eq!(roles[0].name, "Administrator");
+    assert_eq!(roles.len(), 3 + 2 + 120);
+    let viewer = roles.iter().find(|r| r.id == VIEWER).expect("Viewer");
+    assert_eq!(viewer.name, "Viewer");
+    assert!(
+        roles
+            .iter()
+            .any(|r| r.id == DATA_EDITOR && r.name == "Data Editor")
+    );
+    assert!(
+        roles
+            .iter()
+            .any(|r| r.id == "cUsToMrOlE000119" && r.name == "Custom 119")
+    );
+    assert_eq!(sim.request_count("portals/self/roles"), 2);
+}
+
+#[tokio::test]
+async fn org_members_reads_every_page_of_100_and_maps_the_profile() {
+    // Arrange: 250 members plus the administrator, one of them described
+    // in full.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    seed_viewers(&sim, 250);
+    let crews = sim.group_id("Field Crews").unwrap();
+    sim.seed_member(SimMember {
+        email: "ana@acme.test".into(),
+        first_name: "Ana".into(),
+        last_name: "Lopez".into(),
+        full_name: "Ana M. Lopez".into(),
+        access: "private".into(),
+        esri_access: "both".into(),
+        group_ids: vec![crews.clone()],
+        ..SimMember::new("ana_lopez", "fIeLdTeChRoLe001", "creatorUT")
+    });
+
+    // Act
+    let members = client.org_members().await.unwrap();
+
+    // Assert
+    assert_eq!(members.len(), 252);
+    let mut names: Vec<&str> = members.iter().map(|m| m.username.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 252, "nobody twice");
+    assert!(names.contains(&"member_249") && names.contains(&SIM_ADMIN));
+    assert_eq!(sim.request_count("portals/self/users"), 3);
+    let ana = members.iter().find(|m| m.username == "ana_lopez").unwrap();
+    assert_eq!(ana.email.as_deref(), Some("ana@acme.test"));
+    assert_eq!(ana.org_id.as_deref(), Some(sim.org_id()));
+    assert_eq!(ana.role.as_deref(), Some("fIeLdTeChRoLe001"), "roleId wins");
+    assert_eq!(ana.user_type.as_deref(), Some("creatorUT"));
+    assert_eq!(ana.group_ids, [crews]);
+    assert_eq!(ana.first_name.as_deref(), Some("Ana"));
+    assert_eq!(ana.last_name.as_deref(), Some("Lopez"));
+    assert_eq!(ana.full_name.as_deref(), Some("Ana M. Lopez"));
+    assert_eq!(ana.access.as_deref(), Some("private"));
+    assert_eq!(ana.esri_access.as_deref(), Some("both"));
+    let admin = members.iter().find(|m| m.username == SIM_ADMIN).unwrap();
+    assert_eq!(admin.role.as_deref(), Some("org_admin"));
+    assert_eq!(admin.access.as_deref(), Some("org"));
+    assert_eq!(admin.esri_access.as_deref(), Some("arcgisonly"));
+}
+
+#[tokio::test]
+async fn a_token_expiring_between_two_pages_is_renewed_and_paging_goes_on() {
+    // Arrange: the first page is answered normally, then every token dies
+    // just as the second page is asked for.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    seed_viewers(&sim, 250);
+    let users = Some("portals/self/users".to_string());
+    sim.inject(Fault {
+        endpoint: users.clone(),
+        kind: FaultKind::Delay(Duration::ZERO),
+        times: Some(1),
+    });
+    sim.inject(Fault {
+        endpoint: users,
+        kind: FaultKind::ExpireTokens,
+        times: Some(1),
+    });
+
+    // Act
+    let members = client.org_members().await.unwrap();
+
+    // Assert
+    assert_eq!(members.len(), 251);
+    assert_eq!(sim.request_count("generateToken"), 2, "renewed once");
+    assert_eq!(
+        sim.request_count("portals/self/users"),
+        4,
+        "page 2 asked twice"
+    );
+}
+
+#[tokio::test]
+async fn group_titles_lists_every_group_of_the_org_across_pages() {
+    let titles: Vec<String> = (0..150).map(|i| format!("Team {i:03}")).collect();
+    let (sim, client) = simulated(SimulatorConfig {
+        groups: titles.clone(),
+        ..SimulatorConfig::default()
+    })
+    .await;
+
+    let groups = client.group_titles().await.unwrap();
+
+    assert_eq!(groups.len(), 150);
+    for title in &titles {
+        let id = sim.group_id(title).unwrap();
+        assert!(groups.contains(&(id, title.clone())), "{title}");
+    }
+    assert_eq!(sim.request_count("community/groups"), 2);
+}
+
+#[tokio::test]
+async fn update_profile_changes_only_the_set_fields() {
+    // Arrange
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember {
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        ..SimMember::new("jdoe_acme", VIEWER, "viewerUT")
+    });
+    let update = ProfileUpdate {
+        email: Some("jane.doe@acme.test".into()),
+        last_name: Some("Smith".into()),
+        access: Some("private".into()),
+        user_type: Some("both".into()),
+        ..ProfileUpdate::default()
+    };
+
+    // Act
+    client.update_profile("jdoe_acme", &update).await.unwrap();
+
+    // Assert
+    let m = sim.member("jdoe_acme").unwrap();
+    assert_eq!(m.email, "jane.doe@acme.test");
+    assert_eq!(m.first_name, "Jane");
+    assert_eq!(m.last_name, "Smith");
+    assert_eq!(m.full_name, "Jane Smith");
+    assert_eq!(m.access, "private");
+    assert_eq!(m.esri_access, "both");
+    assert_eq!(
+        (m.role.as_str(), m.user_type.as_str()),
+        (VIEWER, "viewerUT")
+    );
+    let seen = client.member("jdoe_acme").await.unwrap().unwrap();
+    assert_eq!(seen.full_name.as_deref(), Some("Jane Smith"));
+    assert_eq!(seen.esri_access.as_deref(), Some("both"));
+}
+
+#[tokio::test]
+async fn a_refused_profile_update_is_an_error_in_a_200_body_that_changes_nothing() {
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember::new("jdoe_acme", VIEWER, "viewerUT"));
+    let before = sim.member("jdoe_acme").unwrap();
+    let bad_access = ProfileUpdate {
+        email: Some("new@acme.test".into()),
+        access: Some("everyone".into()),
+        ..ProfileUpdate::default()
+    };
+    let bad_email = ProfileUpdate {
+        email: Some("not-an-address".into()),
+        ..ProfileUpdate::default()
+    };
+
+    let access_err = client
+        .update_profile("jdoe_acme", &bad_access)
+        .await
+        .unwrap_err();
+    let email_err = client
+        .update_profile("jdoe_acme", &bad_email)
+        .await
+        .unwrap_err();
+    let ghost_err = client
+        .update_profile("ghost_user", &bad_email)
+        .await
+        .unwrap_err();
+
+    match access_err {
+        PortalError::Rejected { code, message } => {
+            assert_eq!(code, "400");
+            assert!(message.contains("Invalid access"), "{message}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert!(
+        matches!(email_err, PortalError::Rejected { ref message, .. } if message.contains("email")),
+        "{email_err:?}"
+    );
+    assert!(
+        matches!(ghost_err, PortalError::Rejected { ref message, .. } if message.contains("does not exist")),
+        "{ghost_err:?}"
+    );
+    assert_eq!(sim.member("jdoe_acme").unwrap(), before);
+    assert_eq!(sim.request_count("update"), 3, "rejections are not retried");
+}
+
+#[tokio::test]
+async fn a_429_on_an_update_is_retried_and_the_update_lands() {
+    // Arrange
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember::new("jdoe_acme", VIEWER, "viewerUT"));
+    sim.inject(Fault {
+        endpoint: Some("update".into()),
+        kind: FaultKind::TooManyRequests {
+            retry_after_secs: 0,
+        },
+        times: Some(1),
+    });
+    let update = ProfileUpdate {
+        access: Some("public".into()),
+        ..ProfileUpdate::default()
+    };
+
+    // Act
+    client.update_profile("jdoe_acme", &update).await.unwrap();
+
+    // Assert
+    assert_eq!(sim.member("jdoe_acme").unwrap().access, "public");
+    assert_eq!(sim.request_count("community/users/jdoe_acme/update"), 2);
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retry_budget_is_unavailable_and_changes_nothing() {
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember::new("creator_one", "org_user", "creatorUT"));
+    sim.inject(Fault {
+        endpoint: Some("updateUserRole".into()),
+        kind: FaultKind::TooManyRequests {
+            retry_after_secs: 0,
+        },
+        times: None,
+    });
+
+    let err = client
+        .update_role("creator_one", "org_publisher")
+        .await
+        .unwrap_err();
+
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(sim.request_count("updateUserRole"), 3, "max_attempts");
+    assert_eq!(sim.member("creator_one").unwrap().role, "org_user");
+}
+
+#[tokio::test]
+async fn a_role_that_does_not_fit_the_user_type_is_refused() {
+    // Arrange: a Viewer-type member, a Creator-type member.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember::new("viewer_one", VIEWER, "viewerUT"));
+    sim.seed_member(SimMember::new("creator_one", "org_user", "creatorUT"));
+
+    // Act
+    let publisher = client
+        .update_role("viewer_one", "org_publisher")
+        .await
+        .unwrap_err();
+    let editor = client
+        .update_role("viewer_one", DATA_EDITOR)
+        .await
+        .unwrap_err();
+    let field_tech = client
+        .update_role("viewer_one", "fIeLdTeChRoLe001")
+        .await
+        .unwrap_err();
+    client
+        .update_role("creator_one", "org_publisher")
+        .await
+        .unwrap();
+    client
+        .update_role("creator_one", "fIeLdTeChRoLe001")
+        .await
+        .unwrap();
+
+    // Assert
+    for err in [&publisher, &editor, &field_tech] {
+        match err {
+            PortalError::Rejected { code, message } => {
+                assert_eq!(code, INCOMPATIBLE_ROLE);
+                assert!(message.contains("viewer_one"), "{message}");
+            }
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+    assert_eq!(sim.member("viewer_one").unwrap().role, VIEWER);
+    assert_eq!(sim.member("creator_one").unwrap().role, "fIeLdTeChRoLe001");
+}
+
+#[tokio::test]
+async fn with_error_object_refusals_a_refused_role_is_rejected_with_the_portal_code() {
+    let (sim, client) = simulated(SimulatorConfig {
+        refusal_style: RefusalStyle::ErrorObject,
+        ..SimulatorConfig::default()
+    })
+    .await;
+    sim.seed_member(SimMember::new("viewer_one", VIEWER, "viewerUT"));
+
+    let err = client
+        .update_role("viewer_one", "org_user")
+        .await
+        .unwrap_err();
+    let type_err = client
+        .update_user_type("viewer_one", "nonsenseUT")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(err, PortalError::Rejected { ref code, .. } if code == "400"),
+        "{err:?}"
+    );
+    assert!(
+        matches!(type_err, PortalError::Rejected { ref code, .. } if code == "400"),
+        "{type_err:?}"
+    );
+    assert_eq!(sim.member("viewer_one").unwrap().role, VIEWER);
+    assert_eq!(sim.request_count("updateUserRole"), 1, "not retried");
+}
+
+#[tokio::test]
+async fn a_type_change_needs_a_purchased_seat_and_seats_stay_consistent() {
+    // Arrange: two Creator seats, one held by the administrator.
+    let (sim, client) = simulated(SimulatorConfig {
+        purchased: [("creatorUT".to_string(), 2), ("viewerUT".to_string(), 10)].into(),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    sim.seed_member(SimMember::new("viewer_aaa", VIEWER, "viewerUT"));
+    sim.seed_member(SimMember::new("viewer_bbb", VIEWER, "viewerUT"));
+
+    // Act
+    client
+        .update_user_type("viewer_aaa", "creatorUT")
+        .await
+        .unwrap();
+    let no_seat = client
+        .update_user_type("viewer_bbb", "creatorUT")
+        .await
+        .unwrap_err();
+    let counts = client.license_counts().await.unwrap();
+
+    // Assert
+    match no_seat {
+        PortalError::Rejected { code, message } => {
+            assert_eq!(code, USER_TYPE_REFUSED);
+            assert!(message.contains("creatorUT"), "{message}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(sim.member("viewer_aaa").unwrap().user_type, "creatorUT");
+    assert_eq!(sim.member("viewer_bbb").unwrap().user_type, "viewerUT");
+    assert_eq!(
+        (sim.assigned("creatorUT"), sim.purchased("creatorUT")),
+        (2, 2)
+    );
+    assert_eq!(sim.assigned("viewerUT"), 1);
+    assert!(counts.types.contains(&("creatorUT".to_string(), 2, 2)));
+    assert!(counts.types.contains(&("viewerUT".to_string(), 10, 1)));
+}
+
+#[tokio::test]
+async fn a_type_that_does_not_fit_the_role_is_refused() {
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember::new("creator_one", "org_user", "creatorUT"));
+
+    let err = client
+        .update_user_type("creator_one", "viewerUT")
+        .await
+        .unwrap_err();
+    // The documented order for a downgrade: role first, then the type.
+    client.update_role("creator_one", VIEWER).await.unwrap();
+    client
+        .update_user_type("creator_one", "viewerUT")
+        .await
+        .unwrap();
+
+    assert!(
+        matches!(err, PortalError::Rejected { ref code, .. } if code == USER_TYPE_REFUSED),
+        "{err:?}"
+    );
+    let m = sim.member("creator_one").unwrap();
+    assert_eq!(
+        (m.role.as_str(), m.user_type.as_str()),
+        (VIEWER, "viewerUT")
+    );
+    assert_eq!(sim.assigned("creatorUT"), 1, "only the administrator");
+}
+
+#[tokio::test]
+async fn add_to_groups_adds_per_group_and_reports_where_the_member_was_not_added() {
+    // Arrange: one ordinary member, one already in 512 groups.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    let crews = sim.group_id("Field Crews").unwrap();
+    let training = sim.group_id("Training").unwrap();
+    sim.seed_member(SimMember::new("jdoe_acme", VIEWER, "viewerUT"));
+    let full: Vec<String> = (0..512).map(|i| format!("{i:032x}")).collect();
+    sim.seed_member(SimMember {
+        group_ids: full,
+        ..SimMember::new("busy_member", VIEWER, "viewerUT")
+    });
+
+    // Act
+    let added = client
+        .add_to_groups(
+            "jdoe_acme",
+            &[crews.clone(), training.clone(), crews.clone()],
+        )
+        .await
+        .unwrap();
+    let again = client
+        .add_to_groups("jdoe_acme", std::slice::from_ref(&crews))
+        .await
+        .unwrap();
+    let busy = client
+        .add_to_groups("busy_member", std::slice::from_ref(&training))
+        .await
+        .unwrap();
+    let ghost = client
+        .add_to_groups("ghost_user", std::slice::from_ref(&training))
+        .await
+        .unwrap();
+    let unknown = client
+        .add_to_groups(
+            "jdoe_acme",
+            &["0123456789abcdef0123456789abcdef".to_string()],
+        )
+        .await
+        .unwrap_err();
+
+    // Assert
+    assert!(added.is_empty() && again.is_empty());
+    assert_eq!(busy, std::slice::from_ref(&training));
+    assert_eq!(ghost, std::slice::from_ref(&training));
+    assert!(
+        matches!(unknown, PortalError::Rejected { ref code, .. } if code == "COM_0003"),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        sim.member("jdoe_acme").unwrap().group_ids,
+        [crews, training]
+    );
+    assert_eq!(sim.member("busy_member").unwrap().group_ids.len(), 512);
+    assert_eq!(
+        sim.request_count("addUsers"),
+        6,
+        "one request per distinct group"
+    );
 }

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agol_seat_broker::intake::entra::{
@@ -13,71 +12,23 @@ use agol_seat_broker::intake::entra::{
     TokenRejection,
 };
 use agol_seat_broker::intake::{FieldMap, IntakeError, MAX_BODY_BYTES};
-use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-const TENANT_ID: &str = "11111111-2222-3333-4444-555555555555";
-const ISSUER: &str = "https://contosotest.ciamlogin.com/11111111-2222-3333-4444-555555555555/v2.0";
-const AUDIENCE: &str = "6a9b4c3d-0000-4000-8000-00000000e0a1";
 /// 2026-03-02T09:30:00Z, in milliseconds.
 const NOW: i64 = 1_772_443_800_000;
 const NOW_S: i64 = NOW / 1000;
 
-// ---------- test keys, tokens and the JWKS server ----------
-
-fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/entra/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// A TEST-ONLY private key (PKCS#1 PEM, after a comment line) for signing.
-fn signing_key(n: u8) -> EncodingKey {
-    let pem = fixture(&format!("test-key-{n}.pem"));
-    let b64: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    EncodingKey::from_rsa_der(&B64.decode(b64).unwrap())
-}
-
-/// The public JWK of test key `n`, published under `kid`.
-fn jwk(n: u8, kid: &str) -> Value {
-    let mut v: Value = serde_json::from_str(&fixture(&format!("test-key-{n}.jwk.json"))).unwrap();
-    let o = v.as_object_mut().unwrap();
-    o.remove("_comment");
-    o.insert("kid".into(), kid.into());
-    v
-}
-
-fn jwks(keys: &[(u8, &str)]) -> Value {
-    json!({"keys": keys.iter().map(|(n, kid)| jwk(*n, kid)).collect::<Vec<_>>()})
-}
+#[path = "support/entra_keys.rs"]
+mod entra_keys;
+use entra_keys::{AUDIENCE, ISSUER, JwksServer, TENANT_ID, bearer, jwk, jwks, mint};
 
 /// Claims as Entra puts them in a v2 custom-extension token.
 fn good_claims() -> Value {
-    json!({
-        "aud": AUDIENCE, "iss": ISSUER, "iat": NOW_S - 5, "nbf": NOW_S - 5, "exp": NOW_S + 300,
-        "aio": "test", "azp": ENTRA_SERVICE_APP_ID, "azpacr": "1",
-        "oid": "aaaabbbb-0000-1111-2222-333344445555", "sub": "aaaabbbb-0000-1111-2222-333344445555",
-        "tid": TENANT_ID, "uti": "test-uti", "ver": "2.0"
-    })
-}
-
-fn mint(key: u8, kid: &str, claims: &Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, &signing_key(key)).unwrap()
-}
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
+    entra_keys::claims_at(NOW_S)
 }
 
 /// A token with an arbitrary JOSE header and signature bytes.
@@ -90,54 +41,12 @@ fn forge(header: &Value, claims: &Value, sig: &[u8]) -> String {
     )
 }
 
-struct Jwks {
-    doc: std::sync::Mutex<Value>,
-    status: std::sync::Mutex<StatusCode>,
-    hits: AtomicUsize,
+trait Verifiers {
+    fn verifier(&self) -> EntraVerifier;
+    fn verifier_with(&self, policy: JwksPolicy) -> EntraVerifier;
 }
 
-/// A JWKS server on 127.0.0.1:0 that counts requests.
-struct JwksServer {
-    state: Arc<Jwks>,
-    url: String,
-}
-
-impl JwksServer {
-    async fn start(doc: Value) -> Self {
-        let state = Arc::new(Jwks {
-            doc: std::sync::Mutex::new(doc),
-            status: std::sync::Mutex::new(StatusCode::OK),
-            hits: AtomicUsize::new(0),
-        });
-        async fn keys(State(s): State<Arc<Jwks>>) -> (StatusCode, String) {
-            s.hits.fetch_add(1, Ordering::SeqCst);
-            let status = *s.status.lock().unwrap();
-            (status, s.doc.lock().unwrap().to_string())
-        }
-        let app = Router::new()
-            .route("/discovery/v2.0/keys", get(keys))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        JwksServer {
-            state,
-            url: format!("http://{addr}/discovery/v2.0/keys"),
-        }
-    }
-
-    fn hits(&self) -> usize {
-        self.state.hits.load(Ordering::SeqCst)
-    }
-
-    fn publish(&self, doc: Value) {
-        *self.state.doc.lock().unwrap() = doc;
-    }
-
-    fn fail_with(&self, status: StatusCode) {
-        *self.state.status.lock().unwrap() = status;
-    }
-
+impl Verifiers for JwksServer {
     fn verifier(&self) -> EntraVerifier {
         self.verifier_with(JwksPolicy::default())
     }

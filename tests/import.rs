@@ -845,12 +845,18 @@ async fn an_import_killed_half_way_and_restarted_creates_each_user_once() {
     let mut names: Vec<String> = members.iter().map(|m| m.username.clone()).collect();
     names.sort();
     let expected: Vec<String> = (0..N).map(|i| format!("killme{i:02}_acme")).collect();
-    assert_eq!(names, expected, "each row's member, under its own name, once");
+    assert_eq!(
+        names, expected,
+        "each row's member, under its own name, once"
+    );
     // An invite the kill cut off mid-request is counted by the simulator but
     // never processed (the connection closed), so it is sent again; at most
     // the rows in flight (--concurrency 4) are.
     let invites = e.sim.request_count("invite");
-    assert!((N as u64..=N as u64 + 4).contains(&invites), "{invites} invites");
+    assert!(
+        (N as u64..=N as u64 + 4).contains(&invites),
+        "{invites} invites"
+    );
     let ledger = e.ledger_at(&db);
     let claims = ledger.claims(&pool).await.unwrap();
     assert_eq!(claims.len(), N);

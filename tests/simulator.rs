@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use agol_seat_broker::domain::now_millis;
 use agol_seat_broker::portal::simulator::{
     Fault, FaultKind, MemberStatus, PortalSimulator, RefusalStyle, RunningSimulator, SimAccount,
-    SimMember, SimulatorConfig, spawn,
+    SimMember, SimRole, SimulatorConfig, spawn,
 };
 use serde_json::{Value, json};
 
@@ -1013,6 +1013,7 @@ async fn sign_in_sets_last_login_and_seeded_members_are_visible() {
         status: MemberStatus::Active,
         last_login: -1,
         created: 1,
+        ..SimMember::new("old_timer", "org_user", "creatorUT")
     });
 
     assert!(seeded);
@@ -1021,6 +1022,305 @@ async fn sign_in_sets_last_login_and_seeded_members_are_visible() {
         .get("community/users/old_timer", &[("token", &token)])
         .await;
     assert_eq!(user["lastLogin"], 1_700_000_000_000_i64);
+}
+
+// ----- profiles -----
+
+#[tokio::test]
+async fn the_user_json_carries_names_access_and_esri_access() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    let mut inv = invitation("both_access", VIEWER, "viewerUT", "", None);
+    inv["fullname"] = json!("Jane Q. Doe");
+    inv["userType"] = json!("both");
+    h.invite(&token, &[inv]).await;
+    h.invite(
+        &token,
+        &[invitation("plain_access", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+
+    let both = h
+        .get("community/users/both_access", &[("token", &token)])
+        .await;
+    let plain = h
+        .get("community/users/plain_access", &[("token", &token)])
+        .await;
+    let listed = h
+        .get("portals/self/users", &[("token", &token), ("num", "100")])
+        .await;
+
+    assert_eq!(both["firstName"], "Jane");
+    assert_eq!(both["lastName"], "Doe");
+    assert_eq!(both["fullName"], "Jane Q. Doe");
+    assert_eq!(both["userType"], "both");
+    assert_eq!(both["access"], "org");
+    assert_eq!(both["userLicenseTypeId"], "viewerUT");
+    assert_eq!(plain["fullName"], "Jane Doe");
+    assert_eq!(plain["userType"], "arcgisonly");
+    let entry = listed["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["username"] == "both_access")
+        .expect("listed")
+        .clone();
+    assert_eq!(entry, both, "the org list shows the same user JSON");
+}
+
+#[tokio::test]
+async fn update_changes_the_given_profile_fields_only() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim().seed_member(SimMember {
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        ..SimMember::new("jdoe_acme", VIEWER, "viewerUT")
+    });
+
+    let names = h
+        .post(
+            "community/users/jdoe_acme/update",
+            &[("token", &token), ("firstName", "Janet")],
+        )
+        .await;
+    let rest = h
+        .post(
+            "community/users/jdoe_acme/update",
+            &[
+                ("token", &token),
+                ("email", "janet@acme.test"),
+                ("fullname", "J. Doe"),
+                ("access", "public"),
+                ("userType", "both"),
+            ],
+        )
+        .await;
+
+    assert_eq!(names, json!({ "success": true, "username": "jdoe_acme" }));
+    assert_eq!(rest["success"], true);
+    let m = h.sim().member("jdoe_acme").expect("member");
+    assert_eq!(
+        (m.first_name.as_str(), m.last_name.as_str()),
+        ("Janet", "Doe")
+    );
+    assert_eq!(m.full_name, "J. Doe");
+    assert_eq!(m.email, "janet@acme.test");
+    assert_eq!(m.access, "public");
+    assert_eq!(m.esri_access, "both");
+    assert_eq!(
+        (m.role.as_str(), m.user_type.as_str()),
+        (VIEWER, "viewerUT")
+    );
+}
+
+#[tokio::test]
+async fn update_refuses_bad_values_as_a_whole_and_answers_in_http_200() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim()
+        .seed_member(SimMember::new("jdoe_acme", VIEWER, "viewerUT"));
+    let before = h.sim().member("jdoe_acme").expect("member");
+    let path = "community/users/jdoe_acme/update";
+
+    let access = h
+        .post(
+            path,
+            &[
+                ("token", &token),
+                ("firstName", "Changed"),
+                ("access", "everyone"),
+            ],
+        )
+        .await;
+    let esri = h
+        .post(path, &[("token", &token), ("userType", "arcgisplus")])
+        .await;
+    let email = h
+        .post(path, &[("token", &token), ("email", "not an address")])
+        .await;
+    let ghost = h
+        .post(
+            "community/users/ghost_user/update",
+            &[("token", &token), ("access", "org")],
+        )
+        .await;
+    let elsewhere = h
+        .post(
+            "community/users/jsmith_gis/update",
+            &[("token", &token), ("access", "org")],
+        )
+        .await;
+    let over_get = h.get(path, &[("token", &token), ("access", "org")]).await;
+
+    for body in [&access, &esri, &email, &ghost, &elsewhere, &over_get] {
+        assert_eq!(error_code(body), Some(400), "{body}");
+    }
+    assert!(
+        access["error"]["details"][0]
+            .as_str()
+            .is_some_and(|d| d.contains("access")),
+        "{access}"
+    );
+    assert_eq!(
+        ghost["error"]["message"],
+        "User does not exist or is inaccessible."
+    );
+    assert_eq!(h.sim().member("jdoe_acme").expect("member"), before);
+}
+
+#[tokio::test]
+async fn only_an_administrator_or_the_member_itself_may_update_a_profile() {
+    let h = Harness::start(config()).await;
+    let t = h.token_for("plain_member", "plain-pass1").await;
+    let plain = t["token"].as_str().expect("non-admin token");
+    h.sim()
+        .seed_member(SimMember::new("other_one", VIEWER, "viewerUT"));
+
+    let other = h
+        .post(
+            "community/users/other_one/update",
+            &[("token", plain), ("access", "private")],
+        )
+        .await;
+    let own = h
+        .post(
+            "community/users/plain_member/update",
+            &[("token", plain), ("access", "private")],
+        )
+        .await;
+    let anonymous = h
+        .post("community/users/other_one/update", &[("access", "private")])
+        .await;
+
+    assert_eq!(error_code(&other), Some(403));
+    assert_eq!(other["error"]["messageCode"], "GWM_0003");
+    assert_eq!(own["success"], true);
+    assert_eq!(error_code(&anonymous), Some(499));
+    assert_eq!(h.sim().member("other_one").expect("m").access, "org");
+    assert_eq!(h.sim().member("plain_member").expect("m").access, "private");
+}
+
+#[tokio::test]
+async fn custom_roles_are_listed_and_follow_their_viewer_compatibility() {
+    let h = Harness::start(SimulatorConfig {
+        custom_roles: vec![
+            SimRole::new("rEaDeRrOlE000001", "Reader", true),
+            SimRole::new("eDiToRrOlE000001", "Editor Plus", false),
+        ],
+        ..config()
+    })
+    .await;
+    let token = h.admin_token().await;
+    h.sim()
+        .seed_member(SimMember::new("viewer_one", VIEWER, "viewerUT"));
+
+    let page1 = h
+        .get("portals/self/roles", &[("token", &token), ("num", "3")])
+        .await;
+    let page2 = h
+        .get(
+            "portals/self/roles",
+            &[("token", &token), ("start", "4"), ("num", "3")],
+        )
+        .await;
+    let editor = h
+        .post(
+            "portals/self/updateUserRole",
+            &[
+                ("token", &token),
+                ("user", "viewer_one"),
+                ("role", "eDiToRrOlE000001"),
+            ],
+        )
+        .await;
+    let reader = h
+        .post(
+            "portals/self/updateUserRole",
+            &[
+                ("token", &token),
+                ("user", "viewer_one"),
+                ("role", "rEaDeRrOlE000001"),
+            ],
+        )
+        .await;
+    let invited = h
+        .invite(
+            &token,
+            &[
+                invitation("reader_new", "rEaDeRrOlE000001", "viewerUT", "", None),
+                invitation("editor_new", "eDiToRrOlE000001", "viewerUT", "", None),
+                invitation("editor_ok", "eDiToRrOlE000001", "editorUT", "", None),
+            ],
+        )
+        .await;
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(
+        ids(&page1),
+        [VIEWER, DATA_EDITOR, "rEaDeRrOlE000001"],
+        "pre-built first"
+    );
+    assert_eq!(page1["nextStart"], 4);
+    assert_eq!(ids(&page2), ["eDiToRrOlE000001"]);
+    assert_eq!(page2["nextStart"], -1);
+    assert_eq!(editor["success"], false);
+    assert_eq!(reader["success"], true);
+    assert_eq!(invited["notInvited"], json!(["editor_new"]));
+    let user = h
+        .get("community/users/viewer_one", &[("token", &token)])
+        .await;
+    assert_eq!(user["role"], "org_user");
+    assert_eq!(user["roleId"], "rEaDeRrOlE000001");
+}
+
+#[tokio::test]
+async fn the_org_user_list_pages_by_100_at_most() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    for i in 0..250 {
+        h.sim().seed_member(SimMember::new(
+            &format!("member_{i:03}"),
+            VIEWER,
+            "viewerUT",
+        ));
+    }
+
+    let mut start = 1;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    while start != -1 {
+        let page = h
+            .get(
+                "portals/self/users",
+                &[
+                    ("token", &token),
+                    ("start", &start.to_string()),
+                    ("num", "1000"),
+                ],
+            )
+            .await;
+        let users = page["users"].as_array().expect("users");
+        assert!(users.len() <= 100);
+        seen.extend(
+            users
+                .iter()
+                .filter_map(|u| u["username"].as_str().map(String::from)),
+        );
+        start = page["nextStart"].as_i64().expect("nextStart");
+        pages += 1;
+        assert_eq!(page["total"], 252);
+    }
+
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 252);
 }
 
 // ----- faults -----
@@ -1174,6 +1474,33 @@ async fn a_not_invited_fault_refuses_the_invitation_and_creates_nobody() {
     );
     assert_eq!(accepted["notInvited"], json!([]));
     assert!(h.sim().member("unlucky_one").is_some());
+}
+
+#[tokio::test]
+async fn an_expire_tokens_fault_answers_498_then_a_new_token_works() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    h.sim().inject(Fault {
+        endpoint: Some("portals/self/users".into()),
+        kind: FaultKind::ExpireTokens,
+        times: Some(1),
+    });
+
+    let roles = h.get("portals/self/roles", &[("token", &token)]).await;
+    let users = h.get("portals/self/users", &[("token", &token)]).await;
+    let roles_again = h.get("portals/self/roles", &[("token", &token)]).await;
+    let fresh = h.admin_token().await;
+    let users_again = h.get("portals/self/users", &[("token", &fresh)]).await;
+
+    assert!(roles.get("error").is_none(), "other endpoints unaffected");
+    assert_eq!(error_code(&users), Some(498));
+    assert_eq!(error_code(&roles_again), Some(498), "the token is gone");
+    assert!(users_again["users"].is_array(), "consumed after one hit");
+    let parsed: Fault = serde_json::from_value(json!({
+        "endpoint": "portals/self/users", "kind": "expire_tokens", "times": 1
+    }))
+    .expect("JSON form");
+    assert_eq!(parsed.kind, FaultKind::ExpireTokens);
 }
 
 // ----- control routes and lifecycle -----

@@ -445,6 +445,8 @@ async fn serve_with<L: SeatLedger>(
     portal_desc: &str,
     startup_stale: Duration,
 ) -> Result<()> {
+    // The Okta and Entra hooks hand members to an in-process worker.
+    let (queue, worker) = crate::queue::local::channel();
     let (router, state) = startup::app(
         ledger,
         Arc::new(portal),
@@ -455,8 +457,13 @@ async fn serve_with<L: SeatLedger>(
             tolerance_secs: crate::intake::signature::DEFAULT_TOLERANCE_SECS,
             status_tokens: cfg.status_tokens.clone(),
             sources: cfg.sources.clone(),
+            jobs: Some(Arc::new(queue)),
         },
     );
+    let worker = tokio::spawn(worker.run(
+        state.provisioner.clone(),
+        crate::queue::local::LocalWorkerSettings::default(),
+    ));
     let swept = state.provisioner.sweep(now_millis(), startup_stale).await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -493,16 +500,17 @@ async fn serve_with<L: SeatLedger>(
     if let Some(h) = &cfg.hint {
         println!("  {h}");
     }
-    // Settle reservations abandoned by crashed attempts while running.
+    // Settle reservations that stayed stuck while running (queued jobs touch
+    // theirs on every attempt, so only abandoned ones get this old).
     let sweeper = {
         let state = state.clone();
-        let every = cfg.workflow.stale_reservation;
+        let timeout = cfg.workflow.reservation_timeout;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every.max(Duration::from_secs(10)));
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                state.provisioner.sweep(now_millis(), every).await;
+                state.provisioner.sweep(now_millis(), timeout).await;
             }
         })
     };
@@ -510,6 +518,17 @@ async fn serve_with<L: SeatLedger>(
         .with_graceful_shutdown(shutdown_signal())
         .await;
     sweeper.abort();
+    // Give queued members a moment to finish; what is left is settled by the
+    // next start's sweep.
+    drop(state);
+    let mut worker = worker;
+    if tokio::time::timeout(Duration::from_secs(10), &mut worker)
+        .await
+        .is_err()
+    {
+        worker.abort();
+        println!("agol-seat-broker: queued members still retrying are settled at the next start");
+    }
     println!("agol-seat-broker stopped (requests in flight were finished)");
     served.map_err(Into::into)
 }

@@ -17,15 +17,17 @@ use axum::routing::{get, post};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::hooks;
 use crate::config::Secret;
 use crate::domain::UnixMillis;
+use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
 use crate::intake::sources::Sources;
 use crate::intake::{
     IntakeError, MAX_BODY_BYTES, Signup, auth0, standard, survey123, tally, typeform,
 };
 use crate::portal::Portal;
-use crate::provisioning::{Handled, Outcome, Provisioner};
+use crate::provisioning::{Handled, JobSink, Outcome, Provisioner};
 use crate::seats::SeatLedger;
 
 /// A clock, injectable so that tests and recorded events can be replayed at
@@ -34,8 +36,11 @@ pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
 
 /// What the routes need.
 pub struct AppState<L, P> {
-    /// The workflow.
-    pub provisioner: Provisioner<L, P>,
+    /// The workflow (shared with the queue worker).
+    pub provisioner: Arc<Provisioner<L, P>>,
+    /// Where the Okta and Entra hooks queue the members they cannot wait
+    /// for; `None`: they create members synchronously within the deadline.
+    pub jobs: Option<Arc<dyn JobSink>>,
     /// Keys accepted on `/webhooks/standard` (several, for rotation).
     pub standard_keys: Vec<SigningKey>,
     /// Allowed clock skew for signed timestamps, in seconds.
@@ -46,6 +51,11 @@ pub struct AppState<L, P> {
     pub status_tokens: Vec<Secret>,
     /// The switched-on senders besides Standard Webhooks.
     pub sources: Sources,
+    /// The Entra token verifier (its JWKS cache), when `[sources.entra]` is on.
+    pub entra: Option<Arc<EntraVerifier>>,
+    /// Outbound HTTP for provider APIs (Okta profiles), built on first use
+    /// so cold starts that never need it do not pay for a TLS set-up.
+    pub http: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// Builds the router: `POST /webhooks/standard`, `GET /health`.
@@ -59,6 +69,18 @@ pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
             post(survey123_webhook::<L, P>),
         )
         .route("/webhooks/auth0-logs", post(auth0_logs_webhook::<L, P>))
+        .route(
+            "/webhooks/okta",
+            get(hooks::okta_verification::<L, P>).post(hooks::okta_events::<L, P>),
+        )
+        .route(
+            "/hooks/okta/registration",
+            post(hooks::okta_registration::<L, P>),
+        )
+        .route(
+            "/hooks/entra/attribute-collection",
+            post(hooks::entra_attribute_collection::<L, P>),
+        )
         .route("/health", get(health))
         .route("/status", get(status::<L, P>))
         // One byte over the limit lets the handler tell "too large" from
@@ -357,6 +379,7 @@ pub fn respond_form(handled: &Handled) -> Response {
         Outcome::AlreadyMember { pool, username } => {
             json!({"status": "already_member", "pool": pool, "username": username, "replayed": replayed})
         }
+        Outcome::Accepted { .. } => return respond(handled),
         Outcome::PoolFull { pool, seats } => {
             tracing::info!(pool = %pool, "form sign-up refused: pool full");
             json!({"status": "refused", "code": "pool_full",
@@ -388,6 +411,7 @@ pub fn payload_hash(body: &[u8]) -> String {
 /// | outcome | status |
 /// |---|---|
 /// | provisioned | 201 (200 when replayed) |
+/// | accepted (seat reserved, member queued) | 202 |
 /// | already a member | 200 |
 /// | pool full | 409 `pool_full` |
 /// | rejected | 422 with its code |
@@ -410,6 +434,10 @@ pub fn respond(handled: &Handled) -> Response {
             json!({"status": "provisioned", "pool": pool, "username": username,
                    "invitation": if *invitation { "email" } else { "password" },
                    "adopted": adopted, "replayed": replayed}),
+        ),
+        Outcome::Accepted { pool, username } => (
+            StatusCode::ACCEPTED,
+            json!({"status": "accepted", "pool": pool, "username": username, "replayed": replayed}),
         ),
         Outcome::AlreadyMember { pool, username } => (
             StatusCode::OK,

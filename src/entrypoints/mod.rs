@@ -2,8 +2,11 @@
 //!
 //! [`http`] builds the one axum router every deployment serves: Lambda (via
 //! `lambda_http`) and the local server (via `axum::serve`) run the same
-//! router, so there is no second implementation of any route.
+//! router, so there is no second implementation of any route. [`worker`]
+//! completes queued members (SQS batches, scheduled sweeps).
 
 pub mod cli;
+mod hooks;
 pub mod http;
 pub mod import_cmd;
+pub mod worker;

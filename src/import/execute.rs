@@ -375,6 +375,15 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
             Outcome::Rejected { code, message } | Outcome::PortalFailed { code, message } => {
                 RowResult::new(row, outcome::FAILED, username, format!("{code}: {message}"))
             }
+            // Only the asynchronous path queues; the import never asks it to.
+            Outcome::Accepted { pool, .. } => RowResult::new(
+                row,
+                outcome::RETRY_LATER,
+                username,
+                format!(
+                    "queued: the seat in pool {pool} is reserved and the member will be created by the worker"
+                ),
+            ),
             Outcome::RetryLater { code, message, .. } => RowResult::new(
                 row,
                 outcome::RETRY_LATER,

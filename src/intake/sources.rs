@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::FieldMap;
+use super::entra::EntraConfig;
 use crate::config::Secret;
 
 /// The senders with a route of their own (besides Standard Webhooks).
@@ -34,6 +35,9 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("survey123", "SURVEY123_TOKENS"),
     ("auth0_logs", "AUTH0_LOG_TOKENS"),
     ("okta", "OKTA_SECRETS"),
+    ("okta_registration", "OKTA_REGISTRATION_SECRETS"),
+    // Entra signs a JWT with the tenant's keys: no shared secret.
+    ("entra", ""),
 ];
 
 /// One source as written in the file.
@@ -48,6 +52,29 @@ pub struct SourceSpec {
     pub fields: FieldMap,
     /// For header-secret senders (Okta): the header carrying the secret.
     pub header: Option<String>,
+    /// Okta: the org URL (`https://example.okta.com`) whose
+    /// `/api/v1/users/{id}` gives the profile an event lacks; the API token
+    /// comes from `OKTA_API_TOKEN` (or `source_secrets.okta_api`).
+    pub api_base: Option<String>,
+    /// Entra: the tenant's JWKS URL.
+    pub jwks_url: Option<String>,
+    /// Entra: the exact expected `iss`.
+    pub issuer: Option<String>,
+    /// Entra: accepted `aud` values (app id and/or identifier URI).
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Entra: accepted `azp`/`appid` values (default: Entra's own service app).
+    #[serde(default)]
+    pub allowed_azp: Vec<String>,
+}
+
+/// A provider API the route may call for profiles.
+#[derive(Debug, Clone)]
+pub struct ProviderApi {
+    /// Base URL, without a trailing slash.
+    pub base: String,
+    /// The API token (never logged).
+    pub token: Secret,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +92,10 @@ pub struct Source {
     pub fields: FieldMap,
     /// Header name for header-secret senders.
     pub header: Option<String>,
+    /// Entra: how to verify the bearer JWT.
+    pub entra: Option<EntraConfig>,
+    /// Okta: where to fetch profiles, if configured.
+    pub api: Option<ProviderApi>,
 }
 
 /// All configured sources, by name.
@@ -99,19 +130,59 @@ impl Sources {
             if !spec.enabled {
                 continue;
             }
-            let secrets = secrets_for(&name, env);
-            if secrets.iter().all(|s| s.expose().trim().is_empty()) {
-                problems.push(format!(
-                    "[sources.{name}] is enabled but has no secret (set {env}, or source_secrets.{name} in the secret)"
-                ));
-                continue;
-            }
+            let secrets = if env.is_empty() {
+                Vec::new()
+            } else {
+                let secrets = secrets_for(&name, env);
+                if secrets.iter().all(|s| s.expose().trim().is_empty()) {
+                    problems.push(format!(
+                        "[sources.{name}] is enabled but has no secret (set {env}, or source_secrets.{name} in the secret)"
+                    ));
+                    continue;
+                }
+                secrets
+            };
+            let entra = if name == "entra" {
+                match entra_config(&spec) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        problems.push(format!("[sources.entra]: {e}"));
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let api = match &spec.api_base {
+                None => None,
+                Some(base) => {
+                    let token = secrets_for("okta_api", "OKTA_API_TOKEN").into_iter().next();
+                    match (url::Url::parse(base.trim()), token) {
+                        (Err(_), _) => {
+                            problems.push(format!("[sources.{name}]: api_base is not a URL"));
+                            continue;
+                        }
+                        (Ok(_), None) => {
+                            problems.push(format!(
+                                "[sources.{name}]: api_base is set but OKTA_API_TOKEN (or source_secrets.okta_api) is not"
+                            ));
+                            continue;
+                        }
+                        (Ok(_), Some(token)) => Some(ProviderApi {
+                            base: base.trim().trim_end_matches('/').to_string(),
+                            token,
+                        }),
+                    }
+                }
+            };
             by_name.insert(
                 name,
                 Source {
                     secrets,
                     fields: spec.fields,
                     header: spec.header,
+                    entra,
+                    api,
                 },
             );
         }
@@ -136,6 +207,23 @@ impl Sources {
     pub fn insert(&mut self, name: &str, source: Source) {
         self.by_name.insert(name.to_string(), source);
     }
+}
+
+/// The Entra verifier's configuration from `[sources.entra]`.
+fn entra_config(spec: &SourceSpec) -> Result<EntraConfig, String> {
+    let (Some(jwks_url), Some(issuer)) = (&spec.jwks_url, &spec.issuer) else {
+        return Err("jwks_url and issuer are required".into());
+    };
+    if spec.audience.is_empty() {
+        return Err("audience is required (the custom extension's app id)".into());
+    }
+    let mut config = EntraConfig::new(jwks_url.trim(), issuer.trim(), "");
+    config.audience = spec.audience.clone();
+    if !spec.allowed_azp.is_empty() {
+        config.allowed_azp = spec.allowed_azp.clone();
+    }
+    config.validate()?;
+    Ok(config)
 }
 
 #[cfg(test)]

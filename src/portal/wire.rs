@@ -1,5 +1,5 @@
 //! Serde shapes of the ArcGIS sharing REST JSON the client reads and writes
-//! (fact sheet §2, §4, §5, §6).
+//! (fact sheet §2, §4, §5, §6, §7).
 //!
 //! Only shapes live here: no I/O, no classification of errors, no defaults
 //! that carry meaning. Every field the portal may leave out is an `Option` or
@@ -103,6 +103,89 @@ pub(crate) struct UserJson {
     /// Groups the member belongs to.
     #[serde(default)]
     pub groups: Vec<GroupRef>,
+    /// Given name.
+    #[serde(default, rename = "firstName")]
+    pub first_name: Option<String>,
+    /// Family name.
+    #[serde(default, rename = "lastName")]
+    pub last_name: Option<String>,
+    /// Display name.
+    #[serde(default, rename = "fullName")]
+    pub full_name: Option<String>,
+    /// Profile visibility: `public`, `org`, `private`.
+    #[serde(default)]
+    pub access: Option<String>,
+    /// Esri access: `arcgisonly` or `both` (not the licence).
+    #[serde(default, rename = "userType")]
+    pub user_type: Option<String>,
+}
+
+/// One page of `portals/self/users`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OrgUsersPage {
+    /// Members on this page.
+    #[serde(default)]
+    pub users: Vec<UserJson>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// One page of `portals/self/roles`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RolesPage {
+    /// Roles on this page.
+    #[serde(default)]
+    pub roles: Vec<RoleJson>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// One role of `portals/self/roles`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RoleJson {
+    /// Role id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `{"success": bool}` answers (`updateUserRole`, `community/users/<u>/update`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct SuccessResponse {
+    /// Whether the change was made.
+    #[serde(default)]
+    pub success: Option<bool>,
+}
+
+/// `portals/self/updateUserLicenseType` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserResults {
+    /// One entry per user.
+    #[serde(default)]
+    pub results: Vec<UserResult>,
+}
+
+/// One `{username, status}` entry.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserResult {
+    /// The user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Whether the change was made.
+    #[serde(default)]
+    pub status: Option<bool>,
+}
+
+/// `community/groups/<gid>/addUsers` answer.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AddUsersResponse {
+    /// Usernames that were not added, without a reason.
+    #[serde(default, rename = "notAdded")]
+    pub not_added: Option<Vec<String>>,
 }
 
 /// A group as listed in a user or a search result.

@@ -12,6 +12,7 @@
 //! username candidates, and adopts the member the first attempt may already
 //! have created.
 
+mod jobs;
 mod outcome;
 mod recovery;
 
@@ -28,6 +29,7 @@ use crate::policy::{Decision, InvitationMode, Policy};
 use crate::portal::{Invitation, NewMember, Portal, PortalError};
 use crate::seats::{ClaimKey, ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
 
+pub use jobs::{BoxFuture, Job, JobResult, JobSink, QueueError};
 pub use outcome::{Handled, Outcome};
 pub use recovery::SweepReport;
 
@@ -45,6 +47,11 @@ pub struct WorkflowSettings {
     /// Total time budget for the portal work of one request; past it the
     /// request fails as "portal unavailable" and the seat is released.
     pub deadline: Duration,
+    /// A RESERVED claim not touched for this long is settled by the periodic
+    /// sweep (adopted if its member exists, released otherwise). Queue
+    /// workers touch their claims on every attempt, so this must exceed the
+    /// longest wait between two attempts of a job.
+    pub reservation_timeout: Duration,
 }
 
 impl Default for WorkflowSettings {
@@ -54,6 +61,7 @@ impl Default for WorkflowSettings {
             retain: Duration::from_secs(7 * 24 * 3600),
             stale_reservation: Duration::from_secs(120),
             deadline: Duration::from_secs(20),
+            reservation_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -121,70 +129,67 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             Ok(d) => d,
             Err(rejection) => {
                 tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
-                return Handled::fresh(Outcome::Rejected {
-                    code: "no_matching_pool".into(),
-                    message:
-                        "No pool accepts this request (e-mail domain, organization or pool field)."
-                            .into(),
-                });
+                return Handled::fresh(no_matching_pool());
             }
         };
+        if let Err(answer) = self.begin(delivery, payload_hash, now).await {
+            return answer;
+        }
+        let outcome = self
+            .provision(delivery, req, &decision, overrides, now)
+            .await;
+        self.finish(delivery, &outcome, now).await;
+        Handled::fresh(outcome)
+    }
+
+    /// Takes the delivery's lease, or returns the answer to give instead
+    /// (a replay, "in progress", a reused id).
+    async fn begin(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        now: UnixMillis,
+    ) -> Result<(), Handled> {
         let lease_ms = self.settings.lease.as_millis() as i64;
-        match self
+        let answer = match self
             .ledger
             .begin_delivery(delivery, payload_hash, now, lease_ms)
             .await
         {
-            Ok(DeliveryBegin::Started) => {}
-            Ok(DeliveryBegin::InProgress) => {
-                return Handled::fresh(Outcome::retry(
-                    "delivery_in_progress",
-                    "This delivery is being handled by another attempt.",
-                    5,
-                ));
-            }
-            Ok(DeliveryBegin::Completed(json)) => {
-                return match serde_json::from_str::<Outcome>(&json) {
-                    Ok(o) => Handled {
-                        outcome: o,
-                        replayed: true,
-                    },
-                    Err(e) => {
-                        tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
-                        Handled::fresh(Outcome::retry(
-                            "store_unavailable",
-                            "The seat store is unavailable.",
-                            30,
-                        ))
-                    }
-                };
-            }
-            Ok(DeliveryBegin::PayloadMismatch) => {
-                return Handled::fresh(Outcome::Rejected {
-                    code: "delivery_id_reused".into(),
-                    message: "This delivery id was already used with a different body.".into(),
-                });
-            }
+            Ok(DeliveryBegin::Started) => return Ok(()),
+            Ok(DeliveryBegin::InProgress) => Handled::fresh(Outcome::retry(
+                "delivery_in_progress",
+                "This delivery is being handled by another attempt.",
+                5,
+            )),
+            Ok(DeliveryBegin::Completed(json)) => match serde_json::from_str::<Outcome>(&json) {
+                Ok(o) => Handled {
+                    outcome: o,
+                    replayed: true,
+                },
+                Err(e) => {
+                    tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
+                    Handled::fresh(store_unavailable())
+                }
+            },
+            Ok(DeliveryBegin::PayloadMismatch) => Handled::fresh(Outcome::Rejected {
+                code: "delivery_id_reused".into(),
+                message: "This delivery id was already used with a different body.".into(),
+            }),
             Err(e) => {
                 tracing::error!(delivery = %delivery.as_string(), "ledger: {e}");
-                return Handled::fresh(Outcome::retry(
-                    "store_unavailable",
-                    "The seat store is unavailable.",
-                    30,
-                ));
+                Handled::fresh(store_unavailable())
             }
-        }
+        };
+        Err(answer)
+    }
 
-        let outcome = self
-            .provision(delivery, req, &decision, overrides, now)
-            .await;
-
-        // Final outcomes are stored so that replays get the same answer;
-        // transient ones drop the lease so the sender's retry runs again.
+    /// Stores a final outcome for replays, or drops the lease of a transient
+    /// one so the sender's retry runs again.
+    async fn finish(&self, delivery: &DeliveryKey, outcome: &Outcome, now: UnixMillis) {
         if outcome.is_final() {
             let retain_until = now + self.settings.retain.as_millis() as i64;
-            let stored = serde_json::to_string(&outcome);
-            match stored {
+            match serde_json::to_string(outcome) {
                 Ok(json) => {
                     if let Err(e) = self
                         .ledger
@@ -192,7 +197,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         .await
                     {
                         // The lease expires on its own; a retry then finds the
-                        // ACTIVE claim and answers "already a member".
+                        // claim and answers from it.
                         tracing::warn!(delivery = %delivery.as_string(), "could not store outcome: {e}");
                     }
                 }
@@ -201,7 +206,6 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         } else if let Err(e) = self.ledger.abandon_delivery(delivery).await {
             tracing::warn!(delivery = %delivery.as_string(), "could not drop lease: {e}");
         }
-        Handled::fresh(outcome)
     }
 
     /// The policy's decision with the overrides applied.
@@ -223,58 +227,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         overrides: &Overrides,
         now: UnixMillis,
     ) -> Outcome {
-        let key = ClaimKey {
-            pool: decision.pool.clone(),
-            person: req.email.key(),
-        };
-        let fresh_id = new_claim_id();
-        let delivery_str = delivery.as_string();
-        let reservation = self
-            .ledger
-            .reserve(ReserveRequest {
-                key: &key,
-                capacity: decision.capacity,
-                delivery: &delivery_str,
-                claim_id: &fresh_id,
-                username: decision.username.as_str(),
-                now,
-            })
-            .await;
-        let claim_id = match reservation {
-            Ok(Reservation::Reserved(c)) => c.claim_id,
-            Ok(Reservation::PoolFull { used }) => {
-                tracing::info!(pool = %decision.pool, used, "pool full");
-                return Outcome::PoolFull {
-                    pool: decision.pool.to_string(),
-                    seats: decision.capacity,
-                };
-            }
-            Ok(Reservation::AlreadyHeld(c)) => match c.state {
-                ClaimState::Active => {
-                    return Outcome::AlreadyMember {
-                        pool: decision.pool.to_string(),
-                        username: c.username.unwrap_or_default(),
-                    };
-                }
-                ClaimState::Reserved
-                    if now - c.updated_at < self.settings.stale_reservation.as_millis() as i64 =>
-                {
-                    return Outcome::retry(
-                        "claim_in_progress",
-                        "A seat for this person is being set up by another request.",
-                        10,
-                    );
-                }
-                ClaimState::Reserved => {
-                    // An attempt crashed after reserving: take its claim over.
-                    tracing::warn!(pool = %decision.pool, claim = %c.claim_id, "adopting a stale reservation");
-                    c.claim_id
-                }
-            },
-            Err(e) => {
-                tracing::error!("ledger reserve: {e}");
-                return Outcome::retry("store_unavailable", "The seat store is unavailable.", 30);
-            }
+        let (key, claim_id) = match self
+            .reserve_claim(delivery, req, decision, now, false)
+            .await
+        {
+            Ok(held) => held,
+            Err(outcome) => return outcome,
         };
 
         let deadline = Instant::now() + self.settings.deadline;
@@ -300,7 +258,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     // The member exists but the claim is still RESERVED; the
                     // retry adopts the member and confirms.
                     tracing::error!(pool = %decision.pool, "ledger confirm: {e}");
-                    Outcome::retry("store_unavailable", "The seat store is unavailable.", 30)
+                    store_unavailable()
                 }
             },
             Err(err) => {
@@ -310,6 +268,81 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 failure_outcome(&err)
             }
         }
+    }
+
+    /// Reserves the person's seat: the claim's key and id to work on, or the
+    /// answer when there is nothing to do. A live reservation by another
+    /// attempt is "in progress" (`queued`: "accepted", its job will finish
+    /// it); a stale one is taken over.
+    async fn reserve_claim(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        decision: &Decision,
+        now: UnixMillis,
+        queued: bool,
+    ) -> Result<(ClaimKey, String), Outcome> {
+        let key = ClaimKey {
+            pool: decision.pool.clone(),
+            person: req.email.key(),
+        };
+        let fresh_id = new_claim_id();
+        let delivery_str = delivery.as_string();
+        let reservation = self
+            .ledger
+            .reserve(ReserveRequest {
+                key: &key,
+                capacity: decision.capacity,
+                delivery: &delivery_str,
+                claim_id: &fresh_id,
+                username: decision.username.as_str(),
+                now,
+            })
+            .await;
+        let claim_id = match reservation {
+            Ok(Reservation::Reserved(c)) => c.claim_id,
+            Ok(Reservation::PoolFull { used }) => {
+                tracing::info!(pool = %decision.pool, used, "pool full");
+                return Err(Outcome::PoolFull {
+                    pool: decision.pool.to_string(),
+                    seats: decision.capacity,
+                });
+            }
+            Ok(Reservation::AlreadyHeld(c)) => match c.state {
+                ClaimState::Active => {
+                    return Err(Outcome::AlreadyMember {
+                        pool: decision.pool.to_string(),
+                        username: c.username.unwrap_or_default(),
+                    });
+                }
+                ClaimState::Reserved
+                    if now - c.updated_at < self.settings.stale_reservation.as_millis() as i64 =>
+                {
+                    return Err(if queued {
+                        Outcome::Accepted {
+                            pool: decision.pool.to_string(),
+                            username: c.username.unwrap_or_default(),
+                        }
+                    } else {
+                        Outcome::retry(
+                            "claim_in_progress",
+                            "A seat for this person is being set up by another request.",
+                            10,
+                        )
+                    });
+                }
+                ClaimState::Reserved => {
+                    // An attempt crashed after reserving: take its claim over.
+                    tracing::warn!(pool = %decision.pool, claim = %c.claim_id, "adopting a stale reservation");
+                    c.claim_id
+                }
+            },
+            Err(e) => {
+                tracing::error!("ledger reserve: {e}");
+                return Err(store_unavailable());
+            }
+        };
+        Ok((key, claim_id))
     }
 
     async fn release_with_retry(&self, key: &ClaimKey, claim_id: &str) -> bool {
@@ -495,6 +528,17 @@ async fn within<T>(
         Err(_) => Err(PortalError::Unavailable(
             "the portal did not answer within the request's deadline".into(),
         )),
+    }
+}
+
+fn store_unavailable() -> Outcome {
+    Outcome::retry("store_unavailable", "The seat store is unavailable.", 30)
+}
+
+fn no_matching_pool() -> Outcome {
+    Outcome::Rejected {
+        code: "no_matching_pool".into(),
+        message: "No pool accepts this request (e-mail domain, organization or pool field).".into(),
     }
 }
 

@@ -18,6 +18,14 @@ pub enum Outcome {
         /// Whether an existing member (from a crashed attempt) was adopted.
         adopted: bool,
     },
+    /// A seat was reserved and the member's creation queued (the Okta and
+    /// Entra hooks, which cannot wait for the portal).
+    Accepted {
+        /// Pool.
+        pool: String,
+        /// The intended username (the worker may end on a numbered one).
+        username: String,
+    },
     /// The person already holds a seat in the pool.
     AlreadyMember {
         /// Pool.

@@ -275,6 +275,7 @@ async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted()
         role: Some("iAAAAAAAAAAAAAAA".into()),
         user_type: Some("viewerUT".into()),
         group_ids: vec![],
+        ..Member::default()
     });
     // A fresh attempt right away waits for the live reservation …
     let h =
@@ -331,6 +332,7 @@ async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
         role: None,
         user_type: None,
         group_ids: vec![],
+        ..Member::default()
     });
 
     // Not stale yet: nothing happens.

@@ -49,6 +49,25 @@ pub struct Options {
     pub sim: SimulatorConfig,
     /// Senders switched on besides Standard Webhooks.
     pub sources: agol_seat_broker::intake::sources::Sources,
+    /// Where the Okta and Entra hooks queue members.
+    pub queue: QueueMode,
+    /// The Entra verifier (with its test JWKS server).
+    pub entra: Option<Arc<agol_seat_broker::intake::entra::EntraVerifier>>,
+    /// Timeout of one portal HTTP request (default: the deadline, at most 2 s).
+    pub request_timeout: Option<Duration>,
+    /// Seconds of `stale_reservation` (how long a RESERVED claim is "in progress").
+    pub stale_reservation: Duration,
+}
+
+/// The job queue behind the hooks.
+pub enum QueueMode {
+    /// No queue: the hooks run the whole workflow in the request.
+    None,
+    /// The local server's in-process worker.
+    Local(agol_seat_broker::queue::local::LocalWorkerSettings),
+    /// Any other sink (SQS against an emulator).
+    #[allow(dead_code)]
+    Sink(Arc<dyn agol_seat_broker::provisioning::JobSink>),
 }
 
 impl Default for Options {
@@ -69,6 +88,10 @@ impl Default for Options {
             deadline: Duration::from_secs(5),
             sim,
             sources: Default::default(),
+            queue: QueueMode::None,
+            entra: None,
+            stale_reservation: WorkflowSettings::default().stale_reservation,
+            request_timeout: None,
         }
     }
 }
@@ -120,7 +143,13 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     let ledger = Arc::new(DynamoLedger::new(ddb.clone(), &table));
     let portal = Arc::new(
         ArcGisPortal::new(
-            arcgis_config(&sim.base_url(), opts.deadline),
+            {
+                let mut cfg = arcgis_config(&sim.base_url(), opts.deadline);
+                if let Some(t) = opts.request_timeout {
+                    cfg.request_timeout = t;
+                }
+                cfg
+            },
             Credentials::new(ADMIN, ADMIN_PASSWORD),
         )
         .expect("client builds"),
@@ -130,19 +159,33 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     ));
     let workflow = WorkflowSettings {
         deadline: opts.deadline,
+        stale_reservation: opts.stale_reservation,
         ..WorkflowSettings::default()
     };
     let clock = Arc::new(AtomicI64::new(now_millis()));
     let c = clock.clone();
     let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
     let key = SigningKey::parse(SECRET).expect("test secret parses");
+    let provisioner = Arc::new(Provisioner::new(ledger.clone(), portal, policy, workflow));
+    let jobs: Option<Arc<dyn agol_seat_broker::provisioning::JobSink>> = match opts.queue {
+        QueueMode::None => None,
+        QueueMode::Local(settings) => {
+            let (queue, worker) = agol_seat_broker::queue::local::channel();
+            tokio::spawn(worker.run(provisioner.clone(), settings));
+            Some(Arc::new(queue))
+        }
+        QueueMode::Sink(sink) => Some(sink),
+    };
     let state = Arc::new(AppState {
-        provisioner: Provisioner::new(ledger.clone(), portal, policy, workflow),
+        provisioner,
+        jobs,
         standard_keys: vec![key.clone()],
         tolerance_secs: 300,
         clock: clock_fn,
         status_tokens: vec![agol_seat_broker::config::Secret::new(STATUS_TOKEN)],
         sources: opts.sources,
+        entra: opts.entra,
+        http: Default::default(),
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -6,6 +6,7 @@ mod helpers;
 
 mod bad_input;
 mod failures;
+mod hooks;
 mod lambda_events;
 mod senders;
 mod signup;

@@ -51,6 +51,8 @@ fn source(secret: &str) -> Source {
         secrets: vec![Secret::new(secret), Secret::new("an-older-rotated-secret")],
         fields: FieldMap::default(),
         header: None,
+        entra: None,
+        api: None,
     }
 }
 

@@ -17,7 +17,7 @@ mod password;
 mod token;
 mod transport;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,15 +36,24 @@ use self::token::CachedToken;
 use self::transport::{Call, CallError, RetryPolicy, Transport, fmt_duration};
 use crate::domain::{UnixMillis, now_millis};
 use crate::portal::wire::{
-    CheckUsernames, CountsPage, GroupSearchPage, InvitationJson, InvitationList, InviteResponse,
-    PortalSelf, TokenResponse, UserJson,
+    AddUsersResponse, CheckUsernames, CountsPage, GroupSearchPage, InvitationJson, InvitationList,
+    InviteResponse, OrgUsersPage, PortalSelf, RolesPage, SuccessResponse, TokenResponse, UserJson,
+    UserResults,
 };
-use crate::portal::{Invitation, LicenseCounts, Member, NewMember, Portal, PortalError};
+use crate::portal::{
+    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, Invitation, LicenseCounts, Member, NewMember, Portal,
+    PortalError, ProfileUpdate, Role, USER_TYPE_REFUSED,
+};
 
 /// Most pages read from one paged listing: 100 pages of 100 is the portal's
 /// 10,000-hit search limit (fact sheet §9), and a portal that keeps sending
 /// `nextStart` cannot make us loop forever.
 const MAX_PAGES: usize = 100;
+
+/// Most pages read from `portals/self/users`: a listing, not a search, so
+/// the 10,000-hit limit does not apply; 2,000 pages of 100 is far beyond any
+/// organization, and reaching it is reported rather than truncated.
+const MAX_MEMBER_PAGES: usize = 2_000;
 
 /// Page size for paged listings (the portal's maximum).
 const PAGE_SIZE: &str = "100";
@@ -388,6 +397,38 @@ impl ArcGisPortal {
         scrub_error(e, &secrets)
     }
 
+    /// Reads a paged GET listing from `start=1` with `num=100` until
+    /// `nextStart` is `-1`, absent or does not move forward. `read` turns one
+    /// answer into its items and `nextStart`. Every page is its own logical
+    /// call (own deadline, own token renewal). More than `max_pages` pages is
+    /// an error rather than a silently truncated list.
+    async fn read_pages<T>(
+        &self,
+        segments: &[&str],
+        params: &[(&'static str, String)],
+        max_pages: usize,
+        mut read: impl FnMut(Value) -> Result<(Vec<T>, Option<i64>), PortalError> + Send,
+    ) -> Result<Vec<T>, PortalError> {
+        let mut out = Vec::new();
+        let mut start: i64 = 1;
+        for _ in 0..max_pages {
+            let mut page_params = params.to_vec();
+            page_params.push(("start", start.to_string()));
+            page_params.push(("num", PAGE_SIZE.into()));
+            let v = self.call(Call::get(segments, page_params)).await?;
+            let (items, next) = read(v)?;
+            out.extend(items);
+            match next {
+                Some(next) if next > start => start = next,
+                _ => return Ok(out),
+            }
+        }
+        Err(PortalError::Protocol(format!(
+            "{} still had more pages after {max_pages} pages of {PAGE_SIZE}",
+            segments.join("/")
+        )))
+    }
+
     /// Looks a group title up within the organization, reading every page.
     async fn find_group(&self, title: &str, org: &str) -> Result<Option<String>, PortalError> {
         let escaped = title.replace('\\', "\\\\").replace('"', "\\\"");
@@ -474,24 +515,7 @@ impl Portal for ArcGisPortal {
             Err(e) => return Err(e),
         };
         let user: UserJson = decode(v, "community/users")?;
-        let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-        let username = non_empty(user.username).ok_or_else(|| {
-            PortalError::Protocol("community/users answered without a username".into())
-        })?;
-        Ok(Some(Member {
-            username,
-            email: non_empty(user.email),
-            org_id: non_empty(user.org_id),
-            // Why: `roleId` carries a custom role; `role` is then only the
-            // base level (fact sheet §6).
-            role: non_empty(user.role_id).or(non_empty(user.role)),
-            user_type: non_empty(user.user_license_type_id),
-            group_ids: user
-                .groups
-                .into_iter()
-                .filter_map(|g| non_empty(g.id))
-                .collect(),
-        }))
+        member_from(user, "community/users").map(Some)
     }
 
     /// `community/checkUsernames`: free when the suggestion equals the
@@ -699,6 +723,270 @@ impl Portal for ArcGisPortal {
                 .collect(),
         })
     }
+
+    /// The built-in roles, then `portals/self/roles` (all pages). A listed
+    /// role with a built-in id is not repeated.
+    async fn roles(&self) -> Result<Vec<Role>, PortalError> {
+        let mut roles: Vec<Role> = BUILT_IN_ROLES
+            .iter()
+            .map(|(id, name)| Role {
+                id: id.to_string(),
+                name: name.to_string(),
+            })
+            .collect();
+        let listed = self
+            .read_pages(&["portals", "self", "roles"], &[], MAX_PAGES, |v| {
+                let page: RolesPage = decode(v, "portals/self/roles")?;
+                Ok((page.roles, page.next_start))
+            })
+            .await?;
+        for r in listed {
+            let Some(id) = r.id.filter(|id| !id.trim().is_empty()) else {
+                continue;
+            };
+            if roles.iter().any(|known| known.id == id) {
+                continue;
+            }
+            let name = r
+                .name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| id.clone());
+            roles.push(Role { id, name });
+        }
+        Ok(roles)
+    }
+
+    /// `portals/self/users`, all pages of 100. A member listed twice (the
+    /// list shifted between pages) is kept once.
+    async fn org_members(&self) -> Result<Vec<Member>, PortalError> {
+        let users = self
+            .read_pages(&["portals", "self", "users"], &[], MAX_MEMBER_PAGES, |v| {
+                let page: OrgUsersPage = decode(v, "portals/self/users")?;
+                Ok((page.users, page.next_start))
+            })
+            .await?;
+        let mut members: Vec<Member> = Vec::with_capacity(users.len());
+        let mut seen = HashSet::new();
+        for user in users {
+            let m = member_from(user, "portals/self/users")?;
+            if seen.insert(m.username.clone()) {
+                members.push(m);
+            }
+        }
+        Ok(members)
+    }
+
+    /// `community/groups?q=orgid:<id>`, all pages, keeping groups of this
+    /// organization with an id and a title, each once.
+    async fn group_titles(&self) -> Result<Vec<(String, String)>, PortalError> {
+        let org = self.org_id().await?;
+        let groups = self
+            .read_pages(
+                &["community", "groups"],
+                &[("q", format!("orgid:{org}"))],
+                MAX_PAGES,
+                |v| {
+                    let page: GroupSearchPage = decode(v, "community/groups")?;
+                    Ok((page.results, page.next_start))
+                },
+            )
+            .await?;
+        let mut out: Vec<(String, String)> = Vec::with_capacity(groups.len());
+        for g in groups {
+            if g.org_id.as_deref().is_some_and(|o| o != org) {
+                continue;
+            }
+            let (Some(id), Some(title)) = (
+                g.id.filter(|id| !id.is_empty()),
+                g.title.filter(|t| !t.trim().is_empty()),
+            ) else {
+                continue;
+            };
+            if !out.iter().any(|(known, _)| *known == id) {
+                out.push((id, title));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `POST community/users/<u>/update` with only the set fields
+    /// (`email`, `firstName`, `lastName`, `fullname`, `access`, `userType`).
+    /// Idempotent, so the transport's retries are safe.
+    async fn update_profile(
+        &self,
+        username: &str,
+        update: &ProfileUpdate,
+    ) -> Result<(), PortalError> {
+        let user = path_segment(username, "username")?;
+        let fields: [(&'static str, &Option<String>); 6] = [
+            ("email", &update.email),
+            ("firstName", &update.first_name),
+            ("lastName", &update.last_name),
+            ("fullname", &update.full_name),
+            ("access", &update.access),
+            ("userType", &update.user_type),
+        ];
+        let params: Vec<(&'static str, String)> = fields
+            .into_iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v.trim().to_string())))
+            .collect();
+        if params.is_empty() {
+            return Ok(());
+        }
+        let v = self
+            .call(Call::post(&["community", "users", user, "update"], params))
+            .await?;
+        let answer: SuccessResponse = decode(v, "community/users/update")?;
+        match answer.success {
+            Some(true) => Ok(()),
+            Some(false) => Err(PortalError::Rejected {
+                code: "UPDATE_FAILED".into(),
+                message: format!("community/users/{username}/update answered success:false"),
+            }),
+            None => Err(PortalError::Protocol(
+                "community/users/update answered without success".into(),
+            )),
+        }
+    }
+
+    /// `POST portals/self/updateUserRole` (`user`, `role`).
+    async fn update_role(&self, username: &str, role_id: &str) -> Result<(), PortalError> {
+        let call = Call::post(
+            &["portals", "self", "updateUserRole"],
+            vec![
+                ("user", username.to_string()),
+                ("role", role_id.to_string()),
+            ],
+        );
+        let v = self.call(call).await?;
+        let answer: SuccessResponse = decode(v, "portals/self/updateUserRole")?;
+        match answer.success {
+            Some(true) => Ok(()),
+            Some(false) => Err(PortalError::Rejected {
+                code: INCOMPATIBLE_ROLE.into(),
+                message: format!(
+                    "the portal refused role {role_id} for {username} without a reason \
+                     (usually a role that does not fit the member's user type)"
+                ),
+            }),
+            None => Err(PortalError::Protocol(
+                "portals/self/updateUserRole answered without success".into(),
+            )),
+        }
+    }
+
+    /// `POST portals/self/updateUserLicenseType` with `users` as a JSON
+    /// list, as the Python API sends it (fact sheet §0, §6).
+    async fn update_user_type(&self, username: &str, user_type: &str) -> Result<(), PortalError> {
+        let users = serde_json::to_string(&[username])
+            .map_err(|_| PortalError::Protocol("the user list could not be encoded".into()))?;
+        let call = Call::post(
+            &["portals", "self", "updateUserLicenseType"],
+            vec![("users", users), ("userLicenseType", user_type.to_string())],
+        );
+        let v = self.call(call).await?;
+        let answer: UserResults = decode(v, "portals/self/updateUserLicenseType")?;
+        let entry = answer
+            .results
+            .iter()
+            .find(|r| {
+                r.username
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(username))
+            })
+            .or(if answer.results.len() == 1 {
+                answer.results.first()
+            } else {
+                None
+            });
+        match entry.and_then(|e| e.status) {
+            Some(true) => Ok(()),
+            Some(false) => Err(PortalError::Rejected {
+                code: USER_TYPE_REFUSED.into(),
+                message: format!(
+                    "the portal refused user type {user_type} for {username} without a reason \
+                     (no purchased seat of it left, or it does not fit the member's role)"
+                ),
+            }),
+            None => Err(PortalError::Protocol(format!(
+                "portals/self/updateUserLicenseType answered without a status for {username}"
+            ))),
+        }
+    }
+
+    /// `POST community/groups/<gid>/addUsers` (`users=<username>`) per
+    /// group, each distinct id once, in order.
+    async fn add_to_groups(
+        &self,
+        username: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<String>, PortalError> {
+        let mut not_added = Vec::new();
+        let mut done: Vec<&str> = Vec::with_capacity(group_ids.len());
+        for gid in group_ids {
+            let gid = gid.trim();
+            if gid.is_empty() || done.contains(&gid) {
+                continue;
+            }
+            done.push(gid);
+            let segment = path_segment(gid, "group id")?;
+            let call = Call::post(
+                &["community", "groups", segment, "addUsers"],
+                vec![("users", username.to_string())],
+            );
+            let v = self.call(call).await?;
+            let answer: AddUsersResponse = decode(v, "community/groups/addUsers")?;
+            let refused = answer
+                .not_added
+                .unwrap_or_default()
+                .iter()
+                .any(|u| u.eq_ignore_ascii_case(username));
+            if refused {
+                not_added.push(gid.to_string());
+            }
+        }
+        Ok(not_added)
+    }
+}
+
+/// The port's view of a user JSON (`community/users/<u>`, an entry of
+/// `portals/self/users`). Empty strings count as absent.
+fn member_from(user: UserJson, what: &str) -> Result<Member, PortalError> {
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let username = non_empty(user.username)
+        .ok_or_else(|| PortalError::Protocol(format!("{what} answered without a username")))?;
+    Ok(Member {
+        username,
+        email: non_empty(user.email),
+        org_id: non_empty(user.org_id),
+        // Why: `roleId` carries a custom role; `role` is then only the
+        // base level (fact sheet §6).
+        role: non_empty(user.role_id).or(non_empty(user.role)),
+        user_type: non_empty(user.user_license_type_id),
+        group_ids: user
+            .groups
+            .into_iter()
+            .filter_map(|g| non_empty(g.id))
+            .collect(),
+        first_name: non_empty(user.first_name),
+        last_name: non_empty(user.last_name),
+        full_name: non_empty(user.full_name),
+        access: non_empty(user.access),
+        esri_access: non_empty(user.user_type),
+    })
+}
+
+/// A username or group id that goes into the URL path as one segment.
+/// `.`/`..` would be dropped from the URL and address another resource, and
+/// an empty one another endpoint; nothing by those names can exist.
+fn path_segment<'a>(value: &'a str, what: &str) -> Result<&'a str, PortalError> {
+    if matches!(value.trim(), "" | "." | "..") {
+        return Err(PortalError::Rejected {
+            code: "invalid_argument".into(),
+            message: format!("{what} {value:?} cannot name a portal resource"),
+        });
+    }
+    Ok(value)
 }
 
 /// Whether a portal message is the "User does not exist or is

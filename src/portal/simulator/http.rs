@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::state::{ApiError, Caller, page, split_list};
+use super::state::{ApiError, Caller, ProfileChange, page, split_list};
 use super::{Fault, FaultKind, PortalSimulator};
 use crate::domain::now_millis;
 use crate::portal::compat;
@@ -52,6 +52,7 @@ enum Endpoint {
     UpdateRole,
     RemoveUsers,
     CommunityUser(String),
+    UpdateUser(String),
     CheckUsernames,
     GroupSearch,
     AddUsers(String),
@@ -104,6 +105,7 @@ fn route(path: &str, org_id: &str) -> Endpoint {
         ["portals", p, "updateuserrole"] if is_self(p) => Endpoint::UpdateRole,
         ["portals", p, "removeusers"] if is_self(p) => Endpoint::RemoveUsers,
         ["community", "users", _] => Endpoint::CommunityUser(segs[2].clone()),
+        ["community", "users", _, "update"] => Endpoint::UpdateUser(segs[2].clone()),
         ["community", "checkusernames"] => Endpoint::CheckUsernames,
         ["community", "groups"] => Endpoint::GroupSearch,
         ["community", "groups", _, "addusers"] => Endpoint::AddUsers(segs[2].clone()),
@@ -212,6 +214,7 @@ async fn dispatch(
             return api_error(&e);
         }
         Some(FaultKind::NotInvited) => refuse_all_invitations = true,
+        Some(FaultKind::ExpireTokens) => sim.expire_tokens(),
         None => {}
     }
 
@@ -496,6 +499,20 @@ fn handle(
             let show_email = caller.admin || caller.username == username;
             Ok(st.user_json(org, m, show_email))
         }
+        Endpoint::UpdateUser(username) => {
+            require_post(method)?;
+            let text = |key: &str| params.get(key).map(String::from);
+            let change = ProfileChange {
+                email: text("email"),
+                first_name: text("firstName"),
+                last_name: text("lastName"),
+                full_name: text("fullname"),
+                access: text("access"),
+                esri_access: text("userType"),
+            };
+            sim.lock().update_user(caller, &username, &change)?;
+            Ok(json!({ "success": true, "username": username }))
+        }
         Endpoint::CheckUsernames => {
             let names = params.list("usernames");
             let st = sim.lock();
@@ -615,6 +632,10 @@ mod tests {
         assert_eq!(
             route("community/groups/abc/addUsers", "ORG"),
             Endpoint::AddUsers("abc".into())
+        );
+        assert_eq!(
+            route("community/users/jdoe_acme/update", "ORG"),
+            Endpoint::UpdateUser("jdoe_acme".into())
         );
     }
 

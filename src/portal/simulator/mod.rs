@@ -8,7 +8,8 @@
 //! lists as comma lists or JSON arrays, errors as HTTP 200 bodies
 //! `{"error":{code,messageCode,message,details}}`, `notInvited` without a
 //! reason, seats that stay consistent across invite, type changes and
-//! removal.
+//! removal, role × user type rules on every change, profile updates
+//! (`community/users/<u>/update`) validated like the portal does.
 //!
 //! # Layout
 //!
@@ -82,6 +83,30 @@ pub struct SimRole {
     /// The base level the user JSON shows as `role` (`org_user`,
     /// `org_publisher` or `org_admin`); the id itself is shown as `roleId`.
     pub base_role: String,
+    /// Whether members with the Viewer user type may hold it. The portal
+    /// decides by the role's privileges (fact sheet §7: Viewer user types
+    /// cannot take a role with create, share or edit privileges); here it is
+    /// this flag: `false` refuses `viewerUT`, every other combination is
+    /// accepted. Absent in JSON = `true`.
+    #[serde(default = "yes")]
+    pub viewer_compatible: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SimRole {
+    /// A custom role based on `org_user`, described by its name.
+    pub fn new(id: &str, name: &str, viewer_compatible: bool) -> Self {
+        SimRole {
+            id: id.to_string(),
+            name: name.to_string(),
+            description: name.to_string(),
+            base_role: "org_user".to_string(),
+            viewer_compatible,
+        }
+    }
 }
 
 /// How `updateUserLicenseType` and `updateUserRole` report a refused change.
@@ -129,8 +154,8 @@ pub struct SimulatorConfig {
     /// characters, stable across restarts). Owned by the administrator.
     pub groups: Vec<String>,
     /// Custom roles, listed with the pre-built Viewer and Data Editor roles.
-    /// Compatibility of a custom role with a user type is not documented, so
-    /// the simulator accepts every combination for them.
+    /// Compatibility of a custom role with a user type follows its
+    /// [`SimRole::viewer_compatible`] flag only.
     pub custom_roles: Vec<SimRole>,
     /// Usernames that belong to accounts of other organizations: taken for
     /// `invite` and `checkUsernames`, invisible to `community/users`.
@@ -175,6 +200,8 @@ impl Default for SimulatorConfig {
                 name: "Field Technician".to_string(),
                 description: "Collects data in the field".to_string(),
                 base_role: "org_user".to_string(),
+                // Edits data, so not for Viewer user types.
+                viewer_compatible: false,
             }],
             taken_elsewhere: vec!["jsmith_gis".to_string(), "taken_elsewhere".to_string()],
             refusal_style: RefusalStyle::StatusFalse,
@@ -215,6 +242,48 @@ pub struct SimMember {
     pub last_login: UnixMillis,
     /// Epoch ms of creation.
     pub created: UnixMillis,
+    /// Display name (`fullName`); empty = "first last".
+    #[serde(default)]
+    pub full_name: String,
+    /// Profile visibility (`access`): `public`, `org` or `private`.
+    #[serde(default = "default_access")]
+    pub access: String,
+    /// Esri access (the user JSON's `userType`): `arcgisonly` or `both`.
+    #[serde(default = "default_esri_access")]
+    pub esri_access: String,
+}
+
+fn default_access() -> String {
+    "org".to_string()
+}
+
+fn default_esri_access() -> String {
+    "arcgisonly".to_string()
+}
+
+impl SimMember {
+    /// An active member with this role and user type and the defaults of a
+    /// new member: e-mail `<username>@example.com`, first name "Test", last
+    /// name the username, no groups, access `org`, Esri access `arcgisonly`,
+    /// never signed in, created at 0. Change fields with struct update
+    /// syntax, then [`PortalSimulator::seed_member`] it.
+    pub fn new(username: &str, role: &str, user_type: &str) -> Self {
+        SimMember {
+            username: username.to_string(),
+            email: format!("{username}@example.com"),
+            first_name: "Test".to_string(),
+            last_name: username.to_string(),
+            role: role.to_string(),
+            user_type: user_type.to_string(),
+            group_ids: Vec::new(),
+            status: MemberStatus::Active,
+            last_login: -1,
+            created: 0,
+            full_name: String::new(),
+            access: default_access(),
+            esri_access: default_esri_access(),
+        }
+    }
 }
 
 /// A scripted failure. Faults are checked in insertion order; the first one
@@ -224,6 +293,7 @@ pub struct SimMember {
 /// `{"endpoint":"generateToken","kind":{"http_status":503},"times":2}`,
 /// `{"kind":{"too_many_requests":{"retry_after_secs":1}}}`,
 /// `{"kind":{"delay_ms":250}}`, `{"endpoint":"invite","kind":"not_invited"}`,
+/// `{"endpoint":"portals/self/users","kind":"expire_tokens","times":1}`,
 /// `{"kind":{"error_body":{"code":500,"message_code":null,"message":"Boom"}}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
@@ -266,6 +336,11 @@ pub enum FaultKind {
     /// `portals/self/invite` lists every invitation in `notInvited` and
     /// creates nobody. Only invite requests consume it.
     NotInvited,
+    /// Every token issued so far stops working (as
+    /// [`PortalSimulator::expire_tokens`]), then the request is handled as
+    /// usual, so it answers 498: a token expiring in the middle of a run,
+    /// e.g. between two pages of a listing.
+    ExpireTokens,
 }
 
 /// `Duration` as integer milliseconds in JSON.

@@ -146,14 +146,20 @@ pub(super) struct Org {
 impl Org {
     pub fn from_config(cfg: &SimulatorConfig) -> Self {
         let prebuilt = [
-            ("iAAAAAAAAAAAAAAA", "Viewer", "View data only."),
-            ("iBBBBBBBBBBBBBBB", "Data Editor", "View and edit data."),
+            ("iAAAAAAAAAAAAAAA", "Viewer", "View data only.", true),
+            (
+                "iBBBBBBBBBBBBBBB",
+                "Data Editor",
+                "View and edit data.",
+                false,
+            ),
         ]
-        .map(|(id, name, description)| SimRole {
+        .map(|(id, name, description, viewer_compatible)| SimRole {
             id: id.to_string(),
             name: name.to_string(),
             description: description.to_string(),
             base_role: "org_user".to_string(),
+            viewer_compatible,
         });
         let mut roles: Vec<SimRole> = prebuilt.into_iter().collect();
         roles.extend(
@@ -186,6 +192,39 @@ impl Org {
             .find(|r| r.id == role_id)
             .map(|r| r.base_role.as_str())
     }
+
+    /// Whether a member with role `role_id` may hold `user_type`: the §7
+    /// table, and for custom roles their `viewer_compatible` flag.
+    pub fn compatible(&self, role_id: &str, user_type: &str) -> Compat {
+        match compat::compatible(role_id, user_type) {
+            Compat::Unknown => match self.roles.iter().find(|r| r.id == role_id) {
+                Some(r) if !r.viewer_compatible && user_type == "viewerUT" => Compat::No,
+                _ => Compat::Unknown,
+            },
+            known => known,
+        }
+    }
+}
+
+/// Profile fields of `community/users/<u>/update`; `None` = unchanged.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ProfileChange {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub access: Option<String>,
+    pub esri_access: Option<String>,
+}
+
+/// Values of `access` the portal accepts.
+const ACCESS_VALUES: &[&str] = &["public", "org", "private"];
+/// Values of `userType` (Esri access) the portal accepts.
+const ESRI_ACCESS_VALUES: &[&str] = &["arcgisonly", "both"];
+
+fn update_refused(detail: &str) -> ApiError {
+    // No documented wording; the shape is the sharing API's (fact sheet §1).
+    ApiError::new(400, "Unable to update user.").with_detail(detail)
 }
 
 /// A group of the organization.
@@ -390,6 +429,9 @@ impl State {
             status: MemberStatus::Active,
             last_login: -1,
             created: now,
+            full_name: username.to_string(),
+            access: "org".to_string(),
+            esri_access: "arcgisonly".to_string(),
         };
         st.passwords
             .insert(cfg.admin.username.clone(), sha256(&cfg.admin.password));
@@ -650,7 +692,7 @@ impl State {
         if !self.is_known_type(user_type) {
             return Err("unknown user type");
         }
-        if compat::compatible(role, user_type) == Compat::No {
+        if org.compatible(role, user_type) == Compat::No {
             return Err("role incompatible with user type");
         }
         if self.assigned(user_type) >= self.purchased(user_type) {
@@ -669,11 +711,23 @@ impl State {
                 group_ids.push(g);
             }
         }
+        let first_name = str_field(inv, "firstname").unwrap_or_default().trim();
+        let last_name = str_field(inv, "lastname").unwrap_or_default().trim();
+        let full_name = str_field(inv, "fullname")
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(String::from)
+            .unwrap_or_else(|| format!("{first_name} {last_name}").trim().to_string());
+        // `userType` (Esri access) is only seen in third-party traffic
+        // (fact sheet §2, [I]): honoured when valid, never a reason to refuse.
+        let esri_access = str_field(inv, "userType")
+            .filter(|t| ESRI_ACCESS_VALUES.contains(t))
+            .unwrap_or("arcgisonly");
         let member = SimMember {
             username: username.as_str().to_string(),
             email: email.as_str().to_string(),
-            first_name: str_field(inv, "firstname").unwrap_or_default().to_string(),
-            last_name: str_field(inv, "lastname").unwrap_or_default().to_string(),
+            first_name: first_name.to_string(),
+            last_name: last_name.to_string(),
             role: role.to_string(),
             user_type: user_type.to_string(),
             group_ids,
@@ -684,6 +738,9 @@ impl State {
             },
             last_login: -1,
             created: now,
+            full_name,
+            access: "org".to_string(),
+            esri_access: esri_access.to_string(),
         };
         Ok((member, password))
     }
@@ -725,7 +782,7 @@ impl State {
         let mut results = Vec::new();
         let mut first_refusal = None;
         for u in users {
-            let outcome = self.change_type(u, user_type);
+            let outcome = self.change_type(org, u, user_type);
             if let Err(r) = outcome {
                 first_refusal.get_or_insert(r);
             }
@@ -740,7 +797,7 @@ impl State {
         }
     }
 
-    fn change_type(&mut self, username: &str, user_type: &str) -> Result<(), Refusal> {
+    fn change_type(&mut self, org: &Org, username: &str, user_type: &str) -> Result<(), Refusal> {
         if !self.is_known_type(user_type) {
             return Err(Refusal::UnknownType);
         }
@@ -749,7 +806,7 @@ impl State {
         if m.user_type == user_type {
             return Ok(());
         }
-        if compat::compatible(&m.role, user_type) == Compat::No {
+        if org.compatible(&m.role, user_type) == Compat::No {
             return Err(Refusal::Incompatible);
         }
         if !seat_free {
@@ -767,7 +824,7 @@ impl State {
         } else {
             match self.members.get_mut(username) {
                 None => Err(Refusal::NotMember),
-                Some(m) if compat::compatible(role, &m.user_type) == Compat::No => {
+                Some(m) if org.compatible(role, &m.user_type) == Compat::No => {
                     Err(Refusal::Incompatible)
                 }
                 Some(m) => {
@@ -781,6 +838,75 @@ impl State {
             (Err(_), RefusalStyle::StatusFalse) => Ok(false),
             (Err(r), RefusalStyle::ErrorObject) => Err(r.error()),
         }
+    }
+
+    /// `community/users/<u>/update` by `caller` (an administrator, or the
+    /// member itself): checks every field first, then applies them all, so
+    /// a refused request changes nothing. Changing first or last name
+    /// without `fullname` sets the full name to "first last".
+    pub fn update_user(
+        &mut self,
+        caller: &Caller,
+        username: &str,
+        change: &ProfileChange,
+    ) -> Result<(), ApiError> {
+        if !self.members.contains_key(username) {
+            return Err(ApiError::no_user());
+        }
+        if !caller.admin && caller.username != username {
+            return Err(ApiError::forbidden());
+        }
+        if let Some(a) = &change.access
+            && !ACCESS_VALUES.contains(&a.as_str())
+        {
+            return Err(update_refused(&format!(
+                "Invalid access '{a}': must be public, org or private."
+            )));
+        }
+        if let Some(t) = &change.esri_access
+            && !ESRI_ACCESS_VALUES.contains(&t.as_str())
+        {
+            return Err(update_refused(&format!(
+                "Invalid userType '{t}': must be arcgisonly or both."
+            )));
+        }
+        let email = match &change.email {
+            Some(e) => Some(
+                Email::parse(e)
+                    .map_err(|_| update_refused("Invalid email address."))?
+                    .as_str()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let Some(m) = self.members.get_mut(username) else {
+            return Err(ApiError::no_user());
+        };
+        if let Some(e) = email {
+            m.email = e;
+        }
+        if let Some(f) = &change.first_name {
+            m.first_name = f.trim().to_string();
+        }
+        if let Some(l) = &change.last_name {
+            m.last_name = l.trim().to_string();
+        }
+        match &change.full_name {
+            Some(f) => m.full_name = f.trim().to_string(),
+            None if change.first_name.is_some() || change.last_name.is_some() => {
+                m.full_name = format!("{} {}", m.first_name, m.last_name)
+                    .trim()
+                    .to_string();
+            }
+            None => {}
+        }
+        if let Some(a) = &change.access {
+            m.access = a.clone();
+        }
+        if let Some(t) = &change.esri_access {
+            m.esri_access = t.clone();
+        }
+        Ok(())
     }
 
     /// `portals/self/removeUsers`: frees the seats; returns `notRemoved`
@@ -854,9 +980,13 @@ impl State {
     /// base level, `roleId` the role id when it is not a base role.
     pub fn user_json(&self, org: &Org, m: &SimMember, show_email: bool) -> Value {
         let base = org.base_role(&m.role).unwrap_or("org_user");
-        let full_name = format!("{} {}", m.first_name, m.last_name)
-            .trim()
-            .to_string();
+        let full_name = if m.full_name.trim().is_empty() {
+            format!("{} {}", m.first_name, m.last_name)
+                .trim()
+                .to_string()
+        } else {
+            m.full_name.clone()
+        };
         let groups: Vec<Value> = m
             .group_ids
             .iter()
@@ -877,6 +1007,8 @@ impl State {
             u.insert("roleId".into(), json!(m.role));
         }
         u.insert("userLicenseTypeId".into(), json!(m.user_type));
+        u.insert("userType".into(), json!(m.esri_access));
+        u.insert("access".into(), json!(m.access));
         u.insert("groups".into(), Value::Array(groups));
         u.insert("lastLogin".into(), json!(m.last_login));
         u.insert("created".into(), json!(m.created));
@@ -954,6 +1086,28 @@ mod tests {
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(a, group_id("org1", "Field Crews"));
         assert_ne!(a, group_id("org2", "Field Crews"));
+    }
+
+    #[test]
+    fn custom_roles_refuse_the_viewer_type_only_when_not_viewer_compatible() {
+        let org = Org::from_config(&SimulatorConfig {
+            custom_roles: vec![
+                SimRole::new("rEaDeRrOlE000001", "Reader", true),
+                SimRole::new("eDiToRrOlE000001", "Editor", false),
+            ],
+            ..SimulatorConfig::default()
+        });
+        assert_eq!(
+            org.compatible("rEaDeRrOlE000001", "viewerUT"),
+            Compat::Unknown
+        );
+        assert_eq!(org.compatible("eDiToRrOlE000001", "viewerUT"), Compat::No);
+        assert_eq!(
+            org.compatible("eDiToRrOlE000001", "editorUT"),
+            Compat::Unknown
+        );
+        assert_eq!(org.compatible("iBBBBBBBBBBBBBBB", "viewerUT"), Compat::No);
+        assert_eq!(org.compatible("org_user", "creatorUT"), Compat::Yes);
     }
 
     #[test]

@@ -1,0 +1,38 @@
+//! The queue worker function (SAM `BuildProperties: Binary: worker-lambda`):
+//! creates the members the Okta and Entra hooks queued, and sweeps stuck
+//! reservations on a schedule. See `entrypoints::worker`.
+
+use agol_seat_broker::entrypoints::worker;
+use agol_seat_broker::{config::Settings, startup, telemetry};
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return Err(e.into());
+        }
+    };
+    let provisioner = match startup::worker_provisioner(&settings).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return Err(e.into());
+        }
+    };
+    let attempts = settings.worker_max_attempts;
+    let timeout = settings.workflow.reservation_timeout;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let provisioner = provisioner.clone();
+        async move {
+            worker::handle_event(provisioner, event.payload, attempts, timeout)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,341 @@
+//! The asynchronous path: reserve now, create the member later.
+//!
+//! Okta and Entra give a hook 2–3 seconds, less than ArcGIS Online may take
+//! to create a member. On those routes [`Provisioner::accept`] verifies,
+//! decides and reserves, hands a [`Job`] to a [`JobSink`] and answers at
+//! once. A worker then calls [`Provisioner::complete`] for each job, as many
+//! times as the queue redelivers it:
+//!
+//! - the member is created (or adopted) and the claim confirmed → done;
+//! - the portal refused the member for good → the seat is released and a
+//!   [`FailedSignup`] recorded (shown by `seats` and `/status`) → done;
+//! - the portal is unavailable → the claim is touched (so the stale-claim
+//!   sweeper leaves it alone) and the job is retried; on the last attempt
+//!   the seat is released and the failure recorded, and the queue moves the
+//!   message to its dead-letter queue.
+//!
+//! Adapters of [`JobSink`]: `queue::sqs` (SQS with a dead-letter queue, the
+//! deployed path) and `queue::local` (an in-process worker for the local
+//! server).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{Overrides, Provisioner, failure_outcome};
+use crate::domain::{DeliveryKey, Email, UnixMillis};
+use crate::intake::SignupRequest;
+use crate::policy::InvitationMode;
+use crate::portal::Portal;
+use crate::seats::{ClaimKey, ClaimState, FailedSignup, SeatLedger};
+
+use super::outcome::{Handled, Outcome};
+
+/// One member to create: the queue's message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The delivery that reserved the seat.
+    pub delivery: DeliveryKey,
+    /// The sign-up as parsed at intake.
+    pub request: SignupRequest,
+    /// Values that win over the pool's grants.
+    #[serde(default)]
+    pub overrides: Overrides,
+    /// The claim holding the seat.
+    pub claim: ClaimKey,
+    /// The claim's id: a job only ever completes the reservation it was made for.
+    pub claim_id: String,
+    /// When the seat was reserved.
+    pub accepted_at: UnixMillis,
+}
+
+/// Why a job could not be queued.
+#[derive(Debug, thiserror::Error)]
+#[error("job queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// A boxed, sendable future (the sink is used as a trait object so the HTTP
+/// state needs no third type parameter).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where accepted jobs go.
+pub trait JobSink: Send + Sync {
+    /// Queues one job durably enough for the deployment (SQS: stored by AWS;
+    /// local: handed to the in-process worker).
+    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>>;
+}
+
+/// What one attempt at a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult {
+    /// The outcome (final unless `retry`).
+    pub outcome: Outcome,
+    /// True when the queue should deliver the job again.
+    pub retry: bool,
+}
+
+impl JobResult {
+    fn done(outcome: Outcome) -> Self {
+        JobResult {
+            outcome,
+            retry: false,
+        }
+    }
+}
+
+/// How long a failed sign-up stays listed.
+const FAILURE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// The fast half of a sign-up: decide, take the delivery's lease, reserve
+    /// a seat and queue the member's creation. Answers [`Outcome::Accepted`]
+    /// when a job was queued (or one is already under way for this person),
+    /// and the usual refusals otherwise. The outcome is stored for replays
+    /// like [`Provisioner::handle`]'s.
+    pub async fn accept(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        sink: &dyn JobSink,
+        now: UnixMillis,
+    ) -> Handled {
+        let overrides = Overrides::default();
+        let decision = match self.decide(req, &overrides) {
+            Ok(d) => d,
+            Err(rejection) => {
+                tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
+                return Handled::fresh(super::no_matching_pool());
+            }
+        };
+        if let Err(answer) = self.begin(delivery, payload_hash, now).await {
+            return answer;
+        }
+        let outcome = match self
+            .reserve_claim(delivery, req, &decision, now, true)
+            .await
+        {
+            Err(outcome) => outcome,
+            Ok((claim, claim_id)) => {
+                let job = Job {
+                    delivery: delivery.clone(),
+                    request: req.clone(),
+                    overrides,
+                    claim: claim.clone(),
+                    claim_id: claim_id.clone(),
+                    accepted_at: now,
+                };
+                match sink.enqueue(&job).await {
+                    Ok(()) => {
+                        tracing::info!(pool = %decision.pool, delivery = %delivery.as_string(), "seat reserved, member queued");
+                        Outcome::Accepted {
+                            pool: decision.pool.to_string(),
+                            username: decision.username.to_string(),
+                        }
+                    }
+                    Err(e) => {
+                        let released = self.release_with_retry(&claim, &claim_id).await;
+                        tracing::error!(released, "{e}");
+                        Outcome::retry(
+                            "queue_unavailable",
+                            "The job queue is unavailable; the seat was released. Retry later.",
+                            30,
+                        )
+                    }
+                }
+            }
+        };
+        self.finish(delivery, &outcome, now).await;
+        Handled::fresh(outcome)
+    }
+
+    /// Whether the person already holds a seat (reserved or active) in the
+    /// pool the rules give them. Reads only: for events that fire on every
+    /// sign-in, so those write nothing for people who have a seat.
+    pub async fn holds_seat(&self, req: &SignupRequest) -> Result<bool, crate::seats::LedgerError> {
+        let Ok(decision) = self.policy.decide(req) else {
+            return Ok(false);
+        };
+        let key = ClaimKey {
+            pool: decision.pool,
+            person: req.email.key(),
+        };
+        Ok(self.ledger.claim(&key).await?.is_some())
+    }
+
+    /// The slow half: creates the member for a queued job. Safe to run any
+    /// number of times for the same job (adoption, claim ids); see the module
+    /// docs for what each result means. `last_attempt` tells the worker's
+    /// final try, after which a transient failure is given up.
+    pub async fn complete(&self, job: &Job, last_attempt: bool, now: UnixMillis) -> JobResult {
+        let delivery = job.delivery.as_string();
+        let claim = match self.ledger.claim(&job.claim).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(delivery, "job: ledger unavailable: {e}");
+                return self
+                    .transient(job, last_attempt, "store_unavailable", now)
+                    .await;
+            }
+        };
+        match claim {
+            Some(c) if c.claim_id == job.claim_id && c.state == ClaimState::Active => {
+                return JobResult::done(Outcome::AlreadyMember {
+                    pool: job.claim.pool.to_string(),
+                    username: c.username.unwrap_or_default(),
+                });
+            }
+            Some(c) if c.claim_id == job.claim_id => {}
+            _ => {
+                // Released by the sweeper or a compensation, or re-made by a
+                // later sign-up with its own job: nothing of ours to finish.
+                tracing::warn!(delivery, "job: its reservation is gone; nothing to do");
+                return JobResult::done(Outcome::Rejected {
+                    code: "reservation_gone".into(),
+                    message: "The seat reserved for this sign-up was released before the member could be created.".into(),
+                });
+            }
+        }
+        // Still ours and RESERVED: keep it fresh so the sweeper leaves it to us.
+        if let Err(e) = self.ledger.touch(&job.claim, &job.claim_id, now).await {
+            tracing::warn!(delivery, "job: could not touch the claim: {e}");
+        }
+        let request = match revalidate(&job.request) {
+            Some(r) => r,
+            None => {
+                return self.give_up(job, invalid_job(), now).await;
+            }
+        };
+        let decision = match self.decide(&request, &job.overrides) {
+            Ok(d) if d.pool == job.claim.pool => d,
+            _ => {
+                // The rules changed since the seat was reserved.
+                return self
+                    .give_up(
+                        job,
+                        Outcome::Rejected {
+                            code: "no_matching_pool".into(),
+                            message: "The rules no longer put this person in the pool their seat was reserved in.".into(),
+                        },
+                        now,
+                    )
+                    .await;
+            }
+        };
+        let deadline = Instant::now() + self.settings.deadline;
+        match self
+            .create_member(&request, &decision, job.overrides.candidates(), deadline)
+            .await
+        {
+            Ok(created) => match self
+                .ledger
+                .confirm(&job.claim, &job.claim_id, &created.username, now)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "queued member provisioned");
+                    JobResult::done(Outcome::Provisioned {
+                        pool: decision.pool.to_string(),
+                        username: created.username,
+                        invitation: matches!(decision.invitation, InvitationMode::Email),
+                        adopted: created.adopted,
+                    })
+                }
+                Err(e) => {
+                    // The member exists; the next attempt adopts it.
+                    tracing::error!(delivery, "job: ledger confirm: {e}");
+                    self.transient(job, last_attempt, "store_unavailable", now)
+                        .await
+                }
+            },
+            Err(err) => {
+                let outcome = failure_outcome(&err);
+                tracing::warn!(delivery, "job: member not created: {err}");
+                if outcome.is_final() {
+                    self.give_up(job, outcome, now).await
+                } else {
+                    let code = match &outcome {
+                        Outcome::RetryLater { code, .. } => code.clone(),
+                        _ => "portal_unavailable".into(),
+                    };
+                    self.transient(job, last_attempt, &code, now).await
+                }
+            }
+        }
+    }
+
+    /// A failure that a later attempt may not see: retry, or on the last
+    /// attempt give the seat back and record the failure.
+    async fn transient(
+        &self,
+        job: &Job,
+        last_attempt: bool,
+        code: &str,
+        now: UnixMillis,
+    ) -> JobResult {
+        if !last_attempt {
+            return JobResult {
+                outcome: Outcome::retry(code, "The member will be created on a later attempt.", 60),
+                retry: true,
+            };
+        }
+        let mut result = self
+            .give_up(
+                job,
+                Outcome::PortalFailed {
+                    code: code.to_string(),
+                    message: "The member could not be created after every attempt; the seat was released.".into(),
+                },
+                now,
+            )
+            .await;
+        // Exhausted: the queue moves the message to its dead-letter queue.
+        result.retry = true;
+        result
+    }
+
+    /// Releases the job's seat and records why.
+    async fn give_up(&self, job: &Job, outcome: Outcome, now: UnixMillis) -> JobResult {
+        let released = self.release_with_retry(&job.claim, &job.claim_id).await;
+        let (code, message) = match &outcome {
+            Outcome::PortalFailed { code, message }
+            | Outcome::Rejected { code, message }
+            | Outcome::RetryLater { code, message, .. } => (code.clone(), message.clone()),
+            other => (format!("{other:?}"), String::new()),
+        };
+        let failure = FailedSignup {
+            key: job.claim.clone(),
+            delivery: job.delivery.as_string(),
+            username: job.request.username.as_ref().map(|u| u.to_string()),
+            code,
+            message,
+            at: now,
+        };
+        let retain_until = now + FAILURE_RETENTION.as_millis() as i64;
+        if let Err(e) = self.ledger.record_failure(&failure, retain_until).await {
+            tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
+        }
+        tracing::warn!(pool = %job.claim.pool, delivery = %failure.delivery, code = %failure.code, released, "queued sign-up failed; seat released");
+        JobResult::done(outcome)
+    }
+}
+
+/// A job's request re-checked: queue messages come from our own sender, but
+/// the domain types are validated on parse, not on deserialisation.
+fn revalidate(req: &SignupRequest) -> Option<SignupRequest> {
+    let email = Email::parse(req.email.as_str()).ok()?;
+    Some(SignupRequest {
+        email,
+        ..req.clone()
+    })
+}
+
+fn invalid_job() -> Outcome {
+    Outcome::Rejected {
+        code: "invalid_job".into(),
+        message: "The queued sign-up is not valid.".into(),
+    }
+}

@@ -1,0 +1,563 @@
+//! The identity providers' hooks end to end over real HTTP (DynamoDB Local +
+//! portal simulator): Okta event hook, Okta registration inline hook, Entra
+//! attribute collection. They answer after verify, decide and reserve; the
+//! in-process worker creates the members afterwards.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agol_seat_broker::config::Secret;
+use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::intake::FieldMap;
+use agol_seat_broker::intake::entra::{EntraConfig, EntraVerifier};
+use agol_seat_broker::intake::sources::{Source, Sources};
+use agol_seat_broker::portal::simulator::{Fault, FaultKind};
+use agol_seat_broker::queue::local::LocalWorkerSettings;
+use agol_seat_broker::seats::SeatLedger;
+use serde_json::Value;
+
+use crate::helpers::{Options, QueueMode, STATUS_TOKEN, TestApp, spawn_app};
+
+#[path = "../support/entra_keys.rs"]
+mod entra_keys;
+
+const OKTA_SECRET: &str = "test-only-okta-event-hook-secret";
+const OKTA_REGISTRATION_SECRET: &str = "test-only-okta-registration-secret";
+
+/// `partners` takes example.org (two seats); `city` one seat.
+const RULES: &str = r#"
+    [defaults]
+    username = "{email_local}_{pool}"
+    [[pools]]
+    name = "partners"
+    seats = 2
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    [pools.match]
+    email_domains = ["example.org"]
+    pool_field = ["water"]
+    [[pools]]
+    name = "city"
+    seats = 1
+    role = "publisher"
+    user_type = "creatorUT"
+    groups = ["Partners"]
+    [pools.match]
+    email_domains = ["city.example"]
+"#;
+
+fn source(secret: &str) -> Source {
+    Source {
+        secrets: vec![Secret::new(secret)],
+        fields: FieldMap::default(),
+        header: None,
+        entra: None,
+        api: None,
+    }
+}
+
+fn fast_worker() -> LocalWorkerSettings {
+    LocalWorkerSettings {
+        attempts: 3,
+        first_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        concurrency: 4,
+    }
+}
+
+async fn app_with(jwks_url: Option<&str>, deadline: Duration) -> TestApp {
+    app_opts(jwks_url, deadline, None).await
+}
+
+async fn app_opts(
+    jwks_url: Option<&str>,
+    deadline: Duration,
+    request_timeout: Option<Duration>,
+) -> TestApp {
+    let mut sources = Sources::default();
+    sources.insert("okta", source(OKTA_SECRET));
+    sources.insert("okta_registration", source(OKTA_REGISTRATION_SECRET));
+    let mut entra = None;
+    if let Some(url) = jwks_url {
+        let config = EntraConfig::new(url, entra_keys::ISSUER, entra_keys::AUDIENCE);
+        entra = Some(Arc::new(EntraVerifier::new(config.clone()).unwrap()));
+        let mut s = source("unused");
+        s.secrets.clear();
+        s.entra = Some(config);
+        sources.insert("entra", s);
+    }
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        entra,
+        deadline,
+        request_timeout,
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    spawn_app(o).await
+}
+
+async fn app() -> TestApp {
+    app_with(None, Duration::from_secs(5)).await
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("events/{name}.body.json")).expect("fixture exists")
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = req.send().await.expect("sent");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(app: &TestApp, path: &str, secret: &str, body: Vec<u8>) -> (u16, Value) {
+    send(
+        app,
+        reqwest::Method::POST,
+        path,
+        &[("authorization", secret.to_string())],
+        body,
+    )
+    .await
+}
+
+/// Polls until `f` holds or `within` passes.
+async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+/// Active claims of a pool, waiting up to 5 s for `want` (a confirm follows
+/// the member's creation by a moment).
+async fn active_soon(app: &TestApp, pool: &str, want: usize) -> usize {
+    for _ in 0..100 {
+        let n = app.active_claims(pool).await;
+        if n == want {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.active_claims(pool).await
+}
+
+fn registration(email: &str, event_id: &str) -> Vec<u8> {
+    String::from_utf8(fixture("okta-registration-signup"))
+        .unwrap()
+        .replace("ana.lopez@example.org", email)
+        .replace("RgT9xA1b2C", event_id)
+        .into_bytes()
+}
+
+fn command(v: &Value) -> Option<&str> {
+    v["commands"][0]["value"]["registration"].as_str()
+}
+
+#[tokio::test]
+async fn okta_event_hook_answers_the_challenge_and_creates_each_person_once_from_the_queue() {
+    let app = app().await;
+
+    // The one-time verification GET.
+    let (status, v) = send(
+        &app,
+        reqwest::Method::GET,
+        "/webhooks/okta",
+        &[
+            ("authorization", OKTA_SECRET.into()),
+            ("x-okta-verification-challenge", "abc-123_XYZ".into()),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (status, v["verification"].as_str()),
+        (200, Some("abc-123_XYZ"))
+    );
+    let (status, _) = send(
+        &app,
+        reqwest::Method::GET,
+        "/webhooks/okta",
+        &[
+            ("authorization", "wrong".into()),
+            ("x-okta-verification-challenge", "abc".into()),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // A batch: Ana created and assigned (two events, one seat), Ben signs in
+    // without a seat (gets one), Eve's failed sign-in (ignored).
+    let (status, v) = post(
+        &app,
+        "/webhooks/okta",
+        OKTA_SECRET,
+        fixture("okta-events-signup"),
+    )
+    .await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (200, Some("accepted")),
+        "{v}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await,
+        "members: {:?}",
+        app.sim.members()
+    );
+    let ana = app.sim.member("ana.lopez_partners").expect("Ana created");
+    assert_eq!(
+        (ana.role.as_str(), ana.user_type.as_str()),
+        ("iAAAAAAAAAAAAAAA", "viewerUT")
+    );
+    assert_eq!(ana.first_name, "Ana");
+    assert_eq!(ana.group_ids, vec![app.sim.group_id("Partners").unwrap()]);
+    assert!(app.sim.member("ben.okafor_partners").is_some());
+    assert_eq!(app.used("partners").await, 2);
+    assert_eq!(active_soon(&app, "partners", 2).await, 2);
+
+    // Okta's retry of the whole batch: nothing new.
+    let items = app.item_count().await;
+    let (status, _) = post(
+        &app,
+        "/webhooks/okta",
+        OKTA_SECRET,
+        fixture("okta-events-replay"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.sim.members().len(), 2);
+    assert_eq!(app.used("partners").await, 2);
+
+    // Ben signs in again (a new event): he has a seat, so nothing is written.
+    let again = String::from_utf8(fixture("okta-events-signup"))
+        .unwrap()
+        .replace(
+            "a1b2c3d4-0000-4000-8000-000000000003",
+            "a1b2c3d4-0000-4000-8000-0000000000ff",
+        );
+    let (status, v) = post(&app, "/webhooks/okta", OKTA_SECRET, again.into_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        app.item_count().await,
+        items,
+        "a sign-in of a seat holder writes nothing new"
+    );
+
+    // The wrong secret: 401, nothing written.
+    let (status, v) = post(
+        &app,
+        "/webhooks/okta",
+        "not-the-secret",
+        fixture("okta-events-bad-secret"),
+    )
+    .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (401, Some("invalid_signature")),
+        "{v}"
+    );
+    assert_eq!(app.item_count().await, items);
+}
+
+#[tokio::test]
+async fn okta_registration_allows_with_a_seat_and_denies_with_the_reason() {
+    let app = app().await;
+    let path = "/hooks/okta/registration";
+
+    let (status, v) = post(
+        &app,
+        path,
+        OKTA_REGISTRATION_SECRET,
+        fixture("okta-registration-signup"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
+    assert!(
+        eventually(Duration::from_secs(10), || app
+            .sim
+            .member("ana.lopez_partners")
+            .is_some())
+        .await
+    );
+
+    // Okta's retry of the same call: the same answer, no second seat.
+    let (status, v) = post(
+        &app,
+        path,
+        OKTA_REGISTRATION_SECRET,
+        fixture("okta-registration-replay"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
+    assert_eq!(app.used("partners").await, 1);
+
+    // The city pool has one seat: the second person is told why.
+    let (_, v) = post(
+        &app,
+        path,
+        OKTA_REGISTRATION_SECRET,
+        registration("cy@city.example", "evt-cy"),
+    )
+    .await;
+    assert_eq!(command(&v), Some("ALLOW"), "{v}");
+    let (status, v) = post(
+        &app,
+        path,
+        OKTA_REGISTRATION_SECRET,
+        registration("di@city.example", "evt-di"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("DENY")), "{v}");
+    assert_eq!(v["error"]["errorCauses"][0]["reason"], "QUOTA_EXCEEDED");
+    assert!(
+        v["error"]["errorSummary"]
+            .as_str()
+            .unwrap()
+            .contains("No seats left")
+    );
+
+    // Nobody's pool.
+    let (_, v) = post(
+        &app,
+        path,
+        OKTA_REGISTRATION_SECRET,
+        registration("eve@elsewhere.test", "evt-eve"),
+    )
+    .await;
+    assert_eq!(command(&v), Some("DENY"));
+    assert_eq!(v["error"]["errorCauses"][0]["reason"], "NOT_ELIGIBLE");
+
+    // A forged call: 401, nothing written.
+    assert!(eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await);
+    let items = app.item_count().await;
+    let (status, _) = post(
+        &app,
+        path,
+        "forged",
+        fixture("okta-registration-bad-secret"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(app.item_count().await, items);
+    assert_eq!(app.used("city").await, 1);
+}
+
+#[tokio::test]
+async fn a_portal_slower_than_the_hook_deadline_does_not_delay_the_answer() {
+    // The worker's own budget is generous: only the hook must be fast.
+    let app = app_opts(None, Duration::from_secs(15), Some(Duration::from_secs(10))).await;
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::Delay(Duration::from_secs(4)),
+        times: None,
+    });
+    let started = Instant::now();
+    let (status, v) = post(
+        &app,
+        "/hooks/okta/registration",
+        OKTA_REGISTRATION_SECRET,
+        fixture("okta-registration-signup"),
+    )
+    .await;
+    let answered_in = started.elapsed();
+    assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
+    // Okta gives 3 s; the invite alone takes 4 s.
+    assert!(
+        answered_in < Duration::from_secs(3),
+        "answered in {answered_in:?}"
+    );
+    assert!(app.sim.member("ana.lopez_partners").is_none());
+    assert!(
+        eventually(Duration::from_secs(20), || app
+            .sim
+            .member("ana.lopez_partners")
+            .is_some())
+        .await,
+        "the member appears once the slow invite is through"
+    );
+    assert_eq!(active_soon(&app, "partners", 1).await, 1);
+    assert_eq!(app.used("partners").await, 1);
+}
+
+#[tokio::test]
+async fn a_portal_failing_for_good_releases_the_seat_and_shows_the_failure() {
+    let app = app_with(None, Duration::from_secs(2)).await;
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::HttpStatus(500),
+        times: None,
+    });
+    let (status, v) = post(
+        &app,
+        "/hooks/okta/registration",
+        OKTA_REGISTRATION_SECRET,
+        fixture("okta-registration-signup"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
+
+    // Every attempt fails; after the last one the seat is given back and the
+    // failure recorded.
+    let pool = PoolId::parse("partners").unwrap();
+    let mut failures = vec![];
+    for _ in 0..200 {
+        failures = app
+            .ledger
+            .failures(&pool, agol_seat_broker::domain::now_millis())
+            .await
+            .unwrap();
+        if !failures.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(failures.len(), 1, "a failure is recorded");
+    assert_eq!(failures[0].key.person, "ana.lopez@example.org");
+    assert_eq!(failures[0].code, "portal_unavailable");
+    assert_eq!(app.used("partners").await, 0, "the seat is released");
+    assert!(app.claims("partners").await.is_empty());
+    assert!(app.sim.members().is_empty());
+
+    // The status shows it.
+    let v: Value = app
+        .http
+        .get(format!("{}/status", app.url))
+        .bearer_auth(STATUS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partners = v["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pool"] == "partners")
+        .unwrap();
+    assert_eq!(
+        partners["failed"][0]["person"], "ana.lopez@example.org",
+        "{v}"
+    );
+    assert_eq!(partners["failed"][0]["code"], "portal_unavailable");
+}
+
+#[tokio::test]
+async fn entra_continues_with_a_seat_blocks_a_full_pool_and_refuses_bad_tokens() {
+    let jwks = entra_keys::JwksServer::start(entra_keys::jwks(&[(1, "k1")])).await;
+    let app = app_with(Some(&jwks.url), Duration::from_secs(5)).await;
+    let now_s = agol_seat_broker::domain::now_millis() / 1000;
+    let token = |claims: &Value| entra_keys::bearer(&entra_keys::mint(1, "k1", claims));
+    let path = "/hooks/entra/attribute-collection";
+    let action = |v: &Value| {
+        v["data"]["actions"][0]["@odata.type"]
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let body = fixture("entra-attribute-collection-signup");
+    let (status, v) = post(
+        &app,
+        path,
+        &token(&entra_keys::claims_at(now_s)),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, action(&v).as_str()),
+        (200, "continueWithDefaultBehavior"),
+        "{v}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || app
+            .sim
+            .member("ana.lopez_partners")
+            .is_some())
+        .await
+    );
+
+    // Entra's retry (same correlationId, a fresh token): no second seat.
+    let (status, v) = post(
+        &app,
+        path,
+        &token(&entra_keys::claims_at(now_s + 2)),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(
+        (status, action(&v).as_str()),
+        (200, "continueWithDefaultBehavior"),
+        "{v}"
+    );
+    assert_eq!(app.used("partners").await, 1);
+
+    // Wrong audience, or signed with another key: 401, nothing written.
+    let items = app.item_count().await;
+    let mut wrong_aud = entra_keys::claims_at(now_s);
+    wrong_aud["aud"] = "api://attacker.example/other".into();
+    let (status, _) = post(&app, path, &token(&wrong_aud), body.clone()).await;
+    assert_eq!(status, 401);
+    let other_key = entra_keys::bearer(&entra_keys::mint(2, "k1", &entra_keys::claims_at(now_s)));
+    let (status, _) = post(&app, path, &other_key, body.clone()).await;
+    assert_eq!(status, 401);
+    let (status, _) = post(&app, path, "", body.clone()).await;
+    assert_eq!(status, 401);
+    assert_eq!(app.item_count().await, items);
+
+    // Fill the pool, then a third person is shown a block page.
+    let person = |email: &str, correlation: &str| {
+        String::from_utf8(body.clone())
+            .unwrap()
+            .replace("ana.lopez@example.org", email)
+            .replace("d2c1f0e3-7a44-4b8e-9c55-3f1e2a6b7c80", correlation)
+            .into_bytes()
+    };
+    let (_, v) = post(
+        &app,
+        path,
+        &token(&entra_keys::claims_at(now_s)),
+        person("bo@example.org", "c-bo"),
+    )
+    .await;
+    assert_eq!(action(&v), "continueWithDefaultBehavior", "{v}");
+    let (status, v) = post(
+        &app,
+        path,
+        &token(&entra_keys::claims_at(now_s)),
+        person("cy@example.org", "c-cy"),
+    )
+    .await;
+    assert_eq!((status, action(&v).as_str()), (200, "showBlockPage"), "{v}");
+    let message = v["data"]["actions"][0]["message"].as_str().unwrap();
+    assert!(message.contains("No seats"), "{message}");
+    assert!(eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await);
+    assert_eq!(app.used("partners").await, 2);
+}
