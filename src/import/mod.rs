@@ -24,7 +24,9 @@
 //! a line break.)
 
 pub mod execute;
+pub mod lambda;
 pub mod layout;
+pub mod objects;
 pub mod org;
 pub mod plan;
 pub mod report;
