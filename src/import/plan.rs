@@ -909,3 +909,180 @@ pub fn record_hash(record: &StringRecord) -> String {
 pub(crate) fn hex32(bytes: &[u8]) -> String {
     bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::portal::{Member, Role};
+
+    const RULES: &str = r#"
+        [[pools]]
+        name = "viewers"
+        seats = 10
+        role = "viewer"
+        user_type = "viewerUT"
+        [pools.match]
+        email_domains = ["acme.org"]
+        [[pools]]
+        name = "creators"
+        seats = 2
+        role = "user"
+        user_type = "creatorUT"
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+
+    fn ctx(header: &[&str], members: Vec<Member>) -> Context {
+        let rules = Rules::from_toml(RULES).unwrap();
+        let roles = [
+            ("org_admin", "Administrator"),
+            ("org_publisher", "Publisher"),
+            ("org_user", "User"),
+            ("iAAAAAAAAAAAAAAA", "Viewer"),
+            ("iBBBBBBBBBBBBBBB", "Data Editor"),
+        ]
+        .map(|(id, name)| Role {
+            id: id.into(),
+            name: name.into(),
+        })
+        .to_vec();
+        let org = OrgView::new(
+            "ORG".into(),
+            members,
+            roles,
+            vec![("g1".into(), "Partners".into())],
+        );
+        let layout = Layout::from_header(&StringRecord::from(header.to_vec())).unwrap();
+        Context::new(layout, org, SeatView::default(), &rules, None, "h".into()).unwrap()
+    }
+
+    fn row(cells: &[&str]) -> StringRecord {
+        StringRecord::from(cells.to_vec())
+    }
+
+    #[test]
+    fn a_lower_role_goes_before_a_lower_type_and_a_higher_type_before_a_higher_role() {
+        // Publisher + Creator → Viewer + viewerUT: the role first.
+        assert!(role_goes_first(
+            "org_publisher",
+            "creatorUT",
+            "iAAAAAAAAAAAAAAA",
+            "viewerUT"
+        ));
+        // Viewer + viewerUT → Publisher + Creator: the type first.
+        assert!(!role_goes_first(
+            "iAAAAAAAAAAAAAAA",
+            "viewerUT",
+            "org_publisher",
+            "creatorUT"
+        ));
+        // Data Editor + editorUT → User + Creator: the type first.
+        assert!(!role_goes_first(
+            "iBBBBBBBBBBBBBBB",
+            "editorUT",
+            "org_user",
+            "creatorUT"
+        ));
+    }
+
+    #[test]
+    fn a_row_naming_a_user_type_lands_in_a_pool_of_that_type() {
+        let c = ctx(&["username", "email", "userLicenseTypeId"], vec![]);
+        let plan = |cells: &[&str]| match c.plan(1, &row(cells)).action {
+            Ok(Action::Create(cr)) => (cr.pool.to_string(), cr.user_type, cr.role),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            plan(&["maker_acme", "m@acme.org", "creatorUT"]),
+            ("creators".into(), "creatorUT".into(), "User".into())
+        );
+        assert_eq!(
+            plan(&["viewer_acme", "v@acme.org", ""]),
+            ("viewers".into(), "viewerUT".into(), "Viewer".into())
+        );
+        // No pool of that type: the rules decide, the row's type wins.
+        assert_eq!(
+            plan(&["editor_acme", "e@acme.org", "editorUT"]).0,
+            "viewers"
+        );
+    }
+
+    #[test]
+    fn level_alone_names_a_type_and_must_agree_with_the_type_id() {
+        let c = ctx(&["username", "email", "level", "userLicenseTypeId"], vec![]);
+        let spec = c.parse(&row(&["lvl_user", "l@acme.org", "2", ""])).unwrap();
+        assert_eq!(spec.user_type.as_deref(), Some("creatorUT"));
+        let spec = c
+            .parse(&row(&[
+                "lvl_user",
+                "l@acme.org",
+                "2",
+                "GISProfessionalStdUT",
+            ]))
+            .unwrap();
+        assert_eq!(spec.user_type.as_deref(), Some("GISProfessionalStdUT"));
+        let err = c
+            .parse(&row(&["lvl_user", "l@acme.org", "2", "viewerUT"]))
+            .unwrap_err();
+        assert_eq!(err[0].code, "user_type_conflict");
+    }
+
+    #[test]
+    fn an_existing_member_gets_only_what_differs() {
+        let m = Member {
+            username: "Ana_Acme".into(),
+            email: Some("ana@acme.org".into()),
+            org_id: Some("ORG".into()),
+            role: Some("iAAAAAAAAAAAAAAA".into()),
+            user_type: Some("viewerUT".into()),
+            group_ids: vec!["g1".into()],
+            first_name: Some("Ana".into()),
+            last_name: Some("Lopez".into()),
+            full_name: Some("Ana Lopez".into()),
+            access: Some("org".into()),
+            esri_access: Some("arcgisonly".into()),
+        };
+        let c = ctx(
+            &["username", "email", "firstName", "role", "access", "groups"],
+            vec![m],
+        );
+        let same = c.plan(
+            1,
+            &row(&[
+                "ana_acme",
+                "ANA@acme.org",
+                "Ana",
+                "Viewer",
+                "org",
+                "Partners",
+            ]),
+        );
+        assert_eq!(
+            same.action,
+            Ok(Action::Unchanged {
+                username: "Ana_Acme".into()
+            }),
+            "usernames and e-mails compare without case"
+        );
+        match c
+            .plan(
+                1,
+                &row(&["ana_acme", "ana@acme.org", "Anna", "", "private", ""]),
+            )
+            .action
+        {
+            Ok(Action::Update(u)) => {
+                assert_eq!(u.fields, ["firstName", "access"]);
+                assert_eq!(u.username, "Ana_Acme");
+                assert_eq!(u.seat, SeatChange::None);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Role User cannot hold the member's viewerUT.
+        let err = c
+            .plan(1, &row(&["ana_acme", "ana@acme.org", "", "User", "", ""]))
+            .action
+            .unwrap_err();
+        assert_eq!(err[0].code, "incompatible_role");
+    }
+}

@@ -311,3 +311,90 @@ impl<'c> Validator<'c> {
         plan
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng as _, SeedableRng as _};
+
+    use super::*;
+    use crate::import::org::{OrgView, SeatView};
+    use crate::import::validation_pass;
+    use crate::policy::Rules;
+    use crate::portal::Role;
+
+    #[test]
+    fn random_bytes_after_a_valid_header_never_panic_and_every_record_is_planned() {
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 3
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let header = "username,email,fullName,firstName,lastName,role,roleid,level,userType,access,userLicenseTypeId,groups\n";
+        let org = OrgView::new(
+            "ORG".into(),
+            vec![],
+            vec![Role {
+                id: "iAAAAAAAAAAAAAAA".into(),
+                name: "Viewer".into(),
+            }],
+            vec![("g".into(), "G".into())],
+        );
+        let seats = SeatView::with_usage([(rules.pools[0].id.clone(), 3, 1)]);
+        let layout = Layout::from_header(&StringRecord::from(
+            header.trim_end().split(',').collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let pieces: [&[u8]; 16] = [
+            b",",
+            b"\"",
+            b"\n",
+            b"\r\n",
+            b"abc_user",
+            b"a@x.org",
+            b"\xff\xfe",
+            b"\xef\xbb\xbf",
+            b"Viewer",
+            b"iAAAAAAAAAAAAAAA",
+            b"1",
+            b"2",
+            b"\0",
+            b" ",
+            "é".as_bytes(),
+            b"G,G",
+        ];
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-fuzz-{}-{}",
+            std::process::id(),
+            crate::domain::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..300 {
+            let mut body = header.as_bytes().to_vec();
+            for _ in 0..rng.random_range(0..80) {
+                body.extend_from_slice(pieces[rng.random_range(0..pieces.len())]);
+            }
+            std::fs::write(&path, &body).unwrap();
+            let mut rows = 0;
+            let v = validation_pass(&ctx, &path, |plan| {
+                rows += 1;
+                assert_eq!(plan.row, rows, "rows are numbered in order");
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(v.rows, rows);
+            let asked = v.pools.values().map(|a| a.asked - a.refused).sum::<u32>();
+            assert!(asked <= 2, "never more new seats than free");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
