@@ -563,6 +563,27 @@ async fn an_overflowing_file_is_refused_or_with_partial_fills_the_free_seats_exa
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+#[tokio::test]
+async fn rows_past_the_organization_s_licences_are_refused_at_validation() {
+    let e = env("licences", RULES, sim_config()).await;
+    e.sim.set_purchased("editorUT", 1);
+    let file = e.write(
+        "city.csv",
+        "username,email\ncity_one,one@city.example\ncity_two,two@city.example\n",
+    );
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 2);
+    assert_eq!(lines[0].outcome, outcome::SKIPPED);
+    assert!(
+        lines[1]
+            .message
+            .starts_with("no_license: the organization has 1 editorUT"),
+        "{lines:?}"
+    );
+    assert!(e.sim.members().is_empty());
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_generated_rows_are_created_once_each() {
     const N: usize = 10_000;

@@ -322,7 +322,7 @@ impl Printer {
         } else {
             format!("  {}", r.message)
         };
-        format!("row {:<6} {:<11} {}{msg}", r.row, r.outcome, r.username)
+        format!("row {:<6} {:<11} {:<20}{msg}", r.row, r.outcome, r.username)
     }
 }
 

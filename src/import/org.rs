@@ -22,6 +22,9 @@ pub struct OrgView {
     role_name: HashMap<String, String>,
     /// Group ids by lower-cased title, and the title as the portal spells it.
     groups: HashMap<String, (String, String)>,
+    /// Licences left per user type (purchased − assigned), for the types
+    /// the portal reports as purchased. Empty when it could not be read.
+    licenses: HashMap<String, u64>,
 }
 
 impl OrgView {
@@ -31,7 +34,30 @@ impl OrgView {
         let members = portal.org_members().await?;
         let roles = portal.roles().await?;
         let groups = portal.group_titles().await?;
-        Ok(OrgView::new(org_id, members, roles, groups))
+        let mut view = OrgView::new(org_id, members, roles, groups);
+        // Licences are a courtesy check: an organization that does not
+        // report them (ArcGIS Enterprise) is left to the portal to refuse.
+        match portal.license_counts().await {
+            Ok(counts) => view.set_licenses(
+                counts
+                    .types
+                    .into_iter()
+                    .filter(|(_, purchased, _)| *purchased > 0)
+                    .map(|(t, purchased, assigned)| (t, purchased.saturating_sub(assigned))),
+            ),
+            Err(e) => tracing::warn!("licence counts not read, not checked: {e}"),
+        }
+        Ok(view)
+    }
+
+    /// Sets the licences left per user type.
+    pub fn set_licenses(&mut self, left: impl IntoIterator<Item = (String, u64)>) {
+        self.licenses = left.into_iter().collect();
+    }
+
+    /// Licences of `user_type` left in the organization, when known.
+    pub fn licenses_left(&self, user_type: &str) -> Option<u64> {
+        self.licenses.get(user_type).copied()
     }
 
     /// Builds a view from listings (tests, benchmarks).

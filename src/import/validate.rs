@@ -199,6 +199,8 @@ pub struct Validator<'c> {
     ctx: &'c Context,
     usernames: HashMap<u64, u64>,
     emails: HashMap<u64, u64>,
+    /// Licences taken per user type by the rows so far.
+    licenses: HashMap<String, u64>,
     /// The result so far.
     pub result: Validation,
 }
@@ -216,6 +218,7 @@ impl<'c> Validator<'c> {
             ctx,
             usernames: HashMap::new(),
             emails: HashMap::new(),
+            licenses: HashMap::new(),
             result: Validation::default(),
         }
     }
@@ -272,28 +275,56 @@ impl<'c> Validator<'c> {
                 ok => *ok = Err(dup),
             }
         }
-        // Pool arithmetic: only rows otherwise valid ask for a seat.
-        let asks = match &plan.action {
+        // Pool arithmetic, and the organization's licences (ArcGIS Online
+        // refuses a member or a type change past them). Only rows otherwise
+        // valid ask; a row refused by one check takes nothing from the
+        // other. Licences freed by rows that lower a type are not counted
+        // back: rows run concurrently, in no fixed order.
+        let seat = match &plan.action {
             Ok(Action::Create(c)) if c.needs_seat => Some(c.pool.clone()),
             Ok(Action::Update(u)) => u.seat.new_seat().cloned(),
             _ => None,
         };
-        if let Some(pool) = asks {
-            let free = self.ctx.seats.free(&pool);
+        let license = match &plan.action {
+            Ok(Action::Create(c)) => Some(c.user_type.clone()),
+            Ok(Action::Update(u)) => u.user_type.clone(),
+            _ => None,
+        }
+        .and_then(|t| self.ctx.org.licenses_left(&t).map(|left| (t, left)));
+        if let Some(pool) = &seat {
+            let free = self.ctx.seats.free(pool);
             let ask = self.result.pools.entry(pool.clone()).or_insert(PoolAsk {
                 free,
                 ..PoolAsk::default()
             });
             ask.asked += 1;
-            if ask.asked > free {
+            if ask.asked - ask.refused > free {
                 ask.refused += 1;
-                let (cap, used) = self.ctx.seats.usage(&pool);
+                let (cap, used) = self.ctx.seats.usage(pool);
                 plan.action = Err(vec![RowError::new(
                     "pool_full",
                     format!(
                         "pool {pool} has {cap} seats, {used} used: only the first {free} new seat(s) of this file fit"
                     ),
                 )]);
+            }
+        }
+        if let (Ok(_), Some((t, left))) = (&plan.action, license) {
+            let taken = self.licenses.entry(t.clone()).or_default();
+            if *taken >= left {
+                if let Some(pool) = &seat
+                    && let Some(ask) = self.result.pools.get_mut(pool)
+                {
+                    ask.asked -= 1;
+                }
+                plan.action = Err(vec![RowError::new(
+                    "no_license",
+                    format!(
+                        "the organization has {left} {t} licence(s) left, taken by earlier rows of this file"
+                    ),
+                )]);
+            } else {
+                *taken += 1;
             }
         }
         match &plan.action {
