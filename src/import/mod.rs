@@ -145,6 +145,9 @@ pub enum ImportError {
     /// The ledger could not be read.
     #[error("cannot read the seat ledger: {0}")]
     Ledger(#[from] LedgerError),
+    /// A task of the import itself failed (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Settling an interrupted run failed.
     #[error("cannot settle the seats of an interrupted run: {0}")]
     Settle(#[from] resume::SettleError),
@@ -181,7 +184,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
     let hash_of = input.to_path_buf();
     let file_hash = tokio::task::spawn_blocking(move || validate::file_hash(&hash_of))
         .await
-        .map_err(|e| ImportError::Options(format!("hashing task failed: {e}")))?
+        .map_err(|e| ImportError::Internal(format!("hashing task failed: {e}")))?
         .map_err(io(input))?;
     let mut reader = validate::open(input).map_err(io(input))?;
     let layout = match validate::read_layout(&mut reader) {
@@ -246,7 +249,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
             Ok::<_, ImportError>(v)
         })
         .await
-        .map_err(|e| ImportError::Options(format!("validation task failed: {e}")))??
+        .map_err(|e| ImportError::Internal(format!("validation task failed: {e}")))??
     };
     if opts.dry_run {
         summary.results = plan_counts(&summary.validation);
@@ -280,7 +283,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
             w.finish().map_err(io(&report))
         })
         .await
-        .map_err(|e| ImportError::Options(format!("report task failed: {e}")))??;
+        .map_err(|e| ImportError::Internal(format!("report task failed: {e}")))??;
         return Ok(summary);
     }
 
@@ -336,7 +339,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
         tokio::select! {
             biased;
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                let r = done.map_err(|e| ImportError::Options(format!("a row's task failed: {e}")))?;
+                let r = done.map_err(|e| ImportError::Internal(format!("a row's task failed: {e}")))?;
                 finish(&mut writer, r)?;
             }
             work = rx.recv(), if reading && inflight.len() < concurrency => match work {
@@ -360,7 +363,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
     }
     let read = reader
         .await
-        .map_err(|e| ImportError::Options(format!("reading task failed: {e}")))?;
+        .map_err(|e| ImportError::Internal(format!("reading task failed: {e}")))?;
     read.map_err(io(input))?;
     summary.results = writer.finish().map_err(io(report))?;
     summary.pauses = executor.pauses();
