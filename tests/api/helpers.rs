@@ -66,7 +66,6 @@ pub enum QueueMode {
     /// The local server's in-process worker.
     Local(agol_seat_broker::queue::local::LocalWorkerSettings),
     /// Any other sink (SQS against an emulator).
-    #[allow(dead_code)]
     Sink(Arc<dyn agol_seat_broker::provisioning::JobSink>),
 }
 

@@ -10,4 +10,5 @@ mod hooks;
 mod lambda_events;
 mod senders;
 mod signup;
+mod sqs;
 mod status;
