@@ -18,8 +18,7 @@ use serde_json::Value;
 
 use crate::helpers::{Options, QueueMode, STATUS_TOKEN, TestApp, spawn_app};
 
-#[path = "../support/entra_keys.rs"]
-mod entra_keys;
+use crate::entra_keys;
 
 const OKTA_SECRET: &str = "test-only-okta-event-hook-secret";
 const OKTA_REGISTRATION_SECRET: &str = "test-only-okta-registration-secret";
@@ -560,4 +559,78 @@ async fn entra_continues_with_a_seat_blocks_a_full_pool_and_refuses_bad_tokens()
     assert!(message.contains("No seats"), "{message}");
     assert!(eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await);
     assert_eq!(app.used("partners").await, 2);
+}
+
+/// A stand-in for Okta's users API: `GET /api/v1/users/{id}` with an SSWS
+/// token, answering the profile Okta would.
+async fn okta_users_api(token: &'static str) -> String {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/api/v1/users/{id}",
+        axum::routing::get(
+            move |Path(id): Path<String>, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some(&format!("SSWS {token}")) {
+                    return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})));
+                }
+                (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({
+                        "id": id, "status": "ACTIVE",
+                        "profile": {"login": "ana.l", "email": "ana.lopez@example.org",
+                                    "firstName": "Ana María", "lastName": "López Ruiz",
+                                    "organization": "Example Water Board"}
+                    })),
+                )
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn okta_events_take_names_and_e_mail_from_the_users_api_when_configured() {
+    const API_TOKEN: &str = "test-only-okta-api-token";
+    let api = okta_users_api(API_TOKEN).await;
+    let mut sources = Sources::default();
+    let mut okta = source(OKTA_SECRET);
+    okta.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: api,
+        token: Secret::new(API_TOKEN),
+    });
+    sources.insert("okta", okta);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    // The created user's login is not an e-mail: only the API knows it.
+    let body = String::from_utf8(fixture("okta-events-signup"))
+        .unwrap()
+        .replace(
+            r#""alternateId": "ana.lopez@example.org""#,
+            r#""alternateId": "ana.l""#,
+        );
+    let (status, v) = post(&app, "/webhooks/okta", OKTA_SECRET, body.into_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        eventually(Duration::from_secs(10), || app
+            .sim
+            .member("ana.lopez_partners")
+            .is_some())
+        .await
+    );
+    let ana = app.sim.member("ana.lopez_partners").unwrap();
+    assert_eq!(
+        (ana.first_name.as_str(), ana.last_name.as_str()),
+        ("Ana María", "López Ruiz")
+    );
 }

@@ -2,6 +2,8 @@
 //! the ledger on DynamoDB Local, the portal simulator behind the real ArcGIS
 //! client. One test binary (zero2prod style); `helpers` builds the world.
 
+#[path = "../support/entra_keys.rs"]
+mod entra_keys;
 mod helpers;
 
 mod bad_input;
