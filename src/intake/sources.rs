@@ -272,4 +272,50 @@ mod tests {
         let s = Sources::load("[[pools]]\nname = \"x\"\n", |_, _| vec![]).unwrap();
         assert!(s.enabled().is_empty());
     }
+
+    #[test]
+    fn entra_needs_no_secret_but_its_token_settings_and_okta_api_needs_a_token() {
+        let env = BTreeMap::from([("OKTA_SECRETS", "s")]);
+        let text = r#"
+            [sources.entra]
+            enabled = true
+            jwks_url = "https://contoso.ciamlogin.com/t/discovery/v2.0/keys"
+            issuer = "https://contoso.ciamlogin.com/t/v2.0"
+            audience = ["app-id"]
+            [sources.okta]
+            enabled = true
+        "#;
+        let s = Sources::load(text, secrets(&env)).unwrap();
+        let entra = s.get("entra").unwrap();
+        assert!(entra.secrets.is_empty());
+        let config = entra.entra.as_ref().unwrap();
+        assert_eq!(config.audience, vec!["app-id".to_string()]);
+        assert!(s.get("okta").unwrap().api.is_none());
+
+        let err = Sources::load(
+            "[sources.entra]\nenabled = true\nissuer = \"x\"\n[sources.okta]\nenabled = true\napi_base = \"https://example.okta.com\"\n",
+            secrets(&env),
+        )
+        .unwrap_err();
+        assert!(err.contains("jwks_url and issuer are required"), "{err}");
+        assert!(err.contains("OKTA_API_TOKEN"), "{err}");
+
+        let with_token = BTreeMap::from([("OKTA_SECRETS", "s"), ("OKTA_API_TOKEN", "t")]);
+        let s = Sources::load(
+            "[sources.okta]\nenabled = true\napi_base = \"https://example.okta.com/\"\n",
+            secrets(&with_token),
+        )
+        .unwrap();
+        assert_eq!(
+            s.get("okta").unwrap().api.as_ref().unwrap().base,
+            "https://example.okta.com"
+        );
+    }
+
+    #[test]
+    fn an_entra_jwks_over_plain_http_is_refused() {
+        let text = "[sources.entra]\nenabled = true\njwks_url = \"http://evil.example/keys\"\nissuer = \"i\"\naudience = [\"a\"]\n";
+        let err = Sources::load(text, |_, _| vec![]).unwrap_err();
+        assert!(err.contains("https"), "{err}");
+    }
 }
