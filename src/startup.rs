@@ -113,7 +113,7 @@ pub fn app<L: SeatLedger, P: Portal>(
         )),
         jobs: parts.jobs,
         entra,
-        http: std::sync::OnceLock::new(),
+        http: Default::default(),
         standard_keys: parts.keys,
         tolerance_secs: parts.tolerance_secs,
         clock,

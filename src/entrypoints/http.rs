@@ -53,9 +53,17 @@ pub struct AppState<L, P> {
     pub sources: Sources,
     /// The Entra token verifier (its JWKS cache), when `[sources.entra]` is on.
     pub entra: Option<Arc<EntraVerifier>>,
-    /// Outbound HTTP for provider APIs (Okta profiles), built on first use
-    /// so cold starts that never need it do not pay for a TLS set-up.
-    pub http: std::sync::OnceLock<reqwest::Client>,
+    /// Outbound HTTP for provider APIs (Okta and Auth0 profiles).
+    pub http: ProviderClients,
+}
+
+/// Clients of the identity providers' APIs, built on first use so cold
+/// starts that never need them do not pay for a TLS set-up.
+#[derive(Default)]
+pub struct ProviderClients {
+    pub(crate) client: std::sync::OnceLock<reqwest::Client>,
+    /// The Auth0 Management API token and when to stop using it.
+    pub(crate) auth0_token: tokio::sync::Mutex<Option<(Secret, std::time::Instant)>>,
 }
 
 /// Builds the router: `POST /webhooks/standard`, `GET /health`.
@@ -294,7 +302,9 @@ async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
     for record in records {
         match record {
             Ok(auth0::Auth0Item::Signup(s)) => {
-                let h = provision(&state, &s, (state.clock)()).await;
+                let hash = fingerprint(&s.request);
+                let s = hooks::auth0_signup(&state, src, s).await;
+                let h = provision_hashed(&state, &s, &hash, (state.clock)()).await;
                 handled += 1;
                 if let Outcome::RetryLater { .. } = h.outcome {
                     retry = Some(h);
@@ -353,16 +363,27 @@ pub(crate) async fn provision<L: SeatLedger, P: Portal>(
     signup: &Signup,
     now: UnixMillis,
 ) -> Handled {
-    let fingerprint = serde_json::to_vec(&signup.request).unwrap_or_default();
+    provision_hashed(state, signup, &fingerprint(&signup.request), now).await
+}
+
+/// [`provision`] with the payload fingerprint taken elsewhere: for sign-ups
+/// completed from a provider's API, the fingerprint is the delivery's own
+/// content, so a retry matches even if the profile changed in between.
+pub(crate) async fn provision_hashed<L: SeatLedger, P: Portal>(
+    state: &AppState<L, P>,
+    signup: &Signup,
+    hash: &str,
+    now: UnixMillis,
+) -> Handled {
     state
         .provisioner
-        .handle(
-            &signup.key,
-            &payload_hash(&fingerprint),
-            &signup.request,
-            now,
-        )
+        .handle(&signup.key, hash, &signup.request, now)
         .await
+}
+
+/// The payload fingerprint of a normalised value.
+pub(crate) fn fingerprint<T: serde::Serialize>(value: &T) -> String {
+    payload_hash(&serde_json::to_vec(value).unwrap_or_default())
 }
 
 /// The answer for form senders (Typeform, Tally, Survey123). They retry

@@ -55,6 +55,10 @@ pub struct SourceSpec {
     /// Okta: the org URL (`https://example.okta.com`) whose
     /// `/api/v1/users/{id}` gives the profile an event lacks; the API token
     /// comes from `OKTA_API_TOKEN` (or `source_secrets.okta_api`).
+    /// Auth0 log stream: the tenant URL (`https://tenant.eu.auth0.com`) whose
+    /// Management API `/api/v2/users/{id}` gives it; the client comes from
+    /// `AUTH0_API_CLIENT` = `client_id:client_secret` (or
+    /// `source_secrets.auth0_api`).
     pub api_base: Option<String>,
     /// Entra: the tenant's JWKS URL.
     pub jwks_url: Option<String>,
@@ -156,7 +160,17 @@ impl Sources {
             let api = match &spec.api_base {
                 None => None,
                 Some(base) => {
-                    let token = secrets_for("okta_api", "OKTA_API_TOKEN").into_iter().next();
+                    // Okta: an API token; Auth0: a Management API client
+                    // (`client_id:client_secret`, client-credentials grant).
+                    let (secret_name, env) = if name == "auth0_logs" {
+                        ("auth0_api", "AUTH0_API_CLIENT")
+                    } else {
+                        ("okta_api", "OKTA_API_TOKEN")
+                    };
+                    let token = secrets_for(secret_name, env)
+                        .into_iter()
+                        .next()
+                        .filter(|t| secret_name != "auth0_api" || t.expose().contains(':'));
                     match (url::Url::parse(base.trim()), token) {
                         (Err(_), _) => {
                             problems.push(format!("[sources.{name}]: api_base is not a URL"));
@@ -164,7 +178,8 @@ impl Sources {
                         }
                         (Ok(_), None) => {
                             problems.push(format!(
-                                "[sources.{name}]: api_base is set but OKTA_API_TOKEN (or source_secrets.okta_api) is not"
+                                "[sources.{name}]: api_base is set but {env} (or source_secrets.{secret_name}) is not{}",
+                                if secret_name == "auth0_api" { " (client_id:client_secret)" } else { "" }
                             ));
                             continue;
                         }

@@ -634,3 +634,80 @@ async fn okta_events_take_names_and_e_mail_from_the_users_api_when_configured() 
         ("Ana María", "López Ruiz")
     );
 }
+
+/// A stand-in for Auth0: the client-credentials token endpoint and the
+/// Management API's `GET /api/v2/users/{id}`.
+async fn auth0_api() -> String {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new()
+        .route(
+            "/oauth/token",
+            axum::routing::post(|axum::Json(body): axum::Json<Value>| async move {
+                if body["grant_type"] == "client_credentials"
+                    && body["client_id"] == "test-client"
+                    && body["client_secret"] == "test-client-secret"
+                {
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({"access_token": "mgmt-token", "expires_in": 86400, "token_type": "Bearer"})),
+                    )
+                } else {
+                    (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})))
+                }
+            }),
+        )
+        .route(
+            "/api/v2/users/{id}",
+            axum::routing::get(|Path(id): Path<String>, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some("Bearer mgmt-token") || id != "auth0|65f0c0ffee0000000000abcd" {
+                    return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({})));
+                }
+                (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({
+                        "user_id": id, "email": "ana.lopez@example.org",
+                        "given_name": "Ana", "family_name": "López",
+                        "user_metadata": {"organization": "Example Water Board"}
+                    })),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn auth0_sign_ups_take_names_from_the_management_api_when_configured() {
+    const LOG_TOKEN: &str = "test-only-auth0-log-stream-token";
+    let mut sources = Sources::default();
+    let mut logs = source(LOG_TOKEN);
+    logs.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: auth0_api().await,
+        token: Secret::new("test-client:test-client-secret"),
+    });
+    sources.insert("auth0_logs", logs);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let body = fixture("auth0-logs-signup");
+    let (status, v) = post(&app, "/webhooks/auth0-logs", LOG_TOKEN, body.clone()).await;
+    assert_eq!((status, v["signups"].as_u64()), (200, Some(1)), "{v}");
+    let ana = app.sim.member("ana.lopez_partners").expect("created");
+    assert_eq!(
+        (ana.first_name.as_str(), ana.last_name.as_str()),
+        ("Ana", "López")
+    );
+    // The stream's retry replays: the fingerprint is the record's own.
+    let (status, _) = post(&app, "/webhooks/auth0-logs", LOG_TOKEN, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.used("partners").await, 1);
+}
