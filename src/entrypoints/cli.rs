@@ -385,7 +385,9 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
                         tick.tick().await;
                         match ledger.purge_expired_deliveries(now_millis()).await {
                             Ok(0) => {}
-                            Ok(n) => tracing::info!("purged {n} expired delivery records"),
+                            Ok(n) => {
+                                tracing::info!("purged {n} expired delivery and failure records")
+                            }
                             Err(e) => tracing::warn!("purge of delivery records failed: {e}"),
                         }
                     }

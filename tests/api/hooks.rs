@@ -711,3 +711,74 @@ async fn auth0_sign_ups_take_names_from_the_management_api_when_configured() {
     assert_eq!(status, 200);
     assert_eq!(app.used("partners").await, 1);
 }
+
+/// Random bodies and headers on every hook route, with and without the right
+/// credentials: never a 5xx, never a panic, never a write; a refusal is a 4xx
+/// (or, for the registration hook, Okta's DENY command).
+#[tokio::test]
+async fn random_deliveries_on_the_hook_routes_are_refused_without_writes() {
+    use rand::{Rng, SeedableRng};
+    let jwks = entra_keys::JwksServer::start(entra_keys::jwks(&[(1, "k1")])).await;
+    let app = app_with(Some(&jwks.url), Duration::from_secs(2)).await;
+    let items = app.item_count().await;
+    let now_s = agol_seat_broker::domain::now_millis() / 1000;
+    let good_jwt = entra_keys::bearer(&entra_keys::mint(1, "k1", &entra_keys::claims_at(now_s)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x0c7a);
+    let shapes = [
+        r#"{"data":{"events":[{"uuid":1}]}}"#,
+        r#"{"data":{"userProfile":{"email":"not-an-email"}},"eventId":"x"}"#,
+        r#"{"type":"microsoft.graph.authenticationEvent.attributeCollectionSubmit","data":{}}"#,
+        r#"[{"eventType":null}]"#,
+        "null",
+        "",
+    ];
+    for i in 0..300 {
+        let body: Vec<u8> = match i % 3 {
+            0 => (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect(),
+            1 => shapes[rng.random_range(0..shapes.len())]
+                .as_bytes()
+                .to_vec(),
+            _ => {
+                let mut b = shapes[rng.random_range(0..shapes.len())]
+                    .as_bytes()
+                    .to_vec();
+                if !b.is_empty() {
+                    let at = rng.random_range(0..b.len());
+                    b[at] = rng.random();
+                }
+                b
+            }
+        };
+        let (path, auth) = match i % 4 {
+            0 => ("/webhooks/okta", OKTA_SECRET.to_string()),
+            1 => (
+                "/hooks/okta/registration",
+                OKTA_REGISTRATION_SECRET.to_string(),
+            ),
+            2 => ("/hooks/entra/attribute-collection", good_jwt.clone()),
+            _ => (
+                "/hooks/entra/attribute-collection",
+                "Bearer x.y.z".to_string(),
+            ),
+        };
+        let auth = if rng.random_bool(0.2) {
+            "wrong".to_string()
+        } else {
+            auth
+        };
+        let (status, v) = post(&app, path, &auth, body).await;
+        let deny = status == 200 && command(&v) == Some("DENY");
+        let block = status == 200
+            && v["data"]["actions"][0]["@odata.type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("showBlockPage"));
+        let empty_batch = status == 200 && v["signups"] == 0;
+        assert!(
+            (400..500).contains(&status) || deny || block || empty_batch,
+            "{path}: {status} {v}"
+        );
+    }
+    assert_eq!(app.item_count().await, items, "nothing written");
+}
