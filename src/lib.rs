@@ -30,6 +30,7 @@ pub mod config;
 pub mod domain;
 pub mod entrypoints;
 pub mod intake;
+pub mod notify;
 pub mod policy;
 pub mod portal;
 pub mod provisioning;

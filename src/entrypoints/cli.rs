@@ -255,6 +255,10 @@ struct ServeConfig {
     /// Where the demo keeps simulated members across restarts.
     sim_members_file: Option<PathBuf>,
     hint: Option<String>,
+    /// Approval links and Slack buttons.
+    approval_routes: crate::entrypoints::approvals::ApprovalConfig,
+    /// Where approvers are told.
+    approvals: crate::provisioning::ApprovalWiring,
 }
 
 enum PortalChoice {
@@ -281,7 +285,13 @@ async fn serve(a: ServeArgs) -> Result<()> {
         ..WorkflowSettings::default()
     };
     let (rules, sources) = load_config(&a.store.config, &secrets)?;
+    let (approval_routes, approvals) =
+        startup::approvals(&secrets, &crate::config::ApprovalSettings::from_env())
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
     run_server(ServeConfig {
+        approval_routes,
+        approvals,
         rules,
         sources,
         store: Store::parse(&a.store)?,
@@ -308,7 +318,13 @@ async fn demo(a: DemoArgs) -> Result<()> {
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let (rules, sources) = load_config(&a.config, &env_secrets)?;
+    let (approval_routes, approvals) =
+        startup::approvals(&env_secrets, &crate::config::ApprovalSettings::from_env())
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
     run_server(ServeConfig {
+        approval_routes,
+        approvals,
         rules,
         sources,
         store: Store::Sqlite(a.data.join("ledger.db")),
@@ -457,6 +473,8 @@ async fn serve_with<L: SeatLedger>(
             status_tokens: cfg.status_tokens.clone(),
             sources: cfg.sources.clone(),
             jobs: Some(Arc::new(queue)),
+            approval_routes: cfg.approval_routes.clone(),
+            approvals: cfg.approvals.clone(),
         },
     );
     let worker = tokio::spawn(worker.run(
@@ -510,6 +528,10 @@ async fn serve_with<L: SeatLedger>(
             loop {
                 tick.tick().await;
                 state.provisioner.sweep(now_millis(), timeout).await;
+                state
+                    .provisioner
+                    .expire_requests(state.jobs.as_deref(), now_millis())
+                    .await;
             }
         })
     };

@@ -28,7 +28,7 @@ use crate::domain::UnixMillis;
 use crate::intake::auth0;
 use crate::intake::entra::{self, SubmitDecision};
 use crate::intake::okta::{self, OktaItem, OktaUserEvent, RegistrationDecision};
-use crate::intake::sources::{ProviderApi, Source};
+use crate::intake::sources::{PendingAnswer, ProviderApi, Source};
 use crate::intake::{IntakeError, Signup};
 use crate::portal::Portal;
 use crate::provisioning::{Handled, Outcome};
@@ -49,7 +49,7 @@ pub(crate) async fn accept<L: SeatLedger, P: Portal>(
         Some(sink) => {
             state
                 .provisioner
-                .accept(&signup.key, hash, &signup.request, &**sink, now)
+                .accept(&signup.key, hash, &signup.request, &Default::default(), &**sink, now)
                 .await
         }
         None => {
@@ -439,6 +439,19 @@ pub(crate) async fn okta_registration<L: SeatLedger, P: Portal>(
         Outcome::Accepted { .. } | Outcome::Provisioned { .. } | Outcome::AlreadyMember { .. } => {
             RegistrationDecision::Allow
         }
+        Outcome::Pending { .. } => match src.pending_answer {
+            PendingAnswer::Allow => RegistrationDecision::Allow,
+            PendingAnswer::Deny => RegistrationDecision::Deny {
+                summary: "Your request was received and is pending approval. You will be told when it is decided.".into(),
+                reason: "PENDING_APPROVAL".into(),
+                location: "data.userProfile.email".into(),
+            },
+        },
+        Outcome::Waitlisted { position, .. } => RegistrationDecision::Deny {
+            summary: format!("All seats for your organization are taken; you are number {position} on the waiting list."),
+            reason: "WAITLISTED".into(),
+            location: "data.userProfile.organization".into(),
+        },
         Outcome::PoolFull { .. } => RegistrationDecision::NoSeatsLeft,
         Outcome::Rejected { code, .. } if code == "no_matching_pool" => {
             RegistrationDecision::NotEligible
@@ -512,6 +525,12 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
         Outcome::Accepted { .. } | Outcome::Provisioned { .. } | Outcome::AlreadyMember { .. } => {
             SubmitDecision::Continue
         }
+        Outcome::Pending { .. } => SubmitDecision::Block(
+            "Request received, pending approval. You will be told by e-mail when it is decided.".into(),
+        ),
+        Outcome::Waitlisted { position, .. } => SubmitDecision::Block(format!(
+            "All seats for your organization are taken; you are number {position} on the waiting list."
+        )),
         Outcome::PoolFull { .. } => SubmitDecision::Block(
             "No seats are left for your organization. Please contact your coordinator.".into(),
         ),

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::hooks;
+use super::{approvals, hooks};
 use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::entra::EntraVerifier;
@@ -55,6 +55,8 @@ pub struct AppState<L, P> {
     pub entra: Option<Arc<EntraVerifier>>,
     /// Outbound HTTP for provider APIs (Okta and Auth0 profiles).
     pub http: ProviderClients,
+    /// Signed approval links and Slack buttons.
+    pub approval_routes: super::approvals::ApprovalConfig,
 }
 
 /// Clients of the identity providers' APIs, built on first use so cold
@@ -88,6 +90,16 @@ pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
         .route(
             "/hooks/entra/attribute-collection",
             post(hooks::entra_attribute_collection::<L, P>),
+        )
+        .route("/approvals/slack", post(approvals::slack_action::<L, P>))
+        .route("/approvals/{id}", post(approvals::signed_decision::<L, P>))
+        .route(
+            "/approvals/{id}/link",
+            get(approvals::link_page::<L, P>).post(approvals::link_decide::<L, P>),
+        )
+        .route(
+            "/webhooks/survey123-approvals/{token}",
+            post(approvals::survey123_decision::<L, P>),
         )
         .route("/health", get(health))
         .route("/status", get(status::<L, P>))
@@ -400,7 +412,9 @@ pub fn respond_form(handled: &Handled) -> Response {
         Outcome::AlreadyMember { pool, username } => {
             json!({"status": "already_member", "pool": pool, "username": username, "replayed": replayed})
         }
-        Outcome::Accepted { .. } => return respond(handled),
+        Outcome::Accepted { .. } | Outcome::Pending { .. } | Outcome::Waitlisted { .. } => {
+            return respond(handled);
+        }
         Outcome::PoolFull { pool, seats } => {
             tracing::info!(pool = %pool, "form sign-up refused: pool full");
             json!({"status": "refused", "code": "pool_full",
@@ -433,6 +447,7 @@ pub fn payload_hash(body: &[u8]) -> String {
 /// |---|---|
 /// | provisioned | 201 (200 when replayed) |
 /// | accepted (seat reserved, member queued) | 202 |
+/// | pending approval / waitlisted | 202 |
 /// | already a member | 200 |
 /// | pool full | 409 `pool_full` |
 /// | rejected | 422 with its code |
@@ -459,6 +474,21 @@ pub fn respond(handled: &Handled) -> Response {
         Outcome::Accepted { pool, username } => (
             StatusCode::ACCEPTED,
             json!({"status": "accepted", "pool": pool, "username": username, "replayed": replayed}),
+        ),
+        Outcome::Pending { pool, request_id } => (
+            StatusCode::ACCEPTED,
+            json!({"status": "pending", "pool": pool, "request_id": request_id,
+                   "message": "Request received, pending approval.", "replayed": replayed}),
+        ),
+        Outcome::Waitlisted {
+            pool,
+            request_id,
+            position,
+        } => (
+            StatusCode::ACCEPTED,
+            json!({"status": "waitlisted", "pool": pool, "request_id": request_id, "position": position,
+                   "message": format!("All seats of pool {pool} are taken; you are number {position} on the waiting list."),
+                   "replayed": replayed}),
         ),
         Outcome::AlreadyMember { pool, username } => (
             StatusCode::OK,

@@ -27,12 +27,15 @@ use serde::Deserialize;
 use super::FieldMap;
 use super::entra::EntraConfig;
 use crate::config::Secret;
+use crate::policy::ApprovalMode;
 
 /// The senders with a route of their own (besides Standard Webhooks).
 pub const SOURCES: &[(&str, &str)] = &[
     ("typeform", "TYPEFORM_SECRETS"),
     ("tally", "TALLY_SECRETS"),
     ("survey123", "SURVEY123_TOKENS"),
+    // The approval survey's editData deliveries (decisions, not sign-ups).
+    ("survey123_approvals", "SURVEY123_APPROVAL_TOKENS"),
     ("auth0_logs", "AUTH0_LOG_TOKENS"),
     ("okta", "OKTA_SECRETS"),
     ("okta_registration", "OKTA_REGISTRATION_SECRETS"),
@@ -70,6 +73,25 @@ pub struct SourceSpec {
     /// Entra: accepted `azp`/`appid` values (default: Entra's own service app).
     #[serde(default)]
     pub allowed_azp: Vec<String>,
+    /// This sender's approval setting instead of the pool's (`none` or
+    /// `manual`).
+    pub approval: Option<ApprovalMode>,
+    /// Okta registration hook: what a sign-up pending approval is told
+    /// (`allow`: the Okta account is created now, the ArcGIS one after
+    /// approval; `deny`: "pending approval").
+    #[serde(default)]
+    pub pending: PendingAnswer,
+}
+
+/// The Okta registration hook's answer for a sign-up pending approval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PendingAnswer {
+    /// ALLOW: the Okta account is created; the ArcGIS member after approval.
+    #[default]
+    Allow,
+    /// DENY with "pending approval".
+    Deny,
 }
 
 /// A provider API the route may call for profiles.
@@ -88,7 +110,7 @@ struct File {
 }
 
 /// A switched-on source, ready for its route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Source {
     /// Secrets (HMAC keys, path tokens or header values), newest first.
     pub secrets: Vec<Secret>,
@@ -100,6 +122,10 @@ pub struct Source {
     pub entra: Option<EntraConfig>,
     /// Okta: where to fetch profiles, if configured.
     pub api: Option<ProviderApi>,
+    /// The sender's approval override.
+    pub approval: Option<ApprovalMode>,
+    /// Okta registration: the answer while pending.
+    pub pending_answer: PendingAnswer,
 }
 
 /// All configured sources, by name.
@@ -198,6 +224,8 @@ impl Sources {
                     header: spec.header,
                     entra,
                     api,
+                    approval: spec.approval,
+                    pending_answer: spec.pending,
                 },
             );
         }

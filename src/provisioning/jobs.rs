@@ -100,10 +100,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         delivery: &DeliveryKey,
         payload_hash: &str,
         req: &SignupRequest,
+        overrides: &Overrides,
         sink: &dyn JobSink,
         now: UnixMillis,
     ) -> Handled {
-        let overrides = Overrides::default();
+        let overrides = overrides.clone();
         let decision = match self.decide(req, &overrides) {
             Ok(d) => d,
             Err(rejection) => {
@@ -114,10 +115,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         if let Err(answer) = self.begin(delivery, payload_hash, now).await {
             return answer;
         }
+        if super::approval::effective_approval(&overrides, &decision)
+            == crate::policy::ApprovalMode::Manual
+        {
+            let outcome = self
+                .request_approval(delivery, req, &overrides, &decision, now)
+                .await;
+            self.finish(delivery, &outcome, now).await;
+            return Handled::fresh(outcome);
+        }
         let outcome = match self
             .reserve_claim(delivery, req, &decision, now, true)
             .await
         {
+            Err(Outcome::PoolFull { .. }) if decision.waitlist => {
+                self.join_waitlist(delivery, req, &overrides, &decision, now)
+                    .await
+            }
             Err(outcome) => outcome,
             Ok((claim, claim_id)) => {
                 let job = Job {
@@ -237,6 +251,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             {
                 Ok(_) => {
                     tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "queued member provisioned");
+                    self.audit(
+                        &delivery,
+                        "member.created",
+                        &job.claim,
+                        created.username.clone(),
+                        now,
+                    )
+                    .await;
                     JobResult::done(Outcome::Provisioned {
                         pool: decision.pool.to_string(),
                         username: created.username,
@@ -319,6 +341,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
         }
         tracing::warn!(pool = %job.claim.pool, delivery = %failure.delivery, code = %failure.code, released, "queued sign-up failed; seat released");
+        self.audit(
+            "system",
+            "member.failed",
+            &job.claim,
+            format!("{}: {}", failure.code, failure.message),
+            now,
+        )
+        .await;
+        if released {
+            self.admit_waitlisted(&job.claim.pool, None, now).await;
+        }
         JobResult::done(outcome)
     }
 }

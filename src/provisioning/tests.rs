@@ -426,7 +426,7 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     let w = world();
     let sink = Collect::default();
     let h =
-        w.p.accept(&key("a1"), "h", &signup("ana@acme.org"), &sink, NOW)
+        w.p.accept(&key("a1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
             .await;
     assert_eq!(
         h.outcome,
@@ -439,7 +439,7 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
     // The same person through another event: no second seat, no second job.
     let h =
-        w.p.accept(&key("a2"), "h", &signup("ana@acme.org"), &sink, NOW)
+        w.p.accept(&key("a2"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
             .await;
     assert!(matches!(h.outcome, Outcome::Accepted { .. }));
     let jobs = sink.take();
@@ -465,7 +465,7 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
         ..Collect::default()
     };
     let h =
-        w.p.accept(&key("q1"), "h", &signup("ana@acme.org"), &sink, NOW)
+        w.p.accept(&key("q1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
             .await;
     assert!(
         matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "queue_unavailable")
@@ -478,7 +478,7 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
 async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_and_records() {
     let w = world();
     let sink = Collect::default();
-    w.p.accept(&key("t1"), "h", &signup("ana@acme.org"), &sink, NOW)
+    w.p.accept(&key("t1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
         .await;
     let job = sink.take().remove(0);
 
@@ -512,7 +512,7 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
 async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
     let w = world();
     let sink = Collect::default();
-    w.p.accept(&key("r1"), "h", &signup("ana@acme.org"), &sink, NOW)
+    w.p.accept(&key("r1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
         .await;
     let job = sink.take().remove(0);
     w.portal.fail_next_invite(PortalError::NotInvited {

@@ -107,8 +107,7 @@ async fn the_recorded_identity_provider_events_get_the_documented_answers() {
         secrets: vec![Secret::new(secret)],
         fields: FieldMap::default(),
         header: None,
-        entra: None,
-        api: None,
+        ..Default::default()
     };
     let entra_config = EntraConfig::new(&jwks.url, entra_keys::ISSUER, entra_keys::AUDIENCE);
     let mut sources = Sources::default();

@@ -94,8 +94,7 @@ async fn app(q: &Queues) -> TestApp {
             secrets: vec![Secret::new(SECRET)],
             fields: FieldMap::default(),
             header: None,
-            entra: None,
-            api: None,
+            ..Default::default()
         },
     );
     let mut o = Options {
