@@ -117,7 +117,7 @@ fn main() {
             jobs: None,
             entra: None,
             http: Default::default(),
-        approval_routes: Default::default(),
+            approval_routes: Default::default(),
             standard_keys: vec![key.clone()],
             tolerance_secs: 300,
             clock,

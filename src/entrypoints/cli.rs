@@ -263,7 +263,7 @@ struct ServeConfig {
 
 enum PortalChoice {
     Simulator,
-    Url { url: String, secrets: Secrets },
+    Url { url: String, secrets: Box<Secrets> },
 }
 
 async fn serve(a: ServeArgs) -> Result<()> {
@@ -276,7 +276,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
     } else {
         PortalChoice::Url {
             url: normalise_portal_url(&a.portal).map_err(|e| anyhow!("{e}"))?,
-            secrets: secrets.clone(),
+            secrets: Box::new(secrets.clone()),
         }
     };
     let workflow = WorkflowSettings {
