@@ -86,6 +86,7 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
         jobs: None,
         entra: None,
         http: Default::default(),
+        approval_routes: Default::default(),
         standard_keys: vec![key.clone()],
         tolerance_secs: 300,
         clock,

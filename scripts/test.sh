@@ -3,9 +3,10 @@
 #
 # Installs and starts DynamoDB Local (AWS's own emulator, from the npm package
 # amplify-dynamodb-simulator) unless DYNAMODB_ENDPOINT already points at one,
-# then runs `cargo test`. Extra arguments go to cargo test, e.g.
+# and a local SQS (moto's server, from pip) unless SQS_ENDPOINT does, then runs
+# `cargo test`. Extra arguments go to cargo test, e.g.
 #   scripts/test.sh --test api burst
-# Needs: the Rust toolchain, Java 17+, Node/npm.
+# Needs: the Rust toolchain, Java 17+, Node/npm, Python 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,20 @@ if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
   scripts/dynamodb-local.sh status >/dev/null 2>&1 && already_running=1
   DYNAMODB_ENDPOINT="$(scripts/dynamodb-local.sh start | tail -n 1)"
   export DYNAMODB_ENDPOINT
-  if [ "$already_running" = 0 ]; then
-    trap 'scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true' EXIT
-  fi
 fi
 echo "DynamoDB Local at ${DYNAMODB_ENDPOINT}" >&2
+
+stop_sqs=0
+if [ -z "${SQS_ENDPOINT:-}" ]; then
+  scripts/sqs-local.sh status >/dev/null 2>&1 || stop_sqs=1
+  SQS_ENDPOINT="$(scripts/sqs-local.sh start | tail -n 1)"
+  export SQS_ENDPOINT
+fi
+echo "local SQS at ${SQS_ENDPOINT}" >&2
+cleanup() {
+  if [ "$stop_sqs" = 1 ]; then scripts/sqs-local.sh stop >/dev/null 2>&1 || true; fi
+  if [ "${already_running:-1}" = 0 ]; then scripts/dynamodb-local.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 
 cargo test --locked "$@"

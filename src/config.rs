@@ -76,6 +76,17 @@ pub struct Secrets {
     /// `okta`), several for rotation.
     #[serde(default)]
     pub source_secrets: std::collections::BTreeMap<String, Vec<Secret>>,
+    /// Key of the one-time approval links (`APPROVAL_LINK_SECRET`).
+    #[serde(default)]
+    pub approval_link_secret: Option<Secret>,
+    /// Slack or Teams incoming-webhook URL for approval notices
+    /// (`NOTIFY_WEBHOOK_URL`).
+    #[serde(default)]
+    pub notify_webhook_url: Option<Secret>,
+    /// Slack app signing secrets for the approval buttons
+    /// (`SLACK_SIGNING_SECRETS`).
+    #[serde(default)]
+    pub slack_signing_secrets: Vec<Secret>,
 }
 
 impl Secrets {
@@ -123,6 +134,36 @@ pub struct Settings {
     /// Deliveries of a job before it goes to the dead-letter queue
     /// (`WORKER_MAX_ATTEMPTS`, the queue's `maxReceiveCount`, default 5).
     pub worker_max_attempts: u32,
+    /// Where approval settings come from besides the secrets.
+    pub approvals: ApprovalSettings,
+}
+
+/// Approval step settings that are not secret.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalSettings {
+    /// The broker's public URL, for links in notices (`PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// Slack user ids allowed to decide (`SLACK_APPROVERS`, comma-separated).
+    pub slack_approvers: Vec<String>,
+    /// SNS topic for approval notices (`NOTIFY_TOPIC_ARN`).
+    pub notify_topic_arn: Option<String>,
+}
+
+impl ApprovalSettings {
+    /// Reads `PUBLIC_URL`, `SLACK_APPROVERS`, `NOTIFY_TOPIC_ARN`.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        ApprovalSettings {
+            public_url: var("PUBLIC_URL"),
+            slack_approvers: var("SLACK_APPROVERS")
+                .unwrap_or_default()
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            notify_topic_arn: var("NOTIFY_TOPIC_ARN"),
+        }
+    }
 }
 
 impl Settings {
@@ -177,6 +218,7 @@ impl Settings {
             job_queue_url: var("JOB_QUEUE_URL"),
             sqs_endpoint: var("SQS_ENDPOINT"),
             worker_max_attempts: num("WORKER_MAX_ATTEMPTS", 5)?.clamp(1, 1000) as u32,
+            approvals: ApprovalSettings::from_env(),
         })
     }
 }
@@ -254,6 +296,14 @@ impl Secrets {
                         .collect(),
                     status_tokens: var("STATUS_TOKEN").into_iter().map(Secret::new).collect(),
                     source_secrets: Default::default(),
+                    approval_link_secret: var("APPROVAL_LINK_SECRET").map(Secret::new),
+                    notify_webhook_url: var("NOTIFY_WEBHOOK_URL").map(Secret::new),
+                    slack_signing_secrets: var("SLACK_SIGNING_SECRETS")
+                        .unwrap_or_default()
+                        .split([',', ' ', '\n'])
+                        .filter(|s| !s.is_empty())
+                        .map(Secret::new)
+                        .collect(),
                 })
             }
         }

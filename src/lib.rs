@@ -33,6 +33,7 @@ pub mod domain;
 pub mod entrypoints;
 pub mod import;
 pub mod intake;
+pub mod notify;
 pub mod policy;
 pub mod portal;
 pub mod provisioning;

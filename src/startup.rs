@@ -84,6 +84,64 @@ pub fn arcgis_portal(
     .map_err(|e| ConfigError(format!("ArcGIS client: {e}")))
 }
 
+/// The approval step's connections: signed links (with `PUBLIC_URL` and a
+/// link secret), Slack buttons (signing secret + approver list), notices by
+/// SNS, an incoming webhook and the log.
+pub async fn approvals(
+    secrets: &Secrets,
+    settings: &crate::config::ApprovalSettings,
+) -> Result<
+    (
+        crate::entrypoints::approvals::ApprovalConfig,
+        crate::provisioning::ApprovalWiring,
+    ),
+    ConfigError,
+> {
+    use crate::entrypoints::approvals::{ApprovalConfig, LinkSigner, SlackApprovals};
+    use crate::provisioning::{ApprovalWiring, LinkMaker, Notifier};
+    let links = match (&settings.public_url, &secrets.approval_link_secret) {
+        (Some(url), Some(key)) => Some(Arc::new(
+            LinkSigner::new(key.clone(), url).map_err(ConfigError)?,
+        )),
+        (Some(_), None) => {
+            tracing::warn!(
+                "PUBLIC_URL is set but APPROVAL_LINK_SECRET is not: notices carry no approve/deny links"
+            );
+            None
+        }
+        _ => None,
+    };
+    let slack = match (
+        secrets.slack_signing_secrets.is_empty(),
+        settings.slack_approvers.is_empty(),
+    ) {
+        (true, _) => None,
+        (false, true) => {
+            return Err(ConfigError(
+                "SLACK_SIGNING_SECRETS is set but SLACK_APPROVERS (the Slack user ids allowed to decide) is empty".into(),
+            ));
+        }
+        (false, false) => Some(SlackApprovals {
+            signing_secrets: secrets.slack_signing_secrets.clone(),
+            approvers: settings.slack_approvers.clone(),
+        }),
+    };
+    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(crate::notify::LogNotifier)];
+    if let Some(url) = &secrets.notify_webhook_url {
+        notifiers.push(Arc::new(
+            crate::notify::WebhookNotifier::new(url.clone()).map_err(ConfigError)?,
+        ));
+    }
+    if let Some(arn) = &settings.notify_topic_arn {
+        notifiers.push(Arc::new(crate::notify::SnsNotifier::new(arn.clone()).await));
+    }
+    let wiring = ApprovalWiring {
+        notifiers,
+        links: links.clone().map(|l| l as Arc<dyn LinkMaker>),
+    };
+    Ok((ApprovalConfig { links, slack }, wiring))
+}
+
 /// Builds the router over any ledger and portal.
 pub fn app<L: SeatLedger, P: Portal>(
     ledger: Arc<L>,
@@ -105,15 +163,19 @@ pub fn app<L: SeatLedger, P: Portal>(
             }
         });
     let state = Arc::new(AppState {
-        provisioner: Arc::new(Provisioner::new(
-            ledger,
-            portal,
-            Arc::new(Policy::new(parts.rules)),
-            parts.workflow,
-        )),
+        provisioner: Arc::new(
+            Provisioner::new(
+                ledger,
+                portal,
+                Arc::new(Policy::new(parts.rules)),
+                parts.workflow,
+            )
+            .with_approvals(parts.approvals),
+        ),
         jobs: parts.jobs,
         entra,
-        http: std::sync::OnceLock::new(),
+        http: Default::default(),
+        approval_routes: parts.approval_routes,
         standard_keys: parts.keys,
         tolerance_secs: parts.tolerance_secs,
         clock,
@@ -140,6 +202,10 @@ pub struct AppParts {
     pub sources: Sources,
     /// The job queue of the Okta and Entra hooks (see [`AppState::jobs`]).
     pub jobs: Option<Arc<dyn JobSink>>,
+    /// Approval links and Slack buttons.
+    pub approval_routes: crate::entrypoints::approvals::ApprovalConfig,
+    /// Where approvers are told.
+    pub approvals: crate::provisioning::ApprovalWiring,
 }
 
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
@@ -169,6 +235,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
         ))),
         None => None,
     };
+    let (approval_routes, approvals) = approvals(&secrets, &settings.approvals).await?;
     let (router, _) = app(
         Arc::new(ledger),
         Arc::new(portal),
@@ -180,6 +247,8 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
             status_tokens: secrets.status_tokens.clone(),
             sources,
             jobs,
+            approval_routes,
+            approvals,
         },
     );
     Ok(router)
@@ -201,11 +270,15 @@ pub async fn worker_provisioner(
     )?;
     let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
     let ledger = DynamoLedger::new(client, &settings.table);
+    let (_, wiring) = approvals(&secrets, &settings.approvals).await?;
     tracing::info!(pools = rules.pools.len(), table = %settings.table, "agol-seat-broker worker ready");
-    Ok(Arc::new(Provisioner::new(
-        Arc::new(ledger),
-        Arc::new(portal),
-        Arc::new(Policy::new(rules)),
-        settings.workflow.clone(),
-    )))
+    Ok(Arc::new(
+        Provisioner::new(
+            Arc::new(ledger),
+            Arc::new(portal),
+            Arc::new(Policy::new(rules)),
+            settings.workflow.clone(),
+        )
+        .with_approvals(wiring),
+    ))
 }

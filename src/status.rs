@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::domain::UnixMillis;
 use crate::policy::Rules;
-use crate::seats::{ClaimState, LedgerError, SeatLedger};
+use crate::seats::{ClaimState, LedgerError, RequestState, SeatLedger};
 
 /// One pool's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,13 +20,32 @@ pub struct PoolStatus {
     pub reserved: u32,
     /// Claims with a member.
     pub active: u32,
+    /// Requests waiting for an approver.
+    pub pending: u32,
+    /// Requests waiting for a seat.
+    pub waitlisted: u32,
     /// Seats left (`seats - used`, never negative).
     pub free: u32,
     /// Who holds the seats, oldest first.
     pub holders: Vec<SeatHolder>,
+    /// The waitlist in order (position 1 is next).
+    pub waitlist: Vec<Waiting>,
     /// Queued sign-ups whose member could not be created (their seats were
     /// given back), newest first; people who hold a seat again are left out.
     pub failed: Vec<FailedHolder>,
+}
+
+/// One person in a pool's waitlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// Place in line (1 = next).
+    pub position: u32,
+    /// The person (lower-cased e-mail).
+    pub person: String,
+    /// The request's id.
+    pub request_id: String,
+    /// Since when.
+    pub since: UnixMillis,
 }
 
 /// A sign-up that failed after its seat was reserved.
@@ -67,6 +86,22 @@ pub async fn pools<L: SeatLedger>(
     for pool in &rules.pools {
         let usage = ledger.usage(&pool.id).await?;
         let mut claims = ledger.claims(&pool.id).await?;
+        let pending = ledger
+            .requests(&pool.id, RequestState::Pending)
+            .await?
+            .len() as u32;
+        let waitlist: Vec<Waiting> = ledger
+            .requests(&pool.id, RequestState::Waitlisted)
+            .await?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| Waiting {
+                position: i as u32 + 1,
+                person: r.key.person,
+                request_id: r.id,
+                since: r.created_at,
+            })
+            .collect();
         let failed = ledger
             .failures(&pool.id, now)
             .await?
@@ -91,6 +126,9 @@ pub async fn pools<L: SeatLedger>(
             used: usage.used,
             reserved,
             active: claims.len() as u32 - reserved,
+            pending,
+            waitlisted: waitlist.len() as u32,
+            waitlist,
             free: pool.seats.saturating_sub(usage.used),
             holders: claims
                 .into_iter()
@@ -111,13 +149,13 @@ pub async fn pools<L: SeatLedger>(
 /// holders (unless `summary_only`).
 pub fn render(pools: &[PoolStatus], summary_only: bool) -> String {
     let mut s = format!(
-        "{:<24} {:>7} {:>7} {:>9} {:>7}\n",
-        "POOL", "SEATS", "USED", "RESERVED", "FREE"
+        "{:<24} {:>7} {:>7} {:>9} {:>8} {:>10} {:>7}\n",
+        "POOL", "SEATS", "USED", "RESERVED", "PENDING", "WAITLISTED", "FREE"
     );
     for p in pools {
         s.push_str(&format!(
-            "{:<24} {:>7} {:>7} {:>9} {:>7}\n",
-            p.pool, p.seats, p.used, p.reserved, p.free
+            "{:<24} {:>7} {:>7} {:>9} {:>8} {:>10} {:>7}\n",
+            p.pool, p.seats, p.used, p.reserved, p.pending, p.waitlisted, p.free
         ));
         if !summary_only {
             for h in &p.holders {
@@ -126,6 +164,14 @@ pub fn render(pools: &[PoolStatus], summary_only: bool) -> String {
                     h.state.as_str(),
                     h.username.as_deref().unwrap_or("-"),
                     h.person
+                ));
+            }
+            for w in &p.waitlist {
+                s.push_str(&format!(
+                    "    {:<8} {:<40} {}\n",
+                    format!("WAIT #{}", w.position),
+                    w.request_id,
+                    w.person
                 ));
             }
             for f in &p.failed {

@@ -564,6 +564,40 @@ async fn an_overflowing_file_is_refused_or_with_partial_fills_the_free_seats_exa
 }
 
 #[tokio::test]
+async fn a_pool_with_approval_and_a_waitlist_takes_the_file_as_the_administrator_s_decision() {
+    let rules = RULES.replace(
+        "invitation = \"password\"",
+        "invitation = \"password\"\n    approval = \"manual\"\n    waitlist = true",
+    );
+    let e = env("approval", &rules, sim_config()).await;
+    let mut text = String::from("username,email\n");
+    for i in 0..7 {
+        text.push_str(&format!("clerk{i}_city,clerk{i}@city.example\n"));
+    }
+    let file = e.write("clerks.csv", &text);
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                partial: true,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 1);
+    let o = outcomes(&lines);
+    assert_eq!((o["created"], o["error"]), (5, 2), "{lines:#?}");
+    assert!(lines[5].message.starts_with("pool_full"), "{lines:#?}");
+    assert_eq!(e.used("city").await, 5);
+    assert_eq!(
+        e.sim.members().len(),
+        5,
+        "created at once, no pending request"
+    );
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+#[tokio::test]
 async fn rows_past_the_organization_s_licences_are_refused_at_validation() {
     let e = env("licences", RULES, sim_config()).await;
     e.sim.set_purchased("editorUT", 1);

@@ -105,3 +105,118 @@ async fn a_misconfigured_lambda_fails_its_cold_start_with_a_clear_message() {
     assert!(log.contains("cannot hold user type viewerUT"), "{log}");
     assert!(!log.contains("not-logged-anywhere-99"), "{log}");
 }
+
+#[tokio::test]
+async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
+    use agol_seat_broker::domain::{DeliveryKey, Email, PoolId, now_millis};
+    use agol_seat_broker::intake::SignupRequest;
+    use agol_seat_broker::provisioning::Job;
+    use agol_seat_broker::seats::dynamo::DynamoLedger;
+    use agol_seat_broker::seats::{ClaimKey, ClaimState, Reservation, ReserveRequest, SeatLedger};
+
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT")
+        .expect("DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh");
+    let ddb = client_for_endpoint(Some(&endpoint)).await;
+    let table = format!("worker-{}", std::process::id());
+    create_table(&ddb, &table).await.unwrap();
+    let ledger = DynamoLedger::new(ddb, &table);
+    let sim = simulator::spawn(SimulatorConfig {
+        admin: SimAccount {
+            username: "broker_admin".into(),
+            password: "Sim-Admin-Pass-42".into(),
+        },
+        groups: vec!["Project Atlas partners".into()],
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+
+    // What the hook did: a RESERVED claim and the job describing it.
+    let key = ClaimKey {
+        pool: PoolId::parse("water-board").unwrap(),
+        person: "ana.lopez@example.org".into(),
+    };
+    let now = now_millis();
+    let Reservation::Reserved(claim) = ledger
+        .reserve(ReserveRequest {
+            key: &key,
+            capacity: 150,
+            delivery: "okta-registration:evt-1",
+            claim_id: "claim-1",
+            username: "ana.lopez_water-board",
+            now,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("reserved");
+    };
+    let job = Job {
+        delivery: DeliveryKey {
+            source: "okta-registration".into(),
+            id: "evt-1".into(),
+        },
+        request: SignupRequest {
+            email: Email::parse("ana.lopez@example.org").unwrap(),
+            first_name: Some("Ana".into()),
+            last_name: Some("Lopez".into()),
+            username: None,
+            organization: None,
+            pool: None,
+            attributes: Default::default(),
+        },
+        overrides: Default::default(),
+        claim: key.clone(),
+        claim_id: claim.claim_id,
+        accepted_at: now,
+    };
+
+    let api = RuntimeApi::start().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker-lambda"))
+        .envs(lambda_env(&api.addr))
+        .env("LEDGER_TABLE", &table)
+        .env("DYNAMODB_ENDPOINT", &endpoint)
+        .env("PORTAL_URL", sim.base_url())
+        .env("RULES_PATH", "config/rules.toml")
+        .env("ARCGIS_USERNAME", "broker_admin")
+        .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
+        .env("WORKER_MAX_ATTEMPTS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the worker binary starts");
+
+    let wait = Duration::from_secs(20);
+    let event = serde_json::json!({"Records": [
+        {"messageId": "m-1", "receiptHandle": "r-1", "body": serde_json::to_string(&job).unwrap(),
+         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+         "eventSource": "aws:sqs", "awsRegion": "eu-west-1"},
+        {"messageId": "m-2", "receiptHandle": "r-2", "body": "not a job",
+         "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+         "eventSource": "aws:sqs", "awsRegion": "eu-west-1"}
+    ]});
+    let Some(Reply::Response(_, v)) = api.invoke("w-1", &event.to_string(), wait).await else {
+        panic!("no response to the SQS batch");
+    };
+    // The job is done; the unreadable message goes back (and on to the DLQ).
+    assert_eq!(
+        v,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m-2"}]})
+    );
+    assert!(sim.member("ana.lopez_water-board").is_some());
+    let claim = ledger.claim(&key).await.unwrap().unwrap();
+    assert_eq!(claim.state, ClaimState::Active);
+
+    // The schedule's event: a sweep report.
+    let scheduled = serde_json::json!({"version": "0", "id": "x", "detail-type": "Scheduled Event",
+        "source": "aws.events", "time": "2026-03-02T09:30:00Z", "detail": {}});
+    let Some(Reply::Response(_, v)) = api.invoke("w-2", &scheduled.to_string(), wait).await else {
+        panic!("no response to the scheduled event");
+    };
+    assert_eq!(
+        v,
+        serde_json::json!({"adopted": 0, "released": 0, "kept": 0})
+    );
+    child.kill().await.ok();
+}

@@ -258,11 +258,15 @@ struct ServeConfig {
     /// Where the demo keeps simulated members across restarts.
     sim_members_file: Option<PathBuf>,
     hint: Option<String>,
+    /// Approval links and Slack buttons.
+    approval_routes: crate::entrypoints::approvals::ApprovalConfig,
+    /// Where approvers are told.
+    approvals: crate::provisioning::ApprovalWiring,
 }
 
 enum PortalChoice {
     Simulator,
-    Url { url: String, secrets: Secrets },
+    Url { url: String, secrets: Box<Secrets> },
 }
 
 async fn serve(a: ServeArgs) -> Result<()> {
@@ -275,7 +279,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
     } else {
         PortalChoice::Url {
             url: normalise_portal_url(&a.portal).map_err(|e| anyhow!("{e}"))?,
-            secrets: secrets.clone(),
+            secrets: Box::new(secrets.clone()),
         }
     };
     let workflow = WorkflowSettings {
@@ -284,7 +288,13 @@ async fn serve(a: ServeArgs) -> Result<()> {
         ..WorkflowSettings::default()
     };
     let (rules, sources) = load_config(&a.store.config, &secrets)?;
+    let (approval_routes, approvals) =
+        startup::approvals(&secrets, &crate::config::ApprovalSettings::from_env())
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
     run_server(ServeConfig {
+        approval_routes,
+        approvals,
         rules,
         sources,
         store: Store::parse(&a.store)?,
@@ -311,7 +321,13 @@ async fn demo(a: DemoArgs) -> Result<()> {
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let (rules, sources) = load_config(&a.config, &env_secrets)?;
+    let (approval_routes, approvals) =
+        startup::approvals(&env_secrets, &crate::config::ApprovalSettings::from_env())
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
     run_server(ServeConfig {
+        approval_routes,
+        approvals,
         rules,
         sources,
         store: Store::Sqlite(a.data.join("ledger.db")),
@@ -388,7 +404,9 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
                         tick.tick().await;
                         match ledger.purge_expired_deliveries(now_millis()).await {
                             Ok(0) => {}
-                            Ok(n) => tracing::info!("purged {n} expired delivery records"),
+                            Ok(n) => {
+                                tracing::info!("purged {n} expired delivery and failure records")
+                            }
                             Err(e) => tracing::warn!("purge of delivery records failed: {e}"),
                         }
                     }
@@ -458,6 +476,8 @@ async fn serve_with<L: SeatLedger>(
             status_tokens: cfg.status_tokens.clone(),
             sources: cfg.sources.clone(),
             jobs: Some(Arc::new(queue)),
+            approval_routes: cfg.approval_routes.clone(),
+            approvals: cfg.approvals.clone(),
         },
     );
     let worker = tokio::spawn(worker.run(
@@ -511,6 +531,10 @@ async fn serve_with<L: SeatLedger>(
             loop {
                 tick.tick().await;
                 state.provisioner.sweep(now_millis(), timeout).await;
+                state
+                    .provisioner
+                    .expire_requests(state.jobs.as_deref(), now_millis())
+                    .await;
             }
         })
     };

@@ -23,12 +23,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::http::{
-    AppState, intake_error, payload_hash, read_body, respond, source_not_configured,
+    AppState, fingerprint, intake_error, read_body, respond, source_not_configured,
+    source_overrides,
 };
+use crate::config::Secret;
 use crate::domain::UnixMillis;
+use crate::intake::auth0;
 use crate::intake::entra::{self, SubmitDecision};
 use crate::intake::okta::{self, OktaItem, OktaUserEvent, RegistrationDecision};
-use crate::intake::sources::{ProviderApi, Source};
+use crate::intake::sources::{PendingAnswer, ProviderApi, Source};
 use crate::intake::{IntakeError, Signup};
 use crate::portal::Portal;
 use crate::provisioning::{Handled, Outcome};
@@ -41,22 +44,30 @@ const PROFILE_TIMEOUT: Duration = Duration::from_millis(1200);
 /// the whole workflow in the request.
 pub(crate) async fn accept<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
+    src: &Source,
     signup: &Signup,
+    hash: &str,
     now: UnixMillis,
 ) -> Handled {
-    let fingerprint = serde_json::to_vec(&signup.request).unwrap_or_default();
-    let hash = payload_hash(&fingerprint);
+    let overrides = source_overrides(Some(src));
     match &state.jobs {
         Some(sink) => {
             state
                 .provisioner
-                .accept(&signup.key, &hash, &signup.request, &**sink, now)
+                .accept(
+                    &signup.key,
+                    hash,
+                    &signup.request,
+                    &Default::default(),
+                    &**sink,
+                    now,
+                )
                 .await
         }
         None => {
             state
                 .provisioner
-                .handle(&signup.key, &hash, &signup.request, now)
+                .handle_with(&signup.key, hash, &signup.request, &overrides, now)
                 .await
         }
     }
@@ -159,7 +170,10 @@ pub(crate) async fn okta_events<L: SeatLedger, P: Portal>(
                 }
             }
         }
-        let handled = accept(&state, &signup, (state.clock)()).await;
+        // The event itself is the fingerprint: a retry matches even when the
+        // profile fetched from the API changed in between.
+        let hash = fingerprint(&(&ev.key, &ev.event_type, &ev.okta_user_id, &ev.request));
+        let handled = accept(&state, src, &signup, &hash, (state.clock)()).await;
         accepted += 1;
         if let Outcome::RetryLater { .. } = handled.outcome {
             retry = Some(handled);
@@ -211,11 +225,11 @@ async fn okta_signup<L: SeatLedger, P: Portal>(
 
 /// The shared outbound client; `None` (logged) if TLS cannot be set up.
 fn http_client<L, P>(state: &AppState<L, P>) -> Option<&reqwest::Client> {
-    if let Some(c) = state.http.get() {
+    if let Some(c) = state.http.client.get() {
         return Some(c);
     }
     match reqwest::Client::builder().build() {
-        Ok(c) => Some(state.http.get_or_init(|| c)),
+        Ok(c) => Some(state.http.client.get_or_init(|| c)),
         Err(e) => {
             tracing::error!("outbound HTTP client: {}", e.without_url());
             None
@@ -252,6 +266,133 @@ async fn fetch_okta_profile(
         .json::<Value>()
         .await
         .map_err(|e| format!("not JSON: {}", e.without_url()))
+}
+
+/// An Auth0 log stream sign-up completed from the Management API when it is
+/// configured (log records carry no names); otherwise as it came, which the
+/// log says.
+pub(crate) async fn auth0_signup<L: SeatLedger, P: Portal>(
+    state: &AppState<L, P>,
+    src: &Source,
+    signup: Signup,
+) -> Signup {
+    let Some(api) = &src.api else {
+        tracing::info!(source = auth0::SOURCE, log_id = %signup.key.id, "no Auth0 Management API configured: the sign-up has the e-mail only, no names");
+        return signup;
+    };
+    let Some(user_id) = signup
+        .request
+        .attributes
+        .get("user_id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        tracing::warn!(source = auth0::SOURCE, log_id = %signup.key.id, "the record has no user_id: no profile look-up");
+        return signup;
+    };
+    let fields = src.fields.or(&auth0::default_profile_fields());
+    match fetch_auth0_user(state, api, &user_id).await {
+        Ok(user) => match auth0::with_profile(&signup, &user, &fields) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(source = auth0::SOURCE, log_id = %signup.key.id, code = e.code(), "profile unusable, using the record: {e}");
+                signup
+            }
+        },
+        Err(e) => {
+            tracing::warn!(source = auth0::SOURCE, log_id = %signup.key.id, "profile look-up failed, using the record: {e}");
+            signup
+        }
+    }
+}
+
+/// `GET {base}/api/v2/users/{id}` with a Management API token obtained by
+/// the client-credentials grant and cached until shortly before it expires.
+async fn fetch_auth0_user<L, P>(
+    state: &AppState<L, P>,
+    api: &ProviderApi,
+    user_id: &str,
+) -> Result<Value, String> {
+    let http = http_client(state).ok_or("no HTTP client")?;
+    let token = auth0_token(state, http, api).await?;
+    let url = url::Url::parse(&format!("{}/api/v2/users/", api.base))
+        .and_then(|u| u.join(&url_escape(user_id)))
+        .map_err(|_| "bad Management API URL".to_string())?;
+    let response = http
+        .get(url)
+        .bearer_auth(token.expose())
+        .timeout(PROFILE_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {}", e.without_url()))?;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        // Revoked or rotated: fetch a new token next time.
+        *state.http.auth0_token.lock().await = None;
+    }
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    response
+        .json::<Value>()
+        .await
+        .map_err(|e| format!("not JSON: {}", e.without_url()))
+}
+
+async fn auth0_token<L, P>(
+    state: &AppState<L, P>,
+    http: &reqwest::Client,
+    api: &ProviderApi,
+) -> Result<Secret, String> {
+    let mut cached = state.http.auth0_token.lock().await;
+    if let Some((token, until)) = cached.as_ref()
+        && std::time::Instant::now() < *until
+    {
+        return Ok(token.clone());
+    }
+    let (client_id, client_secret) = api
+        .token
+        .expose()
+        .split_once(':')
+        .ok_or("the Auth0 client is not client_id:client_secret")?;
+    let response = http
+        .post(format!("{}/oauth/token", api.base))
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "audience": format!("{}/api/v2/", api.base),
+        }))
+        .timeout(PROFILE_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("token request failed: {}", e.without_url()))?;
+    if !response.status().is_success() {
+        return Err(format!("token request: HTTP {}", response.status()));
+    }
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| format!("token answer not JSON: {}", e.without_url()))?;
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or("token answer without access_token")?;
+    let lifetime = body
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .unwrap_or(3600);
+    let until =
+        std::time::Instant::now() + Duration::from_secs(lifetime.saturating_sub(60).max(30));
+    let token = Secret::new(token);
+    *cached = Some((token.clone(), until));
+    Ok(token)
+}
+
+/// Percent-encodes a path segment (Auth0 ids contain `|`).
+fn url_escape(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// `POST /hooks/okta/registration`: ALLOW with a seat reserved, or DENY with
@@ -299,11 +440,31 @@ pub(crate) async fn okta_registration<L: SeatLedger, P: Portal>(
             return intake_error(&e);
         }
     };
-    let handled = accept(&state, &signup, (state.clock)()).await;
+    let handled = accept(
+        &state,
+        src,
+        &signup,
+        &fingerprint(&signup.request),
+        (state.clock)(),
+    )
+    .await;
     let decision = match &handled.outcome {
         Outcome::Accepted { .. } | Outcome::Provisioned { .. } | Outcome::AlreadyMember { .. } => {
             RegistrationDecision::Allow
         }
+        Outcome::Pending { .. } => match src.pending_answer {
+            PendingAnswer::Allow => RegistrationDecision::Allow,
+            PendingAnswer::Deny => RegistrationDecision::Deny {
+                summary: "Your request was received and is pending approval. You will be told when it is decided.".into(),
+                reason: "PENDING_APPROVAL".into(),
+                location: "data.userProfile.email".into(),
+            },
+        },
+        Outcome::Waitlisted { position, .. } => RegistrationDecision::Deny {
+            summary: format!("All seats for your organization are taken; you are number {position} on the waiting list."),
+            reason: "WAITLISTED".into(),
+            location: "data.userProfile.organization".into(),
+        },
         Outcome::PoolFull { .. } => RegistrationDecision::NoSeatsLeft,
         Outcome::Rejected { code, .. } if code == "no_matching_pool" => {
             RegistrationDecision::NotEligible
@@ -371,12 +532,19 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
             ));
             }
         };
-    let handled = accept(&state, &signup, now).await;
+    let handled = accept(&state, src, &signup, &fingerprint(&signup.request), now).await;
     tracing::info!(source = entra::SOURCE, correlation = %signup.key.id, outcome = ?handled.outcome, "attribute collection answered");
     entra_answer(&match &handled.outcome {
         Outcome::Accepted { .. } | Outcome::Provisioned { .. } | Outcome::AlreadyMember { .. } => {
             SubmitDecision::Continue
         }
+        Outcome::Pending { .. } => SubmitDecision::Block(
+            "Request received, pending approval. You will be told by e-mail when it is decided."
+                .into(),
+        ),
+        Outcome::Waitlisted { position, .. } => SubmitDecision::Block(format!(
+            "All seats for your organization are taken; you are number {position} on the waiting list."
+        )),
         Outcome::PoolFull { .. } => SubmitDecision::Block(
             "No seats are left for your organization. Please contact your coordinator.".into(),
         ),

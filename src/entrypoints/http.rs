@@ -17,17 +17,17 @@ use axum::routing::{get, post};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::hooks;
+use super::{approvals, hooks};
 use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
-use crate::intake::sources::Sources;
+use crate::intake::sources::{Source, Sources};
 use crate::intake::{
     IntakeError, MAX_BODY_BYTES, Signup, auth0, standard, survey123, tally, typeform,
 };
 use crate::portal::Portal;
-use crate::provisioning::{Handled, JobSink, Outcome, Provisioner};
+use crate::provisioning::{Handled, JobSink, Outcome, Overrides, Provisioner};
 use crate::seats::SeatLedger;
 
 /// A clock, injectable so that tests and recorded events can be replayed at
@@ -53,9 +53,19 @@ pub struct AppState<L, P> {
     pub sources: Sources,
     /// The Entra token verifier (its JWKS cache), when `[sources.entra]` is on.
     pub entra: Option<Arc<EntraVerifier>>,
-    /// Outbound HTTP for provider APIs (Okta profiles), built on first use
-    /// so cold starts that never need it do not pay for a TLS set-up.
-    pub http: std::sync::OnceLock<reqwest::Client>,
+    /// Outbound HTTP for provider APIs (Okta and Auth0 profiles).
+    pub http: ProviderClients,
+    /// Signed approval links and Slack buttons.
+    pub approval_routes: super::approvals::ApprovalConfig,
+}
+
+/// Clients of the identity providers' APIs, built on first use so cold
+/// starts that never need them do not pay for a TLS set-up.
+#[derive(Default)]
+pub struct ProviderClients {
+    pub(crate) client: std::sync::OnceLock<reqwest::Client>,
+    /// The Auth0 Management API token and when to stop using it.
+    pub(crate) auth0_token: tokio::sync::Mutex<Option<(Secret, std::time::Instant)>>,
 }
 
 /// Builds the router: `POST /webhooks/standard`, `GET /health`.
@@ -80,6 +90,16 @@ pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
         .route(
             "/hooks/entra/attribute-collection",
             post(hooks::entra_attribute_collection::<L, P>),
+        )
+        .route("/approvals/slack", post(approvals::slack_action::<L, P>))
+        .route("/approvals/{id}", post(approvals::signed_decision::<L, P>))
+        .route(
+            "/approvals/{id}/link",
+            get(approvals::link_page::<L, P>).post(approvals::link_decide::<L, P>),
+        )
+        .route(
+            "/webhooks/survey123-approvals/{token}",
+            post(approvals::survey123_decision::<L, P>),
         )
         .route("/health", get(health))
         .route("/status", get(status::<L, P>))
@@ -294,7 +314,9 @@ async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
     for record in records {
         match record {
             Ok(auth0::Auth0Item::Signup(s)) => {
-                let h = provision(&state, &s, (state.clock)()).await;
+                let hash = fingerprint(&s.request);
+                let s = hooks::auth0_signup(&state, src, s).await;
+                let h = provision_hashed(&state, Some(src), &s, &hash, (state.clock)()).await;
                 handled += 1;
                 if let Outcome::RetryLater { .. } = h.outcome {
                     retry = Some(h);
@@ -324,7 +346,9 @@ async fn form_signup<L: SeatLedger, P: Portal>(
     signup: Result<Signup, IntakeError>,
 ) -> Response {
     match signup {
-        Ok(s) => respond_form(&provision(state, &s, (state.clock)()).await),
+        Ok(s) => {
+            respond_form(&provision(state, state.sources.get(source), &s, (state.clock)()).await)
+        }
         Err(e) => {
             tracing::warn!(source, code = e.code(), "refused: {e}");
             intake_error(&e)
@@ -350,19 +374,46 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, In
 /// still matches its first delivery.
 pub(crate) async fn provision<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
+    src: Option<&Source>,
     signup: &Signup,
     now: UnixMillis,
 ) -> Handled {
-    let fingerprint = serde_json::to_vec(&signup.request).unwrap_or_default();
+    provision_hashed(state, src, signup, &fingerprint(&signup.request), now).await
+}
+
+/// [`provision`] with the payload fingerprint taken elsewhere: for sign-ups
+/// completed from a provider's API, the fingerprint is the delivery's own
+/// content, so a retry matches even if the profile changed in between.
+pub(crate) async fn provision_hashed<L: SeatLedger, P: Portal>(
+    state: &AppState<L, P>,
+    src: Option<&Source>,
+    signup: &Signup,
+    hash: &str,
+    now: UnixMillis,
+) -> Handled {
     state
         .provisioner
-        .handle(
+        .handle_with(
             &signup.key,
-            &payload_hash(&fingerprint),
+            hash,
             &signup.request,
+            &source_overrides(src),
             now,
         )
         .await
+}
+
+/// What a sender's configuration overrides (its approval setting).
+pub(crate) fn source_overrides(src: Option<&Source>) -> Overrides {
+    Overrides {
+        approval: src.and_then(|s| s.approval),
+        ..Overrides::default()
+    }
+}
+
+/// The payload fingerprint of a normalised value.
+pub(crate) fn fingerprint<T: serde::Serialize>(value: &T) -> String {
+    payload_hash(&serde_json::to_vec(value).unwrap_or_default())
 }
 
 /// The answer for form senders (Typeform, Tally, Survey123). They retry
@@ -379,7 +430,9 @@ pub fn respond_form(handled: &Handled) -> Response {
         Outcome::AlreadyMember { pool, username } => {
             json!({"status": "already_member", "pool": pool, "username": username, "replayed": replayed})
         }
-        Outcome::Accepted { .. } => return respond(handled),
+        Outcome::Accepted { .. } | Outcome::Pending { .. } | Outcome::Waitlisted { .. } => {
+            return respond(handled);
+        }
         Outcome::PoolFull { pool, seats } => {
             tracing::info!(pool = %pool, "form sign-up refused: pool full");
             json!({"status": "refused", "code": "pool_full",
@@ -412,6 +465,7 @@ pub fn payload_hash(body: &[u8]) -> String {
 /// |---|---|
 /// | provisioned | 201 (200 when replayed) |
 /// | accepted (seat reserved, member queued) | 202 |
+/// | pending approval / waitlisted | 202 |
 /// | already a member | 200 |
 /// | pool full | 409 `pool_full` |
 /// | rejected | 422 with its code |
@@ -438,6 +492,21 @@ pub fn respond(handled: &Handled) -> Response {
         Outcome::Accepted { pool, username } => (
             StatusCode::ACCEPTED,
             json!({"status": "accepted", "pool": pool, "username": username, "replayed": replayed}),
+        ),
+        Outcome::Pending { pool, request_id } => (
+            StatusCode::ACCEPTED,
+            json!({"status": "pending", "pool": pool, "request_id": request_id,
+                   "message": "Request received, pending approval.", "replayed": replayed}),
+        ),
+        Outcome::Waitlisted {
+            pool,
+            request_id,
+            position,
+        } => (
+            StatusCode::ACCEPTED,
+            json!({"status": "waitlisted", "pool": pool, "request_id": request_id, "position": position,
+                   "message": format!("All seats of pool {pool} are taken; you are number {position} on the waiting list."),
+                   "replayed": replayed}),
         ),
         Outcome::AlreadyMember { pool, username } => (
             StatusCode::OK,

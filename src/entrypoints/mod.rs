@@ -5,6 +5,7 @@
 //! router, so there is no second implementation of any route. [`worker`]
 //! completes queued members (SQS batches, scheduled sweeps).
 
+pub mod approvals;
 pub mod cli;
 mod hooks;
 pub mod http;

@@ -49,7 +49,8 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
     }
     if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         let report = provisioner.sweep(now_millis(), reservation_timeout).await;
-        tracing::info!(?report, "scheduled sweep");
+        let expired = provisioner.expire_requests(None, now_millis()).await;
+        tracing::info!(?report, expired, "scheduled sweep");
         return Ok(WorkerReply::Sweep(report));
     }
     Err("unsupported event: expected an SQS batch or a scheduled event".into())
@@ -107,6 +108,9 @@ async fn handle_record<L: SeatLedger, P: Portal>(
     };
     let last = receive_count >= max_attempts.max(1);
     let result = provisioner.complete(&job, last, now_millis()).await;
+    if let Some(pool) = &result.freed {
+        provisioner.admit_waitlisted(pool, None, now_millis()).await;
+    }
     if result.retry {
         tracing::info!(delivery = %job.delivery.as_string(), receive_count, last, "job not done");
     }

@@ -143,7 +143,13 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
             .pools
             .iter()
             .filter_map(|p| {
-                let only = only_pool(rules, p.id.as_str()).ok()?;
+                let mut only = only_pool(rules, p.id.as_str()).ok()?;
+                // Validation already refused what does not fit; a row that
+                // still finds the pool full (a sign-up took the seat in the
+                // meantime) is reported, not put on the pool's waitlist.
+                for pool in &mut only.pools {
+                    pool.waitlist = false;
+                }
                 let prov = Provisioner::new(
                     ledger.clone(),
                     portal.clone(),
@@ -375,6 +381,19 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
             Outcome::Rejected { code, message } | Outcome::PortalFailed { code, message } => {
                 RowResult::new(row, outcome::FAILED, username, format!("{code}: {message}"))
             }
+            // Approval and the waitlist are switched off for imports (the
+            // file is the administrator's decision), so these do not occur.
+            Outcome::Pending { pool, request_id }
+            | Outcome::Waitlisted {
+                pool, request_id, ..
+            } => RowResult::new(
+                row,
+                outcome::FAILED,
+                username,
+                format!(
+                    "unexpected: request {request_id} of pool {pool} waits for approval or a seat"
+                ),
+            ),
             // Only the asynchronous path queues; the import never asks it to.
             Outcome::Accepted { pool, .. } => RowResult::new(
                 row,

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{DeliveryKey, Email, PoolId, Username};
 use crate::intake::SignupRequest;
-use crate::policy::{Policy, Rules};
+use crate::policy::{ApprovalMode, Policy, Rules};
 use crate::portal::ProfileUpdate;
 use crate::portal::compat::{self, Compat};
 use crate::provisioning::Overrides;
@@ -646,6 +646,8 @@ impl Context {
                 user_type: Some(user_type.clone()),
                 groups: Some(group_titles),
                 exact_username: true,
+                // The administrator's file is the approval.
+                approval: Some(ApprovalMode::None),
             },
             delivery: DeliveryKey {
                 source: "import".into(),

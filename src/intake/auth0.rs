@@ -179,6 +179,71 @@ fn signup(log_id: &str, data: &serde_json::Map<String, Value>) -> Result<Signup,
     Ok(Signup { key, request })
 }
 
+/// Default names in an Auth0 Management API user (`GET /api/v2/users/{id}`),
+/// flattened with `user_metadata.` and `app_metadata.` prefixes for the
+/// metadata objects: e-mail `email`; names `given_name`, `family_name`;
+/// organization `user_metadata.organization`, `app_metadata.organization`;
+/// pool `app_metadata.pool`, `user_metadata.pool`.
+pub fn default_profile_fields() -> FieldMap {
+    FieldMap::of(
+        &["email"],
+        &["given_name"],
+        &["family_name"],
+        &["user_metadata.organization", "app_metadata.organization"],
+        &["app_metadata.pool", "user_metadata.pool"],
+    )
+}
+
+/// The sign-up with the profile fetched from the Management API: names,
+/// organization and pool through `fields`; the log record's e-mail and
+/// attributes are kept when the profile lacks them. The key stays the log
+/// record's.
+pub fn with_profile(
+    signup: &Signup,
+    user: &Value,
+    fields: &FieldMap,
+) -> Result<Signup, IntakeError> {
+    let Some(root) = user.as_object() else {
+        return Err(IntakeError::MalformedBody(
+            "the user is not an object".into(),
+        ));
+    };
+    let mut flat: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in root {
+        match (k.as_str(), v) {
+            ("user_metadata" | "app_metadata", Value::Object(meta)) => {
+                for (mk, mv) in meta {
+                    if !mv.is_null() {
+                        flat.insert(format!("{k}.{mk}"), mv.clone());
+                    }
+                }
+            }
+            (_, Value::Null | Value::Object(_) | Value::Array(_)) => {}
+            _ => {
+                flat.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let has_email = fields
+        .email
+        .iter()
+        .any(|f| str_at(flat.get(f)).is_some_and(|e| Email::parse(e).is_ok()));
+    if !has_email && let Some(name) = fields.email.first() {
+        flat.insert(name.clone(), Value::from(signup.request.email.as_str()));
+    }
+    let mut request = from_fields(flat, fields)?;
+    for (k, v) in &signup.request.attributes {
+        request
+            .attributes
+            .entry(k.clone())
+            .or_insert_with(|| v.clone());
+    }
+    Ok(Signup {
+        key: signup.key.clone(),
+        request,
+    })
+}
+
 fn str_at(v: Option<&Value>) -> Option<&str> {
     v.and_then(Value::as_str)
 }
@@ -189,6 +254,36 @@ mod tests {
     use serde_json::json;
 
     const TOKEN: &str = "test-only-auth0-log-stream-token";
+
+    #[test]
+    fn a_management_api_profile_fills_names_organization_and_pool() {
+        let Ok(Auth0Item::Signup(s)) = parse_record(&ss("90020260302093000", "ana@example.org"))
+        else {
+            panic!("a sign-up");
+        };
+        let user = json!({"user_id": "auth0|65f", "email": "ana@example.org",
+            "given_name": "Ana", "family_name": "López", "name": "Ana López",
+            "user_metadata": {"organization": "Example Water Board"},
+            "app_metadata": {"pool": "water"}, "identities": [{"provider": "auth0"}]});
+        let p = with_profile(&s, &user, &default_profile_fields()).unwrap();
+        assert_eq!(p.key, s.key);
+        assert_eq!(p.request.first_name.as_deref(), Some("Ana"));
+        assert_eq!(p.request.last_name.as_deref(), Some("López"));
+        assert_eq!(
+            p.request.organization.as_deref(),
+            Some("Example Water Board")
+        );
+        assert_eq!(p.request.pool.as_deref(), Some("water"));
+        assert_eq!(
+            p.request.attributes.get("connection"),
+            s.request.attributes.get("connection")
+        );
+
+        // A profile without e-mail keeps the log's.
+        let p = with_profile(&s, &json!({"given_name": "Ana"}), &default_profile_fields()).unwrap();
+        assert_eq!(p.request.email.as_str(), "ana@example.org");
+        assert!(with_profile(&s, &json!([1]), &default_profile_fields()).is_err());
+    }
 
     fn tokens() -> Vec<Secret> {
         vec![Secret::new(TOKEN)]

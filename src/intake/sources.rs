@@ -27,12 +27,15 @@ use serde::Deserialize;
 use super::FieldMap;
 use super::entra::EntraConfig;
 use crate::config::Secret;
+use crate::policy::ApprovalMode;
 
 /// The senders with a route of their own (besides Standard Webhooks).
 pub const SOURCES: &[(&str, &str)] = &[
     ("typeform", "TYPEFORM_SECRETS"),
     ("tally", "TALLY_SECRETS"),
     ("survey123", "SURVEY123_TOKENS"),
+    // The approval survey's editData deliveries (decisions, not sign-ups).
+    ("survey123_approvals", "SURVEY123_APPROVAL_TOKENS"),
     ("auth0_logs", "AUTH0_LOG_TOKENS"),
     ("okta", "OKTA_SECRETS"),
     ("okta_registration", "OKTA_REGISTRATION_SECRETS"),
@@ -55,6 +58,10 @@ pub struct SourceSpec {
     /// Okta: the org URL (`https://example.okta.com`) whose
     /// `/api/v1/users/{id}` gives the profile an event lacks; the API token
     /// comes from `OKTA_API_TOKEN` (or `source_secrets.okta_api`).
+    /// Auth0 log stream: the tenant URL (`https://tenant.eu.auth0.com`) whose
+    /// Management API `/api/v2/users/{id}` gives it; the client comes from
+    /// `AUTH0_API_CLIENT` = `client_id:client_secret` (or
+    /// `source_secrets.auth0_api`).
     pub api_base: Option<String>,
     /// Entra: the tenant's JWKS URL.
     pub jwks_url: Option<String>,
@@ -66,6 +73,25 @@ pub struct SourceSpec {
     /// Entra: accepted `azp`/`appid` values (default: Entra's own service app).
     #[serde(default)]
     pub allowed_azp: Vec<String>,
+    /// This sender's approval setting instead of the pool's (`none` or
+    /// `manual`).
+    pub approval: Option<ApprovalMode>,
+    /// Okta registration hook: what a sign-up pending approval is told
+    /// (`allow`: the Okta account is created now, the ArcGIS one after
+    /// approval; `deny`: "pending approval").
+    #[serde(default)]
+    pub pending: PendingAnswer,
+}
+
+/// The Okta registration hook's answer for a sign-up pending approval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PendingAnswer {
+    /// ALLOW: the Okta account is created; the ArcGIS member after approval.
+    #[default]
+    Allow,
+    /// DENY with "pending approval".
+    Deny,
 }
 
 /// A provider API the route may call for profiles.
@@ -84,7 +110,7 @@ struct File {
 }
 
 /// A switched-on source, ready for its route.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Source {
     /// Secrets (HMAC keys, path tokens or header values), newest first.
     pub secrets: Vec<Secret>,
@@ -96,6 +122,10 @@ pub struct Source {
     pub entra: Option<EntraConfig>,
     /// Okta: where to fetch profiles, if configured.
     pub api: Option<ProviderApi>,
+    /// The sender's approval override.
+    pub approval: Option<ApprovalMode>,
+    /// Okta registration: the answer while pending.
+    pub pending_answer: PendingAnswer,
 }
 
 /// All configured sources, by name.
@@ -156,7 +186,17 @@ impl Sources {
             let api = match &spec.api_base {
                 None => None,
                 Some(base) => {
-                    let token = secrets_for("okta_api", "OKTA_API_TOKEN").into_iter().next();
+                    // Okta: an API token; Auth0: a Management API client
+                    // (`client_id:client_secret`, client-credentials grant).
+                    let (secret_name, env) = if name == "auth0_logs" {
+                        ("auth0_api", "AUTH0_API_CLIENT")
+                    } else {
+                        ("okta_api", "OKTA_API_TOKEN")
+                    };
+                    let token = secrets_for(secret_name, env)
+                        .into_iter()
+                        .next()
+                        .filter(|t| secret_name != "auth0_api" || t.expose().contains(':'));
                     match (url::Url::parse(base.trim()), token) {
                         (Err(_), _) => {
                             problems.push(format!("[sources.{name}]: api_base is not a URL"));
@@ -164,7 +204,8 @@ impl Sources {
                         }
                         (Ok(_), None) => {
                             problems.push(format!(
-                                "[sources.{name}]: api_base is set but OKTA_API_TOKEN (or source_secrets.okta_api) is not"
+                                "[sources.{name}]: api_base is set but {env} (or source_secrets.{secret_name}) is not{}",
+                                if secret_name == "auth0_api" { " (client_id:client_secret)" } else { "" }
                             ));
                             continue;
                         }
@@ -183,6 +224,8 @@ impl Sources {
                     header: spec.header,
                     entra,
                     api,
+                    approval: spec.approval,
+                    pending_answer: spec.pending,
                 },
             );
         }
@@ -271,5 +314,51 @@ mod tests {
     fn a_file_without_sources_has_none() {
         let s = Sources::load("[[pools]]\nname = \"x\"\n", |_, _| vec![]).unwrap();
         assert!(s.enabled().is_empty());
+    }
+
+    #[test]
+    fn entra_needs_no_secret_but_its_token_settings_and_okta_api_needs_a_token() {
+        let env = BTreeMap::from([("OKTA_SECRETS", "s")]);
+        let text = r#"
+            [sources.entra]
+            enabled = true
+            jwks_url = "https://contoso.ciamlogin.com/t/discovery/v2.0/keys"
+            issuer = "https://contoso.ciamlogin.com/t/v2.0"
+            audience = ["app-id"]
+            [sources.okta]
+            enabled = true
+        "#;
+        let s = Sources::load(text, secrets(&env)).unwrap();
+        let entra = s.get("entra").unwrap();
+        assert!(entra.secrets.is_empty());
+        let config = entra.entra.as_ref().unwrap();
+        assert_eq!(config.audience, vec!["app-id".to_string()]);
+        assert!(s.get("okta").unwrap().api.is_none());
+
+        let err = Sources::load(
+            "[sources.entra]\nenabled = true\nissuer = \"x\"\n[sources.okta]\nenabled = true\napi_base = \"https://example.okta.com\"\n",
+            secrets(&env),
+        )
+        .unwrap_err();
+        assert!(err.contains("jwks_url and issuer are required"), "{err}");
+        assert!(err.contains("OKTA_API_TOKEN"), "{err}");
+
+        let with_token = BTreeMap::from([("OKTA_SECRETS", "s"), ("OKTA_API_TOKEN", "t")]);
+        let s = Sources::load(
+            "[sources.okta]\nenabled = true\napi_base = \"https://example.okta.com/\"\n",
+            secrets(&with_token),
+        )
+        .unwrap();
+        assert_eq!(
+            s.get("okta").unwrap().api.as_ref().unwrap().base,
+            "https://example.okta.com"
+        );
+    }
+
+    #[test]
+    fn an_entra_jwks_over_plain_http_is_refused() {
+        let text = "[sources.entra]\nenabled = true\njwks_url = \"http://evil.example/keys\"\nissuer = \"i\"\naudience = [\"a\"]\n";
+        let err = Sources::load(text, |_, _| vec![]).unwrap_err();
+        assert!(err.contains("https"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ pub mod username;
 use crate::domain::{PoolId, Username};
 use crate::intake::SignupRequest;
 
-pub use rules::{InvitationMode, Pool, Rules, RulesError};
+pub use rules::{ApprovalMode, InvitationMode, Pool, Rules, RulesError};
 
 /// What a sign-up gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,14 @@ pub struct Decision {
     pub username: Username,
     /// Why this pool was chosen (for logs and the audit trail).
     pub matched_by: MatchReason,
+    /// Whether a person approves first.
+    pub approval: ApprovalMode,
+    /// With approval: hold a seat while pending.
+    pub hold_seat: bool,
+    /// How long a pending or waitlisted request stays open.
+    pub pending_expiry: std::time::Duration,
+    /// Queue the request when the pool is full.
+    pub waitlist: bool,
 }
 
 /// Which criterion selected the pool.
@@ -89,6 +97,10 @@ impl Policy {
             invitation: pool.invitation,
             username,
             matched_by: why,
+            approval: pool.approval,
+            hold_seat: pool.hold_seat,
+            pending_expiry: pool.pending_expiry,
+            waitlist: pool.waitlist,
         })
     }
 

@@ -63,6 +63,14 @@ pub struct PoolDefaults {
     pub user_type: Option<String>,
     /// Group titles.
     pub groups: Option<Vec<String>>,
+    /// `none` or `manual`.
+    pub approval: Option<ApprovalMode>,
+    /// Hold a seat while a request waits for approval.
+    pub hold_seat: Option<bool>,
+    /// Hours a pending or waitlisted request stays open.
+    pub pending_expiry_hours: Option<u32>,
+    /// Queue requests for a full pool instead of refusing them.
+    pub waitlist: Option<bool>,
 }
 
 /// One pool as written.
@@ -83,6 +91,15 @@ pub struct PoolSpec {
     pub invitation: Option<InvitationMode>,
     /// Username template.
     pub username: Option<String>,
+    /// `manual`: a person approves each sign-up first (default `none`).
+    pub approval: Option<ApprovalMode>,
+    /// With approval: hold a seat while the request waits (default true),
+    /// so an approval never finds the pool full.
+    pub hold_seat: Option<bool>,
+    /// Hours a pending or waitlisted request stays open (default 168).
+    pub pending_expiry_hours: Option<u32>,
+    /// A request for a full pool waits in line (default false: refused).
+    pub waitlist: Option<bool>,
     /// Which requests belong here.
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
@@ -113,6 +130,20 @@ pub enum InvitationMode {
     Password,
 }
 
+/// Whether sign-ups need a person's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    /// Seats are given on sign-up.
+    #[default]
+    None,
+    /// A sign-up becomes a pending request until approved or denied.
+    Manual,
+}
+
+/// Default lifetime of a pending or waitlisted request.
+pub const DEFAULT_PENDING_EXPIRY_HOURS: u32 = 168;
+
 /// A pool after checking: everything resolved to portal ids.
 #[derive(Debug, Clone)]
 pub struct Pool {
@@ -136,6 +167,14 @@ pub struct Pool {
     pub organizations: Vec<String>,
     /// Lower-cased pool-field values.
     pub pool_field: Vec<String>,
+    /// Approval mode.
+    pub approval: ApprovalMode,
+    /// Hold a seat while pending.
+    pub hold_seat: bool,
+    /// How long a pending or waitlisted request stays open.
+    pub pending_expiry: std::time::Duration,
+    /// Queue requests for a full pool.
+    pub waitlist: bool,
 }
 
 /// A rules file that loaded and passed every check.
@@ -304,6 +343,13 @@ impl Rules {
                 }
                 email_domains.push(dom);
             }
+            let expiry_hours = spec
+                .pending_expiry_hours
+                .or(d.pending_expiry_hours)
+                .unwrap_or(DEFAULT_PENDING_EXPIRY_HOURS);
+            if expiry_hours == 0 {
+                problems.push(format!("{at}: pending_expiry_hours must be at least 1"));
+            }
             let m = &spec.matcher;
             let matches_nothing =
                 m.email_domains.is_empty() && m.organizations.is_empty() && m.pool_field.is_empty();
@@ -333,6 +379,10 @@ impl Rules {
                         .iter()
                         .map(|p| p.trim().to_lowercase())
                         .collect(),
+                    approval: spec.approval.or(d.approval).unwrap_or_default(),
+                    hold_seat: spec.hold_seat.or(d.hold_seat).unwrap_or(true),
+                    pending_expiry: std::time::Duration::from_secs(u64::from(expiry_hours) * 3600),
+                    waitlist: spec.waitlist.or(d.waitlist).unwrap_or(false),
                 });
             }
         }

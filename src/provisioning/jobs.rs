@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Overrides, Provisioner, failure_outcome};
-use crate::domain::{DeliveryKey, Email, UnixMillis};
+use crate::domain::{DeliveryKey, Email, PoolId, UnixMillis};
 use crate::intake::SignupRequest;
 use crate::policy::InvitationMode;
 use crate::portal::Portal;
@@ -75,6 +75,9 @@ pub struct JobResult {
     pub outcome: Outcome,
     /// True when the queue should deliver the job again.
     pub retry: bool,
+    /// A pool whose seat this attempt gave back: the caller admits the next
+    /// in line ([`Provisioner::admit_waitlisted`]).
+    pub freed: Option<PoolId>,
 }
 
 impl JobResult {
@@ -82,6 +85,7 @@ impl JobResult {
         JobResult {
             outcome,
             retry: false,
+            freed: None,
         }
     }
 }
@@ -100,10 +104,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         delivery: &DeliveryKey,
         payload_hash: &str,
         req: &SignupRequest,
+        overrides: &Overrides,
         sink: &dyn JobSink,
         now: UnixMillis,
     ) -> Handled {
-        let overrides = Overrides::default();
+        let overrides = overrides.clone();
         let decision = match self.decide(req, &overrides) {
             Ok(d) => d,
             Err(rejection) => {
@@ -114,10 +119,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         if let Err(answer) = self.begin(delivery, payload_hash, now).await {
             return answer;
         }
+        if super::approval::effective_approval(&overrides, &decision)
+            == crate::policy::ApprovalMode::Manual
+        {
+            let outcome = self
+                .request_approval(delivery, req, &overrides, &decision, now)
+                .await;
+            self.finish(delivery, &outcome, now).await;
+            return Handled::fresh(outcome);
+        }
         let outcome = match self
             .reserve_claim(delivery, req, &decision, now, true)
             .await
         {
+            Err(Outcome::PoolFull { .. }) if decision.waitlist => {
+                self.join_waitlist(delivery, req, &overrides, &decision, now)
+                    .await
+            }
             Err(outcome) => outcome,
             Ok((claim, claim_id)) => {
                 let job = Job {
@@ -237,6 +255,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             {
                 Ok(_) => {
                     tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "queued member provisioned");
+                    self.audit(
+                        &delivery,
+                        "member.created",
+                        &job.claim,
+                        created.username.clone(),
+                        now,
+                    )
+                    .await;
                     JobResult::done(Outcome::Provisioned {
                         pool: decision.pool.to_string(),
                         username: created.username,
@@ -280,6 +306,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             return JobResult {
                 outcome: Outcome::retry(code, "The member will be created on a later attempt.", 60),
                 retry: true,
+                freed: None,
             };
         }
         let mut result = self
@@ -319,7 +346,21 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
         }
         tracing::warn!(pool = %job.claim.pool, delivery = %failure.delivery, code = %failure.code, released, "queued sign-up failed; seat released");
-        JobResult::done(outcome)
+        self.audit(
+            "system",
+            "member.failed",
+            &job.claim,
+            format!("{}: {}", failure.code, failure.message),
+            now,
+        )
+        .await;
+        JobResult {
+            outcome,
+            retry: false,
+            // The worker then admits the next in line (not done here: admitting
+            // may create a member, which may fail and come back here).
+            freed: released.then(|| job.claim.pool.clone()),
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! username candidates, and adopts the member the first attempt may already
 //! have created.
 
+mod approval;
 mod jobs;
 mod outcome;
 mod recovery;
@@ -29,6 +30,10 @@ use crate::policy::{Decision, InvitationMode, Policy};
 use crate::portal::{Invitation, NewMember, Portal, PortalError};
 use crate::seats::{ClaimKey, ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
 
+pub use approval::{
+    ApprovalNotice, ApprovalWiring, DecisionOutcome, LinkMaker, Notifier, RequestPayload,
+    RequestView, Verdict, view,
+};
 pub use jobs::{BoxFuture, Job, JobResult, JobSink, QueueError};
 pub use outcome::{Handled, Outcome};
 pub use recovery::SweepReport;
@@ -72,6 +77,7 @@ pub struct Provisioner<L, P> {
     portal: Arc<P>,
     policy: Arc<Policy>,
     settings: WorkflowSettings,
+    approvals: ApprovalWiring,
 }
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
@@ -87,7 +93,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             portal,
             policy,
             settings,
+            approvals: ApprovalWiring::default(),
         }
+    }
+
+    /// Connects the approval step to its notifiers and link maker.
+    pub fn with_approvals(mut self, wiring: ApprovalWiring) -> Self {
+        self.approvals = wiring;
+        self
     }
 
     /// The ledger (status pages, tests).
@@ -135,9 +148,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         if let Err(answer) = self.begin(delivery, payload_hash, now).await {
             return answer;
         }
-        let outcome = self
-            .provision(delivery, req, &decision, overrides, now)
-            .await;
+        let outcome = if approval::effective_approval(overrides, &decision)
+            == crate::policy::ApprovalMode::Manual
+        {
+            self.request_approval(delivery, req, overrides, &decision, now)
+                .await
+        } else {
+            match self
+                .provision(delivery, req, &decision, overrides, now)
+                .await
+            {
+                Outcome::PoolFull { .. } if decision.waitlist => {
+                    self.join_waitlist(delivery, req, overrides, &decision, now)
+                        .await
+                }
+                other => other,
+            }
+        };
         self.finish(delivery, &outcome, now).await;
         Handled::fresh(outcome)
     }
@@ -247,6 +274,20 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             {
                 Ok(_) => {
                     tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                    self.audit(
+                        &delivery.as_string(),
+                        "member.created",
+                        &key,
+                        format!(
+                            "{} ({}, {}){}",
+                            created.username,
+                            decision.role,
+                            decision.user_type,
+                            if created.adopted { ", adopted" } else { "" }
+                        ),
+                        now,
+                    )
+                    .await;
                     Outcome::Provisioned {
                         pool: decision.pool.to_string(),
                         username: created.username,
@@ -265,6 +306,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 // Compensation: the member was not created, give the seat back.
                 let released = self.release_with_retry(&key, &claim_id).await;
                 tracing::warn!(pool = %decision.pool, released, "member not created: {err}");
+                self.audit(
+                    &delivery.as_string(),
+                    "member.failed",
+                    &key,
+                    format!("{err}; seat released: {released}"),
+                    now,
+                )
+                .await;
                 failure_outcome(&err)
             }
         }
@@ -474,6 +523,10 @@ pub struct Overrides {
     /// Create exactly the request's username, without numbered alternatives.
     #[serde(default)]
     pub exact_username: bool,
+    /// The sender's approval setting instead of the pool's (a per-source
+    /// override: e.g. forms need approval, the identity provider does not).
+    #[serde(default)]
+    pub approval: Option<crate::policy::ApprovalMode>,
 }
 
 impl Overrides {

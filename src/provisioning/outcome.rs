@@ -26,6 +26,22 @@ pub enum Outcome {
         /// The intended username (the worker may end on a numbered one).
         username: String,
     },
+    /// The request waits for an approver's decision.
+    Pending {
+        /// Pool.
+        pool: String,
+        /// The request's id (approval links and webhooks name it).
+        request_id: String,
+    },
+    /// The pool is full; the request waits in line.
+    Waitlisted {
+        /// Pool.
+        pool: String,
+        /// The request's id.
+        request_id: String,
+        /// Place in line when it joined (1 = next).
+        position: u32,
+    },
     /// The person already holds a seat in the pool.
     AlreadyMember {
         /// Pool.

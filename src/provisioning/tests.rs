@@ -369,6 +369,7 @@ async fn overrides_win_over_the_pools_grants_and_an_exact_username_gets_no_alter
         user_type: Some("fieldWorkerUT".into()),
         groups: Some(vec![]),
         exact_username: true,
+        approval: None,
     };
     let h =
         w.p.handle_with(&key("o1"), "h", &req, &overrides, NOW)
@@ -394,4 +395,294 @@ async fn overrides_win_over_the_pools_grants_and_an_exact_username_gets_no_alter
     );
     assert!(w.portal.member("cy_field1").await.unwrap().is_none());
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+/// Collects queued jobs, or refuses them.
+#[derive(Default)]
+struct Collect {
+    jobs: std::sync::Mutex<Vec<Job>>,
+    refuse: bool,
+}
+
+impl JobSink for Collect {
+    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+        let r = if self.refuse {
+            Err(QueueError("down".into()))
+        } else {
+            self.jobs.lock().unwrap().push(job.clone());
+            Ok(())
+        };
+        Box::pin(async move { r })
+    }
+}
+
+impl Collect {
+    fn take(&self) -> Vec<Job> {
+        std::mem::take(&mut *self.jobs.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
+    let w = world();
+    let sink = Collect::default();
+    let h =
+        w.p.accept(
+            &key("a1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            &sink,
+            NOW,
+        )
+        .await;
+    assert_eq!(
+        h.outcome,
+        Outcome::Accepted {
+            pool: "acme".into(),
+            username: "ana_acme".into()
+        }
+    );
+    assert_eq!(w.portal.invites(), 0, "nothing created in the request");
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+    // The same person through another event: no second seat, no second job.
+    let h =
+        w.p.accept(
+            &key("a2"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            &sink,
+            NOW,
+        )
+        .await;
+    assert!(matches!(h.outcome, Outcome::Accepted { .. }));
+    let jobs = sink.take();
+    assert_eq!(jobs.len(), 1);
+
+    let r = w.p.complete(&jobs[0], false, NOW + 1000).await;
+    assert!(!r.retry);
+    assert!(
+        matches!(r.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme")
+    );
+    // A redelivered job is harmless.
+    let r = w.p.complete(&jobs[0], false, NOW + 2000).await;
+    assert!(matches!(r.outcome, Outcome::AlreadyMember { .. }), "{r:?}");
+    assert_eq!(w.portal.invites(), 1);
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+#[tokio::test]
+async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
+    let w = world();
+    let sink = Collect {
+        refuse: true,
+        ..Collect::default()
+    };
+    let h =
+        w.p.accept(
+            &key("q1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            &sink,
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "queue_unavailable")
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    assert!(w.ledger.claims(&acme()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_and_records() {
+    let w = world();
+    let sink = Collect::default();
+    w.p.accept(
+        &key("t1"),
+        "h",
+        &signup("ana@acme.org"),
+        &Default::default(),
+        &sink,
+        NOW,
+    )
+    .await;
+    let job = sink.take().remove(0);
+
+    w.portal
+        .fail_next_invite(PortalError::Unavailable("503".into()));
+    let r = w.p.complete(&job, false, NOW + 5_000).await;
+    assert!(r.retry);
+    let claim = w.ledger.claim(&job.claim).await.unwrap().unwrap();
+    assert_eq!(claim.updated_at, NOW + 5_000, "touched");
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1, "still held");
+
+    w.portal
+        .fail_next_invite(PortalError::Unavailable("503".into()));
+    let r = w.p.complete(&job, true, NOW + 9_000).await;
+    assert!(r.retry, "the last failure goes on to the dead-letter queue");
+    assert!(
+        matches!(r.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_unavailable")
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    let failures = w.ledger.failures(&acme(), NOW + 9_000).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].delivery, "standard:t1");
+
+    // A late redelivery finds nothing to do.
+    let r = w.p.complete(&job, false, NOW + 10_000).await;
+    assert!(matches!(r.outcome, Outcome::Rejected { ref code, .. } if code == "reservation_gone"));
+    assert!(w.portal.members().is_empty());
+}
+
+#[tokio::test]
+async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
+    let w = world();
+    let sink = Collect::default();
+    w.p.accept(
+        &key("r1"),
+        "h",
+        &signup("ana@acme.org"),
+        &Default::default(),
+        &sink,
+        NOW,
+    )
+    .await;
+    let job = sink.take().remove(0);
+    w.portal.fail_next_invite(PortalError::NotInvited {
+        username: "ana_acme".into(),
+    });
+    let r = w.p.complete(&job, false, NOW + 1_000).await;
+    assert!(!r.retry);
+    assert!(
+        matches!(r.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused")
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    assert_eq!(
+        w.ledger.failures(&acme(), NOW).await.unwrap()[0].code,
+        "portal_refused"
+    );
+}
+
+#[tokio::test]
+async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 1
+        role = "viewer"
+        user_type = "viewerUT"
+        waitlist = true
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    let h = p
+        .handle(&key("w1"), "h", &signup("ana@acme.org"), NOW)
+        .await;
+    assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
+    for (i, who) in ["bo@acme.org", "cy@acme.org"].iter().enumerate() {
+        let h = p
+            .handle(&key(&format!("w{}", i + 2)), "h", &signup(who), NOW)
+            .await;
+        assert!(
+            matches!(h.outcome, Outcome::Waitlisted { position, .. } if position == i as u32 + 1),
+            "{h:?}"
+        );
+    }
+    // Nothing is free: nobody is admitted.
+    assert_eq!(p.admit_waitlisted(&acme(), None, NOW).await, 0);
+    // Ana's seat frees: Bo (first in line) gets it and becomes a member.
+    let ana = ledger
+        .claim(&ClaimKey {
+            pool: acme(),
+            person: "ana@acme.org".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ledger.release(&ana.key, &ana.claim_id).await.unwrap());
+    assert_eq!(p.admit_waitlisted(&acme(), None, NOW + 1).await, 1);
+    assert!(portal.member("bo_acme").await.unwrap().is_some());
+    assert!(portal.member("cy_acme").await.unwrap().is_none());
+    let line = ledger
+        .requests(&acme(), crate::seats::RequestState::Waitlisted)
+        .await
+        .unwrap();
+    assert_eq!(line.len(), 1);
+    assert_eq!(line[0].key.person, "cy@acme.org");
+    let trail = ledger.audit_since(0, 100).await.unwrap();
+    assert!(trail.iter().any(|e| e.action == "request.admitted"));
+    assert!(trail.iter().any(|e| e.action == "request.waitlisted"));
+}
+
+#[tokio::test]
+async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_nothing() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 3
+        role = "viewer"
+        user_type = "viewerUT"
+        approval = "manual"
+        pending_expiry_hours = 1
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    let h = p
+        .handle(&key("e1"), "h", &signup("ana@acme.org"), NOW)
+        .await;
+    let Outcome::Pending { request_id, .. } = h.outcome else {
+        panic!("{h:?}")
+    };
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1, "held");
+    // A second sign-up of the same person: the same request, no second hold.
+    let h = p
+        .handle(&key("e2"), "h", &signup("ana@acme.org"), NOW)
+        .await;
+    assert!(matches!(h.outcome, Outcome::Pending { request_id: ref r, .. } if *r == request_id));
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1);
+
+    let hour = 3_600_000;
+    assert_eq!(p.expire_requests(None, NOW + hour / 2).await, 0);
+    assert_eq!(p.expire_requests(None, NOW + hour + 1).await, 1);
+    assert_eq!(
+        ledger.usage(&acme()).await.unwrap().used,
+        0,
+        "hold released"
+    );
+    let d = p
+        .decide_request(
+            &request_id,
+            Verdict::Approve,
+            "admin:x",
+            None,
+            None,
+            NOW + hour + 2,
+        )
+        .await;
+    assert_eq!(
+        d,
+        DecisionOutcome::AlreadyDecided {
+            state: crate::seats::RequestState::Expired
+        }
+    );
+    assert!(portal.members().is_empty());
 }

@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Reservation,
-    ReserveRequest, SeatLedger,
+    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
+    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 /// A seat ledger held in memory. Cheap to create; share it behind an `Arc`.
@@ -37,6 +37,13 @@ struct State {
     /// (inclusive). Expired ones are only filtered out on reading: like
     /// DynamoDB's TTL, nothing depends on when they go.
     failures: BTreeMap<(PoolId, String), (FailedSignup, UnixMillis)>,
+    /// Sign-up requests by id.
+    requests: HashMap<String, SignupRecord>,
+    /// The id of each pool + person's open (PENDING/WAITLISTED) request.
+    open_requests: HashMap<(PoolId, String), String>,
+    /// The audit trail, ordered by `at`; events with the same `at` keep
+    /// their arrival order.
+    audit: Vec<AuditEvent>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,5 +291,96 @@ impl SeatLedger for MemoryLedger {
             .collect();
         super::newest_first(&mut listed);
         Ok(listed)
+    }
+
+    async fn create_request(&self, r: &SignupRecord) -> Result<Option<SignupRecord>, LedgerError> {
+        let mut state = self.lock();
+        let slot = map_key(&r.key);
+        // Why this order: an open request wins over an id clash, as in the
+        // other adapters, so a retried create learns it already exists.
+        if r.state.is_open()
+            && let Some(existing) = state
+                .open_requests
+                .get(&slot)
+                .and_then(|id| state.requests.get(id))
+        {
+            return Ok(Some(existing.clone()));
+        }
+        if state.requests.contains_key(&r.id) {
+            return Err(super::request_id_taken());
+        }
+        if r.state.is_open() {
+            state.open_requests.insert(slot, r.id.clone());
+        }
+        state.requests.insert(r.id.clone(), r.clone());
+        Ok(None)
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<SignupRecord>, LedgerError> {
+        Ok(self.lock().requests.get(id).cloned())
+    }
+
+    async fn requests(
+        &self,
+        pool: &PoolId,
+        wanted: RequestState,
+    ) -> Result<Vec<SignupRecord>, LedgerError> {
+        let mut listed: Vec<SignupRecord> = self
+            .lock()
+            .requests
+            .values()
+            .filter(|r| r.key.pool == *pool && r.state == wanted)
+            .cloned()
+            .collect();
+        super::oldest_first(&mut listed);
+        Ok(listed)
+    }
+
+    async fn transition_request(
+        &self,
+        id: &str,
+        from: RequestState,
+        to: RequestState,
+        change: &RequestChange,
+    ) -> Result<Option<SignupRecord>, LedgerError> {
+        let mut state = self.lock();
+        let Some(current) = state.requests.get(id).filter(|r| r.state == from) else {
+            return Ok(None);
+        };
+        let updated = change.apply(current, to);
+        let slot = map_key(&updated.key);
+        let holder = state.open_requests.get(&slot).map(String::as_str);
+        match (from.is_open(), to.is_open()) {
+            // Why compare ids: the slot must only ever be freed by the
+            // request holding it.
+            (true, false) if holder == Some(id) => {
+                state.open_requests.remove(&slot);
+            }
+            // Reopening must not give the person a second open request.
+            (false, true) if holder.is_some() => return Ok(None),
+            (false, true) => {
+                state.open_requests.insert(slot, id.to_string());
+            }
+            _ => {}
+        }
+        state.requests.insert(id.to_string(), updated.clone());
+        Ok(Some(updated))
+    }
+
+    async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
+        let mut state = self.lock();
+        let at = state.audit.partition_point(|x| x.at <= e.at);
+        state.audit.insert(at, e.clone());
+        Ok(())
+    }
+
+    async fn audit_since(
+        &self,
+        since: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, LedgerError> {
+        let state = self.lock();
+        let first = state.audit.partition_point(|x| x.at < since);
+        Ok(state.audit[first..].iter().take(limit).cloned().collect())
     }
 }

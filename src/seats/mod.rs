@@ -28,6 +28,19 @@
 //! - **Failed sign-ups stay visible.** `record_failure` keeps one
 //!   [`FailedSignup`] per pool + person (the latest wins) until its
 //!   retention ends; failures never touch seats, counters or claims.
+//! - **One open sign-up request per pool + person.** `create_request` writes
+//!   a [`SignupRecord`] only when the person has no PENDING or WAITLISTED
+//!   request in the pool; closed ones (approved, denied, expired) do not
+//!   count. `requests` lists a pool's requests in one state oldest first,
+//!   which for WAITLISTED is the queue's order.
+//! - **A decision is taken once.** `transition_request` moves a request from
+//!   the state the caller saw to another one with one conditional write:
+//!   of concurrent moves out of the same state exactly one succeeds, and the
+//!   listing by state always agrees with the request.
+//! - **The audit trail only grows.** `audit` appends an [`AuditEvent`];
+//!   events with the same time are all kept, and `audit_since` reads them
+//!   back oldest first. Requests and audit events never touch seats,
+//!   counters or claims.
 //!
 //! Nothing here talks to the portal or knows about HTTP.
 
@@ -167,6 +180,154 @@ pub(crate) fn newest_first(failures: &mut [FailedSignup]) {
     });
 }
 
+/// Where a sign-up request stands (approval or waitlist). PENDING and
+/// WAITLISTED are *open* (at most one per pool + person); the others are
+/// *closed* and final as far as the workflow is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RequestState {
+    /// Waiting for an approver's decision.
+    Pending,
+    /// Waiting in line for a seat of a full pool.
+    Waitlisted,
+    /// Approved: the workflow goes on to reserve and create the member.
+    Approved,
+    /// Refused by an approver.
+    Denied,
+    /// Nobody decided (or no seat freed) before `expires_at`.
+    Expired,
+}
+
+impl RequestState {
+    /// Every state, open ones first.
+    pub const ALL: [RequestState; 5] = [
+        RequestState::Pending,
+        RequestState::Waitlisted,
+        RequestState::Approved,
+        RequestState::Denied,
+        RequestState::Expired,
+    ];
+
+    /// The stored spelling (`PENDING`, `WAITLISTED`, `APPROVED`, `DENIED`,
+    /// `EXPIRED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "PENDING",
+            RequestState::Waitlisted => "WAITLISTED",
+            RequestState::Approved => "APPROVED",
+            RequestState::Denied => "DENIED",
+            RequestState::Expired => "EXPIRED",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(RequestState::Pending),
+            "WAITLISTED" => Some(RequestState::Waitlisted),
+            "APPROVED" => Some(RequestState::Approved),
+            "DENIED" => Some(RequestState::Denied),
+            "EXPIRED" => Some(RequestState::Expired),
+            _ => None,
+        }
+    }
+
+    /// PENDING or WAITLISTED: the request still waits, and blocks another
+    /// request of the same person in the same pool.
+    pub fn is_open(self) -> bool {
+        matches!(self, RequestState::Pending | RequestState::Waitlisted)
+    }
+}
+
+/// A sign-up waiting for a decision or a seat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignupRecord {
+    /// Random unguessable id (hex), used in links and URLs.
+    pub id: String,
+    /// Pool and person (one open request per pool + person).
+    pub key: ClaimKey,
+    /// The delivery that asked (`source:id`).
+    pub delivery: String,
+    /// The applicant's data and what they get: opaque JSON written by the
+    /// workflow.
+    pub payload: String,
+    /// Where the request stands.
+    pub state: RequestState,
+    /// Set when a seat is held for this request (its claim's id).
+    pub claim_id: Option<String>,
+    /// When the request was made.
+    pub created_at: UnixMillis,
+    /// Pending/waitlisted requests past this are expired by the workflow.
+    pub expires_at: UnixMillis,
+    /// When the last transition happened.
+    pub decided_at: Option<UnixMillis>,
+    /// Who made the last transition (`admin:<name>`, `slack:<user>`,
+    /// `system`, …).
+    pub decided_by: Option<String>,
+    /// Why (an approver's comment, `expired`, …; no secrets).
+    pub reason: Option<String>,
+}
+
+/// What `transition_request` writes besides the new state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestChange {
+    /// Stored as `decided_at`.
+    pub at: UnixMillis,
+    /// Stored as `decided_by` (`None` clears it).
+    pub by: Option<String>,
+    /// Stored as `reason` (`None` clears it).
+    pub reason: Option<String>,
+    /// `Some(x)` sets `claim_id` to `x` (`Some(None)` clears it); `None`
+    /// leaves it as it is.
+    pub claim_id: Option<Option<String>>,
+}
+
+impl RequestChange {
+    /// `record` after this change and the move to `to`: what every adapter
+    /// stores.
+    pub(crate) fn apply(&self, record: &SignupRecord, to: RequestState) -> SignupRecord {
+        SignupRecord {
+            state: to,
+            decided_at: Some(self.at),
+            decided_by: self.by.clone(),
+            reason: self.reason.clone(),
+            claim_id: match &self.claim_id {
+                Some(set) => set.clone(),
+                None => record.claim_id.clone(),
+            },
+            ..record.clone()
+        }
+    }
+}
+
+/// Sorts requests the way [`SeatLedger::requests`] lists them: oldest first,
+/// ties by id, so every adapter gives the same order.
+pub(crate) fn oldest_first(requests: &mut [SignupRecord]) {
+    requests.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// One line of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When it happened.
+    pub at: UnixMillis,
+    /// Who: "okta:<event>", "admin:<name>", "slack:<user>", "system", …
+    pub actor: String,
+    /// What: "request.created", "request.approved", "seat.reserved",
+    /// "member.created", …
+    pub action: String,
+    /// The pool concerned, if any.
+    pub pool: Option<String>,
+    /// The person concerned (lower-cased e-mail), if any.
+    pub person: Option<String>,
+    /// Why / details (free text, no secrets).
+    pub detail: String,
+}
+
 /// What `begin_delivery` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryBegin {
@@ -197,6 +358,12 @@ pub enum LedgerError {
     /// `confirm` found no claim with that key and claim id.
     #[error("claim not found")]
     ClaimNotFound,
+}
+
+/// The error `create_request` returns when the id is already taken by another
+/// request (ids must be fresh random values; reusing one is a bug).
+pub(crate) fn request_id_taken() -> LedgerError {
+    LedgerError::Corrupt("a sign-up request with this id already exists".into())
 }
 
 /// The seat ledger port. All methods are atomic with respect to each other
@@ -298,4 +465,59 @@ pub trait SeatLedger: Send + Sync + 'static {
         pool: &PoolId,
         now: UnixMillis,
     ) -> impl Future<Output = Result<Vec<FailedSignup>, LedgerError>> + Send;
+
+    /// Creates a sign-up request. Returns `Ok(None)` when created;
+    /// `Ok(Some(existing))` when the person already has an OPEN (Pending or
+    /// Waitlisted) request in this pool (nothing written). Closed requests do
+    /// not block a new one. A request created in a closed state takes no
+    /// open slot. An `id` already used by another request is refused as
+    /// [`LedgerError::Corrupt`] (nothing written).
+    fn create_request(
+        &self,
+        r: &SignupRecord,
+    ) -> impl Future<Output = Result<Option<SignupRecord>, LedgerError>> + Send;
+
+    /// One request by id.
+    fn request(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<SignupRecord>, LedgerError>> + Send;
+
+    /// A pool's requests in `state`, oldest first (`created_at`, then `id`).
+    /// For Waitlisted this IS the queue order.
+    fn requests(
+        &self,
+        pool: &PoolId,
+        state: RequestState,
+    ) -> impl Future<Output = Result<Vec<SignupRecord>, LedgerError>> + Send;
+
+    /// Moves a request from `from` to `to` atomically (a conditional write:
+    /// only if its state is still `from`), setting `decided_at`,
+    /// `decided_by` and `reason` from `change` (and `claim_id` when
+    /// `change.claim_id` is `Some`). Returns `Ok(Some(updated))` when this
+    /// call made the change, `Ok(None)` when the state was not `from`
+    /// (someone decided first: double click, replay) or the id is unknown;
+    /// nothing is written then. Moving out of Pending/Waitlisted to a closed
+    /// state frees the pool + person "open request" slot; moving a closed
+    /// request back to an open state answers `Ok(None)` (nothing written)
+    /// when the person has another open request in the pool meanwhile.
+    fn transition_request(
+        &self,
+        id: &str,
+        from: RequestState,
+        to: RequestState,
+        change: &RequestChange,
+    ) -> impl Future<Output = Result<Option<SignupRecord>, LedgerError>> + Send;
+
+    /// Appends an audit event (never overwrites another one, even with the
+    /// same `at`).
+    fn audit(&self, e: &AuditEvent) -> impl Future<Output = Result<(), LedgerError>> + Send;
+
+    /// Audit events with `at >= since`, oldest first (ties in an
+    /// adapter-defined order), at most `limit`.
+    fn audit_since(
+        &self,
+        since: UnixMillis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, LedgerError>> + Send;
 }

@@ -13,7 +13,7 @@
 //! - a write that returned `Ok` is on disk: WAL journal with
 //!   `synchronous=FULL` (see [`SqliteLedger::open`]).
 //!
-//! # Layout (schema version 2, `PRAGMA user_version`)
+//! # Layout (schema version 3, `PRAGMA user_version`)
 //!
 //! - `pools(pool, used)`: one counter per pool ever used; `used >= 0`.
 //! - `claims(pool, person, claim_id, state, username, delivery, reserved_at,
@@ -23,6 +23,15 @@
 //! - `failures(pool, person, delivery, username, code, message, at,
 //!   retain_until)`, keyed by `(pool, person)`: the latest failed sign-up of
 //!   each person (version 2; a version-1 file gains the table when opened).
+//! - `requests(id, pool, person, delivery, payload, state, claim_id,
+//!   created_at, expires_at, decided_at, decided_by, reason)`, keyed by `id`;
+//!   a partial unique index on `(pool, person) WHERE state IN ('PENDING',
+//!   'WAITLISTED')` keeps one open request per pool + person, and an index
+//!   on `(pool, state, created_at, id)` serves the listing (version 3).
+//! - `audit(id AUTOINCREMENT, at, actor, action, pool, person, detail)`: the
+//!   audit trail, read by `(at, id)`, so events with the same `at` keep
+//!   their arrival order (version 3). Neither version-3 table references
+//!   `pools`: requests and audit events take no seat.
 //!
 //! The file is marked with [`APPLICATION_ID`]; a file of another application
 //! or of a newer schema version is refused, never rewritten.
@@ -41,8 +50,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Reservation,
-    ReserveRequest, SeatLedger,
+    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
+    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 /// The schema version this build writes and understands (`PRAGMA
@@ -111,6 +120,36 @@ const MIGRATIONS: &[&str] = &[
          retain_until INTEGER NOT NULL,
          PRIMARY KEY (pool, person)
      ) STRICT;",
+    // Version 3: sign-up requests (approval, waitlist) and the audit trail.
+    "CREATE TABLE IF NOT EXISTS requests (
+         id TEXT NOT NULL PRIMARY KEY,
+         pool TEXT NOT NULL,
+         person TEXT NOT NULL,
+         delivery TEXT NOT NULL,
+         payload TEXT NOT NULL,
+         state TEXT NOT NULL CHECK (state IN
+             ('PENDING', 'WAITLISTED', 'APPROVED', 'DENIED', 'EXPIRED')),
+         claim_id TEXT,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         decided_at INTEGER,
+         decided_by TEXT,
+         reason TEXT
+     ) STRICT;
+     CREATE UNIQUE INDEX IF NOT EXISTS requests_one_open_per_person
+         ON requests (pool, person) WHERE state IN ('PENDING', 'WAITLISTED');
+     CREATE INDEX IF NOT EXISTS requests_by_state
+         ON requests (pool, state, created_at, id);
+     CREATE TABLE IF NOT EXISTS audit (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         at INTEGER NOT NULL,
+         actor TEXT NOT NULL,
+         action TEXT NOT NULL,
+         pool TEXT,
+         person TEXT,
+         detail TEXT NOT NULL
+     ) STRICT;
+     CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at, id);",
 ];
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -120,6 +159,9 @@ const SELECT_CLAIM: &str = "SELECT pool, person, claim_id, state, username, deli
      reserved_at, updated_at FROM claims WHERE pool = ?1 AND person = ?2";
 const SELECT_CLAIMS: &str = "SELECT pool, person, claim_id, state, username, delivery, \
      reserved_at, updated_at FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
+/// The columns of a request, in [`request_from_row`]'s order.
+const REQUEST_COLUMNS: &str = "id, pool, person, delivery, payload, state, claim_id, \
+     created_at, expires_at, decided_at, decided_by, reason";
 /// The failures of pool `?1` retained at `?2`, in [`SeatLedger::failures`]'s
 /// order.
 const SELECT_FAILURES: &str = "SELECT pool, person, delivery, username, code, message, at \
@@ -376,7 +418,8 @@ fn check_ours(conn: &Connection) -> Result<i64, Fail> {
     let foreign_tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_schema \
          WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
-           AND name NOT IN ('pools', 'claims', 'deliveries', 'failures')",
+           AND name NOT IN ('pools', 'claims', 'deliveries', 'failures', 'requests', \
+                            'audit')",
         [],
         |row| row.get(0),
     )?;
@@ -498,6 +541,65 @@ fn failure_from_row(row: &Row<'_>) -> Result<FailedSignup, Fail> {
         code: row.get(4)?,
         message: row.get(5)?,
         at: row.get(6)?,
+    })
+}
+
+/// A sign-up request from a row of [`REQUEST_COLUMNS`].
+fn request_from_row(row: &Row<'_>) -> Result<SignupRecord, Fail> {
+    let pool: String = row.get(1)?;
+    let state: String = row.get(5)?;
+    Ok(SignupRecord {
+        id: row.get(0)?,
+        key: ClaimKey {
+            pool: parse_pool(&pool)?,
+            person: row.get(2)?,
+        },
+        delivery: row.get(3)?,
+        payload: row.get(4)?,
+        state: RequestState::parse(&state)
+            .ok_or_else(|| corrupt("a sign-up request has an unknown state"))?,
+        claim_id: row.get(6)?,
+        created_at: row.get(7)?,
+        expires_at: row.get(8)?,
+        decided_at: row.get(9)?,
+        decided_by: row.get(10)?,
+        reason: row.get(11)?,
+    })
+}
+
+fn read_request(conn: &Connection, id: &str) -> Result<Option<SignupRecord>, Fail> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1"
+    ))?;
+    let mut rows = stmt.query(params![id])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(request_from_row(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// The open (PENDING/WAITLISTED) request of a pool + person, if any.
+fn read_open_request(conn: &Connection, key: &ClaimKey) -> Result<Option<SignupRecord>, Fail> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM requests \
+         WHERE pool = ?1 AND person = ?2 AND state IN ('PENDING', 'WAITLISTED')"
+    ))?;
+    let mut rows = stmt.query(params![key.pool.as_str(), key.person])?;
+    match rows.next()? {
+        Some(row) => Ok(Some(request_from_row(row)?)),
+        None => Ok(None),
+    }
+}
+
+/// An audit event from a row of `at, actor, action, pool, person, detail`.
+fn audit_from_row(row: &Row<'_>) -> Result<AuditEvent, Fail> {
+    Ok(AuditEvent {
+        at: row.get(0)?,
+        actor: row.get(1)?,
+        action: row.get(2)?,
+        pool: row.get(3)?,
+        person: row.get(4)?,
+        detail: row.get(5)?,
     })
 }
 
@@ -902,6 +1004,150 @@ impl SeatLedger for SqliteLedger {
                 failures.push(failure_from_row(row)?);
             }
             Ok(failures)
+        })
+        .await
+    }
+
+    async fn create_request(&self, r: &SignupRecord) -> Result<Option<SignupRecord>, LedgerError> {
+        let r = r.clone();
+        self.run("create_request", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Why this order: an open request wins over an id clash, as in
+            // the other adapters, so a retried create learns it exists.
+            if r.state.is_open()
+                && let Some(existing) = read_open_request(&tx, &r.key)?
+            {
+                return Ok(Some(existing));
+            }
+            if read_request(&tx, &r.id)?.is_some() {
+                return Err(Fail::Ledger(super::request_id_taken()));
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO requests ({REQUEST_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ))?
+            .execute(params![
+                r.id,
+                r.key.pool.as_str(),
+                r.key.person,
+                r.delivery,
+                r.payload,
+                r.state.as_str(),
+                r.claim_id,
+                r.created_at,
+                r.expires_at,
+                r.decided_at,
+                r.decided_by,
+                r.reason,
+            ])?;
+            tx.commit()?;
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<SignupRecord>, LedgerError> {
+        let id = id.to_string();
+        self.run("request", move |conn| read_request(conn, &id))
+            .await
+    }
+
+    async fn requests(
+        &self,
+        pool: &PoolId,
+        state: RequestState,
+    ) -> Result<Vec<SignupRecord>, LedgerError> {
+        let pool = pool.clone();
+        self.run("requests", move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM requests WHERE pool = ?1 AND state = ?2 \
+                 ORDER BY created_at, id"
+            ))?;
+            let mut rows = stmt.query(params![pool.as_str(), state.as_str()])?;
+            let mut requests = Vec::new();
+            while let Some(row) = rows.next()? {
+                requests.push(request_from_row(row)?);
+            }
+            Ok(requests)
+        })
+        .await
+    }
+
+    async fn transition_request(
+        &self,
+        id: &str,
+        from: RequestState,
+        to: RequestState,
+        change: &RequestChange,
+    ) -> Result<Option<SignupRecord>, LedgerError> {
+        let id = id.to_string();
+        let change = change.clone();
+        self.run("transition_request", move |conn| {
+            // Why IMMEDIATE: the state read below stays true until our update
+            // commits, so of concurrent moves out of `from` exactly one wins.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(current) = read_request(&tx, &id)?.filter(|r| r.state == from) else {
+                return Ok(None);
+            };
+            // Why check: reopening a closed request must not give the person
+            // a second open one (the partial unique index would refuse it as
+            // a constraint violation; this answers like the other adapters).
+            if !from.is_open() && to.is_open() && read_open_request(&tx, &current.key)?.is_some() {
+                return Ok(None);
+            }
+            let updated = change.apply(&current, to);
+            tx.prepare_cached(
+                "UPDATE requests SET state = ?3, claim_id = ?4, decided_at = ?5, \
+                 decided_by = ?6, reason = ?7 WHERE id = ?1 AND state = ?2",
+            )?
+            .execute(params![
+                id,
+                from.as_str(),
+                updated.state.as_str(),
+                updated.claim_id,
+                updated.decided_at,
+                updated.decided_by,
+                updated.reason,
+            ])?;
+            tx.commit()?;
+            Ok(Some(updated))
+        })
+        .await
+    }
+
+    async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
+        let e = e.clone();
+        self.run("audit", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO audit (at, actor, action, pool, person, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![e.at, e.actor, e.action, e.pool, e.person, e.detail])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_since(
+        &self,
+        since: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, LedgerError> {
+        // Why saturate: SQLite's LIMIT is a signed 64-bit number.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run("audit_since", move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, actor, action, pool, person, detail FROM audit \
+                 WHERE at >= ?1 ORDER BY at, id LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![since, limit])?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next()? {
+                events.push(audit_from_row(row)?);
+            }
+            Ok(events)
         })
         .await
     }

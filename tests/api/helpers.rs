@@ -55,6 +55,10 @@ pub struct Options {
     pub entra: Option<Arc<agol_seat_broker::intake::entra::EntraVerifier>>,
     /// Timeout of one portal HTTP request (default: the deadline, at most 2 s).
     pub request_timeout: Option<Duration>,
+    /// Approval notices and links.
+    pub approvals: agol_seat_broker::provisioning::ApprovalWiring,
+    /// Link checking and Slack buttons.
+    pub approval_routes: agol_seat_broker::entrypoints::approvals::ApprovalConfig,
     /// Seconds of `stale_reservation` (how long a RESERVED claim is "in progress").
     pub stale_reservation: Duration,
 }
@@ -66,7 +70,6 @@ pub enum QueueMode {
     /// The local server's in-process worker.
     Local(agol_seat_broker::queue::local::LocalWorkerSettings),
     /// Any other sink (SQS against an emulator).
-    #[allow(dead_code)]
     Sink(Arc<dyn agol_seat_broker::provisioning::JobSink>),
 }
 
@@ -92,6 +95,8 @@ impl Default for Options {
             entra: None,
             stale_reservation: WorkflowSettings::default().stale_reservation,
             request_timeout: None,
+            approvals: Default::default(),
+            approval_routes: Default::default(),
         }
     }
 }
@@ -166,7 +171,9 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     let c = clock.clone();
     let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
     let key = SigningKey::parse(SECRET).expect("test secret parses");
-    let provisioner = Arc::new(Provisioner::new(ledger.clone(), portal, policy, workflow));
+    let provisioner = Arc::new(
+        Provisioner::new(ledger.clone(), portal, policy, workflow).with_approvals(opts.approvals),
+    );
     let jobs: Option<Arc<dyn agol_seat_broker::provisioning::JobSink>> = match opts.queue {
         QueueMode::None => None,
         QueueMode::Local(settings) => {
@@ -186,6 +193,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         sources: opts.sources,
         entra: opts.entra,
         http: Default::default(),
+        approval_routes: opts.approval_routes,
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

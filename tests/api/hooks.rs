@@ -18,8 +18,7 @@ use serde_json::Value;
 
 use crate::helpers::{Options, QueueMode, STATUS_TOKEN, TestApp, spawn_app};
 
-#[path = "../support/entra_keys.rs"]
-mod entra_keys;
+use crate::entra_keys;
 
 const OKTA_SECRET: &str = "test-only-okta-event-hook-secret";
 const OKTA_REGISTRATION_SECRET: &str = "test-only-okta-registration-secret";
@@ -52,8 +51,7 @@ fn source(secret: &str) -> Source {
         secrets: vec![Secret::new(secret)],
         fields: FieldMap::default(),
         header: None,
-        entra: None,
-        api: None,
+        ..Default::default()
     }
 }
 
@@ -560,4 +558,226 @@ async fn entra_continues_with_a_seat_blocks_a_full_pool_and_refuses_bad_tokens()
     assert!(message.contains("No seats"), "{message}");
     assert!(eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await);
     assert_eq!(app.used("partners").await, 2);
+}
+
+/// A stand-in for Okta's users API: `GET /api/v1/users/{id}` with an SSWS
+/// token, answering the profile Okta would.
+async fn okta_users_api(token: &'static str) -> String {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/api/v1/users/{id}",
+        axum::routing::get(
+            move |Path(id): Path<String>, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some(&format!("SSWS {token}")) {
+                    return (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})));
+                }
+                (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({
+                        "id": id, "status": "ACTIVE",
+                        "profile": {"login": "ana.l", "email": "ana.lopez@example.org",
+                                    "firstName": "Ana María", "lastName": "López Ruiz",
+                                    "organization": "Example Water Board"}
+                    })),
+                )
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn okta_events_take_names_and_e_mail_from_the_users_api_when_configured() {
+    const API_TOKEN: &str = "test-only-okta-api-token";
+    let api = okta_users_api(API_TOKEN).await;
+    let mut sources = Sources::default();
+    let mut okta = source(OKTA_SECRET);
+    okta.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: api,
+        token: Secret::new(API_TOKEN),
+    });
+    sources.insert("okta", okta);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    // The created user's login is not an e-mail: only the API knows it.
+    let body = String::from_utf8(fixture("okta-events-signup"))
+        .unwrap()
+        .replace(
+            r#""alternateId": "ana.lopez@example.org""#,
+            r#""alternateId": "ana.l""#,
+        );
+    let (status, v) = post(&app, "/webhooks/okta", OKTA_SECRET, body.into_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        eventually(Duration::from_secs(10), || app
+            .sim
+            .member("ana.lopez_partners")
+            .is_some())
+        .await
+    );
+    let ana = app.sim.member("ana.lopez_partners").unwrap();
+    assert_eq!(
+        (ana.first_name.as_str(), ana.last_name.as_str()),
+        ("Ana María", "López Ruiz")
+    );
+}
+
+/// A stand-in for Auth0: the client-credentials token endpoint and the
+/// Management API's `GET /api/v2/users/{id}`.
+async fn auth0_api() -> String {
+    use axum::extract::Path;
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new()
+        .route(
+            "/oauth/token",
+            axum::routing::post(|axum::Json(body): axum::Json<Value>| async move {
+                if body["grant_type"] == "client_credentials"
+                    && body["client_id"] == "test-client"
+                    && body["client_secret"] == "test-client-secret"
+                {
+                    (
+                        StatusCode::OK,
+                        axum::Json(serde_json::json!({"access_token": "mgmt-token", "expires_in": 86400, "token_type": "Bearer"})),
+                    )
+                } else {
+                    (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({})))
+                }
+            }),
+        )
+        .route(
+            "/api/v2/users/{id}",
+            axum::routing::get(|Path(id): Path<String>, headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if auth != Some("Bearer mgmt-token") || id != "auth0|65f0c0ffee0000000000abcd" {
+                    return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({})));
+                }
+                (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({
+                        "user_id": id, "email": "ana.lopez@example.org",
+                        "given_name": "Ana", "family_name": "López",
+                        "user_metadata": {"organization": "Example Water Board"}
+                    })),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn auth0_sign_ups_take_names_from_the_management_api_when_configured() {
+    const LOG_TOKEN: &str = "test-only-auth0-log-stream-token";
+    let mut sources = Sources::default();
+    let mut logs = source(LOG_TOKEN);
+    logs.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: auth0_api().await,
+        token: Secret::new("test-client:test-client-secret"),
+    });
+    sources.insert("auth0_logs", logs);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let body = fixture("auth0-logs-signup");
+    let (status, v) = post(&app, "/webhooks/auth0-logs", LOG_TOKEN, body.clone()).await;
+    assert_eq!((status, v["signups"].as_u64()), (200, Some(1)), "{v}");
+    let ana = app.sim.member("ana.lopez_partners").expect("created");
+    assert_eq!(
+        (ana.first_name.as_str(), ana.last_name.as_str()),
+        ("Ana", "López")
+    );
+    // The stream's retry replays: the fingerprint is the record's own.
+    let (status, _) = post(&app, "/webhooks/auth0-logs", LOG_TOKEN, body).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.used("partners").await, 1);
+}
+
+/// Random bodies and headers on every hook route, with and without the right
+/// credentials: never a 5xx, never a panic, never a write; a refusal is a 4xx
+/// (or, for the registration hook, Okta's DENY command).
+#[tokio::test]
+async fn random_deliveries_on_the_hook_routes_are_refused_without_writes() {
+    use rand::{Rng, SeedableRng};
+    let jwks = entra_keys::JwksServer::start(entra_keys::jwks(&[(1, "k1")])).await;
+    let app = app_with(Some(&jwks.url), Duration::from_secs(2)).await;
+    let items = app.item_count().await;
+    let now_s = agol_seat_broker::domain::now_millis() / 1000;
+    let good_jwt = entra_keys::bearer(&entra_keys::mint(1, "k1", &entra_keys::claims_at(now_s)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x0c7a);
+    let shapes = [
+        r#"{"data":{"events":[{"uuid":1}]}}"#,
+        r#"{"data":{"userProfile":{"email":"not-an-email"}},"eventId":"x"}"#,
+        r#"{"type":"microsoft.graph.authenticationEvent.attributeCollectionSubmit","data":{}}"#,
+        r#"[{"eventType":null}]"#,
+        "null",
+        "",
+    ];
+    for i in 0..300 {
+        let body: Vec<u8> = match i % 3 {
+            0 => (0..rng.random_range(0..300))
+                .map(|_| rng.random())
+                .collect(),
+            1 => shapes[rng.random_range(0..shapes.len())]
+                .as_bytes()
+                .to_vec(),
+            _ => {
+                let mut b = shapes[rng.random_range(0..shapes.len())]
+                    .as_bytes()
+                    .to_vec();
+                if !b.is_empty() {
+                    let at = rng.random_range(0..b.len());
+                    b[at] = rng.random();
+                }
+                b
+            }
+        };
+        let (path, auth) = match i % 4 {
+            0 => ("/webhooks/okta", OKTA_SECRET.to_string()),
+            1 => (
+                "/hooks/okta/registration",
+                OKTA_REGISTRATION_SECRET.to_string(),
+            ),
+            2 => ("/hooks/entra/attribute-collection", good_jwt.clone()),
+            _ => (
+                "/hooks/entra/attribute-collection",
+                "Bearer x.y.z".to_string(),
+            ),
+        };
+        let auth = if rng.random_bool(0.2) {
+            "wrong".to_string()
+        } else {
+            auth
+        };
+        let (status, v) = post(&app, path, &auth, body).await;
+        let deny = status == 200 && command(&v) == Some("DENY");
+        let block = status == 200
+            && v["data"]["actions"][0]["@odata.type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("showBlockPage"));
+        let empty_batch = status == 200 && v["signups"] == 0;
+        assert!(
+            (400..500).contains(&status) || deny || block || empty_batch,
+            "{path}: {status} {v}"
+        );
+    }
+    assert_eq!(app.item_count().await, items, "nothing written");
 }

@@ -89,3 +89,101 @@ async fn a_recorded_event_replayed_hours_later_is_refused_as_stale() {
     );
     assert_eq!(app.item_count().await, 0);
 }
+
+#[tokio::test]
+async fn the_recorded_identity_provider_events_get_the_documented_answers() {
+    use crate::entra_keys;
+    use agol_seat_broker::config::Secret;
+    use agol_seat_broker::intake::FieldMap;
+    use agol_seat_broker::intake::entra::{EntraConfig, EntraVerifier};
+    use agol_seat_broker::intake::sources::{Source, Sources};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string("events/entra-jwks.json").unwrap()).unwrap();
+    let jwks = entra_keys::JwksServer::start(jwks).await;
+    let source = |secret: &str| Source {
+        secrets: vec![Secret::new(secret)],
+        fields: FieldMap::default(),
+        header: None,
+        ..Default::default()
+    };
+    let entra_config = EntraConfig::new(&jwks.url, entra_keys::ISSUER, entra_keys::AUDIENCE);
+    let mut sources = Sources::default();
+    // The secrets events/generate.py put in the recorded deliveries.
+    sources.insert("okta", source("test-only-okta-event-hook-secret"));
+    sources.insert(
+        "okta_registration",
+        source("Basic dGVzdC1vbmx5Om9rdGEtcmVnaXN0cmF0aW9u"),
+    );
+    let mut entra = source("");
+    entra.secrets.clear();
+    entra.entra = Some(entra_config.clone());
+    sources.insert("entra", entra);
+    let mut o = options();
+    o.sources = sources;
+    o.entra = Some(Arc::new(EntraVerifier::new(entra_config).unwrap()));
+    o.queue = crate::helpers::QueueMode::Local(Default::default());
+    let app = spawn_app(o).await;
+    app.clock.store(SIGNED_AT_MS + 2_000, Ordering::SeqCst);
+
+    let (status, body) = invoke(&app, "okta-events-verify.apigw.json").await;
+    assert_eq!(
+        (status, body["verification"].as_str()),
+        (200, Some("test-only-challenge-7Kq2mB9xZ4"))
+    );
+    let (status, body) = invoke(&app, "okta-events-signup.apigw.json").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("accepted")),
+        "{body}"
+    );
+    let (status, _) = invoke(&app, "okta-events-replay.apigw.json").await;
+    assert_eq!(status, 200);
+    let (status, _) = invoke(&app, "okta-events-bad-secret.apigw.json").await;
+    assert_eq!(status, 401);
+
+    for (file, want) in [
+        ("okta-registration-signup.apigw.json", "ALLOW"),
+        ("okta-registration-replay.apigw.json", "ALLOW"),
+    ] {
+        let (status, body) = invoke(&app, file).await;
+        assert_eq!(
+            (
+                status,
+                body["commands"][0]["value"]["registration"].as_str()
+            ),
+            (200, Some(want)),
+            "{file}: {body}"
+        );
+    }
+    let (status, _) = invoke(&app, "okta-registration-bad-secret.apigw.json").await;
+    assert_eq!(status, 401);
+
+    for file in [
+        "entra-attribute-collection-signup.apigw.json",
+        "entra-attribute-collection-replay.apigw.json",
+    ] {
+        let (status, body) = invoke(&app, file).await;
+        assert_eq!(status, 200, "{file}: {body}");
+        assert_eq!(
+            body["data"]["actions"][0]["@odata.type"],
+            "microsoft.graph.attributeCollectionSubmit.continueWithDefaultBehavior",
+            "{file}: {body}"
+        );
+    }
+    let (status, _) = invoke(&app, "entra-attribute-collection-bad-token.apigw.json").await;
+    assert_eq!(status, 401);
+
+    // Ana (Okta events, registration and Entra: one person) and Ben hold
+    // one seat each; the queue created both members.
+    for _ in 0..100 {
+        if app.sim.members().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.sim.members().len(), 2, "{:?}", app.sim.members());
+    assert_eq!(app.used("water-board").await, 2);
+}

@@ -2,12 +2,16 @@
 //! the ledger on DynamoDB Local, the portal simulator behind the real ArcGIS
 //! client. One test binary (zero2prod style); `helpers` builds the world.
 
+#[path = "../support/entra_keys.rs"]
+mod entra_keys;
 mod helpers;
 
+mod approvals;
 mod bad_input;
 mod failures;
 mod hooks;
 mod lambda_events;
 mod senders;
 mod signup;
+mod sqs;
 mod status;

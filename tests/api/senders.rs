@@ -51,8 +51,7 @@ fn source(secret: &str) -> Source {
         secrets: vec![Secret::new(secret), Secret::new("an-older-rotated-secret")],
         fields: FieldMap::default(),
         header: None,
-        entra: None,
-        api: None,
+        ..Default::default()
     }
 }
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use agol_seat_broker::domain::{DeliveryKey, PoolId, UnixMillis};
 use agol_seat_broker::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, Reservation,
-    ReserveRequest, SeatLedger,
+    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError,
+    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 use tokio::task::JoinSet;
 
@@ -53,6 +53,16 @@ macro_rules! for_each_contract_check {
             a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it,
             failures_are_listed_per_pool_newest_first_until_their_retention_ends,
             a_failure_changes_neither_usage_nor_claims,
+            a_created_request_reads_back_and_blocks_a_second_open_one_until_closed,
+            a_request_id_already_used_is_refused_and_nothing_is_written,
+            requests_lists_a_pools_waitlist_in_arrival_order_and_nothing_else,
+            of_20_concurrent_decisions_on_one_request_exactly_one_changes_it,
+            a_transition_from_another_state_or_of_an_unknown_id_changes_nothing,
+            a_transition_records_when_who_why_and_the_claim_id,
+            a_closed_request_reopens_only_while_the_person_has_no_other_open_one,
+            audit_events_come_back_oldest_first_from_since_up_to_limit,
+            audit_events_with_the_same_time_are_all_kept,
+            requests_and_audit_events_change_neither_usage_nor_claims,
         );
     };
 }
@@ -954,5 +964,875 @@ pub async fn a_failure_changes_neither_usage_nor_claims<L: SeatLedger>(ledger: A
     assert_eq!(
         ledger.failures(&pool("acme"), T0 + 30).await.unwrap().len(),
         2
+    );
+}
+
+// ---------- sign-up requests ----------
+
+/// A request of `person` in `pool_name`, in `state`, made at `created_at`.
+pub fn signup(
+    id: &str,
+    pool_name: &str,
+    person: &str,
+    state: RequestState,
+    created_at: UnixMillis,
+) -> SignupRecord {
+    SignupRecord {
+        id: id.to_string(),
+        key: key(pool_name, person),
+        delivery: format!("okta:evt-{id}"),
+        payload: format!(r#"{{"name":"Zoë {id}","role":"viewer","groups":["a#b"]}}"#),
+        state,
+        claim_id: None,
+        created_at,
+        expires_at: created_at + 7 * 86_400_000,
+        decided_at: None,
+        decided_by: None,
+        reason: None,
+    }
+}
+
+/// A change made by `by` at `at`.
+pub fn change(at: UnixMillis, by: &str, reason: Option<&str>) -> RequestChange {
+    RequestChange {
+        at,
+        by: Some(by.to_string()),
+        reason: reason.map(str::to_string),
+        claim_id: None,
+    }
+}
+
+async fn listed<L: SeatLedger>(ledger: &L, pool_name: &str, state: RequestState) -> Vec<String> {
+    ledger
+        .requests(&pool(pool_name), state)
+        .await
+        .expect("requests")
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+async fn create<L: SeatLedger>(ledger: &L, r: &SignupRecord) {
+    assert_eq!(
+        ledger.create_request(r).await.expect("create_request"),
+        None,
+        "{} should be created",
+        r.id
+    );
+}
+
+/// create → request(id); a second open request of the same person returns
+/// the first and writes nothing; once the first is closed, a new one goes in.
+pub async fn a_created_request_reads_back_and_blocks_a_second_open_one_until_closed<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let first = signup("a1", "acme", "ana@example.org", RequestState::Pending, T0);
+    assert_eq!(ledger.request("a1").await.unwrap(), None);
+
+    create(&*ledger, &first).await;
+
+    assert_eq!(ledger.request("a1").await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Pending).await,
+        vec!["a1"]
+    );
+
+    // Same pool and person, open again (pending or waitlisted): refused.
+    for (id, state) in [
+        ("a2", RequestState::Pending),
+        ("a3", RequestState::Waitlisted),
+    ] {
+        let again = signup(id, "acme", "ana@example.org", state, T0 + 10);
+        assert_eq!(
+            ledger.create_request(&again).await.unwrap(),
+            Some(first.clone())
+        );
+        assert_eq!(ledger.request(id).await.unwrap(), None);
+    }
+    // The very same request again (a retried create) answers the same way.
+    assert_eq!(
+        ledger.create_request(&first).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Pending).await,
+        vec!["a1"]
+    );
+    assert!(
+        listed(&*ledger, "acme", RequestState::Waitlisted)
+            .await
+            .is_empty()
+    );
+    // Another person, or the same person in another pool, is not blocked.
+    create(
+        &*ledger,
+        &signup(
+            "b1",
+            "acme",
+            "bob@example.org",
+            RequestState::Pending,
+            T0 + 1,
+        ),
+    )
+    .await;
+    create(
+        &*ledger,
+        &signup(
+            "a-other",
+            "acme-other",
+            "ana@example.org",
+            RequestState::Waitlisted,
+            T0,
+        ),
+    )
+    .await;
+
+    let denied = ledger
+        .transition_request(
+            "a1",
+            RequestState::Pending,
+            RequestState::Denied,
+            &change(T0 + 20, "admin:root", Some("not staff")),
+        )
+        .await
+        .unwrap()
+        .expect("denied");
+    assert_eq!(denied.state, RequestState::Denied);
+
+    let later = signup(
+        "a4",
+        "acme",
+        "ana@example.org",
+        RequestState::Waitlisted,
+        T0 + 30,
+    );
+    create(&*ledger, &later).await;
+    assert_eq!(ledger.request("a4").await.unwrap(), Some(later));
+    assert_eq!(ledger.request("a1").await.unwrap(), Some(denied));
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Pending).await,
+        vec!["b1"]
+    );
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Waitlisted).await,
+        vec!["a4"]
+    );
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Denied).await,
+        vec!["a1"]
+    );
+    // A closed request blocks nobody, whatever the order: a request created
+    // closed takes no open slot.
+    let closed = signup(
+        "a5",
+        "acme",
+        "ana@example.org",
+        RequestState::Expired,
+        T0 + 40,
+    );
+    create(&*ledger, &closed).await;
+    assert_eq!(
+        ledger
+            .create_request(&signup(
+                "a6",
+                "acme",
+                "ana@example.org",
+                RequestState::Pending,
+                T0 + 50
+            ))
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some("a4".to_string())
+    );
+}
+
+/// Ids are fresh random values: one already used is an error, not a second
+/// request.
+pub async fn a_request_id_already_used_is_refused_and_nothing_is_written<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let first = signup("dup", "acme", "ana@example.org", RequestState::Pending, T0);
+    create(&*ledger, &first).await;
+
+    let clash = signup(
+        "dup",
+        "acme",
+        "bob@example.org",
+        RequestState::Pending,
+        T0 + 1,
+    );
+    let answer = ledger.create_request(&clash).await;
+
+    assert!(matches!(answer, Err(LedgerError::Corrupt(_))), "{answer:?}");
+    assert_eq!(ledger.request("dup").await.unwrap(), Some(first));
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Pending).await,
+        vec!["dup"]
+    );
+    // Bob's slot was not taken by the refused write.
+    create(
+        &*ledger,
+        &signup(
+            "bob-1",
+            "acme",
+            "bob@example.org",
+            RequestState::Pending,
+            T0 + 2,
+        ),
+    )
+    .await;
+}
+
+/// The waitlist is the pool's WAITLISTED requests by arrival (ties by id).
+pub async fn requests_lists_a_pools_waitlist_in_arrival_order_and_nothing_else<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    // Written out of order on purpose; two arrive in the same millisecond.
+    for (id, person, at) in [
+        ("w3", "cy@example.org", T0 + 300),
+        ("w1", "ana@example.org", T0 + 100),
+        ("w2b", "dee@example.org", T0 + 200),
+        ("w2a", "bob@example.org", T0 + 200),
+        ("w0", "eve@example.org", T0 - 86_400_000),
+    ] {
+        create(
+            &*ledger,
+            &signup(id, "queue", person, RequestState::Waitlisted, at),
+        )
+        .await;
+    }
+    create(
+        &*ledger,
+        &signup(
+            "p1",
+            "queue",
+            "fay@example.org",
+            RequestState::Pending,
+            T0 + 50,
+        ),
+    )
+    .await;
+    create(
+        &*ledger,
+        &signup(
+            "x1",
+            "queue-other",
+            "ana@example.org",
+            RequestState::Waitlisted,
+            T0,
+        ),
+    )
+    .await;
+
+    let queue = ledger
+        .requests(&pool("queue"), RequestState::Waitlisted)
+        .await
+        .unwrap();
+
+    let ids: Vec<&str> = queue.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, vec!["w0", "w1", "w2a", "w2b", "w3"]);
+    assert_eq!(
+        queue[1],
+        signup(
+            "w1",
+            "queue",
+            "ana@example.org",
+            RequestState::Waitlisted,
+            T0 + 100
+        )
+    );
+    assert_eq!(
+        listed(&*ledger, "queue", RequestState::Pending).await,
+        vec!["p1"]
+    );
+    assert_eq!(
+        listed(&*ledger, "queue-other", RequestState::Waitlisted).await,
+        vec!["x1"]
+    );
+    for state in [
+        RequestState::Approved,
+        RequestState::Denied,
+        RequestState::Expired,
+    ] {
+        assert!(listed(&*ledger, "queue", state).await.is_empty());
+    }
+    assert!(
+        listed(&*ledger, "never-queued", RequestState::Waitlisted)
+            .await
+            .is_empty()
+    );
+    // Admitting the first in line moves it out of the queue; the order of
+    // the others stays.
+    ledger
+        .transition_request(
+            "w0",
+            RequestState::Waitlisted,
+            RequestState::Approved,
+            &change(T0 + 400, "system", Some("a seat freed")),
+        )
+        .await
+        .unwrap()
+        .expect("admitted");
+    assert_eq!(
+        listed(&*ledger, "queue", RequestState::Waitlisted).await,
+        vec!["w1", "w2a", "w2b", "w3"]
+    );
+    assert_eq!(
+        listed(&*ledger, "queue", RequestState::Approved).await,
+        vec!["w0"]
+    );
+}
+
+/// A double click, a replay, three channels at once: one decision.
+pub async fn of_20_concurrent_decisions_on_one_request_exactly_one_changes_it<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let r = signup("race", "acme", "ana@example.org", RequestState::Pending, T0);
+    create(&*ledger, &r).await;
+
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            let c = RequestChange {
+                at: T0 + 1_000 + i,
+                by: Some(format!("admin:a{i}")),
+                reason: None,
+                claim_id: Some(Some(format!("c-{i}"))),
+            };
+            ledger
+                .transition_request("race", RequestState::Pending, RequestState::Approved, &c)
+                .await
+        });
+    }
+    let mut winners = Vec::new();
+    let mut refused = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task finished").expect("transition answers") {
+            Some(updated) => winners.push(updated),
+            None => refused += 1,
+        }
+    }
+
+    assert_eq!(winners.len(), 1, "exactly one decision is taken");
+    assert_eq!(refused, 19);
+    let winner = &winners[0];
+    assert_eq!(winner.state, RequestState::Approved);
+    let i = winner.decided_at.expect("decided_at") - T0 - 1_000;
+    assert_eq!(winner.decided_by, Some(format!("admin:a{i}")));
+    assert_eq!(winner.claim_id, Some(format!("c-{i}")));
+    assert_eq!(ledger.request("race").await.unwrap().as_ref(), Some(winner));
+    assert!(
+        listed(&*ledger, "acme", RequestState::Pending)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Approved)
+            .await
+            .unwrap(),
+        winners
+    );
+}
+
+/// Wrong `from`, unknown id: `None`, and nothing changes.
+pub async fn a_transition_from_another_state_or_of_an_unknown_id_changes_nothing<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let r = signup("w", "acme", "ana@example.org", RequestState::Waitlisted, T0);
+    create(&*ledger, &r).await;
+
+    let wrong = ledger
+        .transition_request(
+            "w",
+            RequestState::Pending,
+            RequestState::Approved,
+            &change(T0 + 1, "admin:root", None),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(wrong, None);
+    assert_eq!(ledger.request("w").await.unwrap(), Some(r.clone()));
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Waitlisted).await,
+        vec!["w"]
+    );
+    assert!(
+        listed(&*ledger, "acme", RequestState::Approved)
+            .await
+            .is_empty()
+    );
+    // Still open: the person stays blocked.
+    assert_eq!(
+        ledger
+            .create_request(&signup(
+                "w2",
+                "acme",
+                "ana@example.org",
+                RequestState::Pending,
+                T0 + 2
+            ))
+            .await
+            .unwrap(),
+        Some(r.clone())
+    );
+
+    let unknown = ledger
+        .transition_request(
+            "no-such-id",
+            RequestState::Pending,
+            RequestState::Denied,
+            &change(T0 + 3, "admin:root", None),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(unknown, None);
+    assert_eq!(ledger.request("no-such-id").await.unwrap(), None);
+    assert!(
+        listed(&*ledger, "acme", RequestState::Denied)
+            .await
+            .is_empty()
+    );
+
+    // A decided request is not decided again (a replayed link).
+    let c = change(T0 + 4, "admin:root", Some("ok"));
+    let approved = ledger
+        .transition_request("w", RequestState::Waitlisted, RequestState::Approved, &c)
+        .await
+        .unwrap()
+        .expect("approved");
+    let replay = ledger
+        .transition_request("w", RequestState::Waitlisted, RequestState::Approved, &c)
+        .await
+        .unwrap();
+    assert_eq!(replay, None);
+    let late_deny = ledger
+        .transition_request(
+            "w",
+            RequestState::Waitlisted,
+            RequestState::Denied,
+            &change(T0 + 5, "admin:other", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late_deny, None);
+    assert_eq!(ledger.request("w").await.unwrap(), Some(approved));
+}
+
+/// decided_at / decided_by / reason come from the change; claim_id is set,
+/// cleared or kept as asked; the other fields stay.
+pub async fn a_transition_records_when_who_why_and_the_claim_id<L: SeatLedger>(ledger: Arc<L>) {
+    let r = signup("t", "acme", "ana@example.org", RequestState::Waitlisted, T0);
+    create(&*ledger, &r).await;
+
+    // Waitlisted → Pending (a seat freed, approval required), seat held.
+    let to_pending = ledger
+        .transition_request(
+            "t",
+            RequestState::Waitlisted,
+            RequestState::Pending,
+            &RequestChange {
+                at: T0 + 10,
+                by: Some("system".into()),
+                reason: Some("a seat freed".into()),
+                claim_id: Some(Some("c-held".into())),
+            },
+        )
+        .await
+        .unwrap()
+        .expect("moved");
+
+    let expected = SignupRecord {
+        state: RequestState::Pending,
+        claim_id: Some("c-held".into()),
+        decided_at: Some(T0 + 10),
+        decided_by: Some("system".into()),
+        reason: Some("a seat freed".into()),
+        ..r.clone()
+    };
+    assert_eq!(to_pending, expected);
+    assert_eq!(ledger.request("t").await.unwrap(), Some(expected.clone()));
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Pending)
+            .await
+            .unwrap(),
+        vec![expected.clone()]
+    );
+    assert!(
+        listed(&*ledger, "acme", RequestState::Waitlisted)
+            .await
+            .is_empty()
+    );
+    // Pending → Pending: allowed, keeps the claim id when not asked.
+    let same = ledger
+        .transition_request(
+            "t",
+            RequestState::Pending,
+            RequestState::Pending,
+            &RequestChange {
+                at: T0 + 15,
+                by: None,
+                reason: None,
+                claim_id: None,
+            },
+        )
+        .await
+        .unwrap()
+        .expect("same state");
+    assert_eq!(same.claim_id.as_deref(), Some("c-held"));
+    assert_eq!(
+        (same.decided_at, same.decided_by.as_deref()),
+        (Some(T0 + 15), None)
+    );
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Pending)
+            .await
+            .unwrap(),
+        vec![same.clone()]
+    );
+
+    // Pending → Denied, the hold released.
+    let denied = ledger
+        .transition_request(
+            "t",
+            RequestState::Pending,
+            RequestState::Denied,
+            &RequestChange {
+                at: T0 + 20,
+                by: Some("slack:U123".into()),
+                reason: Some("not a member of staff".into()),
+                claim_id: Some(None),
+            },
+        )
+        .await
+        .unwrap()
+        .expect("denied");
+
+    assert_eq!(
+        denied,
+        SignupRecord {
+            state: RequestState::Denied,
+            claim_id: None,
+            decided_at: Some(T0 + 20),
+            decided_by: Some("slack:U123".into()),
+            reason: Some("not a member of staff".into()),
+            ..r
+        }
+    );
+    assert_eq!(ledger.request("t").await.unwrap(), Some(denied.clone()));
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Denied)
+            .await
+            .unwrap(),
+        vec![denied]
+    );
+    assert!(
+        listed(&*ledger, "acme", RequestState::Pending)
+            .await
+            .is_empty()
+    );
+}
+
+/// Moving a closed request back to an open state takes the open slot again,
+/// and is refused while another request holds it.
+pub async fn a_closed_request_reopens_only_while_the_person_has_no_other_open_one<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let old = signup("old", "acme", "ana@example.org", RequestState::Pending, T0);
+    create(&*ledger, &old).await;
+    let expired = ledger
+        .transition_request(
+            "old",
+            RequestState::Pending,
+            RequestState::Expired,
+            &change(T0 + 1, "system", Some("expired")),
+        )
+        .await
+        .unwrap()
+        .expect("expired");
+    let newer = signup(
+        "new",
+        "acme",
+        "ana@example.org",
+        RequestState::Pending,
+        T0 + 2,
+    );
+    create(&*ledger, &newer).await;
+
+    let reopen = ledger
+        .transition_request(
+            "old",
+            RequestState::Expired,
+            RequestState::Pending,
+            &change(T0 + 3, "admin:root", None),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(reopen, None);
+    assert_eq!(ledger.request("old").await.unwrap(), Some(expired));
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Pending).await,
+        vec!["new"]
+    );
+
+    ledger
+        .transition_request(
+            "new",
+            RequestState::Pending,
+            RequestState::Denied,
+            &change(T0 + 4, "admin:root", None),
+        )
+        .await
+        .unwrap()
+        .expect("denied");
+    let reopened = ledger
+        .transition_request(
+            "old",
+            RequestState::Expired,
+            RequestState::Pending,
+            &change(T0 + 5, "admin:root", Some("reopened")),
+        )
+        .await
+        .unwrap()
+        .expect("reopened");
+
+    assert_eq!(reopened.state, RequestState::Pending);
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Pending).await,
+        vec!["old"]
+    );
+    // It blocks again.
+    assert_eq!(
+        ledger
+            .create_request(&signup(
+                "third",
+                "acme",
+                "ana@example.org",
+                RequestState::Pending,
+                T0 + 6
+            ))
+            .await
+            .unwrap(),
+        Some(reopened)
+    );
+}
+
+// ---------- audit trail ----------
+
+/// An audit event at `at`.
+pub fn event(at: UnixMillis, action: &str, person: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor: "admin:root".into(),
+        action: action.into(),
+        pool: person.map(|_| "acme".to_string()),
+        person: person.map(str::to_string),
+        detail: format!("{action} at {at}"),
+    }
+}
+
+const DAY: UnixMillis = 86_400_000;
+
+/// Oldest first, from `since` (inclusive), at most `limit`; across days.
+pub async fn audit_events_come_back_oldest_first_from_since_up_to_limit<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    assert!(ledger.audit_since(0, 100).await.unwrap().is_empty());
+    let events = vec![
+        event(T0 - 3 * DAY, "request.created", Some("ana@example.org")),
+        event(T0 - DAY + 5, "request.approved", Some("ana@example.org")),
+        event(T0, "seat.reserved", Some("ana@example.org")),
+        event(T0 + 1, "member.created", Some("ana@example.org")),
+        event(T0 + DAY - 1, "request.created", None),
+        event(T0 + 40 * DAY, "request.expired", Some("bob@example.org")),
+    ];
+    // Appended out of order: the trail is ordered by time, not by arrival.
+    for i in [2, 0, 5, 1, 4, 3] {
+        ledger.audit(&events[i]).await.expect("audit");
+    }
+
+    assert_eq!(ledger.audit_since(0, 100).await.unwrap(), events);
+    assert_eq!(ledger.audit_since(T0 - 3 * DAY, 100).await.unwrap(), events);
+    assert_eq!(
+        ledger.audit_since(T0 - 3 * DAY + 1, 100).await.unwrap(),
+        events[1..]
+    );
+    assert_eq!(ledger.audit_since(T0, 100).await.unwrap(), events[2..]);
+    assert_eq!(ledger.audit_since(T0, 2).await.unwrap(), events[2..4]);
+    assert_eq!(ledger.audit_since(T0 + 1, 1).await.unwrap(), events[3..4]);
+    assert_eq!(ledger.audit_since(0, 3).await.unwrap(), events[..3]);
+    assert_eq!(ledger.audit_since(T0 + 2, 100).await.unwrap(), events[4..]);
+    assert!(ledger.audit_since(T0, 0).await.unwrap().is_empty());
+    assert!(
+        ledger
+            .audit_since(T0 + 40 * DAY + 1, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Events in the same millisecond never overwrite each other.
+pub async fn audit_events_with_the_same_time_are_all_kept<L: SeatLedger>(ledger: Arc<L>) {
+    let before = event(T0 - 1, "request.created", Some("ana@example.org"));
+    let same: Vec<AuditEvent> = (0..5)
+        .map(|i| AuditEvent {
+            actor: format!("slack:U{i}"),
+            ..event(T0, "request.approved", Some("ana@example.org"))
+        })
+        .collect();
+    let twice = event(T0 + 1, "member.created", Some("ana@example.org"));
+    ledger.audit(&before).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for e in same.clone() {
+        let ledger = ledger.clone();
+        tasks.spawn(async move { ledger.audit(&e).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("task finished").expect("audit");
+    }
+    // The very same event twice is two lines: the trail keeps what it is told.
+    ledger.audit(&twice).await.unwrap();
+    ledger.audit(&twice).await.unwrap();
+
+    let all = ledger.audit_since(T0 - 1, 100).await.unwrap();
+
+    assert_eq!(all.len(), 8, "{all:?}");
+    assert_eq!(all[0], before);
+    let mut middle = all[1..6].to_vec();
+    middle.sort_by(|a, b| a.actor.cmp(&b.actor));
+    assert_eq!(middle, same);
+    assert_eq!(all[6..], [twice.clone(), twice]);
+    assert_eq!(ledger.audit_since(T0, 100).await.unwrap().len(), 7);
+    let limited = ledger.audit_since(T0, 3).await.unwrap();
+    assert_eq!(limited.len(), 3);
+    assert!(limited.iter().all(|e| e.at == T0));
+}
+
+/// Requests and audit events never touch seats, counters or claims.
+pub async fn requests_and_audit_events_change_neither_usage_nor_claims<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let holder = key("acme", "ana@example.org");
+    let claim = reserved(reserve(&*ledger, &holder, 2, "c-ana", T0).await);
+
+    // A request of the seat holder, one of a person without a seat, one in
+    // a pool never used; decided, expired, audited.
+    create(
+        &*ledger,
+        &signup(
+            "r1",
+            "acme",
+            "ana@example.org",
+            RequestState::Pending,
+            T0 + 1,
+        ),
+    )
+    .await;
+    create(
+        &*ledger,
+        &signup(
+            "r2",
+            "acme",
+            "bob@example.org",
+            RequestState::Waitlisted,
+            T0 + 2,
+        ),
+    )
+    .await;
+    create(
+        &*ledger,
+        &signup(
+            "r3",
+            "fresh",
+            "cy@example.org",
+            RequestState::Pending,
+            T0 + 3,
+        ),
+    )
+    .await;
+    let approve = RequestChange {
+        claim_id: Some(Some("c-ana".into())),
+        ..change(T0 + 4, "admin:root", None)
+    };
+    ledger
+        .transition_request(
+            "r1",
+            RequestState::Pending,
+            RequestState::Approved,
+            &approve,
+        )
+        .await
+        .unwrap()
+        .expect("approved");
+    ledger
+        .transition_request(
+            "r3",
+            RequestState::Pending,
+            RequestState::Expired,
+            &change(T0 + 5, "system", Some("expired")),
+        )
+        .await
+        .unwrap()
+        .expect("expired");
+    ledger
+        .audit(&event(T0 + 6, "seat.reserved", Some("ana@example.org")))
+        .await
+        .unwrap();
+
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    assert_eq!(used(&*ledger, "fresh").await, 0);
+    assert_eq!(
+        ledger.claims(&pool("acme")).await.unwrap(),
+        vec![claim.clone()]
+    );
+    assert!(ledger.claims(&pool("fresh")).await.unwrap().is_empty());
+    assert_eq!(ledger.claim(&holder).await.unwrap(), Some(claim));
+    assert_eq!(
+        ledger.claim(&key("acme", "bob@example.org")).await.unwrap(),
+        None
+    );
+    assert!(ledger.failures(&pool("acme"), T0).await.unwrap().is_empty());
+    // Seats still work as before: one left, then full.
+    reserved(
+        reserve(
+            &*ledger,
+            &key("acme", "bob@example.org"),
+            2,
+            "c-bob",
+            T0 + 7,
+        )
+        .await,
+    );
+    assert_eq!(
+        reserve(
+            &*ledger,
+            &key("acme", "dee@example.org"),
+            2,
+            "c-dee",
+            T0 + 8
+        )
+        .await,
+        Reservation::PoolFull { used: 2 }
+    );
+    assert_eq!(ledger.claims(&pool("acme")).await.unwrap().len(), 2);
+    // And the requests are still as left.
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Waitlisted).await,
+        vec!["r2"]
+    );
+    assert_eq!(
+        listed(&*ledger, "acme", RequestState::Approved).await,
+        vec!["r1"]
     );
 }

@@ -342,3 +342,203 @@ async fn a_delivery_refusal_without_the_old_item_reads_the_record() {
     assert_eq!(put["Item"]["lease_until"]["N"], "1500");
     assert_eq!(put["Item"]["status"]["S"], "IN_PROGRESS");
 }
+
+fn stored_request_json(state: &str, rev: u64) -> Value {
+    json!({
+        "pk": {"S": "REQ#r1"}, "sk": {"S": "REQUEST"},
+        "id": {"S": "r1"}, "pool": {"S": "acme"}, "person": {"S": "ana@example.org"},
+        "delivery": {"S": "okta:e-1"}, "payload": {"S": "{}"}, "state": {"S": state},
+        "created_at": {"N": "1000"}, "expires_at": {"N": "9000"}, "rev": {"N": rev.to_string()}
+    })
+}
+
+fn sample_request(id: &str) -> SignupRecord {
+    SignupRecord {
+        id: id.into(),
+        key: claim_key_(),
+        delivery: "okta:e-1".into(),
+        payload: "{}".into(),
+        state: RequestState::Pending,
+        claim_id: None,
+        created_at: 1_000,
+        expires_at: 9_000,
+        decided_at: None,
+        decided_by: None,
+        reason: None,
+    }
+}
+
+#[tokio::test]
+async fn a_decision_is_one_transaction_moving_the_listing_and_freeing_the_guard_and_conflicts_are_retried()
+ {
+    let (ledger, script) = fake(
+        vec![
+            ok(json!({"Item": stored_request_json("PENDING", 0)})),
+            cancelled_with(json!([
+                {"Code": "None"}, {"Code": "TransactionConflict"}, {"Code": "None"}, {"Code": "None"}
+            ])),
+            ok(json!({"Item": stored_request_json("PENDING", 0)})),
+            ok(json!({})),
+        ],
+        5,
+    )
+    .await;
+    let change = RequestChange {
+        at: 2_000,
+        by: Some("admin:root".into()),
+        reason: Some("no".into()),
+        claim_id: None,
+    };
+
+    let answer = ledger
+        .transition_request("r1", RequestState::Pending, RequestState::Denied, &change)
+        .await
+        .unwrap()
+        .expect("changed");
+
+    assert_eq!(answer.state, RequestState::Denied);
+    assert_eq!(answer.decided_at, Some(2_000));
+    assert_eq!(ledger.conflicts_retried(), 1);
+    assert_eq!(
+        targets(&script),
+        vec![
+            "GetItem",
+            "TransactWriteItems",
+            "GetItem",
+            "TransactWriteItems"
+        ]
+    );
+    let script = script.lock().unwrap();
+    assert_eq!(script.requests[0].1["ConsistentRead"], true);
+    let items = &script.requests[3].1["TransactItems"];
+    assert_eq!(items[0]["Put"]["Item"]["pk"]["S"], "REQ#r1");
+    assert_eq!(items[0]["Put"]["Item"]["rev"]["N"], "1");
+    assert_eq!(
+        items[0]["Put"]["ConditionExpression"],
+        "#state = :from AND #rev = :rev"
+    );
+    assert_eq!(
+        items[1]["Put"]["Item"]["sk"]["S"],
+        "RQ#DENIED#0000000001000#r1"
+    );
+    assert_eq!(
+        items[2]["Delete"]["Key"]["sk"]["S"],
+        "RQ#PENDING#0000000001000#r1"
+    );
+    assert_eq!(items[3]["Delete"]["Key"]["sk"]["S"], "OPEN#ana@example.org");
+    assert_eq!(
+        items[3]["Delete"]["ConditionExpression"],
+        "attribute_not_exists(#pk) OR #request_id = :id"
+    );
+}
+
+#[tokio::test]
+async fn a_decision_beaten_by_another_answers_none_from_the_returned_item() {
+    let (ledger, script) = fake(
+        vec![
+            ok(json!({"Item": stored_request_json("PENDING", 0)})),
+            cancelled_with(json!([
+                {"Code": "ConditionalCheckFailed", "Item": stored_request_json("APPROVED", 1)},
+                {"Code": "None"}, {"Code": "None"}, {"Code": "None"}
+            ])),
+        ],
+        5,
+    )
+    .await;
+
+    let answer = ledger
+        .transition_request(
+            "r1",
+            RequestState::Pending,
+            RequestState::Approved,
+            &RequestChange::default(),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(answer, None);
+    assert_eq!(targets(&script), vec!["GetItem", "TransactWriteItems"]);
+}
+
+#[tokio::test]
+async fn a_guard_refusal_without_the_old_item_reads_the_guard_then_its_request() {
+    let (ledger, script) = fake(
+        vec![
+            cancelled_with(json!([
+                {"Code": "None"}, {"Code": "None"}, {"Code": "ConditionalCheckFailed"}
+            ])),
+            ok(json!({"Item": {
+                "pk": {"S": "POOL#acme"}, "sk": {"S": "OPEN#ana@example.org"},
+                "request_id": {"S": "r1"}
+            }})),
+            ok(json!({"Item": stored_request_json("WAITLISTED", 2)})),
+        ],
+        5,
+    )
+    .await;
+
+    let answer = ledger.create_request(&sample_request("r2")).await.unwrap();
+
+    let existing = answer.expect("the open request is returned");
+    assert_eq!(existing.id, "r1");
+    assert_eq!(existing.state, RequestState::Waitlisted);
+    assert_eq!(
+        targets(&script),
+        vec!["TransactWriteItems", "GetItem", "GetItem"]
+    );
+    let script = script.lock().unwrap();
+    let items = &script.requests[0].1["TransactItems"];
+    assert_eq!(items[0]["Put"]["Item"]["pk"]["S"], "REQ#r2");
+    assert_eq!(
+        items[1]["Put"]["Item"]["sk"]["S"],
+        "RQ#PENDING#0000000001000#r2"
+    );
+    assert_eq!(items[2]["Put"]["Item"]["sk"]["S"], "OPEN#ana@example.org");
+    assert_eq!(script.requests[2].1["Key"]["pk"]["S"], "REQ#r1");
+}
+
+#[tokio::test]
+async fn the_audit_trail_is_read_day_by_day_from_the_day_markers() {
+    let event = |at: i64| {
+        json!({
+            "pk": {"S": "AUDIT#x"}, "sk": {"S": format!("{at:013}#00")},
+            "at": {"N": at.to_string()}, "actor": {"S": "system"},
+            "action": {"S": "request.created"}, "detail": {"S": ""}
+        })
+    };
+    let (ledger, script) = fake(
+        vec![
+            ok(json!({"Items": [
+                {"pk": {"S": "AUDIT_DAYS"}, "sk": {"S": "1970-01-01"}},
+                {"pk": {"S": "AUDIT_DAYS"}, "sk": {"S": "1970-01-03"}}
+            ]})),
+            ok(json!({"Items": [event(5)]})),
+            ok(json!({"Items": [event(2 * 86_400_000), event(2 * 86_400_000 + 1)]})),
+        ],
+        5,
+    )
+    .await;
+
+    let events = ledger.audit_since(5, 2).await.unwrap();
+
+    assert_eq!(
+        events.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![5, 2 * 86_400_000]
+    );
+    assert_eq!(targets(&script), vec!["Query"; 3]);
+    let script = script.lock().unwrap();
+    assert_eq!(
+        script.requests[0].1["ExpressionAttributeValues"][":sk"]["S"],
+        "1970-01-01"
+    );
+    assert_eq!(
+        script.requests[1].1["ExpressionAttributeValues"][":pk"]["S"],
+        "AUDIT#1970-01-01"
+    );
+    assert_eq!(script.requests[1].1["Limit"], 2);
+    assert_eq!(
+        script.requests[2].1["ExpressionAttributeValues"][":pk"]["S"],
+        "AUDIT#1970-01-03"
+    );
+    assert_eq!(script.requests[2].1["Limit"], 1);
+}

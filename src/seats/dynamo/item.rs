@@ -9,13 +9,36 @@
 //! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
 //! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
 //! | failed sign-up | `POOL#<pool>` | `FAILED#<person>` | `delivery`, `username`?, `code`, `message`, `at`, `retain_until`, `ttl` (epoch seconds), `pool`, `person` |
+//! | sign-up request | `REQ#<id>` | `REQUEST` | the request's fields (below), `rev` N |
+//! | request listing | `POOL#<pool>` | `RQ#<STATE>#<created_at, 13 digits>#<id>` | a copy of the request item's attributes |
+//! | open-request guard | `POOL#<pool>` | `OPEN#<person>` | `request_id`, `pool`, `person`, `created_at` |
+//! | audit event | `AUDIT#<yyyy-mm-dd, UTC day of at>` | `<at, 13 digits>#<16 random hex digits>` | `at`, `actor`, `action`, `pool`?, `person`?, `detail` |
+//! | audit day | `AUDIT_DAYS` | `<yyyy-mm-dd>` | none: marks a day that has audit events |
 //!
-//! A pool's counter, claims and failed sign-ups share a partition, so one
-//! Query per sort-key prefix (`CLAIM#`, `FAILED#`) lists the claims or the
-//! failures; neither prefix is a prefix of the other or of `COUNTER`. Times are epoch milliseconds except `ttl`, which DynamoDB's TTL
-//! feature needs in seconds. This module only builds and reads items; it does
-//! no I/O, and a malformed item becomes [`LedgerError::Corrupt`], never a
-//! panic.
+//! A pool's counter, claims, failed sign-ups, request listings and open
+//! guards share a partition, so one Query per sort-key prefix (`CLAIM#`,
+//! `FAILED#`, `RQ#<STATE>#`) lists the claims, the failures or the requests
+//! in one state; no prefix is a prefix of another, of `COUNTER` or of
+//! `OPEN#`. Times are epoch milliseconds except `ttl`, which DynamoDB's TTL
+//! feature needs in seconds.
+//!
+//! Sign-up requests: the item under `REQ#<id>` is the request itself
+//! (`id`, `pool`, `person`, `delivery`, `payload`, `state`, `claim_id`?,
+//! `created_at`, `expires_at`, `decided_at`?, `decided_by`?, `reason`?) with
+//! a revision `rev` raised by every transition. The listing item and the
+//! guard (present exactly while the request is PENDING or WAITLISTED) are
+//! written in the same `TransactWriteItems` as the request, so a listing
+//! never disagrees with its request. Sort keys hold times as 13 zero-padded
+//! digits (negative times count as 0), which sort as numbers until the year
+//! 2286.
+//!
+//! Audit events: one partition per UTC day; the random suffix keeps events
+//! with the same `at` apart. `AUDIT_DAYS` lists the days that have events,
+//! so reading the trail from a time on needs no Scan and no clock: Query the
+//! days from that day on, then each day's partition in order.
+//!
+//! This module only builds and reads items; it does no I/O, and a malformed
+//! item becomes [`LedgerError::Corrupt`], never a panic.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -24,7 +47,9 @@ use std::str::FromStr;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
-use crate::seats::{Claim, ClaimKey, ClaimState, FailedSignup, LedgerError};
+use crate::seats::{
+    AuditEvent, Claim, ClaimKey, ClaimState, FailedSignup, LedgerError, RequestState, SignupRecord,
+};
 
 /// A raw DynamoDB item.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -41,6 +66,14 @@ pub(super) const CLAIM_PREFIX: &str = "CLAIM#";
 pub(super) const FAILED_PREFIX: &str = "FAILED#";
 /// Sort key of a delivery record.
 pub(super) const DELIVERY_SK: &str = "DELIVERY";
+/// Sort key of a sign-up request's own item.
+pub(super) const REQUEST_SK: &str = "REQUEST";
+/// Sort key prefix of a person's open-request guard.
+pub(super) const OPEN_PREFIX: &str = "OPEN#";
+/// Sort key prefix of request listing items.
+pub(super) const REQUEST_INDEX_PREFIX: &str = "RQ#";
+/// Partition of the days that have audit events.
+pub(super) const AUDIT_DAYS_PK: &str = "AUDIT_DAYS";
 
 /// Stored delivery status: a lease is held.
 pub(super) const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -66,6 +99,81 @@ pub(super) fn failed_sk(person: &str) -> String {
 /// so the key is unambiguous even when the sender's id contains `#`.
 pub(super) fn delivery_pk(key: &DeliveryKey) -> String {
     format!("DELIVERY#{}#{}", key.source, key.id)
+}
+
+/// A time as 13 zero-padded digits for a sort key (negative times as 0), so
+/// that sort keys order like the times.
+pub(super) fn sort_millis(at: UnixMillis) -> String {
+    format!("{:013}", at.max(0))
+}
+
+/// `pk` of a sign-up request's own item.
+pub(super) fn request_pk(id: &str) -> String {
+    format!("REQ#{id}")
+}
+
+/// The key of a sign-up request's own item.
+pub(super) fn request_key(id: &str) -> Item {
+    key(request_pk(id), REQUEST_SK.to_string())
+}
+
+/// The key of a person's open-request guard.
+pub(super) fn open_key(key_: &ClaimKey) -> Item {
+    key(pool_pk(&key_.pool), format!("{OPEN_PREFIX}{}", key_.person))
+}
+
+/// Sort key prefix of a pool's listing items in `state`.
+pub(super) fn request_index_prefix(state: RequestState) -> String {
+    format!("{REQUEST_INDEX_PREFIX}{}#", state.as_str())
+}
+
+/// The key of a request's listing item while it is in `state`.
+pub(super) fn request_index_key(r: &SignupRecord, state: RequestState) -> Item {
+    key(
+        pool_pk(&r.key.pool),
+        format!(
+            "{}{}#{}",
+            request_index_prefix(state),
+            sort_millis(r.created_at),
+            r.id
+        ),
+    )
+}
+
+/// The UTC day (`yyyy-mm-dd`) of a time (negative times count as 0).
+pub(super) fn audit_day(at: UnixMillis) -> String {
+    let (y, m, d) = civil_from_days(at.max(0).div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The proleptic Gregorian date of a day number (days since 1970-01-01);
+/// Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `pk` of a day's audit events.
+pub(super) fn audit_pk(day: &str) -> String {
+    format!("AUDIT#{day}")
+}
+
+/// The key of a day's marker in [`AUDIT_DAYS_PK`].
+pub(super) fn audit_day_key(day: &str) -> Item {
+    key(AUDIT_DAYS_PK.to_string(), day.to_string())
+}
+
+/// The day of a marker item (its sort key).
+pub(super) fn audit_day_of_marker(item: &Item) -> Result<&str, LedgerError> {
+    item.req_s(SK)
 }
 
 /// The key of a pool's counter.
@@ -243,6 +351,131 @@ impl FailureRecord {
     }
 }
 
+/// A stored request (its own item or a listing item), read with
+/// `SignupRecord::try_from(RequestItem(&item))`.
+pub(super) struct RequestItem<'a>(pub &'a Item);
+
+impl TryFrom<RequestItem<'_>> for SignupRecord {
+    type Error = LedgerError;
+
+    fn try_from(RequestItem(item): RequestItem<'_>) -> Result<Self, Self::Error> {
+        let pool = PoolId::parse(item.req_s("pool")?)
+            .map_err(|_| LedgerError::Corrupt("request has an invalid pool name".into()))?;
+        let state = RequestState::parse(item.req_s("state")?)
+            .ok_or_else(|| LedgerError::Corrupt("request has an unknown state".into()))?;
+        Ok(SignupRecord {
+            id: item.req_s("id")?.to_string(),
+            key: ClaimKey {
+                pool,
+                person: item.req_s("person")?.to_string(),
+            },
+            delivery: item.req_s("delivery")?.to_string(),
+            payload: item.req_s("payload")?.to_string(),
+            state,
+            claim_id: item.opt_s("claim_id")?.map(str::to_string),
+            created_at: item.req_n("created_at")?,
+            expires_at: item.req_n("expires_at")?,
+            decided_at: item.opt_n("decided_at")?,
+            decided_by: item.opt_s("decided_by")?.map(str::to_string),
+            reason: item.opt_s("reason")?.map(str::to_string),
+        })
+    }
+}
+
+/// `rev` of a request's own item: how many transitions it went through.
+pub(super) fn request_rev(item: &Item) -> Result<u64, LedgerError> {
+    item.req_n("rev")
+}
+
+/// `item` (a key) with the request's attributes and revision `rev`.
+fn request_item(r: &SignupRecord, rev: u64, mut item: Item) -> Item {
+    item.insert("id".into(), s(&r.id));
+    item.insert("pool".into(), s(r.key.pool.as_str()));
+    item.insert("person".into(), s(&r.key.person));
+    item.insert("delivery".into(), s(&r.delivery));
+    item.insert("payload".into(), s(&r.payload));
+    item.insert("state".into(), s(r.state.as_str()));
+    if let Some(claim_id) = &r.claim_id {
+        item.insert("claim_id".into(), s(claim_id));
+    }
+    item.insert("created_at".into(), n(r.created_at));
+    item.insert("expires_at".into(), n(r.expires_at));
+    if let Some(at) = r.decided_at {
+        item.insert("decided_at".into(), n(at));
+    }
+    if let Some(by) = &r.decided_by {
+        item.insert("decided_by".into(), s(by));
+    }
+    if let Some(reason) = &r.reason {
+        item.insert("reason".into(), s(reason));
+    }
+    item.insert("rev".into(), n(rev));
+    item
+}
+
+/// A request's own item (keys included) at revision `rev`, ready to put.
+pub(super) fn request_record(r: &SignupRecord, rev: u64) -> Item {
+    request_item(r, rev, request_key(&r.id))
+}
+
+/// A request's listing item for its current state, ready to put.
+pub(super) fn request_index_record(r: &SignupRecord, rev: u64) -> Item {
+    request_item(r, rev, request_index_key(r, r.state))
+}
+
+/// The open-request guard of `r`, ready to put.
+pub(super) fn open_record(r: &SignupRecord) -> Item {
+    let mut item = open_key(&r.key);
+    item.insert("request_id".into(), s(&r.id));
+    item.insert("pool".into(), s(r.key.pool.as_str()));
+    item.insert("person".into(), s(&r.key.person));
+    item.insert("created_at".into(), n(r.created_at));
+    item
+}
+
+/// `request_id` of an open-request guard.
+pub(super) fn open_request_id(item: &Item) -> Result<&str, LedgerError> {
+    item.req_s("request_id")
+}
+
+/// An audit event as a full item (keys included), `suffix` telling apart
+/// events with the same `at`.
+pub(super) fn audit_record(e: &AuditEvent, suffix: &str) -> Item {
+    let mut item = key(
+        audit_pk(&audit_day(e.at)),
+        format!("{}#{suffix}", sort_millis(e.at)),
+    );
+    item.insert("at".into(), n(e.at));
+    item.insert("actor".into(), s(&e.actor));
+    item.insert("action".into(), s(&e.action));
+    if let Some(pool) = &e.pool {
+        item.insert("pool".into(), s(pool));
+    }
+    if let Some(person) = &e.person {
+        item.insert("person".into(), s(person));
+    }
+    item.insert("detail".into(), s(&e.detail));
+    item
+}
+
+/// A stored audit event, read with `AuditEvent::try_from(AuditItem(&item))`.
+pub(super) struct AuditItem<'a>(pub &'a Item);
+
+impl TryFrom<AuditItem<'_>> for AuditEvent {
+    type Error = LedgerError;
+
+    fn try_from(AuditItem(item): AuditItem<'_>) -> Result<Self, Self::Error> {
+        Ok(AuditEvent {
+            at: item.req_n("at")?,
+            actor: item.req_s("actor")?.to_string(),
+            action: item.req_s("action")?.to_string(),
+            pool: item.opt_s("pool")?.map(str::to_string),
+            person: item.opt_s("person")?.map(str::to_string),
+            detail: item.req_s("detail")?.to_string(),
+        })
+    }
+}
+
 /// `used` of a counter item.
 pub(super) fn counter_used(item: &Item) -> Result<u32, LedgerError> {
     Ok(item.opt_n("used")?.unwrap_or(0))
@@ -379,6 +612,113 @@ mod tests {
             FailedSignup::try_from(FailureItem(&item)),
             Err(LedgerError::Corrupt(_))
         ));
+    }
+
+    fn sample_request(claim_id: Option<&str>, decided: bool) -> SignupRecord {
+        SignupRecord {
+            id: "0a1b2c".into(),
+            key: ClaimKey {
+                pool: PoolId::parse("acme").unwrap(),
+                person: "ana#x@example.org".into(),
+            },
+            delivery: "okta:e-1".into(),
+            payload: "{\"role\":\"viewer\"}".into(),
+            state: if decided {
+                RequestState::Approved
+            } else {
+                RequestState::Waitlisted
+            },
+            claim_id: claim_id.map(str::to_string),
+            created_at: 1_700_000_000_123,
+            expires_at: 1_700_600_000_000,
+            decided_at: decided.then_some(1_700_000_100_000),
+            decided_by: decided.then(|| "admin:ana".to_string()),
+            reason: decided.then(String::new),
+        }
+    }
+
+    #[test]
+    fn a_request_survives_the_round_trip_through_its_item_and_its_listing_item() {
+        for (claim_id, decided) in [(None, false), (Some("c-1"), true)] {
+            let r = sample_request(claim_id, decided);
+            let own = request_record(&r, 3);
+            assert_eq!(own.get(PK), Some(&s("REQ#0a1b2c")));
+            assert_eq!(own.get(SK), Some(&s("REQUEST")));
+            assert_eq!(request_rev(&own).unwrap(), 3);
+            assert_eq!(SignupRecord::try_from(RequestItem(&own)).unwrap(), r);
+            let listed = request_index_record(&r, 3);
+            assert_eq!(listed.get(PK), Some(&s("POOL#acme")));
+            let sk = format!("RQ#{}#1700000000123#0a1b2c", r.state.as_str());
+            assert_eq!(listed.get(SK), Some(&s(sk)));
+            assert_eq!(SignupRecord::try_from(RequestItem(&listed)).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn a_request_item_with_an_unknown_state_is_corrupt() {
+        let mut item = request_record(&sample_request(None, false), 0);
+        item.insert("state".into(), s("LOST"));
+        assert!(matches!(
+            SignupRecord::try_from(RequestItem(&item)),
+            Err(LedgerError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn the_guard_names_its_request_and_no_listing_prefix_overlaps_another() {
+        let r = sample_request(None, false);
+        let guard = open_record(&r);
+        assert_eq!(guard.get(SK), Some(&s("OPEN#ana#x@example.org")));
+        assert_eq!(open_request_id(&guard).unwrap(), "0a1b2c");
+        let prefixes: Vec<String> = RequestState::ALL
+            .iter()
+            .map(|st| request_index_prefix(*st))
+            .chain([CLAIM_PREFIX, FAILED_PREFIX, OPEN_PREFIX, COUNTER_SK].map(String::from))
+            .collect();
+        for a in &prefixes {
+            for b in &prefixes {
+                assert!(a == b || !b.starts_with(a.as_str()), "{a} prefixes {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn sort_keys_hold_times_as_13_digits() {
+        assert_eq!(sort_millis(5), "0000000000005");
+        assert_eq!(sort_millis(-5), "0000000000000");
+        assert_eq!(sort_millis(4_102_444_800_000), "4102444800000");
+        assert!(sort_millis(999) < sort_millis(1_000));
+    }
+
+    #[test]
+    fn audit_days_are_utc_calendar_days() {
+        assert_eq!(audit_day(0), "1970-01-01");
+        assert_eq!(audit_day(86_399_999), "1970-01-01");
+        assert_eq!(audit_day(86_400_000), "1970-01-02");
+        assert_eq!(audit_day(951_782_400_000), "2000-02-29");
+        assert_eq!(audit_day(1_709_251_199_999), "2024-02-29");
+        assert_eq!(audit_day(1_735_689_600_000), "2025-01-01");
+        assert_eq!(audit_day(4_102_444_800_000), "2100-01-01");
+        assert_eq!(audit_day(4_107_542_400_000), "2100-03-01");
+        assert_eq!(audit_day(-1), "1970-01-01");
+    }
+
+    #[test]
+    fn an_audit_event_survives_the_round_trip_through_an_item() {
+        for (pool, person) in [(None, None), (Some("acme"), Some("ana@example.org"))] {
+            let e = AuditEvent {
+                at: 4_102_444_800_007,
+                actor: "admin:ana".into(),
+                action: "request.approved".into(),
+                pool: pool.map(str::to_string),
+                person: person.map(str::to_string),
+                detail: "looks fine".into(),
+            };
+            let item = audit_record(&e, "00ff");
+            assert_eq!(item.get(PK), Some(&s("AUDIT#2100-01-01")));
+            assert_eq!(item.get(SK), Some(&s("4102444800007#00ff")));
+            assert_eq!(AuditEvent::try_from(AuditItem(&item)).unwrap(), e);
+        }
     }
 
     #[test]

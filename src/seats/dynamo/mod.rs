@@ -15,6 +15,15 @@
 //! - `touch` is one conditional `UpdateItem` (this claim id, still RESERVED);
 //!   failed sign-ups are plain `PutItem`s in the pool's partition, and
 //!   `failures` drops expired ones itself, TTL deletion being lazy.
+//! - a sign-up request is written in ONE transaction with its listing item
+//!   and (while open) its pool + person guard, put only if absent, so a
+//!   second open request is refused by DynamoDB. `transition_request` reads
+//!   the request, then in one transaction puts it back on condition that its
+//!   state and revision are still what was read, moves the listing item and
+//!   adds or deletes the guard: of concurrent moves exactly one wins.
+//! - audit events are conditional `PutItem`s (never overwriting) into one
+//!   partition per UTC day, after a marker of the day; `audit_since` Queries
+//!   the markers, then the days, in order. Nothing here ever Scans.
 //!
 //! Transaction conflicts (concurrent transactions on the same counter) are
 //! retried with full-jitter backoff within a [`ConflictRetry`] budget and
@@ -28,6 +37,7 @@ mod fake_tests;
 mod item;
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,13 +59,13 @@ use rand::Rng;
 
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Reservation,
-    ReserveRequest, SeatLedger,
+    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
+    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 use item::{
-    COMPLETE, ClaimItem, ClaimRecord, DeliveryRecord, DeliveryStatus, FailureItem, FailureRecord,
-    IN_PROGRESS, Item, n, s,
+    AuditItem, COMPLETE, ClaimItem, ClaimRecord, DeliveryRecord, DeliveryStatus, FailureItem,
+    FailureRecord, IN_PROGRESS, Item, RequestItem, n, s,
 };
 
 /// How long an IN_PROGRESS record outlives its lease before DynamoDB's TTL
@@ -119,6 +129,10 @@ pub struct DynamoLedger {
     /// Why atomic: reservations run concurrently on a shared ledger, and the
     /// count is only a statistic, so relaxed increments suffice.
     conflicts_retried: AtomicU64,
+    /// The last UTC day whose `AUDIT_DAYS` marker this ledger wrote, so
+    /// `audit` writes the marker once per day, not once per event. Only a
+    /// saving: writing it again is harmless.
+    audit_day_marked: Mutex<Option<String>>,
 }
 
 /// What one attempt of a retried operation came to.
@@ -141,6 +155,7 @@ impl DynamoLedger {
             table: table_name.into(),
             retry: ConflictRetry::default(),
             conflicts_retried: AtomicU64::new(0),
+            audit_day_marked: Mutex::new(None),
         }
     }
 
@@ -615,6 +630,293 @@ impl DynamoLedger {
             other => Err(failure(description, &other)),
         }
     }
+
+    /// The request stored under `id` with its revision, if any.
+    async fn get_request(&self, id: &str) -> Result<Option<(SignupRecord, u64)>, LedgerError> {
+        match self.get(item::request_key(id)).await? {
+            Some(found) => Ok(Some((
+                SignupRecord::try_from(RequestItem(&found))?,
+                item::request_rev(&found)?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Sends one transaction; `Ok(None)` when it went through, else the
+    /// cancellation reasons (in request order).
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<CancellationReason>>, LedgerError> {
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(None),
+            Err(err) => err,
+        };
+        let description = describe("TransactWriteItems", &err);
+        match err.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                Ok(Some(e.cancellation_reasons().to_vec()))
+            }
+            other => Err(failure(description, &other)),
+        }
+    }
+
+    /// One creation attempt: the request, its listing item and (if open) its
+    /// guard in one transaction.
+    async fn try_create_request(
+        &self,
+        r: &SignupRecord,
+    ) -> Result<Step<Option<SignupRecord>>, LedgerError> {
+        // Why: request ids are fresh random values; never overwrite one.
+        let own = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::request_record(r, 0)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", item::PK)
+            .build()
+            .map_err(build_error)?;
+        let listing = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::request_index_record(r, 0)))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(own).build(),
+            TransactWriteItem::builder().put(listing).build(),
+        ];
+        if r.state.is_open() {
+            // Why: one open request per pool + person; the guard's owner is
+            // returned when there is one.
+            let guard = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item::open_record(r)))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", item::PK)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(guard).build());
+        }
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(Step::Done(None));
+        };
+        // Reasons come in request order: [request, listing, guard?]. An open
+        // request wins over an id clash, as in the other adapters.
+        if failed(&reasons, 2) {
+            let owner = match reason_item(&reasons, 2) {
+                Some(found) => Some(item::open_request_id(found)?.to_string()),
+                None => match self.get(item::open_key(&r.key)).await? {
+                    Some(found) => Some(item::open_request_id(&found)?.to_string()),
+                    None => None,
+                },
+            };
+            let existing = match owner {
+                Some(id) => self.get_request(&id).await?,
+                None => None,
+            };
+            // Closed or gone since our write: try again.
+            return Ok(match existing {
+                Some((existing, _)) if existing.state.is_open() => Step::Done(Some(existing)),
+                _ => Step::Raced,
+            });
+        }
+        if failed(&reasons, 0) {
+            return Err(crate::seats::request_id_taken());
+        }
+        if conflicted(&reasons) {
+            return Ok(Step::Conflict);
+        }
+        Err(cancelled("create_request", &reasons))
+    }
+
+    /// One transition attempt: read the request, then put it back on
+    /// condition that state and revision are unchanged, moving its listing
+    /// item and its guard in the same transaction.
+    async fn try_transition_request(
+        &self,
+        id: &str,
+        from: RequestState,
+        to: RequestState,
+        change: &RequestChange,
+    ) -> Result<Step<Option<SignupRecord>>, LedgerError> {
+        let Some((current, rev)) = self.get_request(id).await? else {
+            return Ok(Step::Done(None));
+        };
+        if current.state != from {
+            return Ok(Step::Done(None));
+        }
+        let updated = change.apply(&current, to);
+        let next = rev + 1;
+        // Why the revision too: the put writes the whole item as read, so
+        // it must not land on a request changed since (from → X → from).
+        let own = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::request_record(&updated, next)))
+            .condition_expression("#state = :from AND #rev = :rev")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#rev", "rev")
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":rev", n(rev))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().put(own).build()];
+        let listing = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item::request_index_record(&updated, next)))
+            .build()
+            .map_err(build_error)?;
+        items.push(TransactWriteItem::builder().put(listing).build());
+        if from != to {
+            // Same key when the state stays (one transaction may not touch
+            // an item twice), so the old listing item goes only on a move.
+            let old_listing = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(item::request_index_key(&current, from)))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().delete(old_listing).build());
+        }
+        // Index of the guard operation in `items`, when there is one.
+        let guard_at = items.len();
+        let guard = match (from.is_open(), to.is_open()) {
+            (true, false) => {
+                // Why: free the slot only if it is this request's (a missing
+                // guard is not worth failing the decision for).
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item::open_key(&current.key)))
+                    .condition_expression("attribute_not_exists(#pk) OR #request_id = :id")
+                    .expression_attribute_names("#pk", item::PK)
+                    .expression_attribute_names("#request_id", "request_id")
+                    .expression_attribute_values(":id", s(id))
+                    .build()
+                    .map_err(build_error)?;
+                Some(TransactWriteItem::builder().delete(delete).build())
+            }
+            (false, true) => {
+                // Why: reopening must not give the person a second open
+                // request in the pool.
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item::open_record(&updated)))
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", item::PK)
+                    .build()
+                    .map_err(build_error)?;
+                Some(TransactWriteItem::builder().put(put).build())
+            }
+            _ => None,
+        };
+        let reopening = !from.is_open() && to.is_open();
+        items.extend(guard);
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(Step::Done(Some(updated)));
+        };
+        if failed(&reasons, 0) {
+            // Someone moved it first: answer from what is stored now.
+            return match reason_item(&reasons, 0) {
+                Some(found) if SignupRecord::try_from(RequestItem(found))?.state != from => {
+                    Ok(Step::Done(None))
+                }
+                _ => Ok(Step::Raced),
+            };
+        }
+        if failed(&reasons, guard_at) {
+            if reopening {
+                return Ok(Step::Done(None));
+            }
+            return Err(LedgerError::Corrupt(
+                "the open-request guard belongs to another request".into(),
+            ));
+        }
+        if conflicted(&reasons) {
+            return Ok(Step::Conflict);
+        }
+        Err(cancelled("transition_request", &reasons))
+    }
+
+    /// One unconditional put (a day marker): the same item again is harmless.
+    async fn try_put(&self, record: &Item) -> Result<Step<()>, LedgerError> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record.clone()))
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(Step::Done(())),
+            Err(err) => err,
+        };
+        let description = describe("PutItem", &err);
+        match err.into_service_error() {
+            PutItemError::TransactionConflictException(_) => Ok(Step::Conflict),
+            other => Err(failure(description, &other)),
+        }
+    }
+
+    /// One audit put under a fresh random suffix, never overwriting.
+    async fn try_put_audit(&self, e: &AuditEvent) -> Result<Step<()>, LedgerError> {
+        let suffix = format!("{:016x}", rand::rng().random::<u64>());
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::audit_record(e, &suffix)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", item::PK)
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(Step::Done(())),
+            Err(err) => err,
+        };
+        let description = describe("PutItem", &err);
+        match err.into_service_error() {
+            // The suffix was taken (vanishingly rare): another one.
+            PutItemError::ConditionalCheckFailedException(_) => Ok(Step::Raced),
+            PutItemError::TransactionConflictException(_) => Ok(Step::Conflict),
+            other => Err(failure(description, &other)),
+        }
+    }
+
+    /// One page of a Query on `pk` with a sort-key condition (`#sk >= :sk`
+    /// or `begins_with(#sk, :sk)`), oldest sort key first.
+    async fn query_page(
+        &self,
+        pk: String,
+        sk_condition: &str,
+        sk: String,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), LedgerError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("#pk = :pk AND {sk_condition}"))
+            .expression_attribute_names("#pk", item::PK)
+            .expression_attribute_names("#sk", item::SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk))
+            .consistent_read(true)
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        Ok((out.items().to_vec(), next))
+    }
 }
 
 /// Why a stored delivery refuses a new lease, or `None` when it would not
@@ -848,6 +1150,138 @@ impl SeatLedger for DynamoLedger {
         }
         crate::seats::newest_first(&mut failures);
         Ok(failures)
+    }
+
+    async fn create_request(&self, r: &SignupRecord) -> Result<Option<SignupRecord>, LedgerError> {
+        self.retrying("create_request", || self.try_create_request(r))
+            .await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<SignupRecord>, LedgerError> {
+        Ok(self.get_request(id).await?.map(|(r, _)| r))
+    }
+
+    async fn requests(
+        &self,
+        pool: &PoolId,
+        state: RequestState,
+    ) -> Result<Vec<SignupRecord>, LedgerError> {
+        let mut requests = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, next) = self
+                .query_page(
+                    item::pool_pk(pool),
+                    "begins_with(#sk, :sk)",
+                    item::request_index_prefix(state),
+                    None,
+                    start.take(),
+                )
+                .await?;
+            for found in &items {
+                requests.push(SignupRecord::try_from(RequestItem(found))?);
+            }
+            match next {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
+        // Already in this order by sort key, but for times before 1970
+        // (stored as 0 in the key).
+        crate::seats::oldest_first(&mut requests);
+        Ok(requests)
+    }
+
+    async fn transition_request(
+        &self,
+        id: &str,
+        from: RequestState,
+        to: RequestState,
+        change: &RequestChange,
+    ) -> Result<Option<SignupRecord>, LedgerError> {
+        self.retrying("transition_request", || {
+            self.try_transition_request(id, from, to, change)
+        })
+        .await
+    }
+
+    async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
+        let day = item::audit_day(e.at);
+        let marked = self
+            .audit_day_marked
+            .lock()
+            .map(|last| last.as_deref() == Some(day.as_str()))
+            .unwrap_or(false);
+        if !marked {
+            // Why first: an event must never exist without its day's marker,
+            // or `audit_since` would not find it. A marker without events
+            // (the put below failed) is harmless.
+            let marker = item::audit_day_key(&day);
+            self.retrying("audit", || self.try_put(&marker)).await?;
+            if let Ok(mut last) = self.audit_day_marked.lock() {
+                *last = Some(day);
+            }
+        }
+        self.retrying("audit", || self.try_put_audit(e)).await
+    }
+
+    async fn audit_since(
+        &self,
+        since: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, LedgerError> {
+        let mut events = Vec::new();
+        if limit == 0 {
+            return Ok(events);
+        }
+        let mut days_start: Option<Item> = None;
+        'days: loop {
+            let (days, next_days) = self
+                .query_page(
+                    item::AUDIT_DAYS_PK.to_string(),
+                    "#sk >= :sk",
+                    item::audit_day(since),
+                    None,
+                    days_start.take(),
+                )
+                .await?;
+            for marker in &days {
+                let day = item::audit_day_of_marker(marker)?;
+                let mut start: Option<Item> = None;
+                loop {
+                    let wanted = limit - events.len();
+                    let (found, next) = self
+                        .query_page(
+                            item::audit_pk(day),
+                            "#sk >= :sk",
+                            item::sort_millis(since),
+                            Some(i32::try_from(wanted).unwrap_or(i32::MAX).min(1_000)),
+                            start.take(),
+                        )
+                        .await?;
+                    for raw in &found {
+                        let event = AuditEvent::try_from(AuditItem(raw))?;
+                        // Why check again: times before 1970 share key 0.
+                        if event.at >= since {
+                            events.push(event);
+                        }
+                    }
+                    if events.len() >= limit {
+                        events.truncate(limit);
+                        break 'days;
+                    }
+                    match next {
+                        Some(last) => start = Some(last),
+                        None => break,
+                    }
+                }
+            }
+            match next_days {
+                Some(last) => days_start = Some(last),
+                None => break,
+            }
+        }
+        Ok(events)
     }
 }
 

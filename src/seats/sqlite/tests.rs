@@ -182,6 +182,104 @@ async fn a_version_1_file_without_the_failures_table_is_upgraded_in_place_and_ke
 }
 
 #[tokio::test]
+async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_its_data() {
+    let dir = scratch("upgrade2");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    // A file as the version-2 build left it: its schema, its marks, a claim
+    // and a failure.
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        .unwrap();
+    raw.execute_batch(MIGRATIONS[0]).unwrap();
+    raw.execute_batch(MIGRATIONS[1]).unwrap();
+    raw.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    raw.pragma_update(None, "user_version", 2).unwrap();
+    raw.execute_batch(
+        "INSERT INTO pools (pool, used) VALUES ('acme', 1);
+         INSERT INTO claims VALUES ('acme', 'ana@example.org', 'c-1', 'ACTIVE',
+             'ana_acme', 'standard:d', 7, 8);
+         INSERT INTO failures VALUES ('acme', 'bob@example.org', 'okta:e-1', NULL,
+             'portal_refused', 'refused', 9, 4102444800000);",
+    )
+    .unwrap();
+    drop(raw);
+
+    let ledger = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(
+        pragma_i64(&lock(&ledger.conn), "user_version"),
+        SCHEMA_VERSION
+    );
+    assert_eq!(SCHEMA_VERSION, 3);
+    let k = key("acme", "ana@example.org");
+    let claim = ledger.claim(&k).await.unwrap().unwrap();
+    assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
+    assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 1);
+    assert_eq!(ledger.failures(&k.pool, 10).await.unwrap().len(), 1);
+    let request = SignupRecord {
+        id: "r1".into(),
+        key: key("acme", "cy@example.org"),
+        delivery: "typeform:t-1".into(),
+        payload: "{}".into(),
+        state: RequestState::Waitlisted,
+        claim_id: None,
+        created_at: T0,
+        expires_at: T0 + 1_000,
+        decided_at: None,
+        decided_by: None,
+        reason: None,
+    };
+    assert_eq!(ledger.create_request(&request).await.unwrap(), None);
+    let event = AuditEvent {
+        at: T0,
+        actor: "system".into(),
+        action: "request.created".into(),
+        pool: Some("acme".into()),
+        person: Some("cy@example.org".into()),
+        detail: String::new(),
+    };
+    ledger.audit(&event).await.unwrap();
+    drop(ledger);
+
+    // Opened again (AUTOINCREMENT added SQLite's own `sqlite_sequence`
+    // table), the upgraded file is taken as it is.
+    let reopened = SqliteLedger::open(&path).unwrap();
+    assert_eq!(
+        reopened
+            .requests(&k.pool, RequestState::Waitlisted)
+            .await
+            .unwrap(),
+        vec![request]
+    );
+    assert_eq!(reopened.audit_since(0, 10).await.unwrap(), vec![event]);
+    drop(reopened);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn the_schema_itself_refuses_a_second_open_request_of_a_person() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let conn = lock(&ledger.conn);
+    let insert = |id: &str, state: &str| {
+        conn.execute(
+            "INSERT INTO requests (id, pool, person, delivery, payload, state, created_at, \
+             expires_at) VALUES (?1, 'acme', 'ana@example.org', 'd', '{}', ?2, 1, 2)",
+            params![id, state],
+        )
+    };
+    insert("a", "DENIED").unwrap();
+    insert("b", "EXPIRED").unwrap();
+    insert("c", "PENDING").unwrap();
+
+    assert!(insert("d", "WAITLISTED").is_err());
+    assert!(insert("e", "PENDING").is_err());
+    assert!(insert("f", "APPROVED").is_ok());
+    assert!(insert("g", "LOST").is_err());
+}
+
+#[tokio::test]
 async fn a_file_with_a_newer_schema_version_is_refused_as_corrupt() {
     let dir = scratch("newer");
     let path = dir.join("ledger.db");
