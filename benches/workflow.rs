@@ -117,12 +117,13 @@ fn main() {
             jobs: None,
             entra: None,
             http: Default::default(),
-        approval_routes: Default::default(),
+            approval_routes: Default::default(),
             standard_keys: vec![key.clone()],
             tolerance_secs: 300,
             clock,
             status_tokens: vec![],
             sources: Default::default(),
+            admin: None,
         });
         let app = router(state);
         let mut samples = Vec::with_capacity(N);
