@@ -280,7 +280,8 @@ struct ServeConfig {
 
 enum PortalChoice {
     Simulator,
-    Url { url: String, secrets: Secrets },
+    // Boxed: the secrets are large and the simulator variant holds nothing.
+    Url { url: String, secrets: Box<Secrets> },
 }
 
 async fn serve(a: ServeArgs) -> Result<()> {
@@ -293,7 +294,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
     } else {
         PortalChoice::Url {
             url: normalise_portal_url(&a.portal).map_err(|e| anyhow!("{e}"))?,
-            secrets: secrets.clone(),
+            secrets: Box::new(secrets.clone()),
         }
     };
     let workflow = WorkflowSettings {
