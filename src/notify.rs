@@ -89,7 +89,8 @@ pub struct WebhookNotifier {
 impl WebhookNotifier {
     /// A notifier for this URL (kept secret: it is the credential).
     pub fn new(url: Secret) -> Result<Self, String> {
-        let parsed = url::Url::parse(url.expose()).map_err(|_| "NOTIFY_WEBHOOK_URL is not a URL")?;
+        let parsed =
+            url::Url::parse(url.expose()).map_err(|_| "NOTIFY_WEBHOOK_URL is not a URL")?;
         let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
             return Err("NOTIFY_WEBHOOK_URL must use https".into());
@@ -108,9 +109,13 @@ impl Notifier for WebhookNotifier {
             let body = serde_json::json!({ "text": message(notice) });
             match self.client.post(self.url.expose()).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!(status = %r.status(), request = %notice.request.id, "approval webhook refused the notice"),
+                Ok(r) => {
+                    tracing::warn!(status = %r.status(), request = %notice.request.id, "approval webhook refused the notice")
+                }
                 // Never log the URL: it is the credential.
-                Err(e) => tracing::warn!(request = %notice.request.id, "approval webhook failed: {}", e.without_url()),
+                Err(e) => {
+                    tracing::warn!(request = %notice.request.id, "approval webhook failed: {}", e.without_url())
+                }
             }
         })
     }
@@ -180,6 +185,8 @@ mod tests {
     fn a_plain_http_webhook_off_loopback_is_refused() {
         assert!(WebhookNotifier::new(Secret::new("http://hooks.example/x")).is_err());
         assert!(WebhookNotifier::new(Secret::new("not a url")).is_err());
-        assert!(WebhookNotifier::new(Secret::new("https://hooks.slack.com/services/T/B/X")).is_ok());
+        assert!(
+            WebhookNotifier::new(Secret::new("https://hooks.slack.com/services/T/B/X")).is_ok()
+        );
     }
 }

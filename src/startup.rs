@@ -105,12 +105,17 @@ pub async fn approvals(
             LinkSigner::new(key.clone(), url).map_err(ConfigError)?,
         )),
         (Some(_), None) => {
-            tracing::warn!("PUBLIC_URL is set but APPROVAL_LINK_SECRET is not: notices carry no approve/deny links");
+            tracing::warn!(
+                "PUBLIC_URL is set but APPROVAL_LINK_SECRET is not: notices carry no approve/deny links"
+            );
             None
         }
         _ => None,
     };
-    let slack = match (secrets.slack_signing_secrets.is_empty(), settings.slack_approvers.is_empty()) {
+    let slack = match (
+        secrets.slack_signing_secrets.is_empty(),
+        settings.slack_approvers.is_empty(),
+    ) {
         (true, _) => None,
         (false, true) => {
             return Err(ConfigError(

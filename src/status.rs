@@ -86,7 +86,10 @@ pub async fn pools<L: SeatLedger>(
     for pool in &rules.pools {
         let usage = ledger.usage(&pool.id).await?;
         let mut claims = ledger.claims(&pool.id).await?;
-        let pending = ledger.requests(&pool.id, RequestState::Pending).await?.len() as u32;
+        let pending = ledger
+            .requests(&pool.id, RequestState::Pending)
+            .await?
+            .len() as u32;
         let waitlist: Vec<Waiting> = ledger
             .requests(&pool.id, RequestState::Waitlisted)
             .await?

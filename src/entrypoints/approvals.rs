@@ -89,7 +89,14 @@ impl LinkSigner {
     }
 
     /// Whether a presented signature is right (constant time) and unexpired.
-    pub fn check(&self, id: &str, verdict: Verdict, exp: UnixMillis, sig: &str, now: UnixMillis) -> bool {
+    pub fn check(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        exp: UnixMillis,
+        sig: &str,
+        now: UnixMillis,
+    ) -> bool {
         let Some(bytes) = unhex(sig) else {
             return false;
         };
@@ -227,11 +234,15 @@ pub(crate) async fn signed_decision<L: SeatLedger, P: Portal>(
             reason: "must be approve or deny".into(),
         });
     };
-    let approver = crate::intake::clean_text(&parsed.approver, 200);
-    if approver.is_empty() {
-        return intake_error(&IntakeError::MissingField("approver"));
-    }
-    let comment = parsed.comment.map(|c| crate::intake::clean_text(&c, 1000));
+    let approver = match crate::intake::clean_text("approver", Some(&parsed.approver)) {
+        Ok(Some(a)) => a,
+        Ok(None) => return intake_error(&IntakeError::MissingField("approver")),
+        Err(e) => return intake_error(&e),
+    };
+    let comment = match crate::intake::clean_text("comment", parsed.comment.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return intake_error(&e),
+    };
     let outcome = state
         .provisioner
         .decide_request(
@@ -265,7 +276,10 @@ button{{font-size:1.1rem;padding:.6rem 1.2rem}}dt{{font-weight:600}}</style></he
     let mut r = (status, Html(html)).into_response();
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -295,18 +309,22 @@ fn checked_link<L, P>(
     id: &str,
     p: &LinkParams,
     now: UnixMillis,
-) -> Result<Verdict, Response> {
+) -> Result<Verdict, Box<Response>> {
     let Some(signer) = state.approval_routes.links.as_ref() else {
-        return Err(page(StatusCode::NOT_FOUND, "Not available", "<p>Approval links are not enabled.</p>"));
+        return Err(Box::new(page(
+            StatusCode::NOT_FOUND,
+            "Not available",
+            "<p>Approval links are not enabled.</p>",
+        )));
     };
     let verdict = Verdict::parse(&p.decision);
     match verdict {
         Some(v) if signer.check(id, v, p.exp, &p.sig, now) => Ok(v),
-        _ => Err(page(
+        _ => Err(Box::new(page(
             StatusCode::FORBIDDEN,
             "Link not valid",
             "<p>This link is not valid or has expired. Use the administrator's page instead.</p>",
-        )),
+        ))),
     }
 }
 
@@ -319,14 +337,24 @@ pub(crate) async fn link_page<L: SeatLedger, P: Portal>(
     let now = (state.clock)();
     let verdict = match checked_link(&state, &id, &p, now) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let record = match state.provisioner.ledger().request(&id).await {
         Ok(Some(r)) => r,
-        Ok(None) => return page(StatusCode::NOT_FOUND, "No such request", "<p>This request does not exist.</p>"),
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "No such request",
+                "<p>This request does not exist.</p>",
+            );
+        }
         Err(e) => {
             tracing::error!("link page: {e}");
-            return page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>The request could not be read. Try again in a minute.</p>");
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "<p>The request could not be read. Try again in a minute.</p>",
+            );
         }
     };
     let v = view(&record);
@@ -369,7 +397,7 @@ pub(crate) async fn link_decide<L: SeatLedger, P: Portal>(
     let now = (state.clock)();
     let verdict = match checked_link(&state, &id, &p, now) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let outcome = state
         .provisioner
@@ -379,22 +407,44 @@ pub(crate) async fn link_decide<L: SeatLedger, P: Portal>(
         DecisionOutcome::Decided { verdict, .. } => page(
             StatusCode::OK,
             "Done",
-            &format!("<p>The request was {}.</p>", match verdict {
-                Verdict::Approve => "approved; the ArcGIS account is being created",
-                Verdict::Deny => "denied",
-            }),
+            &format!(
+                "<p>The request was {}.</p>",
+                match verdict {
+                    Verdict::Approve => "approved; the ArcGIS account is being created",
+                    Verdict::Deny => "denied",
+                }
+            ),
         ),
         DecisionOutcome::AlreadyDecided { state } => page(
             StatusCode::CONFLICT,
             "Already decided",
-            &format!("<p>This request was already decided ({}). Nothing changed.</p>", esc(&state.as_str().to_lowercase())),
+            &format!(
+                "<p>This request was already decided ({}). Nothing changed.</p>",
+                esc(&state.as_str().to_lowercase())
+            ),
         ),
-        DecisionOutcome::Expired => page(StatusCode::CONFLICT, "Expired", "<p>This request expired. Nothing changed.</p>"),
-        DecisionOutcome::NotFound => page(StatusCode::NOT_FOUND, "No such request", "<p>This request does not exist.</p>"),
-        DecisionOutcome::PoolFull => page(StatusCode::CONFLICT, "Pool full", "<p>The pool is full. Nothing changed; decide again when a seat frees.</p>"),
+        DecisionOutcome::Expired => page(
+            StatusCode::CONFLICT,
+            "Expired",
+            "<p>This request expired. Nothing changed.</p>",
+        ),
+        DecisionOutcome::NotFound => page(
+            StatusCode::NOT_FOUND,
+            "No such request",
+            "<p>This request does not exist.</p>",
+        ),
+        DecisionOutcome::PoolFull => page(
+            StatusCode::CONFLICT,
+            "Pool full",
+            "<p>The pool is full. Nothing changed; decide again when a seat frees.</p>",
+        ),
         DecisionOutcome::Unavailable(e) => {
             tracing::error!("link decision: {e}");
-            page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>The decision could not be recorded. Try again in a minute.</p>")
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "<p>The decision could not be recorded. Try again in a minute.</p>",
+            )
         }
     }
 }
@@ -423,7 +473,8 @@ pub fn verify_slack(
         .trim()
         .strip_prefix("v0=")
         .and_then(unhex)
-        .ok_or(IntakeError::InvalidHeader("x-slack-signature"))?;
+        // A malformed signature is a wrong one.
+        .ok_or(IntakeError::BadSignature)?;
     let mut ok = false;
     for secret in secrets {
         // ok: HMAC takes keys of any length.
@@ -435,7 +486,11 @@ pub fn verify_slack(
         mac.update(body);
         ok |= mac.verify_slice(&sig).is_ok();
     }
-    if ok { Ok(()) } else { Err(IntakeError::BadSignature) }
+    if ok {
+        Ok(())
+    } else {
+        Err(IntakeError::BadSignature)
+    }
 }
 
 /// Signs like Slack does (tests and tools).
@@ -480,7 +535,10 @@ pub(crate) async fn slack_action<L: SeatLedger, P: Portal>(
     let Some(payload) = payload else {
         return intake_error(&IntakeError::MalformedBody("no payload field".into()));
     };
-    let user = payload["user"]["id"].as_str().unwrap_or_default().to_string();
+    let user = payload["user"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let action = &payload["actions"][0];
     let verdict = action["action_id"].as_str().and_then(Verdict::parse);
     let id = action["value"].as_str().unwrap_or_default().to_string();
@@ -497,7 +555,14 @@ pub(crate) async fn slack_action<L: SeatLedger, P: Portal>(
     }
     let outcome = state
         .provisioner
-        .decide_request(&id, verdict, &format!("slack:{user}"), None, sink(&state), now)
+        .decide_request(
+            &id,
+            verdict,
+            &format!("slack:{user}"),
+            None,
+            sink(&state),
+            now,
+        )
         .await;
     slack_reply(&match outcome {
         DecisionOutcome::Decided { verdict, .. } => format!(
@@ -562,7 +627,12 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
             .into_response();
     }
     let attrs = &value["feature"]["attributes"];
-    let text = |name: &str| attrs[name].as_str().map(str::trim).filter(|s| !s.is_empty());
+    let text = |name: &str| {
+        attrs[name]
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
     let (Some(id), Some(status)) = (text("request_id"), text("status")) else {
         return intake_error(&IntakeError::MissingField("request_id/status"));
     };
@@ -570,14 +640,19 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
         // Still pending or another value: nothing to decide.
         return (
             StatusCode::OK,
-            axum::Json(json!({"status": "ignored", "reason": "the status is not approved or denied"})),
+            axum::Json(
+                json!({"status": "ignored", "reason": "the status is not approved or denied"}),
+            ),
         )
             .into_response();
     };
-    let approver = text("approver")
-        .map(|a| crate::intake::clean_text(a, 200))
+    let approver = crate::intake::clean_text("approver", text("approver"))
+        .ok()
+        .flatten()
         .unwrap_or_else(|| "survey123".into());
-    let comment = text("comment").map(|c| crate::intake::clean_text(c, 1000));
+    let comment = crate::intake::clean_text("comment", text("comment"))
+        .ok()
+        .flatten();
     let outcome = state
         .provisioner
         .decide_request(
@@ -603,15 +678,30 @@ mod tests {
 
     #[test]
     fn links_verify_once_signed_and_not_after_expiry_or_tampering() {
-        let s = LinkSigner::new(Secret::new("0123456789abcdef-test"), "https://b.example/").unwrap();
+        let s =
+            LinkSigner::new(Secret::new("0123456789abcdef-test"), "https://b.example/").unwrap();
         let url = s.link("req1", Verdict::Approve, 2_000);
-        assert!(url.starts_with("https://b.example/approvals/req1/link?decision=approve&exp=2000&sig="));
+        assert!(
+            url.starts_with("https://b.example/approvals/req1/link?decision=approve&exp=2000&sig=")
+        );
         let sig = url.rsplit("sig=").next().unwrap();
         assert!(s.check("req1", Verdict::Approve, 2_000, sig, 1_000));
-        assert!(!s.check("req1", Verdict::Approve, 2_000, sig, 2_001), "expired");
-        assert!(!s.check("req1", Verdict::Deny, 2_000, sig, 1_000), "another verdict");
-        assert!(!s.check("req2", Verdict::Approve, 2_000, sig, 1_000), "another request");
-        assert!(!s.check("req1", Verdict::Approve, 9_000, sig, 1_000), "another expiry");
+        assert!(
+            !s.check("req1", Verdict::Approve, 2_000, sig, 2_001),
+            "expired"
+        );
+        assert!(
+            !s.check("req1", Verdict::Deny, 2_000, sig, 1_000),
+            "another verdict"
+        );
+        assert!(
+            !s.check("req2", Verdict::Approve, 2_000, sig, 1_000),
+            "another request"
+        );
+        assert!(
+            !s.check("req1", Verdict::Approve, 9_000, sig, 1_000),
+            "another expiry"
+        );
         assert!(!s.check("req1", Verdict::Approve, 2_000, "zz", 1_000));
         assert!(LinkSigner::new(Secret::new("short"), "https://b.example").is_err());
     }
@@ -642,6 +732,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

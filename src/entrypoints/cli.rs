@@ -280,7 +280,6 @@ struct ServeConfig {
 
 enum PortalChoice {
     Simulator,
-    // Boxed: the secrets are large and the simulator variant holds nothing.
     Url { url: String, secrets: Box<Secrets> },
 }
 

@@ -49,7 +49,14 @@ pub(crate) async fn accept<L: SeatLedger, P: Portal>(
         Some(sink) => {
             state
                 .provisioner
-                .accept(&signup.key, hash, &signup.request, &Default::default(), &**sink, now)
+                .accept(
+                    &signup.key,
+                    hash,
+                    &signup.request,
+                    &Default::default(),
+                    &**sink,
+                    now,
+                )
                 .await
         }
         None => {
@@ -526,7 +533,8 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
             SubmitDecision::Continue
         }
         Outcome::Pending { .. } => SubmitDecision::Block(
-            "Request received, pending approval. You will be told by e-mail when it is decided.".into(),
+            "Request received, pending approval. You will be told by e-mail when it is decided."
+                .into(),
         ),
         Outcome::Waitlisted { position, .. } => SubmitDecision::Block(format!(
             "All seats for your organization are taken; you are number {position} on the waiting list."

@@ -108,6 +108,9 @@ async fn handle_record<L: SeatLedger, P: Portal>(
     };
     let last = receive_count >= max_attempts.max(1);
     let result = provisioner.complete(&job, last, now_millis()).await;
+    if let Some(pool) = &result.freed {
+        provisioner.admit_waitlisted(pool, None, now_millis()).await;
+    }
     if result.retry {
         tracing::info!(delivery = %job.delivery.as_string(), receive_count, last, "job not done");
     }

@@ -381,9 +381,7 @@ impl Rules {
                         .collect(),
                     approval: spec.approval.or(d.approval).unwrap_or_default(),
                     hold_seat: spec.hold_seat.or(d.hold_seat).unwrap_or(true),
-                    pending_expiry: std::time::Duration::from_secs(
-                        u64::from(expiry_hours) * 3600,
-                    ),
+                    pending_expiry: std::time::Duration::from_secs(u64::from(expiry_hours) * 3600),
                     waitlist: spec.waitlist.or(d.waitlist).unwrap_or(false),
                 });
             }

@@ -91,7 +91,7 @@ pub enum DecisionOutcome {
     /// This call decided it.
     Decided {
         /// The request after the decision.
-        request: SignupRecord,
+        request: Box<SignupRecord>,
         /// The verdict.
         verdict: Verdict,
     },
@@ -322,7 +322,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             hold_seat: decision.hold_seat,
         };
         let record = SignupRecord {
-            id: new_id(),
+            id: request_id(now),
             key: ClaimKey {
                 pool: decision.pool.clone(),
                 person: req.email.key(),
@@ -438,21 +438,38 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             Verdict::Deny => {
                 match self
                     .ledger
-                    .transition_request(id, RequestState::Pending, RequestState::Denied, &change(None))
+                    .transition_request(
+                        id,
+                        RequestState::Pending,
+                        RequestState::Denied,
+                        &change(None),
+                    )
                     .await
                 {
                     Ok(Some(updated)) => {
-                        self.audit(actor, "request.denied", &record.key, comment.unwrap_or("").to_string(), now)
-                            .await;
+                        self.audit(
+                            actor,
+                            "request.denied",
+                            &record.key,
+                            comment.unwrap_or("").to_string(),
+                            now,
+                        )
+                        .await;
                         if let Some(claim_id) = &record.claim_id
                             && self.release_with_retry(&record.key, claim_id).await
                         {
-                            self.audit("system", "seat.released", &record.key, format!("hold of denied request {id}"), now)
-                                .await;
+                            self.audit(
+                                "system",
+                                "seat.released",
+                                &record.key,
+                                format!("hold of denied request {id}"),
+                                now,
+                            )
+                            .await;
                             self.admit_waitlisted(&record.key.pool, sink, now).await;
                         }
                         DecisionOutcome::Decided {
-                            request: updated,
+                            request: Box::new(updated),
                             verdict,
                         }
                     }
@@ -481,11 +498,18 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     .await
                 {
                     Ok(Some(updated)) => {
-                        self.audit(actor, "request.approved", &record.key, comment.unwrap_or("").to_string(), now)
+                        self.audit(
+                            actor,
+                            "request.approved",
+                            &record.key,
+                            comment.unwrap_or("").to_string(),
+                            now,
+                        )
+                        .await;
+                        self.start_member(&updated, &payload, &claim_id, sink, now)
                             .await;
-                        self.start_member(&updated, &payload, &claim_id, sink, now).await;
                         DecisionOutcome::Decided {
-                            request: updated,
+                            request: Box::new(updated),
                             verdict,
                         }
                     }
@@ -577,8 +601,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         // failure leaves the claim RESERVED for the sweeper.
         let result = self.complete(&job, false, now).await;
         if let Outcome::Provisioned { username, .. } = &result.outcome {
-            self.audit("system", "member.created", &record.key, username.clone(), now)
-                .await;
+            self.audit(
+                "system",
+                "member.created",
+                &record.key,
+                username.clone(),
+                now,
+            )
+            .await;
         }
     }
 
@@ -596,8 +626,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .transition_request(&record.id, record.state, RequestState::Expired, &change)
             .await
         {
-            self.audit("system", "request.expired", &record.key, record.id.clone(), now)
-                .await;
+            self.audit(
+                "system",
+                "request.expired",
+                &record.key,
+                record.id.clone(),
+                now,
+            )
+            .await;
             if let Some(claim_id) = &record.claim_id
                 && self.release_with_retry(&record.key, claim_id).await
             {
@@ -679,8 +715,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             {
                 Ok(Some(updated)) => {
                     admitted += 1;
-                    self.audit("system", "request.admitted", &first.key, format!("{} → {}", first.id, to.as_str()), now)
-                        .await;
+                    self.audit(
+                        "system",
+                        "request.admitted",
+                        &first.key,
+                        format!("{} → {}", first.id, to.as_str()),
+                        now,
+                    )
+                    .await;
                     match (to, &claim_id) {
                         (RequestState::Approved, Some(c)) => {
                             self.start_member(&updated, &payload, c, sink, now).await;
@@ -796,13 +838,29 @@ pub fn view(r: &SignupRecord) -> RequestView {
             .as_ref()
             .map(|p| p.user_type.clone())
             .unwrap_or_default(),
-        groups: payload.as_ref().map(|p| p.groups.clone()).unwrap_or_default(),
+        groups: payload
+            .as_ref()
+            .map(|p| p.groups.clone())
+            .unwrap_or_default(),
         created_at: r.created_at,
         expires_at: r.expires_at,
         state: r.state,
         holds_seat: r.claim_id.is_some(),
         position: None,
     }
+}
+
+/// A request id that sorts in arrival order within this process (time, then
+/// a counter), followed by 64 random bits so it cannot be guessed. The
+/// waitlist is ordered by (created_at, id).
+fn request_id(now: UnixMillis) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 8];
+    rand::rng().fill_bytes(&mut random);
+    let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{:011x}{:08x}{tail}", now.max(0), seq)
 }
 
 fn new_id() -> String {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{Overrides, Provisioner, failure_outcome};
-use crate::domain::{DeliveryKey, Email, UnixMillis};
+use crate::domain::{DeliveryKey, Email, PoolId, UnixMillis};
 use crate::intake::SignupRequest;
 use crate::policy::InvitationMode;
 use crate::portal::Portal;
@@ -75,6 +75,9 @@ pub struct JobResult {
     pub outcome: Outcome,
     /// True when the queue should deliver the job again.
     pub retry: bool,
+    /// A pool whose seat this attempt gave back: the caller admits the next
+    /// in line ([`Provisioner::admit_waitlisted`]).
+    pub freed: Option<PoolId>,
 }
 
 impl JobResult {
@@ -82,6 +85,7 @@ impl JobResult {
         JobResult {
             outcome,
             retry: false,
+            freed: None,
         }
     }
 }
@@ -302,6 +306,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             return JobResult {
                 outcome: Outcome::retry(code, "The member will be created on a later attempt.", 60),
                 retry: true,
+                freed: None,
             };
         }
         let mut result = self
@@ -349,10 +354,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             now,
         )
         .await;
-        if released {
-            self.admit_waitlisted(&job.claim.pool, None, now).await;
+        JobResult {
+            outcome,
+            retry: false,
+            // The worker then admits the next in line (not done here: admitting
+            // may create a member, which may fail and come back here).
+            freed: released.then(|| job.claim.pool.clone()),
         }
-        JobResult::done(outcome)
     }
 }
 

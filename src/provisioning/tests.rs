@@ -369,6 +369,7 @@ async fn overrides_win_over_the_pools_grants_and_an_exact_username_gets_no_alter
         user_type: Some("fieldWorkerUT".into()),
         groups: Some(vec![]),
         exact_username: true,
+        approval: None,
     };
     let h =
         w.p.handle_with(&key("o1"), "h", &req, &overrides, NOW)
@@ -426,8 +427,15 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     let w = world();
     let sink = Collect::default();
     let h =
-        w.p.accept(&key("a1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
-            .await;
+        w.p.accept(
+            &key("a1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            &sink,
+            NOW,
+        )
+        .await;
     assert_eq!(
         h.outcome,
         Outcome::Accepted {
@@ -439,8 +447,15 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
     // The same person through another event: no second seat, no second job.
     let h =
-        w.p.accept(&key("a2"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
-            .await;
+        w.p.accept(
+            &key("a2"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            &sink,
+            NOW,
+        )
+        .await;
     assert!(matches!(h.outcome, Outcome::Accepted { .. }));
     let jobs = sink.take();
     assert_eq!(jobs.len(), 1);
@@ -465,8 +480,15 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
         ..Collect::default()
     };
     let h =
-        w.p.accept(&key("q1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
-            .await;
+        w.p.accept(
+            &key("q1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            &sink,
+            NOW,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "queue_unavailable")
     );
@@ -478,8 +500,15 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
 async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_and_records() {
     let w = world();
     let sink = Collect::default();
-    w.p.accept(&key("t1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
-        .await;
+    w.p.accept(
+        &key("t1"),
+        "h",
+        &signup("ana@acme.org"),
+        &Default::default(),
+        &sink,
+        NOW,
+    )
+    .await;
     let job = sink.take().remove(0);
 
     w.portal
@@ -512,8 +541,15 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
 async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
     let w = world();
     let sink = Collect::default();
-    w.p.accept(&key("r1"), "h", &signup("ana@acme.org"), &Default::default(), &sink, NOW)
-        .await;
+    w.p.accept(
+        &key("r1"),
+        "h",
+        &signup("ana@acme.org"),
+        &Default::default(),
+        &sink,
+        NOW,
+    )
+    .await;
     let job = sink.take().remove(0);
     w.portal.fail_next_invite(PortalError::NotInvited {
         username: "ana_acme".into(),
@@ -528,4 +564,63 @@ async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
         w.ledger.failures(&acme(), NOW).await.unwrap()[0].code,
         "portal_refused"
     );
+}
+
+#[tokio::test]
+async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 1
+        role = "viewer"
+        user_type = "viewerUT"
+        waitlist = true
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    let h = p
+        .handle(&key("w1"), "h", &signup("ana@acme.org"), NOW)
+        .await;
+    assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
+    for (i, who) in ["bo@acme.org", "cy@acme.org"].iter().enumerate() {
+        let h = p
+            .handle(&key(&format!("w{}", i + 2)), "h", &signup(who), NOW)
+            .await;
+        assert!(
+            matches!(h.outcome, Outcome::Waitlisted { position, .. } if position == i as u32 + 1),
+            "{h:?}"
+        );
+    }
+    // Nothing is free: nobody is admitted.
+    assert_eq!(p.admit_waitlisted(&acme(), None, NOW).await, 0);
+    // Ana's seat frees: Bo (first in line) gets it and becomes a member.
+    let ana = ledger
+        .claim(&ClaimKey {
+            pool: acme(),
+            person: "ana@acme.org".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ledger.release(&ana.key, &ana.claim_id).await.unwrap());
+    assert_eq!(p.admit_waitlisted(&acme(), None, NOW + 1).await, 1);
+    assert!(portal.member("bo_acme").await.unwrap().is_some());
+    assert!(portal.member("cy_acme").await.unwrap().is_none());
+    let line = ledger
+        .requests(&acme(), crate::seats::RequestState::Waitlisted)
+        .await
+        .unwrap();
+    assert_eq!(line.len(), 1);
+    assert_eq!(line[0].key.person, "cy@acme.org");
+    let trail = ledger.audit_since(0, 100).await.unwrap();
+    assert!(trail.iter().any(|e| e.action == "request.admitted"));
+    assert!(trail.iter().any(|e| e.action == "request.waitlisted"));
 }

@@ -109,6 +109,9 @@ async fn work<L: SeatLedger, P: Portal>(
     for attempt in 1..=attempts {
         let last = attempt == attempts;
         let result = provisioner.complete(job, last, now_millis()).await;
+        if let Some(pool) = &result.freed {
+            provisioner.admit_waitlisted(pool, None, now_millis()).await;
+        }
         if !result.retry || last {
             return;
         }

@@ -100,7 +100,10 @@ async fn world(rules: &'static str) -> World {
 
 async fn sign_up(app: &TestApp, id: &str, email: &str) -> (u16, Value) {
     let res = app
-        .post_signup(id, &json!({"email": email, "first_name": "Ana", "last_name": "Lopez"}))
+        .post_signup(
+            id,
+            &json!({"email": email, "first_name": "Ana", "last_name": "Lopez"}),
+        )
         .await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap())
@@ -172,7 +175,11 @@ async fn a_signed_approval_creates_the_member_and_replays_or_forgeries_change_no
     {
         let n = w.notices.lock().unwrap();
         assert_eq!(n.len(), 1);
-        assert!(n[0].contains("pool review") && n[0].contains("ana@example.org"), "{}", n[0]);
+        assert!(
+            n[0].contains("pool review") && n[0].contains("ana@example.org"),
+            "{}",
+            n[0]
+        );
         assert!(n[0].contains("Seats left in review: 1"), "{}", n[0]);
     }
     let s = status(app).await;
@@ -193,18 +200,43 @@ async fn a_signed_approval_creates_the_member_and_replays_or_forgeries_change_no
     assert_eq!(res.status().as_u16(), 401);
     assert_eq!(pool(&status(app).await, "review")["pending"], 1);
 
-    let (code, v) = decide(app, &id, &json!({"decision": "approve", "approver": "ops@example.org", "comment": "partner"}), "msg_d1").await;
+    let (code, v) = decide(
+        app,
+        &id,
+        &json!({"decision": "approve", "approver": "ops@example.org", "comment": "partner"}),
+        "msg_d1",
+    )
+    .await;
     assert_eq!((code, v["status"].as_str()), (200, Some("decided")), "{v}");
     let m = app.sim.member("ana_review").expect("member created");
-    assert_eq!((m.role.as_str(), m.user_type.as_str()), ("iAAAAAAAAAAAAAAA", "viewerUT"));
+    assert_eq!(
+        (m.role.as_str(), m.user_type.as_str()),
+        ("iAAAAAAAAAAAAAAA", "viewerUT")
+    );
     assert_eq!(m.group_ids, vec![app.sim.group_id("Partners").unwrap()]);
     assert_eq!(app.used("review").await, 1);
     assert_eq!(app.active_claims("review").await, 1);
 
     // The same decision again, or the opposite one: nothing changes.
-    let (code, v) = decide(app, &id, &json!({"decision": "approve", "approver": "ops@example.org"}), "msg_d1").await;
-    assert_eq!((code, v["code"].as_str()), (409, Some("already_decided")), "{v}");
-    let (code, _) = decide(app, &id, &json!({"decision": "deny", "approver": "other"}), "msg_d2").await;
+    let (code, v) = decide(
+        app,
+        &id,
+        &json!({"decision": "approve", "approver": "ops@example.org"}),
+        "msg_d1",
+    )
+    .await;
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (409, Some("already_decided")),
+        "{v}"
+    );
+    let (code, _) = decide(
+        app,
+        &id,
+        &json!({"decision": "deny", "approver": "other"}),
+        "msg_d2",
+    )
+    .await;
     assert_eq!(code, 409);
     assert_eq!(app.sim.members().len(), 1);
     assert_eq!(app.used("review").await, 1);
@@ -223,7 +255,10 @@ async fn a_deny_link_confirms_first_decides_once_and_releases_the_hold() {
     assert_eq!(page.status().as_u16(), 200);
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
-    assert!(html.contains("bo@example.org") && html.contains("<form method=\"post\""), "{html}");
+    assert!(
+        html.contains("bo@example.org") && html.contains("<form method=\"post\""),
+        "{html}"
+    );
     assert_eq!(app.used("review").await, 1);
 
     // The confirmation's POST decides; a double click decides nothing more.
@@ -281,13 +316,25 @@ async fn slack_buttons_decide_for_allowed_approvers_only() {
     assert!(res.text().await.unwrap().contains("not allowed"));
     // A bad signature: 401.
     let (_, ts, body) = press("U0APPROVER", "approve");
-    assert_eq!(send("v0=00".into(), ts, body).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        send("v0=00".into(), ts, body)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
     assert!(app.sim.members().is_empty());
 
     let (sig, ts, body) = press("U0APPROVER", "approve");
     let res = send(sig, ts, body).await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    assert!(res.text().await.unwrap().contains("approved by <@U0APPROVER>"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("approved by <@U0APPROVER>")
+    );
     assert!(app.sim.member("cy_review").is_some());
 }
 
@@ -307,7 +354,14 @@ async fn a_survey123_edit_with_a_decided_status_decides() {
             .json(&body)
             .send()
     };
-    assert_eq!(post(edit("approved"), "wrong-token").await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        post(edit("approved"), "wrong-token")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
     let r = post(edit("pending"), SURVEY_TOKEN).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "ignored");
@@ -332,25 +386,53 @@ async fn a_freed_seat_goes_to_the_first_in_line_through_approval() {
         ids.push(v["request_id"].as_str().unwrap().to_string());
     }
     let (code, v) = sign_up(app, "msg_w2", "first@example.org").await;
-    assert_eq!((code, v["status"].as_str(), v["position"].as_u64()), (202, Some("waitlisted"), Some(1)), "{v}");
+    assert_eq!(
+        (code, v["status"].as_str(), v["position"].as_u64()),
+        (202, Some("waitlisted"), Some(1)),
+        "{v}"
+    );
     let (_, v) = sign_up(app, "msg_w3", "second@example.org").await;
-    assert_eq!((v["status"].as_str(), v["position"].as_u64()), (Some("waitlisted"), Some(2)));
+    assert_eq!(
+        (v["status"].as_str(), v["position"].as_u64()),
+        (Some("waitlisted"), Some(2))
+    );
     let s = status(app).await;
     let review = pool(&s, "review");
-    assert_eq!((review["pending"].as_u64(), review["waitlisted"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (review["pending"].as_u64(), review["waitlisted"].as_u64()),
+        (Some(2), Some(2))
+    );
     assert_eq!(review["waitlist"][0]["person"], "first@example.org");
     let notices_before = w.notices.lock().unwrap().len();
 
     // Deny one: its seat goes to the first in line, who now needs approval.
-    let (code, _) = decide(app, &ids[0], &json!({"decision": "deny", "approver": "ops"}), "msg_wd").await;
+    let (code, _) = decide(
+        app,
+        &ids[0],
+        &json!({"decision": "deny", "approver": "ops"}),
+        "msg_wd",
+    )
+    .await;
     assert_eq!(code, 200);
     let s = status(app).await;
     let review = pool(&s, "review");
-    assert_eq!((review["pending"].as_u64(), review["waitlisted"].as_u64()), (Some(2), Some(1)), "{s}");
+    assert_eq!(
+        (review["pending"].as_u64(), review["waitlisted"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
     assert_eq!(review["waitlist"][0]["person"], "second@example.org");
-    assert_eq!(app.used("review").await, 2, "the freed seat is held for the admitted request");
+    assert_eq!(
+        app.used("review").await,
+        2,
+        "the freed seat is held for the admitted request"
+    );
     let notices = w.notices.lock().unwrap().clone();
-    assert_eq!(notices.len(), notices_before + 1, "approvers are told about the admitted request");
+    assert_eq!(
+        notices.len(),
+        notices_before + 1,
+        "approvers are told about the admitted request"
+    );
     assert!(notices.last().unwrap().contains("first@example.org"));
     drop(notices);
 
