@@ -510,3 +510,136 @@ async fn hostile_applicant_data_is_shown_escaped() {
 fn json_signup(email: &str, first: &str) -> serde_json::Value {
     serde_json::json!({"email": email, "first_name": first, "last_name": "Lopez", "organization": "Acme"})
 }
+
+/// A pool without approval and one seat, with a waitlist.
+const WAITLIST_RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 1
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    waitlist = true
+    [pools.match]
+    email_domains = ["acme.org"]
+"#;
+
+#[tokio::test]
+async fn the_waitlist_is_shown_in_queue_order_with_positions() {
+    let app = spawn_app(Options {
+        rules: WAITLIST_RULES,
+        admin: Some(admin_settings()),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        app.post_signup("msg_w1", &json_signup("first@acme.org", "First"))
+            .await
+            .status(),
+        201
+    );
+    for (id, email) in [("msg_w2", "second@acme.org"), ("msg_w3", "third@acme.org")] {
+        let res = app.post_signup(id, &json_signup(email, "Next")).await;
+        assert_eq!(res.status(), 202, "{email} waits");
+    }
+    let admin = Admin::sign_in(&app, "ana").await;
+    let html = admin.page().await;
+
+    let waitlist = &html[html.find("id=\"waitlist\"").unwrap()..html.find("id=\"audit\"").unwrap()];
+    let second = waitlist.find("second@acme.org").expect("second is listed");
+    let third = waitlist.find("third@acme.org").expect("third is listed");
+    assert!(second < third, "queue order");
+    assert!(
+        waitlist.contains("<td class=\"num\">1</td>")
+            && waitlist.contains("<td class=\"num\">2</td>")
+    );
+    assert!(html.contains("<td class=\"num waitlisted\">2</td>"));
+    assert!(html.contains("<td class=\"num free\">0</td>"));
+    assert!(html.contains("No request waits for a decision."));
+}
+
+/// An API Gateway v2 event, as Lambda delivers it, for the admin routes.
+fn apigw_event(method: &str, path: &str, cookies: &[&str], form: Option<&str>) -> String {
+    use base64::Engine as _;
+    let mut headers = serde_json::json!({"host": "abc123xyz.execute-api.eu-west-1.amazonaws.com"});
+    if form.is_some() {
+        headers["content-type"] = "application/x-www-form-urlencoded".into();
+    }
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "cookies": cookies,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123xyz",
+            "domainName": "abc123xyz.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123xyz",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.7", "userAgent": "Mozilla/5.0"},
+            "requestId": "req-admin", "routeKey": format!("{method} {path}"), "stage": "$default",
+            "time": "02/Mar/2026:09:30:00 +0000", "timeEpoch": 1772443800000i64
+        },
+        "body": form.map(|f| base64::engine::general_purpose::STANDARD.encode(f)),
+        "isBase64Encoded": form.is_some(),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_session_cookie_works_through_api_gateway_events() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = app_with_admin().await;
+    let id = pending_request(&app, "msg_l1", json_signup("ana@acme.org", "Ana")).await;
+    let admin = Admin::sign_in(&app, "bo").await;
+    let invoke = |event: String| {
+        let state = app.state.clone();
+        async move {
+            let req = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+            let res = agol_seat_broker::entrypoints::http::router(state)
+                .oneshot(req)
+                .await
+                .expect("infallible");
+            let status = res.status().as_u16();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).to_string())
+        }
+    };
+
+    // API Gateway hands cookies over in their own list.
+    let (status, html) = invoke(apigw_event(
+        "GET",
+        "/admin",
+        &["theme=dark", &admin.cookie],
+        None,
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("id=\"req-{id}\"")));
+    let (status, _) = invoke(apigw_event("GET", "/admin", &[], None)).await;
+    assert_eq!(status, 303);
+
+    // A decision needs the token there too; with it, it decides.
+    let (status, _) = invoke(apigw_event(
+        "POST",
+        &format!("/admin/requests/{id}/decide"),
+        &[&admin.cookie],
+        Some("verdict=deny"),
+    ))
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(state_of(&app, &id).await, RequestState::Pending);
+    let form = format!("verdict=deny&comment=not+a+partner&csrf={}", admin.csrf);
+    let (status, _) = invoke(apigw_event(
+        "POST",
+        &format!("/admin/requests/{id}/decide"),
+        &[&admin.cookie],
+        Some(&form),
+    ))
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(state_of(&app, &id).await, RequestState::Denied);
+    assert_eq!(app.used("acme").await, 0, "the hold is released");
+}

@@ -318,30 +318,58 @@ const RECENT_EVENTS: usize = 50;
 /// The most events read from one window of the audit trail.
 const WINDOW_CAP: usize = 1000;
 
-/// The newest [`RECENT_EVENTS`] audit events, newest first. The trail is
-/// read oldest first from a starting time, so windows reaching further
-/// back are tried until one holds enough events; a window that hits
-/// [`WINDOW_CAP`] would only give its oldest events, so the narrower one
-/// before it is kept instead.
+/// The newest [`RECENT_EVENTS`] audit events, newest first.
+///
+/// The trail is read oldest first from a starting time, at most
+/// [`WINDOW_CAP`] events at a time, so the page looks back through a window
+/// of the last ten minutes: widened while it holds fewer events than the
+/// page shows, narrowed (by bisection) while it holds more than one read
+/// returns, since such a read would give its oldest events.
 async fn recent_events<L: SeatLedger>(
     ledger: &L,
     now: UnixMillis,
 ) -> Result<Vec<AuditEvent>, LedgerError> {
-    const HOUR: i64 = 3_600_000;
-    let mut kept: Option<Vec<AuditEvent>> = None;
-    for window in [HOUR / 6, HOUR, 24 * HOUR, 7 * 24 * HOUR, 31 * 24 * HOUR] {
-        let events = ledger.audit_since(now - window, WINDOW_CAP).await?;
-        let truncated = events.len() >= WINDOW_CAP;
-        if truncated && kept.is_some() {
-            break;
+    const MINUTE: i64 = 60_000;
+    let read = |window: i64| ledger.audit_since(now - window, WINDOW_CAP);
+    let truncated = |events: &Vec<AuditEvent>| events.len() >= WINDOW_CAP;
+    let first = 10 * MINUTE;
+    let mut events = read(first).await?;
+    if truncated(&events) {
+        // Bisect between a window known to hold too many (`hi`) and one
+        // known to hold few enough (`lo`, at first empty).
+        let (mut lo, mut hi) = (0, first);
+        events = Vec::new();
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let got = read(mid).await?;
+            if truncated(&got) {
+                hi = mid;
+            } else {
+                lo = mid;
+                let enough = got.len() >= RECENT_EVENTS;
+                events = got;
+                if enough {
+                    break;
+                }
+            }
         }
-        let enough = events.len() >= RECENT_EVENTS;
-        kept = Some(events);
-        if enough || truncated {
-            break;
+    } else {
+        for wider in [
+            60 * MINUTE,
+            24 * 60 * MINUTE,
+            7 * 24 * 60 * MINUTE,
+            31 * 24 * 60 * MINUTE,
+        ] {
+            if events.len() >= RECENT_EVENTS {
+                break;
+            }
+            let more = read(wider).await?;
+            if truncated(&more) {
+                break;
+            }
+            events = more;
         }
     }
-    let mut events = kept.unwrap_or_default();
     let skip = events.len().saturating_sub(RECENT_EVENTS);
     events.drain(..skip);
     events.reverse();
@@ -531,4 +559,62 @@ async fn decide<L: SeatLedger, P: Portal>(
         }
     };
     see_other(&format!("/admin?{}", flash.query()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seats::memory::MemoryLedger;
+
+    const NOW: UnixMillis = 1_790_000_000_000;
+
+    fn event(at: UnixMillis, n: usize) -> AuditEvent {
+        AuditEvent {
+            at,
+            actor: "system".into(),
+            action: "test".into(),
+            pool: None,
+            person: None,
+            detail: format!("#{n}"),
+        }
+    }
+
+    async fn details(ledger: &MemoryLedger) -> Vec<String> {
+        recent_events(ledger, NOW)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.detail)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_newest_events_come_first_from_however_far_back() {
+        let ledger = MemoryLedger::new();
+        assert!(details(&ledger).await.is_empty());
+        // Three events, days apart: all found, newest first.
+        for (n, days) in [(0, 20), (1, 3), (2, 0)] {
+            ledger
+                .audit(&event(NOW - days * 86_400_000 - 1000, n))
+                .await
+                .unwrap();
+        }
+        assert_eq!(details(&ledger).await, ["#2", "#1", "#0"]);
+    }
+
+    #[tokio::test]
+    async fn a_busy_trail_shows_only_its_newest_events() {
+        let ledger = MemoryLedger::new();
+        // More events in the last minutes than one window may read: the
+        // page still shows the newest ones, not the oldest of the window.
+        for n in 0..(WINDOW_CAP + 500) {
+            ledger
+                .audit(&event(NOW - 300_000 + n as i64, n))
+                .await
+                .unwrap();
+        }
+        let shown = details(&ledger).await;
+        assert_eq!(shown.len(), RECENT_EVENTS);
+        assert_eq!(shown[0], format!("#{}", WINDOW_CAP + 499));
+    }
 }
