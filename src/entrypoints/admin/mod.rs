@@ -10,8 +10,8 @@
 //!   slow. Without a secret configured every `/admin` route answers 404.
 //! - **Requests**: a GET without a valid session is redirected to the
 //!   sign-in form; a POST without one is refused (401) and a POST without
-//!   the session's CSRF token is refused (403), in both cases before the
-//!   body is even read, so nothing changes.
+//!   the session's CSRF token is refused (403), in both cases before
+//!   anything is decided, so nothing changes.
 //! - **Headers**: every admin response is `no-store`, `no-referrer`, framed
 //!   by nobody, with a Content-Security-Policy that allows no script and
 //!   only the page's own inlined stylesheet.
@@ -149,11 +149,14 @@ impl AdminSettings {
         session::cookie(headers, SESSION_COOKIE).and_then(|v| Session::decode(v, &self.key, now))
     }
 
-    fn cookie(&self, name: &str, value: &str, max_age_secs: i64) -> (header::HeaderName, String) {
-        (
-            header::SET_COOKIE,
-            session::set_cookie(name, value, max_age_secs, self.secure_cookies),
-        )
+    /// Adds a `Set-Cookie` with the page's flags to a response.
+    fn add_cookie(&self, r: &mut Response, name: &str, value: &str, max_age_secs: i64) {
+        let cookie = session::set_cookie(name, value, max_age_secs, self.secure_cookies);
+        // Names and values are our own (hex, base64url, checked names), so
+        // they always make a valid header.
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
 }
 
@@ -386,10 +389,7 @@ fn login_page(
     let nonce = session::random_hex(16);
     let token = admin.key.login_token(&nonce);
     let mut r = html_page(status, html::login(&token, name, error));
-    let (k, v) = admin.cookie(LOGIN_COOKIE, &nonce, LOGIN_FORM_SECS);
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        r.headers_mut().append(k, v);
-    }
+    admin.add_cookie(&mut r, LOGIN_COOKIE, &nonce, LOGIN_FORM_SECS);
     r
 }
 
@@ -455,14 +455,13 @@ async fn login<L: SeatLedger, P: Portal>(
         tracing::warn!("audit of a sign-in not recorded: {e}");
     }
     let mut r = see_other("/admin");
-    for (k, v) in [
-        admin.cookie(SESSION_COOKIE, &s.encode(&admin.key), admin.session_secs),
-        admin.cookie(LOGIN_COOKIE, "", 0),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            r.headers_mut().append(k, v);
-        }
-    }
+    admin.add_cookie(
+        &mut r,
+        SESSION_COOKIE,
+        &s.encode(&admin.key),
+        admin.session_secs,
+    );
+    admin.add_cookie(&mut r, LOGIN_COOKIE, "", 0);
     r
 }
 
@@ -486,10 +485,7 @@ async fn logout<L: SeatLedger, P: Portal>(
         return bad_csrf();
     }
     let mut r = see_other("/admin/login");
-    let (k, v) = admin.cookie(SESSION_COOKIE, "", 0);
-    if let Ok(v) = HeaderValue::from_str(&v) {
-        r.headers_mut().append(k, v);
-    }
+    admin.add_cookie(&mut r, SESSION_COOKIE, "", 0);
     r
 }
 
