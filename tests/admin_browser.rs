@@ -201,6 +201,23 @@ async fn signup(addr: &str, id: &str, body: serde_json::Value) -> u16 {
         .as_u16()
 }
 
+/// Waits until a click's navigation has reached `path` (a WebDriver click
+/// may return before the next page is there).
+async fn arrive(c: &Client, base: &str, path: &str) {
+    let url = url::Url::parse(&format!("{base}{path}")).unwrap();
+    if let Err(e) = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&url)
+        .await
+    {
+        panic!(
+            "the browser did not reach {path} (at {:?}): {e}",
+            c.current_url().await.map(|u| u.to_string())
+        );
+    }
+}
+
 /// The text of a pool's count cell (`pending`, `used`, `free`, …).
 async fn count(c: &Client, pool: &str, column: &str) -> String {
     c.find(Locator::Css(&format!("#pool-{pool} td.{column}")))
@@ -265,7 +282,7 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
         .unwrap();
 
     // Signed in: the pending request and the pool's counts.
-    assert_eq!(c.current_url().await.unwrap().path(), "/admin");
+    arrive(&c, &base, "/admin").await;
     assert_eq!(
         c.find(Locator::Id("who"))
             .await
@@ -310,7 +327,9 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
         .await
         .unwrap();
     let flash = c
-        .find(Locator::Id("flash"))
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("flash"))
         .await
         .unwrap()
         .text()
@@ -382,7 +401,7 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/admin/login");
+    arrive(&c, &base, "/admin/login").await;
     c.goto(&format!("{base}/admin")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/admin/login");
 

@@ -304,9 +304,23 @@ fn applicant(r: &RequestView) -> String {
     s
 }
 
+/// The display name of a built-in role or current user type id; other ids
+/// (custom roles, legacy types) as they are.
+fn display_name<'a>(id: &'a str, table: &'static [(&'static str, &'static str)]) -> &'a str {
+    table
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or(id, |(_, name)| *name)
+}
+
 /// Role, user type and groups, escaped, and whether a seat is held.
 fn grants(r: &RequestView) -> String {
-    let mut s = format!("{} · {}", esc(&r.role), esc(&r.user_type));
+    use crate::portal::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+    let mut s = format!(
+        "{} · {}",
+        esc(display_name(&r.role, KNOWN_ROLES)),
+        esc(display_name(&r.user_type, CURRENT_USER_TYPES))
+    );
     if !r.groups.is_empty() {
         let groups: Vec<String> = r.groups.iter().map(|g| esc(g)).collect();
         let _ = write!(s, "<br><span class=\"muted\">{}</span>", groups.join(", "));
@@ -453,6 +467,17 @@ mod tests {
         assert_eq!(
             Flash::parse(Some("already_decided"), Some("<b>")),
             Some(Flash::AlreadyDecided("decided"))
+        );
+    }
+
+    #[test]
+    fn roles_and_user_types_show_their_names() {
+        use crate::portal::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+        assert_eq!(display_name("iAAAAAAAAAAAAAAA", KNOWN_ROLES), "Viewer");
+        assert_eq!(display_name("creatorUT", CURRENT_USER_TYPES), "Creator");
+        assert_eq!(
+            display_name("aBcDeFgHiJkLmNoP", KNOWN_ROLES),
+            "aBcDeFgHiJkLmNoP"
         );
     }
 
