@@ -14,6 +14,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::domain::UnixMillis;
+// One escaping for every page the broker renders (the approval links' too).
+use crate::entrypoints::approvals::esc;
 use crate::provisioning::RequestView;
 use crate::seats::AuditEvent;
 use crate::status::PoolStatus;
@@ -48,22 +50,6 @@ pub static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()))
     )
 });
-
-/// Escapes text for HTML content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Percent-encodes one URL path segment (everything but unreserved
 /// characters), so an id can never leave its segment.

@@ -235,13 +235,55 @@ fn bad_csrf() -> Response {
 }
 
 /// The fields of an urlencoded form body (unknown ones ignored, the last
-/// of repeated ones kept). An unreadable body reads as empty, which every
-/// handler refuses for its missing token.
-fn form_fields(body: Result<Bytes, BytesRejection>) -> std::collections::HashMap<String, String> {
-    match body {
-        Ok(b) => url::form_urlencoded::parse(&b).into_owned().collect(),
-        Err(_) => Default::default(),
+/// of repeated ones kept).
+struct Form(std::collections::HashMap<String, String>);
+
+impl Form {
+    /// Parses a body. An unreadable body reads as empty, which every
+    /// handler refuses for its missing token.
+    fn parse(body: Result<Bytes, BytesRejection>) -> Form {
+        Form(match body {
+            Ok(b) => url::form_urlencoded::parse(&b).into_owned().collect(),
+            Err(_) => Default::default(),
+        })
     }
+
+    /// A field's value; empty when absent.
+    fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Why a form POST is refused before anything is done.
+enum Refused {
+    /// No valid session: 401.
+    SignedOut,
+    /// The CSRF token is not the session's: 403.
+    BadCsrf,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::SignedOut => signed_out(),
+            Refused::BadCsrf => bad_csrf(),
+        }
+    }
+}
+
+/// The session of a form POST whose CSRF token belongs to it.
+fn authorize(
+    admin: &AdminSettings,
+    headers: &HeaderMap,
+    now: UnixMillis,
+    form: &Form,
+) -> Result<Session, Refused> {
+    let session = admin.session(headers, now).ok_or(Refused::SignedOut)?;
+    if !session.csrf_ok(&admin.key, form.get("csrf")) {
+        tracing::warn!(name = %session.name, "admin form refused: bad CSRF token");
+        return Err(Refused::BadCsrf);
+    }
+    Ok(session)
 }
 
 /// `GET /admin`.
@@ -416,11 +458,10 @@ async fn login<L: SeatLedger, P: Portal>(
     let Some(admin) = &state.admin else {
         return disabled();
     };
-    let form = form_fields(body);
-    let field = |k: &str| form.get(k).map(|s| s.as_str()).unwrap_or("");
-    let name = field("name").trim();
+    let form = Form::parse(body);
+    let name = form.get("name").trim();
     let nonce = session::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if !admin.key.login_token_ok(nonce, field("csrf")) {
+    if !admin.key.login_token_ok(nonce, form.get("csrf")) {
         return login_page(
             admin,
             StatusCode::FORBIDDEN,
@@ -431,7 +472,7 @@ async fn login<L: SeatLedger, P: Portal>(
     if let Err(msg) = session::valid_name(name) {
         return login_page(admin, StatusCode::BAD_REQUEST, "", Some(msg));
     }
-    if !admin.secret_matches(field("secret")).await {
+    if !admin.secret_matches(form.get("secret")).await {
         tracing::warn!(name, "admin sign-in refused");
         return login_page(
             admin,
@@ -474,15 +515,8 @@ async fn logout<L: SeatLedger, P: Portal>(
     let Some(admin) = &state.admin else {
         return disabled();
     };
-    let Some(session) = admin.session(&headers, (state.clock)()) else {
-        return signed_out();
-    };
-    let form = form_fields(body);
-    if !session.csrf_ok(
-        &admin.key,
-        form.get("csrf").map(|s| s.as_str()).unwrap_or(""),
-    ) {
-        return bad_csrf();
+    if let Err(refused) = authorize(admin, &headers, (state.clock)(), &Form::parse(body)) {
+        return refused.into_response();
     }
     let mut r = see_other("/admin/login");
     admin.add_cookie(&mut r, SESSION_COOKIE, "", 0);
@@ -504,16 +538,12 @@ async fn decide<L: SeatLedger, P: Portal>(
         return disabled();
     };
     let now = (state.clock)();
-    let Some(session) = admin.session(&headers, now) else {
-        return signed_out();
+    let form = Form::parse(body);
+    let session = match authorize(admin, &headers, now, &form) {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
     };
-    let form = form_fields(body);
-    let field = |k: &str| form.get(k).map(|s| s.as_str()).unwrap_or("");
-    if !session.csrf_ok(&admin.key, field("csrf")) {
-        tracing::warn!(name = %session.name, "admin decision refused: bad CSRF token");
-        return bad_csrf();
-    }
-    let verdict = match field("verdict") {
+    let verdict = match form.get("verdict") {
         "approve" => Verdict::Approve,
         "deny" => Verdict::Deny,
         _ => {
@@ -525,7 +555,8 @@ async fn decide<L: SeatLedger, P: Portal>(
             );
         }
     };
-    let comment: String = field("comment")
+    let comment: String = form
+        .get("comment")
         .trim()
         .chars()
         .take(MAX_COMMENT_CHARS)
