@@ -14,7 +14,9 @@ use agol_seat_broker::intake::SignupRequest;
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::fake::FakePortal;
-use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
+use agol_seat_broker::provisioning::{
+    BoxFuture, Job, JobSink, Provisioner, QueueError, WorkflowSettings,
+};
 use agol_seat_broker::seats::memory::MemoryLedger;
 use axum::body::Body;
 use tower::ServiceExt;
@@ -108,6 +110,40 @@ fn main() {
             samples.push(t.elapsed());
         }
         report("workflow: replay of a finished delivery", samples);
+
+        // 3. The identity providers' fast path: decide, lease, reserve and
+        //    queue (the member is created later by the worker).
+        struct Discard;
+        impl JobSink for Discard {
+            fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+                std::hint::black_box(job);
+                Box::pin(async { Ok(()) })
+            }
+        }
+        let p = provisioner();
+        let mut samples = Vec::with_capacity(N);
+        for i in 0..N {
+            let req = SignupRequest {
+                email: Email::parse(&format!("hook{i}@acme.org")).expect("email"),
+                first_name: Some("Ana".into()),
+                last_name: Some("Lopez".into()),
+                username: None,
+                organization: None,
+                pool: None,
+                attributes: Default::default(),
+            };
+            let key = DeliveryKey {
+                source: "okta-registration".into(),
+                id: format!("evt_{i}"),
+            };
+            let t = Instant::now();
+            let h = p
+                .accept(&key, "hash", &req, &Default::default(), &Discard, now)
+                .await;
+            samples.push(t.elapsed());
+            std::hint::black_box(h);
+        }
+        report("hooks: Provisioner::accept (reserve + queue)", samples);
 
         // 3. The whole HTTP handler: verify, parse, workflow, respond.
         let key = SigningKey::parse(SECRET).expect("key");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (release profile, LTO) with DynamoDB Local started the
-# same way as for the tests. Usage: scripts/bench.sh [workflow|burst|startup]...
+# same way as for the tests. Usage: scripts/bench.sh [workflow|burst|startup|import]...
 # Results go to stdout; BENCHMARKS.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
   fi
 fi
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(workflow burst startup)
+[ ${#benches[@]} -gt 0 ] || benches=(workflow burst startup import)
 for b in "${benches[@]}"; do
   echo "== cargo bench --bench $b"
   cargo bench --locked --bench "$b"

@@ -24,11 +24,14 @@
 //! - [`entrypoints`]: the one HTTP router (Lambda and local server) and the
 //!   command line; [`startup`] wires them from [`config`].
 //! - [`status`]: seats per pool, for `seats` and `GET /status`.
+//! - [`import`]: CSV import of members (AdminTools layout) through the
+//!   same ledger and portal client.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod domain;
 pub mod entrypoints;
+pub mod import;
 pub mod intake;
 pub mod notify;
 pub mod policy;

@@ -56,6 +56,8 @@ enum Command {
         #[arg(default_value = "config/rules.toml")]
         path: PathBuf,
     },
+    /// Create and update members from a CSV file (AdminTools "Import Users from CSV" layout).
+    Import(super::import_cmd::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +177,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::SimulatePortal(a) => simulate(a).await,
         Command::Audit(a) => audit(a).await,
         Command::CheckRules { path } => check_rules(&path),
+        Command::Import(a) => super::import_cmd::run(a).await,
     }
 }
 

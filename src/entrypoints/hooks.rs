@@ -22,7 +22,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::http::{AppState, fingerprint, intake_error, read_body, respond, source_not_configured};
+use super::http::{
+    AppState, fingerprint, intake_error, read_body, respond, source_not_configured,
+    source_overrides,
+};
 use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::auth0;
@@ -41,10 +44,12 @@ const PROFILE_TIMEOUT: Duration = Duration::from_millis(1200);
 /// the whole workflow in the request.
 pub(crate) async fn accept<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
+    src: &Source,
     signup: &Signup,
     hash: &str,
     now: UnixMillis,
 ) -> Handled {
+    let overrides = source_overrides(Some(src));
     match &state.jobs {
         Some(sink) => {
             state
@@ -62,7 +67,7 @@ pub(crate) async fn accept<L: SeatLedger, P: Portal>(
         None => {
             state
                 .provisioner
-                .handle(&signup.key, hash, &signup.request, now)
+                .handle_with(&signup.key, hash, &signup.request, &overrides, now)
                 .await
         }
     }
@@ -168,7 +173,7 @@ pub(crate) async fn okta_events<L: SeatLedger, P: Portal>(
         // The event itself is the fingerprint: a retry matches even when the
         // profile fetched from the API changed in between.
         let hash = fingerprint(&(&ev.key, &ev.event_type, &ev.okta_user_id, &ev.request));
-        let handled = accept(&state, &signup, &hash, (state.clock)()).await;
+        let handled = accept(&state, src, &signup, &hash, (state.clock)()).await;
         accepted += 1;
         if let Outcome::RetryLater { .. } = handled.outcome {
             retry = Some(handled);
@@ -437,6 +442,7 @@ pub(crate) async fn okta_registration<L: SeatLedger, P: Portal>(
     };
     let handled = accept(
         &state,
+        src,
         &signup,
         &fingerprint(&signup.request),
         (state.clock)(),
@@ -526,7 +532,7 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
             ));
             }
         };
-    let handled = accept(&state, &signup, &fingerprint(&signup.request), now).await;
+    let handled = accept(&state, src, &signup, &fingerprint(&signup.request), now).await;
     tracing::info!(source = entra::SOURCE, correlation = %signup.key.id, outcome = ?handled.outcome, "attribute collection answered");
     entra_answer(&match &handled.outcome {
         Outcome::Accepted { .. } | Outcome::Provisioned { .. } | Outcome::AlreadyMember { .. } => {

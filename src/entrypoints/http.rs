@@ -22,12 +22,12 @@ use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
-use crate::intake::sources::Sources;
+use crate::intake::sources::{Source, Sources};
 use crate::intake::{
     IntakeError, MAX_BODY_BYTES, Signup, auth0, standard, survey123, tally, typeform,
 };
 use crate::portal::Portal;
-use crate::provisioning::{Handled, JobSink, Outcome, Provisioner};
+use crate::provisioning::{Handled, JobSink, Outcome, Overrides, Provisioner};
 use crate::seats::SeatLedger;
 
 /// A clock, injectable so that tests and recorded events can be replayed at
@@ -320,7 +320,7 @@ async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
             Ok(auth0::Auth0Item::Signup(s)) => {
                 let hash = fingerprint(&s.request);
                 let s = hooks::auth0_signup(&state, src, s).await;
-                let h = provision_hashed(&state, &s, &hash, (state.clock)()).await;
+                let h = provision_hashed(&state, Some(src), &s, &hash, (state.clock)()).await;
                 handled += 1;
                 if let Outcome::RetryLater { .. } = h.outcome {
                     retry = Some(h);
@@ -350,7 +350,9 @@ async fn form_signup<L: SeatLedger, P: Portal>(
     signup: Result<Signup, IntakeError>,
 ) -> Response {
     match signup {
-        Ok(s) => respond_form(&provision(state, &s, (state.clock)()).await),
+        Ok(s) => {
+            respond_form(&provision(state, state.sources.get(source), &s, (state.clock)()).await)
+        }
         Err(e) => {
             tracing::warn!(source, code = e.code(), "refused: {e}");
             intake_error(&e)
@@ -376,10 +378,11 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, In
 /// still matches its first delivery.
 pub(crate) async fn provision<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
+    src: Option<&Source>,
     signup: &Signup,
     now: UnixMillis,
 ) -> Handled {
-    provision_hashed(state, signup, &fingerprint(&signup.request), now).await
+    provision_hashed(state, src, signup, &fingerprint(&signup.request), now).await
 }
 
 /// [`provision`] with the payload fingerprint taken elsewhere: for sign-ups
@@ -387,14 +390,29 @@ pub(crate) async fn provision<L: SeatLedger, P: Portal>(
 /// content, so a retry matches even if the profile changed in between.
 pub(crate) async fn provision_hashed<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
+    src: Option<&Source>,
     signup: &Signup,
     hash: &str,
     now: UnixMillis,
 ) -> Handled {
     state
         .provisioner
-        .handle(&signup.key, hash, &signup.request, now)
+        .handle_with(
+            &signup.key,
+            hash,
+            &signup.request,
+            &source_overrides(src),
+            now,
+        )
         .await
+}
+
+/// What a sender's configuration overrides (its approval setting).
+pub(crate) fn source_overrides(src: Option<&Source>) -> Overrides {
+    Overrides {
+        approval: src.and_then(|s| s.approval),
+        ..Overrides::default()
+    }
 }
 
 /// The payload fingerprint of a normalised value.

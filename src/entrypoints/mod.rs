@@ -11,4 +11,5 @@ pub(crate) mod audit_cmd;
 pub mod cli;
 mod hooks;
 pub mod http;
+pub mod import_cmd;
 pub mod worker;

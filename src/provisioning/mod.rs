@@ -274,6 +274,20 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             {
                 Ok(_) => {
                     tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                    self.audit(
+                        &delivery.as_string(),
+                        "member.created",
+                        &key,
+                        format!(
+                            "{} ({}, {}){}",
+                            created.username,
+                            decision.role,
+                            decision.user_type,
+                            if created.adopted { ", adopted" } else { "" }
+                        ),
+                        now,
+                    )
+                    .await;
                     Outcome::Provisioned {
                         pool: decision.pool.to_string(),
                         username: created.username,
@@ -292,6 +306,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 // Compensation: the member was not created, give the seat back.
                 let released = self.release_with_retry(&key, &claim_id).await;
                 tracing::warn!(pool = %decision.pool, released, "member not created: {err}");
+                self.audit(
+                    &delivery.as_string(),
+                    "member.failed",
+                    &key,
+                    format!("{err}; seat released: {released}"),
+                    now,
+                )
+                .await;
                 failure_outcome(&err)
             }
         }

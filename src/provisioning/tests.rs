@@ -624,3 +624,65 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
     assert!(trail.iter().any(|e| e.action == "request.admitted"));
     assert!(trail.iter().any(|e| e.action == "request.waitlisted"));
 }
+
+#[tokio::test]
+async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_nothing() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 3
+        role = "viewer"
+        user_type = "viewerUT"
+        approval = "manual"
+        pending_expiry_hours = 1
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    let h = p
+        .handle(&key("e1"), "h", &signup("ana@acme.org"), NOW)
+        .await;
+    let Outcome::Pending { request_id, .. } = h.outcome else {
+        panic!("{h:?}")
+    };
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1, "held");
+    // A second sign-up of the same person: the same request, no second hold.
+    let h = p
+        .handle(&key("e2"), "h", &signup("ana@acme.org"), NOW)
+        .await;
+    assert!(matches!(h.outcome, Outcome::Pending { request_id: ref r, .. } if *r == request_id));
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1);
+
+    let hour = 3_600_000;
+    assert_eq!(p.expire_requests(None, NOW + hour / 2).await, 0);
+    assert_eq!(p.expire_requests(None, NOW + hour + 1).await, 1);
+    assert_eq!(
+        ledger.usage(&acme()).await.unwrap().used,
+        0,
+        "hold released"
+    );
+    let d = p
+        .decide_request(
+            &request_id,
+            Verdict::Approve,
+            "admin:x",
+            None,
+            None,
+            NOW + hour + 2,
+        )
+        .await;
+    assert_eq!(
+        d,
+        DecisionOutcome::AlreadyDecided {
+            state: crate::seats::RequestState::Expired
+        }
+    );
+    assert!(portal.members().is_empty());
+}

@@ -452,3 +452,67 @@ async fn a_freed_seat_goes_to_the_first_in_line_through_approval() {
     assert!(app.sim.member("second_review").is_none());
     assert_eq!(app.used("review").await, 2);
 }
+
+#[tokio::test]
+async fn each_sender_is_answered_in_its_terms_and_a_source_can_skip_approval() {
+    use agol_seat_broker::intake::sources::PendingAnswer;
+    use agol_seat_broker::policy::ApprovalMode;
+    let mut sources = Sources::default();
+    sources.insert(
+        "okta_registration",
+        Source {
+            secrets: vec![Secret::new("okta-reg-secret")],
+            pending_answer: PendingAnswer::Deny,
+            ..Default::default()
+        },
+    );
+    // Typeform sign-ups come from a vetted partner form: no approval.
+    sources.insert(
+        "typeform",
+        Source {
+            secrets: vec![Secret::new("tf-secret")],
+            approval: Some(ApprovalMode::None),
+            ..Default::default()
+        },
+    );
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let body = std::fs::read_to_string("events/okta-registration-signup.body.json").unwrap();
+    let v: Value = app
+        .http
+        .post(format!("{}/hooks/okta/registration", app.url))
+        .header("authorization", "okta-reg-secret")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["commands"][0]["value"]["registration"], "DENY", "{v}");
+    assert_eq!(v["error"]["errorCauses"][0]["reason"], "PENDING_APPROVAL");
+    assert_eq!(pool(&status(&app).await, "review")["pending"], 1);
+    assert!(app.sim.members().is_empty());
+
+    let tf = std::fs::read_to_string("events/typeform-signup.body.json")
+        .unwrap()
+        .replace("ana.lopez@example.org", "tf@example.org");
+    let sig = agol_seat_broker::intake::typeform::sign("tf-secret", tf.as_bytes());
+    let res = app
+        .http
+        .post(format!("{}/webhooks/typeform", app.url))
+        .header("typeform-signature", sig)
+        .body(tf)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "provisioned", "{v}");
+    assert!(app.sim.member("tf_review").is_some());
+}

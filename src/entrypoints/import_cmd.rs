@@ -1,0 +1,458 @@
+//! `agol-seat-broker import FILE.csv`: validate a CSV file in the AdminTools
+//! "Import Users from CSV" layout, print the plan, then create and update the
+//! members through the seat ledger and the portal client.
+//!
+//! Exit codes: 0 every row created, updated or unchanged; 1 some rows were
+//! refused, failed or left for later (or the import could not run); 2 the
+//! file is invalid and nothing was written.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::Args;
+
+use crate::config::{Secret, Secrets, SecretsSource, normalise_portal_url};
+use crate::import::report::{Observer, RowResult, default_report_path, outcome};
+use crate::import::{self, ImportOptions, ImportSummary};
+use crate::policy::Rules;
+use crate::portal::Portal;
+use crate::portal::simulator::{PortalSimulator, SimAccount, SimulatorConfig};
+use crate::provisioning::WorkflowSettings;
+use crate::seats::SeatLedger;
+use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+use crate::seats::sqlite::SqliteLedger;
+use crate::startup;
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The CSV file (AdminTools layout: username, email, and optional
+    /// fullName, firstName, lastName, role, roleid, level, userType, access,
+    /// userLicenseTypeId, groups).
+    pub file: PathBuf,
+    /// The rules file (pools).
+    #[arg(long, short, default_value = "config/rules.toml", env = "RULES_PATH")]
+    pub config: PathBuf,
+    /// Where seats are kept: `sqlite:<file>` or `dynamodb:<table>`.
+    #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
+    pub store: String,
+    /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
+    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+    /// `simulator` (an empty simulated organization, to try a file out) or
+    /// your organization's URL; a real portal takes the administrator's
+    /// credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD (or
+    /// ARCGIS_PASSWORD_FILE).
+    #[arg(long, default_value = "simulator", env = "PORTAL_URL")]
+    pub portal: String,
+    /// Validate and print the plan; write nothing but the result file.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the valid rows even when others are refused; a full pool gets
+    /// exactly its free seats and the rest are reported `pool_full`.
+    #[arg(long)]
+    pub partial: bool,
+    /// Put every new member in this pool instead of asking the rules.
+    #[arg(long)]
+    pub pool: Option<String>,
+    /// Rows written at the same time.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// The result file (default: `<file>.result.csv` beside the input).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// How long one row keeps retrying while the portal is unavailable,
+    /// in seconds, before it is reported `retry_later`.
+    #[arg(long, default_value_t = 900)]
+    pub retry_budget_secs: u64,
+    /// Print every row of the plan (by default: every row of small files,
+    /// and the refused rows of large ones).
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Runs the command; exits the process with 1 or 2 when rows were refused.
+pub async fn run(a: ImportArgs) -> Result<()> {
+    let code = import(a).await?;
+    if code != 0 {
+        std::process::exit(i32::from(code));
+    }
+    Ok(())
+}
+
+async fn import(a: ImportArgs) -> Result<u8> {
+    let rules = Rules::load(&a.config).map_err(|e| anyhow!("{}: {e}", a.config.display()))?;
+    if !a.file.is_file() {
+        bail!("{} is not a file", a.file.display());
+    }
+    let report = a
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_path(&a.file));
+    if same_file(&report, &a.file) {
+        bail!("the result file would overwrite the input; pass another --report");
+    }
+    let opts = ImportOptions {
+        dry_run: a.dry_run,
+        partial: a.partial,
+        pool: a.pool.clone(),
+        concurrency: usize::from(a.concurrency),
+        retry_budget: Duration::from_secs(a.retry_budget_secs),
+        workflow: WorkflowSettings::default(),
+        ..ImportOptions::default()
+    };
+    // One import of a file at a time on this machine: a second one would
+    // take the first one's rows for a dead run's.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(lock_file(&a.file)?)
+    };
+    let observer = Arc::new(Printer::new(a.verbose));
+    let (portal, _sim) = portal(&a.portal, &rules, &opts.workflow).await?;
+    println!(
+        "Importing {} (store {}, portal {})",
+        a.file.display(),
+        a.store,
+        if a.portal == "simulator" {
+            "simulator (built in, empty)"
+        } else {
+            &a.portal
+        }
+    );
+    let summary = match store(&a)? {
+        Store::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let ledger =
+                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            go(
+                Arc::new(ledger),
+                portal,
+                &rules,
+                &a.file,
+                &report,
+                &opts,
+                observer.clone(),
+            )
+            .await?
+        }
+        Store::Dynamo(table) => {
+            let client = client_for_endpoint(a.dynamodb_endpoint.as_deref()).await;
+            let ledger = DynamoLedger::new(client, table);
+            go(
+                Arc::new(ledger),
+                portal,
+                &rules,
+                &a.file,
+                &report,
+                &opts,
+                observer.clone(),
+            )
+            .await?
+        }
+    };
+    observer.finish_bar();
+    print_summary(&summary, &rules, &opts, observer.elapsed());
+    Ok(summary.exit_code())
+}
+
+async fn go<L: SeatLedger, P: Portal>(
+    ledger: Arc<L>,
+    portal: P,
+    rules: &Rules,
+    file: &Path,
+    report: &Path,
+    opts: &ImportOptions,
+    observer: Arc<Printer>,
+) -> Result<ImportSummary> {
+    import::run(
+        ledger,
+        Arc::new(portal),
+        rules,
+        file,
+        report,
+        opts,
+        observer,
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))
+}
+
+enum Store {
+    Sqlite(PathBuf),
+    Dynamo(String),
+}
+
+fn store(a: &ImportArgs) -> Result<Store> {
+    match a.store.split_once(':') {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(Store::Sqlite(path.into())),
+        Some(("dynamodb", table)) if !table.is_empty() => Ok(Store::Dynamo(table.to_string())),
+        _ => bail!(
+            "--store must be sqlite:<file> or dynamodb:<table>, got {:?}",
+            a.store
+        ),
+    }
+}
+
+/// The ArcGIS client for the organization, or for a simulator started here.
+async fn portal(
+    choice: &str,
+    rules: &Rules,
+    workflow: &WorkflowSettings,
+) -> Result<(
+    crate::portal::arcgis::ArcGisPortal,
+    Option<crate::portal::simulator::RunningSimulator>,
+)> {
+    if choice != "simulator" {
+        let url = normalise_portal_url(choice).map_err(|e| anyhow!("{e}"))?;
+        let secrets = Secrets::load(&SecretsSource::Environment)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let p = startup::arcgis_portal(&url, "agol-seat-broker", &secrets, workflow)
+            .map_err(|e| anyhow!("{e}"))?;
+        return Ok((p, None));
+    }
+    let password = format!("Sim-{}-9", crate::domain::now_millis());
+    let mut groups: Vec<String> = rules.pools.iter().flat_map(|p| p.groups.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    let sim = PortalSimulator::new(SimulatorConfig {
+        admin: SimAccount {
+            username: "broker_admin".into(),
+            password: password.clone(),
+        },
+        admin_user_type: None,
+        groups,
+        ..SimulatorConfig::default()
+    });
+    let running = sim.start(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
+    let secrets = Secrets {
+        arcgis_username: "broker_admin".into(),
+        arcgis_password: Secret::new(password),
+        ..Secrets::default()
+    };
+    let p = startup::arcgis_portal(&running.base_url(), "agol-seat-broker", &secrets, workflow)
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((p, Some(running)))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// An exclusive lock per file content, released by the OS when the process
+/// ends (even on kill -9).
+fn lock_file(input: &Path) -> Result<std::fs::File> {
+    let hash = import::validate::file_hash(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let path = std::env::temp_dir().join(format!("agol-seat-broker-import-{hash}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another import of this file is running on this machine (lock {})",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Rows of the plan printed in full when the file is this small.
+const SMALL_FILE_ROWS: u64 = 200;
+/// Refused rows printed at most (all of them are in the result file).
+const MAX_PRINTED_ERRORS: u64 = 50;
+
+/// Prints the plan and the progress: a bar on a terminal, a line every few
+/// seconds otherwise.
+struct Printer {
+    verbose: bool,
+    started: Instant,
+    printed_errors: AtomicU64,
+    planned: AtomicU64,
+    done: AtomicU64,
+    total: AtomicU64,
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+    last_line: Mutex<Instant>,
+}
+
+impl Printer {
+    fn new(verbose: bool) -> Self {
+        Printer {
+            verbose,
+            started: Instant::now(),
+            printed_errors: AtomicU64::new(0),
+            planned: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            bar: Mutex::new(None),
+            last_line: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn finish_bar(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, r: &RowResult) -> String {
+        let msg = if r.message.is_empty() {
+            String::new()
+        } else {
+            format!("  {}", r.message)
+        };
+        format!("row {:<6} {:<11} {:<20}{msg}", r.row, r.outcome, r.username)
+    }
+}
+
+impl Observer for Printer {
+    fn planned(&self, r: &RowResult) {
+        let n = self.planned.fetch_add(1, Ordering::Relaxed) + 1;
+        if r.outcome == outcome::ERROR {
+            let k = self.printed_errors.fetch_add(1, Ordering::Relaxed);
+            if self.verbose || k < MAX_PRINTED_ERRORS {
+                println!("{}", self.line(r));
+            } else if k == MAX_PRINTED_ERRORS {
+                println!("… more refused rows: see the result file");
+            }
+        } else if self.verbose || n <= SMALL_FILE_ROWS {
+            println!("{}", self.line(r));
+        }
+    }
+
+    fn start(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        if std::io::stdout().is_terminal() {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                indicatif::ProgressDrawTarget::stdout(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} rows  {per_sec}  eta {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            *self.bar.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
+        } else {
+            println!("Writing {total} rows…");
+        }
+    }
+
+    fn finished(&self, _r: &RowResult) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            bar.set_position(done);
+            return;
+        }
+        let total = self.total.load(Ordering::Relaxed);
+        let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+        if last.elapsed() >= Duration::from_secs(5) || done == total {
+            *last = Instant::now();
+            println!("progress: {done}/{total} rows");
+        }
+    }
+
+    fn slowed(&self, pause: Duration) {
+        let msg = format!("the portal is busy: pausing {:.1} s", pause.as_secs_f64());
+        match &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(bar) => bar.set_message(msg),
+            None => println!("{msg}"),
+        }
+    }
+}
+
+fn print_summary(s: &ImportSummary, rules: &Rules, opts: &ImportOptions, elapsed: Duration) {
+    for e in &s.header_errors {
+        println!("header  {}: {}", e.code, e.message);
+    }
+    if !s.header_errors.is_empty() {
+        println!("The file cannot be imported; nothing was written.");
+        return;
+    }
+    let v = &s.validation;
+    if s.settled.confirmed + s.settled.released > 0 {
+        println!(
+            "Resumed an interrupted run of this file: {} seat(s) confirmed, {} released.",
+            s.settled.confirmed, s.settled.released
+        );
+    }
+    let mut codes: Vec<String> = v.codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    if codes.is_empty() {
+        codes.push("none".into());
+    }
+    println!(
+        "Plan for {} rows ({} members read): create {}, update {}, unchanged {}, refused {} ({}){}",
+        v.rows,
+        s.members_read,
+        v.creates,
+        v.updates,
+        v.unchanged,
+        v.refused.len(),
+        codes.join(", "),
+        if v.empty > 0 {
+            format!(", empty {}", v.empty)
+        } else {
+            String::new()
+        }
+    );
+    for (pool, ask) in &v.pools {
+        let seats = rules.pool(pool.as_str()).map(|p| p.seats).unwrap_or(0);
+        println!(
+            "  pool {pool}: {seats} seats, {} free; {} new asked{}",
+            ask.free,
+            ask.asked,
+            if ask.refused > 0 {
+                format!(", {} refused (pool_full)", ask.refused)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if opts.dry_run {
+        println!("Dry run: nothing was written.");
+    } else if !s.wrote {
+        println!(
+            "Nothing was written: {} row(s) are refused. Fix them, or run with --partial to import the {} valid row(s).",
+            v.refused.len(),
+            v.creates + v.updates + v.unchanged
+        );
+    } else {
+        println!(
+            "Done in {:.1} s: {}{}",
+            elapsed.as_secs_f64(),
+            s.results.summary(),
+            if s.pauses > 0 {
+                format!(" (the portal was busy: paused {} time(s))", s.pauses)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "Result file: {} (row = data row; row 1 is the line after the header)",
+        s.report.display()
+    );
+}

@@ -1,0 +1,431 @@
+//! The validation pass: reads the file once, streaming (a `csv::Reader` over
+//! a `BufReader`, one record at a time), plans every row and adds the checks
+//! that span rows: duplicate usernames and e-mail addresses (kept as 64-bit
+//! hashes of the lower-cased values, not as strings) and the new seats each
+//! pool can still give. Nothing is written to the portal or the ledger.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use csv::{ByteRecord, StringRecord};
+use sha2::{Digest, Sha256};
+
+use crate::domain::PoolId;
+
+use super::layout::{HeaderError, Layout};
+use super::plan::{Action, Context, RowError, RowPlan};
+
+/// Opens a CSV reader the way both passes read the file.
+pub fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        // Short rows are fine (missing cells are empty); long ones are
+        // reported per row rather than failing the whole file.
+        .flexible(true)
+        .from_reader(input)
+}
+
+/// Opens the file, buffered.
+pub fn open(path: &Path) -> std::io::Result<csv::Reader<BufReader<File>>> {
+    Ok(csv_reader(BufReader::with_capacity(
+        64 * 1024,
+        File::open(path)?,
+    )))
+}
+
+/// Reads the header line and checks it.
+pub fn read_layout<R: Read>(reader: &mut csv::Reader<R>) -> Result<Layout, Vec<HeaderError>> {
+    let header = match reader.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(vec![HeaderError {
+                code: "unreadable_header",
+                header: None,
+                message: format!("the header line cannot be read: {e}"),
+            }]);
+        }
+    };
+    let header = StringRecord::from_byte_record(header).map_err(|_| {
+        vec![HeaderError {
+            code: "invalid_encoding",
+            header: None,
+            message: "the header line is not UTF-8 (save the file as CSV UTF-8)".into(),
+        }]
+    })?;
+    Layout::from_header(&header)
+}
+
+/// SHA-256 of the file's bytes (streamed), first 16 bytes as hex: identifies
+/// the file in delivery keys, so a re-run of the same file is recognised.
+pub fn file_hash(path: &Path) -> std::io::Result<String> {
+    let mut f = BufReader::with_capacity(256 * 1024, File::open(path)?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(super::plan::hex32(&h.finalize()))
+}
+
+/// One record as read: a row to plan, an empty row, or an unreadable one.
+pub enum Record {
+    /// A row with cells.
+    Row(StringRecord),
+    /// Every cell empty (spreadsheets leave such rows behind): skipped.
+    Empty,
+    /// Not UTF-8, or more cells than headers.
+    Bad(RowError),
+}
+
+/// Iterates the data records of a reader whose header was read, numbering
+/// them from 1. Stops at the end or at an I/O error (returned as `Err`).
+pub struct Records<R: Read> {
+    reader: csv::Reader<R>,
+    buf: ByteRecord,
+    row: u64,
+    width: usize,
+}
+
+impl<R: Read> Records<R> {
+    /// `width`: the number of header cells.
+    pub fn new(reader: csv::Reader<R>, width: usize) -> Self {
+        Records {
+            reader,
+            buf: ByteRecord::new(),
+            row: 0,
+            width,
+        }
+    }
+}
+
+impl<R: Read> Iterator for Records<R> {
+    type Item = Result<(u64, Record), csv::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.reader.read_byte_record(&mut self.buf) {
+            Ok(false) => None,
+            Err(e) if e.is_io_error() => Some(Err(e)),
+            Err(e) => {
+                self.row += 1;
+                Some(Ok((
+                    self.row,
+                    Record::Bad(RowError::new("invalid_row", format!("unreadable: {e}"))),
+                )))
+            }
+            Ok(true) => {
+                self.row += 1;
+                let rec = if self.buf.len() > self.width
+                    && self.buf.iter().skip(self.width).any(|c| !c.is_empty())
+                {
+                    Record::Bad(RowError::new(
+                        "invalid_row",
+                        format!(
+                            "the row has {} cells but the header only {} (a comma outside quotes?)",
+                            self.buf.len(),
+                            self.width
+                        ),
+                    ))
+                } else if self
+                    .buf
+                    .iter()
+                    .all(|c| c.iter().all(u8::is_ascii_whitespace))
+                {
+                    Record::Empty
+                } else {
+                    match StringRecord::from_byte_record(self.buf.clone()) {
+                        Ok(r) => Record::Row(r),
+                        Err(_) => Record::Bad(RowError::new(
+                            "invalid_encoding",
+                            "the row is not UTF-8 (save the file as CSV UTF-8)",
+                        )),
+                    }
+                };
+                Some(Ok((self.row, rec)))
+            }
+        }
+    }
+}
+
+/// What the validation pass found.
+#[derive(Debug, Clone, Default)]
+pub struct Validation {
+    /// Data rows read (empty rows included).
+    pub rows: u64,
+    /// Rows that would create a member.
+    pub creates: u64,
+    /// Rows that would update a member.
+    pub updates: u64,
+    /// Rows with nothing to change.
+    pub unchanged: u64,
+    /// Rows with every cell empty.
+    pub empty: u64,
+    /// Refused rows (any error).
+    pub refused: HashSet<u64>,
+    /// Refused rows per error code.
+    pub codes: BTreeMap<&'static str, u64>,
+    /// Per pool: free seats before the import, new seats asked for, and
+    /// how many of those were refused as `pool_full`.
+    pub pools: BTreeMap<PoolId, PoolAsk>,
+}
+
+/// One pool's arithmetic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolAsk {
+    /// Seats free when the import started.
+    pub free: u32,
+    /// New seats the valid rows ask for.
+    pub asked: u32,
+    /// Of those, refused because the pool is full.
+    pub refused: u32,
+}
+
+impl Validation {
+    /// Whether any row was refused.
+    pub fn has_errors(&self) -> bool {
+        !self.refused.is_empty()
+    }
+}
+
+/// The cross-row checks, fed one planned row at a time.
+pub struct Validator<'c> {
+    ctx: &'c Context,
+    usernames: HashMap<u64, u64>,
+    emails: HashMap<u64, u64>,
+    /// Licences taken per user type by the rows so far.
+    licenses: HashMap<String, u64>,
+    /// The result so far.
+    pub result: Validation,
+}
+
+fn key_hash(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl<'c> Validator<'c> {
+    /// A validator over `ctx`.
+    pub fn new(ctx: &'c Context) -> Self {
+        Validator {
+            ctx,
+            usernames: HashMap::new(),
+            emails: HashMap::new(),
+            licenses: HashMap::new(),
+            result: Validation::default(),
+        }
+    }
+
+    /// Plans a record and applies the cross-row checks.
+    pub fn check(&mut self, row: u64, record: Record) -> RowPlan {
+        self.result.rows = self.result.rows.max(row);
+        let mut plan = match record {
+            Record::Empty => {
+                self.result.empty += 1;
+                return RowPlan {
+                    row,
+                    username: String::new(),
+                    email_key: String::new(),
+                    action: Ok(Action::Empty),
+                };
+            }
+            Record::Bad(e) => RowPlan {
+                row,
+                username: String::new(),
+                email_key: String::new(),
+                action: Err(vec![e]),
+            },
+            Record::Row(rec) => self.ctx.plan(row, &rec),
+        };
+        let mut dup = Vec::new();
+        if !plan.username.is_empty() {
+            let h = key_hash(&plan.username.to_lowercase());
+            match self.usernames.get(&h) {
+                Some(first) => dup.push(RowError::new(
+                    "duplicate_username",
+                    format!("username {:?} is also on row {first}", plan.username),
+                )),
+                None => {
+                    self.usernames.insert(h, row);
+                }
+            }
+        }
+        if !plan.email_key.is_empty() {
+            let h = key_hash(&plan.email_key);
+            match self.emails.get(&h) {
+                Some(first) => dup.push(RowError::new(
+                    "duplicate_email",
+                    format!("e-mail {:?} is also on row {first}", plan.email_key),
+                )),
+                None => {
+                    self.emails.insert(h, row);
+                }
+            }
+        }
+        if !dup.is_empty() {
+            match &mut plan.action {
+                Err(errors) => errors.extend(dup),
+                ok => *ok = Err(dup),
+            }
+        }
+        // Pool arithmetic, and the organization's licences (ArcGIS Online
+        // refuses a member or a type change past them). Only rows otherwise
+        // valid ask; a row refused by one check takes nothing from the
+        // other. Licences freed by rows that lower a type are not counted
+        // back: rows run concurrently, in no fixed order.
+        let seat = match &plan.action {
+            Ok(Action::Create(c)) if c.needs_seat => Some(c.pool.clone()),
+            Ok(Action::Update(u)) => u.seat.new_seat().cloned(),
+            _ => None,
+        };
+        let license = match &plan.action {
+            Ok(Action::Create(c)) => Some(c.user_type.clone()),
+            Ok(Action::Update(u)) => u.user_type.clone(),
+            _ => None,
+        }
+        .and_then(|t| self.ctx.org.licenses_left(&t).map(|left| (t, left)));
+        if let Some(pool) = &seat {
+            let free = self.ctx.seats.free(pool);
+            let ask = self.result.pools.entry(pool.clone()).or_insert(PoolAsk {
+                free,
+                ..PoolAsk::default()
+            });
+            ask.asked += 1;
+            if ask.asked - ask.refused > free {
+                ask.refused += 1;
+                let (cap, used) = self.ctx.seats.usage(pool);
+                plan.action = Err(vec![RowError::new(
+                    "pool_full",
+                    format!(
+                        "pool {pool} has {cap} seats, {used} used: only the first {free} new seat(s) of this file fit"
+                    ),
+                )]);
+            }
+        }
+        if let (Ok(_), Some((t, left))) = (&plan.action, license) {
+            let taken = self.licenses.entry(t.clone()).or_default();
+            if *taken >= left {
+                if let Some(pool) = &seat
+                    && let Some(ask) = self.result.pools.get_mut(pool)
+                {
+                    ask.asked -= 1;
+                }
+                plan.action = Err(vec![RowError::new(
+                    "no_license",
+                    format!(
+                        "the organization has {left} {t} licence(s) left, taken by earlier rows of this file"
+                    ),
+                )]);
+            } else {
+                *taken += 1;
+            }
+        }
+        match &plan.action {
+            Ok(Action::Create(_)) => self.result.creates += 1,
+            Ok(Action::Update(_)) => self.result.updates += 1,
+            Ok(Action::Unchanged { .. }) => self.result.unchanged += 1,
+            Ok(Action::Empty) => {}
+            Err(errors) => {
+                self.result.refused.insert(row);
+                for e in errors {
+                    *self.result.codes.entry(e.code).or_default() += 1;
+                }
+            }
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng as _, SeedableRng as _};
+
+    use super::*;
+    use crate::import::org::{OrgView, SeatView};
+    use crate::import::validation_pass;
+    use crate::policy::Rules;
+    use crate::portal::Role;
+
+    #[test]
+    fn random_bytes_after_a_valid_header_never_panic_and_every_record_is_planned() {
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 3
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let header = "username,email,fullName,firstName,lastName,role,roleid,level,userType,access,userLicenseTypeId,groups\n";
+        let org = OrgView::new(
+            "ORG".into(),
+            vec![],
+            vec![Role {
+                id: "iAAAAAAAAAAAAAAA".into(),
+                name: "Viewer".into(),
+            }],
+            vec![("g".into(), "G".into())],
+        );
+        let seats = SeatView::with_usage([(rules.pools[0].id.clone(), 3, 1)]);
+        let layout = Layout::from_header(&StringRecord::from(
+            header.trim_end().split(',').collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let pieces: [&[u8]; 16] = [
+            b",",
+            b"\"",
+            b"\n",
+            b"\r\n",
+            b"abc_user",
+            b"a@x.org",
+            b"\xff\xfe",
+            b"\xef\xbb\xbf",
+            b"Viewer",
+            b"iAAAAAAAAAAAAAAA",
+            b"1",
+            b"2",
+            b"\0",
+            b" ",
+            "é".as_bytes(),
+            b"G,G",
+        ];
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-fuzz-{}-{}",
+            std::process::id(),
+            crate::domain::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for _ in 0..300 {
+            let mut body = header.as_bytes().to_vec();
+            for _ in 0..rng.random_range(0..80) {
+                body.extend_from_slice(pieces[rng.random_range(0..pieces.len())]);
+            }
+            std::fs::write(&path, &body).unwrap();
+            let mut rows = 0;
+            let v = validation_pass(&ctx, &path, |plan| {
+                rows += 1;
+                assert_eq!(plan.row, rows, "rows are numbered in order");
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(v.rows, rows);
+            let asked = v.pools.values().map(|a| a.asked - a.refused).sum::<u32>();
+            assert!(asked <= 2, "never more new seats than free");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
