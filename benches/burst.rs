@@ -92,6 +92,7 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
         clock,
         status_tokens: vec![],
         sources: Default::default(),
+        admin: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -159,6 +159,7 @@ fn main() {
             clock,
             status_tokens: vec![],
             sources: Default::default(),
+            admin: None,
         });
         let app = router(state);
         let mut samples = Vec::with_capacity(N);

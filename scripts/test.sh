@@ -4,11 +4,17 @@
 # Installs and starts DynamoDB Local (AWS's own emulator, from the npm package
 # amplify-dynamodb-simulator) unless DYNAMODB_ENDPOINT already points at one,
 # and a local SQS (moto's server, from pip) unless SQS_ENDPOINT does, then runs
-# `cargo test`. Extra arguments go to cargo test, e.g.
+# `cargo test`; Chromium and ChromeDriver are installed first when missing
+# (scripts/browser-test-deps.sh). Extra arguments go to cargo test, e.g.
 #   scripts/test.sh --test api burst
-# Needs: the Rust toolchain, Java 17+, Node/npm, Python 3.
+# Needs: the Rust toolchain, Java 17+, Node/npm, Python 3, and apt-get (root or
+# sudo) the first time, for Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The headless-browser test of the administrator's page (tests/admin_browser.rs)
+# drives Debian's Chromium through ChromeDriver: installed here when missing.
+scripts/browser-test-deps.sh
 
 if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
   # Stop it afterwards only if this run started it.

@@ -55,7 +55,8 @@ pub enum SecretsSource {
     /// `{"arcgis_username", "arcgis_password", "standard_webhook_secrets": [..]}`.
     SecretsManager(String),
     /// `ARCGIS_USERNAME`, `ARCGIS_PASSWORD` (or `ARCGIS_PASSWORD_FILE`),
-    /// `STANDARD_WEBHOOK_SECRETS` (comma or space separated `whsec_` keys).
+    /// `STANDARD_WEBHOOK_SECRETS` (comma or space separated `whsec_` keys),
+    /// `STATUS_TOKEN`, `ADMIN_SECRET`, `ADMIN_SESSION_KEY`.
     Environment,
 }
 
@@ -87,6 +88,14 @@ pub struct Secrets {
     /// (`SLACK_SIGNING_SECRETS`).
     #[serde(default)]
     pub slack_signing_secrets: Vec<Secret>,
+    /// The administrator secret of the `/admin` page (optional; none
+    /// switches the page off). Environment: `ADMIN_SECRET`.
+    #[serde(default)]
+    pub admin_secret: Option<Secret>,
+    /// A separate key for the page's session cookies (optional; by default
+    /// it is derived from `admin_secret`). Environment: `ADMIN_SESSION_KEY`.
+    #[serde(default)]
+    pub admin_session_key: Option<Secret>,
 }
 
 impl Secrets {
@@ -304,6 +313,8 @@ impl Secrets {
                         .filter(|s| !s.is_empty())
                         .map(Secret::new)
                         .collect(),
+                    admin_secret: var("ADMIN_SECRET").map(Secret::new),
+                    admin_session_key: var("ADMIN_SESSION_KEY").map(Secret::new),
                 })
             }
         }
@@ -339,5 +350,14 @@ mod tests {
             !printed.contains("hunter2") && !printed.contains("whsec_abc"),
             "{printed}"
         );
+        let s: Secrets = serde_json::from_str(
+            r#"{"arcgis_username":"admin","arcgis_password":"x","admin_secret":"open sesame, for admins"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.admin_secret.as_ref().map(Secret::expose),
+            Some("open sesame, for admins")
+        );
+        assert!(!format!("{s:?}").contains("sesame"));
     }
 }

@@ -10,6 +10,7 @@ use axum::Router;
 
 use crate::config::{ConfigError, RulesSource, Secrets, Settings};
 use crate::domain::now_millis;
+use crate::entrypoints::admin::AdminSettings;
 use crate::entrypoints::http::{AppState, Clock, router};
 use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::SigningKey;
@@ -181,6 +182,7 @@ pub fn app<L: SeatLedger, P: Portal>(
         clock,
         status_tokens: parts.status_tokens,
         sources: parts.sources,
+        admin: parts.admin,
     });
     (router(state.clone()), state)
 }
@@ -206,6 +208,8 @@ pub struct AppParts {
     pub approval_routes: crate::entrypoints::approvals::ApprovalConfig,
     /// Where approvers are told.
     pub approvals: crate::provisioning::ApprovalWiring,
+    /// The administrator's page, when a secret is configured.
+    pub admin: Option<AdminSettings>,
 }
 
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
@@ -213,6 +217,8 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
     let secrets = Secrets::load(&settings.secrets).await?;
     let (rules, sources) = load_config(&rules_text(&settings.rules)?, &secrets)?;
     let keys = signing_keys(&secrets)?;
+    // Behind API Gateway the page is only ever served over https.
+    let admin = AdminSettings::from_secrets(&secrets, true)?;
     let portal = arcgis_portal(
         &settings.portal_url,
         &settings.portal_referer,
@@ -249,6 +255,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
             jobs,
             approval_routes,
             approvals,
+            admin,
         },
     );
     Ok(router)

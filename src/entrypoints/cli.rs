@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Secret, Secrets, normalise_portal_url};
 use crate::domain::now_millis;
+use crate::entrypoints::admin::AdminSettings;
 use crate::intake::signature::SigningKey;
 use crate::intake::sources::Sources;
 use crate::policy::Rules;
@@ -46,6 +47,9 @@ enum Command {
     Seats(SeatsArgs),
     /// Run the portal simulator alone (a fake ArcGIS Online organization).
     SimulatePortal(SimulateArgs),
+    /// Print the audit trail (requests, decisions, seats, members) as JSON
+    /// lines, oldest first.
+    Audit(AuditArgs),
     /// Check a rules file and print its pools.
     CheckRules {
         /// The rules file.
@@ -133,6 +137,16 @@ struct SeatsArgs {
 }
 
 #[derive(Debug, Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Events from this time on: a date (2026-11-01, midnight UTC) or an
+    /// RFC 3339 time (2026-11-01T09:30:00Z).
+    #[arg(long, value_parser = super::audit_cmd::parse_since)]
+    since: i64,
+}
+
+#[derive(Debug, Args)]
 struct SimulateArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090")]
@@ -161,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Send(a) => send(a).await,
         Command::Seats(a) => seats(a).await,
         Command::SimulatePortal(a) => simulate(a).await,
+        Command::Audit(a) => audit(a).await,
         Command::CheckRules { path } => check_rules(&path),
         Command::Import(a) => super::import_cmd::run(a).await,
     }
@@ -254,6 +269,8 @@ struct ServeConfig {
     listen: SocketAddr,
     keys: Vec<SigningKey>,
     status_tokens: Vec<Secret>,
+    /// The administrator's page, when a secret is configured.
+    admin: Option<AdminSettings>,
     workflow: WorkflowSettings,
     /// Where the demo keeps simulated members across restarts.
     sim_members_file: Option<PathBuf>,
@@ -292,6 +309,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
         startup::approvals(&secrets, &crate::config::ApprovalSettings::from_env())
             .await
             .map_err(|e| anyhow!("{e}"))?;
+    let admin = admin_settings(&secrets, a.listen)?;
     run_server(ServeConfig {
         approval_routes,
         approvals,
@@ -302,6 +320,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
         listen: a.listen,
         keys,
         status_tokens: secrets.status_tokens,
+        admin,
         workflow,
         sim_members_file: None,
         hint: None,
@@ -325,6 +344,20 @@ async fn demo(a: DemoArgs) -> Result<()> {
         startup::approvals(&env_secrets, &crate::config::ApprovalSettings::from_env())
             .await
             .map_err(|e| anyhow!("{e}"))?;
+    // The demo's page: a secret of its own unless ADMIN_SECRET is set.
+    let admin_secret = match &env_secrets.admin_secret {
+        Some(s) => s.clone(),
+        None => Secret::new(read_or_create_secret(&a.data.join("admin-secret"), || {
+            b64_random(24)
+        })?),
+    };
+    let admin = admin_settings(
+        &Secrets {
+            admin_secret: Some(admin_secret),
+            ..env_secrets.clone()
+        },
+        a.listen,
+    )?;
     run_server(ServeConfig {
         approval_routes,
         approvals,
@@ -335,12 +368,14 @@ async fn demo(a: DemoArgs) -> Result<()> {
         listen: a.listen,
         keys,
         status_tokens: vec![Secret::new(status_token)],
+        admin,
         workflow: WorkflowSettings::default(),
         sim_members_file: Some(a.data.join("simulator-members.json")),
         hint: Some(format!(
-            "try:    agol-seat-broker send events/standard-signup.body.json --url http://{}/webhooks/standard\n        agol-seat-broker seats --store sqlite:{}",
+            "try:    agol-seat-broker send events/standard-signup.body.json --url http://{}/webhooks/standard\n        agol-seat-broker seats --store sqlite:{}\n        the administrator's page: /admin (the secret is in {})",
             a.listen,
-            a.data.join("ledger.db").display()
+            a.data.join("ledger.db").display(),
+            a.data.join("admin-secret").display()
         )),
     })
     .await
@@ -478,6 +513,7 @@ async fn serve_with<L: SeatLedger>(
             jobs: Some(Arc::new(queue)),
             approval_routes: cfg.approval_routes.clone(),
             approvals: cfg.approvals.clone(),
+            admin: cfg.admin.clone(),
         },
     );
     let worker = tokio::spawn(worker.run(
@@ -517,6 +553,9 @@ async fn serve_with<L: SeatLedger>(
         },
         enabled.join(", ")
     );
+    if cfg.admin.is_some() {
+        println!("  admin:  http://{addr}/admin");
+    }
     if let Some(h) = &cfg.hint {
         println!("  {h}");
     }
@@ -577,6 +616,14 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// The administrator's page of the local server. It serves plain http, so
+/// its cookies can only carry `Secure` when a TLS proxy sits in front: on a
+/// loopback address they go without (browsers would not send them back over
+/// http otherwise); on any other address they keep it.
+fn admin_settings(secrets: &Secrets, listen: SocketAddr) -> Result<Option<AdminSettings>> {
+    AdminSettings::from_secrets(secrets, !listen.ip().is_loopback()).map_err(|e| anyhow!("{e}"))
 }
 
 fn all_groups(rules: &Rules) -> Vec<String> {
@@ -734,6 +781,31 @@ async fn seats(a: SeatsArgs) -> Result<()> {
     } else {
         print!("{}", crate::status::render(&pools, a.summary));
     }
+    Ok(())
+}
+
+async fn audit(a: AuditArgs) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match Store::parse(&a.store)? {
+        Store::Sqlite(path) => {
+            if !path.exists() {
+                bail!(
+                    "{} does not exist (no store was written there)",
+                    path.display()
+                );
+            }
+            let ledger =
+                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            super::audit_cmd::export(&ledger, a.since, &mut out).await
+        }
+        Store::Dynamo { table, endpoint } => {
+            let ledger = DynamoLedger::new(client_for_endpoint(endpoint.as_deref()).await, table);
+            super::audit_cmd::export(&ledger, a.since, &mut out).await
+        }
+    };
+    let written = written.map_err(|e| anyhow!("{e}"))?;
+    std::io::Write::flush(&mut out)?;
+    tracing::debug!("{written} audit event(s) written");
     Ok(())
 }
 

@@ -57,6 +57,8 @@ pub struct AppState<L, P> {
     pub http: ProviderClients,
     /// Signed approval links and Slack buttons.
     pub approval_routes: super::approvals::ApprovalConfig,
+    /// The administrator's page (`None`: `/admin` answers 404).
+    pub admin: Option<super::admin::AdminSettings>,
 }
 
 /// Clients of the identity providers' APIs, built on first use so cold
@@ -68,7 +70,8 @@ pub struct ProviderClients {
     pub(crate) auth0_token: tokio::sync::Mutex<Option<(Secret, std::time::Instant)>>,
 }
 
-/// Builds the router: `POST /webhooks/standard`, `GET /health`.
+/// Builds the router: the senders' webhooks and hooks, `GET /health`,
+/// `GET /status` and the administrator's page under `/admin`.
 pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
     Router::new()
         .route("/webhooks/standard", post(standard_webhook::<L, P>))
@@ -103,6 +106,7 @@ pub fn router<L: SeatLedger, P: Portal>(state: Arc<AppState<L, P>>) -> Router {
         )
         .route("/health", get(health))
         .route("/status", get(status::<L, P>))
+        .merge(super::admin::routes::<L, P>())
         // One byte over the limit lets the handler tell "too large" from
         // "exactly at the limit"; axum refuses anything larger before reading it.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1))

@@ -5,7 +5,9 @@
 //! router, so there is no second implementation of any route. [`worker`]
 //! completes queued members (SQS batches, scheduled sweeps).
 
+pub mod admin;
 pub mod approvals;
+pub(crate) mod audit_cmd;
 pub mod cli;
 mod hooks;
 pub mod http;

@@ -61,6 +61,8 @@ pub struct Options {
     pub approval_routes: agol_seat_broker::entrypoints::approvals::ApprovalConfig,
     /// Seconds of `stale_reservation` (how long a RESERVED claim is "in progress").
     pub stale_reservation: Duration,
+    /// The administrator's page (off by default).
+    pub admin: Option<agol_seat_broker::entrypoints::admin::AdminSettings>,
 }
 
 /// The job queue behind the hooks.
@@ -97,6 +99,7 @@ impl Default for Options {
             request_timeout: None,
             approvals: Default::default(),
             approval_routes: Default::default(),
+            admin: None,
         }
     }
 }
@@ -194,6 +197,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         entra: opts.entra,
         http: Default::default(),
         approval_routes: opts.approval_routes,
+        admin: opts.admin,
     });
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

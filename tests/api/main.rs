@@ -6,6 +6,7 @@
 mod entra_keys;
 mod helpers;
 
+mod admin;
 mod approvals;
 mod bad_input;
 mod failures;

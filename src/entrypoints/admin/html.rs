@@ -1,0 +1,484 @@
+//! The administrator's pages as server-rendered HTML: no JavaScript, one
+//! small stylesheet inlined (allowed by its hash in the Content-Security-
+//! Policy), tables that scroll sideways on a phone.
+//!
+//! Every value that comes from outside (names, e-mail addresses, comments,
+//! pool names, audit details) goes through [`esc`]; ids in URLs also go
+//! through [`path_segment`]. The templates are plain `format!` calls, so
+//! reading one shows exactly what is sent.
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::domain::UnixMillis;
+// One escaping for every page the broker renders (the approval links' too).
+use crate::entrypoints::approvals::esc;
+use crate::provisioning::RequestView;
+use crate::seats::AuditEvent;
+use crate::status::PoolStatus;
+
+/// The stylesheet, inlined in every page.
+const CSS: &str = "\
+:root{color-scheme:light dark;font-family:system-ui,-apple-system,'Segoe UI',sans-serif}\
+body{margin:0 auto;max-width:75rem;padding:1rem;line-height:1.4}\
+header{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:space-between;align-items:center}\
+h1{font-size:1.3rem;margin:0}h2{font-size:1.1rem;margin:1.6rem 0 .5rem}\
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}\
+table{border-collapse:collapse;width:100%;font-size:.95rem}\
+th,td{padding:.45rem .5rem;border-bottom:1px solid #8885;text-align:left;vertical-align:top;white-space:nowrap}\
+td.wrap{white-space:normal;min-width:12rem}.num{text-align:right}\
+.flash{padding:.6rem .8rem;border-radius:.4rem;border:1px solid #2a7;background:#2a72;margin:1rem 0}\
+.flash.warn{border-color:#c80;background:#c802}\
+form.decide{display:flex;flex-wrap:wrap;gap:.4rem;min-width:16rem}\
+form.inline{display:inline;margin:0}\
+input{padding:.5rem;font-size:1rem;max-width:100%;box-sizing:border-box}\
+button{padding:.5rem .9rem;font-size:1rem;border-radius:.3rem;border:1px solid #888;cursor:pointer}\
+button.approve{background:#1a7f37;border-color:#1a7f37;color:#fff}\
+button.deny{background:#b42318;border-color:#b42318;color:#fff}\
+.muted{color:#888}.small{font-size:.85rem}\
+.login{max-width:24rem;margin:3rem auto}.login label{display:block;margin:.8rem 0 .2rem}\
+.login input{width:100%}.login button{margin-top:1rem;width:100%}\
+@media (max-width:40rem){body{padding:.6rem}th,td{padding:.35rem}}";
+
+/// The CSP source that allows exactly the inlined stylesheet.
+pub static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()))
+    )
+});
+
+/// Percent-encodes one URL path segment (everything but unreserved
+/// characters), so an id can never leave its segment.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// A time for people: `2026-11-23 14:05 UTC`.
+pub fn time(ms: UnixMillis) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        None => "-".to_string(),
+    }
+}
+
+/// The page frame: head, stylesheet, body.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"referrer\" content=\"no-referrer\">\
+<title>{}</title><style>{CSS}</style></head><body>{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+/// The login form. `csrf` is the login token; `error` is one of our own
+/// messages.
+pub fn login(csrf: &str, name: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"flash warn\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in · agol-seat-broker",
+        &format!(
+            "<main class=\"login\"><h1>agol-seat-broker administration</h1>{error}\
+<form method=\"post\" action=\"/admin/login\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<label for=\"name\">Your name (decisions are recorded under it)</label>\
+<input id=\"name\" name=\"name\" value=\"{}\" autocomplete=\"username\" required maxlength=\"64\">\
+<label for=\"secret\">Administrator secret</label>\
+<input id=\"secret\" name=\"secret\" type=\"password\" autocomplete=\"current-password\" required>\
+<button type=\"submit\" id=\"login\">Sign in</button></form></main>",
+            esc(csrf),
+            esc(name)
+        ),
+    )
+}
+
+/// A message shown once after a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flash {
+    /// The request was approved (the member is being created).
+    Approved,
+    /// The request was denied.
+    Denied,
+    /// Someone decided first; the state they left it in.
+    AlreadyDecided(&'static str),
+    /// The request expired before the decision.
+    Expired,
+    /// No such request.
+    NotFound,
+    /// Approval needs a seat and the pool has none free.
+    PoolFull,
+    /// The store or queue failed: try again.
+    Unavailable,
+}
+
+impl Flash {
+    /// The query string of the redirect that shows it.
+    pub fn query(self) -> String {
+        match self {
+            Flash::Approved => "done=approved".into(),
+            Flash::Denied => "done=denied".into(),
+            Flash::AlreadyDecided(state) => format!("done=already_decided&state={state}"),
+            Flash::Expired => "done=expired".into(),
+            Flash::NotFound => "done=not_found".into(),
+            Flash::PoolFull => "done=pool_full".into(),
+            Flash::Unavailable => "done=unavailable".into(),
+        }
+    }
+
+    /// Reads a redirect's query back; unknown values show nothing, so no
+    /// text from the URL ever reaches the page.
+    pub fn parse(done: Option<&str>, state: Option<&str>) -> Option<Flash> {
+        Some(match done? {
+            "approved" => Flash::Approved,
+            "denied" => Flash::Denied,
+            "already_decided" => Flash::AlreadyDecided(
+                state
+                    .and_then(crate::seats::RequestState::parse)
+                    .map(|s| s.as_str())
+                    .unwrap_or("decided"),
+            ),
+            "expired" => Flash::Expired,
+            "not_found" => Flash::NotFound,
+            "pool_full" => Flash::PoolFull,
+            "unavailable" => Flash::Unavailable,
+            _ => return None,
+        })
+    }
+
+    fn render(self) -> String {
+        let (class, text) = match self {
+            Flash::Approved => (
+                "flash",
+                "Approved: the member is being created in ArcGIS Online.".to_string(),
+            ),
+            Flash::Denied => ("flash", "Denied: the applicant gets no seat.".to_string()),
+            Flash::AlreadyDecided(state) => (
+                "flash warn",
+                format!("Nothing changed: this request was already {state}."),
+            ),
+            Flash::Expired => (
+                "flash warn",
+                "Nothing changed: this request has expired.".to_string(),
+            ),
+            Flash::NotFound => (
+                "flash warn",
+                "Nothing changed: no such request.".to_string(),
+            ),
+            Flash::PoolFull => (
+                "flash warn",
+                "Nothing changed: the pool has no free seat. Approve again when one frees."
+                    .to_string(),
+            ),
+            Flash::Unavailable => (
+                "flash warn",
+                "Nothing was decided: the seat store or the queue is unavailable. Try again."
+                    .to_string(),
+            ),
+        };
+        format!(
+            "<p class=\"{class}\" role=\"status\" id=\"flash\">{}</p>",
+            esc(&text)
+        )
+    }
+}
+
+/// Everything the dashboard shows.
+pub struct Dashboard<'a> {
+    /// The signed-in administrator.
+    pub name: &'a str,
+    /// The session's CSRF token, put in every form.
+    pub csrf: &'a str,
+    /// The message of the last action, if any.
+    pub flash: Option<Flash>,
+    /// Seats per pool.
+    pub pools: &'a [PoolStatus],
+    /// Requests waiting for a decision, oldest first.
+    pub pending: &'a [RequestView],
+    /// Requests waiting for a seat, in queue order.
+    pub waitlist: &'a [RequestView],
+    /// Recent audit events, newest first.
+    pub events: &'a [AuditEvent],
+    /// A part of the page could not be read (store trouble).
+    pub degraded: bool,
+}
+
+/// The administrator's page.
+pub fn dashboard(d: &Dashboard<'_>) -> String {
+    let csrf = esc(d.csrf);
+    let mut body = format!(
+        "<header><h1>agol-seat-broker</h1><div class=\"small\">Signed in as <b id=\"who\">{}</b> \
+<form class=\"inline\" method=\"post\" action=\"/admin/logout\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" id=\"logout\">Sign out</button></form></div></header>",
+        esc(d.name)
+    );
+    if let Some(f) = d.flash {
+        body.push_str(&f.render());
+    }
+    if d.degraded {
+        body.push_str(
+            "<p class=\"flash warn\" role=\"alert\">Part of this page could not be read from the seat store; reload to try again.</p>",
+        );
+    }
+    body.push_str(&pools(d.pools));
+    body.push_str(&pending(d.pending, &csrf));
+    body.push_str(&waitlist(d.waitlist));
+    body.push_str(&events(d.events));
+    page(
+        "Administration · agol-seat-broker",
+        &format!("<main>{body}</main>"),
+    )
+}
+
+fn pools(pools: &[PoolStatus]) -> String {
+    let mut rows = String::new();
+    for p in pools {
+        let _ = write!(
+            rows,
+            "<tr id=\"pool-{}\"><td>{}</td><td class=\"num seats\">{}</td><td class=\"num used\">{}</td>\
+<td class=\"num reserved\">{}</td><td class=\"num pending\">{}</td><td class=\"num waitlisted\">{}</td>\
+<td class=\"num free\">{}</td></tr>",
+            esc(&path_segment(&p.pool)),
+            esc(&p.pool),
+            p.seats,
+            p.used,
+            p.reserved,
+            p.pending,
+            p.waitlisted,
+            p.free
+        );
+    }
+    format!(
+        "<section id=\"pools\"><h2>Pools</h2><div class=\"scroll\"><table><thead><tr><th>Pool</th>\
+<th class=\"num\">Seats</th><th class=\"num\">Used</th><th class=\"num\">Reserved</th>\
+<th class=\"num\">Pending</th><th class=\"num\">Waitlisted</th><th class=\"num\">Free</th></tr></thead>\
+<tbody>{rows}</tbody></table></div></section>"
+    )
+}
+
+/// Name, e-mail and organization of an applicant, escaped.
+fn applicant(r: &RequestView) -> String {
+    let name = [r.first_name.as_deref(), r.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut s = String::new();
+    if !name.is_empty() {
+        let _ = write!(s, "<b>{}</b><br>", esc(&name));
+    }
+    let _ = write!(s, "{}", esc(&r.email));
+    if let Some(org) = r.organization.as_deref().filter(|o| !o.is_empty()) {
+        let _ = write!(s, "<br><span class=\"muted\">{}</span>", esc(org));
+    }
+    s
+}
+
+/// The display name of a built-in role or current user type id; other ids
+/// (custom roles, legacy types) as they are.
+fn display_name<'a>(id: &'a str, table: &'static [(&'static str, &'static str)]) -> &'a str {
+    table
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map_or(id, |(_, name)| *name)
+}
+
+/// Role, user type and groups, escaped, and whether a seat is held.
+fn grants(r: &RequestView) -> String {
+    use crate::portal::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+    let mut s = format!(
+        "{} · {}",
+        esc(display_name(&r.role, KNOWN_ROLES)),
+        esc(display_name(&r.user_type, CURRENT_USER_TYPES))
+    );
+    if !r.groups.is_empty() {
+        let groups: Vec<String> = r.groups.iter().map(|g| esc(g)).collect();
+        let _ = write!(s, "<br><span class=\"muted\">{}</span>", groups.join(", "));
+    }
+    if r.holds_seat {
+        s.push_str("<br><span class=\"small\">seat held</span>");
+    }
+    s
+}
+
+fn pending(requests: &[RequestView], csrf: &str) -> String {
+    if requests.is_empty() {
+        return "<section id=\"pending\"><h2>Pending requests</h2><p class=\"muted\">No request waits for a decision.</p></section>".into();
+    }
+    let mut rows = String::new();
+    for r in requests {
+        let id = path_segment(&r.id);
+        let _ = write!(
+            rows,
+            "<tr id=\"req-{id}\"><td class=\"wrap\">{}</td><td>{}</td><td class=\"wrap\">{}</td>\
+<td>{}</td><td>{}</td><td>\
+<form class=\"decide\" method=\"post\" action=\"/admin/requests/{id}/decide\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<input name=\"comment\" placeholder=\"Comment (optional)\" maxlength=\"500\" aria-label=\"Comment\">\
+<button class=\"approve\" type=\"submit\" name=\"verdict\" value=\"approve\">Approve</button>\
+<button class=\"deny\" type=\"submit\" name=\"verdict\" value=\"deny\">Deny</button>\
+</form></td></tr>",
+            applicant(r),
+            esc(&r.pool),
+            grants(r),
+            time(r.created_at),
+            time(r.expires_at),
+        );
+    }
+    format!(
+        "<section id=\"pending\"><h2>Pending requests ({})</h2><div class=\"scroll\"><table><thead><tr>\
+<th>Applicant</th><th>Pool</th><th>Role · user type · groups</th><th>Requested</th><th>Expires</th>\
+<th>Decision</th></tr></thead><tbody>{rows}</tbody></table></div></section>",
+        requests.len()
+    )
+}
+
+fn waitlist(requests: &[RequestView]) -> String {
+    if requests.is_empty() {
+        return "<section id=\"waitlist\"><h2>Waitlist</h2><p class=\"muted\">Nobody is waiting for a seat.</p></section>".into();
+    }
+    let mut rows = String::new();
+    for r in requests {
+        let _ = write!(
+            rows,
+            "<tr id=\"wait-{}\"><td class=\"num\">{}</td><td class=\"wrap\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            path_segment(&r.id),
+            r.position
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            applicant(r),
+            esc(&r.pool),
+            time(r.created_at),
+            time(r.expires_at),
+        );
+    }
+    format!(
+        "<section id=\"waitlist\"><h2>Waitlist ({})</h2><div class=\"scroll\"><table><thead><tr>\
+<th class=\"num\">#</th><th>Applicant</th><th>Pool</th><th>Since</th><th>Expires</th></tr></thead>\
+<tbody>{rows}</tbody></table></div></section>",
+        requests.len()
+    )
+}
+
+fn events(events: &[AuditEvent]) -> String {
+    if events.is_empty() {
+        return "<section id=\"audit\"><h2>Recent decisions</h2><p class=\"muted\">Nothing recorded yet.</p></section>".into();
+    }
+    let mut rows = String::new();
+    for e in events {
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"wrap\">{}</td></tr>",
+            time(e.at),
+            esc(&e.actor),
+            esc(&e.action),
+            esc(e.pool.as_deref().unwrap_or("")),
+            esc(e.person.as_deref().unwrap_or("")),
+            esc(&e.detail),
+        );
+    }
+    format!(
+        "<section id=\"audit\"><h2>Recent decisions and changes</h2><div class=\"scroll\"><table><thead><tr>\
+<th>When</th><th>Who</th><th>What</th><th>Pool</th><th>Person</th><th>Detail</th></tr></thead>\
+<tbody>{rows}</tbody></table></div></section>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_both_quotes() {
+        assert_eq!(
+            esc(r#"<a href="x" onclick='y'>&</a>"#),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+        );
+        assert_eq!(esc("José Núñez"), "José Núñez");
+    }
+
+    #[test]
+    fn path_segments_cannot_escape() {
+        assert_eq!(path_segment("ab12-_.~"), "ab12-_.~");
+        assert_eq!(path_segment("../x?y#z"), "..%2Fx%3Fy%23z");
+        assert_eq!(path_segment("\"><"), "%22%3E%3C");
+    }
+
+    #[test]
+    fn times_are_utc_minutes() {
+        assert_eq!(time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(time(1_795_000_000_000), "2026-11-18 11:06 UTC");
+    }
+
+    #[test]
+    fn flashes_round_trip_and_ignore_anything_else() {
+        for f in [
+            Flash::Approved,
+            Flash::Denied,
+            Flash::AlreadyDecided("APPROVED"),
+            Flash::Expired,
+            Flash::NotFound,
+            Flash::PoolFull,
+            Flash::Unavailable,
+        ] {
+            let q = f.query();
+            let mut done = None;
+            let mut state = None;
+            for pair in q.split('&') {
+                match pair.split_once('=') {
+                    Some(("done", v)) => done = Some(v),
+                    Some(("state", v)) => state = Some(v),
+                    _ => {}
+                }
+            }
+            assert_eq!(Flash::parse(done, state), Some(f));
+        }
+        assert_eq!(Flash::parse(Some("<script>"), None), None);
+        assert_eq!(
+            Flash::parse(Some("already_decided"), Some("<b>")),
+            Some(Flash::AlreadyDecided("decided"))
+        );
+    }
+
+    #[test]
+    fn roles_and_user_types_show_their_names() {
+        use crate::portal::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+        assert_eq!(display_name("iAAAAAAAAAAAAAAA", KNOWN_ROLES), "Viewer");
+        assert_eq!(display_name("creatorUT", CURRENT_USER_TYPES), "Creator");
+        assert_eq!(
+            display_name("aBcDeFgHiJkLmNoP", KNOWN_ROLES),
+            "aBcDeFgHiJkLmNoP"
+        );
+    }
+
+    #[test]
+    fn the_style_hash_is_a_csp_source() {
+        assert!(STYLE_HASH.starts_with("'sha256-") && STYLE_HASH.ends_with("='"));
+    }
+
+    #[test]
+    fn the_login_page_escapes_what_it_echoes() {
+        let html = login("tok\"en", "<b>ana</b>", Some("Wrong <secret>"));
+        assert!(html.contains("value=\"tok&quot;en\""));
+        assert!(html.contains("&lt;b&gt;ana&lt;/b&gt;"));
+        assert!(html.contains("Wrong &lt;secret&gt;"));
+        assert!(!html.contains("<b>ana"));
+        assert!(!html.contains("<script"));
+    }
+}

@@ -1,0 +1,645 @@
+//! The administrator's page over real HTTP: sign-in, the session cookie,
+//! CSRF tokens, the headers of every page, and escaping.
+
+use std::time::{Duration, Instant};
+
+use agol_seat_broker::config::Secret;
+use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::entrypoints::admin::AdminSettings;
+use agol_seat_broker::seats::{RequestState, SeatLedger};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::helpers::{Options, TestApp, spawn_app};
+
+const ADMIN_SECRET: &str = "admin-secret-for-the-api-tests";
+const FAILURE_DELAY: Duration = Duration::from_millis(300);
+
+/// Rules with one pool that needs an approver.
+const RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 10
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    approval = "manual"
+    [pools.match]
+    email_domains = ["acme.org"]
+"#;
+
+fn admin_settings() -> AdminSettings {
+    let mut a = AdminSettings::new(Secret::new(ADMIN_SECRET), None, true).unwrap();
+    a.failure_delay = FAILURE_DELAY;
+    a
+}
+
+async fn app_with_admin() -> TestApp {
+    spawn_app(Options {
+        rules: RULES,
+        admin: Some(admin_settings()),
+        ..Options::default()
+    })
+    .await
+}
+
+/// A client that shows redirects instead of following them and keeps no
+/// cookies of its own: each test says which cookie it sends.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `name=value` of the `Set-Cookie` for `name`, and the whole header.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<(String, String)> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_string(), v.to_string()))
+}
+
+/// The first form's CSRF token in a page.
+fn csrf_of(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// The login form: its nonce cookie and token.
+async fn login_form(app: &TestApp) -> (String, String) {
+    let res = client()
+        .get(format!("{}/admin/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (cookie, _) = set_cookie(res.headers(), "asb_admin_login").expect("a login cookie");
+    (cookie, csrf_of(&res.text().await.unwrap()))
+}
+
+async fn post_login(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(format!("{}/admin/login", app.url))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A signed-in administrator: the session cookie and the page's token.
+struct Admin {
+    url: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Admin {
+    async fn sign_in(app: &TestApp, name: &str) -> Admin {
+        let (login_cookie, token) = login_form(app).await;
+        let res = post_login(
+            app,
+            &login_cookie,
+            &[("name", name), ("secret", ADMIN_SECRET), ("csrf", &token)],
+        )
+        .await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()[LOCATION], "/admin");
+        let (cookie, _) = set_cookie(res.headers(), "asb_admin").expect("a session cookie");
+        let mut admin = Admin {
+            url: app.url.clone(),
+            cookie,
+            csrf: String::new(),
+        };
+        admin.csrf = csrf_of(&admin.page().await);
+        admin
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        client()
+            .get(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self) -> String {
+        let res = self.get("/admin").await;
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
+    async fn decide(&self, id: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(format!("{}/admin/requests/{id}/decide", self.url))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Sends a sign-up to the approval pool and returns its pending request.
+async fn pending_request(app: &TestApp, delivery: &str, body: serde_json::Value) -> String {
+    let res = app.post_signup(delivery, &body).await;
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let email = body["email"].as_str().unwrap().to_lowercase();
+    let pending = app
+        .ledger
+        .requests(&PoolId::parse("acme").unwrap(), RequestState::Pending)
+        .await
+        .unwrap();
+    pending
+        .into_iter()
+        .find(|r| r.key.person == email)
+        .expect("a pending request")
+        .id
+}
+
+async fn state_of(app: &TestApp, id: &str) -> RequestState {
+    app.ledger.request(id).await.unwrap().unwrap().state
+}
+
+fn assert_hardened(res: &reqwest::Response) {
+    let h = res.headers();
+    assert_eq!(h["cache-control"], "no-store", "{}", res.url());
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"));
+    assert!(
+        !csp.contains("script-src") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+}
+
+#[tokio::test]
+async fn without_an_admin_secret_the_page_does_not_exist() {
+    let app = spawn_app(Options::default()).await;
+    for path in ["/admin", "/admin/login"] {
+        let res = client()
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    let res = post_login(&app, "", &[("name", "ana"), ("secret", "x")]).await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn without_a_session_pages_redirect_to_sign_in_and_posts_change_nothing() {
+    let app = app_with_admin().await;
+    let id = pending_request(&app, "msg_a1", json_signup("ana@acme.org", "Ana")).await;
+
+    let page = client()
+        .get(format!("{}/admin", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()[LOCATION], "/admin/login");
+    assert_hardened(&page);
+
+    // A POST without a cookie, and with a cookie signed by another key.
+    let forged = "asb_admin=ana|99999999999|00112233445566778899aabbccddeeff|AAAA";
+    for cookie in ["", forged] {
+        let res = client()
+            .post(format!("{}/admin/requests/{id}/decide", app.url))
+            .header("cookie", cookie)
+            .form(&[("verdict", "approve"), ("csrf", "anything")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "cookie {cookie:?}");
+        assert_hardened(&res);
+    }
+    let res = client()
+        .post(format!("{}/admin/logout", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(state_of(&app, &id).await, RequestState::Pending);
+    assert_eq!(app.used("acme").await, 1, "only the pending request's hold");
+    assert!(app.sim.members().is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_late_and_opens_no_session() {
+    let app = app_with_admin().await;
+    let (cookie, token) = login_form(&app).await;
+
+    let started = Instant::now();
+    let res = post_login(
+        &app,
+        &cookie,
+        &[
+            ("name", "ana"),
+            ("secret", "guess-guess-guess"),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert!(
+        started.elapsed() >= FAILURE_DELAY,
+        "a wrong secret costs time"
+    );
+    assert_eq!(res.status(), 401);
+    assert_hardened(&res);
+    assert!(set_cookie(res.headers(), "asb_admin").is_none());
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Wrong administrator secret."));
+
+    // The right secret without the form's token (or with another form's).
+    let (_, other_token) = login_form(&app).await;
+    for form_token in ["", other_token.as_str()] {
+        let res = post_login(
+            &app,
+            &cookie,
+            &[
+                ("name", "ana"),
+                ("secret", ADMIN_SECRET),
+                ("csrf", form_token),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), 403);
+        assert!(set_cookie(res.headers(), "asb_admin").is_none());
+    }
+    // A name that cannot be recorded.
+    let res = post_login(
+        &app,
+        &cookie,
+        &[
+            ("name", "<b>x</b>"),
+            ("secret", ADMIN_SECRET),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert!(set_cookie(res.headers(), "asb_admin").is_none());
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_signed_http_only_secure_and_strict() {
+    let app = app_with_admin().await;
+    let (cookie, token) = login_form(&app).await;
+    let res = post_login(
+        &app,
+        &cookie,
+        &[("name", "ana"), ("secret", ADMIN_SECRET), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_hardened(&res);
+    let (value, header) = set_cookie(res.headers(), "asb_admin").unwrap();
+    let flags: Vec<&str> = header.split(';').map(str::trim).skip(1).collect();
+    for flag in [
+        "Path=/admin",
+        "Max-Age=28800",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+    ] {
+        assert!(flags.contains(&flag), "{flag} missing from {header}");
+    }
+    // The login form's cookie is cleared.
+    let (_, login) = set_cookie(res.headers(), "asb_admin_login").unwrap();
+    assert!(login.contains("Max-Age=0"), "{login}");
+
+    // The cookie opens the page; changed by one character, it does not.
+    let ok = client()
+        .get(format!("{}/admin", app.url))
+        .header("cookie", &value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let tampered = value.replacen("asb_admin=ana", "asb_admin=bob", 1);
+    let res = client()
+        .get(format!("{}/admin", app.url))
+        .header("cookie", &tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn every_admin_page_is_kept_out_of_caches_and_frames() {
+    let app = app_with_admin().await;
+    let admin = Admin::sign_in(&app, "ana").await;
+    let login = client()
+        .get(format!("{}/admin/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_hardened(&login);
+    let page = admin.get("/admin").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_hardened(&page);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("name=\"viewport\""));
+    assert!(!html.contains("<script"), "no JavaScript");
+    // Signed in, the login form sends back to the page.
+    let res = admin.get("/admin/login").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/admin");
+}
+
+#[tokio::test]
+async fn a_decision_needs_the_sessions_own_csrf_token() {
+    let app = app_with_admin().await;
+    let id = pending_request(&app, "msg_c1", json_signup("ana@acme.org", "Ana")).await;
+    let admin = Admin::sign_in(&app, "bo").await;
+    let other = Admin::sign_in(&app, "bo").await;
+    assert_ne!(admin.csrf, other.csrf, "tokens are per session");
+
+    for (what, form) in [
+        ("no token", vec![("verdict", "approve")]),
+        ("empty token", vec![("verdict", "approve"), ("csrf", "")]),
+        (
+            "another session's token",
+            vec![("verdict", "approve"), ("csrf", other.csrf.as_str())],
+        ),
+        (
+            "a token that is not one",
+            vec![("verdict", "approve"), ("csrf", "Zm9vYmFy")],
+        ),
+    ] {
+        let res = admin.decide(&id, &form).await;
+        assert_eq!(res.status(), 403, "{what}");
+        assert_hardened(&res);
+    }
+    assert_eq!(state_of(&app, &id).await, RequestState::Pending);
+    assert_eq!(app.used("acme").await, 1, "only the pending request's hold");
+    assert!(app.sim.members().is_empty());
+
+    // With its token, the same form decides once; a second click changes
+    // nothing and says so.
+    let res = admin
+        .decide(
+            &id,
+            &[
+                ("verdict", "approve"),
+                ("csrf", &admin.csrf),
+                ("comment", "welcome"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/admin?done=approved");
+    assert_eq!(state_of(&app, &id).await, RequestState::Approved);
+    let request = app.ledger.request(&id).await.unwrap().unwrap();
+    assert_eq!(request.decided_by.as_deref(), Some("admin:bo"));
+    assert_eq!(request.reason.as_deref(), Some("welcome"));
+    let members = app.sim.members();
+    assert_eq!(members.len(), 1, "the member is created on approval");
+    assert_eq!(members[0].email, "ana@acme.org");
+    assert_eq!(app.active_claims("acme").await, 1);
+    let again = admin
+        .decide(&id, &[("verdict", "deny"), ("csrf", &admin.csrf)])
+        .await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(
+        again.headers()[LOCATION],
+        "/admin?done=already_decided&state=APPROVED"
+    );
+    assert_eq!(state_of(&app, &id).await, RequestState::Approved);
+    let page = admin
+        .get("/admin?done=already_decided&state=APPROVED")
+        .await;
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("this request was already APPROVED")
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_verdict_or_request_changes_nothing() {
+    let app = app_with_admin().await;
+    let id = pending_request(&app, "msg_v1", json_signup("ana@acme.org", "Ana")).await;
+    let admin = Admin::sign_in(&app, "bo").await;
+    let res = admin
+        .decide(&id, &[("verdict", "maybe"), ("csrf", &admin.csrf)])
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(state_of(&app, &id).await, RequestState::Pending);
+    let res = admin
+        .decide("no-such-id", &[("verdict", "deny"), ("csrf", &admin.csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/admin?done=not_found");
+}
+
+#[tokio::test]
+async fn signing_out_clears_the_cookie_and_needs_the_token() {
+    let app = app_with_admin().await;
+    let admin = Admin::sign_in(&app, "ana").await;
+    let res = client()
+        .post(format!("{}/admin/logout", app.url))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "no token");
+    let res = client()
+        .post(format!("{}/admin/logout", app.url))
+        .header("cookie", &admin.cookie)
+        .form(&[("csrf", &admin.csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/admin/login");
+    let (value, header) = set_cookie(res.headers(), "asb_admin").unwrap();
+    assert_eq!(value, "asb_admin=");
+    assert!(header.contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn hostile_applicant_data_is_shown_escaped() {
+    let app = app_with_admin().await;
+    let hostile = "<script>alert(1)</script>";
+    let id = pending_request(
+        &app,
+        "msg_h1",
+        serde_json::json!({
+            "email": "eve@acme.org",
+            "first_name": hostile,
+            "last_name": "\"><img src=x onerror=alert(2)>",
+            "organization": "O'Brien & <Co>",
+        }),
+    )
+    .await;
+    let admin = Admin::sign_in(&app, "ana").await;
+    let html = admin.page().await;
+
+    assert!(
+        html.contains(&format!("id=\"req-{id}\"")),
+        "the request is listed"
+    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
+    assert!(html.contains("O&#39;Brien &amp; &lt;Co&gt;"));
+    assert!(!html.contains("<script>") && !html.contains("<img"));
+    // The pool's counts.
+    assert!(html.contains("<td class=\"num pending\">1</td>"), "{html}");
+}
+
+fn json_signup(email: &str, first: &str) -> serde_json::Value {
+    serde_json::json!({"email": email, "first_name": first, "last_name": "Lopez", "organization": "Acme"})
+}
+
+/// A pool without approval and one seat, with a waitlist.
+const WAITLIST_RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 1
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    waitlist = true
+    [pools.match]
+    email_domains = ["acme.org"]
+"#;
+
+#[tokio::test]
+async fn the_waitlist_is_shown_in_queue_order_with_positions() {
+    let app = spawn_app(Options {
+        rules: WAITLIST_RULES,
+        admin: Some(admin_settings()),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        app.post_signup("msg_w1", &json_signup("first@acme.org", "First"))
+            .await
+            .status(),
+        201
+    );
+    for (id, email) in [("msg_w2", "second@acme.org"), ("msg_w3", "third@acme.org")] {
+        let res = app.post_signup(id, &json_signup(email, "Next")).await;
+        assert_eq!(res.status(), 202, "{email} waits");
+    }
+    let admin = Admin::sign_in(&app, "ana").await;
+    let html = admin.page().await;
+
+    let waitlist = &html[html.find("id=\"waitlist\"").unwrap()..html.find("id=\"audit\"").unwrap()];
+    let second = waitlist.find("second@acme.org").expect("second is listed");
+    let third = waitlist.find("third@acme.org").expect("third is listed");
+    assert!(second < third, "queue order");
+    assert!(
+        waitlist.contains("<td class=\"num\">1</td>")
+            && waitlist.contains("<td class=\"num\">2</td>")
+    );
+    assert!(html.contains("<td class=\"num waitlisted\">2</td>"));
+    assert!(html.contains("<td class=\"num free\">0</td>"));
+    assert!(html.contains("No request waits for a decision."));
+}
+
+/// An API Gateway v2 event, as Lambda delivers it, for the admin routes.
+fn apigw_event(method: &str, path: &str, cookies: &[&str], form: Option<&str>) -> String {
+    use base64::Engine as _;
+    let mut headers = serde_json::json!({"host": "abc123xyz.execute-api.eu-west-1.amazonaws.com"});
+    if form.is_some() {
+        headers["content-type"] = "application/x-www-form-urlencoded".into();
+    }
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "cookies": cookies,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123xyz",
+            "domainName": "abc123xyz.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123xyz",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.7", "userAgent": "Mozilla/5.0"},
+            "requestId": "req-admin", "routeKey": format!("{method} {path}"), "stage": "$default",
+            "time": "02/Mar/2026:09:30:00 +0000", "timeEpoch": 1772443800000i64
+        },
+        "body": form.map(|f| base64::engine::general_purpose::STANDARD.encode(f)),
+        "isBase64Encoded": form.is_some(),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_session_cookie_works_through_api_gateway_events() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = app_with_admin().await;
+    let id = pending_request(&app, "msg_l1", json_signup("ana@acme.org", "Ana")).await;
+    let admin = Admin::sign_in(&app, "bo").await;
+    let invoke = |event: String| {
+        let state = app.state.clone();
+        async move {
+            let req = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+            let res = agol_seat_broker::entrypoints::http::router(state)
+                .oneshot(req)
+                .await
+                .expect("infallible");
+            let status = res.status().as_u16();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).to_string())
+        }
+    };
+
+    // API Gateway hands cookies over in their own list.
+    let (status, html) = invoke(apigw_event(
+        "GET",
+        "/admin",
+        &["theme=dark", &admin.cookie],
+        None,
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("id=\"req-{id}\"")));
+    let (status, _) = invoke(apigw_event("GET", "/admin", &[], None)).await;
+    assert_eq!(status, 303);
+
+    // A decision needs the token there too; with it, it decides.
+    let (status, _) = invoke(apigw_event(
+        "POST",
+        &format!("/admin/requests/{id}/decide"),
+        &[&admin.cookie],
+        Some("verdict=deny"),
+    ))
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(state_of(&app, &id).await, RequestState::Pending);
+    let form = format!("verdict=deny&comment=not+a+partner&csrf={}", admin.csrf);
+    let (status, _) = invoke(apigw_event(
+        "POST",
+        &format!("/admin/requests/{id}/decide"),
+        &[&admin.cookie],
+        Some(&form),
+    ))
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(state_of(&app, &id).await, RequestState::Denied);
+    assert_eq!(app.used("acme").await, 0, "the hold is released");
+}
