@@ -29,10 +29,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::http::{AppState, error_response, intake_error, read_body, source_not_configured};
+use super::http::{
+    AppState, error_response, intake_error, read_body, source_not_configured, verify_standard,
+};
 use crate::config::Secret;
 use crate::domain::UnixMillis;
-use crate::intake::signature::{self, WebhookHeaders};
 use crate::intake::{IntakeError, static_secret_matches, survey123};
 use crate::portal::Portal;
 use crate::provisioning::{DecisionOutcome, JobSink, LinkMaker, Verdict, view};
@@ -209,18 +210,7 @@ pub(crate) async fn signed_decision<L: SeatLedger, P: Portal>(
         Err(e) => return intake_error(&e),
     };
     let now = (state.clock)();
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify(
-        WebhookHeaders {
-            id: h("webhook-id"),
-            timestamp: h("webhook-timestamp"),
-            signature: h("webhook-signature"),
-        },
-        &body,
-        &state.standard_keys,
-        now.div_euclid(1000),
-        state.tolerance_secs,
-    ) {
+    if let Err(e) = verify_standard(&state, &headers, &body, now) {
         tracing::warn!(code = e.code(), "approval webhook refused: {e}");
         return intake_error(&e);
     }

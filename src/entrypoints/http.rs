@@ -132,18 +132,7 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
         Err(e) => return intake_error(&e),
     };
     let now = (state.clock)();
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let delivery = match signature::verify(
-        WebhookHeaders {
-            id: h("webhook-id"),
-            timestamp: h("webhook-timestamp"),
-            signature: h("webhook-signature"),
-        },
-        &body,
-        &state.standard_keys,
-        now.div_euclid(1000),
-        state.tolerance_secs,
-    ) {
+    let delivery = match verify_standard(&state, &headers, &body, now) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(code = e.code(), "standard webhook refused: {e}");
@@ -163,6 +152,27 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
         .handle(&delivery, &hash, &request, now)
         .await;
     respond(&handled)
+}
+
+/// Checks a Standard Webhooks delivery against the broker's keys.
+pub(crate) fn verify_standard<L, P>(
+    state: &AppState<L, P>,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: UnixMillis,
+) -> Result<crate::domain::DeliveryKey, IntakeError> {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signature::verify(
+        WebhookHeaders {
+            id: h("webhook-id"),
+            timestamp: h("webhook-timestamp"),
+            signature: h("webhook-signature"),
+        },
+        body,
+        &state.standard_keys,
+        now.div_euclid(1000),
+        state.tolerance_secs,
+    )
 }
 
 /// Seat status of every pool, for operators and dashboards. Authenticated
