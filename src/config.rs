@@ -114,6 +114,17 @@ impl Secrets {
     }
 }
 
+/// The default AWS configuration (region, credential chain), loaded once per
+/// process and shared by every AWS client (Secrets Manager, DynamoDB, SQS,
+/// SNS, S3), so a cold start resolves it once.
+pub async fn aws_config() -> &'static aws_config::SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> =
+        tokio::sync::OnceCell::const_new();
+    CONFIG
+        .get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load())
+        .await
+}
+
 /// Everything the deployed function needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -256,10 +267,7 @@ impl Secrets {
     pub async fn load(source: &SecretsSource) -> Result<Secrets, ConfigError> {
         match source {
             SecretsSource::SecretsManager(arn) => {
-                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await;
-                let client = aws_sdk_secretsmanager::Client::new(&conf);
+                let client = aws_sdk_secretsmanager::Client::new(aws_config().await);
                 let out = client
                     .get_secret_value()
                     .secret_id(arn)

@@ -83,7 +83,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Posts `{"text": …}` to an incoming-webhook URL (Slack, Teams, …).
 pub struct WebhookNotifier {
     url: Secret,
-    client: reqwest::Client,
+    /// Built on the first notice, so a cold start does not pay for TLS set-up.
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl WebhookNotifier {
@@ -95,11 +96,21 @@ impl WebhookNotifier {
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
             return Err("NOTIFY_WEBHOOK_URL must use https".into());
         }
-        let client = reqwest::Client::builder()
+        Ok(WebhookNotifier {
+            url,
+            client: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("HTTP client: {}", e.without_url()))?;
-        Ok(WebhookNotifier { url, client })
+        Ok(self.client.get_or_init(|| built))
     }
 }
 
@@ -107,7 +118,14 @@ impl Notifier for WebhookNotifier {
     fn notify<'a>(&'a self, notice: &'a ApprovalNotice) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let body = serde_json::json!({ "text": message(notice) });
-            match self.client.post(self.url.expose()).json(&body).send().await {
+            let client = match self.client() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(request = %notice.request.id, "approval webhook: {e}");
+                    return;
+                }
+            };
+            match client.post(self.url.expose()).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
                     tracing::warn!(status = %r.status(), request = %notice.request.id, "approval webhook refused the notice")
@@ -130,11 +148,8 @@ pub struct SnsNotifier {
 impl SnsNotifier {
     /// A notifier for this topic, with the default AWS configuration.
     pub async fn new(topic_arn: impl Into<String>) -> Self {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
         SnsNotifier {
-            client: aws_sdk_sns::Client::new(&conf),
+            client: aws_sdk_sns::Client::new(crate::config::aws_config().await),
             topic_arn: topic_arn.into(),
         }
     }

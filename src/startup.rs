@@ -212,6 +212,21 @@ pub struct AppParts {
     pub admin: Option<AdminSettings>,
 }
 
+/// The deployed ports: the DynamoDB ledger and the ArcGIS client.
+pub async fn deployed_ports(
+    settings: &Settings,
+    secrets: &Secrets,
+) -> Result<(DynamoLedger, ArcGisPortal), ConfigError> {
+    let portal = arcgis_portal(
+        &settings.portal_url,
+        &settings.portal_referer,
+        secrets,
+        &settings.workflow,
+    )?;
+    let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
+    Ok((DynamoLedger::new(client, &settings.table), portal))
+}
+
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
 pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
     let secrets = Secrets::load(&settings.secrets).await?;
@@ -219,14 +234,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
     let keys = signing_keys(&secrets)?;
     // Behind API Gateway the page is only ever served over https.
     let admin = AdminSettings::from_secrets(&secrets, true)?;
-    let portal = arcgis_portal(
-        &settings.portal_url,
-        &settings.portal_referer,
-        &secrets,
-        &settings.workflow,
-    )?;
-    let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
-    let ledger = DynamoLedger::new(client, &settings.table);
+    let (ledger, portal) = deployed_ports(settings, &secrets).await?;
     tracing::info!(
         pools = rules.pools.len(),
         sources = ?sources.enabled(),
@@ -269,14 +277,7 @@ pub async fn worker_provisioner(
     let secrets = Secrets::load(&settings.secrets).await?;
     let rules =
         Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;
-    let portal = arcgis_portal(
-        &settings.portal_url,
-        &settings.portal_referer,
-        &secrets,
-        &settings.workflow,
-    )?;
-    let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
-    let ledger = DynamoLedger::new(client, &settings.table);
+    let (ledger, portal) = deployed_ports(settings, &secrets).await?;
     let (_, wiring) = approvals(&secrets, &settings.approvals).await?;
     tracing::info!(pools = rules.pools.len(), table = %settings.table, "agol-seat-broker worker ready");
     Ok(Arc::new(

@@ -30,7 +30,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::http::{
-    AppState, error_response, intake_error, read_body, source_not_configured, verify_standard,
+    AppState, error_response, intake_error, protect_page, read_body, source_not_configured,
+    verify_standard,
 };
 use crate::config::Secret;
 use crate::domain::UnixMillis;
@@ -264,16 +265,9 @@ button{{font-size:1.1rem;padding:.6rem 1.2rem}}dt{{font-weight:600}}</style></he
         t = esc(title)
     );
     let mut r = (status, Html(html)).into_response();
-    let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    protect_page(
+        &mut r,
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     );
     r
 }

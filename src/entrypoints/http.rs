@@ -154,6 +154,26 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
     respond(&handled)
 }
 
+/// The headers of every HTML page with personal data or a form (the
+/// administrator's page, the approval confirmations): never cached, never
+/// framed, no referrer, no sniffing, and the page's own CSP.
+pub(crate) fn protect_page(r: &mut Response, csp: &str) {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// Checks a Standard Webhooks delivery against the broker's keys.
 pub(crate) fn verify_standard<L, P>(
     state: &AppState<L, P>,

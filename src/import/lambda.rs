@@ -28,7 +28,7 @@ use crate::policy::Rules;
 use crate::portal::Portal;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::seats::SeatLedger;
-use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+use crate::seats::dynamo::DynamoLedger;
 use crate::startup;
 
 use super::objects::{Objects, S3Objects};
@@ -254,16 +254,7 @@ pub async fn from_env() -> Result<ImportFunction<DynamoLedger, ArcGisPortal, S3O
     let secrets = Secrets::load(&settings.secrets).await?;
     let rules = Rules::from_toml(&startup::rules_text(&settings.rules)?)
         .map_err(|e| ConfigError(e.to_string()))?;
-    let portal = startup::arcgis_portal(
-        &settings.portal_url,
-        &settings.portal_referer,
-        &secrets,
-        &settings.workflow,
-    )?;
-    let ddb = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let (ledger, portal) = startup::deployed_ports(&settings, &secrets).await?;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let num = |k: &str, default: u64| -> Result<u64, ConfigError> {
         match var(k) {
@@ -283,10 +274,10 @@ pub async fn from_env() -> Result<ImportFunction<DynamoLedger, ArcGisPortal, S3O
         Some("true" | "1" | "yes")
     );
     Ok(ImportFunction {
-        ledger: Arc::new(DynamoLedger::new(ddb, &settings.table)),
+        ledger: Arc::new(ledger),
         portal: Arc::new(portal),
         rules,
-        objects: S3Objects::new(aws_sdk_s3::Client::new(&conf)),
+        objects: S3Objects::new(aws_sdk_s3::Client::new(crate::config::aws_config().await)),
         prefix: var("IMPORT_PREFIX").unwrap_or_else(|| "imports/".into()),
         options: ImportOptions {
             concurrency,

@@ -202,20 +202,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let mut state = RequestState::Pending;
         let mut held: Option<(String, bool)> = None;
         if decision.hold_seat {
-            let fresh_id = new_id();
-            let delivery_str = delivery.as_string();
-            match self
-                .ledger
-                .reserve(ReserveRequest {
-                    key: &key,
-                    capacity: decision.capacity,
-                    delivery: &delivery_str,
-                    claim_id: &fresh_id,
-                    username: decision.username.as_str(),
-                    now,
-                })
-                .await
-            {
+            match self.reserve_seat(&key, decision, delivery, now).await {
                 Ok(Reservation::Reserved(c)) => held = Some((c.claim_id, true)),
                 Ok(Reservation::AlreadyHeld(c)) if c.state == ClaimState::Active => {
                     return Outcome::AlreadyMember {
@@ -550,7 +537,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .rules()
             .pool(record.key.pool.as_str())
             .map_or(0, |p| p.seats);
-        let fresh = new_id();
+        let fresh = super::new_claim_id();
         match self
             .ledger
             .reserve(ReserveRequest {
@@ -861,10 +848,4 @@ fn request_id(now: UnixMillis) -> String {
     rand::rng().fill_bytes(&mut random);
     let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
     format!("{:011x}{:08x}{tail}", now.max(0), seq)
-}
-
-fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

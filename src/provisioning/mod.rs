@@ -335,20 +335,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             pool: decision.pool.clone(),
             person: req.email.key(),
         };
-        let fresh_id = new_claim_id();
-        let delivery_str = delivery.as_string();
-        let reservation = self
-            .ledger
-            .reserve(ReserveRequest {
-                key: &key,
-                capacity: decision.capacity,
-                delivery: &delivery_str,
-                claim_id: &fresh_id,
-                username: decision.username.as_str(),
-                now,
-            })
-            .await;
-        let claim_id = match reservation {
+        let claim_id = match self.reserve_seat(&key, decision, delivery, now).await {
             Ok(Reservation::Reserved(c)) => c.claim_id,
             Ok(Reservation::PoolFull { used }) => {
                 tracing::info!(pool = %decision.pool, used, "pool full");
@@ -392,6 +379,27 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
         };
         Ok((key, claim_id))
+    }
+
+    /// Takes a seat for `key` in the decided pool under a fresh claim id
+    /// (see [`SeatLedger::reserve`]).
+    async fn reserve_seat(
+        &self,
+        key: &ClaimKey,
+        decision: &Decision,
+        delivery: &DeliveryKey,
+        now: UnixMillis,
+    ) -> Result<Reservation, crate::seats::LedgerError> {
+        self.ledger
+            .reserve(ReserveRequest {
+                key,
+                capacity: decision.capacity,
+                delivery: &delivery.as_string(),
+                claim_id: &new_claim_id(),
+                username: decision.username.as_str(),
+                now,
+            })
+            .await
     }
 
     async fn release_with_retry(&self, key: &ClaimKey, claim_id: &str) -> bool {

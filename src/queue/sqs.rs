@@ -40,11 +40,7 @@ impl SqsQueue {
                     .build();
                 Client::from_conf(conf)
             }
-            None => Client::new(
-                &aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await,
-            ),
+            None => Client::new(crate::config::aws_config().await),
         }
     }
 }

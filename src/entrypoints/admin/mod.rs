@@ -178,20 +178,7 @@ async fn security_headers(mut r: Response) -> Response {
             *html::STYLE_HASH
         )
     });
-    let h = r.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&CSP) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    super::http::protect_page(&mut r, &CSP);
     r
 }
 

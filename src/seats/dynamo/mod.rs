@@ -1366,12 +1366,7 @@ pub async fn client_for_endpoint(endpoint: Option<&str>) -> Client {
                 .build();
             Client::from_conf(conf)
         }
-        None => {
-            let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
-            Client::new(&conf)
-        }
+        None => Client::new(crate::config::aws_config().await),
     }
 }
 
