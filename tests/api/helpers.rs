@@ -276,6 +276,24 @@ impl TestApp {
             .count()
     }
 
+    /// Waits until `n` members have been recorded as created in the audit
+    /// trail: the worker's last new item after a queued creation, so an item
+    /// count taken afterwards is not racing the worker.
+    pub async fn members_recorded(&self, n: usize) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let events = self.ledger.audit_since(0, 10_000).await.expect("audit readable");
+            let created = events.iter().filter(|e| e.action == "member.created").count();
+            if created >= n {
+                return created == n;
+            }
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// Every item in the ledger table (to prove that nothing was written).
     pub async fn item_count(&self) -> usize {
         let out = self

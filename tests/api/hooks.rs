@@ -238,6 +238,7 @@ async fn okta_event_hook_answers_the_challenge_and_creates_each_person_once_from
     assert_eq!(active_soon(&app, "partners", 2).await, 2);
 
     // Okta's retry of the whole batch: nothing new.
+    assert!(app.members_recorded(2).await);
     let items = app.item_count().await;
     let (status, _) = post(
         &app,
@@ -351,6 +352,7 @@ async fn okta_registration_allows_with_a_seat_and_denies_with_the_reason() {
 
     // A forged call: 401, nothing written.
     assert!(eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await);
+    assert!(app.members_recorded(2).await);
     let items = app.item_count().await;
     let (status, _) = post(
         &app,
@@ -518,6 +520,7 @@ async fn entra_continues_with_a_seat_blocks_a_full_pool_and_refuses_bad_tokens()
     assert_eq!(app.used("partners").await, 1);
 
     // Wrong audience, or signed with another key: 401, nothing written.
+    assert!(app.members_recorded(1).await);
     let items = app.item_count().await;
     let mut wrong_aud = entra_keys::claims_at(now_s);
     wrong_aud["aud"] = "api://attacker.example/other".into();
