@@ -202,7 +202,7 @@ pub struct AppParts {
     pub status_tokens: Vec<crate::config::Secret>,
     /// Switched-on senders.
     pub sources: Sources,
-    /// The job queue of the Okta and Entra hooks (see [`AppState::jobs`]).
+    /// The job queue of the hooks and of slow sign-ups (see [`AppState::jobs`]).
     pub jobs: Option<Arc<dyn JobSink>>,
     /// Approval links and Slack buttons.
     pub approval_routes: crate::entrypoints::approvals::ApprovalConfig,

@@ -39,7 +39,9 @@ pub struct AppState<L, P> {
     /// The workflow (shared with the queue worker).
     pub provisioner: Arc<Provisioner<L, P>>,
     /// Where the Okta and Entra hooks queue the members they cannot wait
-    /// for; `None`: they create members synchronously within the deadline.
+    /// for, and where the other sign-up routes hand a member the portal did
+    /// not create within the deadline; `None`: everything is synchronous and
+    /// a slow portal releases the seat.
     pub jobs: Option<Arc<dyn JobSink>>,
     /// Keys accepted on `/webhooks/standard` (several, for rotation).
     pub standard_keys: Vec<SigningKey>,
@@ -149,7 +151,14 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
     let hash = payload_hash(&body);
     let handled = state
         .provisioner
-        .handle(&delivery, &hash, &request, now)
+        .handle_or_defer(
+            &delivery,
+            &hash,
+            &request,
+            &Default::default(),
+            state.jobs.as_deref(),
+            now,
+        )
         .await;
     respond(&handled)
 }
@@ -405,7 +414,10 @@ pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, In
 /// Runs one sign-up from a sender adapter through the workflow. The payload
 /// fingerprint is taken over the normalised request, so a sender that
 /// re-wraps the same sign-up differently (another batch, another envelope)
-/// still matches its first delivery.
+/// still matches its first delivery. When the portal does not create the
+/// member within the deadline and a job queue is wired, the seat is kept and
+/// the member queued (202 `accepted`) rather than released: forms such as
+/// Survey123 do not resend a refused delivery.
 pub(crate) async fn provision<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
     src: Option<&Source>,
@@ -427,11 +439,12 @@ pub(crate) async fn provision_hashed<L: SeatLedger, P: Portal>(
 ) -> Handled {
     state
         .provisioner
-        .handle_with(
+        .handle_or_defer(
             &signup.key,
             hash,
             &signup.request,
             &source_overrides(src),
+            state.jobs.as_deref(),
             now,
         )
         .await

@@ -170,6 +170,38 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         Handled::fresh(outcome)
     }
 
+    /// The synchronous path's fallback: the portal did not create the
+    /// member in time (`err` is transient), so the reserved seat is kept and
+    /// the creation queued. [`Outcome::Accepted`], or `None` when the queue
+    /// refused the job and the caller must release the seat as usual.
+    pub(super) async fn defer(
+        &self,
+        sink: &dyn JobSink,
+        job: &Job,
+        decision: &crate::policy::Decision,
+        err: &crate::portal::PortalError,
+        now: UnixMillis,
+    ) -> Option<Outcome> {
+        let delivery = job.delivery.as_string();
+        if let Err(e) = sink.enqueue(job).await {
+            tracing::error!(delivery, "portal slow and {e}: the seat is released");
+            return None;
+        }
+        tracing::info!(pool = %decision.pool, delivery, "portal slow ({err}): seat kept, member queued");
+        self.audit(
+            &delivery,
+            "member.deferred",
+            &job.claim,
+            format!("{err}; the creation was queued"),
+            now,
+        )
+        .await;
+        Some(Outcome::Accepted {
+            pool: decision.pool.to_string(),
+            username: decision.username.to_string(),
+        })
+    }
+
     /// Whether the person already holds a seat (reserved or active) in the
     /// pool the rules give them. Reads only: for events that fire on every
     /// sign-in, so those write nothing for people who have a seat.

@@ -136,6 +136,25 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         overrides: &Overrides,
         now: UnixMillis,
     ) -> Handled {
+        self.handle_or_defer(delivery, payload_hash, req, overrides, None, now)
+            .await
+    }
+
+    /// [`Self::handle_with`] for senders that do not retry well (forms): when
+    /// the portal does not create the member within the deadline, or is
+    /// unavailable, the reserved seat is kept and the creation handed to
+    /// `fallback`'s worker ([`Outcome::Accepted`]) instead of released. With
+    /// no fallback, or if the queue refuses the job, the seat is released as
+    /// in [`Self::handle_with`].
+    pub async fn handle_or_defer(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        overrides: &Overrides,
+        fallback: Option<&dyn JobSink>,
+        now: UnixMillis,
+    ) -> Handled {
         // Policy first: it is pure, so a request no pool accepts is refused
         // without writing anything.
         let decision = match self.decide(req, overrides) {
@@ -155,7 +174,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 .await
         } else {
             match self
-                .provision(delivery, req, &decision, overrides, now)
+                .provision(delivery, req, &decision, overrides, fallback, now)
                 .await
             {
                 Outcome::PoolFull { .. } if decision.waitlist => {
@@ -252,6 +271,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         req: &SignupRequest,
         decision: &Decision,
         overrides: &Overrides,
+        fallback: Option<&dyn JobSink>,
         now: UnixMillis,
     ) -> Outcome {
         let (key, claim_id) = match self
@@ -303,6 +323,19 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 }
             },
             Err(err) => {
+                if let Some(sink) = fallback.filter(|_| err.is_transient()) {
+                    let job = Job {
+                        delivery: delivery.clone(),
+                        request: req.clone(),
+                        overrides: overrides.clone(),
+                        claim: key.clone(),
+                        claim_id: claim_id.clone(),
+                        accepted_at: now,
+                    };
+                    if let Some(accepted) = self.defer(sink, &job, decision, &err, now).await {
+                        return accepted;
+                    }
+                }
                 // Compensation: the member was not created, give the seat back.
                 let released = self.release_with_retry(&key, &claim_id).await;
                 tracing::warn!(pool = %decision.pool, released, "member not created: {err}");

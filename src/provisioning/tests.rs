@@ -686,3 +686,86 @@ async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_
     );
     assert!(portal.members().is_empty());
 }
+
+#[tokio::test]
+async fn a_transient_portal_failure_with_a_fallback_keeps_the_seat_and_queues_the_member() {
+    let w = world();
+    let sink = Collect::default();
+    w.portal
+        .fail_next_invite(PortalError::Unavailable("deadline exceeded".into()));
+    let h =
+        w.p.handle_or_defer(
+            &key("f1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            Some(&sink),
+            NOW,
+        )
+        .await;
+    assert!(matches!(h.outcome, Outcome::Accepted { .. }), "{h:?}");
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1, "seat kept");
+    let jobs = sink.take();
+    assert_eq!(jobs.len(), 1);
+    let r = w.p.complete(&jobs[0], false, NOW + 1000).await;
+    assert!(matches!(r.outcome, Outcome::Provisioned { .. }), "{r:?}");
+    assert_eq!(w.portal.members().len(), 1);
+    // The replay answers from the stored outcome.
+    let h =
+        w.p.handle_or_defer(
+            &key("f1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            Some(&sink),
+            NOW + 2000,
+        )
+        .await;
+    assert!(h.replayed && matches!(h.outcome, Outcome::Accepted { .. }));
+    assert!(sink.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_refusal_or_a_refusing_queue_still_releases_the_seat() {
+    let w = world();
+    let sink = Collect::default();
+    w.portal.fail_next_invite(PortalError::NotInvited {
+        username: "ana_acme".into(),
+    });
+    let h =
+        w.p.handle_or_defer(
+            &key("r1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            Some(&sink),
+            NOW,
+        )
+        .await;
+    assert!(matches!(h.outcome, Outcome::PortalFailed { .. }), "{h:?}");
+    assert!(sink.take().is_empty(), "a refusal is not retried");
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+
+    let down = Collect {
+        refuse: true,
+        ..Default::default()
+    };
+    w.portal
+        .fail_next_invite(PortalError::Unavailable("slow".into()));
+    let h =
+        w.p.handle_or_defer(
+            &key("r2"),
+            "h",
+            &signup("ben@acme.org"),
+            &Default::default(),
+            Some(&down),
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "portal_unavailable"),
+        "{h:?}"
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    assert!(w.portal.members().is_empty());
+}

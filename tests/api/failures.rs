@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
+use agol_seat_broker::seats::SeatLedger as _;
 use serde_json::Value;
 
-use crate::helpers::{Options, signup, spawn_app};
+use crate::helpers::{Options, QueueMode, TestApp, signup, spawn_app};
 
 async fn assert_consistent(app: &crate::helpers::TestApp) {
     let members = app.sim.members().len() as u32;
@@ -120,5 +121,127 @@ async fn rate_limiting_and_transient_errors_within_budget_are_absorbed() {
     let res = app.post_signup("msg_429", &signup("ana@acme.org")).await;
 
     assert_eq!(res.status(), 201);
+    assert_consistent(&app).await;
+}
+
+/// A worker that retries quickly, for the tests.
+fn fast_worker() -> agol_seat_broker::queue::local::LocalWorkerSettings {
+    agol_seat_broker::queue::local::LocalWorkerSettings {
+        attempts: 3,
+        first_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        concurrency: 4,
+    }
+}
+
+/// Polls `f` until it holds or `within` passes.
+async fn eventually(within: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + within;
+    loop {
+        if f().await {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A 700 ms deadline, a job queue, and the first invitation 3 s slow.
+async fn slow_portal_with_a_queue(sources: agol_seat_broker::intake::sources::Sources) -> TestApp {
+    let app = spawn_app(Options {
+        deadline: Duration::from_millis(700),
+        queue: QueueMode::Local(fast_worker()),
+        sources,
+        ..Options::default()
+    })
+    .await;
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::Delay(Duration::from_secs(3)),
+        times: Some(1),
+    });
+    app
+}
+
+#[tokio::test]
+async fn a_slow_portal_with_a_queue_keeps_the_seat_and_creates_the_member_later() {
+    let app = slow_portal_with_a_queue(Default::default()).await;
+
+    let res = app.post_signup("msg_slow_q", &signup("ana@acme.org")).await;
+
+    // Past the deadline the seat is kept and the creation queued.
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "accepted", "{v}");
+    assert_eq!(app.used("acme").await, 1, "the seat is kept");
+    assert!(
+        eventually(Duration::from_secs(10), async || app
+            .active_claims("acme")
+            .await
+            == 1)
+        .await,
+        "the worker confirms the claim"
+    );
+    assert_eq!(app.sim.members().len(), 1);
+
+    // The sender's retry gets the stored answer and takes nothing more.
+    let res = app.post_signup("msg_slow_q", &signup("ana@acme.org")).await;
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["replayed"], true, "{v}");
+
+    // The slow first invitation, once the portal got to it, made no second member.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.sim.members().len(), 1);
+    assert_consistent(&app).await;
+    let events = app.ledger.audit_since(0, 100).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"member.deferred"), "{actions:?}");
+    assert!(actions.contains(&"member.created"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn survey123_which_never_resends_gets_a_2xx_and_its_member_when_the_portal_is_slow() {
+    use agol_seat_broker::config::Secret;
+    use agol_seat_broker::intake::sources::{Source, Sources};
+    const TOKEN: &str = "s123-slow-test-token-0000-not-a-secret";
+    let mut sources = Sources::default();
+    sources.insert(
+        "survey123",
+        Source {
+            secrets: vec![Secret::new(TOKEN)],
+            ..Default::default()
+        },
+    );
+    let app = slow_portal_with_a_queue(sources).await;
+    let body = serde_json::json!({
+        "eventType": "addData",
+        "feature": {"attributes": {
+            "globalid": "{5A1E0C5A-1111-4222-8333-944455566677}",
+            "email": "ana@acme.org", "first_name": "Ana", "last_name": "Lopez",
+            "organization": "Acme"
+        }}
+    });
+
+    let res = app
+        .http
+        .post(format!("{}/webhooks/survey123/{TOKEN}", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 202);
+    assert_eq!(app.used("acme").await, 1);
+    assert!(
+        eventually(Duration::from_secs(10), async || app
+            .active_claims("acme")
+            .await
+            == 1)
+        .await
+    );
+    assert_eq!(app.sim.members().len(), 1);
     assert_consistent(&app).await;
 }
