@@ -687,22 +687,27 @@ async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_
     assert!(portal.members().is_empty());
 }
 
+/// A sign-up through [`Provisioner::handle_or_defer`] with `sink` as the
+/// fallback.
+async fn defer(w: &World, delivery: &str, email: &str, sink: &Collect, now: i64) -> Handled {
+    w.p.handle_or_defer(
+        &key(delivery),
+        "h",
+        &signup(email),
+        &Default::default(),
+        Some(sink),
+        now,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_transient_portal_failure_with_a_fallback_keeps_the_seat_and_queues_the_member() {
     let w = world();
     let sink = Collect::default();
     w.portal
         .fail_next_invite(PortalError::Unavailable("deadline exceeded".into()));
-    let h =
-        w.p.handle_or_defer(
-            &key("f1"),
-            "h",
-            &signup("ana@acme.org"),
-            &Default::default(),
-            Some(&sink),
-            NOW,
-        )
-        .await;
+    let h = defer(&w, "f1", "ana@acme.org", &sink, NOW).await;
     assert!(matches!(h.outcome, Outcome::Accepted { .. }), "{h:?}");
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1, "seat kept");
     let jobs = sink.take();
@@ -711,16 +716,7 @@ async fn a_transient_portal_failure_with_a_fallback_keeps_the_seat_and_queues_th
     assert!(matches!(r.outcome, Outcome::Provisioned { .. }), "{r:?}");
     assert_eq!(w.portal.members().len(), 1);
     // The replay answers from the stored outcome.
-    let h =
-        w.p.handle_or_defer(
-            &key("f1"),
-            "h",
-            &signup("ana@acme.org"),
-            &Default::default(),
-            Some(&sink),
-            NOW + 2000,
-        )
-        .await;
+    let h = defer(&w, "f1", "ana@acme.org", &sink, NOW + 2000).await;
     assert!(h.replayed && matches!(h.outcome, Outcome::Accepted { .. }));
     assert!(sink.take().is_empty());
 }
@@ -732,16 +728,7 @@ async fn a_refusal_or_a_refusing_queue_still_releases_the_seat() {
     w.portal.fail_next_invite(PortalError::NotInvited {
         username: "ana_acme".into(),
     });
-    let h =
-        w.p.handle_or_defer(
-            &key("r1"),
-            "h",
-            &signup("ana@acme.org"),
-            &Default::default(),
-            Some(&sink),
-            NOW,
-        )
-        .await;
+    let h = defer(&w, "r1", "ana@acme.org", &sink, NOW).await;
     assert!(matches!(h.outcome, Outcome::PortalFailed { .. }), "{h:?}");
     assert!(sink.take().is_empty(), "a refusal is not retried");
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
@@ -752,16 +739,7 @@ async fn a_refusal_or_a_refusing_queue_still_releases_the_seat() {
     };
     w.portal
         .fail_next_invite(PortalError::Unavailable("slow".into()));
-    let h =
-        w.p.handle_or_defer(
-            &key("r2"),
-            "h",
-            &signup("ben@acme.org"),
-            &Default::default(),
-            Some(&down),
-            NOW,
-        )
-        .await;
+    let h = defer(&w, "r2", "ben@acme.org", &down, NOW).await;
     assert!(
         matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "portal_unavailable"),
         "{h:?}"
