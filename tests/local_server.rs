@@ -122,6 +122,10 @@ struct Broker {
 }
 
 async fn broker(db: &Path, portal_url: &str) -> Broker {
+    broker_with_deadline(db, portal_url, "10").await
+}
+
+async fn broker_with_deadline(db: &Path, portal_url: &str, deadline_secs: &str) -> Broker {
     let store = format!("sqlite:{}", db.display());
     let (child, addr) = start(
         &[
@@ -133,7 +137,7 @@ async fn broker(db: &Path, portal_url: &str) -> Broker {
             "--listen",
             "127.0.0.1:0",
             "--portal-deadline-secs",
-            "10",
+            deadline_secs,
         ],
         &[
             ("ARCGIS_USERNAME", "broker_admin"),
@@ -246,6 +250,62 @@ async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
         sim.members().len(),
         "ledger used == members in the portal"
     );
+    drop(second);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_member_queued_before_a_kill_is_created_after_the_restart() {
+    let dir = temp_dir("journal");
+    let db = dir.join("ledger.db");
+    let sim = simulator::spawn(sim_config()).await.unwrap();
+    // The portal is down: past the 1 s deadline the sign-up is queued, and
+    // the worker keeps retrying.
+    sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: None,
+    });
+    let mut first = broker_with_deadline(&db, &sim.base_url(), "1").await;
+    assert_eq!(
+        post(&first.addr, "msg_journal", "queued@example.org").await,
+        Some(202),
+        "accepted: the seat is kept and the member queued"
+    );
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    assert!(sim.members().is_empty());
+
+    // Restart with the portal back: the journaled job runs again instead of
+    // the start-up sweep releasing its seat.
+    sim.clear_faults();
+    let second = broker(&db, &sim.base_url()).await;
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while sim.members().is_empty() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let members = sim.members();
+    assert_eq!(
+        members.len(),
+        1,
+        "the queued member was created after the restart"
+    );
+    assert_eq!(members[0].email, "queued@example.org");
+    let ledger = SqliteLedger::open(&db).unwrap();
+    let pool = PoolId::parse("water-board").unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let claims = ledger.claims(&pool).await.unwrap();
+        if claims.len() == 1 && claims[0].state == ClaimState::Active {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "claim not confirmed: {claims:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ledger.usage(&pool).await.unwrap().used, 1);
     drop(second);
     std::fs::remove_dir_all(&dir).ok();
 }

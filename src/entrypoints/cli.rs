@@ -447,9 +447,23 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
                     }
                 })
             };
+            // Queued members survive a crash in a journal beside the store
+            // (protected by the same lock).
+            let journal_path = jobs_journal_path(path);
+            let journal =
+                crate::queue::journal::Journal::open(&journal_path).map_err(|e| anyhow!("{e}"))?;
             // One process owns an SQLite file, so any reservation left in it
-            // is from a previous run: settle them all before serving.
-            let served = serve_with(ledger, portal, &cfg, &portal_desc, Duration::ZERO).await;
+            // is from a previous run: settle them all before serving (those
+            // of journaled jobs excepted: the jobs run again).
+            let served = serve_with(
+                ledger,
+                portal,
+                &cfg,
+                &portal_desc,
+                Duration::ZERO,
+                Some(journal),
+            )
+            .await;
             purger.abort();
             served
         }
@@ -457,7 +471,7 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
             let client = client_for_endpoint(endpoint.as_deref()).await;
             let ledger = DynamoLedger::new(client, table);
             let stale = cfg.workflow.stale_reservation;
-            serve_with(Arc::new(ledger), portal, &cfg, &portal_desc, stale).await
+            serve_with(Arc::new(ledger), portal, &cfg, &portal_desc, stale, None).await
         }
     };
     if let (Some(sim), Some(file)) = (running_sim, &cfg.sim_members_file) {
@@ -465,6 +479,13 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
         sim.shutdown().await;
     }
     result
+}
+
+/// The local worker's jobs journal of an embedded store: `<store>-jobs`.
+fn jobs_journal_path(store: &std::path::Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push("-jobs");
+    PathBuf::from(name)
 }
 
 /// Takes an exclusive lock on `<store>.lock` for the life of the server, so
@@ -497,9 +518,15 @@ async fn serve_with<L: SeatLedger>(
     cfg: &ServeConfig,
     portal_desc: &str,
     startup_stale: Duration,
+    journal: Option<crate::queue::journal::Journal>,
 ) -> Result<()> {
-    // The Okta and Entra hooks hand members to an in-process worker.
-    let (queue, worker) = crate::queue::local::channel();
+    // The Okta and Entra hooks, and sign-ups the portal is too slow for,
+    // hand members to an in-process worker.
+    let journaled = journal.is_some();
+    let (queue, worker) = crate::queue::local::channel_with(journal);
+    let resumed = crate::queue::local::resume(&queue)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let (router, state) = startup::app(
         ledger,
         Arc::new(portal),
@@ -520,7 +547,10 @@ async fn serve_with<L: SeatLedger>(
         state.provisioner.clone(),
         crate::queue::local::LocalWorkerSettings::default(),
     ));
-    let swept = state.provisioner.sweep(now_millis(), startup_stale).await;
+    let swept = state
+        .provisioner
+        .sweep_sparing(now_millis(), startup_stale, &resumed)
+        .await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -556,6 +586,12 @@ async fn serve_with<L: SeatLedger>(
     if cfg.admin.is_some() {
         println!("  admin:  http://{addr}/admin");
     }
+    if !resumed.is_empty() {
+        println!(
+            "  resumed {} queued member(s) from a previous run",
+            resumed.len()
+        );
+    }
     if let Some(h) = &cfg.hint {
         println!("  {h}");
     }
@@ -590,7 +626,13 @@ async fn serve_with<L: SeatLedger>(
         .is_err()
     {
         worker.abort();
-        println!("agol-seat-broker: queued members still retrying are settled at the next start");
+        if journaled {
+            println!("agol-seat-broker: queued members still retrying resume at the next start");
+        } else {
+            println!(
+                "agol-seat-broker: queued members still retrying are settled at the next start"
+            );
+        }
     }
     println!("agol-seat-broker stopped (requests in flight were finished)");
     served.map_err(Into::into)

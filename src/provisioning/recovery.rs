@@ -36,6 +36,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// does); a single-process server may pass zero at start-up, when no
     /// request can be in flight.
     pub async fn sweep(&self, now: UnixMillis, older_than: Duration) -> SweepReport {
+        self.sweep_sparing(now, older_than, &[]).await
+    }
+
+    /// [`Self::sweep`], leaving alone the reservations in `spare` (claim
+    /// ids of queued jobs that will settle them themselves).
+    pub async fn sweep_sparing(
+        &self,
+        now: UnixMillis,
+        older_than: Duration,
+        spare: &[String],
+    ) -> SweepReport {
         let mut report = SweepReport::default();
         let org_id = match self.portal.org_id().await {
             Ok(id) => id,
@@ -54,7 +65,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             };
             for claim in claims {
                 let age = now - claim.updated_at;
-                if claim.state != ClaimState::Reserved || age < older_than.as_millis() as i64 {
+                if claim.state != ClaimState::Reserved
+                    || age < older_than.as_millis() as i64
+                    || spare.contains(&claim.claim_id)
+                {
                     continue;
                 }
                 match self.settle(&claim, &org_id, now).await {

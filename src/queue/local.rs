@@ -6,9 +6,13 @@
 //! and records the failure, which `seats` then shows, just like a message
 //! that ends in the SQS dead-letter queue.
 //!
-//! Jobs live in memory only: a process killed with jobs pending leaves their
-//! RESERVED claims, which the start-up sweep settles (adopting members that
-//! were created, releasing the other seats).
+//! With a [`Journal`] (the local server keeps one beside the embedded
+//! store), each job is written to a file before the route answers and
+//! removed when the worker is done with it; a restart queues what is left
+//! again ([`resume`]). Without one, jobs live in memory only: a process
+//! killed with jobs pending leaves their RESERVED claims, which the start-up
+//! sweep settles (adopting members that were created, releasing the other
+//! seats).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,8 @@ use crate::domain::now_millis;
 use crate::portal::Portal;
 use crate::provisioning::{BoxFuture, Job, JobSink, Provisioner, QueueError};
 use crate::seats::SeatLedger;
+
+pub use super::journal::Journal;
 
 /// Retry schedule of the local worker.
 #[derive(Debug, Clone)]
@@ -50,27 +56,66 @@ impl Default for LocalWorkerSettings {
 #[derive(Clone)]
 pub struct LocalQueue {
     tx: mpsc::UnboundedSender<Job>,
+    journal: Option<Journal>,
 }
 
 impl JobSink for LocalQueue {
     fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
-        let sent = self
-            .tx
-            .send(job.clone())
-            .map_err(|_| QueueError("the local worker has stopped".into()));
-        Box::pin(async move { sent })
+        Box::pin(async move {
+            if let Some(journal) = &self.journal {
+                journal.put(job).await?;
+            }
+            self.send(job.clone())
+        })
+    }
+}
+
+impl LocalQueue {
+    fn send(&self, job: Job) -> Result<(), QueueError> {
+        self.tx
+            .send(job)
+            .map_err(|_| QueueError("the local worker has stopped".into()))
     }
 }
 
 /// The receiving side; run it with [`LocalWorker::run`].
 pub struct LocalWorker {
     rx: mpsc::UnboundedReceiver<Job>,
+    journal: Option<Journal>,
 }
 
-/// A connected queue and worker.
+/// A connected queue and worker, jobs in memory only.
 pub fn channel() -> (LocalQueue, LocalWorker) {
+    channel_with(None)
+}
+
+/// A connected queue and worker that keep their jobs in `journal` until
+/// they are done.
+pub fn channel_with(journal: Option<Journal>) -> (LocalQueue, LocalWorker) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (LocalQueue { tx }, LocalWorker { rx })
+    (
+        LocalQueue {
+            tx,
+            journal: journal.clone(),
+        },
+        LocalWorker { rx, journal },
+    )
+}
+
+/// Queues again the jobs a previous run left in the queue's journal, and
+/// returns their reservations' claim ids: the start-up sweep must spare
+/// those (their jobs will settle them). Nothing without a journal.
+pub async fn resume(queue: &LocalQueue) -> Result<Vec<String>, QueueError> {
+    let Some(journal) = &queue.journal else {
+        return Ok(Vec::new());
+    };
+    let jobs = journal.pending().await?;
+    let mut claims = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        claims.push(job.claim_id.clone());
+        queue.send(job)?;
+    }
+    Ok(claims)
 }
 
 impl LocalWorker {
@@ -89,8 +134,15 @@ impl LocalWorker {
             };
             let provisioner = provisioner.clone();
             let settings = settings.clone();
+            let journal = self.journal.clone();
             running.spawn(async move {
                 work(&provisioner, &job, &settings).await;
+                if let Some(journal) = journal
+                    && let Err(e) = journal.remove(&job.claim_id).await
+                {
+                    // The next start runs the job once more: harmless.
+                    tracing::warn!(delivery = %job.delivery.as_string(), "{e}");
+                }
                 drop(permit);
             });
             // Reap finished tasks so the set does not grow.

@@ -6,7 +6,9 @@
 //!   function declared in `template.yaml` (the deployed path). The worker side
 //!   is [`crate::entrypoints::worker`].
 //! - [`local::LocalQueue`]: an in-process worker for the local server, with
-//!   the same attempts and the same final failure handling.
+//!   the same attempts and the same final failure handling, and optionally a
+//!   [`journal::Journal`] file that keeps its jobs across a crash.
 
+pub mod journal;
 pub mod local;
 pub mod sqs;
