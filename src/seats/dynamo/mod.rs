@@ -889,6 +889,28 @@ impl DynamoLedger {
         }
     }
 
+    /// Every item of partition `pk` whose sort key begins with `prefix`,
+    /// all pages.
+    async fn query_all(&self, pk: String, prefix: &str) -> Result<Vec<Item>, LedgerError> {
+        let (mut items, mut start) = (Vec::new(), None);
+        loop {
+            let (page, next) = self
+                .query_page(
+                    pk.clone(),
+                    "begins_with(#sk, :sk)",
+                    prefix.to_string(),
+                    None,
+                    start,
+                )
+                .await?;
+            items.extend(page);
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// One page of a Query on `pk` with a sort-key condition (`#sk >= :sk`
     /// or `begins_with(#sk, :sk)`), oldest sort key first.
     async fn query_page(
@@ -1028,31 +1050,11 @@ impl SeatLedger for DynamoLedger {
     }
 
     async fn claims(&self, pool: &PoolId) -> Result<Vec<Claim>, LedgerError> {
-        let mut claims = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", item::PK)
-                .expression_attribute_names("#sk", item::SK)
-                .expression_attribute_values(":pk", s(item::pool_pk(pool)))
-                .expression_attribute_values(":prefix", s(item::CLAIM_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for found in out.items() {
-                claims.push(Claim::try_from(ClaimItem(found))?);
-            }
-            match out.last_evaluated_key() {
-                Some(last) if !last.is_empty() => start = Some(last.clone()),
-                _ => return Ok(claims),
-            }
-        }
+        self.query_all(item::pool_pk(pool), item::CLAIM_PREFIX)
+            .await?
+            .iter()
+            .map(|found| Claim::try_from(ClaimItem(found)))
+            .collect()
     }
 
     async fn usage(&self, pool: &PoolId) -> Result<PoolUsage, LedgerError> {
@@ -1120,32 +1122,14 @@ impl SeatLedger for DynamoLedger {
         now: UnixMillis,
     ) -> Result<Vec<FailedSignup>, LedgerError> {
         let mut failures = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", item::PK)
-                .expression_attribute_names("#sk", item::SK)
-                .expression_attribute_values(":pk", s(item::pool_pk(pool)))
-                .expression_attribute_values(":prefix", s(item::FAILED_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for found in out.items() {
-                // Why here: TTL deletion lags (by days), so an expired item
-                // may still be stored; retention is decided from its time.
-                if item::failure_retain_until(found)? >= now {
-                    failures.push(FailedSignup::try_from(FailureItem(found))?);
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(last) if !last.is_empty() => start = Some(last.clone()),
-                _ => break,
+        for found in &self
+            .query_all(item::pool_pk(pool), item::FAILED_PREFIX)
+            .await?
+        {
+            // Why here: TTL deletion lags (by days), so an expired item
+            // may still be stored; retention is decided from its time.
+            if item::failure_retain_until(found)? >= now {
+                failures.push(FailedSignup::try_from(FailureItem(found))?);
             }
         }
         crate::seats::newest_first(&mut failures);
@@ -1166,26 +1150,12 @@ impl SeatLedger for DynamoLedger {
         pool: &PoolId,
         state: RequestState,
     ) -> Result<Vec<SignupRecord>, LedgerError> {
-        let mut requests = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let (items, next) = self
-                .query_page(
-                    item::pool_pk(pool),
-                    "begins_with(#sk, :sk)",
-                    item::request_index_prefix(state),
-                    None,
-                    start.take(),
-                )
-                .await?;
-            for found in &items {
-                requests.push(SignupRecord::try_from(RequestItem(found))?);
-            }
-            match next {
-                Some(last) => start = Some(last),
-                None => break,
-            }
-        }
+        let mut requests = self
+            .query_all(item::pool_pk(pool), &item::request_index_prefix(state))
+            .await?
+            .iter()
+            .map(|found| SignupRecord::try_from(RequestItem(found)))
+            .collect::<Result<Vec<_>, _>>()?;
         // Already in this order by sort key, but for times before 1970
         // (stored as 0 in the key).
         crate::seats::oldest_first(&mut requests);
