@@ -19,18 +19,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${DYNAMODB_LOCAL_DIR:-$ROOT/.dynamodb-local}"
 PACKAGE="${DYNAMODB_LOCAL_NPM_PACKAGE:-amplify-dynamodb-simulator}"
-PID_FILE="$DIR/pid"
-PORT_FILE="$DIR/port"
 LOG_FILE="$DIR/dynamodb.log"
 WAIT_SECONDS=60
-
-log() { echo "dynamodb-local: $*" >&2; }
-die() {
-    log "$*"
-    exit 1
-}
-
-need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but not installed"; }
+NAME=dynamodb-local
+# shellcheck source=lib/emulator.sh
+source "$ROOT/scripts/lib/emulator.sh"
 
 # Prints the directory holding DynamoDBLocal.jar inside the install, if any.
 find_home() {
@@ -66,24 +59,6 @@ install() {
     log "installed"
 }
 
-# Asks the kernel for a free TCP port.
-free_port() {
-    if command -v python3 >/dev/null 2>&1; then
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-    else
-        # Fallback: a random high port that nothing answers on.
-        local p
-        for _ in $(seq 1 50); do
-            p=$((20000 + RANDOM % 40000))
-            if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-                echo "$p"
-                return 0
-            fi
-        done
-        die "no free port found"
-    fi
-}
-
 # True when something answers DynamoDB's API on the port.
 answers() {
     local port="$1"
@@ -95,92 +70,17 @@ answers() {
     fi
 }
 
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
-}
-
-start() {
+# Starts the emulator in the background and prints its pid.
+launch() {
     need java
-    if running_pid >/dev/null && [[ -f "$PORT_FILE" ]]; then
-        local port
-        port="$(cat "$PORT_FILE")"
-        if answers "$port"; then
-            log "already running (pid $(cat "$PID_FILE"))"
-            echo "http://127.0.0.1:$port"
-            return 0
-        fi
-    fi
-    install
-    local home port
+    local home
     home="$(find_home)"
-    port="${1:-$(free_port)}"
-    [[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number, got '$port'"
-    log "starting on port $port (log: $LOG_FILE)"
     (
         cd "$home"
         exec java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-            -inMemory -port "$port"
+            -inMemory -port "$1"
     ) >>"$LOG_FILE" 2>&1 </dev/null &
-    local pid=$!
-    echo "$pid" >"$PID_FILE"
-    echo "$port" >"$PORT_FILE"
-    local waited=0
-    until answers "$port"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PID_FILE"
-            tail -n 20 "$LOG_FILE" >&2 || true
-            die "DynamoDB Local exited during start-up"
-        fi
-        if ((waited >= WAIT_SECONDS * 4)); then
-            kill "$pid" 2>/dev/null || true
-            rm -f "$PID_FILE"
-            die "DynamoDB Local did not answer within ${WAIT_SECONDS}s"
-        fi
-        sleep 0.25
-        waited=$((waited + 1))
-    done
-    log "ready (pid $pid)"
-    echo "http://127.0.0.1:$port"
+    echo $!
 }
 
-stop() {
-    local pid
-    if pid="$(running_pid)"; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 40); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-        log "stopped (pid $pid)"
-    else
-        log "not running"
-    fi
-    rm -f "$PID_FILE" "$PORT_FILE"
-}
-
-status() {
-    if running_pid >/dev/null && [[ -f "$PORT_FILE" ]]; then
-        echo "http://127.0.0.1:$(cat "$PORT_FILE")"
-    else
-        log "not running"
-        return 1
-    fi
-}
-
-case "${1:-}" in
-start)
-    shift
-    start "${1:-}"
-    ;;
-stop) stop ;;
-status) status ;;
-*)
-    echo "usage: $0 start [PORT] | stop | status" >&2
-    exit 2
-    ;;
-esac
+emulator_main "$@"

@@ -20,16 +20,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${SQS_LOCAL_DIR:-$ROOT/.sqs-local}"
 PACKAGE="${SQS_LOCAL_PIP_PACKAGE:-moto[server]>=5,<6}"
-PID_FILE="$DIR/pid"
-PORT_FILE="$DIR/port"
 LOG_FILE="$DIR/moto.log"
 WAIT_SECONDS=60
-
-log() { echo "sqs-local: $*" >&2; }
-die() {
-    log "$*"
-    exit 1
-}
+NAME=sqs-local
+# shellcheck source=lib/emulator.sh
+source "$ROOT/scripts/lib/emulator.sh"
 
 install() {
     if [[ -x "$DIR/venv/bin/moto_server" ]]; then
@@ -44,10 +39,6 @@ install() {
     log "installed"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 answers() {
     python3 - "$1" <<'PY' 2>/dev/null
 import sys, urllib.request
@@ -58,82 +49,10 @@ except urllib.error.HTTPError:
 PY
 }
 
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
+# Starts the server in the background and prints its pid.
+launch() {
+    "$DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$1" >>"$LOG_FILE" 2>&1 </dev/null &
+    echo $!
 }
 
-start() {
-    if running_pid >/dev/null && [[ -f "$PORT_FILE" ]] && answers "$(cat "$PORT_FILE")"; then
-        log "already running (pid $(cat "$PID_FILE"))"
-        echo "http://127.0.0.1:$(cat "$PORT_FILE")"
-        return 0
-    fi
-    install
-    local port
-    port="${1:-$(free_port)}"
-    [[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number, got '$port'"
-    log "starting on port $port (log: $LOG_FILE)"
-    "$DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >>"$LOG_FILE" 2>&1 </dev/null &
-    local pid=$!
-    echo "$pid" >"$PID_FILE"
-    echo "$port" >"$PORT_FILE"
-    local waited=0
-    until answers "$port"; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PID_FILE"
-            tail -n 20 "$LOG_FILE" >&2 || true
-            die "moto_server exited during start-up"
-        fi
-        if ((waited >= WAIT_SECONDS * 4)); then
-            kill "$pid" 2>/dev/null || true
-            rm -f "$PID_FILE"
-            die "moto_server did not answer within ${WAIT_SECONDS}s"
-        fi
-        sleep 0.25
-        waited=$((waited + 1))
-    done
-    log "ready (pid $pid)"
-    echo "http://127.0.0.1:$port"
-}
-
-stop() {
-    local pid
-    if pid="$(running_pid)"; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 40); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-        log "stopped (pid $pid)"
-    else
-        log "not running"
-    fi
-    rm -f "$PID_FILE" "$PORT_FILE"
-}
-
-status() {
-    if running_pid >/dev/null && [[ -f "$PORT_FILE" ]]; then
-        echo "http://127.0.0.1:$(cat "$PORT_FILE")"
-    else
-        log "not running"
-        return 1
-    fi
-}
-
-case "${1:-}" in
-start)
-    shift
-    start "${1:-}"
-    ;;
-stop) stop ;;
-status) status ;;
-*)
-    echo "usage: $0 start [PORT] | stop | status" >&2
-    exit 2
-    ;;
-esac
+emulator_main "$@"
