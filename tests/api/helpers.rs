@@ -282,8 +282,15 @@ impl TestApp {
     pub async fn members_recorded(&self, n: usize) -> bool {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let events = self.ledger.audit_since(0, 10_000).await.expect("audit readable");
-            let created = events.iter().filter(|e| e.action == "member.created").count();
+            let events = self
+                .ledger
+                .audit_since(0, 10_000)
+                .await
+                .expect("audit readable");
+            let created = events
+                .iter()
+                .filter(|e| e.action == "member.created")
+                .count();
             if created >= n {
                 return created == n;
             }
