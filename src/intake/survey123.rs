@@ -26,6 +26,7 @@ use super::{
     static_secret_matches,
 };
 use crate::config::Secret;
+use crate::portal::layer::globalid_literal;
 
 /// The source name in delivery keys (`survey123:<globalid>`).
 pub const SOURCE: &str = "survey123";
@@ -222,21 +223,15 @@ fn result_globalid(feature: &Map<String, Value>) -> Option<String> {
 }
 
 /// `{7D1E0C5A-…}` → `7d1e0c5a-…`; `None` unless the result is a GUID
-/// (8-4-4-4-12 hex digits), so it is safe in a query's `where` clause.
+/// (8-4-4-4-12 hex digits), so it is safe in a query's `where` clause. The
+/// shape check is the one the layer query uses ([`globalid_literal`]).
 fn normalise_globalid(raw: &str) -> Option<String> {
-    let trimmed = raw.trim();
-    let inner = trimmed
-        .strip_prefix('{')
-        .and_then(|s| s.strip_suffix('}'))
-        .unwrap_or(trimmed);
-    let id = inner.to_ascii_lowercase();
-    let groups: Vec<&str> = id.split('-').collect();
-    let shape_ok = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    shape_ok.then_some(id)
+    globalid_literal(raw).map(|braced| {
+        braced
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .to_ascii_lowercase()
+    })
 }
 
 #[cfg(test)]
