@@ -185,10 +185,22 @@ pub fn signup_from_record(
     let id = checked_globalid(globalid)?;
     // The layer's own id field is not an applicant attribute.
     let _ = take_globalid(&mut record);
+    // Why: who edited the record last, and when, changes with every edit
+    // (an approver's, a correction's); kept, it would make Survey123's
+    // retry of an answered delivery look like another body.
+    record.retain(|k, _| {
+        !EDIT_TRACKING_FIELDS
+            .iter()
+            .any(|f| k.eq_ignore_ascii_case(f))
+    });
     let key = delivery_key(SOURCE, &id, "globalid")?;
     let request = from_fields(record.into_iter().collect(), fields)?;
     Ok(Signup { key, request })
 }
+
+/// The editor-tracking fields of a hosted layer that change with every
+/// edit; not part of a re-read sign-up.
+const EDIT_TRACKING_FIELDS: &[&str] = &["EditDate", "Editor"];
 
 /// [`normalise_globalid`] or the `invalid_field` refusal.
 fn checked_globalid(raw: &str) -> Result<String, IntakeError> {
@@ -505,6 +517,9 @@ mod tests {
         assert_eq!(s.request.email.as_str(), "ana.lopez@example.org");
         assert_eq!(s.request.pool.as_deref(), Some("field"));
         assert!(!s.request.attributes.contains_key("globalid"));
+        assert!(!s.request.attributes.contains_key("Editor"));
+        assert!(!s.request.attributes.contains_key("EditDate"));
+        assert_eq!(s.request.attributes.get("objectid"), Some(&Value::from(42)));
         let mut no_mail = record;
         no_mail.remove("email");
         let err = signup_from_record(

@@ -177,7 +177,12 @@ async fn survey123_re_read_creates_the_member_from_the_record_not_from_the_forge
     assert_eq!(app.used("city-gis").await, 0);
     assert_eq!(app.sim.request_count(QUERY), 1);
 
-    // Survey123's retry: the same record, so the same sign-up, replayed.
+    // Survey123's retry, after someone touched the record (editor tracking
+    // moved on, the values did not): the same sign-up, replayed.
+    assert!(
+        app.sim
+            .edit_feature(&layer, &globalid, Map::new(), "gis_admin")
+    );
     let (status, _, v) = post(&app, &signup_path(), body).await;
     assert_eq!((status, v["replayed"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(app.sim.members().len(), 1);
