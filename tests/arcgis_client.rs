@@ -1645,3 +1645,164 @@ async fn add_to_groups_adds_per_group_and_reports_where_the_member_was_not_added
         "one request per distinct group"
     );
 }
+
+// ------------------------------------------------ hosted layer records
+
+const LAYER_PATH: &str = "/ORG123/arcgis/rest/services/survey123_0123_form/FeatureServer/0/query";
+const GLOBALID: &str = "{7D1E0C5A-1111-4222-8333-944455566677}";
+
+impl TestPortal {
+    /// The scripted portal's layer 0 of `survey123_0123_form`.
+    fn layer_url(&self) -> String {
+        self.base_url
+            .replace("/sharing/rest", &LAYER_PATH.replace("/query", ""))
+    }
+}
+
+fn feature_set(records: Value) -> Reply {
+    Reply::json(json!({
+        "objectIdFieldName": "objectid",
+        "globalIdFieldName": "globalid",
+        "fields": [],
+        "features": records,
+    }))
+}
+
+#[tokio::test]
+async fn a_layer_record_is_queried_with_the_documented_parameters_and_the_token_in_a_header() {
+    // Arrange
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        LAYER_PATH => Some(feature_set(json!([{"attributes": {
+            "objectid": 57, "globalid": GLOBALID, "email": "cai@contractors.example"}}]))),
+        _ => None,
+    })
+    .await;
+
+    // Act: the globalid as Survey123 keys it (lower case, no braces).
+    let record = portal
+        .client()
+        .feature_by_globalid(&portal.layer_url(), "7d1e0c5a-1111-4222-8333-944455566677")
+        .await
+        .unwrap()
+        .expect("the record");
+
+    // Assert
+    assert_eq!(record["email"], "cai@contractors.example");
+    let hits = portal.hits(LAYER_PATH);
+    assert_eq!(hits.len(), 1);
+    let q = &hits[0];
+    assert_eq!(q.method, Method::GET);
+    assert_eq!(
+        q.query.get("where").map(String::as_str),
+        Some("GlobalID='{7D1E0C5A-1111-4222-8333-944455566677}'")
+    );
+    assert_eq!(q.query.get("outFields").map(String::as_str), Some("*"));
+    assert_eq!(
+        q.query.get("returnGeometry").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(q.query.get("f").map(String::as_str), Some("json"));
+    assert!(!q.query.contains_key("token"), "never in the URL");
+    assert_eq!(q.auth(), Some("Bearer tok-1"));
+    assert_eq!(
+        q.headers.get("referer").and_then(|v| v.to_str().ok()),
+        Some(REFERER)
+    );
+}
+
+#[tokio::test]
+async fn a_layer_query_renews_an_expired_token_and_retries_transient_failures() {
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        LAYER_PATH if seen.auth() == Some("Bearer tok-1") => {
+            Some(Reply::error(498, "Invalid token."))
+        }
+        LAYER_PATH if n == 2 => Some(Reply::error(503, "busy").status(503)),
+        LAYER_PATH => Some(feature_set(
+            json!([{"attributes": {"globalid": GLOBALID, "status": "approved"}}]),
+        )),
+        _ => None,
+    })
+    .await;
+
+    let record = portal
+        .client()
+        .feature_by_globalid(&portal.layer_url(), GLOBALID)
+        .await
+        .unwrap()
+        .expect("the record");
+
+    assert_eq!(record["status"], "approved");
+    assert_eq!(portal.hits("generateToken").len(), 2, "renewed once");
+    assert_eq!(portal.hits(LAYER_PATH).len(), 3);
+}
+
+#[tokio::test]
+async fn no_record_is_none_and_a_layer_error_in_a_200_answer_is_a_rejection() {
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        LAYER_PATH if n == 1 => Some(feature_set(json!([]))),
+        LAYER_PATH => Some(Reply::json(json!({"error": {
+            "code": 400, "message": "Cannot perform query. Invalid query parameters.",
+            "details": ["Unable to perform query. Please check your parameters."]}}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let none = client
+        .feature_by_globalid(&portal.layer_url(), GLOBALID)
+        .await
+        .unwrap();
+    let err = client
+        .feature_by_globalid(&portal.layer_url(), GLOBALID)
+        .await
+        .unwrap_err();
+
+    assert_eq!(none, None);
+    assert!(
+        matches!(&err, PortalError::Rejected { code, .. } if code == "400"),
+        "{err:?}"
+    );
+    assert_eq!(
+        portal.hits(LAYER_PATH).len(),
+        2,
+        "a rejection is not retried"
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_serves_a_layer_record_only_to_a_token_and_by_the_braced_globalid() {
+    // Arrange
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    let layer = sim.layer_url("survey123_0123_form", 0);
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("email".into(), json!("cai@contractors.example"));
+    let globalid = sim.put_feature(&layer, attributes, "jsmith_exorg");
+
+    // Act
+    let found = client
+        .feature_by_globalid(&layer, &globalid.to_lowercase())
+        .await
+        .unwrap()
+        .expect("the record");
+    let missing = client
+        .feature_by_globalid(&layer, "{00000000-1111-4222-8333-944455566677}")
+        .await
+        .unwrap();
+    let anonymous: Value = reqwest::Client::new()
+        .get(format!("{layer}/query"))
+        .query(&[("where", "1=1"), ("outFields", "*"), ("f", "json")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(found["email"], "cai@contractors.example");
+    assert_eq!(found["Editor"], "jsmith_exorg");
+    assert_eq!(found["globalid"], globalid.as_str());
+    assert_eq!(missing, None);
+    assert_eq!(anonymous["error"]["code"], 499, "{anonymous}");
+    assert_eq!(sim.request_count("FeatureServer/0/query"), 3);
+}

@@ -12,7 +12,8 @@
 //!   queued;
 //! - `POST /webhooks/survey123-approvals/{token}`: a Survey123 approval
 //!   survey's `editData` on the request record, whose status field says
-//!   approved or denied.
+//!   approved or denied; with `layer_url` the record is re-read from the
+//!   survey's layer and its editor must be an allowed approver.
 //!
 //! A decision on a request already decided or expired changes nothing and
 //! says so (409).
@@ -33,6 +34,7 @@ use super::http::{
     AppState, error_response, intake_error, protect_page, read_body, source_not_configured,
     verify_standard,
 };
+use super::survey123_reread::{self, RecordDecision};
 use crate::config::Secret;
 use crate::domain::UnixMillis;
 use crate::intake::{IntakeError, static_secret_matches, survey123};
@@ -581,15 +583,23 @@ fn slack_reply(text: &str) -> Response {
 }
 
 /// `POST /webhooks/survey123-approvals/{token}`: the approval survey's
-/// `editData` on the request record. Fields (configurable through the
-/// source's field map: `pool` is not used): `request_id`, `status`,
-/// `approver`, `comment`.
+/// `editData` on the request record. Fields: `request_id`, `status`
+/// (approved/denied; anything else decides nothing), `comment`, and who
+/// decided.
+///
+/// With the source's `layer_url` the record is re-read from the approval
+/// survey's layer (`survey123_reread`): every field comes from the record,
+/// the approver is its editor-tracking field (`editor_field`, default
+/// `Editor`), and with `approvers` configured anyone else is refused 403
+/// `approver_not_allowed`. Without it the payload's `approver` attribute is
+/// taken at its word: the path token is then the only proof.
 pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
     State(state): State<Arc<AppState<L, P>>>,
     Path(token): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Some(src) = state.sources.get("survey123_approvals") else {
+    const SOURCE: &str = "survey123_approvals";
+    let Some(src) = state.sources.get(SOURCE) else {
         return source_not_configured();
     };
     if !static_secret_matches(&token, &src.secrets) {
@@ -610,17 +620,20 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
         )
             .into_response();
     }
-    let attrs = &value["feature"]["attributes"];
-    let text = |name: &str| {
-        attrs[name]
-            .as_str()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+    let record = match &src.reread {
+        Some(reread) => {
+            let portal = &**state.provisioner.portal();
+            match survey123_reread::decision(portal, reread, &body).await {
+                Ok(d) => d,
+                Err(refusal) => return refusal.response(SOURCE),
+            }
+        }
+        None => payload_decision(&value),
     };
-    let (Some(id), Some(status)) = (text("request_id"), text("status")) else {
+    let (Some(id), Some(status)) = (record.request_id, record.status) else {
         return intake_error(&IntakeError::MissingField("request_id/status"));
     };
-    let Some(verdict) = Verdict::parse(status) else {
+    let Some(verdict) = Verdict::parse(&status) else {
         // Still pending or another value: nothing to decide.
         return (
             StatusCode::OK,
@@ -630,20 +643,20 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
         )
             .into_response();
     };
-    let approver = crate::intake::clean_text("approver", text("approver"))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "survey123".into());
-    let comment = crate::intake::clean_text("comment", text("comment"))
-        .ok()
-        .flatten();
+    let approver = match &src.reread {
+        Some(reread) => match survey123_reread::approver(reread, record.editor.as_deref()) {
+            Ok(a) => a,
+            Err(refusal) => return refusal.response(SOURCE),
+        },
+        None => record.editor.unwrap_or_else(|| "survey123".into()),
+    };
     let outcome = state
         .provisioner
         .decide_request(
-            id,
+            &id,
             verdict,
             &format!("survey123:{approver}"),
-            comment.as_deref(),
+            record.comment.as_deref(),
             sink(&state),
             (state.clock)(),
         )
@@ -654,6 +667,29 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
         *r.status_mut() = StatusCode::OK;
     }
     r
+}
+
+/// The decision as the payload states it (no `layer_url`): the
+/// attributes `request_id`, `status`, `approver` (as the editor) and
+/// `comment`.
+fn payload_decision(value: &Value) -> RecordDecision {
+    let attrs = &value["feature"]["attributes"];
+    let text = |name: &str| {
+        attrs[name]
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    RecordDecision {
+        request_id: text("request_id").map(str::to_string),
+        status: text("status").map(str::to_string),
+        comment: crate::intake::clean_text("comment", text("comment"))
+            .ok()
+            .flatten(),
+        editor: crate::intake::clean_text("approver", text("approver"))
+            .ok()
+            .flatten(),
+    }
 }
 
 #[cfg(test)]

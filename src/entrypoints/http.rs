@@ -293,7 +293,9 @@ async fn tally_webhook<L: SeatLedger, P: Portal>(
 
 /// `POST /webhooks/survey123/{token}`: Survey123 cannot sign, so the
 /// unguessable path token is the secret. `editData` deliveries are
-/// acknowledged and ignored.
+/// acknowledged and ignored. With the source's `layer_url`, the record is
+/// re-read from the survey's layer and only its attributes count
+/// (`survey123_reread`).
 async fn survey123_webhook<L: SeatLedger, P: Portal>(
     State(state): State<Arc<AppState<L, P>>>,
     Path(token): Path<String>,
@@ -310,7 +312,18 @@ async fn survey123_webhook<L: SeatLedger, P: Portal>(
         Ok(b) => b,
         Err(e) => return intake_error(&e),
     };
-    match survey123::parse(&body, &src.fields.or(&survey123::default_fields())) {
+    let fields = src.fields.or(&survey123::default_fields());
+    let parsed = match &src.reread {
+        None => survey123::parse(&body, &fields),
+        Some(reread) => {
+            let portal = &**state.provisioner.portal();
+            match super::survey123_reread::signup(portal, reread, &body, &fields).await {
+                Ok(event) => Ok(event),
+                Err(refusal) => return refusal.response(survey123::SOURCE),
+            }
+        }
+    };
+    match parsed {
         Ok(survey123::Survey123Event::Signup(s)) => {
             form_signup(&state, survey123::SOURCE, Ok(s)).await
         }

@@ -12,4 +12,5 @@ pub mod cli;
 mod hooks;
 pub mod http;
 pub mod import_cmd;
+mod survey123_reread;
 pub mod worker;

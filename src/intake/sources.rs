@@ -11,6 +11,14 @@
 //! [sources.survey123]
 //! enabled = true
 //! fields = { email = ["email_address"], pool = ["partner"] }
+//! # re-read each record from the survey's layer with the broker's token
+//! layer_url = "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer/0"
+//!
+//! [sources.survey123_approvals]
+//! enabled = true
+//! layer_url = "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/approvals/FeatureServer/0"
+//! approvers = ["lead_exorg"]   # the record's editor must be one of them
+//! # editor_field = "Editor"    # the layer's editor-tracking field
 //! ```
 //!
 //! Secrets never live in this file: they come from the secret store
@@ -28,6 +36,7 @@ use super::FieldMap;
 use super::entra::EntraConfig;
 use crate::config::Secret;
 use crate::policy::ApprovalMode;
+use crate::portal::layer::LayerUrl;
 
 /// The senders with a route of their own (besides Standard Webhooks).
 pub const SOURCES: &[(&str, &str)] = &[
@@ -81,6 +90,37 @@ pub struct SourceSpec {
     /// approval; `deny`: "pending approval").
     #[serde(default)]
     pub pending: PendingAnswer,
+    /// Survey123 (`survey123`, `survey123_approvals`): the survey's feature
+    /// LAYER URL (`https://…/FeatureServer/0`). When set, every delivery's
+    /// record is re-read from it by `globalid` with the broker's token, and
+    /// the record, not the payload, is what counts.
+    pub layer_url: Option<String>,
+    /// `survey123_approvals` with `layer_url`: the ArcGIS usernames allowed
+    /// to decide (the record's editor must be one of them). Empty: whoever
+    /// the layer let edit the record.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// `survey123_approvals` with `layer_url`: the editor-tracking field
+    /// naming who last edited the record (default `Editor`).
+    pub editor_field: Option<String>,
+}
+
+/// The sources whose records can be re-read from a feature layer.
+const REREAD_SOURCES: &[&str] = &["survey123", "survey123_approvals"];
+
+/// The editor-tracking field of hosted layers.
+pub const DEFAULT_EDITOR_FIELD: &str = "Editor";
+
+/// Survey123 re-read settings of a source (`layer_url` and, for approvals,
+/// who may decide).
+#[derive(Debug, Clone)]
+pub struct Reread {
+    /// The layer records are read from (the only URL the token goes to).
+    pub layer: LayerUrl,
+    /// ArcGIS usernames allowed to decide (approvals; empty = no list).
+    pub approvers: Vec<String>,
+    /// The field naming the record's last editor (approvals).
+    pub editor_field: String,
 }
 
 /// The Okta registration hook's answer for a sign-up pending approval.
@@ -126,6 +166,9 @@ pub struct Source {
     pub approval: Option<ApprovalMode>,
     /// Okta registration: the answer while pending.
     pub pending_answer: PendingAnswer,
+    /// Survey123: re-read each record from its layer (`None`: the payload
+    /// is trusted as it is, behind the path token only).
+    pub reread: Option<Reread>,
 }
 
 /// All configured sources, by name.
@@ -216,6 +259,13 @@ impl Sources {
                     }
                 }
             };
+            let reread = match reread_config(&name, &spec) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(format!("[sources.{name}]: {e}"));
+                    continue;
+                }
+            };
             by_name.insert(
                 name,
                 Source {
@@ -226,6 +276,7 @@ impl Sources {
                     api,
                     approval: spec.approval,
                     pending_answer: spec.pending,
+                    reread,
                 },
             );
         }
@@ -250,6 +301,58 @@ impl Sources {
     pub fn insert(&mut self, name: &str, source: Source) {
         self.by_name.insert(name.to_string(), source);
     }
+}
+
+/// The re-read settings of `[sources.survey123]` /
+/// `[sources.survey123_approvals]`: `layer_url` checked like the portal's
+/// own URL (https, or http on loopback; a layer, not a service);
+/// `approvers` and `editor_field` only for approvals and only with
+/// `layer_url` (without a re-read the editor is not known, and a list
+/// checked against the payload's word would be no check at all).
+fn reread_config(name: &str, spec: &SourceSpec) -> Result<Option<Reread>, String> {
+    let approvals = name == "survey123_approvals";
+    let has_approval_keys = !spec.approvers.is_empty() || spec.editor_field.is_some();
+    if !REREAD_SOURCES.contains(&name) {
+        if spec.layer_url.is_some() || has_approval_keys {
+            return Err("layer_url, approvers and editor_field are Survey123 settings".into());
+        }
+        return Ok(None);
+    }
+    if has_approval_keys && !approvals {
+        return Err("approvers and editor_field belong to [sources.survey123_approvals]".into());
+    }
+    let Some(raw) = &spec.layer_url else {
+        if has_approval_keys {
+            return Err(
+                "approvers and editor_field need layer_url: without re-reading the record the editor is not known"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let layer = LayerUrl::parse(raw)?;
+    let editor_field = spec
+        .editor_field
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(DEFAULT_EDITOR_FIELD)
+        .to_string();
+    if editor_field.is_empty() {
+        return Err("editor_field is empty".into());
+    }
+    let mut approvers = Vec::new();
+    for a in &spec.approvers {
+        let a = a.trim();
+        if a.is_empty() {
+            return Err("approvers has an empty name".into());
+        }
+        approvers.push(a.to_string());
+    }
+    Ok(Some(Reread {
+        layer,
+        approvers,
+        editor_field,
+    }))
 }
 
 /// The Entra verifier's configuration from `[sources.entra]`.
@@ -353,6 +456,80 @@ mod tests {
             s.get("okta").unwrap().api.as_ref().unwrap().base,
             "https://example.okta.com"
         );
+    }
+
+    const LAYER: &str = "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer/0";
+
+    #[test]
+    fn a_survey123_layer_url_switches_the_re_read_on() {
+        let env = BTreeMap::from([
+            ("SURVEY123_TOKENS", "t"),
+            ("SURVEY123_APPROVAL_TOKENS", "a"),
+        ]);
+        let text = format!(
+            "[sources.survey123]\nenabled = true\nlayer_url = \"{LAYER}/\"\n\
+             [sources.survey123_approvals]\nenabled = true\nlayer_url = \"{LAYER}\"\n\
+             approvers = [\" lead_exorg \", \"ops_exorg\"]\n"
+        );
+        let s = Sources::load(&text, secrets(&env)).unwrap();
+        let signup = s.get("survey123").unwrap().reread.as_ref().unwrap();
+        assert_eq!(signup.layer.as_str(), LAYER);
+        assert!(signup.approvers.is_empty());
+        let approvals = s
+            .get("survey123_approvals")
+            .unwrap()
+            .reread
+            .as_ref()
+            .unwrap();
+        assert_eq!(approvals.approvers, vec!["lead_exorg", "ops_exorg"]);
+        assert_eq!(approvals.editor_field, "Editor");
+
+        // Without layer_url: no re-read (today's behaviour).
+        let s = Sources::load("[sources.survey123]\nenabled = true\n", secrets(&env)).unwrap();
+        assert!(s.get("survey123").unwrap().reread.is_none());
+    }
+
+    #[test]
+    fn unusable_survey123_re_read_settings_refuse_to_start() {
+        let env = BTreeMap::from([
+            ("SURVEY123_TOKENS", "t"),
+            ("SURVEY123_APPROVAL_TOKENS", "a"),
+            ("TALLY_SECRETS", "t"),
+        ]);
+        let cases = [
+            (
+                "[sources.survey123]\nenabled = true\nlayer_url = \"http://services9.arcgis.com/x/FeatureServer/0\"\n",
+                "https",
+            ),
+            (
+                "[sources.survey123]\nenabled = true\nlayer_url = \"https://services9.arcgis.com/x/FeatureServer\"\n",
+                "layer index",
+            ),
+            (
+                "[sources.survey123]\nenabled = true\nlayer_url = \"https://services9.arcgis.com/x/FeatureServer/0?token=abc\"\n",
+                "query",
+            ),
+            (
+                "[sources.survey123]\nenabled = true\nlayer_url = \"https://services9.arcgis.com/x/FeatureServer/0\"\napprovers = [\"a\"]\n",
+                "survey123_approvals",
+            ),
+            (
+                "[sources.survey123_approvals]\nenabled = true\napprovers = [\"lead_exorg\"]\n",
+                "need layer_url",
+            ),
+            (
+                "[sources.tally]\nenabled = true\nlayer_url = \"https://services9.arcgis.com/x/FeatureServer/0\"\n",
+                "Survey123 settings",
+            ),
+            (
+                "[sources.survey123]\nenabled = true\nlayer = \"https://services9.arcgis.com/x/FeatureServer/0\"\n",
+                "unknown field",
+            ),
+        ];
+        for (text, why) in cases {
+            let err = Sources::load(text, secrets(&env)).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //! `survey123:<globalid>`, braces stripped and lower-cased.
 //!
 //! Because the token is the only proof, a route may re-read the record by
-//! `globalid` from the survey's feature service with its own credentials:
-//! [`record_ref`] extracts where to look (this module does no network I/O).
+//! `globalid` from the survey's feature layer with its own credentials
+//! (`layer_url` in the source's settings): [`record_ref`] extracts which
+//! record and which service the payload claims, and [`signup_from_record`]
+//! maps the re-read record like [`parse`] maps the payload. This module does
+//! no network I/O, and never turns a payload URL into a place to send a
+//! token: the payload's service URL is only compared with the configured one.
 
 use serde_json::{Map, Value};
 
@@ -22,6 +26,7 @@ use super::{
     static_secret_matches,
 };
 use crate::config::Secret;
+use crate::portal::layer::globalid_literal;
 
 /// The source name in delivery keys (`survey123:<globalid>`).
 pub const SOURCE: &str = "survey123";
@@ -72,6 +77,39 @@ pub enum Survey123Event {
     },
 }
 
+/// The kind of a Survey123 delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// `addData`: a new record.
+    Add,
+    /// `editData`: an edited record.
+    Edit,
+}
+
+/// The `eventType` of a delivery: `addData` or `editData`; absent is
+/// [`IntakeError::MissingField`], anything else [`IntakeError::InvalidField`]
+/// (422).
+pub fn event_type(body: &[u8]) -> Result<EventType, IntakeError> {
+    event_type_of(&json_object(body)?)
+}
+
+fn event_type_of(obj: &Map<String, Value>) -> Result<EventType, IntakeError> {
+    match obj.get("eventType") {
+        None | Some(Value::Null) => Err(IntakeError::MissingField("eventType")),
+        Some(Value::String(t)) if t == SIGNUP_EVENT => Ok(EventType::Add),
+        Some(Value::String(t)) if t == EDIT_EVENT => Ok(EventType::Edit),
+        Some(_) => Err(IntakeError::InvalidField {
+            field: "eventType",
+            reason: format!("only {SIGNUP_EVENT} is a sign-up ({EDIT_EVENT} is ignored)"),
+        }),
+    }
+}
+
+/// What an `editData` is answered with on the sign-up route.
+const EDIT_IGNORED: Survey123Event = Survey123Event::Ignored {
+    reason: "editData: an edited record is not a sign-up",
+};
+
 /// Parses a verified Survey123 delivery.
 ///
 /// `addData` yields [`Survey123Event::Signup`] keyed `survey123:<globalid>`;
@@ -79,62 +117,97 @@ pub enum Survey123Event {
 /// [`IntakeError::InvalidField`] (422).
 pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Survey123Event, IntakeError> {
     let obj = json_object(body)?;
-    match obj.get("eventType") {
-        None | Some(Value::Null) => return Err(IntakeError::MissingField("eventType")),
-        Some(Value::String(t)) if t == SIGNUP_EVENT => {}
-        Some(Value::String(t)) if t == EDIT_EVENT => {
-            return Ok(Survey123Event::Ignored {
-                reason: "editData: an edited record is not a sign-up",
-            });
-        }
-        Some(_) => {
-            return Err(IntakeError::InvalidField {
-                field: "eventType",
-                reason: format!("only {SIGNUP_EVENT} is a sign-up ({EDIT_EVENT} is ignored)"),
-            });
-        }
+    if event_type_of(&obj)? == EventType::Edit {
+        return Ok(EDIT_IGNORED);
     }
     let feature = required_object(&obj, "feature")?;
     let mut attributes = required_object(feature, "attributes")?.clone();
     let raw_id = take_globalid(&mut attributes)
         .or_else(|| result_globalid(feature))
         .ok_or(IntakeError::MissingField("globalid"))?;
-    let id = normalise_globalid(&raw_id).ok_or_else(|| IntakeError::InvalidField {
-        field: "globalid",
-        reason: "not a GUID".to_string(),
-    })?;
+    let id = checked_globalid(&raw_id)?;
     let key = delivery_key(SOURCE, &id, "globalid")?;
     let request = from_fields(attributes.into_iter().collect(), fields)?;
     Ok(Survey123Event::Signup(Signup { key, request }))
 }
 
-/// Where the submitted record can be re-read: `(surveyInfo.serviceUrl,
-/// globalid)`, the URL an `https` feature-service URL without credentials,
-/// query or trailing slash, and the globalid normalised as in the key.
-/// `None` when the body lacks either or they are unusable. The route still
-/// must check the host against the portal it trusts before sending a token.
-pub fn record_ref(body: &[u8]) -> Option<(String, String)> {
-    let obj = json_object(body).ok()?;
-    let raw_url = obj.get("surveyInfo")?.get("serviceUrl")?.as_str()?.trim();
-    let url = url::Url::parse(raw_url).ok()?;
-    if url.scheme() != "https"
-        || url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return None;
-    }
-    let service_url = url.as_str().trim_end_matches('/').to_string();
-    let feature = obj.get("feature")?.as_object()?;
-    let mut attributes = feature
-        .get("attributes")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let raw_id = take_globalid(&mut attributes).or_else(|| result_globalid(feature))?;
-    Some((service_url, normalise_globalid(&raw_id)?))
+/// The record a delivery names, for re-reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordRef {
+    /// The record's globalid, normalised as in the key (lower case, no
+    /// braces): always a GUID.
+    pub globalid: String,
+    /// `surveyInfo.serviceUrl` as sent (trimmed), when present. Not trusted:
+    /// only ever compared with the configured layer's service.
+    pub service_url: Option<String>,
+}
+
+/// Which record a verified delivery (`addData` or `editData`) names:
+/// `feature.attributes.globalid` (any letter case) or
+/// `feature.result.globalId`, and the claimed `surveyInfo.serviceUrl`.
+/// The payload's other attributes are not read.
+pub fn record_ref(body: &[u8]) -> Result<RecordRef, IntakeError> {
+    let obj = json_object(body)?;
+    let feature = required_object(&obj, "feature")?;
+    let mut attributes = match feature.get("attributes") {
+        Some(Value::Object(a)) => a.clone(),
+        _ => Map::new(),
+    };
+    let raw_id = take_globalid(&mut attributes)
+        .or_else(|| result_globalid(feature))
+        .ok_or(IntakeError::MissingField("globalid"))?;
+    let globalid = checked_globalid(&raw_id)?;
+    let service_url = match obj.get("surveyInfo").and_then(|i| i.get("serviceUrl")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => Some(u.trim().to_string()),
+        Some(_) => {
+            return Err(IntakeError::InvalidField {
+                field: "surveyInfo.serviceUrl",
+                reason: "must be a string".to_string(),
+            });
+        }
+    };
+    Ok(RecordRef {
+        globalid,
+        service_url,
+    })
+}
+
+/// A sign-up from a record re-read from the survey's layer (its attributes
+/// by field name), mapped with the same [`FieldMap`] as [`parse`] and keyed
+/// `survey123:<globalid>` like the delivery that named it. `globalid` is
+/// the [`RecordRef::globalid`] the record was read by.
+pub fn signup_from_record(
+    globalid: &str,
+    mut record: Map<String, Value>,
+    fields: &FieldMap,
+) -> Result<Signup, IntakeError> {
+    let id = checked_globalid(globalid)?;
+    // The layer's own id field is not an applicant attribute.
+    let _ = take_globalid(&mut record);
+    // Why: who edited the record last, and when, changes with every edit
+    // (an approver's, a correction's); kept, it would make Survey123's
+    // retry of an answered delivery look like another body.
+    record.retain(|k, _| {
+        !EDIT_TRACKING_FIELDS
+            .iter()
+            .any(|f| k.eq_ignore_ascii_case(f))
+    });
+    let key = delivery_key(SOURCE, &id, "globalid")?;
+    let request = from_fields(record.into_iter().collect(), fields)?;
+    Ok(Signup { key, request })
+}
+
+/// The editor-tracking fields of a hosted layer that change with every
+/// edit; not part of a re-read sign-up.
+const EDIT_TRACKING_FIELDS: &[&str] = &["EditDate", "Editor"];
+
+/// [`normalise_globalid`] or the `invalid_field` refusal.
+fn checked_globalid(raw: &str) -> Result<String, IntakeError> {
+    normalise_globalid(raw).ok_or_else(|| IntakeError::InvalidField {
+        field: "globalid",
+        reason: "not a GUID".to_string(),
+    })
 }
 
 /// Removes the `globalid` attribute (any letter case: layers differ) and
@@ -162,21 +235,15 @@ fn result_globalid(feature: &Map<String, Value>) -> Option<String> {
 }
 
 /// `{7D1E0C5A-…}` → `7d1e0c5a-…`; `None` unless the result is a GUID
-/// (8-4-4-4-12 hex digits), so it is safe in a query's `where` clause.
+/// (8-4-4-4-12 hex digits), so it is safe in a query's `where` clause. The
+/// shape check is the one the layer query uses ([`globalid_literal`]).
 fn normalise_globalid(raw: &str) -> Option<String> {
-    let trimmed = raw.trim();
-    let inner = trimmed
-        .strip_prefix('{')
-        .and_then(|s| s.strip_suffix('}'))
-        .unwrap_or(trimmed);
-    let id = inner.to_ascii_lowercase();
-    let groups: Vec<&str> = id.split('-').collect();
-    let shape_ok = groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
-    shape_ok.then_some(id)
+    globalid_literal(raw).map(|braced| {
+        braced
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .to_ascii_lowercase()
+    })
 }
 
 #[cfg(test)]
@@ -331,7 +398,8 @@ mod tests {
             let err = parse(body.as_bytes(), &default_fields()).unwrap_err();
             assert_eq!(err.code(), "invalid_field", "{bad}");
             assert!(!err.to_string().contains("OR 1=1"));
-            assert_eq!(record_ref(body.as_bytes()), None, "{bad}");
+            let err = record_ref(body.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), "invalid_field", "{bad}");
         }
     }
 
@@ -381,32 +449,92 @@ mod tests {
     fn the_record_reference_names_the_service_and_globalid() {
         assert_eq!(
             record_ref(DELIVERY.as_bytes()),
-            Some((
-                "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer"
-                    .to_string(),
-                "7d1e0c5a-1111-4222-8333-944455566677".to_string()
-            ))
+            Ok(RecordRef {
+                globalid: "7d1e0c5a-1111-4222-8333-944455566677".to_string(),
+                service_url: Some(
+                    "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer"
+                        .to_string()
+                ),
+            })
         );
         // Present for an edit too: an approval flow re-reads edited records.
         let edit = DELIVERY.replace("addData", "editData");
-        assert!(record_ref(edit.as_bytes()).is_some());
+        assert!(record_ref(edit.as_bytes()).is_ok());
+        assert_eq!(event_type(edit.as_bytes()), Ok(EventType::Edit));
+        assert_eq!(event_type(DELIVERY.as_bytes()), Ok(EventType::Add));
     }
 
     #[test]
-    fn unsafe_or_missing_service_urls_give_no_record_reference() {
+    fn the_service_url_is_carried_as_sent_and_a_globalid_is_required() {
         let url = "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer";
-        for bad in [
-            "http://services9.arcgis.com/x/FeatureServer",
-            "https://user:pw@evil.example/FeatureServer",
-            "https://services9.arcgis.com/x/FeatureServer?token=abc",
-            "file:///etc/passwd",
-            "not a url",
-        ] {
-            let body = DELIVERY.replace(url, bad);
-            assert_eq!(record_ref(body.as_bytes()), None, "{bad}");
-        }
-        assert_eq!(record_ref(b"{}"), None);
-        assert_eq!(record_ref(b"\xff"), None);
+        // Whatever it says, it is only compared with the configured layer.
+        let body = DELIVERY.replace(url, " http://evil.example/FeatureServer ");
+        assert_eq!(
+            record_ref(body.as_bytes()).unwrap().service_url.as_deref(),
+            Some("http://evil.example/FeatureServer")
+        );
+        let body = DELIVERY.replace(&format!("\"{url}\""), "7");
+        assert_eq!(
+            record_ref(body.as_bytes()).unwrap_err().code(),
+            "invalid_field"
+        );
+        let no_survey_info = r#"{"eventType":"addData","feature":{"attributes":{"globalid":"{7D1E0C5A-1111-4222-8333-944455566677}"}}}"#;
+        assert_eq!(
+            record_ref(no_survey_info.as_bytes()).unwrap().service_url,
+            None
+        );
+        // The payload's attributes are not needed: no e-mail, still a reference.
+        let from_result = r#"{"eventType":"addData","feature":{"result":{"globalId":"{7D1E0C5A-1111-4222-8333-944455566677}"}}}"#;
+        assert!(record_ref(from_result.as_bytes()).is_ok());
+        assert_eq!(record_ref(b"{}").unwrap_err().code(), "missing_field");
+        assert_eq!(
+            record_ref(br#"{"feature":{"attributes":{}}}"#)
+                .unwrap_err()
+                .code(),
+            "missing_field"
+        );
+        assert_eq!(record_ref(b"\xff").unwrap_err().code(), "malformed_body");
+    }
+
+    #[test]
+    fn a_re_read_record_is_mapped_like_a_payload_and_keyed_by_its_globalid() {
+        let record: Map<String, Value> = serde_json::from_str(
+            r#"{"objectid": 42, "globalid": "{7D1E0C5A-1111-4222-8333-944455566677}",
+                "email": "ana.lopez@example.org", "first_name": "Ana", "pool": "field",
+                "Editor": "jsmith_exorg", "EditDate": 1767225600000}"#,
+        )
+        .unwrap();
+        let s = signup_from_record(
+            "7d1e0c5a-1111-4222-8333-944455566677",
+            record.clone(),
+            &default_fields(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.key.as_string(),
+            "survey123:7d1e0c5a-1111-4222-8333-944455566677"
+        );
+        assert_eq!(s.request.email.as_str(), "ana.lopez@example.org");
+        assert_eq!(s.request.pool.as_deref(), Some("field"));
+        assert!(!s.request.attributes.contains_key("globalid"));
+        assert!(!s.request.attributes.contains_key("Editor"));
+        assert!(!s.request.attributes.contains_key("EditDate"));
+        assert_eq!(s.request.attributes.get("objectid"), Some(&Value::from(42)));
+        let mut no_mail = record;
+        no_mail.remove("email");
+        let err = signup_from_record(
+            "7d1e0c5a-1111-4222-8333-944455566677",
+            no_mail,
+            &default_fields(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "missing_field");
+        assert_eq!(
+            signup_from_record("x' OR 1=1", Map::new(), &default_fields())
+                .unwrap_err()
+                .code(),
+            "invalid_field"
+        );
     }
 
     /// A recorded event from `events/`: (headers, raw body, path parameters).
@@ -442,7 +570,7 @@ mod tests {
             verify_token(params["token"].as_str().unwrap(), &s),
             Err(IntakeError::BadSignature)
         );
-        assert!(record_ref(&body).is_some());
+        assert!(record_ref(&body).is_ok());
         let (_, body, params) = fixture("survey123-edit");
         verify_token(params["token"].as_str().unwrap(), &s).unwrap();
         assert!(matches!(
@@ -494,7 +622,9 @@ mod random_inputs {
             if let Err(e) = parse(&body, &default_fields()) {
                 assert!((400..500).contains(&e.status()), "{e:?}");
             }
-            let _ = record_ref(&body);
+            if let Err(e) = record_ref(&body) {
+                assert!((400..500).contains(&e.status()), "{e:?}");
+            }
             let junk: String = (0..rng.random_range(0..60))
                 .map(|_| char::from(rng.random_range(32u8..127)))
                 .collect();
@@ -511,9 +641,9 @@ mod random_inputs {
             if let Err(e) = parse(body, &default_fields()) {
                 assert!((400..500).contains(&e.status()), "{e:?}");
             }
-            if let Some((url, id)) = record_ref(body) {
-                assert!(url.starts_with("https://"));
-                assert_eq!(id.len(), 36);
+            match record_ref(body) {
+                Ok(r) => assert_eq!(r.globalid.len(), 36),
+                Err(e) => assert!((400..500).contains(&e.status()), "{e:?}"),
             }
         });
     }

@@ -12,7 +12,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
+use serde_json::{Map, Value};
+
 use super::compat::{self, Compat};
+use super::layer::{LayerUrl, globalid_literal};
 use super::{
     BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, Member, NewMember, Portal, PortalError,
     ProfileUpdate, Role, USER_TYPE_REFUSED,
@@ -38,6 +41,9 @@ struct FakeState {
     purchased: HashMap<String, u64>,
     invite_failures: VecDeque<PortalError>,
     write_failures: VecDeque<PortalError>,
+    read_failures: VecDeque<PortalError>,
+    /// Hosted layer records by checked layer URL.
+    layers: HashMap<String, Vec<Map<String, Value>>>,
     invites: u32,
     writes: Vec<String>,
 }
@@ -88,6 +94,28 @@ impl FakePortal {
     /// for several).
     pub fn fail_next_write(&self, err: PortalError) {
         self.lock().write_failures.push_back(err);
+    }
+
+    /// The next [`Portal::feature_by_globalid`] fails with `err` (queue
+    /// several for several).
+    pub fn fail_next_read(&self, err: PortalError) {
+        self.lock().read_failures.push_back(err);
+    }
+
+    /// Adds a record to a hosted layer (`layer_url` as configured) and
+    /// returns its new global id (`{UPPER}`), also set as its `globalid`
+    /// attribute. Panics on a layer URL [`LayerUrl::parse`] refuses: a
+    /// test's mistake.
+    pub fn put_feature(&self, layer_url: &str, mut attributes: Map<String, Value>) -> String {
+        let layer = LayerUrl::parse(layer_url).expect("a valid layer URL");
+        let mut s = self.lock();
+        let records = s.layers.entry(layer.as_str().to_string()).or_default();
+        let n = records.len() + 1;
+        let id = format!("{{{:08X}-0000-4000-8000-{:012X}}}", n, n);
+        attributes.insert("globalid".into(), Value::from(id.clone()));
+        attributes.insert("objectid".into(), Value::from(n));
+        records.push(attributes);
+        id
     }
 
     /// Adds a member directly (as if created earlier).
@@ -389,6 +417,33 @@ impl Portal for FakePortal {
             }
         }
         Ok(not_added)
+    }
+
+    async fn feature_by_globalid(
+        &self,
+        layer_url: &str,
+        globalid: &str,
+    ) -> Result<Option<Map<String, Value>>, PortalError> {
+        // Same refusals as the real client, before anything is looked up.
+        let layer = LayerUrl::parse(layer_url).map_err(PortalError::Config)?;
+        let Some(wanted) = globalid_literal(globalid) else {
+            return Err(rejected("invalid_argument", "the global id is not a GUID"));
+        };
+        let mut s = self.lock();
+        if let Some(err) = s.read_failures.pop_front() {
+            return Err(err);
+        }
+        Ok(s.layers.get(layer.as_str()).and_then(|records| {
+            records
+                .iter()
+                .find(|r| {
+                    r.get("globalid")
+                        .and_then(Value::as_str)
+                        .and_then(globalid_literal)
+                        .is_some_and(|id| id == wanted)
+                })
+                .cloned()
+        }))
     }
 }
 

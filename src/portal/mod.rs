@@ -5,17 +5,20 @@
 //! (`reqwest`); [`simulator`] is a stateful fake *portal server* (it speaks the
 //! same REST API over real HTTP), so tests and the local demo exercise the real
 //! client end to end. `compat` holds the role × user type rules both the rules
-//! file check and the simulator enforce (fact sheet §7).
+//! file check and the simulator enforce (fact sheet §7); `layer` checks the
+//! hosted feature layer URLs records are re-read from.
 
 pub mod arcgis;
 pub mod compat;
 pub mod fake;
+pub mod layer;
 pub mod simulator;
 mod wire;
 
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// A member to create through `portals/self/invite`.
 #[derive(Clone, Debug)]
@@ -278,4 +281,20 @@ pub trait Portal: Send + Sync + 'static {
         username: &str,
         group_ids: &[String],
     ) -> impl Future<Output = Result<Vec<String>, PortalError>> + Send;
+
+    /// One record of a hosted feature layer by its global id, with the
+    /// broker's token: `GET {layer_url}/query?where=GlobalID='{GUID}'
+    /// &outFields=*&returnGeometry=false&f=json`. Returns its attributes,
+    /// `Ok(None)` when no record has that id.
+    ///
+    /// `layer_url` must come from the configuration, never from a payload
+    /// (the token travels to it); it is checked again with
+    /// [`layer::LayerUrl::parse`]. `globalid` must be a GUID (any case, with
+    /// or without braces); anything else is refused before a request is
+    /// sent, so the `where` clause cannot be injected.
+    fn feature_by_globalid(
+        &self,
+        layer_url: &str,
+        globalid: &str,
+    ) -> impl Future<Output = Result<Option<Map<String, Value>>, PortalError>> + Send;
 }

@@ -1,5 +1,5 @@
 //! Serde shapes of the ArcGIS sharing REST JSON the client reads and writes
-//! (fact sheet §2, §4, §5, §6, §7).
+//! (fact sheet §2, §4, §5, §6, §7), and of a feature layer's `query` answer.
 //!
 //! Only shapes live here: no I/O, no classification of errors, no defaults
 //! that carry meaning. Every field the portal may leave out is an `Option` or
@@ -280,4 +280,24 @@ pub(crate) struct InvitationJson<'a> {
     /// Only for invitations that set a password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<&'a str>,
+}
+
+/// A feature layer's `query` answer (a feature set). Only the parts the
+/// client reads.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeatureSet {
+    /// The name of the layer's global id field (`GlobalID`, `globalid`…).
+    #[serde(default, rename = "globalIdFieldName")]
+    pub global_id_field_name: Option<String>,
+    /// The records; absent only in an answer that is not a feature set.
+    #[serde(default)]
+    pub features: Option<Vec<FeatureJson>>,
+}
+
+/// One record of a feature set.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FeatureJson {
+    /// Field name → value.
+    #[serde(default)]
+    pub attributes: Option<serde_json::Map<String, Value>>,
 }

@@ -108,6 +108,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self.ledger
     }
 
+    /// The portal (routes that read from it before the workflow runs, e.g.
+    /// a Survey123 record re-read).
+    pub fn portal(&self) -> &Arc<P> {
+        &self.portal
+    }
+
     /// The policy.
     pub fn policy(&self) -> &Arc<Policy> {
         &self.policy

@@ -63,7 +63,14 @@ pub struct Options {
     pub stale_reservation: Duration,
     /// The administrator's page (off by default).
     pub admin: Option<agol_seat_broker::entrypoints::admin::AdminSettings>,
+    /// Changes `sources` once the simulator runs (settings that name its
+    /// address, e.g. a Survey123 source's `layer_url`).
+    pub sources_with_sim: Option<SourcesWithSim>,
 }
+
+/// See [`Options::sources_with_sim`].
+pub type SourcesWithSim =
+    Box<dyn FnOnce(&RunningSimulator, &mut agol_seat_broker::intake::sources::Sources) + Send>;
 
 /// The job queue behind the hooks.
 pub enum QueueMode {
@@ -100,6 +107,7 @@ impl Default for Options {
             approvals: Default::default(),
             approval_routes: Default::default(),
             admin: None,
+            sources_with_sim: None,
         }
     }
 }
@@ -145,6 +153,10 @@ pub fn arcgis_config(base_url: &str, deadline: Duration) -> ArcGisConfig {
 
 pub async fn spawn_app(opts: Options) -> TestApp {
     let sim = simulator::spawn(opts.sim).await.expect("simulator starts");
+    let mut sources = opts.sources;
+    if let Some(configure) = opts.sources_with_sim {
+        configure(&sim, &mut sources);
+    }
     let ddb = client_for_endpoint(Some(&dynamodb_endpoint())).await;
     let table = unique("api");
     create_table(&ddb, &table).await.expect("table created");
@@ -193,7 +205,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         tolerance_secs: 300,
         clock: clock_fn,
         status_tokens: vec![agol_seat_broker::config::Secret::new(STATUS_TOKEN)],
-        sources: opts.sources,
+        sources,
         entra: opts.entra,
         http: Default::default(),
         approval_routes: opts.approval_routes,

@@ -16,3 +16,4 @@ mod senders;
 mod signup;
 mod sqs;
 mod status;
+mod survey123;

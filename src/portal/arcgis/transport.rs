@@ -31,12 +31,15 @@ pub(crate) enum Method {
     Post,
 }
 
-/// What to send: a path under the sharing root and its parameters (`f=json`
-/// is added here). Deliberately not `Debug`: generateToken's parameters hold
-/// the password.
+/// What to send: a path under the sharing root (or under a configured
+/// service URL) and its parameters (`f=json` is added here). Deliberately
+/// not `Debug`: generateToken's parameters hold the password.
 pub(crate) struct Call {
     /// GET or POST.
     pub method: Method,
+    /// Another root than the sharing root: a hosted feature layer of the
+    /// configuration (never a URL from a payload: the token goes there).
+    pub base: Option<Url>,
     /// Path segments under the root, each percent-encoded on its own.
     pub segments: Vec<String>,
     /// Query (GET) or form (POST) parameters.
@@ -48,6 +51,7 @@ impl Call {
     pub fn get(segments: &[&str], params: Vec<(&'static str, String)>) -> Self {
         Call {
             method: Method::Get,
+            base: None,
             segments: segments.iter().map(|s| s.to_string()).collect(),
             params,
         }
@@ -57,14 +61,37 @@ impl Call {
     pub fn post(segments: &[&str], params: Vec<(&'static str, String)>) -> Self {
         Call {
             method: Method::Post,
+            base: None,
             segments: segments.iter().map(|s| s.to_string()).collect(),
             params,
         }
     }
 
-    /// The path for logs and messages, e.g. `community/users/jdoe`.
+    /// A GET of `segments` under `base` instead of the sharing root (a
+    /// feature layer's `query`).
+    pub fn get_at(base: Url, segments: &[&str], params: Vec<(&'static str, String)>) -> Self {
+        Call {
+            base: Some(base),
+            ..Call::get(segments, params)
+        }
+    }
+
+    /// The path for logs and messages, e.g. `community/users/jdoe`, or for
+    /// a call under another root, its host and path
+    /// (`services9.arcgis.com/…/FeatureServer/0/query`).
     pub fn path(&self) -> String {
-        self.segments.join("/")
+        match &self.base {
+            None => self.segments.join("/"),
+            Some(base) => {
+                let mut parts = vec![format!(
+                    "{}{}",
+                    base.host_str().unwrap_or_default(),
+                    base.path().trim_end_matches('/')
+                )];
+                parts.extend(self.segments.iter().cloned());
+                parts.join("/")
+            }
+        }
     }
 }
 
@@ -214,7 +241,7 @@ impl Transport {
 
     /// One request and the classification of its answer.
     async fn attempt(&self, call: &Call, token: Option<&str>) -> Attempt {
-        let mut url = self.root.clone();
+        let mut url = call.base.as_ref().unwrap_or(&self.root).clone();
         match url.path_segments_mut() {
             Ok(mut segs) => {
                 segs.pop_if_empty().extend(call.segments.iter());

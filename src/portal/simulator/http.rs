@@ -1,6 +1,6 @@
-//! The simulator's HTTP face: routing below `/sharing/rest/`, parameters
-//! (query string and form body), `f=json`, tokens, injected faults, JSON
-//! answers, and the `/_sim/*` control routes.
+//! The simulator's HTTP face: routing below `/sharing/rest/` and to hosted
+//! layers' `query`, parameters (query string and form body), `f=json`,
+//! tokens, injected faults, JSON answers, and the `/_sim/*` control routes.
 //!
 //! Owns no state. Never holds the state mutex across an `.await`, and never
 //! logs query strings or bodies (they carry tokens and passwords).
@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::layers;
 use super::state::{ApiError, Caller, ProfileChange, page, split_list};
 use super::{Fault, FaultKind, PortalSimulator};
 use crate::domain::now_millis;
@@ -56,6 +57,8 @@ enum Endpoint {
     CheckUsernames,
     GroupSearch,
     AddUsers(String),
+    /// A hosted layer's `query` (the layer's key).
+    FeatureQuery(String),
     Unknown,
 }
 
@@ -169,7 +172,9 @@ fn api_error(e: &ApiError) -> Response {
     Json(e.to_json()).into_response()
 }
 
-/// Every `/sharing/rest/` request goes through here.
+/// Every `/sharing/rest/` request, and every hosted layer's `query`
+/// (`…/FeatureServer/<n>/query` under any other path), goes through here:
+/// the same counters, faults, `f=json` and token checks for both.
 async fn dispatch(
     State(sim): State<PortalSimulator>,
     method: Method,
@@ -177,11 +182,16 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(path) = uri.path().strip_prefix("/sharing/rest/") else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+    let (path_lc, endpoint) = match uri.path().strip_prefix("/sharing/rest/") {
+        Some(path) => (
+            path.trim_matches('/').to_ascii_lowercase(),
+            route(path, sim.org_id()),
+        ),
+        None => match layers::query_target(uri.path()) {
+            Some(layer) => (format!("{layer}/query"), Endpoint::FeatureQuery(layer)),
+            None => return (StatusCode::NOT_FOUND, "not found").into_response(),
+        },
     };
-    let path_lc = path.trim_matches('/').to_ascii_lowercase();
-    let endpoint = route(path, sim.org_id());
     tracing::debug!(%method, path = %path_lc, "portal simulator request");
 
     let fault = {
@@ -547,6 +557,13 @@ fn handle(
             }
             let not_added = sim.lock().add_users(&group_id, &names)?;
             Ok(json!({ "notAdded": not_added }))
+        }
+        Endpoint::FeatureQuery(layer) => {
+            // Any member's valid token may read (the layer is shared with
+            // the organization); the caller is already checked.
+            sim.lock()
+                .layers
+                .query(&layer, params.get("where"), params.get("outFields"))
         }
         Endpoint::GenerateToken | Endpoint::Unknown => {
             Err(ApiError::new(400, "Unable to complete operation."))

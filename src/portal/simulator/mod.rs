@@ -11,6 +11,14 @@
 //! removal, role × user type rules on every change, profile updates
 //! (`community/users/<u>/update`) validated like the portal does.
 //!
+//! It also hosts feature layers (a Survey123 form's records): `GET|POST
+//! <any path>/FeatureServer/<n>/query` with `where` (`1=1` or one
+//! `<field> = '<text>'`; global ids only in the stored `'{UPPER}'` form),
+//! `outFields` and `f=json`, behind the same token checks, counters and
+//! faults as the sharing API. Tests add and edit records with
+//! [`PortalSimulator::put_feature`] and [`PortalSimulator::edit_feature`],
+//! which set `Editor`/`EditDate` like editor tracking does.
+//!
 //! # Layout
 //!
 //! - this file: configuration, the in-process API ([`PortalSimulator`]:
@@ -18,12 +26,13 @@
 //!   lifecycle ([`spawn`], [`serve`], [`RunningSimulator`]);
 //! - `state`: the organization and the portal's rules (no HTTP, no clock);
 //! - `http`: routing, parameters, auth, faults, JSON, `/_sim/*` control
-//!   routes.
+//!   routes;
+//! - `layers`: hosted feature layers, their records and `query`.
 //!
 //! # Control routes (for other processes)
 //!
 //! `GET /_sim/state` (members, purchased/assigned seats, groups, request
-//! counts), `POST /_sim/faults` (a JSON [`Fault`]), `DELETE /_sim/faults`,
+//! counts, records per hosted layer), `POST /_sim/faults` (a JSON [`Fault`]), `DELETE /_sim/faults`,
 //! `POST /_sim/expire-tokens`, `POST /_sim/purchased`
 //! (`{"user_type":"viewerUT","count":5}`), `POST /_sim/sign-in`
 //! (`{"username":"…","at_ms":…}`).
@@ -36,6 +45,7 @@
 //! digests and, like tokens and query strings, never logged.
 
 mod http;
+mod layers;
 mod state;
 
 use std::collections::BTreeMap;
@@ -298,8 +308,9 @@ impl SimMember {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// A path suffix matched on whole segments, case-insensitively
-    /// (`"invite"`, `"portals/self/users"`, `"generateToken"`); `None` = any
-    /// `/sharing/rest/` request.
+    /// (`"invite"`, `"portals/self/users"`, `"generateToken"`,
+    /// `"FeatureServer/0/query"`); `None` = any request the simulator
+    /// serves (sharing API and hosted layers).
     #[serde(default)]
     pub endpoint: Option<String>,
     /// What happens.
@@ -510,6 +521,52 @@ impl PortalSimulator {
         self.lock().seed_member(member)
     }
 
+    /// Adds a record to a hosted layer, as `editor` now: `layer` is the
+    /// layer's URL or path (`<org id>/arcgis/rest/services/<service>/
+    /// FeatureServer/<n>`; see [`RunningSimulator::layer_url`]). The layer
+    /// sets `objectid`, `globalid`, `CreationDate`/`Creator` and
+    /// `EditDate`/`Editor` (values given for them are ignored). Returns the
+    /// new global id, `{UPPER-CASE GUID}` as ArcGIS stores it.
+    pub fn put_feature(
+        &self,
+        layer: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        editor: &str,
+    ) -> String {
+        self.lock()
+            .layers
+            .put(&layers::layer_key(layer), attributes, editor, now_millis())
+    }
+
+    /// Changes fields of a record (found by global id, any case), as
+    /// `editor` now: `Editor` and `EditDate` follow, as editor tracking
+    /// does. `false` when there is no such record.
+    pub fn edit_feature(
+        &self,
+        layer: &str,
+        globalid: &str,
+        changes: serde_json::Map<String, serde_json::Value>,
+        editor: &str,
+    ) -> bool {
+        self.lock().layers.edit(
+            &layers::layer_key(layer),
+            globalid,
+            changes,
+            editor,
+            now_millis(),
+        )
+    }
+
+    /// One record of a hosted layer by global id (any case, braces
+    /// optional).
+    pub fn feature(
+        &self,
+        layer: &str,
+        globalid: &str,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.lock().layers.get(&layers::layer_key(layer), globalid)
+    }
+
     /// Marks a username as taken by an account of another organization.
     pub fn take_username_elsewhere(&self, username: &str) {
         self.lock().taken_elsewhere.insert(username.to_lowercase());
@@ -542,6 +599,17 @@ impl RunningSimulator {
     /// `http://127.0.0.1:PORT` (control routes live under `/_sim/`).
     pub fn root_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The URL of layer `index` of a hosted feature service, shaped like
+    /// ArcGIS Online's: `http://127.0.0.1:PORT/<org id>/arcgis/rest/services/
+    /// <service>/FeatureServer/<index>`.
+    pub fn layer_url(&self, service: &str, index: u32) -> String {
+        format!(
+            "http://{}/{}/arcgis/rest/services/{service}/FeatureServer/{index}",
+            self.addr,
+            self.sim.org_id()
+        )
     }
 
     /// The bound address.

@@ -12,6 +12,7 @@ use rand::distr::Alphanumeric;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::layers::Layers;
 use super::{Fault, FaultKind, MemberStatus, RefusalStyle, SimMember, SimRole, SimulatorConfig};
 use crate::domain::{Email, UnixMillis, Username};
 use crate::portal::compat::{self, Compat};
@@ -259,8 +260,11 @@ pub(super) struct State {
     /// Lower-cased names of accounts outside the organization.
     pub taken_elsewhere: BTreeSet<String>,
     pub faults: Vec<Fault>,
-    /// Request counts by lower-cased path below `/sharing/rest/`.
+    /// Request counts by lower-cased path below `/sharing/rest/` (or, for
+    /// a hosted layer, its lower-cased path).
     requests: BTreeMap<String, u64>,
+    /// Hosted feature layers and their records.
+    pub layers: Layers,
 }
 
 fn sha256(s: &str) -> [u8; 32] {
@@ -407,6 +411,7 @@ impl State {
                 .collect(),
             faults: Vec::new(),
             requests: BTreeMap::new(),
+            layers: Layers::default(),
         };
         for title in &cfg.groups {
             if st.groups.iter().any(|g| g.title == *title) {
@@ -1027,6 +1032,7 @@ impl State {
             "groups": self.groups.iter().map(|g| json!({"id": g.id, "title": g.title})).collect::<Vec<_>>(),
             "requests": self.requests,
             "faults": self.faults,
+            "layers": self.layers.counts(),
         })
     }
 }
