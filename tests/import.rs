@@ -498,6 +498,34 @@ async fn an_update_file_changes_only_the_given_fields_and_moves_seats() {
     assert_eq!(e.holders("acme-creators").await, ["fay_default"]);
     assert_eq!(e.used("acme").await, 4);
     assert_eq!(e.used("acme-creators").await, 1);
+    // Ana's seat followed her e-mail: a sign-up under the new one finds it.
+    let acme = PoolId::parse("acme").unwrap();
+    let ana_seat = e
+        .ledger
+        .claims(&acme)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.username.as_deref() == Some("ana.lopez_acme"))
+        .unwrap();
+    assert_eq!(ana_seat.key.person, "ana.new@acme.org");
+    let again = e
+        .ledger
+        .reserve(agol_seat_broker::seats::ReserveRequest {
+            key: &ana_seat.key,
+            capacity: 10,
+            delivery: "standard:late-signup",
+            claim_id: "c-late",
+            username: "ana.new_acme",
+            now: 0,
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, agol_seat_broker::seats::Reservation::AlreadyHeld(ref c) if c.claim_id == ana_seat.claim_id),
+        "{again:?}"
+    );
+    assert_eq!(e.used("acme").await, 4);
 
     let (s, lines) = e.import(&file, &opts()).await;
     assert_eq!(s.exit_code(), 0);

@@ -24,7 +24,7 @@ use crate::domain::{PoolId, UnixMillis, now_millis};
 use crate::policy::{Policy, Rules};
 use crate::portal::{Portal, PortalError};
 use crate::provisioning::{Outcome, Provisioner, WorkflowSettings};
-use crate::seats::{ClaimKey, LedgerError, Reservation, ReserveRequest, SeatLedger};
+use crate::seats::{ClaimKey, LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger};
 
 use super::plan::{Create, SeatChange, Update, describe_update, only_pool};
 use super::report::{Observer, RowResult, outcome};
@@ -519,7 +519,42 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         if matches!(u.seat, SeatChange::Untracked) {
             notes.push_str(" (user type changed in the portal only)");
         }
+        self.rekey_step(u, started, done, &mut notes).await?;
         Ok(notes)
+    }
+
+    /// Moves the member's seats to their new e-mail, once the portal has it.
+    async fn rekey_step<'u>(
+        &self,
+        u: &'u Update,
+        started: Instant,
+        done: &mut Vec<&'u str>,
+        notes: &mut String,
+    ) -> Result<(), Stop> {
+        for (key, id) in &u.rekey {
+            let r = self
+                .ledger_call(started, "seat", || {
+                    self.ledger.rekey(key, id, &u.person, now())
+                })
+                .await?;
+            match r {
+                Rekey::Moved(_) | Rekey::NotFound => {}
+                Rekey::Taken(other) => {
+                    // Both seats stay counted: which one to give back is an
+                    // administrator's decision, not the import's.
+                    tracing::warn!(pool = %key.pool, "the new e-mail already holds a seat");
+                    notes.push_str(&format!(
+                        " (the new e-mail already holds a seat in pool {} as {}: this member holds two; release one)",
+                        key.pool,
+                        other.username.as_deref().unwrap_or("a reservation")
+                    ));
+                }
+            }
+        }
+        if !u.rekey.is_empty() && u.fields.contains(&"seat") && !done.contains(&"seat") {
+            done.push("seat");
+        }
+        Ok(())
     }
 
     async fn role_step<'u>(

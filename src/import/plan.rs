@@ -141,6 +141,12 @@ pub struct Update {
     pub add_groups: Vec<(String, String)>,
     /// What happens in the ledger.
     pub seat: SeatChange,
+    /// Seats kept under another e-mail than the member's new one, to move to
+    /// `person` once the portal has it: `(claim key, claim id)`.
+    pub rekey: Vec<(ClaimKey, String)>,
+    /// The member's e-mail after the update, lower-cased (the ledger's
+    /// person key).
+    pub person: String,
 }
 
 /// The ledger side of an update.
@@ -734,6 +740,25 @@ impl Context {
         if matches!(seat, SeatChange::Move { .. }) && user_type.is_none() {
             fields.push("seat");
         }
+        // Seats follow the e-mail (the ledger's person key), so a sign-up
+        // under the new e-mail finds the seat instead of taking a second one.
+        // Seats a move gives back are left to it.
+        let released: Vec<&str> = match &seat {
+            SeatChange::Move { from, .. } => from.iter().map(|(_, id)| id.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        let rekey: Vec<(ClaimKey, String)> = self
+            .seats
+            .seats_of(&m.username)
+            .iter()
+            .filter(|h| h.key.person != email_key && !released.contains(&h.claim_id.as_str()))
+            .map(|h| (h.key.clone(), h.claim_id.clone()))
+            .collect();
+        // (With the e-mail itself changing, the move goes without saying;
+        // without, an earlier run changed the portal but not the ledger.)
+        if !rekey.is_empty() && !fields.contains(&"email") && !fields.contains(&"seat") {
+            fields.push("seat");
+        }
         if fields.is_empty() {
             return Ok(Action::Unchanged {
                 username: m.username.clone(),
@@ -748,6 +773,8 @@ impl Context {
             role_first,
             add_groups,
             seat,
+            rekey,
+            person: email_key,
         })))
     }
 
@@ -820,7 +847,8 @@ impl Context {
             to_capacity: target.capacity,
             reserve: true,
             from: others,
-            person: held[0].key.person.clone(),
+            // The new seat is the person's under their (new) e-mail.
+            person: spec.email.key(),
         })
     }
 }

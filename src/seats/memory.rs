@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
     AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
-    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    Rekey, RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 /// A seat ledger held in memory. Cheap to create; share it behind an `Arc`.
@@ -145,6 +145,34 @@ impl SeatLedger for MemoryLedger {
         state.claims.remove(&k);
         state.used.insert(key.pool.clone(), used - 1);
         Ok(true)
+    }
+
+    async fn rekey(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        new_person: &str,
+        now: UnixMillis,
+    ) -> Result<Rekey, LedgerError> {
+        let mut state = self.lock();
+        let old = map_key(key);
+        let Some(claim) = state.claims.get(&old).filter(|c| c.claim_id == claim_id) else {
+            return Ok(Rekey::NotFound);
+        };
+        if key.person == new_person {
+            return Ok(Rekey::Moved(claim.clone()));
+        }
+        let new = (key.pool.clone(), new_person.to_string());
+        if let Some(other) = state.claims.get(&new) {
+            return Ok(Rekey::Taken(other.clone()));
+        }
+        let Some(mut claim) = state.claims.remove(&old) else {
+            return Ok(Rekey::NotFound);
+        };
+        claim.key.person = new_person.to_string();
+        claim.updated_at = now;
+        state.claims.insert(new, claim.clone());
+        Ok(Rekey::Moved(claim))
     }
 
     async fn claim(&self, key: &ClaimKey) -> Result<Option<Claim>, LedgerError> {

@@ -145,6 +145,19 @@ pub enum Reservation {
     },
 }
 
+/// What `rekey` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rekey {
+    /// The claim now belongs to the new person key (same id, state,
+    /// username and seat).
+    Moved(Claim),
+    /// No claim with that id under the old key: nothing changed.
+    NotFound,
+    /// The new person already holds a claim in the pool (returned):
+    /// nothing changed.
+    Taken(Claim),
+}
+
 /// A pool's counter as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolUsage {
@@ -398,6 +411,20 @@ pub trait SeatLedger: Send + Sync + 'static {
         key: &ClaimKey,
         claim_id: &str,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+
+    /// Moves the claim `claim_id` from `key` to the person key
+    /// `new_person` in the same pool, when a member's e-mail changes: the
+    /// same id, state, username and seat, so the pool's count does not
+    /// change and a sign-up under the new e-mail finds the seat it already
+    /// holds. Moving to the same person is [`Rekey::Moved`] with the claim
+    /// unchanged.
+    fn rekey(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        new_person: &str,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Rekey, LedgerError>> + Send;
 
     /// Reads one claim.
     fn claim(

@@ -51,7 +51,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
     AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
-    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    Rekey, RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 /// The schema version this build writes and understands (`PRAGMA
@@ -803,6 +803,51 @@ impl SeatLedger for SqliteLedger {
             }
             tx.commit()?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn rekey(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        new_person: &str,
+        now: UnixMillis,
+    ) -> Result<Rekey, LedgerError> {
+        let key = key.clone();
+        let claim_id = claim_id.to_string();
+        let new_key = ClaimKey {
+            pool: key.pool.clone(),
+            person: new_person.to_string(),
+        };
+        self.run("rekey", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match read_claim(&tx, &key)? {
+                Some(c) if c.claim_id == claim_id => {
+                    if key.person == new_key.person {
+                        return Ok(Rekey::Moved(c));
+                    }
+                }
+                _ => return Ok(Rekey::NotFound),
+            }
+            if let Some(other) = read_claim(&tx, &new_key)? {
+                return Ok(Rekey::Taken(other));
+            }
+            tx.prepare_cached(
+                "UPDATE claims SET person = ?1, updated_at = ?2 \
+                 WHERE pool = ?3 AND person = ?4 AND claim_id = ?5",
+            )?
+            .execute(params![
+                new_key.person,
+                now,
+                key.pool.as_str(),
+                key.person,
+                claim_id
+            ])?;
+            let moved = read_claim(&tx, &new_key)?
+                .ok_or_else(|| corrupt("a re-keyed claim cannot be read back"))?;
+            tx.commit()?;
+            Ok(Rekey::Moved(moved))
         })
         .await
     }

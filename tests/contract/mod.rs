@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use agol_seat_broker::domain::{DeliveryKey, PoolId, UnixMillis};
 use agol_seat_broker::seats::{
-    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError,
+    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, Rekey,
     RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 use tokio::task::JoinSet;
@@ -49,6 +49,8 @@ macro_rules! for_each_contract_check {
             a_completed_delivery_past_its_retention_starts_afresh,
             finishing_a_delivery_whose_record_is_gone_stores_nothing,
             touch_refreshes_a_reserved_claim_of_this_id_only,
+            rekey_moves_the_claim_to_the_new_person_and_keeps_its_seat,
+            rekey_refuses_another_id_or_a_taken_person_and_changes_nothing,
             touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes_nothing,
             a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it,
             failures_are_listed_per_pool_newest_first_until_their_retention_ends,
@@ -724,6 +726,100 @@ pub async fn finishing_a_delivery_whose_record_is_gone_stores_nothing<L: SeatLed
 }
 
 // ---------- reservations kept alive ----------
+
+/// rekey moves an ACTIVE claim to the new person key: same id, state,
+/// username and seat; the old key is free, the count unchanged.
+pub async fn rekey_moves_the_claim_to_the_new_person_and_keeps_its_seat<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let old = key("acme", "ana@old.example.org");
+    let new = key("acme", "ana@new.example.org");
+    reserved(reserve(&*ledger, &old, 5, "c-ana", T0).await);
+    let active = ledger
+        .confirm(&old, "c-ana", "ana_acme", T0 + 1)
+        .await
+        .unwrap();
+
+    let moved = ledger
+        .rekey(&old, "c-ana", &new.person, T0 + 2)
+        .await
+        .expect("rekey");
+
+    let expected = Claim {
+        key: new.clone(),
+        updated_at: T0 + 2,
+        ..active.clone()
+    };
+    assert_eq!(moved, Rekey::Moved(expected.clone()));
+    assert_eq!(ledger.claim(&new).await.unwrap(), Some(expected.clone()));
+    assert_eq!(ledger.claim(&old).await.unwrap(), None);
+    assert_eq!(
+        used(&*ledger, "acme").await,
+        1,
+        "the seat moved, no new one"
+    );
+    assert_eq!(
+        ledger.claims(&pool("acme")).await.unwrap(),
+        vec![expected.clone()]
+    );
+    // A reservation under the new key finds the seat already held.
+    match reserve(&*ledger, &new, 5, "c-again", T0 + 3).await {
+        Reservation::AlreadyHeld(c) => assert_eq!(c.claim_id, "c-ana"),
+        other => panic!("expected AlreadyHeld, got {other:?}"),
+    }
+    // Moving to the same person is a no-op; the claim is released by its id.
+    assert_eq!(
+        ledger
+            .rekey(&new, "c-ana", &new.person, T0 + 4)
+            .await
+            .unwrap(),
+        Rekey::Moved(expected)
+    );
+    assert!(ledger.release(&new, "c-ana").await.unwrap());
+    assert_eq!(used(&*ledger, "acme").await, 0);
+}
+
+/// rekey changes nothing for another claim id, a missing claim, or a new
+/// person who already holds a claim in the pool.
+pub async fn rekey_refuses_another_id_or_a_taken_person_and_changes_nothing<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let ana = key("acme", "ana@example.org");
+    let ben = key("acme", "ben@example.org");
+    let a = reserved(reserve(&*ledger, &ana, 5, "c-ana", T0).await);
+    let b = reserved(reserve(&*ledger, &ben, 5, "c-ben", T0).await);
+
+    assert_eq!(
+        ledger
+            .rekey(&ana, "c-other", "cy@example.org", T0 + 1)
+            .await
+            .unwrap(),
+        Rekey::NotFound
+    );
+    assert_eq!(
+        ledger
+            .rekey(
+                &key("acme", "nobody@example.org"),
+                "c-ana",
+                "cy@example.org",
+                T0 + 1
+            )
+            .await
+            .unwrap(),
+        Rekey::NotFound
+    );
+    assert_eq!(
+        ledger
+            .rekey(&ana, "c-ana", &ben.person, T0 + 1)
+            .await
+            .unwrap(),
+        Rekey::Taken(b.clone())
+    );
+    assert_eq!(ledger.claim(&ana).await.unwrap(), Some(a));
+    assert_eq!(ledger.claim(&ben).await.unwrap(), Some(b));
+    assert_eq!(ledger.claims(&pool("acme")).await.unwrap().len(), 2);
+    assert_eq!(used(&*ledger, "acme").await, 2);
+}
 
 /// touch moves `updated_at` of the RESERVED claim it names, nothing else.
 pub async fn touch_refreshes_a_reserved_claim_of_this_id_only<L: SeatLedger>(ledger: Arc<L>) {

@@ -60,7 +60,7 @@ use rand::Rng;
 use crate::domain::{DeliveryKey, PoolId, UnixMillis};
 use crate::seats::{
     AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
-    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    Rekey, RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 use item::{
@@ -329,6 +329,75 @@ impl DynamoLedger {
     }
 
     /// One release attempt: delete the claim and lower the counter together.
+    /// One re-keying attempt: the old claim deleted and the new one put in
+    /// one transaction, each conditional.
+    async fn try_rekey(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        new_person: &str,
+        now: UnixMillis,
+    ) -> Result<Step<Rekey>, LedgerError> {
+        let mut claim = match self.get_claim(key).await? {
+            Some(c) if c.claim_id == claim_id => c,
+            _ => return Ok(Step::Done(Rekey::NotFound)),
+        };
+        if key.person == new_person {
+            return Ok(Step::Done(Rekey::Moved(claim)));
+        }
+        claim.key.person = new_person.to_string();
+        claim.updated_at = now;
+        // Why: only this reservation's claim moves, and only as it was read.
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::claim_key(key)))
+            .condition_expression("#claim_id = :cid")
+            .expression_attribute_names("#claim_id", "claim_id")
+            .expression_attribute_values(":cid", s(claim_id))
+            .build()
+            .map_err(build_error)?;
+        // Why: never overwrite the new person's own claim.
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(ClaimRecord::from(&claim).0))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", item::PK)
+            .build()
+            .map_err(build_error)?;
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        let err = match sent {
+            Ok(_) => return Ok(Step::Done(Rekey::Moved(claim))),
+            Err(err) => err,
+        };
+        let description = describe("TransactWriteItems", &err);
+        let reasons = match err.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(e) => {
+                e.cancellation_reasons().to_vec()
+            }
+            other => return Err(failure(description, &other)),
+        };
+        // Reasons come in request order: [old claim, new claim].
+        if failed(&reasons, 0) {
+            return Ok(Step::Raced);
+        }
+        if failed(&reasons, 1) {
+            return Ok(match self.get_claim(&claim.key).await? {
+                Some(other) => Step::Done(Rekey::Taken(other)),
+                None => Step::Raced,
+            });
+        }
+        if conflicted(&reasons) {
+            return Ok(Step::Conflict);
+        }
+        Err(cancelled("rekey", &reasons))
+    }
+
     async fn try_release(&self, key: &ClaimKey, claim_id: &str) -> Result<Step<bool>, LedgerError> {
         // Why: only the reservation that made the claim may give it back.
         let delete = Delete::builder()
@@ -1042,6 +1111,17 @@ impl SeatLedger for DynamoLedger {
 
     async fn release(&self, key: &ClaimKey, claim_id: &str) -> Result<bool, LedgerError> {
         self.retrying("release", || self.try_release(key, claim_id))
+            .await
+    }
+
+    async fn rekey(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        new_person: &str,
+        now: UnixMillis,
+    ) -> Result<Rekey, LedgerError> {
+        self.retrying("rekey", || self.try_rekey(key, claim_id, new_person, now))
             .await
     }
 
