@@ -144,7 +144,8 @@ pub struct Settings {
     /// Timestamp tolerance for signed webhooks (`WEBHOOK_TOLERANCE_SECS`, 300).
     pub tolerance_secs: i64,
     /// Workflow tunables (`PORTAL_DEADLINE_SECS`, `LEASE_SECS`,
-    /// `RETAIN_HOURS`, `STALE_RESERVATION_SECS`, `RESERVATION_TIMEOUT_SECS`).
+    /// `RETAIN_HOURS`, `STALE_RESERVATION_SECS`, `RESERVATION_TIMEOUT_SECS`,
+    /// `REQUEST_RETENTION_DAYS`).
     pub workflow: WorkflowSettings,
     /// The SQS queue the Okta and Entra hooks hand members to
     /// (`JOB_QUEUE_URL`); without one they create members synchronously.
@@ -220,6 +221,7 @@ impl Settings {
             retain: Duration::from_secs(num("RETAIN_HOURS", 24 * 7)? * 3600),
             stale_reservation: Duration::from_secs(num("STALE_RESERVATION_SECS", 120)?),
             reservation_timeout: Duration::from_secs(num("RESERVATION_TIMEOUT_SECS", 3600)?),
+            request_retention: retention_days(num("REQUEST_RETENTION_DAYS", 180)?),
         };
         if workflow.lease <= workflow.deadline {
             return Err(ConfigError(
@@ -241,6 +243,13 @@ impl Settings {
             approvals: ApprovalSettings::from_env(),
         })
     }
+}
+
+/// A retention given in whole days (`REQUEST_RETENTION_DAYS`) as a
+/// duration; an absurdly large number saturates (kept for ever, in effect)
+/// instead of overflowing.
+pub fn retention_days(days: u64) -> Duration {
+    Duration::from_secs(days.saturating_mul(24 * 3600))
 }
 
 /// Accepts `https://org.maps.arcgis.com`, `…/sharing/rest` or `…/sharing/rest/`
@@ -345,6 +354,13 @@ mod tests {
         );
         assert!(normalise_portal_url("http://acme.maps.arcgis.com").is_err());
         assert!(normalise_portal_url("http://127.0.0.1:8080/sharing/rest").is_ok());
+    }
+
+    #[test]
+    fn retention_days_are_whole_days_and_saturate() {
+        assert_eq!(retention_days(0), Duration::ZERO);
+        assert_eq!(retention_days(180), Duration::from_secs(180 * 86_400));
+        assert_eq!(retention_days(u64::MAX), Duration::from_secs(u64::MAX));
     }
 
     #[test]

@@ -90,6 +90,10 @@ struct ServeArgs {
     /// Time budget for the portal calls of one sign-up, in seconds.
     #[arg(long, default_value_t = 20)]
     portal_deadline_secs: u64,
+    /// Days a closed sign-up request (with the applicant's personal data) is
+    /// kept after its decision.
+    #[arg(long, default_value_t = 180, env = "REQUEST_RETENTION_DAYS")]
+    request_retention_days: u64,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +306,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
     let workflow = WorkflowSettings {
         deadline: Duration::from_secs(a.portal_deadline_secs),
         lease: Duration::from_secs(a.portal_deadline_secs * 3),
+        request_retention: crate::config::retention_days(a.request_retention_days),
         ..WorkflowSettings::default()
     };
     let (rules, sources) = load_config(&a.store.config, &secrets)?;
@@ -429,20 +434,21 @@ async fn run_server(cfg: ServeConfig) -> Result<()> {
             let _lock = lock_store(path)?;
             let ledger =
                 Arc::new(SqliteLedger::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?);
-            // DynamoDB drops expired delivery records by TTL; the embedded
-            // store does it here, at start and then hourly.
+            // DynamoDB drops expired delivery, failure and closed request
+            // records by TTL; the embedded store does it here, at start and
+            // then hourly.
             let purger = {
                 let ledger = ledger.clone();
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(Duration::from_secs(3600));
                     loop {
                         tick.tick().await;
-                        match ledger.purge_expired_deliveries(now_millis()).await {
+                        match ledger.purge_expired(now_millis()).await {
                             Ok(0) => {}
-                            Ok(n) => {
-                                tracing::info!("purged {n} expired delivery and failure records")
-                            }
-                            Err(e) => tracing::warn!("purge of delivery records failed: {e}"),
+                            Ok(n) => tracing::info!(
+                                "purged {n} expired delivery, failure and request records"
+                            ),
+                            Err(e) => tracing::warn!("purge of expired records failed: {e}"),
                         }
                     }
                 })

@@ -323,6 +323,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             decided_at: None,
             decided_by: None,
             reason: None,
+            retain_until: None,
         };
         match self.ledger.create_request(&record).await {
             Ok(None) => {
@@ -420,6 +421,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             by: Some(actor.to_string()),
             reason: comment.map(str::to_string),
             claim_id,
+            retain_until: Some(self.closed_request_retained_until(now)),
         };
         match verdict {
             Verdict::Deny => {
@@ -607,6 +609,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             by: Some("system".into()),
             reason: Some("expired".into()),
             claim_id: None,
+            retain_until: Some(self.closed_request_retained_until(now)),
         };
         if let Ok(Some(_)) = self
             .ledger
@@ -694,6 +697,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 by: Some("system".into()),
                 reason: Some("a seat freed".into()),
                 claim_id: Some(claim_id.clone()),
+                // Kept only when admitted straight to APPROVED (closed); a
+                // move to PENDING stores none.
+                retain_until: Some(self.closed_request_retained_until(now)),
             };
             match self
                 .ledger
@@ -779,6 +785,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         for n in &wiring.notifiers {
             n.notify(&notice).await;
         }
+    }
+
+    /// When a request closed at `now` may be deleted with its personal
+    /// data: `now` plus the configured retention (saturating, so an absurd
+    /// setting means "kept", never a time in the past).
+    fn closed_request_retained_until(&self, now: UnixMillis) -> UnixMillis {
+        let retention =
+            i64::try_from(self.settings.request_retention.as_millis()).unwrap_or(i64::MAX);
+        now.saturating_add(retention)
     }
 
     /// Appends to the audit trail; a failure is logged, never fatal.

@@ -57,6 +57,10 @@ pub struct WorkflowSettings {
     /// workers touch their claims on every attempt, so this must exceed the
     /// longest wait between two attempts of a job.
     pub reservation_timeout: Duration,
+    /// How long a closed sign-up request (approved, denied, expired), with
+    /// the applicant's personal data, is kept after its decision before the
+    /// store deletes it.
+    pub request_retention: Duration,
 }
 
 impl Default for WorkflowSettings {
@@ -67,9 +71,13 @@ impl Default for WorkflowSettings {
             stale_reservation: Duration::from_secs(120),
             deadline: Duration::from_secs(20),
             reservation_timeout: Duration::from_secs(3600),
+            request_retention: DEFAULT_REQUEST_RETENTION,
         }
     }
 }
+
+/// How long a closed sign-up request is kept by default: 180 days.
+pub const DEFAULT_REQUEST_RETENTION: Duration = Duration::from_secs(180 * 24 * 3600);
 
 /// Drives one sign-up through the ports.
 pub struct Provisioner<L, P> {

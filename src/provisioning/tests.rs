@@ -620,6 +620,17 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
         .unwrap();
     assert_eq!(line.len(), 1);
     assert_eq!(line[0].key.person, "cy@acme.org");
+    assert_eq!(line[0].retain_until, None, "waiting: never deleted");
+    // Admitted straight to APPROVED: closed, kept for the default retention.
+    let approved = ledger
+        .requests(&acme(), crate::seats::RequestState::Approved)
+        .await
+        .unwrap();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(
+        approved[0].retain_until,
+        Some(NOW + 1 + DEFAULT_REQUEST_RETENTION.as_millis() as i64)
+    );
     let trail = ledger.audit_since(0, 100).await.unwrap();
     assert!(trail.iter().any(|e| e.action == "request.admitted"));
     assert!(trail.iter().any(|e| e.action == "request.waitlisted"));
@@ -685,6 +696,80 @@ async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_
         }
     );
     assert!(portal.members().is_empty());
+}
+
+#[tokio::test]
+async fn denied_approved_and_expired_requests_are_kept_for_the_configured_retention() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 3
+        role = "viewer"
+        user_type = "viewerUT"
+        approval = "manual"
+        pending_expiry_hours = 1
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        Arc::new(FakePortal::new("org1", &[])),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings {
+            request_retention: Duration::from_secs(10 * 86_400),
+            ..WorkflowSettings::default()
+        },
+    );
+    let ten_days = 10 * 86_400_000;
+    let mut ids = Vec::new();
+    for (i, who) in ["ana@acme.org", "bo@acme.org", "cy@acme.org"]
+        .iter()
+        .enumerate()
+    {
+        let h = p
+            .handle(&key(&format!("r{i}")), "h", &signup(who), NOW)
+            .await;
+        let Outcome::Pending { request_id, .. } = h.outcome else {
+            panic!("{h:?}")
+        };
+        let stored = ledger.request(&request_id).await.unwrap().unwrap();
+        assert_eq!(stored.retain_until, None, "open: never deleted");
+        ids.push(request_id);
+    }
+
+    let denied = p
+        .decide_request(&ids[0], Verdict::Deny, "admin:x", None, None, NOW + 5)
+        .await;
+    let approved = p
+        .decide_request(&ids[1], Verdict::Approve, "admin:x", None, None, NOW + 6)
+        .await;
+    let hour = 3_600_000;
+    assert_eq!(p.expire_requests(None, NOW + hour + 1).await, 1);
+
+    assert!(
+        matches!(denied, DecisionOutcome::Decided { .. }),
+        "{denied:?}"
+    );
+    assert!(
+        matches!(approved, DecisionOutcome::Decided { .. }),
+        "{approved:?}"
+    );
+    let kept = |id: &str| {
+        let ledger = ledger.clone();
+        let id = id.to_string();
+        async move {
+            let r = ledger.request(&id).await.unwrap().unwrap();
+            (r.state, r.retain_until)
+        }
+    };
+    use crate::seats::RequestState::{Approved, Denied, Expired};
+    assert_eq!(kept(&ids[0]).await, (Denied, Some(NOW + 5 + ten_days)));
+    assert_eq!(kept(&ids[1]).await, (Approved, Some(NOW + 6 + ten_days)));
+    assert_eq!(
+        kept(&ids[2]).await,
+        (Expired, Some(NOW + hour + 1 + ten_days))
+    );
 }
 
 /// A sign-up through [`Provisioner::handle_or_defer`] with `sink` as the

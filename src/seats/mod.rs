@@ -37,6 +37,13 @@
 //!   the state the caller saw to another one with one conditional write:
 //!   of concurrent moves out of the same state exactly one succeeds, and the
 //!   listing by state always agrees with the request.
+//! - **Closed requests carry their retention.** A request moved to a
+//!   closed state stores the change's `retain_until`; one moved to an open
+//!   state stores none, so it never expires while it waits. Past
+//!   `retain_until` the store deletes the request (DynamoDB by TTL, within
+//!   about two days; SQLite by [`sqlite::SqliteLedger::purge_expired`]);
+//!   reads do not hide a request whose time has passed but which is still
+//!   stored.
 //! - **The audit trail only grows.** `audit` appends an [`AuditEvent`];
 //!   events with the same time are all kept, and `audit_since` reads them
 //!   back oldest first. Requests and audit events never touch seats,
@@ -279,6 +286,11 @@ pub struct SignupRecord {
     pub decided_by: Option<String>,
     /// Why (an approver's comment, `expired`, …; no secrets).
     pub reason: Option<String>,
+    /// While closed: when the request (with the applicant's personal data)
+    /// may be deleted. `None` while open, and for a request closed before
+    /// retention existed (kept until removed by hand).
+    #[serde(default)]
+    pub retain_until: Option<UnixMillis>,
 }
 
 /// What `transition_request` writes besides the new state.
@@ -293,6 +305,10 @@ pub struct RequestChange {
     /// `Some(x)` sets `claim_id` to `x` (`Some(None)` clears it); `None`
     /// leaves it as it is.
     pub claim_id: Option<Option<String>>,
+    /// Stored as `retain_until` when the request moves to a closed state
+    /// (the decision's time plus the retention); ignored, and the stored
+    /// value cleared, when it moves to an open one.
+    pub retain_until: Option<UnixMillis>,
 }
 
 impl RequestChange {
@@ -307,6 +323,13 @@ impl RequestChange {
             claim_id: match &self.claim_id {
                 Some(set) => set.clone(),
                 None => record.claim_id.clone(),
+            },
+            // Why clear on an open state: a reopened request waits again and
+            // must not be deleted under the person.
+            retain_until: if to.is_open() {
+                None
+            } else {
+                self.retain_until
             },
             ..record.clone()
         }
@@ -498,7 +521,8 @@ pub trait SeatLedger: Send + Sync + 'static {
     /// Waitlisted) request in this pool (nothing written). Closed requests do
     /// not block a new one. A request created in a closed state takes no
     /// open slot. An `id` already used by another request is refused as
-    /// [`LedgerError::Corrupt`] (nothing written).
+    /// [`LedgerError::Corrupt`] (nothing written). `retain_until` is stored
+    /// as given (the workflow creates open requests, without one).
     fn create_request(
         &self,
         r: &SignupRecord,
@@ -521,7 +545,9 @@ pub trait SeatLedger: Send + Sync + 'static {
     /// Moves a request from `from` to `to` atomically (a conditional write:
     /// only if its state is still `from`), setting `decided_at`,
     /// `decided_by` and `reason` from `change` (and `claim_id` when
-    /// `change.claim_id` is `Some`). Returns `Ok(Some(updated))` when this
+    /// `change.claim_id` is `Some`), and `retain_until` from `change` when
+    /// `to` is closed (cleared when `to` is open; see
+    /// [`RequestChange::retain_until`]). Returns `Ok(Some(updated))` when this
     /// call made the change, `Ok(None)` when the state was not `from`
     /// (someone decided first: double click, replay) or the id is unknown;
     /// nothing is written then. Moving out of Pending/Waitlisted to a closed

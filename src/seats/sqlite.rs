@@ -13,7 +13,7 @@
 //! - a write that returned `Ok` is on disk: WAL journal with
 //!   `synchronous=FULL` (see [`SqliteLedger::open`]).
 //!
-//! # Layout (schema version 3, `PRAGMA user_version`)
+//! # Layout (schema version 4, `PRAGMA user_version`)
 //!
 //! - `pools(pool, used)`: one counter per pool ever used; `used >= 0`.
 //! - `claims(pool, person, claim_id, state, username, delivery, reserved_at,
@@ -28,6 +28,8 @@
 //!   a partial unique index on `(pool, person) WHERE state IN ('PENDING',
 //!   'WAITLISTED')` keeps one open request per pool + person, and an index
 //!   on `(pool, state, created_at, id)` serves the listing (version 3).
+//!   Version 4 adds the nullable `retain_until`, set while the request is
+//!   closed, and a partial index on it for [`SqliteLedger::purge_expired`].
 //! - `audit(id AUTOINCREMENT, at, actor, action, pool, person, detail)`: the
 //!   audit trail, read by `(at, id)`, so events with the same `at` keep
 //!   their arrival order (version 3). Neither version-3 table references
@@ -67,7 +69,7 @@ pub const APPLICATION_ID: i32 = 0x4147_5342;
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an IN_PROGRESS record outlives its lease before
-/// [`SqliteLedger::purge_expired_deliveries`] may delete it: the grace the
+/// [`SqliteLedger::purge_expired`] may delete it: the grace the
 /// DynamoDB adapter gives its TTL, so both stores forget crashed attempts
 /// alike.
 pub const IN_PROGRESS_PURGE_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
@@ -150,6 +152,13 @@ const MIGRATIONS: &[&str] = &[
          detail TEXT NOT NULL
      ) STRICT;
      CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at, id);",
+    // Version 4: when a closed request (the applicant's personal data) may
+    // be deleted. NULL for open requests and for requests closed before this
+    // version, which are kept: their decision time is known, but the
+    // retention they were closed under is not.
+    "ALTER TABLE requests ADD COLUMN retain_until INTEGER;
+     CREATE INDEX IF NOT EXISTS requests_by_retention
+         ON requests (retain_until) WHERE retain_until IS NOT NULL;",
 ];
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -161,7 +170,7 @@ const SELECT_CLAIMS: &str = "SELECT pool, person, claim_id, state, username, del
      reserved_at, updated_at FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
 /// The columns of a request, in [`request_from_row`]'s order.
 const REQUEST_COLUMNS: &str = "id, pool, person, delivery, payload, state, claim_id, \
-     created_at, expires_at, decided_at, decided_by, reason";
+     created_at, expires_at, decided_at, decided_by, reason, retain_until";
 /// The failures of pool `?1` retained at `?2`, in [`SeatLedger::failures`]'s
 /// order.
 const SELECT_FAILURES: &str = "SELECT pool, person, delivery, username, code, message, at \
@@ -271,14 +280,17 @@ impl SqliteLedger {
         .await
     }
 
-    /// Deletes records that no longer change any answer: completed delivery
-    /// records past `retain_until`, in-progress ones whose lease ended more
-    /// than [`IN_PROGRESS_PURGE_GRACE_MS`] before `now`, and failed sign-ups
-    /// past their `retain_until` (what DynamoDB's TTL does for the other
-    /// adapter). Returns how many records (of both kinds) were deleted. Call
-    /// it now and then (at start-up, daily) to keep the file small.
-    pub async fn purge_expired_deliveries(&self, now: UnixMillis) -> Result<usize, LedgerError> {
-        self.run("purge_expired_deliveries", move |conn| {
+    /// Deletes records whose retention has ended, what DynamoDB's TTL does
+    /// for the other adapter: completed delivery records past
+    /// `retain_until`, in-progress ones whose lease ended more than
+    /// [`IN_PROGRESS_PURGE_GRACE_MS`] before `now`, failed sign-ups past
+    /// their `retain_until`, and closed sign-up requests past their
+    /// `retain_until` (with the applicant's personal data). Audit events are
+    /// never deleted. Returns how many records (of all kinds) were deleted.
+    /// Call it now and then (the local server does, hourly) to keep the
+    /// file small and personal data no longer than promised.
+    pub async fn purge_expired(&self, now: UnixMillis) -> Result<usize, LedgerError> {
+        self.run("purge_expired", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let deliveries = tx
                 .prepare_cached(
@@ -290,8 +302,18 @@ impl SqliteLedger {
             let failures = tx
                 .prepare_cached("DELETE FROM failures WHERE retain_until < ?1")?
                 .execute(params![now])?;
+            // Why the state too: an open request is never deleted, whatever
+            // it holds (reopening clears `retain_until`; this guards a
+            // request created open with one), so the one-open-request index
+            // and the waitlist only lose closed rows.
+            let requests = tx
+                .prepare_cached(
+                    "DELETE FROM requests WHERE retain_until < ?1 \
+                     AND state NOT IN ('PENDING', 'WAITLISTED')",
+                )?
+                .execute(params![now])?;
             tx.commit()?;
-            Ok(deliveries + failures)
+            Ok(deliveries + failures + requests)
         })
         .await
     }
@@ -564,6 +586,7 @@ fn request_from_row(row: &Row<'_>) -> Result<SignupRecord, Fail> {
         decided_at: row.get(9)?,
         decided_by: row.get(10)?,
         reason: row.get(11)?,
+        retain_until: row.get(12)?,
     })
 }
 
@@ -1069,7 +1092,7 @@ impl SeatLedger for SqliteLedger {
             }
             tx.prepare_cached(&format!(
                 "INSERT INTO requests ({REQUEST_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ))?
             .execute(params![
                 r.id,
@@ -1084,6 +1107,7 @@ impl SeatLedger for SqliteLedger {
                 r.decided_at,
                 r.decided_by,
                 r.reason,
+                r.retain_until,
             ])?;
             tx.commit()?;
             Ok(None)
@@ -1143,7 +1167,7 @@ impl SeatLedger for SqliteLedger {
             let updated = change.apply(&current, to);
             tx.prepare_cached(
                 "UPDATE requests SET state = ?3, claim_id = ?4, decided_at = ?5, \
-                 decided_by = ?6, reason = ?7 WHERE id = ?1 AND state = ?2",
+                 decided_by = ?6, reason = ?7, retain_until = ?8 WHERE id = ?1 AND state = ?2",
             )?
             .execute(params![
                 id,
@@ -1153,6 +1177,7 @@ impl SeatLedger for SqliteLedger {
                 updated.decided_at,
                 updated.decided_by,
                 updated.reason,
+                updated.retain_until,
             ])?;
             tx.commit()?;
             Ok(Some(updated))

@@ -62,6 +62,7 @@ macro_rules! for_each_contract_check {
             a_transition_from_another_state_or_of_an_unknown_id_changes_nothing,
             a_transition_records_when_who_why_and_the_claim_id,
             a_closed_request_reopens_only_while_the_person_has_no_other_open_one,
+            a_closed_request_keeps_its_retention_and_a_reopened_one_has_none,
             audit_events_come_back_oldest_first_from_since_up_to_limit,
             audit_events_with_the_same_time_are_all_kept,
             requests_and_audit_events_change_neither_usage_nor_claims,
@@ -1085,16 +1086,22 @@ pub fn signup(
         decided_at: None,
         decided_by: None,
         reason: None,
+        retain_until: None,
     }
 }
 
-/// A change made by `by` at `at`.
+/// How long the checks keep a closed request: 180 days, the default.
+pub const RETENTION: UnixMillis = 180 * 86_400_000;
+
+/// A change made by `by` at `at`, keeping the request (if it closes) for
+/// [`RETENTION`].
 pub fn change(at: UnixMillis, by: &str, reason: Option<&str>) -> RequestChange {
     RequestChange {
         at,
         by: Some(by.to_string()),
         reason: reason.map(str::to_string),
         claim_id: None,
+        retain_until: Some(at + RETENTION),
     }
 }
 
@@ -1398,6 +1405,7 @@ pub async fn of_20_concurrent_decisions_on_one_request_exactly_one_changes_it<L:
                 by: Some(format!("admin:a{i}")),
                 reason: None,
                 claim_id: Some(Some(format!("c-{i}"))),
+                retain_until: Some(T0 + 1_000 + i + RETENTION),
             };
             ledger
                 .transition_request("race", RequestState::Pending, RequestState::Approved, &c)
@@ -1420,6 +1428,7 @@ pub async fn of_20_concurrent_decisions_on_one_request_exactly_one_changes_it<L:
     let i = winner.decided_at.expect("decided_at") - T0 - 1_000;
     assert_eq!(winner.decided_by, Some(format!("admin:a{i}")));
     assert_eq!(winner.claim_id, Some(format!("c-{i}")));
+    assert_eq!(winner.retain_until, Some(T0 + 1_000 + i + RETENTION));
     assert_eq!(ledger.request("race").await.unwrap().as_ref(), Some(winner));
     assert!(
         listed(&*ledger, "acme", RequestState::Pending)
@@ -1538,6 +1547,7 @@ pub async fn a_transition_records_when_who_why_and_the_claim_id<L: SeatLedger>(l
                 by: Some("system".into()),
                 reason: Some("a seat freed".into()),
                 claim_id: Some(Some("c-held".into())),
+                retain_until: None,
             },
         )
         .await
@@ -1577,6 +1587,7 @@ pub async fn a_transition_records_when_who_why_and_the_claim_id<L: SeatLedger>(l
                 by: None,
                 reason: None,
                 claim_id: None,
+                retain_until: None,
             },
         )
         .await
@@ -1606,6 +1617,7 @@ pub async fn a_transition_records_when_who_why_and_the_claim_id<L: SeatLedger>(l
                 by: Some("slack:U123".into()),
                 reason: Some("not a member of staff".into()),
                 claim_id: Some(None),
+                retain_until: Some(T0 + 20 + RETENTION),
             },
         )
         .await
@@ -1620,6 +1632,7 @@ pub async fn a_transition_records_when_who_why_and_the_claim_id<L: SeatLedger>(l
             decided_at: Some(T0 + 20),
             decided_by: Some("slack:U123".into()),
             reason: Some("not a member of staff".into()),
+            retain_until: Some(T0 + 20 + RETENTION),
             ..r
         }
     );
@@ -1675,6 +1688,7 @@ pub async fn a_closed_request_reopens_only_while_the_person_has_no_other_open_on
         .unwrap();
 
     assert_eq!(reopen, None);
+    assert_eq!(expired.retain_until, Some(T0 + 1 + RETENTION));
     assert_eq!(ledger.request("old").await.unwrap(), Some(expired));
     assert_eq!(
         listed(&*ledger, "acme", RequestState::Pending).await,
@@ -1703,6 +1717,9 @@ pub async fn a_closed_request_reopens_only_while_the_person_has_no_other_open_on
         .expect("reopened");
 
     assert_eq!(reopened.state, RequestState::Pending);
+    // Open again: it must not expire while it waits.
+    assert_eq!(reopened.retain_until, None);
+    assert_eq!(ledger.request("old").await.unwrap(), Some(reopened.clone()));
     assert_eq!(
         listed(&*ledger, "acme", RequestState::Pending).await,
         vec!["old"]
@@ -1720,6 +1737,97 @@ pub async fn a_closed_request_reopens_only_while_the_person_has_no_other_open_on
             .await
             .unwrap(),
         Some(reopened)
+    );
+}
+
+/// A move to a closed state stores the change's `retain_until`, read back
+/// by id and in the listing; a move to an open state stores none, whatever
+/// the change says; closing again stores the new one.
+pub async fn a_closed_request_keeps_its_retention_and_a_reopened_one_has_none<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let r = signup("k", "acme", "ana@example.org", RequestState::Waitlisted, T0);
+    create(&*ledger, &r).await;
+    assert_eq!(
+        ledger.request("k").await.unwrap().unwrap().retain_until,
+        None
+    );
+
+    // Waitlisted → Pending: open, so the change's retention is not kept.
+    let pending = ledger
+        .transition_request(
+            "k",
+            RequestState::Waitlisted,
+            RequestState::Pending,
+            &change(T0 + 1, "system", Some("a seat freed")),
+        )
+        .await
+        .unwrap()
+        .expect("admitted");
+    assert_eq!(pending.retain_until, None);
+    assert_eq!(ledger.request("k").await.unwrap(), Some(pending));
+
+    // Pending → Denied: kept until the decision plus the retention.
+    let denied = ledger
+        .transition_request(
+            "k",
+            RequestState::Pending,
+            RequestState::Denied,
+            &change(T0 + 2, "admin:root", Some("no")),
+        )
+        .await
+        .unwrap()
+        .expect("denied");
+    assert_eq!(denied.retain_until, Some(T0 + 2 + RETENTION));
+    assert_eq!(ledger.request("k").await.unwrap(), Some(denied.clone()));
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Denied)
+            .await
+            .unwrap(),
+        vec![denied]
+    );
+
+    // Denied → Pending (reopened): no retention, by id and in the listing.
+    let reopened = ledger
+        .transition_request(
+            "k",
+            RequestState::Denied,
+            RequestState::Pending,
+            &change(T0 + 3, "admin:root", Some("reopened")),
+        )
+        .await
+        .unwrap()
+        .expect("reopened");
+    assert_eq!(reopened.retain_until, None);
+    assert_eq!(ledger.request("k").await.unwrap(), Some(reopened.clone()));
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Pending)
+            .await
+            .unwrap(),
+        vec![reopened]
+    );
+
+    // Pending → Expired: closed again, with the new decision's retention.
+    let expired = ledger
+        .transition_request(
+            "k",
+            RequestState::Pending,
+            RequestState::Expired,
+            &change(T0 + 4, "system", Some("expired")),
+        )
+        .await
+        .unwrap()
+        .expect("expired");
+    assert_eq!(expired.retain_until, Some(T0 + 4 + RETENTION));
+    assert_eq!(ledger.request("k").await.unwrap(), Some(expired.clone()));
+    assert_eq!(
+        ledger
+            .requests(&pool("acme"), RequestState::Expired)
+            .await
+            .unwrap(),
+        vec![expired]
     );
 }
 

@@ -365,6 +365,7 @@ fn sample_request(id: &str) -> SignupRecord {
         decided_at: None,
         decided_by: None,
         reason: None,
+        retain_until: None,
     }
 }
 
@@ -388,6 +389,7 @@ async fn a_decision_is_one_transaction_moving_the_listing_and_freeing_the_guard_
         by: Some("admin:root".into()),
         reason: Some("no".into()),
         claim_id: None,
+        retain_until: Some(86_402_000_001),
     };
 
     let answer = ledger
@@ -421,6 +423,12 @@ async fn a_decision_is_one_transaction_moving_the_listing_and_freeing_the_guard_
         items[1]["Put"]["Item"]["sk"]["S"],
         "RQ#DENIED#0000000001000#r1"
     );
+    // The closed request and its listing item both expire by TTL, in
+    // seconds rounded up.
+    for put in [&items[0]["Put"]["Item"], &items[1]["Put"]["Item"]] {
+        assert_eq!(put["retain_until"]["N"], "86402000001");
+        assert_eq!(put["ttl"]["N"], "86402001");
+    }
     assert_eq!(
         items[2]["Delete"]["Key"]["sk"]["S"],
         "RQ#PENDING#0000000001000#r1"

@@ -9,8 +9,8 @@
 //! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
 //! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
 //! | failed sign-up | `POOL#<pool>` | `FAILED#<person>` | `delivery`, `username`?, `code`, `message`, `at`, `retain_until`, `ttl` (epoch seconds), `pool`, `person` |
-//! | sign-up request | `REQ#<id>` | `REQUEST` | the request's fields (below), `rev` N |
-//! | request listing | `POOL#<pool>` | `RQ#<STATE>#<created_at, 13 digits>#<id>` | a copy of the request item's attributes |
+//! | sign-up request | `REQ#<id>` | `REQUEST` | the request's fields (below), `rev` N, `ttl`? (epoch seconds, while closed) |
+//! | request listing | `POOL#<pool>` | `RQ#<STATE>#<created_at, 13 digits>#<id>` | a copy of the request item's attributes (`ttl` included) |
 //! | open-request guard | `POOL#<pool>` | `OPEN#<person>` | `request_id`, `pool`, `person`, `created_at` |
 //! | audit event | `AUDIT#<yyyy-mm-dd, UTC day of at>` | `<at, 13 digits>#<16 random hex digits>` | `at`, `actor`, `action`, `pool`?, `person`?, `detail` |
 //! | audit day | `AUDIT_DAYS` | `<yyyy-mm-dd>` | none: marks a day that has audit events |
@@ -24,13 +24,21 @@
 //!
 //! Sign-up requests: the item under `REQ#<id>` is the request itself
 //! (`id`, `pool`, `person`, `delivery`, `payload`, `state`, `claim_id`?,
-//! `created_at`, `expires_at`, `decided_at`?, `decided_by`?, `reason`?) with
-//! a revision `rev` raised by every transition. The listing item and the
-//! guard (present exactly while the request is PENDING or WAITLISTED) are
-//! written in the same `TransactWriteItems` as the request, so a listing
-//! never disagrees with its request. Sort keys hold times as 13 zero-padded
-//! digits (negative times count as 0), which sort as numbers until the year
-//! 2286.
+//! `created_at`, `expires_at`, `decided_at`?, `decided_by`?, `reason`?,
+//! `retain_until`?) with a revision `rev` raised by every transition. The
+//! listing item and the guard (present exactly while the request is PENDING
+//! or WAITLISTED) are written in the same `TransactWriteItems` as the
+//! request, so a listing never disagrees with its request. Sort keys hold
+//! times as 13 zero-padded digits (negative times count as 0), which sort as
+//! numbers until the year 2286.
+//!
+//! While a request is closed, its item and its listing item carry
+//! `retain_until` and `ttl` (its epoch seconds), so DynamoDB deletes both,
+//! with the applicant's personal data, within about two days after that
+//! time. The two deletions are not one transaction: for that while, one may
+//! be gone before the other, which only matters for a request nobody
+//! decides on any more. An open request carries neither attribute (every
+//! write puts the whole item, so reopening drops them).
 //!
 //! Audit events: one partition per UTC day; the random suffix keeps events
 //! with the same `at` apart. `AUDIT_DAYS` lists the days that have events,
@@ -378,6 +386,7 @@ impl TryFrom<RequestItem<'_>> for SignupRecord {
             decided_at: item.opt_n("decided_at")?,
             decided_by: item.opt_s("decided_by")?.map(str::to_string),
             reason: item.opt_s("reason")?.map(str::to_string),
+            retain_until: item.opt_n("retain_until")?,
         })
     }
 }
@@ -408,6 +417,10 @@ fn request_item(r: &SignupRecord, rev: u64, mut item: Item) -> Item {
     }
     if let Some(reason) = &r.reason {
         item.insert("reason".into(), s(reason));
+    }
+    if let Some(retain_until) = r.retain_until {
+        item.insert("retain_until".into(), n(retain_until));
+        item.insert("ttl".into(), n(ttl_seconds(retain_until)));
     }
     item.insert("rev".into(), n(rev));
     item
@@ -634,6 +647,7 @@ mod tests {
             decided_at: decided.then_some(1_700_000_100_000),
             decided_by: decided.then(|| "admin:ana".to_string()),
             reason: decided.then(String::new),
+            retain_until: decided.then_some(1_715_552_100_001),
         }
     }
 
@@ -651,6 +665,34 @@ mod tests {
             let sk = format!("RQ#{}#1700000000123#0a1b2c", r.state.as_str());
             assert_eq!(listed.get(SK), Some(&s(sk)));
             assert_eq!(SignupRecord::try_from(RequestItem(&listed)).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn a_closed_request_and_its_listing_item_carry_a_ttl_and_an_open_one_does_not() {
+        let closed = sample_request(Some("c-1"), true);
+        for item in [request_record(&closed, 1), request_index_record(&closed, 1)] {
+            assert_eq!(item.get("retain_until"), Some(&n(1_715_552_100_001_i64)));
+            // Seconds, rounded up: never deleted before the millisecond.
+            assert_eq!(item.get("ttl"), Some(&n(1_715_552_101_i64)));
+        }
+        // Reopened: the same request, open again, without a retention. Every
+        // write puts the whole item, so the stored `ttl` goes with it.
+        let reopened = SignupRecord {
+            state: RequestState::Pending,
+            retain_until: None,
+            ..closed
+        };
+        for item in [
+            request_record(&reopened, 2),
+            request_index_record(&reopened, 2),
+        ] {
+            assert_eq!(item.get("ttl"), None);
+            assert_eq!(item.get("retain_until"), None);
+            assert_eq!(
+                SignupRecord::try_from(RequestItem(&item)).unwrap(),
+                reopened
+            );
         }
     }
 

@@ -20,7 +20,9 @@
 //!   second open request is refused by DynamoDB. `transition_request` reads
 //!   the request, then in one transaction puts it back on condition that its
 //!   state and revision are still what was read, moves the listing item and
-//!   adds or deletes the guard: of concurrent moves exactly one wins.
+//!   adds or deletes the guard: of concurrent moves exactly one wins. A
+//!   closed request and its listing item carry `ttl`, so DynamoDB deletes
+//!   them once their retention has passed.
 //! - audit events are conditional `PutItem`s (never overwriting) into one
 //!   partition per UTC day, after a marker of the day; `audit_since` Queries
 //!   the markers, then the days, in order. Nothing here ever Scans.

@@ -212,7 +212,7 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         pragma_i64(&lock(&ledger.conn), "user_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let k = key("acme", "ana@example.org");
     let claim = ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
@@ -230,6 +230,7 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         decided_at: None,
         decided_by: None,
         reason: None,
+        retain_until: None,
     };
     assert_eq!(ledger.create_request(&request).await.unwrap(), None);
     let event = AuditEvent {
@@ -254,6 +255,99 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         vec![request]
     );
     assert_eq!(reopened.audit_since(0, 10).await.unwrap(), vec![event]);
+    drop(reopened);
+    cleanup(&dir);
+}
+
+/// A request of `person` in pool `acme`, in `state`, made at `T0`.
+fn signup(id: &str, person: &str, state: RequestState) -> SignupRecord {
+    SignupRecord {
+        id: id.into(),
+        key: key("acme", person),
+        delivery: format!("okta:e-{id}"),
+        payload: r#"{"name":"Zoë"}"#.into(),
+        state,
+        claim_id: None,
+        created_at: T0,
+        expires_at: T0 + 1_000,
+        decided_at: None,
+        decided_by: None,
+        reason: None,
+        retain_until: None,
+    }
+}
+
+/// A decision at `at` keeping the request until `retain_until`.
+fn decided(at: UnixMillis, retain_until: UnixMillis) -> RequestChange {
+    RequestChange {
+        at,
+        by: Some("admin:root".into()),
+        reason: None,
+        claim_id: None,
+        retain_until: Some(retain_until),
+    }
+}
+
+#[tokio::test]
+async fn a_version_3_file_gains_the_request_retention_in_place_and_keeps_its_requests() {
+    let dir = scratch("upgrade3");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    // A file as the version-3 build left it: an open and a closed request.
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        .unwrap();
+    for migration in &MIGRATIONS[..3] {
+        raw.execute_batch(migration).unwrap();
+    }
+    raw.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    raw.pragma_update(None, "user_version", 3).unwrap();
+    raw.execute_batch(
+        "INSERT INTO requests VALUES ('open', 'acme', 'ana@example.org', 'okta:e-open',
+             '{}', 'PENDING', NULL, 4102444800000, 4102444801000, NULL, NULL, NULL);
+         INSERT INTO requests VALUES ('closed', 'acme', 'bob@example.org', 'okta:e-closed',
+             '{}', 'DENIED', NULL, 4102444800000, 4102444801000, 4102444800500,
+             'admin:root', 'no');",
+    )
+    .unwrap();
+    drop(raw);
+
+    let ledger = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(
+        pragma_i64(&lock(&ledger.conn), "user_version"),
+        SCHEMA_VERSION
+    );
+    let open = ledger.request("open").await.unwrap().unwrap();
+    let closed = ledger.request("closed").await.unwrap().unwrap();
+    assert_eq!(
+        (open.state, open.retain_until),
+        (RequestState::Pending, None)
+    );
+    assert_eq!(
+        (closed.state, closed.decided_at, closed.retain_until),
+        (RequestState::Denied, Some(T0 + 500), None)
+    );
+    // A request closed before the upgrade has no retention time: the purge
+    // keeps it. One closed after it gets its time and goes when it passes.
+    let denied = ledger
+        .transition_request(
+            "open",
+            RequestState::Pending,
+            RequestState::Denied,
+            &decided(T0 + 600, T0 + 700),
+        )
+        .await
+        .unwrap()
+        .expect("denied");
+    assert_eq!(denied.retain_until, Some(T0 + 700));
+    drop(ledger);
+    let reopened = SqliteLedger::open(&path).unwrap();
+    assert_eq!(reopened.request("open").await.unwrap(), Some(denied));
+    assert_eq!(reopened.purge_expired(T0 + 701).await.unwrap(), 1);
+    assert_eq!(reopened.request("open").await.unwrap(), None);
+    assert_eq!(reopened.request("closed").await.unwrap(), Some(closed));
     drop(reopened);
     cleanup(&dir);
 }
@@ -521,7 +615,7 @@ async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
         .unwrap();
     let purge_at = T0 + 1_000;
 
-    let early = ledger.purge_expired_deliveries(purge_at).await.unwrap();
+    let early = ledger.purge_expired(purge_at).await.unwrap();
 
     // Only the completed record past retention goes; the crashed lease is
     // within its grace, so a different payload is still a mismatch.
@@ -534,7 +628,7 @@ async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
         DeliveryBegin::PayloadMismatch
     );
     let late = T0 + lease + IN_PROGRESS_PURGE_GRACE_MS + 1;
-    assert_eq!(ledger.purge_expired_deliveries(late).await.unwrap(), 1);
+    assert_eq!(ledger.purge_expired(late).await.unwrap(), 1);
     assert_eq!(
         ledger
             .begin_delivery(&crashed, "other", late, lease)
@@ -567,8 +661,8 @@ async fn purging_deletes_failures_past_their_retention_and_keeps_the_others() {
     ledger.record_failure(&expired, T0 + 100).await.unwrap();
     ledger.record_failure(&kept, T0 + 10_000).await.unwrap();
 
-    assert_eq!(ledger.purge_expired_deliveries(T0 + 100).await.unwrap(), 0);
-    let purged = ledger.purge_expired_deliveries(T0 + 101).await.unwrap();
+    assert_eq!(ledger.purge_expired(T0 + 100).await.unwrap(), 0);
+    let purged = ledger.purge_expired(T0 + 101).await.unwrap();
 
     assert_eq!(purged, 1);
     let rows: i64 = lock(&ledger.conn)
@@ -581,6 +675,115 @@ async fn purging_deletes_failures_past_their_retention_and_keeps_the_others() {
     );
     // An earlier `now` still sees only what is stored: the purged one is gone.
     assert_eq!(ledger.failures(&pool, T0).await.unwrap(), vec![kept]);
+}
+
+/// Moves request `id` and returns it as stored; panics when it did not move.
+async fn moved(
+    ledger: &SqliteLedger,
+    id: &str,
+    from: RequestState,
+    to: RequestState,
+    change: RequestChange,
+) -> SignupRecord {
+    ledger
+        .transition_request(id, from, to, &change)
+        .await
+        .unwrap()
+        .expect("moved")
+}
+
+#[tokio::test]
+async fn purging_deletes_closed_requests_past_their_retention_and_keeps_open_and_retained_ones() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let pool = PoolId::parse("acme").unwrap();
+    for (id, person) in [
+        ("gone", "ana@example.org"),
+        ("kept", "bob@example.org"),
+        ("open", "cy@example.org"),
+        ("back", "dee@example.org"),
+    ] {
+        let created = ledger
+            .create_request(&signup(id, person, RequestState::Pending))
+            .await
+            .unwrap();
+        assert_eq!(created, None);
+    }
+    // Denied, kept until T0 + 100.
+    moved(
+        &ledger,
+        "gone",
+        RequestState::Pending,
+        RequestState::Denied,
+        decided(T0 + 1, T0 + 100),
+    )
+    .await;
+    // Approved, kept well past the purge.
+    let kept = moved(
+        &ledger,
+        "kept",
+        RequestState::Pending,
+        RequestState::Approved,
+        decided(T0 + 2, T0 + 10_000),
+    )
+    .await;
+    // Expired with the same time as the denied one, then reopened: open
+    // again, without a retention.
+    moved(
+        &ledger,
+        "back",
+        RequestState::Pending,
+        RequestState::Expired,
+        decided(T0 + 3, T0 + 100),
+    )
+    .await;
+    let back = moved(
+        &ledger,
+        "back",
+        RequestState::Expired,
+        RequestState::Pending,
+        decided(T0 + 4, T0 + 100),
+    )
+    .await;
+    assert_eq!(back.retain_until, None);
+    let open = ledger.request("open").await.unwrap().unwrap();
+
+    // Retention is inclusive: at T0 + 100 nothing goes yet.
+    assert_eq!(ledger.purge_expired(T0 + 100).await.unwrap(), 0);
+    let purged = ledger.purge_expired(T0 + 101).await.unwrap();
+
+    assert_eq!(purged, 1);
+    assert_eq!(ledger.request("gone").await.unwrap(), None);
+    assert!(
+        ledger
+            .requests(&pool, RequestState::Denied)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(ledger.request("kept").await.unwrap(), Some(kept));
+    assert_eq!(
+        ledger.requests(&pool, RequestState::Pending).await.unwrap(),
+        vec![back.clone(), open]
+    );
+    // Long after every retention, the open ones are still there and still
+    // hold their slots.
+    ledger.purge_expired(T0 + 1_000_000).await.unwrap();
+    assert_eq!(ledger.request("kept").await.unwrap(), None);
+    assert_eq!(
+        ledger
+            .create_request(&signup("again", "dee@example.org", RequestState::Pending))
+            .await
+            .unwrap(),
+        Some(back)
+    );
+    assert_eq!(
+        ledger
+            .requests(&pool, RequestState::Pending)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
