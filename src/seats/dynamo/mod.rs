@@ -290,23 +290,14 @@ impl DynamoLedger {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_error)?;
-        let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(counter).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        let err = match sent {
-            Ok(_) => return Ok(Step::Done(Reservation::Reserved(claim))),
-            Err(err) => err,
-        };
-        let description = describe("TransactWriteItems", &err);
-        let reasons = match err.into_service_error() {
-            TransactWriteItemsError::TransactionCanceledException(e) => {
-                e.cancellation_reasons().to_vec()
-            }
-            other => return Err(failure(description, &other)),
+        let Some(reasons) = self
+            .transact(vec![
+                TransactWriteItem::builder().update(counter).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ])
+            .await?
+        else {
+            return Ok(Step::Done(Reservation::Reserved(claim)));
         };
         // Reasons come in request order: [counter, claim].
         if failed(&reasons, 1) {
@@ -366,23 +357,14 @@ impl DynamoLedger {
             .expression_attribute_names("#pk", item::PK)
             .build()
             .map_err(build_error)?;
-        let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        let err = match sent {
-            Ok(_) => return Ok(Step::Done(Rekey::Moved(claim))),
-            Err(err) => err,
-        };
-        let description = describe("TransactWriteItems", &err);
-        let reasons = match err.into_service_error() {
-            TransactWriteItemsError::TransactionCanceledException(e) => {
-                e.cancellation_reasons().to_vec()
-            }
-            other => return Err(failure(description, &other)),
+        let Some(reasons) = self
+            .transact(vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ])
+            .await?
+        else {
+            return Ok(Step::Done(Rekey::Moved(claim)));
         };
         // Reasons come in request order: [old claim, new claim].
         if failed(&reasons, 0) {
@@ -421,23 +403,14 @@ impl DynamoLedger {
             .expression_attribute_values(":zero", n(0))
             .build()
             .map_err(build_error)?;
-        let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().update(counter).build())
-            .send()
-            .await;
-        let err = match sent {
-            Ok(_) => return Ok(Step::Done(true)),
-            Err(err) => err,
-        };
-        let description = describe("TransactWriteItems", &err);
-        let reasons = match err.into_service_error() {
-            TransactWriteItemsError::TransactionCanceledException(e) => {
-                e.cancellation_reasons().to_vec()
-            }
-            other => return Err(failure(description, &other)),
+        let Some(reasons) = self
+            .transact(vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                TransactWriteItem::builder().update(counter).build(),
+            ])
+            .await?
+        else {
+            return Ok(Step::Done(true));
         };
         // Reasons come in request order: [claim, counter].
         if failed(&reasons, 0) {
