@@ -14,6 +14,10 @@
 //!   the seat is released and the failure recorded, and the queue moves the
 //!   message to its dead-letter queue.
 //!
+//! The synchronous routes use the same jobs as a fallback
+//! ([`Provisioner::handle_or_defer`]): when the portal does not create the
+//! member within the deadline, the reserved seat is kept and a job queued.
+//!
 //! Adapters of [`JobSink`]: `queue::sqs` (SQS with a dead-letter queue, the
 //! deployed path) and `queue::local` (an in-process worker for the local
 //! server).

@@ -5,7 +5,7 @@
 //!
 //! - **Sign-in**: the configured administrator secret (`ADMIN_SECRET`, or
 //!   `admin_secret` in the Secrets Manager JSON), compared in constant time,
-//!   is exchanged for a signed session cookie ([`session`]). One check runs
+//!   is exchanged for a signed session cookie (the `session` module). One check runs
 //!   at a time per process and a wrong secret costs a delay, so guessing is
 //!   slow. Without a secret configured every `/admin` route answers 404.
 //! - **Requests**: a GET without a valid session is redirected to the
@@ -16,9 +16,10 @@
 //!   by nobody, with a Content-Security-Policy that allows no script and
 //!   only the page's own inlined stylesheet.
 //!
-//! Decisions go through [`Provisioner::decide_request`] with the actor
-//! `admin:<name>`; the result comes back as a flash message after a
-//! redirect (POST → 303 → GET), so a reload never decides twice.
+//! Decisions go through
+//! [`Provisioner::decide_request`](crate::provisioning::Provisioner::decide_request)
+//! with the actor `admin:<name>`; the result comes back as a flash message
+//! after a redirect (POST → 303 → GET), so a reload never decides twice.
 
 mod html;
 mod session;
