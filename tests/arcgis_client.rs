@@ -1250,7 +1250,16 @@ async fn org_members_reads_every_page_of_100_and_maps_the_profile() {
     assert_eq!(ana.org_id.as_deref(), Some(sim.org_id()));
     assert_eq!(ana.role.as_deref(), Some("fIeLdTeChRoLe001"), "roleId wins");
     assert_eq!(ana.user_type.as_deref(), Some("creatorUT"));
-    assert_eq!(ana.group_ids, [crews]);
+    // The listing does not say who is in which group (the simulator takes
+    // the strict side); group_members does.
+    assert!(ana.group_ids.is_empty(), "{:?}", ana.group_ids);
+    assert!(
+        client
+            .group_members(&crews)
+            .await
+            .unwrap()
+            .contains(&"ana_lopez".to_string())
+    );
     assert_eq!(ana.first_name.as_deref(), Some("Ana"));
     assert_eq!(ana.last_name.as_deref(), Some("Lopez"));
     assert_eq!(ana.full_name.as_deref(), Some("Ana M. Lopez"));
@@ -1291,6 +1300,74 @@ async fn a_token_expiring_between_two_pages_is_renewed_and_paging_goes_on() {
         4,
         "page 2 asked twice"
     );
+}
+
+#[tokio::test]
+async fn group_members_reads_every_page_of_user_list_with_the_owner_first() {
+    // Arrange: 230 members in one group (three pages of 100), 20 in
+    // another; the administrator owns both.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    let crews = sim.group_id("Field Crews").unwrap();
+    let partners = sim.group_id("Water Partners").unwrap();
+    for i in 0..230 {
+        let groups = if i < 20 {
+            vec![crews.clone(), partners.clone()]
+        } else {
+            vec![crews.clone()]
+        };
+        assert!(sim.seed_member(SimMember {
+            group_ids: groups,
+            ..SimMember::new(&format!("crew_{i:03}"), VIEWER, "viewerUT")
+        }));
+    }
+
+    // Act
+    let members = client.group_members(&crews).await.unwrap();
+    let asked = sim.request_count("userList");
+    let few = client.group_members(&partners).await.unwrap();
+
+    // Assert
+    assert_eq!(members.len(), 231, "the owner and 230 members");
+    assert_eq!(members[0], SIM_ADMIN, "the owner first");
+    let mut names = members.clone();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 231, "nobody twice");
+    assert!(members.contains(&"crew_000".to_string()));
+    assert!(members.contains(&"crew_229".to_string()));
+    assert_eq!(asked, 3, "pages of 100");
+    assert_eq!(few.len(), 21);
+    assert!(!few.contains(&"crew_020".to_string()));
+    assert_eq!(sim.request_count("userList"), 4);
+}
+
+#[tokio::test]
+async fn group_members_of_an_unknown_group_is_rejected_and_a_5xx_is_unavailable() {
+    // Arrange
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    let crews = sim.group_id("Field Crews").unwrap();
+    sim.inject(Fault {
+        endpoint: Some("userList".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: None,
+    });
+
+    // Act
+    let transient = client.group_members(&crews).await.unwrap_err();
+    sim.clear_faults();
+    let unknown = client
+        .group_members("00000000000000000000000000000000")
+        .await
+        .unwrap_err();
+    let dot = client.group_members("..").await.unwrap_err();
+
+    // Assert
+    assert!(transient.is_transient(), "{transient:?}");
+    assert!(
+        matches!(&unknown, PortalError::Rejected { code, .. } if code == "COM_0003"),
+        "{unknown:?}"
+    );
+    assert!(matches!(dot, PortalError::Rejected { .. }), "{dot:?}");
 }
 
 #[tokio::test]

@@ -296,12 +296,21 @@ async fn every_column_is_applied_and_a_rerun_reports_everything_unchanged() {
     assert_eq!(e.holders("city").await, ["cy_editor"]);
     assert_eq!(e.used("acme").await, 4);
 
-    // The same file again: nothing to do.
+    // The same file again: nothing to do. The org listing carries no
+    // groups (strict simulator); membership comes from each group's
+    // userList, so no group is added again.
     let invites = e.sim.request_count("invite");
+    let adds = e.sim.request_count("addUsers");
+    let user_lists = e.sim.request_count("userList");
     let (s, lines) = e.import(&file, &opts()).await;
     assert_eq!(s.exit_code(), 0);
     assert!(all(&lines, outcome::UNCHANGED), "{lines:#?}");
     assert_eq!(e.sim.request_count("invite"), invites);
+    assert_eq!(e.sim.request_count("addUsers"), adds);
+    assert!(
+        e.sim.request_count("userList") > user_lists,
+        "group members read per group"
+    );
     assert_eq!(e.used("acme").await, 4);
     std::fs::remove_dir_all(&e.dir).ok();
 }
@@ -541,6 +550,21 @@ fn creators_file(n: usize) -> String {
         ));
     }
     s
+}
+
+#[tokio::test]
+async fn a_file_without_a_groups_column_reads_no_group_member_lists() {
+    let e = env("nogroups", RULES, sim_config()).await;
+    let file = e.write("two.csv", &creators_file(2));
+
+    let (first, _) = e.import(&file, &opts()).await;
+    let (again, lines) = e.import(&file, &opts()).await;
+
+    assert_eq!(first.exit_code(), 0);
+    assert_eq!(again.exit_code(), 0);
+    assert!(all(&lines, outcome::UNCHANGED), "{lines:#?}");
+    assert_eq!(e.sim.request_count("userList"), 0);
+    std::fs::remove_dir_all(&e.dir).ok();
 }
 
 #[tokio::test]

@@ -1065,7 +1065,61 @@ async fn the_user_json_carries_names_access_and_esri_access() {
         .find(|u| u["username"] == "both_access")
         .expect("listed")
         .clone();
-    assert_eq!(entry, both, "the org list shows the same user JSON");
+    // The listing leaves out `groups` (strict: not established that
+    // ArcGIS Online lists them there); everything else is the same.
+    assert!(both["groups"].is_array(), "community/users keeps groups");
+    assert!(entry.get("groups").is_none(), "{entry}");
+    let mut both_without_groups = both.clone();
+    both_without_groups
+        .as_object_mut()
+        .expect("object")
+        .remove("groups");
+    assert_eq!(
+        entry, both_without_groups,
+        "the org list shows the same user JSON"
+    );
+}
+
+#[tokio::test]
+async fn user_list_pages_a_groups_members_for_admins_and_refuses_outsiders() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+    let crews = h.sim().group_id("Field Crews").expect("group");
+    for name in ["crew_aaa", "crew_bbb", "crew_ccc"] {
+        h.sim().seed_member(SimMember {
+            group_ids: vec![crews.clone()],
+            ..SimMember::new(name, VIEWER, "viewerUT")
+        });
+    }
+    let path = format!("community/groups/{crews}/userList");
+
+    let first = h
+        .get(&path, &[("token", &token), ("start", "1"), ("num", "2")])
+        .await;
+    let second = h
+        .get(&path, &[("token", &token), ("start", "3"), ("num", "2")])
+        .await;
+    let plain = h.token_for("plain_member", "plain-pass1").await;
+    let outsider = h
+        .get(&path, &[("token", plain["token"].as_str().expect("token"))])
+        .await;
+    let unknown = h
+        .get(
+            "community/groups/00000000000000000000000000000000/userList",
+            &[("token", &token)],
+        )
+        .await;
+
+    assert_eq!(first["total"], 3);
+    assert_eq!(first["owner"]["username"], ADMIN);
+    assert_eq!(first["users"][0]["username"], "crew_aaa");
+    assert_eq!(first["users"][1]["memberType"], "member");
+    assert_eq!(first["nextStart"], 3);
+    assert_eq!(second["users"][0]["username"], "crew_ccc");
+    assert_eq!(second["nextStart"], -1);
+    assert_eq!(error_code(&outsider), Some(403));
+    assert_eq!(outsider["error"]["messageCode"], "GWM_0003");
+    assert_eq!(unknown["error"]["messageCode"], "COM_0003");
 }
 
 #[tokio::test]

@@ -203,7 +203,9 @@ pub async fn run<L: SeatLedger, P: Portal>(
         summary.settled =
             resume::settle(&*ledger, &*portal, rules, &file_hash, now_millis()).await?;
     }
-    let org = OrgView::load(&*portal).await?;
+    // Group membership is read per group only when the file can ask for
+    // groups; an import without the column makes no such calls.
+    let org = OrgView::load(&*portal, layout.has(layout::Column::Groups)).await?;
     summary.members_read = org.member_count();
     let seats = SeatView::load(&*ledger, rules).await?;
     let ctx = Arc::new(

@@ -28,13 +28,39 @@ pub struct OrgView {
 }
 
 impl OrgView {
-    /// Reads members, roles and groups (three paged listings).
-    pub async fn load<P: Portal>(portal: &P) -> Result<OrgView, PortalError> {
+    /// Reads members, roles and groups (three paged listings). With
+    /// `group_members` (the file has a `groups` column), also reads each
+    /// group's members ([`Portal::group_members`], one group after the
+    /// other) and adds the group to each member's `group_ids`: the org
+    /// listing is not known to carry them, and without them every re-run
+    /// would report `groups` as changed.
+    ///
+    /// A group whose members the portal refuses to list (`Rejected`: 403
+    /// for a group the administrator cannot see, `COM_0003`) is logged and
+    /// skipped; adding a member to it is then attempted, which is harmless
+    /// (`addUsers` is idempotent). Any other failure (transient, auth,
+    /// protocol) fails the load, like the other listings.
+    pub async fn load<P: Portal>(portal: &P, group_members: bool) -> Result<OrgView, PortalError> {
         let org_id = portal.org_id().await?;
         let members = portal.org_members().await?;
         let roles = portal.roles().await?;
         let groups = portal.group_titles().await?;
+        let group_ids: Vec<String> = groups.iter().map(|(id, _)| id.clone()).collect();
         let mut view = OrgView::new(org_id, members, roles, groups);
+        if group_members {
+            // Sequential: `futures` is not a dependency, and an organization
+            // has far fewer groups than members.
+            for gid in &group_ids {
+                match portal.group_members(gid).await {
+                    Ok(usernames) => view.add_group_members(gid, &usernames),
+                    Err(PortalError::Rejected { code, message }) => tracing::warn!(
+                        group = %gid,
+                        "group members not readable ({code} {message}); adds to it are attempted"
+                    ),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         // Licences are a courtesy check: an organization that does not
         // report them (ArcGIS Enterprise) is left to the portal to refuse.
         match portal.license_counts().await {
@@ -86,6 +112,20 @@ impl OrgView {
                 .or_insert((id, title));
         }
         view
+    }
+
+    /// Records that these usernames belong to `group_id`: the group is
+    /// added to each known member's `group_ids` (a union with what the
+    /// listing gave, each id once). Usernames that are not members of the
+    /// organization (a group may hold outside accounts) are ignored.
+    pub fn add_group_members(&mut self, group_id: &str, usernames: &[String]) {
+        for name in usernames {
+            if let Some(m) = self.members.get_mut(&name.to_lowercase())
+                && !m.group_ids.iter().any(|g| g == group_id)
+            {
+                m.group_ids.push(group_id.to_string());
+            }
+        }
     }
 
     /// The member with this username (case-insensitive), if any.
@@ -215,5 +255,87 @@ impl SeatView {
             .get(&username.to_lowercase())
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::portal::fake::FakePortal;
+
+    fn member(username: &str, group_ids: &[&str]) -> Member {
+        Member {
+            username: username.to_string(),
+            role: Some("org_user".into()),
+            user_type: Some("creatorUT".into()),
+            group_ids: group_ids.iter().map(|g| g.to_string()).collect(),
+            ..Member::default()
+        }
+    }
+
+    #[test]
+    fn group_members_are_added_to_what_the_listing_gave_each_once() {
+        // Arrange: the listing knew Ana is in Crew, nothing else.
+        let mut view = OrgView::new(
+            "ORG".into(),
+            vec![member("Ana_Acme", &["g-Crew"]), member("bo_acme", &[])],
+            vec![],
+            vec![
+                ("g-Crew".into(), "Crew".into()),
+                ("g-Office".into(), "Office".into()),
+            ],
+        );
+
+        // Act: group lists name members in any case, and outsiders.
+        view.add_group_members("g-Crew", &["ana_acme".into(), "bo_acme".into()]);
+        view.add_group_members("g-Office", &["ANA_ACME".into(), "stranger".into()]);
+
+        // Assert
+        assert_eq!(
+            view.member("ana_acme").unwrap().group_ids,
+            ["g-Crew", "g-Office"]
+        );
+        assert_eq!(view.member("bo_acme").unwrap().group_ids, ["g-Crew"]);
+        assert!(view.member("stranger").is_none());
+    }
+
+    #[tokio::test]
+    async fn load_reads_group_members_only_when_asked_and_skips_refused_groups() {
+        // Arrange: a listing without groups; Office cannot be listed (403).
+        let fake = FakePortal::new("ORG", &["Crew", "Office", "Field"]);
+        fake.add_member(member("ana_acme", &["g-Crew", "g-Office"]));
+        fake.add_member(member("bo_acme", &["g-Field"]));
+        fake.list_members_without_groups();
+        fake.fail_group_members(
+            "g-Office",
+            PortalError::Rejected {
+                code: "GWM_0003".into(),
+                message: "You do not have permissions to access this resource.".into(),
+            },
+        );
+
+        // Act
+        let without = OrgView::load(&fake, false).await.unwrap();
+        let reads_without = fake.group_member_reads();
+        let with = OrgView::load(&fake, true).await.unwrap();
+
+        // Assert
+        assert_eq!(reads_without, 0, "no groups column, no userList calls");
+        assert!(without.member("ana_acme").unwrap().group_ids.is_empty());
+        assert_eq!(fake.group_member_reads(), 3, "one read per group");
+        assert_eq!(with.member("ana_acme").unwrap().group_ids, ["g-Crew"]);
+        assert_eq!(with.member("bo_acme").unwrap().group_ids, ["g-Field"]);
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_reading_a_group_fails_the_load() {
+        let fake = FakePortal::new("ORG", &["Crew"]);
+        fake.add_member(member("ana_acme", &["g-Crew"]));
+        fake.fail_group_members("g-Crew", PortalError::Unavailable("HTTP 503".into()));
+
+        let err = OrgView::load(&fake, true).await.unwrap_err();
+
+        assert!(err.is_transient(), "{err:?}");
+        assert!(OrgView::load(&fake, false).await.is_ok());
     }
 }

@@ -46,6 +46,13 @@ struct FakeState {
     layers: HashMap<String, Vec<Map<String, Value>>>,
     invites: u32,
     writes: Vec<String>,
+    /// Whether `org_members` leaves `group_ids` empty, as ArcGIS Online's
+    /// listing may (then only `group_members` tells who is in a group).
+    listing_without_groups: bool,
+    /// `group_members` of these group ids fails with this error, every time.
+    group_member_failures: HashMap<String, PortalError>,
+    /// How many `group_members` calls were made.
+    group_member_reads: u32,
 }
 
 impl FakePortal {
@@ -140,6 +147,25 @@ impl FakePortal {
     /// none) and [`Portal::license_counts`] reports these numbers.
     pub fn set_purchased(&self, user_type: &str, seats: u64) {
         self.lock().purchased.insert(user_type.to_string(), seats);
+    }
+
+    /// From now on [`Portal::org_members`] reports no member's groups (the
+    /// strict reading of the org listing); [`Portal::group_members`] still
+    /// does.
+    pub fn list_members_without_groups(&self) {
+        self.lock().listing_without_groups = true;
+    }
+
+    /// Every [`Portal::group_members`] of `group_id` fails with `err`.
+    pub fn fail_group_members(&self, group_id: &str, err: PortalError) {
+        self.lock()
+            .group_member_failures
+            .insert(group_id.to_string(), err);
+    }
+
+    /// How many [`Portal::group_members`] calls were made.
+    pub fn group_member_reads(&self) -> u32 {
+        self.lock().group_member_reads
     }
 
     /// All members.
@@ -292,7 +318,36 @@ impl Portal for FakePortal {
         let s = self.lock();
         let mut members: Vec<Member> = s.members.values().cloned().collect();
         members.sort_by(|a, b| a.username.cmp(&b.username));
+        if s.listing_without_groups {
+            for m in &mut members {
+                m.group_ids.clear();
+            }
+        }
         Ok(members)
+    }
+
+    /// Members whose `group_ids` hold the id, sorted; an unknown id is
+    /// `Rejected` `COM_0003`, as the portal answers.
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, PortalError> {
+        let mut s = self.lock();
+        s.group_member_reads += 1;
+        if let Some(err) = s.group_member_failures.get(group_id) {
+            return Err(err.clone());
+        }
+        if !s.groups.iter().any(|(id, _)| id == group_id) {
+            return Err(rejected(
+                "COM_0003",
+                "Group does not exist or is inaccessible.",
+            ));
+        }
+        let mut names: Vec<String> = s
+            .members
+            .values()
+            .filter(|m| m.group_ids.iter().any(|g| g == group_id))
+            .map(|m| m.username.clone())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn group_titles(&self) -> Result<Vec<(String, String)>, PortalError> {

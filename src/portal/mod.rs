@@ -245,6 +245,17 @@ pub trait Portal: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<Vec<(String, String)>, PortalError>> + Send;
 
+    /// Usernames of a group's owner, admins and members
+    /// (`community/groups/<gid>/userList`, all pages). The org member
+    /// listing is not known to carry each member's groups, so this is how a
+    /// bulk job learns who is in a group. A group the caller may not see →
+    /// [`PortalError::Rejected`] (403 `GWM_0003`, or `COM_0003` for an
+    /// unknown or inaccessible group).
+    fn group_members(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortalError>> + Send;
+
     /// Changes the set fields of a member's profile
     /// (`community/users/<u>/update`). Nothing is sent when no field is set.
     /// An error object → [`PortalError::Rejected`].

@@ -202,6 +202,30 @@ pub(crate) struct GroupRef {
     pub org_id: Option<String>,
 }
 
+/// One page of `community/groups/<gid>/userList`: the owner on every page,
+/// and admins and members in `users`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct GroupUserListPage {
+    /// The group's owner.
+    #[serde(default)]
+    pub owner: Option<UserName>,
+    /// Admins and members on this page.
+    #[serde(default)]
+    pub users: Vec<UserName>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// An entry that names a user (`{username, memberType, joined}`); only the
+/// username is read.
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserName {
+    /// Username.
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
 /// One page of `community/groups`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct GroupSearchPage {

@@ -37,9 +37,9 @@ use self::transport::{Call, CallError, RetryPolicy, Transport, fmt_duration};
 use crate::domain::{UnixMillis, now_millis};
 use crate::portal::layer::{LayerUrl, globalid_literal, globalid_where, is_loopback};
 use crate::portal::wire::{
-    AddUsersResponse, CheckUsernames, CountsPage, FeatureSet, GroupSearchPage, InvitationJson,
-    InvitationList, InviteResponse, OrgUsersPage, PortalSelf, RolesPage, SuccessResponse,
-    TokenResponse, UserJson, UserResults,
+    AddUsersResponse, CheckUsernames, CountsPage, FeatureSet, GroupSearchPage, GroupUserListPage,
+    InvitationJson, InvitationList, InviteResponse, OrgUsersPage, PortalSelf, RolesPage,
+    SuccessResponse, TokenResponse, UserJson, UserResults,
 };
 use crate::portal::{
     BUILT_IN_ROLES, INCOMPATIBLE_ROLE, Invitation, LicenseCounts, Member, NewMember, Portal,
@@ -799,6 +799,40 @@ impl Portal for ArcGisPortal {
             };
             if !out.iter().any(|(known, _)| *known == id) {
                 out.push((id, title));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET community/groups/<gid>/userList` (the paged operation; the older
+    /// `community/groups/<gid>/users` is deprecated in ArcGIS Online), all
+    /// pages of 100: the owner (sent on every page) first, then admins and
+    /// members, each once.
+    async fn group_members(&self, group_id: &str) -> Result<Vec<String>, PortalError> {
+        let gid = path_segment(group_id.trim(), "group id")?;
+        let mut owner: Option<String> = None;
+        let users = self
+            .read_pages(
+                &["community", "groups", gid, "userList"],
+                &[],
+                MAX_MEMBER_PAGES,
+                |v| {
+                    let page: GroupUserListPage = decode(v, "community/groups/userList")?;
+                    if owner.is_none() {
+                        owner = page.owner.and_then(|o| o.username);
+                    }
+                    Ok((page.users, page.next_start))
+                },
+            )
+            .await?;
+        let mut out: Vec<String> = Vec::with_capacity(users.len() + 1);
+        let names = owner
+            .into_iter()
+            .chain(users.into_iter().filter_map(|u| u.username));
+        for name in names {
+            let name = name.trim();
+            if !name.is_empty() && !out.iter().any(|known| known == name) {
+                out.push(name.to_string());
             }
         }
         Ok(out)

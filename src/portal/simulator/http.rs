@@ -57,6 +57,8 @@ enum Endpoint {
     CheckUsernames,
     GroupSearch,
     AddUsers(String),
+    /// `community/groups/<gid>/userList` (the group id).
+    GroupUserList(String),
     /// A hosted layer's `query` (the layer's key).
     FeatureQuery(String),
     Unknown,
@@ -112,6 +114,7 @@ fn route(path: &str, org_id: &str) -> Endpoint {
         ["community", "checkusernames"] => Endpoint::CheckUsernames,
         ["community", "groups"] => Endpoint::GroupSearch,
         ["community", "groups", _, "addusers"] => Endpoint::AddUsers(segs[2].clone()),
+        ["community", "groups", _, "userlist"] => Endpoint::GroupUserList(segs[2].clone()),
         _ => Endpoint::Unknown,
     }
 }
@@ -450,7 +453,10 @@ fn handle(
                 users.reverse();
             }
             let (items, start, next) = page(&users, params.int("start"), params.int("num"), 10);
-            let json_users: Vec<Value> = items.iter().map(|m| st.user_json(org, m, true)).collect();
+            let json_users: Vec<Value> = items
+                .iter()
+                .map(|m| st.org_list_user_json(org, m))
+                .collect();
             Ok(json!({
                 "total": users.len(),
                 "start": start,
@@ -558,6 +564,19 @@ fn handle(
             let not_added = sim.lock().add_users(&group_id, &names)?;
             Ok(json!({ "notAdded": not_added }))
         }
+        Endpoint::GroupUserList(group_id) => {
+            let st = sim.lock();
+            let (owner, users) = st.group_user_list(&group_id, caller)?;
+            let (items, start, next) = page(&users, params.int("start"), params.int("num"), 25);
+            Ok(json!({
+                "total": users.len(),
+                "start": start,
+                "num": items.len(),
+                "nextStart": next,
+                "owner": owner,
+                "users": items,
+            }))
+        }
         Endpoint::FeatureQuery(layer) => {
             // Any member's valid token may read (the layer is shared with
             // the organization); the caller is already checked.
@@ -649,6 +668,10 @@ mod tests {
         assert_eq!(
             route("community/groups/abc/addUsers", "ORG"),
             Endpoint::AddUsers("abc".into())
+        );
+        assert_eq!(
+            route("community/groups/abc/userList", "ORG"),
+            Endpoint::GroupUserList("abc".into())
         );
         assert_eq!(
             route("community/users/jdoe_acme/update", "ORG"),

@@ -11,6 +11,14 @@
 //! removal, role × user type rules on every change, profile updates
 //! (`community/users/<u>/update`) validated like the portal does.
 //!
+//! Group membership: `community/users/<u>` (and `portals/self.user`) list
+//! the user's own `groups`, but the `portals/self/users` listing does not.
+//! Whether ArcGIS Online's listing carries them is not established (fact
+//! sheet mark \[I\]); the simulator takes the strict side, so clients must
+//! read membership per group with `community/groups/<gid>/userList` (paged;
+//! owner, admins and members; admins of the org, the owner and members may
+//! read it, anyone else gets 403).
+//!
 //! It also hosts feature layers (a Survey123 form's records): `GET|POST
 //! <any path>/FeatureServer/<n>/query` with `where` (`1=1` or one
 //! `<field> = '<text>'`; global ids only in the stored `'{UPPER}'` form),

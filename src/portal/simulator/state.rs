@@ -981,6 +981,48 @@ impl State {
         })
     }
 
+    /// One entry of the `portals/self/users` listing: the user JSON without
+    /// `groups`. Whether ArcGIS Online lists each member's groups there is
+    /// not established (fact sheet mark \[I\]); the simulator takes the
+    /// strict side, so a client that needs group membership must read it
+    /// per group (`community/groups/<gid>/userList`).
+    pub fn org_list_user_json(&self, org: &Org, m: &SimMember) -> Value {
+        let mut u = self.user_json(org, m, true);
+        if let Some(obj) = u.as_object_mut() {
+            obj.remove("groups");
+        }
+        u
+    }
+
+    /// `community/groups/{gid}/userList`: the owner as `{username,
+    /// memberType}` and every other member as `{username, memberType,
+    /// joined}`, sorted by username. The organization's administrators, the
+    /// owner and the group's members may read it; anyone else gets 403. An
+    /// unknown group is `COM_0003`.
+    pub fn group_user_list(
+        &self,
+        group_id: &str,
+        caller: &Caller,
+    ) -> Result<(Value, Vec<Value>), ApiError> {
+        let g = self.group(group_id).ok_or_else(ApiError::no_group)?;
+        let in_group = |m: &SimMember| m.group_ids.iter().any(|id| id == group_id);
+        let may_read = caller.admin
+            || caller.username == g.owner
+            || self.members.get(&caller.username).is_some_and(in_group);
+        if !may_read {
+            return Err(ApiError::forbidden());
+        }
+        let owner = json!({ "username": g.owner, "memberType": "owner" });
+        // Members are kept by username (a BTreeMap), so this is sorted.
+        let users = self
+            .members
+            .values()
+            .filter(|m| in_group(m) && m.username != g.owner)
+            .map(|m| json!({ "username": m.username, "memberType": "member", "joined": m.created }))
+            .collect();
+        Ok((owner, users))
+    }
+
     /// The user JSON of `community/users/{u}` (fact sheet §6): `role` is the
     /// base level, `roleId` the role id when it is not a base role.
     pub fn user_json(&self, org: &Org, m: &SimMember, show_email: bool) -> Value {
