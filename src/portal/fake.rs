@@ -114,6 +114,7 @@ impl FakePortal {
     /// attribute. Panics on a layer URL [`LayerUrl::parse`] refuses: a
     /// test's mistake.
     pub fn put_feature(&self, layer_url: &str, mut attributes: Map<String, Value>) -> String {
+        // ok: test support only; a bad URL is the test's own mistake.
         let layer = LayerUrl::parse(layer_url).expect("a valid layer URL");
         let mut s = self.lock();
         let records = s.layers.entry(layer.as_str().to_string()).or_default();
