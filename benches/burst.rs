@@ -9,18 +9,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::domain::{PoolId, now_millis};
-use agol_seat_broker::entrypoints::http::{AppState, Clock, router};
+use agol_seat_broker::clock::{Clock, now_millis};
+use agol_seat_broker::config::WorkflowSettings;
+use agol_seat_broker::domain::ClaimKey;
+use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::entrypoints::http::{AppState, router};
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
-use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
+use agol_seat_broker::provisioning::Provisioner;
 use agol_seat_broker::seats::dynamo::{
     ConflictRetry, DynamoLedger, client_for_endpoint, create_table,
 };
 use agol_seat_broker::seats::sqlite::SqliteLedger;
-use agol_seat_broker::seats::{ClaimKey, ReserveRequest, SeatLedger};
+use agol_seat_broker::seats::{ReserveRequest, SeatLedger};
 use futures_util::StreamExt;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -75,7 +78,7 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
     )
     .expect("client");
     let key = SigningKey::parse(SECRET).expect("key");
-    let clock: Clock = Arc::new(now_millis);
+    let clock = Clock::system();
     let state = Arc::new(AppState {
         provisioner: Arc::new(Provisioner::new(
             ledger,

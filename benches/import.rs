@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use agol_seat_broker::domain::now_millis;
+use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::import::org::{OrgView, SeatView};
 use agol_seat_broker::import::plan::Context;
 use agol_seat_broker::import::report::Quiet;

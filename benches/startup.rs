@@ -10,7 +10,7 @@ mod runtime_api;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::domain::now_millis;
+use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::dynamo::{client_for_endpoint, create_table};

@@ -8,15 +8,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::domain::{DeliveryKey, Email, now_millis};
-use agol_seat_broker::entrypoints::http::{AppState, Clock, router};
-use agol_seat_broker::intake::SignupRequest;
+use agol_seat_broker::clock::{Clock, now_millis};
+use agol_seat_broker::config::WorkflowSettings;
+use agol_seat_broker::domain::{DeliveryKey, Email, SignupRequest};
+use agol_seat_broker::entrypoints::http::{AppState, router};
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::fake::FakePortal;
-use agol_seat_broker::provisioning::{
-    BoxFuture, Job, JobSink, Provisioner, QueueError, WorkflowSettings,
-};
+use agol_seat_broker::provisioning::Provisioner;
+use agol_seat_broker::queue::{BoxFuture, Job, JobSink, QueueError};
 use agol_seat_broker::seats::memory::MemoryLedger;
 use axum::body::Body;
 use tower::ServiceExt;
@@ -147,7 +147,7 @@ fn main() {
 
         // 3. The whole HTTP handler: verify, parse, workflow, respond.
         let key = SigningKey::parse(SECRET).expect("key");
-        let clock: Clock = Arc::new(now_millis);
+        let clock = Clock::system();
         let state = Arc::new(AppState {
             provisioner: Arc::new(provisioner()),
             jobs: None,

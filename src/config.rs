@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::provisioning::WorkflowSettings;
-
 /// A secret string: never printed.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -38,6 +36,47 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
+
+/// Tunables of the workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowSettings {
+    /// How long a delivery's in-progress lease blocks a concurrent retry. Must
+    /// exceed `deadline`, so a live attempt is never taken over.
+    pub lease: Duration,
+    /// How long a finished delivery's outcome is kept for replays.
+    pub retain: Duration,
+    /// A RESERVED claim older than this is considered abandoned by a crashed
+    /// attempt, and a new delivery for the same person may take it over.
+    pub stale_reservation: Duration,
+    /// Total time budget for the portal work of one request; past it the
+    /// request fails as "portal unavailable" and the seat is released.
+    pub deadline: Duration,
+    /// A RESERVED claim not touched for this long is settled by the periodic
+    /// sweep (adopted if its member exists, released otherwise). Queue
+    /// workers touch their claims on every attempt, so this must exceed the
+    /// longest wait between two attempts of a job.
+    pub reservation_timeout: Duration,
+    /// How long a closed sign-up request (approved, denied, expired), with
+    /// the applicant's personal data, is kept after its decision before the
+    /// store deletes it.
+    pub request_retention: Duration,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        WorkflowSettings {
+            lease: Duration::from_secs(60),
+            retain: Duration::from_secs(7 * 24 * 3600),
+            stale_reservation: Duration::from_secs(120),
+            deadline: Duration::from_secs(20),
+            reservation_timeout: Duration::from_secs(3600),
+            request_retention: DEFAULT_REQUEST_RETENTION,
+        }
+    }
+}
+
+/// How long a closed sign-up request is kept by default: 180 days.
+pub const DEFAULT_REQUEST_RETENTION: Duration = Duration::from_secs(180 * 24 * 3600);
 
 /// Where the rules come from.
 #[derive(Debug, Clone)]

@@ -28,9 +28,11 @@
 //!   same ledger and portal client.
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod entrypoints;
+pub mod ids;
 pub mod import;
 pub mod intake;
 pub mod notify;

@@ -8,17 +8,18 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::config::{ConfigError, RulesSource, Secrets, Settings};
-use crate::domain::now_millis;
+use crate::clock::Clock;
+use crate::config::{ConfigError, RulesSource, Secrets, Settings, WorkflowSettings};
 use crate::entrypoints::admin::AdminSettings;
-use crate::entrypoints::http::{AppState, Clock, router};
+use crate::entrypoints::http::{AppState, router};
 use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::SigningKey;
 use crate::intake::sources::Sources;
 use crate::policy::{Policy, Rules};
 use crate::portal::Portal;
 use crate::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
-use crate::provisioning::{JobSink, Provisioner, WorkflowSettings};
+use crate::provisioning::Provisioner;
+use crate::queue::JobSink;
 use crate::queue::sqs::SqsQueue;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
@@ -98,8 +99,10 @@ pub async fn approvals(
     ),
     ConfigError,
 > {
-    use crate::entrypoints::approvals::{ApprovalConfig, LinkSigner, SlackApprovals};
-    use crate::provisioning::{ApprovalWiring, LinkMaker, Notifier};
+    use crate::entrypoints::approvals::{ApprovalConfig, SlackApprovals};
+    use crate::notify::links::LinkSigner;
+    use crate::notify::{LinkMaker, Notifier};
+    use crate::provisioning::ApprovalWiring;
     let links = match (&settings.public_url, &secrets.approval_link_secret) {
         (Some(url), Some(key)) => Some(Arc::new(
             LinkSigner::new(key.clone(), url).map_err(ConfigError)?,
@@ -127,14 +130,16 @@ pub async fn approvals(
             approvers: settings.slack_approvers.clone(),
         }),
     };
-    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(crate::notify::LogNotifier)];
+    let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(crate::notify::log::LogNotifier)];
     if let Some(url) = &secrets.notify_webhook_url {
         notifiers.push(Arc::new(
-            crate::notify::WebhookNotifier::new(url.clone()).map_err(ConfigError)?,
+            crate::notify::webhook::WebhookNotifier::new(url.clone()).map_err(ConfigError)?,
         ));
     }
     if let Some(arn) = &settings.notify_topic_arn {
-        notifiers.push(Arc::new(crate::notify::SnsNotifier::new(arn.clone()).await));
+        notifiers.push(Arc::new(
+            crate::notify::sns::SnsNotifier::new(arn.clone()).await,
+        ));
     }
     let wiring = ApprovalWiring {
         notifiers,
@@ -149,7 +154,7 @@ pub fn app<L: SeatLedger, P: Portal>(
     portal: Arc<P>,
     parts: AppParts,
 ) -> (Router, Arc<AppState<L, P>>) {
-    let clock: Clock = Arc::new(now_millis);
+    let clock = Clock::system();
     let entra = parts
         .sources
         .get(crate::intake::entra::SOURCE)

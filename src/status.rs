@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::domain::UnixMillis;
+use crate::domain::{RequestState, UnixMillis};
 use crate::policy::Rules;
-use crate::seats::{ClaimState, LedgerError, RequestState, SeatLedger};
+use crate::seats::{ClaimState, LedgerError, SeatLedger};
 
 /// One pool's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,7 +81,7 @@ pub async fn pools<L: SeatLedger>(
     ledger: &L,
     rules: &Rules,
 ) -> Result<Vec<PoolStatus>, LedgerError> {
-    let now = crate::domain::now_millis();
+    let now = crate::clock::now_millis();
     let mut out = Vec::with_capacity(rules.pools.len());
     for pool in &rules.pools {
         let usage = ledger.usage(&pool.id).await?;

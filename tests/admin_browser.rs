@@ -76,7 +76,7 @@ fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "asb-{name}-{}-{}",
         std::process::id(),
-        agol_seat_broker::domain::now_millis()
+        agol_seat_broker::clock::now_millis()
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -186,7 +186,7 @@ async fn browser(driver_url: &str, chromium: &Path, profile: &Path) -> Client {
 async fn signup(addr: &str, id: &str, body: serde_json::Value) -> u16 {
     let key = SigningKey::parse(WEBHOOK_SECRET).unwrap();
     let body = serde_json::to_vec(&body).unwrap();
-    let ts = agol_seat_broker::domain::now_millis() / 1000;
+    let ts = agol_seat_broker::clock::now_millis() / 1000;
     reqwest::Client::new()
         .post(format!("http://{addr}/webhooks/standard"))
         .header("content-type", "application/json")
@@ -410,12 +410,11 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
     // The same decision in the exported audit trail, oldest first.
     let store = format!("sqlite:{}", dir.join("ledger.db").display());
     // Since yesterday (UTC), so a run across midnight still finds it all.
-    let since = chrono::DateTime::from_timestamp_millis(
-        agol_seat_broker::domain::now_millis() - 86_400_000,
-    )
-    .unwrap()
-    .format("%Y-%m-%d")
-    .to_string();
+    let since =
+        chrono::DateTime::from_timestamp_millis(agol_seat_broker::clock::now_millis() - 86_400_000)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string();
     let out = Command::new(BIN)
         .args(["audit", "--since", &since, "--store", &store])
         .output()

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Clock, Credentials};
+use agol_seat_broker::clock::Clock;
+use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{
     self, Fault, FaultKind, RefusalStyle, RunningSimulator, SimMember, SimRole, SimulatorConfig,
 };
@@ -177,7 +178,7 @@ async fn handle(
         if path == "generateToken" {
             Reply::json(json!({
                 "token": format!("tok-{n}"),
-                "expires": agol_seat_broker::domain::now_millis() + 3_600_000,
+                "expires": agol_seat_broker::clock::now_millis() + 3_600_000,
                 "ssl": true
             }))
         } else {
@@ -363,7 +364,7 @@ async fn one_token_serves_many_calls_including_concurrent_ones() {
         "generateToken" => Some(
             Reply::json(json!({
                 "token": format!("tok-{n}"),
-                "expires": agol_seat_broker::domain::now_millis() + 3_600_000
+                "expires": agol_seat_broker::clock::now_millis() + 3_600_000
             }))
             .delay(Duration::from_millis(100)),
         ),

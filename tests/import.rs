@@ -10,7 +10,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agol_seat_broker::domain::{PoolId, now_millis};
+use agol_seat_broker::clock::now_millis;
+use agol_seat_broker::domain::PoolId;
 use agol_seat_broker::import::report::{Quiet, outcome};
 use agol_seat_broker::import::{self, ImportOptions, ImportSummary};
 use agol_seat_broker::policy::Rules;

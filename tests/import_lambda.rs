@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agol_seat_broker::domain::{PoolId, now_millis};
+use agol_seat_broker::clock::now_millis;
+use agol_seat_broker::domain::PoolId;
 use agol_seat_broker::import::ImportOptions;
 use agol_seat_broker::import::lambda::ImportFunction;
 use agol_seat_broker::import::objects::LocalObjects;

@@ -49,7 +49,7 @@ async fn the_lambda_binary_serves_recorded_events_through_the_runtime_api() {
         // they verify today (a test-only setting).
         .env(
             "WEBHOOK_TOLERANCE_SECS",
-            (agol_seat_broker::domain::now_millis() / 1000 - SIGNED_AT + 3600).to_string(),
+            (agol_seat_broker::clock::now_millis() / 1000 - SIGNED_AT + 3600).to_string(),
         )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -108,11 +108,11 @@ async fn a_misconfigured_lambda_fails_its_cold_start_with_a_clear_message() {
 
 #[tokio::test]
 async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
-    use agol_seat_broker::domain::{DeliveryKey, Email, PoolId, now_millis};
-    use agol_seat_broker::intake::SignupRequest;
-    use agol_seat_broker::provisioning::Job;
+    use agol_seat_broker::clock::now_millis;
+    use agol_seat_broker::domain::{ClaimKey, DeliveryKey, Email, PoolId, SignupRequest};
+    use agol_seat_broker::queue::Job;
     use agol_seat_broker::seats::dynamo::DynamoLedger;
-    use agol_seat_broker::seats::{ClaimKey, ClaimState, Reservation, ReserveRequest, SeatLedger};
+    use agol_seat_broker::seats::{ClaimState, Reservation, ReserveRequest, SeatLedger};
 
     let endpoint = std::env::var("DYNAMODB_ENDPOINT")
         .expect("DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh");

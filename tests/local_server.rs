@@ -21,7 +21,7 @@ fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "asb-{name}-{}-{}",
         std::process::id(),
-        agol_seat_broker::domain::now_millis()
+        agol_seat_broker::clock::now_millis()
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -152,7 +152,7 @@ async fn broker_with_deadline(db: &Path, portal_url: &str, deadline_secs: &str) 
 async fn post(addr: &str, id: &str, email: &str) -> Option<u16> {
     let key = SigningKey::parse(SECRET).unwrap();
     let body = serde_json::to_vec(&serde_json::json!({"email": email, "first_name": "P"})).unwrap();
-    let ts = agol_seat_broker::domain::now_millis() / 1000;
+    let ts = agol_seat_broker::clock::now_millis() / 1000;
     let res = reqwest::Client::new()
         .post(format!("http://{addr}/webhooks/standard"))
         .header("webhook-id", id)

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::domain::now_millis;
+use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::portal::simulator::{
     Fault, FaultKind, MemberStatus, PortalSimulator, RefusalStyle, RunningSimulator, SimAccount,
     SimMember, SimRole, SimulatorConfig, spawn,

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use agol_seat_broker::domain::{DeliveryKey, PoolId, UnixMillis};
+use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, UnixMillis};
 use agol_seat_broker::seats::sqlite::SqliteLedger;
 use agol_seat_broker::seats::{
-    Claim, ClaimKey, ClaimState, DeliveryBegin, PoolUsage, Reservation, ReserveRequest, SeatLedger,
+    Claim, ClaimState, DeliveryBegin, PoolUsage, Reservation, ReserveRequest, SeatLedger,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 

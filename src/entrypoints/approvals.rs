@@ -36,10 +36,13 @@ use super::http::{
 };
 use super::survey123_reread::{self, RecordDecision};
 use crate::config::Secret;
-use crate::domain::UnixMillis;
+use crate::domain::{UnixMillis, Verdict};
+use crate::ids::{hex, unhex_mac};
 use crate::intake::{IntakeError, static_secret_matches, survey123};
+use crate::notify::links::LinkSigner;
 use crate::portal::Portal;
-use crate::provisioning::{DecisionOutcome, JobSink, LinkMaker, Verdict, view};
+use crate::provisioning::{DecisionOutcome, view};
+use crate::queue::JobSink;
 use crate::seats::SeatLedger;
 
 /// How decisions may arrive besides signed webhooks.
@@ -58,91 +61,6 @@ pub struct SlackApprovals {
     pub signing_secrets: Vec<Secret>,
     /// Slack user ids allowed to decide (`U012ABCDEF`).
     pub approvers: Vec<String>,
-}
-
-/// Makes and checks one-time approval links:
-/// `{base}/approvals/{id}/link?decision=approve&exp=<ms>&sig=<hex HMAC-SHA256>`.
-pub struct LinkSigner {
-    key: Secret,
-    base_url: String,
-}
-
-impl LinkSigner {
-    /// A signer for links under `base_url` (the broker's public URL).
-    pub fn new(key: Secret, base_url: &str) -> Result<Self, String> {
-        if key.expose().len() < 16 {
-            return Err("APPROVAL_LINK_SECRET must be at least 16 characters".into());
-        }
-        url::Url::parse(base_url).map_err(|_| "PUBLIC_URL is not a URL".to_string())?;
-        Ok(LinkSigner {
-            key,
-            base_url: base_url.trim_end_matches('/').to_string(),
-        })
-    }
-
-    fn mac(&self, id: &str, verdict: Verdict, exp: UnixMillis) -> Hmac<Sha256> {
-        // ok: HMAC takes keys of any length.
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
-            .expect("HMAC accepts any key length");
-        mac.update(format!("approval-link|{id}|{}|{exp}", verdict.as_str()).as_bytes());
-        mac
-    }
-
-    fn sign(&self, id: &str, verdict: Verdict, exp: UnixMillis) -> String {
-        hex(&self.mac(id, verdict, exp).finalize().into_bytes())
-    }
-
-    /// Whether a presented signature is right (constant time) and unexpired.
-    pub fn check(
-        &self,
-        id: &str,
-        verdict: Verdict,
-        exp: UnixMillis,
-        sig: &str,
-        now: UnixMillis,
-    ) -> bool {
-        let Some(bytes) = unhex(sig) else {
-            return false;
-        };
-        self.mac(id, verdict, exp).verify_slice(&bytes).is_ok() && now <= exp
-    }
-
-    /// A link for one verdict.
-    pub fn link(&self, id: &str, verdict: Verdict, exp: UnixMillis) -> String {
-        format!(
-            "{}/approvals/{id}/link?decision={}&exp={exp}&sig={}",
-            self.base_url,
-            verdict.as_str(),
-            self.sign(id, verdict, exp)
-        )
-    }
-}
-
-impl LinkMaker for LinkSigner {
-    fn links(&self, id: &str, expires_at: UnixMillis) -> (String, String) {
-        (
-            self.link(id, Verdict::Approve, expires_at),
-            self.link(id, Verdict::Deny, expires_at),
-        )
-    }
-
-    fn admin_url(&self) -> String {
-        format!("{}/admin", self.base_url)
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 fn sink<L, P>(state: &AppState<L, P>) -> Option<&dyn JobSink> {
@@ -212,7 +130,7 @@ pub(crate) async fn signed_decision<L: SeatLedger, P: Portal>(
         Ok(b) => b,
         Err(e) => return intake_error(&e),
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     if let Err(e) = verify_standard(&state, &headers, &body, now) {
         tracing::warn!(code = e.code(), "approval webhook refused: {e}");
         return intake_error(&e);
@@ -320,7 +238,7 @@ pub(crate) async fn link_page<L: SeatLedger, P: Portal>(
     Path(id): Path<String>,
     Query(p): Query<LinkParams>,
 ) -> Response {
-    let now = (state.clock)();
+    let now = state.clock.now();
     let verdict = match checked_link(&state, &id, &p, now) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -380,7 +298,7 @@ pub(crate) async fn link_decide<L: SeatLedger, P: Portal>(
     Path(id): Path<String>,
     axum::Form(p): axum::Form<LinkParams>,
 ) -> Response {
-    let now = (state.clock)();
+    let now = state.clock.now();
     let verdict = match checked_link(&state, &id, &p, now) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -458,7 +376,7 @@ pub fn verify_slack(
         .ok_or(IntakeError::MissingHeader("x-slack-signature"))?
         .trim()
         .strip_prefix("v0=")
-        .and_then(unhex)
+        .and_then(unhex_mac)
         // A malformed signature is a wrong one.
         .ok_or(IntakeError::BadSignature)?;
     let mut ok = false;
@@ -503,7 +421,7 @@ pub(crate) async fn slack_action<L: SeatLedger, P: Portal>(
         Ok(b) => b,
         Err(e) => return intake_error(&e),
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = verify_slack(
         h("x-slack-request-timestamp"),
@@ -658,7 +576,7 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
             &format!("survey123:{approver}"),
             record.comment.as_deref(),
             sink(&state),
-            (state.clock)(),
+            state.clock.now(),
         )
         .await;
     // Survey123 retries anything but a 2xx: report refusals in the body.
@@ -695,36 +613,6 @@ fn payload_decision(value: &Value) -> RecordDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn links_verify_once_signed_and_not_after_expiry_or_tampering() {
-        let s =
-            LinkSigner::new(Secret::new("0123456789abcdef-test"), "https://b.example/").unwrap();
-        let url = s.link("req1", Verdict::Approve, 2_000);
-        assert!(
-            url.starts_with("https://b.example/approvals/req1/link?decision=approve&exp=2000&sig=")
-        );
-        let sig = url.rsplit("sig=").next().unwrap();
-        assert!(s.check("req1", Verdict::Approve, 2_000, sig, 1_000));
-        assert!(
-            !s.check("req1", Verdict::Approve, 2_000, sig, 2_001),
-            "expired"
-        );
-        assert!(
-            !s.check("req1", Verdict::Deny, 2_000, sig, 1_000),
-            "another verdict"
-        );
-        assert!(
-            !s.check("req2", Verdict::Approve, 2_000, sig, 1_000),
-            "another request"
-        );
-        assert!(
-            !s.check("req1", Verdict::Approve, 9_000, sig, 1_000),
-            "another expiry"
-        );
-        assert!(!s.check("req1", Verdict::Approve, 2_000, "zz", 1_000));
-        assert!(LinkSigner::new(Secret::new("short"), "https://b.example").is_err());
-    }
 
     #[test]
     fn slack_signatures_follow_v0() {

@@ -13,15 +13,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Secret, Secrets, normalise_portal_url};
-use crate::domain::now_millis;
+use crate::clock::now_millis;
+use crate::config::{Secret, Secrets, WorkflowSettings, normalise_portal_url};
 use crate::entrypoints::admin::AdminSettings;
 use crate::intake::signature::SigningKey;
 use crate::intake::sources::Sources;
 use crate::policy::Rules;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::simulator::{self, PortalSimulator, SimAccount, SimMember, SimulatorConfig};
-use crate::provisioning::WorkflowSettings;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 use crate::seats::sqlite::SqliteLedger;

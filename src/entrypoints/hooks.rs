@@ -28,11 +28,10 @@ use super::http::{
 };
 use crate::config::Secret;
 use crate::domain::UnixMillis;
-use crate::intake::auth0;
 use crate::intake::entra::{self, SubmitDecision};
 use crate::intake::okta::{self, OktaItem, OktaUserEvent, RegistrationDecision};
 use crate::intake::sources::{PendingAnswer, ProviderApi, Source};
-use crate::intake::{IntakeError, Signup};
+use crate::intake::{IntakeError, Signup, auth0};
 use crate::portal::Portal;
 use crate::provisioning::{Handled, Outcome};
 use crate::seats::SeatLedger;
@@ -173,7 +172,7 @@ pub(crate) async fn okta_events<L: SeatLedger, P: Portal>(
         // The event itself is the fingerprint: a retry matches even when the
         // profile fetched from the API changed in between.
         let hash = fingerprint(&(&ev.key, &ev.event_type, &ev.okta_user_id, &ev.request));
-        let handled = accept(&state, src, &signup, &hash, (state.clock)()).await;
+        let handled = accept(&state, src, &signup, &hash, state.clock.now()).await;
         accepted += 1;
         if let Outcome::RetryLater { .. } = handled.outcome {
             retry = Some(handled);
@@ -445,7 +444,7 @@ pub(crate) async fn okta_registration<L: SeatLedger, P: Portal>(
         src,
         &signup,
         &fingerprint(&signup.request),
-        (state.clock)(),
+        state.clock.now(),
     )
     .await;
     let decision = match &handled.outcome {
@@ -508,7 +507,7 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
         Ok(b) => b,
         Err(e) => return intake_error(&e),
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

@@ -18,7 +18,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{approvals, hooks};
+use crate::clock::Clock;
 use crate::config::Secret;
+use crate::domain::Overrides;
 use crate::domain::UnixMillis;
 use crate::intake::entra::EntraVerifier;
 use crate::intake::signature::{self, SigningKey, WebhookHeaders};
@@ -27,12 +29,9 @@ use crate::intake::{
     IntakeError, MAX_BODY_BYTES, Signup, auth0, standard, survey123, tally, typeform,
 };
 use crate::portal::Portal;
-use crate::provisioning::{Handled, JobSink, Outcome, Overrides, Provisioner};
+use crate::provisioning::{Handled, Outcome, Provisioner};
+use crate::queue::JobSink;
 use crate::seats::SeatLedger;
-
-/// A clock, injectable so that tests and recorded events can be replayed at
-/// the time they were signed.
-pub type Clock = Arc<dyn Fn() -> UnixMillis + Send + Sync>;
 
 /// What the routes need.
 pub struct AppState<L, P> {
@@ -133,7 +132,7 @@ async fn standard_webhook<L: SeatLedger, P: Portal>(
         Ok(b) => b,
         Err(e) => return intake_error(&e),
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let delivery = match verify_standard(&state, &headers, &body, now) {
         Ok(d) => d,
         Err(e) => {
@@ -372,7 +371,7 @@ async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
             Ok(auth0::Auth0Item::Signup(s)) => {
                 let hash = fingerprint(&s.request);
                 let s = hooks::auth0_signup(&state, src, s).await;
-                let h = provision_hashed(&state, Some(src), &s, &hash, (state.clock)()).await;
+                let h = provision_hashed(&state, Some(src), &s, &hash, state.clock.now()).await;
                 handled += 1;
                 if let Outcome::RetryLater { .. } = h.outcome {
                     retry = Some(h);
@@ -403,7 +402,7 @@ async fn form_signup<L: SeatLedger, P: Portal>(
 ) -> Response {
     match signup {
         Ok(s) => {
-            respond_form(&provision(state, state.sources.get(source), &s, (state.clock)()).await)
+            respond_form(&provision(state, state.sources.get(source), &s, state.clock.now()).await)
         }
         Err(e) => {
             tracing::warn!(source, code = e.code(), "refused: {e}");

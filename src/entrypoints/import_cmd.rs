@@ -8,21 +8,19 @@
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
 
-use crate::config::{Secret, Secrets, SecretsSource, normalise_portal_url};
+use crate::config::{Secret, Secrets, SecretsSource, WorkflowSettings, normalise_portal_url};
 use crate::import::report::{Observer, RowResult, default_report_path, outcome};
 use crate::import::{self, ImportOptions, ImportSummary};
 use crate::policy::Rules;
 use crate::portal::Portal;
 use crate::portal::simulator::{PortalSimulator, SimAccount, SimulatorConfig};
-use crate::provisioning::WorkflowSettings;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 use crate::seats::sqlite::SqliteLedger;
@@ -219,7 +217,7 @@ async fn portal(
             .map_err(|e| anyhow!("{e}"))?;
         return Ok((p, None));
     }
-    let password = format!("Sim-{}-9", crate::domain::now_millis());
+    let password = format!("Sim-{}-9", crate::clock::now_millis());
     let mut groups: Vec<String> = rules.pools.iter().flat_map(|p| p.groups.clone()).collect();
     groups.sort();
     groups.dedup();

@@ -244,8 +244,8 @@ pub(crate) fn approver(config: &Reread, editor: Option<&str>) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::layer_url::LayerUrl;
     use crate::portal::fake::FakePortal;
-    use crate::portal::layer::LayerUrl;
     use serde_json::json;
 
     const LAYER: &str = "https://services9.arcgis.com/AbCdEf/arcgis/rest/services/survey123_0123_form/FeatureServer/0";

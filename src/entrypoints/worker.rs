@@ -16,9 +16,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use crate::domain::now_millis;
+use crate::clock::now_millis;
 use crate::portal::Portal;
-use crate::provisioning::{Job, Provisioner, SweepReport};
+use crate::provisioning::{Provisioner, SweepReport};
+use crate::queue::Job;
 use crate::seats::SeatLedger;
 
 /// What the worker function answers.

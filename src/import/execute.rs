@@ -13,18 +13,19 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::domain::{PoolId, UnixMillis, now_millis};
+use crate::clock::now_millis;
+use crate::config::WorkflowSettings;
+use crate::domain::{ClaimKey, PoolId, UnixMillis};
 use crate::policy::{Policy, Rules};
 use crate::portal::{Portal, PortalError};
-use crate::provisioning::{Outcome, Provisioner, WorkflowSettings};
-use crate::seats::{ClaimKey, LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger};
+use crate::provisioning::{Outcome, Provisioner};
+use crate::seats::{LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger};
 
 use super::plan::{Create, SeatChange, Update, describe_update, only_pool};
 use super::report::{Observer, RowResult, outcome};

@@ -131,7 +131,7 @@ impl<L: SeatLedger, P: Portal, O: Objects> ImportFunction<L, P, O> {
     }
 
     async fn import(&self, bucket: &str, key: &str, dry_run: bool) -> Result<ObjectReport, String> {
-        let id = format!("{}-{}", std::process::id(), crate::domain::now_millis());
+        let id = format!("{}-{}", std::process::id(), crate::clock::now_millis());
         let input = self.work_dir.join(format!("import-{id}.csv"));
         let result = self.work_dir.join(format!("import-{id}{RESULT_SUFFIX}"));
         let cleanup = || {

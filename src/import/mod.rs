@@ -40,10 +40,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::domain::now_millis;
+use crate::clock::now_millis;
+use crate::config::WorkflowSettings;
 use crate::policy::Rules;
 use crate::portal::{Portal, PortalError};
-use crate::provisioning::WorkflowSettings;
 use crate::seats::{LedgerError, SeatLedger};
 
 use execute::Executor;

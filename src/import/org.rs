@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use crate::domain::PoolId;
+use crate::domain::{ClaimKey, PoolId};
 use crate::policy::Rules;
 use crate::portal::{Member, Portal, PortalError, Role};
-use crate::seats::{ClaimKey, ClaimState, LedgerError, SeatLedger};
+use crate::seats::{ClaimState, LedgerError, SeatLedger};
 
 /// The organization as the portal reported it when the import started.
 #[derive(Debug, Clone, Default)]

@@ -12,13 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use csv::StringRecord;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{DeliveryKey, Email, PoolId, Username};
-use crate::intake::SignupRequest;
-use crate::policy::{ApprovalMode, Policy, Rules};
+use crate::domain::compat::{self, Compat};
+use crate::domain::{
+    ApprovalMode, ClaimKey, DeliveryKey, Email, Overrides, PoolId, SignupRequest, Username,
+};
+use crate::policy::{Policy, Rules};
 use crate::portal::ProfileUpdate;
-use crate::portal::compat::{self, Compat};
-use crate::provisioning::Overrides;
-use crate::seats::ClaimKey;
 
 use super::layout::{Column, Layout};
 use super::org::{OrgView, SeatView};

@@ -404,7 +404,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "asb-validate-fuzz-{}-{}",
             std::process::id(),
-            crate::domain::now_millis()
+            crate::clock::now_millis()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f.csv");

@@ -23,9 +23,9 @@ pub mod typeform;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::domain::{DeliveryKey, Email, Username};
+use crate::domain::{DeliveryKey, Email, SignupRequest, Username};
 
 /// Largest body any intake route accepts. Sign-ups are small; anything larger
 /// is refused before it is read further.
@@ -33,25 +33,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest free-text field (names, organization) accepted.
 pub const MAX_TEXT_LEN: usize = 256;
-
-/// A sign-up, normalised: the one type the rest of the crate sees.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SignupRequest {
-    /// The applicant's e-mail address (required).
-    pub email: Email,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// A username the applicant asked for (checked against the AGOL rules).
-    pub username: Option<Username>,
-    /// The organization the applicant says they belong to.
-    pub organization: Option<String>,
-    /// An explicit pool requested by the sender.
-    pub pool: Option<String>,
-    /// Any other attributes the sender supplied, kept for rules and audit.
-    pub attributes: BTreeMap<String, serde_json::Value>,
-}
 
 /// Why a delivery was refused at intake. Nothing has been written when one of
 /// these is returned.

@@ -35,8 +35,8 @@ use serde::Deserialize;
 use super::FieldMap;
 use super::entra::EntraConfig;
 use crate::config::Secret;
-use crate::policy::ApprovalMode;
-use crate::portal::layer::LayerUrl;
+use crate::domain::ApprovalMode;
+use crate::domain::layer_url::LayerUrl;
 
 /// The senders with a route of their own (besides Standard Webhooks).
 pub const SOURCES: &[(&str, &str)] = &[

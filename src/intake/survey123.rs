@@ -26,7 +26,7 @@ use super::{
     static_secret_matches,
 };
 use crate::config::Secret;
-use crate::portal::layer::globalid_literal;
+use crate::domain::layer_url::globalid_literal;
 
 /// The source name in delivery keys (`survey123:<globalid>`).
 pub const SOURCE: &str = "survey123";

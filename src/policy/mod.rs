@@ -1,17 +1,18 @@
 //! Policy: which pool a sign-up belongs to and what it gets there.
 //!
 //! Pure functions over a checked [`rules::Rules`] and a
-//! [`crate::intake::SignupRequest`]: no I/O, no clock. The first pool (in file
+//! [`crate::domain::SignupRequest`]: no I/O, no clock. The first pool (in file
 //! order) any of whose criteria match wins; otherwise the default pool, if
 //! any; otherwise the request is rejected, never provisioned.
 
 pub mod rules;
 pub mod username;
 
-use crate::domain::{PoolId, Username};
-use crate::intake::SignupRequest;
+use crate::domain::{Overrides, PoolId, SignupRequest, Username};
 
-pub use rules::{ApprovalMode, InvitationMode, Pool, Rules, RulesError};
+pub use rules::{InvitationMode, Pool, Rules, RulesError};
+
+use crate::domain::ApprovalMode;
 
 /// What a sign-up gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,22 @@ pub struct Decision {
     pub pending_expiry: std::time::Duration,
     /// Queue the request when the pool is full.
     pub waitlist: bool,
+}
+
+impl Decision {
+    /// Applies what a sender's configuration or a CSV row overrides: the
+    /// role, user type and groups it names win over the pool's.
+    pub fn apply(&mut self, overrides: &Overrides) {
+        if let Some(r) = &overrides.role {
+            self.role = r.clone();
+        }
+        if let Some(t) = &overrides.user_type {
+            self.user_type = t.clone();
+        }
+        if let Some(g) = &overrides.groups {
+            self.groups = g.clone();
+        }
+    }
 }
 
 /// Which criterion selected the pool.

@@ -26,8 +26,8 @@
 
 use serde::Deserialize;
 
-use crate::domain::PoolId;
-use crate::portal::compat::{self, Compat};
+use crate::domain::compat::{self, Compat};
+use crate::domain::{ApprovalMode, PoolId};
 
 use super::username::UsernameTemplate;
 
@@ -128,17 +128,6 @@ pub enum InvitationMode {
     Email,
     /// The account is created active with a generated strong password.
     Password,
-}
-
-/// Whether sign-ups need a person's approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApprovalMode {
-    /// Seats are given on sign-up.
-    #[default]
-    None,
-    /// A sign-up becomes a pending request until approved or denied.
-    Manual,
 }
 
 /// Default lifetime of a pending or waitlisted request.

@@ -5,8 +5,7 @@
 //! same candidates, so it can find (and adopt) the member the first attempt
 //! created instead of creating a second one.
 
-use crate::domain::Username;
-use crate::intake::SignupRequest;
+use crate::domain::{SignupRequest, Username};
 
 /// How many candidates are tried before giving up (base, base1 … base19).
 pub const MAX_CANDIDATES: u32 = 20;

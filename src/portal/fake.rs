@@ -14,13 +14,13 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value};
 
-use super::compat::{self, Compat};
-use super::layer::{LayerUrl, globalid_literal};
 use super::{
     BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, Member, NewMember, Portal, PortalError,
     ProfileUpdate, Role, USER_TYPE_REFUSED,
 };
 use crate::domain::Email;
+use crate::domain::compat::{self, Compat};
+use crate::domain::layer_url::{LayerUrl, globalid_literal};
 
 /// The fake portal.
 #[derive(Default)]

@@ -9,9 +9,7 @@
 //! hosted feature layer URLs records are re-read from.
 
 pub mod arcgis;
-pub mod compat;
 pub mod fake;
-pub mod layer;
 pub mod simulator;
 mod wire;
 
@@ -300,7 +298,7 @@ pub trait Portal: Send + Sync + 'static {
     ///
     /// `layer_url` must come from the configuration, never from a payload
     /// (the token travels to it); it is checked again with
-    /// [`layer::LayerUrl::parse`]. `globalid` must be a GUID (any case, with
+    /// [`crate::domain::LayerUrl::parse`]. `globalid` must be a GUID (any case, with
     /// or without braces); anything else is refused before a request is
     /// sent, so the `where` clause cannot be injected.
     fn feature_by_globalid(

@@ -18,19 +18,21 @@
 
 use std::sync::Arc;
 
-use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
-use super::jobs::{BoxFuture, Job, JobSink};
+use super::Provisioner;
 use super::outcome::Outcome;
-use super::{Overrides, Provisioner};
-use crate::domain::{DeliveryKey, PoolId, UnixMillis};
-use crate::intake::SignupRequest;
-use crate::policy::{ApprovalMode, Decision};
+use crate::domain::{
+    ApprovalMode, ClaimKey, DeliveryKey, Overrides, PoolId, RequestState, SignupRequest,
+    UnixMillis, Verdict,
+};
+use crate::notify::{ApprovalNotice, LinkMaker, Notifier, RequestView};
+use crate::policy::Decision;
 use crate::portal::Portal;
+use crate::queue::{Job, JobSink};
 use crate::seats::{
-    AuditEvent, ClaimKey, ClaimState, LedgerError, RequestChange, RequestState, Reservation,
-    ReserveRequest, SeatLedger, SignupRecord,
+    AuditEvent, ClaimState, LedgerError, RequestChange, Reservation, ReserveRequest, SeatLedger,
+    SignupRecord,
 };
 
 /// What a request record's payload holds: the sign-up and what it gets.
@@ -54,35 +56,6 @@ pub struct RequestPayload {
     pub approval: bool,
     /// Whether a seat is held while pending.
     pub hold_seat: bool,
-}
-
-/// An approver's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Give the seat.
-    Approve,
-    /// Refuse; the hold is released.
-    Deny,
-}
-
-impl Verdict {
-    /// `approve` / `deny`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Approve => "approve",
-            Verdict::Deny => "deny",
-        }
-    }
-
-    /// Parses `approve`/`approved`/`deny`/`denied`/`reject`/`rejected` (any case).
-    pub fn parse(s: &str) -> Option<Verdict> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "approve" | "approved" => Some(Verdict::Approve),
-            "deny" | "denied" | "reject" | "rejected" => Some(Verdict::Deny),
-            _ => None,
-        }
-    }
 }
 
 /// What a decision came to.
@@ -109,68 +82,6 @@ pub enum DecisionOutcome {
     PoolFull,
     /// Store or queue trouble: nothing was decided; try again.
     Unavailable(String),
-}
-
-/// A request as the administrator's page and the notifications show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RequestView {
-    /// Request id.
-    pub id: String,
-    /// Pool.
-    pub pool: String,
-    /// E-mail.
-    pub email: String,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// Organization.
-    pub organization: Option<String>,
-    /// Role id it gets.
-    pub role: String,
-    /// User type it gets.
-    pub user_type: String,
-    /// Groups it gets.
-    pub groups: Vec<String>,
-    /// When it arrived.
-    pub created_at: UnixMillis,
-    /// When it expires.
-    pub expires_at: UnixMillis,
-    /// Its state.
-    pub state: RequestState,
-    /// Whether a seat is held for it.
-    pub holds_seat: bool,
-    /// Place in the waitlist (1 = next), for waitlisted requests.
-    pub position: Option<usize>,
-}
-
-/// What approvers are told about a new pending request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApprovalNotice {
-    /// The request.
-    pub request: RequestView,
-    /// Seats left in the pool after this request's hold.
-    pub seats_left: u32,
-    /// One-time signed link that approves (after a confirmation page).
-    pub approve_url: Option<String>,
-    /// One-time signed link that denies (after a confirmation page).
-    pub deny_url: Option<String>,
-    /// The administrator's page.
-    pub admin_url: Option<String>,
-}
-
-/// Where approvers are told (SNS, a Slack/Teams incoming webhook, the log).
-pub trait Notifier: Send + Sync {
-    /// Sends the notice; failures are logged by the adapter, never fatal.
-    fn notify<'a>(&'a self, notice: &'a ApprovalNotice) -> BoxFuture<'a, ()>;
-}
-
-/// Makes the one-time approval links.
-pub trait LinkMaker: Send + Sync {
-    /// `(approve_url, deny_url)` for a request, valid until `expires_at`.
-    fn links(&self, id: &str, expires_at: UnixMillis) -> (String, String);
-    /// The administrator's page.
-    fn admin_url(&self) -> String;
 }
 
 /// The approval step's outside connections.
@@ -309,7 +220,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             hold_seat: decision.hold_seat,
         };
         let record = SignupRecord {
-            id: request_id(now),
+            id: self.ids.request_id(now),
             key: ClaimKey {
                 pool: decision.pool.clone(),
                 person: req.email.key(),
@@ -539,7 +450,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .rules()
             .pool(record.key.pool.as_str())
             .map_or(0, |p| p.seats);
-        let fresh = super::new_claim_id();
+        let fresh = self.ids.claim_id();
         match self
             .ledger
             .reserve(ReserveRequest {
@@ -850,17 +761,4 @@ pub fn view(r: &SignupRecord) -> RequestView {
         holds_seat: r.claim_id.is_some(),
         position: None,
     }
-}
-
-/// A request id that sorts in arrival order within this process (time, then
-/// a counter), followed by 64 random bits so it cannot be guessed. The
-/// waitlist is ordered by (created_at, id).
-fn request_id(now: UnixMillis) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 8];
-    rand::rng().fill_bytes(&mut random);
-    let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{:011x}{:08x}{tail}", now.max(0), seq)
 }

@@ -22,55 +22,18 @@
 //! deployed path) and `queue::local` (an in-process worker for the local
 //! server).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{Overrides, Provisioner, failure_outcome};
-use crate::domain::{DeliveryKey, Email, PoolId, UnixMillis};
-use crate::intake::SignupRequest;
+use super::{Provisioner, candidates, failure_outcome};
+use crate::domain::{ClaimKey, DeliveryKey, Email, Overrides, PoolId, SignupRequest, UnixMillis};
 use crate::policy::InvitationMode;
 use crate::portal::Portal;
-use crate::seats::{ClaimKey, ClaimState, FailedSignup, SeatLedger};
+use crate::queue::{Job, JobSink};
+use crate::seats::{ClaimState, FailedSignup, SeatLedger};
 
 use super::outcome::{Handled, Outcome};
-
-/// One member to create: the queue's message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    /// The delivery that reserved the seat.
-    pub delivery: DeliveryKey,
-    /// The sign-up as parsed at intake.
-    pub request: SignupRequest,
-    /// Values that win over the pool's grants.
-    #[serde(default)]
-    pub overrides: Overrides,
-    /// The claim holding the seat.
-    pub claim: ClaimKey,
-    /// The claim's id: a job only ever completes the reservation it was made for.
-    pub claim_id: String,
-    /// When the seat was reserved.
-    pub accepted_at: UnixMillis,
-}
-
-/// Why a job could not be queued.
-#[derive(Debug, thiserror::Error)]
-#[error("job queue unavailable: {0}")]
-pub struct QueueError(pub String);
-
-/// A boxed, sendable future (the sink is used as a trait object so the HTTP
-/// state needs no third type parameter).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Where accepted jobs go.
-pub trait JobSink: Send + Sync {
-    /// Queues one job durably enough for the deployment (SQS: stored by AWS;
-    /// local: handed to the in-process worker).
-    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>>;
-}
 
 /// What one attempt at a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +87,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             return answer;
         }
         if super::approval::effective_approval(&overrides, &decision)
-            == crate::policy::ApprovalMode::Manual
+            == crate::domain::ApprovalMode::Manual
         {
             let outcome = self
                 .request_approval(delivery, req, &overrides, &decision, now)
@@ -281,7 +244,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
         let deadline = Instant::now() + self.settings.deadline;
         match self
-            .create_member(&request, &decision, job.overrides.candidates(), deadline)
+            .create_member(&request, &decision, candidates(&job.overrides), deadline)
             .await
         {
             Ok(created) => match self

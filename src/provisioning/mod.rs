@@ -20,64 +20,22 @@ mod recovery;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore as _;
 use tokio::time::Instant;
 
-use crate::domain::{DeliveryKey, UnixMillis};
-use crate::intake::SignupRequest;
+use crate::clock::Clock;
+use crate::config::WorkflowSettings;
+use crate::domain::{ClaimKey, DeliveryKey, Overrides, SignupRequest, UnixMillis};
+use crate::ids::Ids;
 use crate::policy::username::{MAX_CANDIDATES, candidate};
 use crate::policy::{Decision, InvitationMode, Policy};
 use crate::portal::{Invitation, NewMember, Portal, PortalError};
-use crate::seats::{ClaimKey, ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
+use crate::queue::{Job, JobSink};
+use crate::seats::{ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
 
-pub use approval::{
-    ApprovalNotice, ApprovalWiring, DecisionOutcome, LinkMaker, Notifier, RequestPayload,
-    RequestView, Verdict, view,
-};
-pub use jobs::{BoxFuture, Job, JobResult, JobSink, QueueError};
+pub use approval::{ApprovalWiring, DecisionOutcome, RequestPayload, view};
+pub use jobs::JobResult;
 pub use outcome::{Handled, Outcome};
 pub use recovery::SweepReport;
-
-/// Tunables of the workflow.
-#[derive(Debug, Clone)]
-pub struct WorkflowSettings {
-    /// How long a delivery's in-progress lease blocks a concurrent retry. Must
-    /// exceed `deadline`, so a live attempt is never taken over.
-    pub lease: Duration,
-    /// How long a finished delivery's outcome is kept for replays.
-    pub retain: Duration,
-    /// A RESERVED claim older than this is considered abandoned by a crashed
-    /// attempt, and a new delivery for the same person may take it over.
-    pub stale_reservation: Duration,
-    /// Total time budget for the portal work of one request; past it the
-    /// request fails as "portal unavailable" and the seat is released.
-    pub deadline: Duration,
-    /// A RESERVED claim not touched for this long is settled by the periodic
-    /// sweep (adopted if its member exists, released otherwise). Queue
-    /// workers touch their claims on every attempt, so this must exceed the
-    /// longest wait between two attempts of a job.
-    pub reservation_timeout: Duration,
-    /// How long a closed sign-up request (approved, denied, expired), with
-    /// the applicant's personal data, is kept after its decision before the
-    /// store deletes it.
-    pub request_retention: Duration,
-}
-
-impl Default for WorkflowSettings {
-    fn default() -> Self {
-        WorkflowSettings {
-            lease: Duration::from_secs(60),
-            retain: Duration::from_secs(7 * 24 * 3600),
-            stale_reservation: Duration::from_secs(120),
-            deadline: Duration::from_secs(20),
-            reservation_timeout: Duration::from_secs(3600),
-            request_retention: DEFAULT_REQUEST_RETENTION,
-        }
-    }
-}
-
-/// How long a closed sign-up request is kept by default: 180 days.
-pub const DEFAULT_REQUEST_RETENTION: Duration = Duration::from_secs(180 * 24 * 3600);
 
 /// Drives one sign-up through the ports.
 pub struct Provisioner<L, P> {
@@ -86,6 +44,10 @@ pub struct Provisioner<L, P> {
     policy: Arc<Policy>,
     settings: WorkflowSettings,
     approvals: ApprovalWiring,
+    /// Where the workers and sweeps read the time (callers pass `now` in).
+    clock: Clock,
+    /// Where claim ids, request ids and generated passwords come from.
+    ids: Ids,
 }
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
@@ -102,7 +64,27 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             policy,
             settings,
             approvals: ApprovalWiring::default(),
+            clock: Clock::system(),
+            ids: Ids::random(),
         }
+    }
+
+    /// Reads the time from `clock` (the wiring passes the process's one
+    /// clock; tests a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Draws ids and passwords from `ids`.
+    pub fn with_ids(mut self, ids: Ids) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// The clock the workflow's own loops (workers, sweeps) read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Connects the approval step to its notifiers and link maker.
@@ -182,7 +164,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             return answer;
         }
         let outcome = if approval::effective_approval(overrides, &decision)
-            == crate::policy::ApprovalMode::Manual
+            == crate::domain::ApprovalMode::Manual
         {
             self.request_approval(delivery, req, overrides, &decision, now)
                 .await
@@ -275,7 +257,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         overrides: &Overrides,
     ) -> Result<Decision, crate::policy::Rejection> {
         let mut decision = self.policy.decide(req)?;
-        overrides.apply(&mut decision);
+        decision.apply(overrides);
         Ok(decision)
     }
 
@@ -298,7 +280,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
 
         let deadline = Instant::now() + self.settings.deadline;
         match self
-            .create_member(req, decision, overrides.candidates(), deadline)
+            .create_member(req, decision, candidates(overrides), deadline)
             .await
         {
             Ok(created) => match self
@@ -442,7 +424,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 key,
                 capacity: decision.capacity,
                 delivery: &delivery.as_string(),
-                claim_id: &new_claim_id(),
+                claim_id: &self.ids.claim_id(),
                 username: decision.username.as_str(),
                 now,
             })
@@ -513,9 +495,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 group_ids: group_ids.clone(),
                 invitation: match decision.invitation {
                     InvitationMode::Email => Invitation::Email,
-                    InvitationMode::Password => {
-                        Invitation::Password(crate::portal::arcgis::generated_password())
-                    }
+                    InvitationMode::Password => Invitation::Password(self.ids.password()),
                 },
             };
             match within(deadline, portal.invite(&member)).await {
@@ -562,50 +542,6 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     }
 }
 
-/// Values that win over the pool's defaults. Empty for webhooks; a CSV
-/// import row fills in what its columns name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Overrides {
-    /// Role id instead of the pool's.
-    #[serde(default)]
-    pub role: Option<String>,
-    /// User type id instead of the pool's.
-    #[serde(default)]
-    pub user_type: Option<String>,
-    /// Group titles instead of the pool's.
-    #[serde(default)]
-    pub groups: Option<Vec<String>>,
-    /// Create exactly the request's username, without numbered alternatives.
-    #[serde(default)]
-    pub exact_username: bool,
-    /// The sender's approval setting instead of the pool's (a per-source
-    /// override: e.g. forms need approval, the identity provider does not).
-    #[serde(default)]
-    pub approval: Option<crate::policy::ApprovalMode>,
-}
-
-impl Overrides {
-    fn apply(&self, d: &mut Decision) {
-        if let Some(r) = &self.role {
-            d.role = r.clone();
-        }
-        if let Some(t) = &self.user_type {
-            d.user_type = t.clone();
-        }
-        if let Some(g) = &self.groups {
-            d.groups = g.clone();
-        }
-    }
-
-    fn candidates(&self) -> u32 {
-        if self.exact_username {
-            1
-        } else {
-            MAX_CANDIDATES
-        }
-    }
-}
-
 struct Created {
     username: String,
     adopted: bool,
@@ -623,6 +559,16 @@ impl Created {
             username: u.to_string(),
             adopted: true,
         }
+    }
+}
+
+/// How many usernames may be tried: the request's exact one only when the
+/// overrides say so, otherwise the numbered alternatives too.
+fn candidates(overrides: &Overrides) -> u32 {
+    if overrides.exact_username {
+        1
+    } else {
+        MAX_CANDIDATES
     }
 }
 
@@ -680,12 +626,6 @@ fn failure_outcome(err: &PortalError) -> Outcome {
             message: format!("ArcGIS Online rejected the request: {message}; the seat was released."),
         },
     }
-}
-
-fn new_claim_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

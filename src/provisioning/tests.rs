@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::domain::{Email, PoolId};
+use crate::config::DEFAULT_REQUEST_RETENTION;
+use crate::domain::{Email, PoolId, Verdict};
 use crate::policy::Rules;
 use crate::portal::Member;
 use crate::portal::fake::FakePortal;
+use crate::queue::{BoxFuture, QueueError};
 use crate::seats::memory::MemoryLedger;
 
 const RULES: &str = r#"
@@ -615,7 +617,7 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
     assert!(portal.member("bo_acme").await.unwrap().is_some());
     assert!(portal.member("cy_acme").await.unwrap().is_none());
     let line = ledger
-        .requests(&acme(), crate::seats::RequestState::Waitlisted)
+        .requests(&acme(), crate::domain::RequestState::Waitlisted)
         .await
         .unwrap();
     assert_eq!(line.len(), 1);
@@ -623,7 +625,7 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
     assert_eq!(line[0].retain_until, None, "waiting: never deleted");
     // Admitted straight to APPROVED: closed, kept for the default retention.
     let approved = ledger
-        .requests(&acme(), crate::seats::RequestState::Approved)
+        .requests(&acme(), crate::domain::RequestState::Approved)
         .await
         .unwrap();
     assert_eq!(approved.len(), 1);
@@ -692,7 +694,7 @@ async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_
     assert_eq!(
         d,
         DecisionOutcome::AlreadyDecided {
-            state: crate::seats::RequestState::Expired
+            state: crate::domain::RequestState::Expired
         }
     );
     assert!(portal.members().is_empty());
@@ -763,7 +765,7 @@ async fn denied_approved_and_expired_requests_are_kept_for_the_configured_retent
             (r.state, r.retain_until)
         }
     };
-    use crate::seats::RequestState::{Approved, Denied, Expired};
+    use crate::domain::RequestState::{Approved, Denied, Expired};
     assert_eq!(kept(&ids[0]).await, (Denied, Some(NOW + 5 + ten_days)));
     assert_eq!(kept(&ids[1]).await, (Approved, Some(NOW + 6 + ten_days)));
     assert_eq!(

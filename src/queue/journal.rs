@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, params};
 
-use crate::provisioning::{Job, QueueError};
+use crate::queue::{Job, QueueError};
 
 /// `PRAGMA application_id` of a journal file ("AGSJ").
 const APPLICATION_ID: i32 = 0x4147_534A;
@@ -153,8 +153,7 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DeliveryKey, PoolId};
-    use crate::seats::ClaimKey;
+    use crate::domain::{ClaimKey, DeliveryKey, PoolId};
 
     fn job(claim_id: &str, at: i64) -> Job {
         Job {
@@ -181,7 +180,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "agsb-journal-{}-{}",
             std::process::id(),
-            crate::domain::now_millis()
+            crate::clock::now_millis()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("store-jobs");

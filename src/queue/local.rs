@@ -21,9 +21,10 @@ use rand::Rng as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::domain::now_millis;
+use crate::clock::now_millis;
 use crate::portal::Portal;
-use crate::provisioning::{BoxFuture, Job, JobSink, Provisioner, QueueError};
+use crate::provisioning::Provisioner;
+use crate::queue::{BoxFuture, Job, JobSink, QueueError};
 use crate::seats::SeatLedger;
 
 pub use super::journal::Journal;

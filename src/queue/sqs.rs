@@ -3,7 +3,7 @@
 
 use aws_sdk_sqs::Client;
 
-use crate::provisioning::{BoxFuture, Job, JobSink, QueueError};
+use crate::queue::{BoxFuture, Job, JobSink, QueueError};
 
 /// Sends jobs to one SQS queue.
 #[derive(Clone, Debug)]

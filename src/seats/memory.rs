@@ -10,10 +10,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::domain::{DeliveryKey, PoolId, UnixMillis};
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::{
-    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
-    Rekey, RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    AuditEvent, Claim, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Rekey,
+    RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 /// A seat ledger held in memory. Cheap to create; share it behind an `Arc`.

@@ -59,16 +59,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DeliveryKey, PoolId, UnixMillis};
-
-/// Identifies a claim: one person in one pool.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ClaimKey {
-    /// The pool the seat belongs to.
-    pub pool: PoolId,
-    /// The person: their lower-cased e-mail address ([`crate::domain::Email::key`]).
-    pub person: String,
-}
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 
 /// Where a claim is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,65 +189,6 @@ pub(crate) fn newest_first(failures: &mut [FailedSignup]) {
         b.at.cmp(&a.at)
             .then_with(|| a.key.person.cmp(&b.key.person))
     });
-}
-
-/// Where a sign-up request stands (approval or waitlist). PENDING and
-/// WAITLISTED are *open* (at most one per pool + person); the others are
-/// *closed* and final as far as the workflow is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RequestState {
-    /// Waiting for an approver's decision.
-    Pending,
-    /// Waiting in line for a seat of a full pool.
-    Waitlisted,
-    /// Approved: the workflow goes on to reserve and create the member.
-    Approved,
-    /// Refused by an approver.
-    Denied,
-    /// Nobody decided (or no seat freed) before `expires_at`.
-    Expired,
-}
-
-impl RequestState {
-    /// Every state, open ones first.
-    pub const ALL: [RequestState; 5] = [
-        RequestState::Pending,
-        RequestState::Waitlisted,
-        RequestState::Approved,
-        RequestState::Denied,
-        RequestState::Expired,
-    ];
-
-    /// The stored spelling (`PENDING`, `WAITLISTED`, `APPROVED`, `DENIED`,
-    /// `EXPIRED`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestState::Pending => "PENDING",
-            RequestState::Waitlisted => "WAITLISTED",
-            RequestState::Approved => "APPROVED",
-            RequestState::Denied => "DENIED",
-            RequestState::Expired => "EXPIRED",
-        }
-    }
-
-    /// Parses the stored spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "PENDING" => Some(RequestState::Pending),
-            "WAITLISTED" => Some(RequestState::Waitlisted),
-            "APPROVED" => Some(RequestState::Approved),
-            "DENIED" => Some(RequestState::Denied),
-            "EXPIRED" => Some(RequestState::Expired),
-            _ => None,
-        }
-    }
-
-    /// PENDING or WAITLISTED: the request still waits, and blocks another
-    /// request of the same person in the same pool.
-    pub fn is_open(self) -> bool {
-        matches!(self, RequestState::Pending | RequestState::Waitlisted)
-    }
 }
 
 /// A sign-up waiting for a decision or a seat.

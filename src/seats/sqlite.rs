@@ -50,10 +50,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::domain::{DeliveryKey, PoolId, UnixMillis};
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::{
-    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
-    Rekey, RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    AuditEvent, Claim, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Rekey,
+    RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 /// The schema version this build writes and understands (`PRAGMA

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use agol_seat_broker::config::Secret;
-use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::domain::{PoolId, RequestState};
 use agol_seat_broker::entrypoints::admin::AdminSettings;
-use agol_seat_broker::seats::{RequestState, SeatLedger};
+use agol_seat_broker::seats::SeatLedger;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::helpers::{Options, TestApp, spawn_app};

@@ -5,12 +5,12 @@
 use std::sync::{Arc, Mutex};
 
 use agol_seat_broker::config::Secret;
-use agol_seat_broker::entrypoints::approvals::{
-    ApprovalConfig, LinkSigner, SlackApprovals, sign_slack,
-};
+use agol_seat_broker::entrypoints::approvals::{ApprovalConfig, SlackApprovals, sign_slack};
 use agol_seat_broker::intake::sources::{Source, Sources};
-use agol_seat_broker::notify::WebhookNotifier;
-use agol_seat_broker::provisioning::{ApprovalWiring, LinkMaker, Notifier};
+use agol_seat_broker::notify::links::LinkSigner;
+use agol_seat_broker::notify::webhook::WebhookNotifier;
+use agol_seat_broker::notify::{LinkMaker, Notifier};
+use agol_seat_broker::provisioning::ApprovalWiring;
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, STATUS_TOKEN, TestApp, spawn_app};
@@ -455,8 +455,8 @@ async fn a_freed_seat_goes_to_the_first_in_line_through_approval() {
 
 #[tokio::test]
 async fn each_sender_is_answered_in_its_terms_and_a_source_can_skip_approval() {
+    use agol_seat_broker::domain::ApprovalMode;
     use agol_seat_broker::intake::sources::PendingAnswer;
-    use agol_seat_broker::policy::ApprovalMode;
     let mut sources = Sources::default();
     sources.insert(
         "okta_registration",

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use agol_seat_broker::domain::{PoolId, now_millis};
-use agol_seat_broker::entrypoints::http::{AppState, Clock, router};
+use agol_seat_broker::clock::{Clock, now_millis};
+use agol_seat_broker::config::WorkflowSettings;
+use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::entrypoints::http::{AppState, router};
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, RunningSimulator, SimAccount, SimulatorConfig};
-use agol_seat_broker::provisioning::{Provisioner, WorkflowSettings};
+use agol_seat_broker::provisioning::Provisioner;
 use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
 use agol_seat_broker::seats::{Claim, ClaimState, SeatLedger};
 
@@ -79,7 +81,7 @@ pub enum QueueMode {
     /// The local server's in-process worker.
     Local(agol_seat_broker::queue::local::LocalWorkerSettings),
     /// Any other sink (SQS against an emulator).
-    Sink(Arc<dyn agol_seat_broker::provisioning::JobSink>),
+    Sink(Arc<dyn agol_seat_broker::queue::JobSink>),
 }
 
 impl Default for Options {
@@ -184,12 +186,12 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     };
     let clock = Arc::new(AtomicI64::new(now_millis()));
     let c = clock.clone();
-    let clock_fn: Clock = Arc::new(move || c.load(Ordering::SeqCst));
+    let clock_fn = Clock::from_fn(move || c.load(Ordering::SeqCst));
     let key = SigningKey::parse(SECRET).expect("test secret parses");
     let provisioner = Arc::new(
         Provisioner::new(ledger.clone(), portal, policy, workflow).with_approvals(opts.approvals),
     );
-    let jobs: Option<Arc<dyn agol_seat_broker::provisioning::JobSink>> = match opts.queue {
+    let jobs: Option<Arc<dyn agol_seat_broker::queue::JobSink>> = match opts.queue {
         QueueMode::None => None,
         QueueMode::Local(settings) => {
             let (queue, worker) = agol_seat_broker::queue::local::channel();

@@ -427,7 +427,7 @@ async fn a_portal_failing_for_good_releases_the_seat_and_shows_the_failure() {
     for _ in 0..200 {
         failures = app
             .ledger
-            .failures(&pool, agol_seat_broker::domain::now_millis())
+            .failures(&pool, agol_seat_broker::clock::now_millis())
             .await
             .unwrap();
         if !failures.is_empty() {
@@ -470,7 +470,7 @@ async fn a_portal_failing_for_good_releases_the_seat_and_shows_the_failure() {
 async fn entra_continues_with_a_seat_blocks_a_full_pool_and_refuses_bad_tokens() {
     let jwks = entra_keys::JwksServer::start(entra_keys::jwks(&[(1, "k1")])).await;
     let app = app_with(Some(&jwks.url), Duration::from_secs(5)).await;
-    let now_s = agol_seat_broker::domain::now_millis() / 1000;
+    let now_s = agol_seat_broker::clock::now_millis() / 1000;
     let token = |claims: &Value| entra_keys::bearer(&entra_keys::mint(1, "k1", claims));
     let path = "/hooks/entra/attribute-collection";
     let action = |v: &Value| {
@@ -723,7 +723,7 @@ async fn random_deliveries_on_the_hook_routes_are_refused_without_writes() {
     let jwks = entra_keys::JwksServer::start(entra_keys::jwks(&[(1, "k1")])).await;
     let app = app_with(Some(&jwks.url), Duration::from_secs(2)).await;
     let items = app.item_count().await;
-    let now_s = agol_seat_broker::domain::now_millis() / 1000;
+    let now_s = agol_seat_broker::clock::now_millis() / 1000;
     let good_jwt = entra_keys::bearer(&entra_keys::mint(1, "k1", &entra_keys::claims_at(now_s)));
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x0c7a);
     let shapes = [

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::config::Secret;
-use agol_seat_broker::domain::{PoolId, now_millis};
+use agol_seat_broker::domain::PoolId;
 use agol_seat_broker::entrypoints::worker;
 use agol_seat_broker::intake::FieldMap;
 use agol_seat_broker::intake::sources::{Source, Sources};

@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use agol_seat_broker::domain::{DeliveryKey, PoolId, UnixMillis};
+use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use agol_seat_broker::seats::{
-    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, Rekey,
-    RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    AuditEvent, Claim, ClaimState, DeliveryBegin, FailedSignup, LedgerError, Rekey, RequestChange,
+    Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 use tokio::task::JoinSet;
 

@@ -92,7 +92,7 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
         "lambda-runtime-aws-request-id",
         HeaderValue::from_str(&id).unwrap(),
     );
-    let deadline = agol_seat_broker::domain::now_millis() + 30_000;
+    let deadline = agol_seat_broker::clock::now_millis() + 30_000;
     h.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
     h.insert(
         "lambda-runtime-invoked-function-arn",

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::UnixMillis;
 // One escaping for every page the broker renders (the approval links' too).
 use crate::entrypoints::approvals::esc;
-use crate::provisioning::RequestView;
+use crate::notify::RequestView;
 use crate::seats::AuditEvent;
 use crate::status::PoolStatus;
 
@@ -148,7 +148,7 @@ impl Flash {
             "denied" => Flash::Denied,
             "already_decided" => Flash::AlreadyDecided(
                 state
-                    .and_then(crate::seats::RequestState::parse)
+                    .and_then(crate::domain::RequestState::parse)
                     .map(|s| s.as_str())
                     .unwrap_or("decided"),
             ),
@@ -301,7 +301,7 @@ fn display_name<'a>(id: &'a str, table: &'static [(&'static str, &'static str)])
 
 /// Role, user type and groups, escaped, and whether a seat is held.
 fn grants(r: &RequestView) -> String {
-    use crate::portal::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+    use crate::domain::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
     let mut s = format!(
         "{} · {}",
         esc(display_name(&r.role, KNOWN_ROLES)),
@@ -458,7 +458,7 @@ mod tests {
 
     #[test]
     fn roles_and_user_types_show_their_names() {
-        use crate::portal::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+        use crate::domain::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
         assert_eq!(display_name("iAAAAAAAAAAAAAAA", KNOWN_ROLES), "Viewer");
         assert_eq!(display_name("creatorUT", CURRENT_USER_TYPES), "Creator");
         assert_eq!(

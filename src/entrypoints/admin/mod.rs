@@ -37,10 +37,11 @@ use axum::routing::{get, post};
 
 use super::http::AppState;
 use crate::config::{ConfigError, Secret, Secrets};
-use crate::domain::UnixMillis;
+use crate::domain::{RequestState, UnixMillis, Verdict};
+use crate::notify::RequestView;
 use crate::portal::Portal;
-use crate::provisioning::{DecisionOutcome, RequestView, Verdict};
-use crate::seats::{AuditEvent, LedgerError, RequestState, SeatLedger};
+use crate::provisioning::DecisionOutcome;
+use crate::seats::{AuditEvent, LedgerError, SeatLedger};
 use session::{LOGIN_COOKIE, LOGIN_FORM_SECS, SESSION_COOKIE, Session, SessionKey};
 
 /// Administrator access, when configured.
@@ -283,7 +284,7 @@ async fn dashboard<L: SeatLedger, P: Portal>(
     let Some(admin) = &state.admin else {
         return disabled();
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let Some(session) = admin.session(&headers, now) else {
         return see_other("/admin/login");
     };
@@ -431,7 +432,7 @@ async fn login_form<L: SeatLedger, P: Portal>(
     let Some(admin) = &state.admin else {
         return disabled();
     };
-    if admin.session(&headers, (state.clock)()).is_some() {
+    if admin.session(&headers, state.clock.now()).is_some() {
         return see_other("/admin");
     }
     login_page(admin, StatusCode::OK, "", None)
@@ -469,7 +470,7 @@ async fn login<L: SeatLedger, P: Portal>(
             Some("Wrong administrator secret."),
         );
     }
-    let now = (state.clock)();
+    let now = state.clock.now();
     let s = Session::new(name, now, admin.session_secs);
     tracing::info!(name, "admin signed in");
     let event = AuditEvent {
@@ -503,7 +504,7 @@ async fn logout<L: SeatLedger, P: Portal>(
     let Some(admin) = &state.admin else {
         return disabled();
     };
-    if let Err(refused) = authorize(admin, &headers, (state.clock)(), &Form::parse(body)) {
+    if let Err(refused) = authorize(admin, &headers, state.clock.now(), &Form::parse(body)) {
         return refused.into_response();
     }
     let mut r = see_other("/admin/login");
@@ -525,7 +526,7 @@ async fn decide<L: SeatLedger, P: Portal>(
     let Some(admin) = &state.admin else {
         return disabled();
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let form = Form::parse(body);
     let session = match authorize(admin, &headers, now, &form) {
         Ok(s) => s,

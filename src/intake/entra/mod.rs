@@ -56,7 +56,7 @@ pub fn default_fields() -> FieldMap {
 /// The idempotency key is `entra:<correlationId>`. Attribute values are
 /// read from their `value`; the sign-in e-mail identity is offered under
 /// `email` (it wins over an `email` attribute). Unmapped attributes are
-/// kept in [`crate::intake::SignupRequest::attributes`] by name.
+/// kept in [`crate::domain::SignupRequest::attributes`] by name.
 pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Signup, IntakeError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(IntakeError::BodyTooLarge);

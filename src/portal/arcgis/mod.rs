@@ -10,16 +10,13 @@
 //! password or a token.
 //!
 //! Layout: `transport` (one request with retries and error
-//! classification), `token` (renewal arithmetic), `password` (random initial
-//! passwords); the serde shapes are in `portal::wire`.
+//! classification), `token` (renewal arithmetic); the serde shapes are in `portal::wire`.
 
-mod password;
 mod token;
 mod transport;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -30,12 +27,10 @@ use tokio::time::Instant;
 use tracing::debug;
 use url::Url;
 
-pub use password::{GENERATED_PASSWORD_LEN, generated_password};
-
 use self::token::CachedToken;
 use self::transport::{Call, CallError, RetryPolicy, Transport, fmt_duration};
-use crate::domain::{UnixMillis, now_millis};
-use crate::portal::layer::{LayerUrl, globalid_literal, globalid_where, is_loopback};
+use crate::clock::Clock;
+use crate::domain::layer_url::{LayerUrl, globalid_literal, globalid_where, is_loopback};
 use crate::portal::wire::{
     AddUsersResponse, CheckUsernames, CountsPage, FeatureSet, GroupSearchPage, GroupUserListPage,
     InvitationJson, InvitationList, InviteResponse, OrgUsersPage, PortalSelf, RolesPage,
@@ -58,34 +53,6 @@ const MAX_MEMBER_PAGES: usize = 2_000;
 
 /// Page size for paged listings (the portal's maximum).
 const PAGE_SIZE: &str = "100";
-
-/// Where the client reads the time for token expiry. The system clock in
-/// production; tests pass a controllable one.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> UnixMillis + Send + Sync>);
-
-impl Clock {
-    /// The wall clock ([`now_millis`]).
-    pub fn system() -> Self {
-        Clock(Arc::new(now_millis))
-    }
-
-    /// A clock that reads `f`.
-    pub fn from_fn(f: impl Fn() -> UnixMillis + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(f))
-    }
-
-    /// The current time in epoch milliseconds.
-    pub fn now(&self) -> UnixMillis {
-        (self.0)()
-    }
-}
-
-impl fmt::Debug for Clock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
 
 /// Connection settings of [`ArcGisPortal`].
 #[derive(Clone, Debug)]

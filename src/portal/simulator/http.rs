@@ -7,22 +7,20 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::layers;
 use super::state::{ApiError, Caller, ProfileChange, page, split_list};
-use super::{Fault, FaultKind, PortalSimulator};
-use crate::domain::now_millis;
-use crate::portal::compat;
+use super::{Fault, FaultKind, PortalSimulator, layers};
+use crate::clock::now_millis;
+use crate::domain::compat;
 
 /// Builds the router: control routes, everything else through [`dispatch`].
 pub(super) fn router(sim: PortalSimulator) -> Router {

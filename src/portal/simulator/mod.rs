@@ -67,7 +67,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::domain::{UnixMillis, now_millis};
+use crate::clock::now_millis;
+use crate::domain::UnixMillis;
 use state::{Org, State};
 
 /// A built-in account of the simulated portal (the administrator, or the one

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::layers::Layers;
 use super::{Fault, FaultKind, MemberStatus, RefusalStyle, SimMember, SimRole, SimulatorConfig};
+use crate::domain::compat::{self, Compat};
 use crate::domain::{Email, UnixMillis, Username};
-use crate::portal::compat::{self, Compat};
 
 /// Base role ids (a member with one of these has no `roleId`).
 const BASE_ROLES: &[&str] = &["org_admin", "org_publisher", "org_user"];

@@ -54,10 +54,8 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::{DeliveryKey, PoolId, UnixMillis};
-use crate::seats::{
-    AuditEvent, Claim, ClaimKey, ClaimState, FailedSignup, LedgerError, RequestState, SignupRecord,
-};
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use crate::seats::{AuditEvent, Claim, ClaimState, FailedSignup, LedgerError, SignupRecord};
 
 /// A raw DynamoDB item.
 pub(super) type Item = HashMap<String, AttributeValue>;

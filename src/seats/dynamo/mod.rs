@@ -59,10 +59,10 @@ use aws_sdk_dynamodb::types::{
 };
 use rand::Rng;
 
-use crate::domain::{DeliveryKey, PoolId, UnixMillis};
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::{
-    AuditEvent, Claim, ClaimKey, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage,
-    Rekey, RequestChange, RequestState, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    AuditEvent, Claim, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Rekey,
+    RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
 };
 
 use item::{
