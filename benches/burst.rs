@@ -9,21 +9,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::clock::{Clock, now_millis};
-use agol_seat_broker::config::WorkflowSettings;
-use agol_seat_broker::domain::ClaimKey;
-use agol_seat_broker::domain::PoolId;
-use agol_seat_broker::entrypoints::http::{AppState, router};
+use agol_seat_broker::clock::now_millis;
+use agol_seat_broker::domain::{ClaimKey, PoolId};
 use agol_seat_broker::intake::signature::SigningKey;
-use agol_seat_broker::policy::{Policy, Rules};
+use agol_seat_broker::policy::Rules;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
-use agol_seat_broker::provisioning::Provisioner;
 use agol_seat_broker::seats::dynamo::{
     ConflictRetry, DynamoLedger, client_for_endpoint, create_table,
 };
 use agol_seat_broker::seats::sqlite::SqliteLedger;
 use agol_seat_broker::seats::{ReserveRequest, SeatLedger};
+use agol_seat_broker::startup::{self, AppParts};
 use futures_util::StreamExt;
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -78,25 +75,17 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
     )
     .expect("client");
     let key = SigningKey::parse(SECRET).expect("key");
-    let clock = Clock::system();
-    let state = Arc::new(AppState {
-        provisioner: Arc::new(Provisioner::new(
-            ledger,
-            Arc::new(portal),
-            Arc::new(Policy::new(Rules::from_toml(&rules(seats)).expect("rules"))),
-            WorkflowSettings::default(),
-        )),
-        jobs: None,
-        entra: None,
-        http: Default::default(),
-        approval_routes: Default::default(),
-        standard_keys: vec![key.clone()],
-        tolerance_secs: 300,
-        clock,
-        status_tokens: vec![],
-        sources: Default::default(),
-        admin: None,
-    });
+    let rules = Rules::from_toml(&rules(seats)).expect("rules");
+    let app = startup::app(
+        ledger,
+        Arc::new(portal),
+        AppParts {
+            tolerance_secs: 300,
+            ..AppParts::new(rules, vec![key.clone()])
+        },
+    )
+    .await
+    .expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -105,7 +94,7 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
         listener.local_addr().expect("addr")
     );
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(state)).await;
+        let _ = axum::serve(listener, app.router).await;
     });
     let client = reqwest::Client::new();
     let run_id = now_millis();

@@ -8,16 +8,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::clock::{Clock, now_millis};
+use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::config::WorkflowSettings;
-use agol_seat_broker::domain::{DeliveryKey, Email, SignupRequest};
-use agol_seat_broker::entrypoints::http::{AppState, router};
+use agol_seat_broker::domain::{DeliveryKey, Email, Overrides, SignupRequest};
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::fake::FakePortal;
-use agol_seat_broker::provisioning::Provisioner;
+use agol_seat_broker::provisioning::{Creation, Provisioner};
 use agol_seat_broker::queue::{BoxFuture, Job, JobSink, QueueError};
 use agol_seat_broker::seats::memory::MemoryLedger;
+use agol_seat_broker::startup::{self, AppParts};
 use axum::body::Body;
 use tower::ServiceExt;
 
@@ -83,11 +83,20 @@ fn main() {
                 id: format!("msg_{i}"),
             };
             let t = Instant::now();
-            let h = p.handle(&key, "hash", &req, now).await;
+            let h = p
+                .sign_up(
+                    &key,
+                    "hash",
+                    &req,
+                    &Overrides::default(),
+                    Creation::InRequest,
+                    now,
+                )
+                .await;
             samples.push(t.elapsed());
             std::hint::black_box(h);
         }
-        report("workflow: Provisioner::handle (new member)", samples);
+        report("workflow: Provisioner::sign_up (new member)", samples);
 
         // 2. Replays of finished deliveries (the idempotency fast path).
         let mut samples = Vec::with_capacity(N);
@@ -106,7 +115,17 @@ fn main() {
                 id: "msg_0".into(),
             };
             let t = Instant::now();
-            std::hint::black_box(p.handle(&key, "hash", &req, now).await);
+            std::hint::black_box(
+                p.sign_up(
+                    &key,
+                    "hash",
+                    &req,
+                    &Overrides::default(),
+                    Creation::InRequest,
+                    now,
+                )
+                .await,
+            );
             samples.push(t.elapsed());
         }
         report("workflow: replay of a finished delivery", samples);
@@ -138,30 +157,36 @@ fn main() {
             };
             let t = Instant::now();
             let h = p
-                .accept(&key, "hash", &req, &Default::default(), &Discard, now)
+                .sign_up(
+                    &key,
+                    "hash",
+                    &req,
+                    &Overrides::default(),
+                    Creation::Queued(&Discard),
+                    now,
+                )
                 .await;
             samples.push(t.elapsed());
             std::hint::black_box(h);
         }
-        report("hooks: Provisioner::accept (reserve + queue)", samples);
+        report(
+            "hooks: Provisioner::sign_up, queued (reserve + queue)",
+            samples,
+        );
 
         // 3. The whole HTTP handler: verify, parse, workflow, respond.
         let key = SigningKey::parse(SECRET).expect("key");
-        let clock = Clock::system();
-        let state = Arc::new(AppState {
-            provisioner: Arc::new(provisioner()),
-            jobs: None,
-            entra: None,
-            http: Default::default(),
-            approval_routes: Default::default(),
-            standard_keys: vec![key.clone()],
-            tolerance_secs: 300,
-            clock,
-            status_tokens: vec![],
-            sources: Default::default(),
-            admin: None,
-        });
-        let app = router(state);
+        let app = startup::app(
+            Arc::new(MemoryLedger::new()),
+            Arc::new(FakePortal::new("org1", &["Partners"])),
+            AppParts {
+                tolerance_secs: 300,
+                ..AppParts::new(Rules::from_toml(RULES).expect("rules"), vec![key.clone()])
+            },
+        )
+        .await
+        .expect("app")
+        .router;
         let mut samples = Vec::with_capacity(N);
         for i in 0..N {
             let body =

@@ -209,18 +209,49 @@ pub struct ApprovalSettings {
     pub notify_topic_arn: Option<String>,
 }
 
+/// An environment variable's value; `None` when unset or blank.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A whole number from the environment, `default` when unset; a value that
+/// is not a whole number is refused, naming the variable.
+pub fn env_number(name: &str, default: u64) -> Result<u64, ConfigError> {
+    match env_var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{name} must be a whole number, got {v:?}"))),
+    }
+}
+
+/// A yes/no switch from the environment: `true`, `1` or `yes` (any case)
+/// turn it on; anything else, or unset, leaves it off.
+pub fn env_flag(name: &str) -> bool {
+    matches!(
+        env_var(name).map(|v| v.to_ascii_lowercase()).as_deref(),
+        Some("true" | "1" | "yes")
+    )
+}
+
+/// A list from the environment, split at `separators`, empty items dropped.
+pub fn env_list(name: &str, separators: &[char]) -> Vec<String> {
+    env_var(name)
+        .unwrap_or_default()
+        .split(separators)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 impl ApprovalSettings {
     /// Reads `PUBLIC_URL`, `SLACK_APPROVERS`, `NOTIFY_TOPIC_ARN`.
     pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let var = env_var;
         ApprovalSettings {
             public_url: var("PUBLIC_URL"),
-            slack_approvers: var("SLACK_APPROVERS")
-                .unwrap_or_default()
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            slack_approvers: env_list("SLACK_APPROVERS", &[',', ' ']),
             notify_topic_arn: var("NOTIFY_TOPIC_ARN"),
         }
     }
@@ -229,7 +260,7 @@ impl ApprovalSettings {
 impl Settings {
     /// Reads the environment. Fails with a message naming the variable.
     pub fn from_env() -> Result<Settings, ConfigError> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let var = env_var;
         let rules = match (var("RULES_TOML"), var("RULES_PATH")) {
             (Some(inline), _) => RulesSource::Inline(inline),
             (None, Some(p)) => RulesSource::Path(p.into()),
@@ -245,15 +276,7 @@ impl Settings {
             Some(arn) => SecretsSource::SecretsManager(arn),
             None => SecretsSource::Environment,
         };
-        let num = |k: &str, default: u64| -> Result<u64, ConfigError> {
-            match var(k) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("{k} must be a whole number, got {v:?}"))),
-            }
-        };
+        let num = env_number;
         let workflow = WorkflowSettings {
             deadline: Duration::from_secs(num("PORTAL_DEADLINE_SECS", 20)?),
             lease: Duration::from_secs(num("LEASE_SECS", 60)?),
@@ -340,7 +363,7 @@ impl Secrets {
                 })
             }
             SecretsSource::Environment => {
-                let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+                let var = env_var;
                 let password = match (var("ARCGIS_PASSWORD"), var("ARCGIS_PASSWORD_FILE")) {
                     (Some(p), _) => p,
                     (None, Some(path)) => std::fs::read_to_string(&path)
@@ -353,20 +376,19 @@ impl Secrets {
                 Ok(Secrets {
                     arcgis_username: var("ARCGIS_USERNAME").unwrap_or_default(),
                     arcgis_password: Secret::new(password),
-                    standard_webhook_secrets: var("STANDARD_WEBHOOK_SECRETS")
-                        .unwrap_or_default()
-                        .split([',', ' ', '\n'])
-                        .filter(|s| !s.is_empty())
-                        .map(Secret::new)
-                        .collect(),
+                    standard_webhook_secrets: env_list(
+                        "STANDARD_WEBHOOK_SECRETS",
+                        &[',', ' ', '\n'],
+                    )
+                    .into_iter()
+                    .map(Secret::new)
+                    .collect(),
                     status_tokens: var("STATUS_TOKEN").into_iter().map(Secret::new).collect(),
                     source_secrets: Default::default(),
                     approval_link_secret: var("APPROVAL_LINK_SECRET").map(Secret::new),
                     notify_webhook_url: var("NOTIFY_WEBHOOK_URL").map(Secret::new),
-                    slack_signing_secrets: var("SLACK_SIGNING_SECRETS")
-                        .unwrap_or_default()
-                        .split([',', ' ', '\n'])
-                        .filter(|s| !s.is_empty())
+                    slack_signing_secrets: env_list("SLACK_SIGNING_SECRETS", &[',', ' ', '\n'])
+                        .into_iter()
                         .map(Secret::new)
                         .collect(),
                     admin_secret: var("ADMIN_SECRET").map(Secret::new),

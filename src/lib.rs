@@ -3,31 +3,32 @@
 //!
 //! # Layout
 //!
-//! A request flows intake → policy → seats → portal, driven by the
-//! provisioning workflow and called from thin entry points. Nothing calls
-//! backwards.
+//! Arrows run one way, from the entry points down to the domain; nothing
+//! imports upwards or sideways, and no files import each other in a circle
+//! (`scripts/check-layers.py`, run by CI). Top to bottom:
 //!
-//! - [`domain`]: validated value types (e-mail, username, pool, delivery key).
-//! - [`intake`]: verifies webhook deliveries and normalises them into a
-//!   [`intake::SignupRequest`].
-//! - [`policy`]: the rules file; decides pool, role, user type, groups and
-//!   username.
-//! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
-//!   idempotency records) and its adapters: DynamoDB (deployed), SQLite
-//!   (embedded, one machine), in-memory (tests).
-//! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
-//!   portal simulator (a fake ArcGIS portal over real HTTP).
-//! - [`provisioning`]: the workflow (idempotency → reserve → create →
-//!   confirm, with compensation), its asynchronous half (reserve now, create
-//!   from a queue) and the sweeper for crashed attempts.
-//! - [`queue`]: job queue adapters: SQS (deployed) and an in-process worker.
-//! - [`entrypoints`]: the one HTTP router (Lambda and local server) and the
-//!   command line; [`startup`] wires them from [`config`].
-//! - [`status`]: seats per pool, for `seats` and `GET /status`.
-//! - [`import`]: CSV import of members (AdminTools layout) through the
-//!   same ledger and portal client.
+//! | layer | modules | job |
+//! |---|---|---|
+//! | command line | [`cli`] | clap and dispatch: `serve`, `demo`, `send`, `seats`, `audit`, `import`, … |
+//! | wiring | [`startup`] | the one place that builds the parts and connects them, for every process and the tests |
+//! | entry points | [`entrypoints`] | the HTTP routes (Lambda and local server), the queue workers, the import function |
+//! | bulk workflow | [`import`] | CSV import in the AdminTools layout |
+//! | workflow | [`provisioning`] | sign-ups, jobs, approvals, the waitlist, recovery, read models |
+//! | adapters of the senders; rules | [`intake`], [`policy`] | verify and normalise deliveries; which pool, role, user type, groups |
+//! | ports and adapters | [`seats`], [`portal`], [`queue`], [`notify`] | the ledger (DynamoDB, SQLite, memory), ArcGIS (client, simulator), the job queue (SQS, local), notices |
+//! | foundations | [`config`], [`clock`], [`ids`], [`telemetry`] | settings and secrets, the one clock, the one id source, logs |
+//! | values | [`domain`] | validated value types shared by every layer |
+//!
+//! One sign-up: a route in [`entrypoints::http`] verifies and parses the
+//! delivery through its [`intake`] adapter into a [`domain::SignupRequest`],
+//! calls [`provisioning::Provisioner::sign_up`] (which asks [`policy`] for
+//! the pool, takes the delivery's lease and a seat in [`seats`], creates the
+//! member through [`portal`] or queues it through [`queue`]), and renders
+//! the [`provisioning::Outcome`] in the sender's terms. The architecture is
+//! described at length in `docs/architecture.md`.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -42,5 +43,5 @@ pub mod provisioning;
 pub mod queue;
 pub mod seats;
 pub mod startup;
-pub mod status;
+
 pub mod telemetry;

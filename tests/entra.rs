@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agol_seat_broker::intake::entra::{
-    self, Claims, ENTRA_SERVICE_APP_ID, EntraConfig, EntraVerifier, JwksPolicy, SubmitDecision,
+    self, Claims, ENTRA_SERVICE_APP_ID, EntraConfig, EntraVerifier, JwksPolicy, SubmitAction,
     TokenRejection,
 };
 use agol_seat_broker::intake::{FieldMap, IntakeError, MAX_BODY_BYTES};
@@ -652,7 +652,7 @@ fn replies_have_one_action_with_the_documented_types() {
                          "message": "Thanks: your request is pending approval."}]}})
     );
     assert_eq!(
-        SubmitDecision::Continue.to_json(),
+        SubmitAction::Continue.to_json(),
         entra::continue_with_default()
     );
     let errors = BTreeMap::from([("companyName".to_string(), "Not a member".to_string())]);

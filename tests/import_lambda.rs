@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::entrypoints::import_function::ImportFunction;
+use agol_seat_broker::entrypoints::import_function::objects::LocalObjects;
 use agol_seat_broker::import::ImportOptions;
-use agol_seat_broker::import::lambda::ImportFunction;
-use agol_seat_broker::import::objects::LocalObjects;
 use agol_seat_broker::policy::Rules;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};

@@ -1,13 +1,13 @@
 //! The `agol-seat-broker` command: `serve`, `demo`, `send`, `seats`,
-//! `simulate-portal`, `check-rules`. See `entrypoints::cli`.
+//! `simulate-portal`, `check-rules`. See `cli`.
 
 use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     agol_seat_broker::telemetry::init();
-    let cli = agol_seat_broker::entrypoints::cli::Cli::parse();
-    match agol_seat_broker::entrypoints::cli::run(cli).await {
+    let cli = agol_seat_broker::cli::Cli::parse();
+    match agol_seat_broker::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -1,16 +1,19 @@
 //! The import function (SAM `BuildProperties: Binary: import-lambda`):
 //! imports a CSV file uploaded to the import bucket and writes
-//! `<key>.result.csv` beside it. See `import::lambda`.
+//! `<key>.result.csv` beside it. See `entrypoints::import_function`.
 
-use agol_seat_broker::import::lambda;
-use agol_seat_broker::telemetry;
+use agol_seat_broker::{config::Settings, startup, telemetry};
 use aws_lambda_events::event::s3::S3Event;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let function = match lambda::from_env().await {
+    let function = match Settings::from_env() {
+        Ok(settings) => startup::import_function(&settings).await,
+        Err(e) => Err(e),
+    };
+    let function = match function {
         Ok(f) => std::sync::Arc::new(f),
         Err(e) => {
             tracing::error!("cannot start: {e}");

@@ -16,7 +16,6 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use crate::clock::now_millis;
 use crate::portal::Portal;
 use crate::provisioning::{Provisioner, SweepReport};
 use crate::queue::Job;
@@ -49,8 +48,11 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
         ));
     }
     if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
-        let report = provisioner.sweep(now_millis(), reservation_timeout).await;
-        let expired = provisioner.expire_requests(None, now_millis()).await;
+        let clock = provisioner.clock();
+        let report = provisioner
+            .sweep(clock.now(), reservation_timeout, &[])
+            .await;
+        let expired = provisioner.expire_requests(None, clock.now()).await;
         tracing::info!(?report, expired, "scheduled sweep");
         return Ok(WorkerReply::Sweep(report));
     }
@@ -108,12 +110,9 @@ async fn handle_record<L: SeatLedger, P: Portal>(
         }
     };
     let last = receive_count >= max_attempts.max(1);
-    let result = provisioner.complete(&job, last, now_millis()).await;
-    if let Some(pool) = &result.freed {
-        provisioner.admit_waitlisted(pool, None, now_millis()).await;
-    }
-    if result.retry {
+    let retry = provisioner.run_job(&job, last).await;
+    if retry {
         tracing::info!(delivery = %job.delivery.as_string(), receive_count, last, "job not done");
     }
-    result.retry
+    retry
 }

@@ -5,11 +5,12 @@
 //! A row gives up only when its own retry budget is spent, and is then
 //! reported `retry_later`.
 //!
-//! New members go through [`Provisioner::handle_with`] under the delivery key
+//! New members go through [`Provisioner::sign_up`] under the delivery key
 //! `import:<file hash>:<row>`, so the seat ledger and its delivery records
 //! make a re-run idempotent. Existing members get only the changed fields,
 //! role and user type in the order the portal accepts, groups added, and
-//! their seat moved between pools when their user type changes.
+//! their seat moved between pools when their user type changes: every seat
+//! change goes through the workflow's seat functions, never the ledger.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,13 +20,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::clock::now_millis;
+use crate::clock::Clock;
 use crate::config::WorkflowSettings;
-use crate::domain::{ClaimKey, PoolId, UnixMillis};
+use crate::domain::{ClaimKey, PoolId};
+use crate::ids::Ids;
 use crate::policy::{Policy, Rules};
 use crate::portal::{Portal, PortalError};
-use crate::provisioning::{Outcome, Provisioner};
-use crate::seats::{LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger};
+use crate::provisioning::{Creation, Outcome, Provisioner};
+use crate::seats::{LedgerError, Rekey, Reservation, SeatLedger};
 
 use super::plan::{Create, SeatChange, Update, describe_update, only_pool};
 use super::report::{Observer, RowResult, outcome};
@@ -108,8 +110,10 @@ pub struct Executor<L, P> {
     /// One workflow per pool, each with rules holding only that pool, so a
     /// row lands in the pool its plan chose.
     provisioners: HashMap<PoolId, Provisioner<L, P>>,
-    ledger: Arc<L>,
+    /// The workflow over every pool, for the seat moves of updates.
+    seats: Arc<Provisioner<L, P>>,
     portal: Arc<P>,
+    clock: Clock,
     gate: Gate,
     budget: Duration,
     file_hash: String,
@@ -128,13 +132,18 @@ enum Stop {
 }
 
 impl<L: SeatLedger, P: Portal> Executor<L, P> {
-    /// An executor. `budget`: how long one row may keep retrying.
+    /// An executor. `seats` is the workflow over every pool (the seat moves
+    /// of updates go through it); new members go through one workflow per
+    /// pool built here from `rules`. `budget`: how long one row may keep
+    /// retrying.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ledger: Arc<L>,
         portal: Arc<P>,
+        seats: Arc<Provisioner<L, P>>,
         rules: &Rules,
         workflow: &WorkflowSettings,
+        (clock, ids): (Clock, Ids),
         backoff: (Duration, Duration),
         budget: Duration,
         file_hash: String,
@@ -156,14 +165,17 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                     portal.clone(),
                     Arc::new(Policy::new(only)),
                     workflow.clone(),
-                );
+                )
+                .with_clock(clock.clone())
+                .with_ids(ids.clone());
                 Some((p.id.clone(), prov))
             })
             .collect();
         Executor {
-            ledger,
             provisioners,
+            seats,
             portal,
+            clock,
             gate: Gate::new(backoff.0, backoff.1),
             budget,
             file_hash,
@@ -270,12 +282,13 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         let handled = loop {
             self.gate.wait().await;
             let h = provisioner
-                .handle_with(
+                .sign_up(
                     &c.delivery,
                     &c.payload_hash,
                     &c.request,
                     &c.overrides,
-                    now(),
+                    Creation::InRequest,
+                    self.clock.now(),
                 )
                 .await;
             let Outcome::RetryLater { code, message, .. } = &h.outcome else {
@@ -286,9 +299,7 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                 // own rows is left by a run that died: drop it, go again.
                 "delivery_in_progress" if !lease_cleared => {
                     lease_cleared = true;
-                    if let Err(e) = self.ledger.abandon_delivery(&c.delivery).await {
-                        tracing::warn!(row, "could not drop a dead run's lease: {e}");
-                    }
+                    provisioner.drop_delivery_lease(&c.delivery).await;
                     continue;
                 }
                 "portal_auth_failed" | "portal_misconfigured" => {
@@ -535,7 +546,7 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         for (key, id) in &u.rekey {
             let r = self
                 .ledger_call(started, "seat", || {
-                    self.ledger.rekey(key, id, &u.person, now())
+                    self.seats.rekey_seat(key, id, &u.person, self.clock.now())
                 })
                 .await?;
             match r {
@@ -609,18 +620,16 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         // 1. A seat in the new pool (unless the person already holds it).
         let mut new_claim: Option<String> = None;
         if reserve {
-            let claim_id = new_claim_id();
             let delivery = format!("import:{}:{row}:move", self.file_hash);
             let r = self
                 .ledger_call(started, "seat", || {
-                    self.ledger.reserve(ReserveRequest {
-                        key: &key,
-                        capacity: to_capacity,
-                        delivery: &delivery,
-                        claim_id: &claim_id,
-                        username: name,
-                        now: now(),
-                    })
+                    self.seats.reserve_seat_for(
+                        &key,
+                        to_capacity,
+                        &delivery,
+                        name,
+                        self.clock.now(),
+                    )
                 })
                 .await?;
             match r {
@@ -647,7 +656,9 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
             if let Err(stop) = changed {
                 if let Some(id) = &new_claim {
                     let _ = self
-                        .ledger_call(started, "seat release", || self.ledger.release(&key, id))
+                        .ledger_call(started, "seat release", || {
+                            self.seats.release_seat(&key, id)
+                        })
                         .await;
                 }
                 return Err(stop);
@@ -657,26 +668,15 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         // 3. Confirm the new seat, give back the old ones.
         if let Some(id) = &new_claim {
             self.ledger_call(started, "seat confirm", || {
-                self.ledger.confirm(&key, id, name, now())
+                self.seats.confirm_seat(&key, id, name, self.clock.now())
             })
             .await?;
         }
         for (old, id) in from {
-            self.ledger_call(started, "seat release", || self.ledger.release(old, id))
+            self.ledger_call(started, "seat release", || self.seats.release_seat(old, id))
                 .await?;
         }
         done.push("seat");
         Ok(())
     }
-}
-
-fn now() -> UnixMillis {
-    now_millis()
-}
-
-fn new_claim_id() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,7 +4,8 @@
 //! # How an import runs
 //!
 //! 1. **Settle** (not in a dry run): seats an interrupted run of the same
-//!    file left reserved are confirmed or released ([`resume`]).
+//!    file left reserved are confirmed or released
+//!    ([`Provisioner::settle_import`]).
 //! 2. **Read the state once**: every member, role and group of the
 //!    organization ([`org::OrgView`]) and every pool's usage and claims
 //!    ([`org::SeatView`]).
@@ -24,13 +25,10 @@
 //! a line break.)
 
 pub mod execute;
-pub mod lambda;
 pub mod layout;
-pub mod objects;
 pub mod org;
 pub mod plan;
 pub mod report;
-pub mod resume;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -40,10 +38,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::clock::now_millis;
+use crate::clock::Clock;
 use crate::config::WorkflowSettings;
-use crate::policy::Rules;
+use crate::ids::Ids;
+use crate::policy::{Policy, Rules};
 use crate::portal::{Portal, PortalError};
+use crate::provisioning::{Provisioner, SettleError, Settled};
 use crate::seats::{LedgerError, SeatLedger};
 
 use execute::Executor;
@@ -51,7 +51,6 @@ use layout::HeaderError;
 use org::{OrgView, SeatView};
 use plan::{Action, Context, RowPlan};
 use report::{Counts, Observer, ResultWriter, RowResult, outcome};
-use resume::Settled;
 use validate::{Records, Validation, Validator};
 
 /// How to import.
@@ -73,6 +72,10 @@ pub struct ImportOptions {
     pub backoff: (Duration, Duration),
     /// The workflow's tunables (deadline per portal call chain, lease…).
     pub workflow: WorkflowSettings,
+    /// The process's clock.
+    pub clock: Clock,
+    /// The process's id source (claim ids of moved seats).
+    pub ids: Ids,
 }
 
 impl Default for ImportOptions {
@@ -85,6 +88,8 @@ impl Default for ImportOptions {
             retry_budget: Duration::from_secs(15 * 60),
             backoff: (Duration::from_millis(500), Duration::from_secs(30)),
             workflow: WorkflowSettings::default(),
+            clock: Clock::system(),
+            ids: Ids::random(),
         }
     }
 }
@@ -150,7 +155,7 @@ pub enum ImportError {
     Internal(String),
     /// Settling an interrupted run failed.
     #[error("cannot settle the seats of an interrupted run: {0}")]
-    Settle(#[from] resume::SettleError),
+    Settle(#[from] SettleError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError + '_ {
@@ -199,9 +204,20 @@ pub async fn run<L: SeatLedger, P: Portal>(
     };
     drop(reader);
 
+    // The workflow over every pool: settles an interrupted run's seats and
+    // moves the seats of updated members.
+    let workflow = Arc::new(
+        Provisioner::new(
+            ledger.clone(),
+            portal.clone(),
+            Arc::new(Policy::new(rules.clone())),
+            opts.workflow.clone(),
+        )
+        .with_clock(opts.clock.clone())
+        .with_ids(opts.ids.clone()),
+    );
     if !opts.dry_run {
-        summary.settled =
-            resume::settle(&*ledger, &*portal, rules, &file_hash, now_millis()).await?;
+        summary.settled = workflow.settle_import(&file_hash, opts.clock.now()).await?;
     }
     // Group membership is read per group only when the file can ask for
     // groups; an import without the column makes no such calls.
@@ -294,8 +310,10 @@ pub async fn run<L: SeatLedger, P: Portal>(
     let executor = Arc::new(Executor::new(
         ledger,
         portal,
+        workflow,
         rules,
         &opts.workflow,
+        (opts.clock.clone(), opts.ids.clone()),
         opts.backoff,
         opts.retry_budget,
         file_hash,

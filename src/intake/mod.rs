@@ -9,15 +9,20 @@
 //! Every refusal is an [`IntakeError`] with a stable public `code` and an
 //! HTTP status; the message never echoes secrets or raw bodies.
 
+pub mod approvals;
 pub mod auth0;
 pub mod entra;
 #[cfg(test)]
 mod fuzz_support;
 pub mod okta;
+pub mod profiles;
+pub mod reply;
 pub mod signature;
+pub mod slack;
 pub mod sources;
 pub mod standard;
 pub mod survey123;
+pub mod survey123_reread;
 pub mod tally;
 pub mod typeform;
 

@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::reply::{HookAnswer, HookReply};
+use super::sources::PendingAnswer;
 use super::{
     FieldMap, IntakeError, MAX_BODY_BYTES, Signup, SignupRequest, clean_text, delivery_key,
     from_fields, reportable, static_secret_matches,
@@ -433,9 +435,9 @@ pub fn parse_registration(body: &[u8], fields: &FieldMap) -> Result<Signup, Inta
     Ok(Signup { key, request })
 }
 
-/// The registration hook's answer, as a decision.
+/// The registration hook's answer: the command Okta carries out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RegistrationDecision {
+pub enum RegistrationCommand {
     /// Let the registration proceed (a seat is reserved).
     Allow,
     /// The person's pool has no seat left.
@@ -453,25 +455,84 @@ pub enum RegistrationDecision {
     },
 }
 
-/// The JSON answer for a [`RegistrationDecision`] (send with status 200).
-pub fn registration_response(decision: &RegistrationDecision) -> Value {
+/// The JSON answer for a [`RegistrationCommand`] (send with status 200).
+pub fn registration_response(decision: &RegistrationCommand) -> Value {
     match decision {
-        RegistrationDecision::Allow => registration_allow(),
-        RegistrationDecision::NoSeatsLeft => registration_deny(
+        RegistrationCommand::Allow => registration_allow(),
+        RegistrationCommand::NoSeatsLeft => registration_deny(
             "No seats left for your organization",
             "QUOTA_EXCEEDED",
             "data.userProfile.organization",
         ),
-        RegistrationDecision::NotEligible => registration_deny(
+        RegistrationCommand::NotEligible => registration_deny(
             "Sign-up is not open for this e-mail address",
             "NOT_ELIGIBLE",
             "data.userProfile.email",
         ),
-        RegistrationDecision::Deny {
+        RegistrationCommand::Deny {
             summary,
             reason,
             location,
         } => registration_deny(summary, reason, location),
+    }
+}
+
+/// The registration hook's replies: how each [`HookAnswer`] is told to the
+/// person, and what a request pending approval gets (`pending_answer`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationReply {
+    /// ALLOW (the Okta account is created, the ArcGIS member after
+    /// approval) or DENY with "pending approval".
+    pub pending: PendingAnswer,
+}
+
+impl RegistrationReply {
+    /// The command for an answer.
+    pub fn command(&self, answer: &HookAnswer) -> RegistrationCommand {
+        let deny = |summary: String, reason: &str, location: &str| RegistrationCommand::Deny {
+            summary,
+            reason: reason.into(),
+            location: location.into(),
+        };
+        match answer {
+            HookAnswer::Admitted => RegistrationCommand::Allow,
+            HookAnswer::PendingApproval => match self.pending {
+                PendingAnswer::Allow => RegistrationCommand::Allow,
+                PendingAnswer::Deny => deny(
+                    "Your request was received and is pending approval. You will be told when it is decided.".into(),
+                    "PENDING_APPROVAL",
+                    "data.userProfile.email",
+                ),
+            },
+            HookAnswer::Waitlisted { position } => deny(
+                format!("All seats for your organization are taken; you are number {position} on the waiting list."),
+                "WAITLISTED",
+                "data.userProfile.organization",
+            ),
+            HookAnswer::PoolFull => RegistrationCommand::NoSeatsLeft,
+            HookAnswer::NotEligible => RegistrationCommand::NotEligible,
+            HookAnswer::TryLater => deny(
+                "Sign-up is temporarily unavailable. Please try again in a few minutes.".into(),
+                "TEMPORARILY_UNAVAILABLE",
+                "data.userProfile.email",
+            ),
+            HookAnswer::NotAccepted => deny(
+                "Your sign-up could not be accepted. Please contact the administrator.".into(),
+                "NOT_ACCEPTED",
+                "data.userProfile.email",
+            ),
+            HookAnswer::MissingInformation => deny(
+                "Your sign-up is missing information we need (e-mail address).".into(),
+                "INVALID_PROFILE",
+                "data.userProfile.email",
+            ),
+        }
+    }
+}
+
+impl HookReply for RegistrationReply {
+    fn reply(&self, answer: &HookAnswer) -> Value {
+        registration_response(&self.command(answer))
     }
 }
 
@@ -981,10 +1042,7 @@ mod tests {
         let expected = json!({"commands": [
             {"type": "com.okta.action.update", "value": {"registration": "ALLOW"}}]});
         assert_eq!(registration_allow(), expected);
-        assert_eq!(
-            registration_response(&RegistrationDecision::Allow),
-            expected
-        );
+        assert_eq!(registration_response(&RegistrationCommand::Allow), expected);
     }
 
     #[test]
@@ -997,10 +1055,10 @@ mod tests {
                 "domain": "end-user"}]}
         });
         assert_eq!(
-            registration_response(&RegistrationDecision::NoSeatsLeft),
+            registration_response(&RegistrationCommand::NoSeatsLeft),
             expected
         );
-        let custom = registration_response(&RegistrationDecision::Deny {
+        let custom = registration_response(&RegistrationCommand::Deny {
             summary: "Use your work e-mail".into(),
             reason: "INVALID_EMAIL_DOMAIN".into(),
             location: "data.userProfile.email".into(),
@@ -1013,7 +1071,7 @@ mod tests {
             custom["error"]["errorCauses"][0]["location"],
             json!("data.userProfile.email")
         );
-        let not_eligible = registration_response(&RegistrationDecision::NotEligible);
+        let not_eligible = registration_response(&RegistrationCommand::NotEligible);
         assert_eq!(
             not_eligible["commands"][0]["value"]["registration"],
             json!("DENY")

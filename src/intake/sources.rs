@@ -35,8 +35,7 @@ use serde::Deserialize;
 use super::FieldMap;
 use super::entra::EntraConfig;
 use crate::config::Secret;
-use crate::domain::ApprovalMode;
-use crate::domain::layer_url::LayerUrl;
+use crate::domain::{ApprovalMode, LayerUrl, Overrides};
 
 /// The senders with a route of their own (besides Standard Webhooks).
 pub const SOURCES: &[(&str, &str)] = &[
@@ -169,6 +168,17 @@ pub struct Source {
     /// Survey123: re-read each record from its layer (`None`: the payload
     /// is trusted as it is, behind the path token only).
     pub reread: Option<Reread>,
+}
+
+impl Source {
+    /// What this sender's configuration overrides in every sign-up it
+    /// brings (its approval setting).
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            approval: self.approval,
+            ..Overrides::default()
+        }
+    }
 }
 
 /// All configured sources, by name.

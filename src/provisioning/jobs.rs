@@ -1,10 +1,11 @@
-//! The asynchronous path: reserve now, create the member later.
+//! The queued half of a sign-up: create the member for a [`Job`].
 //!
 //! Okta and Entra give a hook 2–3 seconds, less than ArcGIS Online may take
-//! to create a member. On those routes [`Provisioner::accept`] verifies,
-//! decides and reserves, hands a [`Job`] to a [`JobSink`] and answers at
-//! once. A worker then calls [`Provisioner::complete`] for each job, as many
-//! times as the queue redelivers it:
+//! to create a member. Their routes reserve a seat and queue a [`Job`]
+//! ([`super::Creation::Queued`]); forms queue one when the portal is slow
+//! ([`super::Creation::InRequestOrQueue`]). A worker (SQS in AWS, the local
+//! server's in-process worker) then runs [`Provisioner::run_job`] for each
+//! delivery of the job, as many times as the queue redelivers it:
 //!
 //! - the member is created (or adopted) and the claim confirmed → done;
 //! - the portal refused the member for good → the seat is released and a
@@ -14,26 +15,20 @@
 //!   the seat is released and the failure recorded, and the queue moves the
 //!   message to its dead-letter queue.
 //!
-//! The synchronous routes use the same jobs as a fallback
-//! ([`Provisioner::handle_or_defer`]): when the portal does not create the
-//! member within the deadline, the reserved seat is kept and a job queued.
-//!
-//! Adapters of [`JobSink`]: `queue::sqs` (SQS with a dead-letter queue, the
-//! deployed path) and `queue::local` (an in-process worker for the local
-//! server).
+//! A seat given back admits the first person on the pool's waitlist.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Provisioner, candidates, failure_outcome};
-use crate::domain::{ClaimKey, DeliveryKey, Email, Overrides, PoolId, SignupRequest, UnixMillis};
+use super::member::candidates;
+use super::outcome::{Outcome, failure_outcome};
+use super::workflow::Provisioner;
+use crate::domain::{Email, PoolId, SignupRequest, UnixMillis};
 use crate::policy::InvitationMode;
 use crate::portal::Portal;
-use crate::queue::{Job, JobSink};
+use crate::queue::Job;
 use crate::seats::{ClaimState, FailedSignup, SeatLedger};
-
-use super::outcome::{Handled, Outcome};
 
 /// What one attempt at a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,133 +56,24 @@ impl JobResult {
 const FAILURE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
-    /// The fast half of a sign-up: decide, take the delivery's lease, reserve
-    /// a seat and queue the member's creation. Answers [`Outcome::Accepted`]
-    /// when a job was queued (or one is already under way for this person),
-    /// and the usual refusals otherwise. The outcome is stored for replays
-    /// like [`Provisioner::handle`]'s.
-    pub async fn accept(
-        &self,
-        delivery: &DeliveryKey,
-        payload_hash: &str,
-        req: &SignupRequest,
-        overrides: &Overrides,
-        sink: &dyn JobSink,
-        now: UnixMillis,
-    ) -> Handled {
-        let overrides = overrides.clone();
-        let decision = match self.decide(req, &overrides) {
-            Ok(d) => d,
-            Err(rejection) => {
-                tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
-                return Handled::fresh(super::no_matching_pool());
-            }
-        };
-        if let Err(answer) = self.begin(delivery, payload_hash, now).await {
-            return answer;
+    /// One delivery of a queued job, as a worker runs it: the attempt
+    /// ([`Self::complete_job`]), then, when it gave a seat back, the first in
+    /// line on that pool's waitlist is admitted. `last_attempt` tells the
+    /// queue's final delivery, after which a transient failure is given up.
+    /// Returns whether the queue should deliver the job again.
+    pub async fn run_job(&self, job: &Job, last_attempt: bool) -> bool {
+        let result = self.complete_job(job, last_attempt, self.clock.now()).await;
+        if let Some(pool) = &result.freed {
+            self.admit_waitlisted(pool, None, self.clock.now()).await;
         }
-        if super::approval::effective_approval(&overrides, &decision)
-            == crate::domain::ApprovalMode::Manual
-        {
-            let outcome = self
-                .request_approval(delivery, req, &overrides, &decision, now)
-                .await;
-            self.finish(delivery, &outcome, now).await;
-            return Handled::fresh(outcome);
-        }
-        let outcome = match self
-            .reserve_claim(delivery, req, &decision, now, true)
-            .await
-        {
-            Err(Outcome::PoolFull { .. }) if decision.waitlist => {
-                self.join_waitlist(delivery, req, &overrides, &decision, now)
-                    .await
-            }
-            Err(outcome) => outcome,
-            Ok((claim, claim_id)) => {
-                let job = Job {
-                    delivery: delivery.clone(),
-                    request: req.clone(),
-                    overrides,
-                    claim: claim.clone(),
-                    claim_id: claim_id.clone(),
-                    accepted_at: now,
-                };
-                match sink.enqueue(&job).await {
-                    Ok(()) => {
-                        tracing::info!(pool = %decision.pool, delivery = %delivery.as_string(), "seat reserved, member queued");
-                        Outcome::Accepted {
-                            pool: decision.pool.to_string(),
-                            username: decision.username.to_string(),
-                        }
-                    }
-                    Err(e) => {
-                        let released = self.release_with_retry(&claim, &claim_id).await;
-                        tracing::error!(released, "{e}");
-                        Outcome::retry(
-                            "queue_unavailable",
-                            "The job queue is unavailable; the seat was released. Retry later.",
-                            30,
-                        )
-                    }
-                }
-            }
-        };
-        self.finish(delivery, &outcome, now).await;
-        Handled::fresh(outcome)
-    }
-
-    /// The synchronous path's fallback: the portal did not create the
-    /// member in time (`err` is transient), so the reserved seat is kept and
-    /// the creation queued. [`Outcome::Accepted`], or `None` when the queue
-    /// refused the job and the caller must release the seat as usual.
-    pub(super) async fn defer(
-        &self,
-        sink: &dyn JobSink,
-        job: &Job,
-        decision: &crate::policy::Decision,
-        err: &crate::portal::PortalError,
-        now: UnixMillis,
-    ) -> Option<Outcome> {
-        let delivery = job.delivery.as_string();
-        if let Err(e) = sink.enqueue(job).await {
-            tracing::error!(delivery, "portal slow and {e}: the seat is released");
-            return None;
-        }
-        tracing::info!(pool = %decision.pool, delivery, "portal slow ({err}): seat kept, member queued");
-        self.audit(
-            &delivery,
-            "member.deferred",
-            &job.claim,
-            format!("{err}; the creation was queued"),
-            now,
-        )
-        .await;
-        Some(Outcome::Accepted {
-            pool: decision.pool.to_string(),
-            username: decision.username.to_string(),
-        })
-    }
-
-    /// Whether the person already holds a seat (reserved or active) in the
-    /// pool the rules give them. Reads only: for events that fire on every
-    /// sign-in, so those write nothing for people who have a seat.
-    pub async fn holds_seat(&self, req: &SignupRequest) -> Result<bool, crate::seats::LedgerError> {
-        let Ok(decision) = self.policy.decide(req) else {
-            return Ok(false);
-        };
-        let key = ClaimKey {
-            pool: decision.pool,
-            person: req.email.key(),
-        };
-        Ok(self.ledger.claim(&key).await?.is_some())
+        result.retry
     }
 
     /// The slow half: creates the member for a queued job. Safe to run any
     /// number of times for the same job (adoption, claim ids); see the module
     /// docs for what each result means. `last_attempt` tells the worker's
     /// final try, after which a transient failure is given up.
-    pub async fn complete(&self, job: &Job, last_attempt: bool, now: UnixMillis) -> JobResult {
+    pub async fn complete_job(&self, job: &Job, last_attempt: bool, now: UnixMillis) -> JobResult {
         let delivery = job.delivery.as_string();
         let claim = match self.ledger.claim(&job.claim).await {
             Ok(c) => c,
@@ -226,7 +112,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 return self.give_up(job, invalid_job(), now).await;
             }
         };
-        let decision = match self.decide(&request, &job.overrides) {
+        let decision = match self.grant_for(&request, &job.overrides) {
             Ok(d) if d.pool == job.claim.pool => d,
             _ => {
                 // The rules changed since the seat was reserved.
@@ -248,8 +134,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .await
         {
             Ok(created) => match self
-                .ledger
-                .confirm(&job.claim, &job.claim_id, &created.username, now)
+                .confirm_seat(&job.claim, &job.claim_id, &created.username, now)
                 .await
             {
                 Ok(_) => {

@@ -1,7 +1,11 @@
-//! What a delivery came to. Stored as JSON for replays, mapped to HTTP in one
-//! place (`entrypoints::http::respond`).
+//! What a delivery came to ([`Outcome`]). Stored as JSON for replays,
+//! rendered to each sender's reply in one place (`entrypoints::http::render`).
+//! The outcomes every path shares (store trouble, no pool, a portal failure)
+//! are built here, so their codes and messages are written once.
 
 use serde::{Deserialize, Serialize};
+
+use crate::portal::PortalError;
 
 /// The result of handling one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,5 +116,53 @@ impl Handled {
             outcome,
             replayed: false,
         }
+    }
+}
+
+/// The seat store could not be read or written: retry later.
+pub(super) fn store_unavailable() -> Outcome {
+    Outcome::retry("store_unavailable", "The seat store is unavailable.", 30)
+}
+
+/// No pool accepts the request: refused for good, nothing written.
+pub(super) fn no_matching_pool() -> Outcome {
+    Outcome::Rejected {
+        code: "no_matching_pool".into(),
+        message: "No pool accepts this request (e-mail domain, organization or pool field).".into(),
+    }
+}
+
+/// What a member the portal did not create comes to: "retry later" for
+/// trouble a retry may cure, a refusal otherwise (the seat is released
+/// either way by the caller).
+pub(super) fn failure_outcome(err: &PortalError) -> Outcome {
+    match err {
+        PortalError::Unavailable(_) | PortalError::Protocol(_) => Outcome::retry(
+            "portal_unavailable",
+            "ArcGIS Online did not answer in time; the seat was released. Retry later.",
+            60,
+        ),
+        PortalError::Config(_) => Outcome::retry(
+            "portal_misconfigured",
+            "The broker's ArcGIS connection is misconfigured; the seat was released. An operator must fix it.",
+            300,
+        ),
+        PortalError::Auth(_) => Outcome::retry(
+            "portal_auth_failed",
+            "The broker's ArcGIS administrator credentials were refused; the seat was released. An operator must fix the credentials.",
+            300,
+        ),
+        PortalError::NotInvited { .. } => Outcome::PortalFailed {
+            code: "portal_refused".into(),
+            message: "ArcGIS Online refused to create the member (no seat of this user type left in the organization, an incompatible role, or an invalid e-mail); the seat was released.".into(),
+        },
+        PortalError::Rejected { code, message } => Outcome::PortalFailed {
+            code: if code == "group_not_found" || code == "username_unavailable" {
+                code.clone()
+            } else {
+                "portal_rejected".into()
+            },
+            message: format!("ArcGIS Online rejected the request: {message}; the seat was released."),
+        },
     }
 }

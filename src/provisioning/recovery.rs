@@ -14,9 +14,9 @@ use std::time::Duration;
 use crate::domain::{UnixMillis, Username};
 use crate::policy::username::{MAX_CANDIDATES, candidate};
 use crate::portal::{Portal, PortalError};
-use crate::seats::{Claim, ClaimState, SeatLedger};
+use crate::seats::{Claim, ClaimState, LedgerError, SeatLedger};
 
-use super::Provisioner;
+use super::workflow::Provisioner;
 
 /// What a sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -31,17 +31,12 @@ pub struct SweepReport {
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// Settles every RESERVED claim not touched for `older_than`, in every
-    /// pool of the rules. Safe to run while requests are served, as long as
-    /// `older_than` exceeds the request deadline (the default stale threshold
-    /// does); a single-process server may pass zero at start-up, when no
-    /// request can be in flight.
-    pub async fn sweep(&self, now: UnixMillis, older_than: Duration) -> SweepReport {
-        self.sweep_sparing(now, older_than, &[]).await
-    }
-
-    /// [`Self::sweep`], leaving alone the reservations in `spare` (claim
-    /// ids of queued jobs that will settle them themselves).
-    pub async fn sweep_sparing(
+    /// pool of the rules, leaving alone the reservations in `spare` (claim
+    /// ids of queued jobs that will settle them themselves). Safe to run
+    /// while requests are served, as long as `older_than` exceeds the request
+    /// deadline (the default stale threshold does); a single-process server
+    /// may pass zero at start-up, when no request can be in flight.
+    pub async fn sweep(
         &self,
         now: UnixMillis,
         older_than: Duration,
@@ -115,18 +110,98 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     && m.email.as_deref().map(str::to_lowercase).as_deref()
                         == Some(claim.key.person.as_str());
                 if ours {
-                    self.ledger
-                        .confirm(&claim.key, &claim.claim_id, name.as_str(), now)
+                    self.confirm_seat(&claim.key, &claim.claim_id, name.as_str(), now)
                         .await
                         .map_err(|e| e.to_string())?;
                     return Ok(true);
                 }
             }
         }
-        self.ledger
-            .release(&claim.key, &claim.claim_id)
+        self.release_seat(&claim.key, &claim.claim_id)
             .await
             .map_err(|e| e.to_string())?;
         Ok(false)
+    }
+}
+
+/// What settling an interrupted import found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Claims confirmed (the dead run's change had reached the portal).
+    pub confirmed: u32,
+    /// Claims released (it had not).
+    pub released: u32,
+}
+
+/// Why settling an interrupted import could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    /// The portal could not be asked.
+    #[error("{0}")]
+    Portal(#[from] PortalError),
+    /// The ledger could not be read or written.
+    #[error("{0}")]
+    Ledger(#[from] LedgerError),
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Settles the RESERVED claims an earlier, interrupted import of the
+    /// file `file_hash` left (their delivery is `import:<file hash>:<row>`
+    /// for a creation, `…:move` for a user type change), in every pool of the
+    /// rules: a creation whose member exists (ours: same organization and
+    /// e-mail) is confirmed, otherwise released; a move whose member already
+    /// has the pool's user type is confirmed, otherwise released. Only one
+    /// import of a file runs at a time, so nothing else is working on them.
+    pub async fn settle_import(
+        &self,
+        file_hash: &str,
+        now: UnixMillis,
+    ) -> Result<Settled, SettleError> {
+        let prefix = format!("import:{file_hash}:");
+        let mut out = Settled::default();
+        let mut org_id: Option<String> = None;
+        for pool in &self.policy.rules().pools {
+            for claim in self.ledger.claims(&pool.id).await? {
+                if claim.state != ClaimState::Reserved || !claim.delivery.starts_with(&prefix) {
+                    continue;
+                }
+                let is_move = claim.delivery.ends_with(":move");
+                let member = match &claim.username {
+                    Some(u) => self.portal.member(u).await?,
+                    None => None,
+                };
+                let keep = match &member {
+                    None => false,
+                    Some(m) if is_move => m.user_type.as_deref() == Some(pool.user_type.as_str()),
+                    Some(m) => {
+                        if org_id.is_none() {
+                            org_id = Some(self.portal.org_id().await?);
+                        }
+                        m.org_id == org_id
+                            && m.email.as_deref().map(str::to_lowercase).as_deref()
+                                == Some(claim.key.person.as_str())
+                    }
+                };
+                match (keep, member) {
+                    (true, Some(m)) => {
+                        self.confirm_seat(&claim.key, &claim.claim_id, &m.username, now)
+                            .await?;
+                        out.confirmed += 1;
+                    }
+                    _ => {
+                        self.release_seat(&claim.key, &claim.claim_id).await?;
+                        out.released += 1;
+                    }
+                }
+            }
+        }
+        if out != Settled::default() {
+            tracing::info!(
+                confirmed = out.confirmed,
+                released = out.released,
+                "settled the seats an interrupted run of this file left reserved"
+            );
+        }
+        Ok(out)
     }
 }

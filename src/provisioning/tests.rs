@@ -1,15 +1,22 @@
-//! Workflow tests with in-process fakes: every branch of `handle`, no I/O.
+//! Workflow tests with in-process fakes: every branch of a sign-up, no I/O.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::*;
-use crate::config::DEFAULT_REQUEST_RETENTION;
-use crate::domain::{Email, PoolId, Verdict};
+use crate::config::{DEFAULT_REQUEST_RETENTION, WorkflowSettings};
+use crate::domain::{
+    ClaimKey, DeliveryKey, Email, Overrides, PoolId, SignupRequest, UnixMillis, Verdict,
+};
+use crate::policy::Policy;
 use crate::policy::Rules;
 use crate::portal::Member;
 use crate::portal::fake::FakePortal;
+use crate::portal::{Portal, PortalError};
 use crate::queue::{BoxFuture, QueueError};
+use crate::queue::{Job, JobSink};
 use crate::seats::memory::MemoryLedger;
+use crate::seats::{ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
 
 const RULES: &str = r#"
     [[pools]]
@@ -70,8 +77,15 @@ fn acme() -> PoolId {
 async fn a_signup_creates_the_member_and_activates_the_claim() {
     let w = world();
     let h =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert_eq!(
         h.outcome,
         Outcome::Provisioned {
@@ -95,11 +109,25 @@ async fn a_signup_creates_the_member_and_activates_the_claim() {
 async fn a_replay_returns_the_stored_outcome_without_portal_calls() {
     let w = world();
     let first =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     let again =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1000)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW + 1000,
+        )
+        .await;
     assert!(again.replayed);
     assert_eq!(again.outcome, first.outcome);
     assert_eq!(w.portal.invites(), 1);
@@ -108,11 +136,25 @@ async fn a_replay_returns_the_stored_outcome_without_portal_calls() {
 #[tokio::test]
 async fn a_reused_delivery_id_with_another_body_is_refused() {
     let w = world();
-    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-        .await;
+    w.p.sign_up(
+        &key("d1"),
+        "h1",
+        &signup("ana@acme.org"),
+        &Overrides::default(),
+        Creation::InRequest,
+        NOW,
+    )
+    .await;
     let h =
-        w.p.handle(&key("d1"), "h2", &signup("bo@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h2",
+            &signup("bo@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "delivery_id_reused")
     );
@@ -122,11 +164,25 @@ async fn a_reused_delivery_id_with_another_body_is_refused() {
 #[tokio::test]
 async fn the_same_person_through_another_delivery_keeps_one_seat() {
     let w = world();
-    w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-        .await;
+    w.p.sign_up(
+        &key("d1"),
+        "h1",
+        &signup("ana@acme.org"),
+        &Overrides::default(),
+        Creation::InRequest,
+        NOW,
+    )
+    .await;
     let h =
-        w.p.handle(&key("d2"), "h2", &signup("ANA@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d2"),
+            "h2",
+            &signup("ANA@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert_eq!(
         h.outcome,
         Outcome::AlreadyMember {
@@ -142,13 +198,27 @@ async fn a_full_pool_refuses_and_keeps_the_count() {
     let w = world();
     for (i, e) in ["a1@acme.org", "a2@acme.org"].iter().enumerate() {
         let h =
-            w.p.handle(&key(&format!("d{i}")), "h", &signup(e), NOW)
-                .await;
+            w.p.sign_up(
+                &key(&format!("d{i}")),
+                "h",
+                &signup(e),
+                &Overrides::default(),
+                Creation::InRequest,
+                NOW,
+            )
+            .await;
         assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
     }
     let h =
-        w.p.handle(&key("d9"), "h", &signup("a3@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d9"),
+            "h",
+            &signup("a3@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert_eq!(
         h.outcome,
         Outcome::PoolFull {
@@ -163,8 +233,15 @@ async fn a_full_pool_refuses_and_keeps_the_count() {
 async fn a_request_matching_no_pool_writes_nothing() {
     let w = world();
     let h =
-        w.p.handle(&key("d1"), "h1", &signup("x@other.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("x@other.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert!(matches!(h.outcome, Outcome::Rejected { ref code, .. } if code == "no_matching_pool"));
     // The delivery was not recorded: the same id may be used again.
     let begin = w
@@ -181,8 +258,15 @@ async fn taken_usernames_move_to_the_next_candidate() {
     w.portal.take_elsewhere("ana_acme");
     w.portal.take_elsewhere("ana_acme1");
     let h =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme2")
     );
@@ -194,8 +278,15 @@ async fn a_transient_portal_failure_releases_the_seat_and_allows_a_retry() {
     w.portal
         .fail_next_invite(PortalError::Unavailable("HTTP 503 after 5 attempts".into()));
     let h =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "portal_unavailable")
     );
@@ -203,8 +294,15 @@ async fn a_transient_portal_failure_releases_the_seat_and_allows_a_retry() {
     assert!(w.ledger.claims(&acme()).await.unwrap().is_empty());
     // The sender retries the same delivery: it runs again and succeeds.
     let h =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 60_000)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW + 60_000,
+        )
+        .await;
     assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
 }
@@ -216,15 +314,29 @@ async fn a_permanent_refusal_releases_the_seat_and_is_stored() {
         username: "ana_acme".into(),
     });
     let h =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused")
     );
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
     let again =
-        w.p.handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW + 1)
-            .await;
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW + 1,
+        )
+        .await;
     assert!(again.replayed);
 }
 
@@ -240,7 +352,14 @@ async fn an_unknown_group_fails_without_creating_anyone() {
         WorkflowSettings::default(),
     );
     let h = p
-        .handle(&key("d1"), "h1", &signup("ana@acme.org"), NOW)
+        .sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
         .await;
     assert!(
         matches!(h.outcome, Outcome::PortalFailed { ref code, ref message } if code == "group_not_found" && message.contains("Partners"))
@@ -281,16 +400,30 @@ async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted()
     });
     // A fresh attempt right away waits for the live reservation …
     let h =
-        w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), NOW + 1000)
-            .await;
+        w.p.sign_up(
+            &key("d2"),
+            "h2",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW + 1000,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::RetryLater { ref code, .. } if code == "claim_in_progress")
     );
     // … but once it is stale, the retry adopts the member and confirms.
     let later = NOW + 10 * 60_000;
     let h =
-        w.p.handle(&key("d2"), "h2", &signup("ana@acme.org"), later)
-            .await;
+        w.p.sign_up(
+            &key("d2"),
+            "h2",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            later,
+        )
+        .await;
     assert!(
         matches!(h.outcome, Outcome::Provisioned { adopted: true, .. }),
         "{h:?}"
@@ -339,12 +472,12 @@ async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
 
     // Not stale yet: nothing happens.
     let r =
-        w.p.sweep(NOW + 1000, std::time::Duration::from_secs(120))
+        w.p.sweep(NOW + 1000, std::time::Duration::from_secs(120), &[])
             .await;
     assert_eq!(r, SweepReport::default());
 
     let r =
-        w.p.sweep(NOW + 10 * 60_000, std::time::Duration::from_secs(120))
+        w.p.sweep(NOW + 10 * 60_000, std::time::Duration::from_secs(120), &[])
             .await;
     assert_eq!(
         r,
@@ -374,7 +507,7 @@ async fn overrides_win_over_the_pools_grants_and_an_exact_username_gets_no_alter
         approval: None,
     };
     let h =
-        w.p.handle_with(&key("o1"), "h", &req, &overrides, NOW)
+        w.p.sign_up(&key("o1"), "h", &req, &overrides, Creation::InRequest, NOW)
             .await;
     assert!(
         matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "bo_field")
@@ -389,7 +522,7 @@ async fn overrides_win_over_the_pools_grants_and_an_exact_username_gets_no_alter
     let mut req = signup("cy@acme.org");
     req.username = Some(crate::domain::Username::parse("cy_field").unwrap());
     let h =
-        w.p.handle_with(&key("o2"), "h", &req, &overrides, NOW)
+        w.p.sign_up(&key("o2"), "h", &req, &overrides, Creation::InRequest, NOW)
             .await;
     assert!(
         matches!(h.outcome, Outcome::PortalFailed { ref code, .. } if code == "username_unavailable"),
@@ -429,12 +562,12 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     let w = world();
     let sink = Collect::default();
     let h =
-        w.p.accept(
+        w.p.sign_up(
             &key("a1"),
             "h",
             &signup("ana@acme.org"),
             &Default::default(),
-            &sink,
+            Creation::Queued(&sink),
             NOW,
         )
         .await;
@@ -449,12 +582,12 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
     // The same person through another event: no second seat, no second job.
     let h =
-        w.p.accept(
+        w.p.sign_up(
             &key("a2"),
             "h",
             &signup("ana@acme.org"),
             &Default::default(),
-            &sink,
+            Creation::Queued(&sink),
             NOW,
         )
         .await;
@@ -462,13 +595,13 @@ async fn accept_reserves_and_queues_and_complete_creates_the_member_once() {
     let jobs = sink.take();
     assert_eq!(jobs.len(), 1);
 
-    let r = w.p.complete(&jobs[0], false, NOW + 1000).await;
+    let r = w.p.complete_job(&jobs[0], false, NOW + 1000).await;
     assert!(!r.retry);
     assert!(
         matches!(r.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme")
     );
     // A redelivered job is harmless.
-    let r = w.p.complete(&jobs[0], false, NOW + 2000).await;
+    let r = w.p.complete_job(&jobs[0], false, NOW + 2000).await;
     assert!(matches!(r.outcome, Outcome::AlreadyMember { .. }), "{r:?}");
     assert_eq!(w.portal.invites(), 1);
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
@@ -482,12 +615,12 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
         ..Collect::default()
     };
     let h =
-        w.p.accept(
+        w.p.sign_up(
             &key("q1"),
             "h",
             &signup("ana@acme.org"),
             &Default::default(),
-            &sink,
+            Creation::Queued(&sink),
             NOW,
         )
         .await;
@@ -502,12 +635,12 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
 async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_and_records() {
     let w = world();
     let sink = Collect::default();
-    w.p.accept(
+    w.p.sign_up(
         &key("t1"),
         "h",
         &signup("ana@acme.org"),
         &Default::default(),
-        &sink,
+        Creation::Queued(&sink),
         NOW,
     )
     .await;
@@ -515,7 +648,7 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
 
     w.portal
         .fail_next_invite(PortalError::Unavailable("503".into()));
-    let r = w.p.complete(&job, false, NOW + 5_000).await;
+    let r = w.p.complete_job(&job, false, NOW + 5_000).await;
     assert!(r.retry);
     let claim = w.ledger.claim(&job.claim).await.unwrap().unwrap();
     assert_eq!(claim.updated_at, NOW + 5_000, "touched");
@@ -523,7 +656,7 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
 
     w.portal
         .fail_next_invite(PortalError::Unavailable("503".into()));
-    let r = w.p.complete(&job, true, NOW + 9_000).await;
+    let r = w.p.complete_job(&job, true, NOW + 9_000).await;
     assert!(r.retry, "the last failure goes on to the dead-letter queue");
     assert!(
         matches!(r.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_unavailable")
@@ -534,7 +667,7 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
     assert_eq!(failures[0].delivery, "standard:t1");
 
     // A late redelivery finds nothing to do.
-    let r = w.p.complete(&job, false, NOW + 10_000).await;
+    let r = w.p.complete_job(&job, false, NOW + 10_000).await;
     assert!(matches!(r.outcome, Outcome::Rejected { ref code, .. } if code == "reservation_gone"));
     assert!(w.portal.members().is_empty());
 }
@@ -543,12 +676,12 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
 async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
     let w = world();
     let sink = Collect::default();
-    w.p.accept(
+    w.p.sign_up(
         &key("r1"),
         "h",
         &signup("ana@acme.org"),
         &Default::default(),
-        &sink,
+        Creation::Queued(&sink),
         NOW,
     )
     .await;
@@ -556,7 +689,7 @@ async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
     w.portal.fail_next_invite(PortalError::NotInvited {
         username: "ana_acme".into(),
     });
-    let r = w.p.complete(&job, false, NOW + 1_000).await;
+    let r = w.p.complete_job(&job, false, NOW + 1_000).await;
     assert!(!r.retry);
     assert!(
         matches!(r.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused")
@@ -589,12 +722,26 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
         WorkflowSettings::default(),
     );
     let h = p
-        .handle(&key("w1"), "h", &signup("ana@acme.org"), NOW)
+        .sign_up(
+            &key("w1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
         .await;
     assert!(matches!(h.outcome, Outcome::Provisioned { .. }));
     for (i, who) in ["bo@acme.org", "cy@acme.org"].iter().enumerate() {
         let h = p
-            .handle(&key(&format!("w{}", i + 2)), "h", &signup(who), NOW)
+            .sign_up(
+                &key(&format!("w{}", i + 2)),
+                "h",
+                &signup(who),
+                &Overrides::default(),
+                Creation::InRequest,
+                NOW,
+            )
             .await;
         assert!(
             matches!(h.outcome, Outcome::Waitlisted { position, .. } if position == i as u32 + 1),
@@ -660,7 +807,14 @@ async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_
         WorkflowSettings::default(),
     );
     let h = p
-        .handle(&key("e1"), "h", &signup("ana@acme.org"), NOW)
+        .sign_up(
+            &key("e1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
         .await;
     let Outcome::Pending { request_id, .. } = h.outcome else {
         panic!("{h:?}")
@@ -668,7 +822,14 @@ async fn pending_requests_expire_releasing_their_hold_and_late_decisions_change_
     assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1, "held");
     // A second sign-up of the same person: the same request, no second hold.
     let h = p
-        .handle(&key("e2"), "h", &signup("ana@acme.org"), NOW)
+        .sign_up(
+            &key("e2"),
+            "h",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
         .await;
     assert!(matches!(h.outcome, Outcome::Pending { request_id: ref r, .. } if *r == request_id));
     assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1);
@@ -730,7 +891,14 @@ async fn denied_approved_and_expired_requests_are_kept_for_the_configured_retent
         .enumerate()
     {
         let h = p
-            .handle(&key(&format!("r{i}")), "h", &signup(who), NOW)
+            .sign_up(
+                &key(&format!("r{i}")),
+                "h",
+                &signup(who),
+                &Overrides::default(),
+                Creation::InRequest,
+                NOW,
+            )
             .await;
         let Outcome::Pending { request_id, .. } = h.outcome else {
             panic!("{h:?}")
@@ -774,15 +942,15 @@ async fn denied_approved_and_expired_requests_are_kept_for_the_configured_retent
     );
 }
 
-/// A sign-up through [`Provisioner::handle_or_defer`] with `sink` as the
-/// fallback.
+/// A sign-up through [`Provisioner::sign_up`] with `sink` as the
+/// fallback ([`Creation::InRequestOrQueue`]).
 async fn defer(w: &World, delivery: &str, email: &str, sink: &Collect, now: i64) -> Handled {
-    w.p.handle_or_defer(
+    w.p.sign_up(
         &key(delivery),
         "h",
         &signup(email),
         &Default::default(),
-        Some(sink),
+        Creation::InRequestOrQueue(sink),
         now,
     )
     .await
@@ -799,7 +967,7 @@ async fn a_transient_portal_failure_with_a_fallback_keeps_the_seat_and_queues_th
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1, "seat kept");
     let jobs = sink.take();
     assert_eq!(jobs.len(), 1);
-    let r = w.p.complete(&jobs[0], false, NOW + 1000).await;
+    let r = w.p.complete_job(&jobs[0], false, NOW + 1000).await;
     assert!(matches!(r.outcome, Outcome::Provisioned { .. }), "{r:?}");
     assert_eq!(w.portal.members().len(), 1);
     // The replay answers from the stored outcome.

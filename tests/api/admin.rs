@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use agol_seat_broker::config::Secret;
 use agol_seat_broker::domain::{PoolId, RequestState};
-use agol_seat_broker::entrypoints::admin::AdminSettings;
+use agol_seat_broker::entrypoints::http::admin::AdminSettings;
 use agol_seat_broker::seats::SeatLedger;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 

@@ -5,7 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use agol_seat_broker::config::Secret;
-use agol_seat_broker::entrypoints::approvals::{ApprovalConfig, SlackApprovals, sign_slack};
+use agol_seat_broker::entrypoints::http::ApprovalConfig;
+use agol_seat_broker::intake::slack::{SlackApprovals, sign_slack};
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::notify::links::LinkSigner;
 use agol_seat_broker::notify::webhook::WebhookNotifier;

@@ -125,8 +125,8 @@ async fn rate_limiting_and_transient_errors_within_budget_are_absorbed() {
 }
 
 /// A worker that retries quickly, for the tests.
-fn fast_worker() -> agol_seat_broker::queue::local::LocalWorkerSettings {
-    agol_seat_broker::queue::local::LocalWorkerSettings {
+fn fast_worker() -> agol_seat_broker::entrypoints::local_worker::LocalWorkerSettings {
+    agol_seat_broker::entrypoints::local_worker::LocalWorkerSettings {
         attempts: 3,
         first_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(200),

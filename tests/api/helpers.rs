@@ -1,5 +1,6 @@
-//! `spawn_app`: a broker wired exactly as in production (DynamoDB ledger,
-//! ArcGIS client), pointed at DynamoDB Local and a fresh portal simulator.
+//! `spawn_app`: a broker wired exactly as in production, through the same
+//! `startup::app` as every process (DynamoDB ledger, ArcGIS client), pointed
+//! at DynamoDB Local and a fresh portal simulator.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -8,14 +9,16 @@ use std::time::Duration;
 use agol_seat_broker::clock::{Clock, now_millis};
 use agol_seat_broker::config::WorkflowSettings;
 use agol_seat_broker::domain::PoolId;
-use agol_seat_broker::entrypoints::http::{AppState, router};
+use agol_seat_broker::entrypoints::http::AppState;
+use agol_seat_broker::entrypoints::local_worker::LocalWorkerSettings;
+use agol_seat_broker::ids::Ids;
 use agol_seat_broker::intake::signature::SigningKey;
-use agol_seat_broker::policy::{Policy, Rules};
+use agol_seat_broker::policy::Rules;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, RunningSimulator, SimAccount, SimulatorConfig};
-use agol_seat_broker::provisioning::Provisioner;
 use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
 use agol_seat_broker::seats::{Claim, ClaimState, SeatLedger};
+use agol_seat_broker::startup::{self, AppParts, JobQueue};
 
 /// The spec's published test secret: never a real one.
 pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -53,18 +56,16 @@ pub struct Options {
     pub sources: agol_seat_broker::intake::sources::Sources,
     /// Where the Okta and Entra hooks queue members.
     pub queue: QueueMode,
-    /// The Entra verifier (with its test JWKS server).
-    pub entra: Option<Arc<agol_seat_broker::intake::entra::EntraVerifier>>,
     /// Timeout of one portal HTTP request (default: the deadline, at most 2 s).
     pub request_timeout: Option<Duration>,
     /// Approval notices and links.
     pub approvals: agol_seat_broker::provisioning::ApprovalWiring,
     /// Link checking and Slack buttons.
-    pub approval_routes: agol_seat_broker::entrypoints::approvals::ApprovalConfig,
+    pub approval_routes: agol_seat_broker::entrypoints::http::ApprovalConfig,
     /// Seconds of `stale_reservation` (how long a RESERVED claim is "in progress").
     pub stale_reservation: Duration,
     /// The administrator's page (off by default).
-    pub admin: Option<agol_seat_broker::entrypoints::admin::AdminSettings>,
+    pub admin: Option<agol_seat_broker::entrypoints::http::admin::AdminSettings>,
     /// Changes `sources` once the simulator runs (settings that name its
     /// address, e.g. a Survey123 source's `layer_url`).
     pub sources_with_sim: Option<SourcesWithSim>,
@@ -79,7 +80,7 @@ pub enum QueueMode {
     /// No queue: the hooks run the whole workflow in the request.
     None,
     /// The local server's in-process worker.
-    Local(agol_seat_broker::queue::local::LocalWorkerSettings),
+    Local(LocalWorkerSettings),
     /// Any other sink (SQS against an emulator).
     Sink(Arc<dyn agol_seat_broker::queue::JobSink>),
 }
@@ -103,7 +104,6 @@ impl Default for Options {
             sim,
             sources: Default::default(),
             queue: QueueMode::None,
-            entra: None,
             stale_reservation: WorkflowSettings::default().stale_reservation,
             request_timeout: None,
             approvals: Default::default(),
@@ -176,9 +176,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
         )
         .expect("client builds"),
     );
-    let policy = Arc::new(Policy::new(
-        Rules::from_toml(opts.rules).expect("rules load"),
-    ));
+    let rules = Rules::from_toml(opts.rules).expect("rules load");
     let workflow = WorkflowSettings {
         deadline: opts.deadline,
         stale_reservation: opts.stale_reservation,
@@ -186,34 +184,36 @@ pub async fn spawn_app(opts: Options) -> TestApp {
     };
     let clock = Arc::new(AtomicI64::new(now_millis()));
     let c = clock.clone();
-    let clock_fn = Clock::from_fn(move || c.load(Ordering::SeqCst));
     let key = SigningKey::parse(SECRET).expect("test secret parses");
-    let provisioner = Arc::new(
-        Provisioner::new(ledger.clone(), portal, policy, workflow).with_approvals(opts.approvals),
-    );
-    let jobs: Option<Arc<dyn agol_seat_broker::queue::JobSink>> = match opts.queue {
-        QueueMode::None => None,
-        QueueMode::Local(settings) => {
-            let (queue, worker) = agol_seat_broker::queue::local::channel();
-            tokio::spawn(worker.run(provisioner.clone(), settings));
-            Some(Arc::new(queue))
-        }
-        QueueMode::Sink(sink) => Some(sink),
+    let jobs = match opts.queue {
+        QueueMode::None => JobQueue::None,
+        QueueMode::Local(settings) => JobQueue::Local {
+            settings,
+            journal: None,
+        },
+        QueueMode::Sink(sink) => JobQueue::Sink(sink),
     };
-    let state = Arc::new(AppState {
-        provisioner,
-        jobs,
-        standard_keys: vec![key.clone()],
-        tolerance_secs: 300,
-        clock: clock_fn,
-        status_tokens: vec![agol_seat_broker::config::Secret::new(STATUS_TOKEN)],
-        sources,
-        entra: opts.entra,
-        http: Default::default(),
-        approval_routes: opts.approval_routes,
-        admin: opts.admin,
-    });
-    let app = router(state.clone());
+    let built = startup::app(
+        ledger.clone(),
+        portal,
+        AppParts {
+            workflow,
+            tolerance_secs: 300,
+            status_tokens: vec![agol_seat_broker::config::Secret::new(STATUS_TOKEN)],
+            sources,
+            jobs,
+            approval_routes: opts.approval_routes,
+            approvals: opts.approvals,
+            admin: opts.admin,
+            clock: Clock::from_fn(move || c.load(Ordering::SeqCst)),
+            ids: Ids::random(),
+            ..AppParts::new(rules, vec![key.clone()])
+        },
+    )
+    .await
+    .expect("app builds");
+    let state = built.state;
+    let app = built.router;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -3,16 +3,15 @@
 //! attribute collection. They answer after verify, decide and reserve; the
 //! in-process worker creates the members afterwards.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agol_seat_broker::config::Secret;
 use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::entrypoints::local_worker::LocalWorkerSettings;
 use agol_seat_broker::intake::FieldMap;
-use agol_seat_broker::intake::entra::{EntraConfig, EntraVerifier};
+use agol_seat_broker::intake::entra::EntraConfig;
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
-use agol_seat_broker::queue::local::LocalWorkerSettings;
 use agol_seat_broker::seats::SeatLedger;
 use serde_json::Value;
 
@@ -76,10 +75,8 @@ async fn app_opts(
     let mut sources = Sources::default();
     sources.insert("okta", source(OKTA_SECRET));
     sources.insert("okta_registration", source(OKTA_REGISTRATION_SECRET));
-    let mut entra = None;
     if let Some(url) = jwks_url {
         let config = EntraConfig::new(url, entra_keys::ISSUER, entra_keys::AUDIENCE);
-        entra = Some(Arc::new(EntraVerifier::new(config.clone()).unwrap()));
         let mut s = source("unused");
         s.secrets.clear();
         s.entra = Some(config);
@@ -89,7 +86,6 @@ async fn app_opts(
         rules: RULES,
         sources,
         queue: QueueMode::Local(fast_worker()),
-        entra,
         deadline,
         request_timeout,
         ..Options::default()

@@ -95,9 +95,8 @@ async fn the_recorded_identity_provider_events_get_the_documented_answers() {
     use crate::entra_keys;
     use agol_seat_broker::config::Secret;
     use agol_seat_broker::intake::FieldMap;
-    use agol_seat_broker::intake::entra::{EntraConfig, EntraVerifier};
+    use agol_seat_broker::intake::entra::EntraConfig;
     use agol_seat_broker::intake::sources::{Source, Sources};
-    use std::sync::Arc;
     use std::time::Duration;
 
     let jwks: Value =
@@ -123,7 +122,6 @@ async fn the_recorded_identity_provider_events_get_the_documented_answers() {
     sources.insert("entra", entra);
     let mut o = options();
     o.sources = sources;
-    o.entra = Some(Arc::new(EntraVerifier::new(entra_config).unwrap()));
     o.queue = crate::helpers::QueueMode::Local(Default::default());
     let app = spawn_app(o).await;
     app.clock.store(SIGNED_AT_MS + 2_000, Ordering::SeqCst);

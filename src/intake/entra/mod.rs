@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use reply::{
-    SubmitDecision, continue_with_default, modify_attribute_values, show_block_page,
-    show_validation_error,
+    AttributeCollectionReply, SubmitAction, continue_with_default, modify_attribute_values,
+    show_block_page, show_validation_error,
 };
 pub use token::{
     Claims, ENTRA_SERVICE_APP_ID, EntraConfig, EntraVerifier, JwksPolicy, TokenRejection,

@@ -6,15 +6,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::intake::reply::{HookAnswer, HookReply};
+
 /// `data.@odata.type` of every answer.
 pub const RESPONSE_DATA_TYPE: &str = "microsoft.graph.onAttributeCollectionSubmitResponseData";
 
 /// Prefix of each action's `@odata.type`.
 const ACTION_PREFIX: &str = "microsoft.graph.attributeCollectionSubmit.";
 
-/// What to tell Entra about one submitted sign-up.
+/// What to tell Entra about one submitted sign-up (an `…Action` of the
+/// `onAttributeCollectionSubmitResponseData`).
 #[derive(Clone, Debug, PartialEq)]
-pub enum SubmitDecision {
+pub enum SubmitAction {
     /// Let the sign-up continue unchanged.
     Continue,
     /// Stop the sign-up and show a page with this message (e.g. "request
@@ -32,17 +35,17 @@ pub enum SubmitDecision {
     ModifyAttributes(BTreeMap<String, Value>),
 }
 
-impl SubmitDecision {
-    /// The JSON body for this decision.
+impl SubmitAction {
+    /// The JSON body for this action.
     pub fn to_json(&self) -> Value {
         match self {
-            SubmitDecision::Continue => continue_with_default(),
-            SubmitDecision::Block(message) => show_block_page(message),
-            SubmitDecision::ValidationError {
+            SubmitAction::Continue => continue_with_default(),
+            SubmitAction::Block(message) => show_block_page(message),
+            SubmitAction::ValidationError {
                 message,
                 attribute_errors,
             } => show_validation_error(message, attribute_errors),
-            SubmitDecision::ModifyAttributes(attributes) => modify_attribute_values(attributes),
+            SubmitAction::ModifyAttributes(attributes) => modify_attribute_values(attributes),
         }
     }
 }
@@ -126,7 +129,7 @@ mod tests {
     #[test]
     fn validation_error_lists_attribute_errors() {
         let errs = BTreeMap::from([("companyName".to_string(), "Unknown".to_string())]);
-        let v = SubmitDecision::ValidationError {
+        let v = SubmitAction::ValidationError {
             message: "Please fix".into(),
             attribute_errors: errs,
         }
@@ -143,11 +146,53 @@ mod tests {
     fn modify_and_decision_enum_build_one_action_each() {
         let attrs = BTreeMap::from([("city".to_string(), Value::from("Oslo"))]);
         for d in [
-            SubmitDecision::Continue,
-            SubmitDecision::Block("no".into()),
-            SubmitDecision::ModifyAttributes(attrs),
+            SubmitAction::Continue,
+            SubmitAction::Block("no".into()),
+            SubmitAction::ModifyAttributes(attrs),
         ] {
             only_action(&d.to_json());
         }
+    }
+}
+
+/// The attribute-collection hook's replies: how each [`HookAnswer`] is told
+/// to the person (continue, or a block page with the reason).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttributeCollectionReply;
+
+impl AttributeCollectionReply {
+    /// The action for an answer.
+    pub fn action(&self, answer: &HookAnswer) -> SubmitAction {
+        let block = |text: &str| SubmitAction::Block(text.into());
+        match answer {
+            HookAnswer::Admitted => SubmitAction::Continue,
+            HookAnswer::PendingApproval => block(
+                "Request received, pending approval. You will be told by e-mail when it is decided.",
+            ),
+            HookAnswer::Waitlisted { position } => SubmitAction::Block(format!(
+                "All seats for your organization are taken; you are number {position} on the waiting list."
+            )),
+            HookAnswer::PoolFull => {
+                block("No seats are left for your organization. Please contact your coordinator.")
+            }
+            HookAnswer::NotEligible => {
+                block("Sign-up is not open for your organization or e-mail address.")
+            }
+            HookAnswer::TryLater => {
+                block("Sign-up is temporarily unavailable. Please try again in a few minutes.")
+            }
+            HookAnswer::NotAccepted => {
+                block("Your sign-up could not be accepted. Please contact the administrator.")
+            }
+            HookAnswer::MissingInformation => block(
+                "Your sign-up is missing information we need. Please contact the administrator.",
+            ),
+        }
+    }
+}
+
+impl HookReply for AttributeCollectionReply {
+    fn reply(&self, answer: &HookAnswer) -> Value {
+        self.action(answer).to_json()
     }
 }

@@ -16,6 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::domain::UnixMillis;
+use crate::ids::Ids;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -110,12 +111,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// A fresh session for `name` lasting `ttl_secs` from `now`.
-    pub fn new(name: &str, now: UnixMillis, ttl_secs: i64) -> Self {
+    /// A fresh session for `name` lasting `ttl_secs` from `now`, with a
+    /// random id from `ids`.
+    pub fn new(name: &str, now: UnixMillis, ttl_secs: i64, ids: &Ids) -> Self {
         Session {
             name: name.to_string(),
             expires: now.div_euclid(1000) + ttl_secs,
-            id: random_hex(16),
+            id: ids.hex(16),
         }
     }
 
@@ -179,14 +181,6 @@ pub fn valid_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// `n` random bytes as lower-case hex.
-pub fn random_hex(n: usize) -> String {
-    use rand::RngCore as _;
-    let mut bytes = vec![0u8; n];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The value of cookie `name` in the request's `Cookie` headers.
 pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -220,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_session_survives_its_cookie_and_nothing_else_does() {
-        let s = Session::new("ana", NOW, 3600);
+        let s = Session::new("ana", NOW, 3600, &Ids::random());
         let value = s.encode(&key());
         assert_eq!(Session::decode(&value, &key(), NOW), Some(s.clone()));
 
@@ -243,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_session_ends_at_its_expiry() {
-        let s = Session::new("ana", NOW, 60);
+        let s = Session::new("ana", NOW, 60, &Ids::random());
         let value = s.encode(&key());
         assert!(Session::decode(&value, &key(), NOW + 59_000).is_some());
         assert!(Session::decode(&value, &key(), NOW + 60_000).is_none());
@@ -251,8 +245,8 @@ mod tests {
 
     #[test]
     fn csrf_tokens_are_bound_to_their_session() {
-        let a = Session::new("ana", NOW, 3600);
-        let b = Session::new("ana", NOW, 3600);
+        let a = Session::new("ana", NOW, 3600, &Ids::random());
+        let b = Session::new("ana", NOW, 3600, &Ids::random());
         assert_ne!(a.id, b.id);
         let token = a.csrf_token(&key());
         assert!(a.csrf_ok(&key(), &token));

@@ -23,17 +23,15 @@ use std::time::Duration;
 use aws_lambda_events::event::s3::S3Event;
 use serde::Serialize;
 
-use crate::config::{ConfigError, Secrets, Settings};
+use crate::import::report::{Observer, RowResult};
+use crate::import::{ImportOptions, run};
 use crate::policy::Rules;
 use crate::portal::Portal;
-use crate::portal::arcgis::ArcGisPortal;
 use crate::seats::SeatLedger;
-use crate::seats::dynamo::DynamoLedger;
-use crate::startup;
 
-use super::objects::{Objects, S3Objects};
-use super::report::{Observer, RowResult};
-use super::{ImportOptions, run};
+pub use objects::{Objects, S3Objects};
+
+pub mod objects;
 
 /// Suffix of the result files (never imported).
 pub const RESULT_SUFFIX: &str = ".result.csv";
@@ -53,7 +51,7 @@ pub struct ImportFunction<L, P, O> {
     /// Only keys under this prefix are imported (`IMPORT_PREFIX`).
     pub prefix: String,
     /// Import options (`IMPORT_CONCURRENCY`, `IMPORT_PARTIAL`,
-    /// `IMPORT_RETRY_BUDGET_SECS`).
+    /// `IMPORT_RETRY_BUDGET_SECS`), with the process's clock and ids.
     pub options: ImportOptions,
     /// Scratch directory for the downloaded file and the result (`/tmp`).
     pub work_dir: PathBuf,
@@ -131,7 +129,7 @@ impl<L: SeatLedger, P: Portal, O: Objects> ImportFunction<L, P, O> {
     }
 
     async fn import(&self, bucket: &str, key: &str, dry_run: bool) -> Result<ObjectReport, String> {
-        let id = format!("{}-{}", std::process::id(), crate::clock::now_millis());
+        let id = format!("{}-{}", std::process::id(), self.options.clock.now());
         let input = self.work_dir.join(format!("import-{id}.csv"));
         let result = self.work_dir.join(format!("import-{id}{RESULT_SUFFIX}"));
         let cleanup = || {
@@ -242,52 +240,6 @@ pub fn decode_key(raw: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Builds the deployed function from the environment: the same settings
-/// and secrets as the webhook function, plus `IMPORT_PREFIX` (default
-/// `imports/`), `IMPORT_CONCURRENCY` (8), `IMPORT_PARTIAL` (`false`) and
-/// `IMPORT_RETRY_BUDGET_SECS` (120).
-pub async fn from_env() -> Result<ImportFunction<DynamoLedger, ArcGisPortal, S3Objects>, ConfigError>
-{
-    let settings = Settings::from_env()?;
-    let secrets = Secrets::load(&settings.secrets).await?;
-    let rules = Rules::from_toml(&startup::rules_text(&settings.rules)?)
-        .map_err(|e| ConfigError(e.to_string()))?;
-    let (ledger, portal) = startup::deployed_ports(&settings, &secrets).await?;
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let num = |k: &str, default: u64| -> Result<u64, ConfigError> {
-        match var(k) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError(format!("{k} must be a whole number, got {v:?}"))),
-        }
-    };
-    let concurrency = num("IMPORT_CONCURRENCY", 8)?.clamp(1, 64) as usize;
-    let partial = matches!(
-        var("IMPORT_PARTIAL")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("true" | "1" | "yes")
-    );
-    Ok(ImportFunction {
-        ledger: Arc::new(ledger),
-        portal: Arc::new(portal),
-        rules,
-        objects: S3Objects::new(aws_sdk_s3::Client::new(crate::config::aws_config().await)),
-        prefix: var("IMPORT_PREFIX").unwrap_or_else(|| "imports/".into()),
-        options: ImportOptions {
-            concurrency,
-            partial,
-            retry_budget: Duration::from_secs(num("IMPORT_RETRY_BUDGET_SECS", 120)?),
-            workflow: settings.workflow.clone(),
-            ..ImportOptions::default()
-        },
-        work_dir: std::env::temp_dir(),
-    })
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::UnixMillis;
 // One escaping for every page the broker renders (the approval links' too).
-use crate::entrypoints::approvals::esc;
+use crate::entrypoints::http::pages::esc;
 use crate::notify::RequestView;
+use crate::provisioning::status::PoolStatus;
 use crate::seats::AuditEvent;
-use crate::status::PoolStatus;
 
 /// The stylesheet, inlined in every page.
 const CSS: &str = "\

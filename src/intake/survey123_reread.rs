@@ -4,33 +4,30 @@
 //! holding it could post any record. When a Survey123 source has
 //! `layer_url`, its routes treat the payload as a pointer: they take the
 //! record's `globalid` from it, read that record from the configured layer
-//! with the broker's token ([`Portal::feature_by_globalid`]) and act on the
-//! record's attributes only. The sign-up route maps them with the source's
-//! field map; the approval route takes `request_id`, `status` and `comment`
-//! from them and the approver from the layer's editor-tracking field,
-//! checked against the source's `approvers`.
+//! with the broker's token ([`Portal::feature_by_globalid`]) and act
+//! on the record's attributes only. The sign-up route maps them with the
+//! source's field map; the approval route takes `request_id`, `status` and
+//! `comment` from them and the approver from the layer's editor-tracking
+//! field, checked against the source's `approvers`.
 //!
 //! What this module must not do: send the token anywhere but the
 //! configured layer (the payload's `surveyInfo.serviceUrl` is only compared
 //! with it, and a delivery naming another service is refused), or write
 //! anything before the record was read and checked. Every refusal has a
-//! stable code; transient portal trouble is a 503 so Survey123's retry can
-//! come.
+//! stable code ([`Refusal`]); transient portal trouble is a 503 so
+//! Survey123's retry can come.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::http::{error_response, intake_error};
-use crate::intake::sources::Reread;
-use crate::intake::survey123::{self, EventType, Survey123Event};
-use crate::intake::{FieldMap, IntakeError, clean_text};
+use super::sources::Reread;
+use super::survey123::{self, EventType, Survey123Event};
+use super::{FieldMap, IntakeError, clean_text};
 use crate::portal::{Portal, PortalError};
 
 /// Why a delivery was refused after (or while) re-reading its record.
 /// Nothing has been written when one of these is returned.
 #[derive(Debug)]
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// The payload or the record is unusable (no globalid, no e-mail…).
     Intake(IntakeError),
     /// The payload names another feature service than the configured
@@ -46,7 +43,7 @@ pub(crate) enum Refusal {
 
 impl Refusal {
     /// The stable public code.
-    pub(crate) fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Refusal::Intake(e) => e.code(),
             Refusal::ServiceMismatch => "service_mismatch",
@@ -61,67 +58,60 @@ impl Refusal {
         }
     }
 
-    /// The answer: 4xx for the delivery's own problems, 403 for a record
-    /// that is not there or an editor who may not decide, 503 with
-    /// `Retry-After` while the layer cannot be read (Survey123 retries
-    /// non-2xx answers), 502 when the portal refuses the query. Messages
-    /// are fixed texts: no portal internals, no payload content.
-    pub(crate) fn response(&self, source: &str) -> Response {
+    /// The answer's status: 4xx for the delivery's own problems, 403 for a
+    /// record that is not there or an editor who may not decide, 503 while
+    /// the layer cannot be read (Survey123 retries non-2xx answers), 502
+    /// when the portal refuses the query.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::Intake(e) => e.status(),
+            Refusal::ServiceMismatch | Refusal::RecordNotFound | Refusal::ApproverNotAllowed => 403,
+            Refusal::Portal(PortalError::Rejected { .. } | PortalError::NotInvited { .. }) => 502,
+            Refusal::Portal(_) => 503,
+        }
+    }
+
+    /// Seconds a retry should wait (`Retry-After`), for the refusals a
+    /// retry can cure.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Refusal::Portal(PortalError::Unavailable(_) | PortalError::Protocol(_)) => Some(60),
+            Refusal::Portal(PortalError::Auth(_) | PortalError::Config(_)) => Some(300),
+            _ => None,
+        }
+    }
+
+    /// The answer's message: fixed texts, no portal internals, no payload
+    /// content (an intake error says which field or header).
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Intake(e) => e.to_string(),
+            Refusal::ServiceMismatch => "The delivery comes from another survey than the configured one; nothing was done.".into(),
+            Refusal::RecordNotFound => "The survey's layer has no record with this globalid; nothing was done.".into(),
+            Refusal::ApproverNotAllowed => "The person who edited the record may not decide requests; nothing changed.".into(),
+            Refusal::Portal(PortalError::Rejected { .. } | PortalError::NotInvited { .. }) => "ArcGIS refused to read the survey's record; nothing was done. An operator must check layer_url.".into(),
+            Refusal::Portal(PortalError::Unavailable(_) | PortalError::Protocol(_)) => "ArcGIS did not answer in time; nothing was done. Retry later.".into(),
+            Refusal::Portal(PortalError::Auth(_) | PortalError::Config(_)) => "The broker's ArcGIS connection is not usable; nothing was done. An operator must fix it.".into(),
+        }
+    }
+
+    /// Logs the refusal for the operator (the portal's own error included,
+    /// which the answer never carries).
+    pub fn log(&self, source: &str) {
         let code = self.code();
         match self {
-            Refusal::Intake(e) => {
-                tracing::warn!(source, code, "refused: {e}");
-                intake_error(e)
-            }
+            Refusal::Intake(e) => tracing::warn!(source, code, "refused: {e}"),
             Refusal::ServiceMismatch => {
-                tracing::warn!(source, code, "the delivery names another feature service");
-                error_response(
-                    StatusCode::FORBIDDEN,
-                    code,
-                    "The delivery comes from another survey than the configured one; nothing was done.",
-                )
+                tracing::warn!(source, code, "the delivery names another feature service")
             }
             Refusal::RecordNotFound => {
-                tracing::warn!(source, code, "no such record in the configured layer");
-                error_response(
-                    StatusCode::FORBIDDEN,
-                    code,
-                    "The survey's layer has no record with this globalid; nothing was done.",
-                )
+                tracing::warn!(source, code, "no such record in the configured layer")
             }
             Refusal::ApproverNotAllowed => {
-                tracing::warn!(source, code, "the record's editor is not an approver");
-                error_response(
-                    StatusCode::FORBIDDEN,
-                    code,
-                    "The person who edited the record may not decide requests; nothing changed.",
-                )
+                tracing::warn!(source, code, "the record's editor is not an approver")
             }
             Refusal::Portal(e) => {
-                tracing::error!(source, code, "the survey's record could not be read: {e}");
-                let (status, message, retry_after) = match e {
-                    PortalError::Rejected { .. } | PortalError::NotInvited { .. } => (
-                        StatusCode::BAD_GATEWAY,
-                        "ArcGIS refused to read the survey's record; nothing was done. An operator must check layer_url.",
-                        None,
-                    ),
-                    PortalError::Unavailable(_) | PortalError::Protocol(_) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "ArcGIS did not answer in time; nothing was done. Retry later.",
-                        Some(60),
-                    ),
-                    PortalError::Auth(_) | PortalError::Config(_) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "The broker's ArcGIS connection is not usable; nothing was done. An operator must fix it.",
-                        Some(300),
-                    ),
-                };
-                let mut r = error_response(status, code, message);
-                if let Some(secs) = retry_after {
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                }
-                r
+                tracing::error!(source, code, "the survey's record could not be read: {e}")
             }
         }
     }
@@ -137,7 +127,7 @@ impl From<IntakeError> for Refusal {
 /// its globalid from the payload, the payload's service checked against
 /// the layer's, then the query. Returns the normalised globalid and the
 /// record's attributes.
-pub(crate) async fn reread<P: Portal>(
+pub async fn reread<P: Portal>(
     portal: &P,
     config: &Reread,
     body: &[u8],
@@ -164,7 +154,7 @@ pub(crate) async fn reread<P: Portal>(
 /// The sign-up route with re-read on: `editData` is ignored as without it;
 /// an `addData`'s sign-up is built from the re-read record, mapped with
 /// `fields` (the payload's attributes are not used).
-pub(crate) async fn signup<P: Portal>(
+pub async fn signup<P: Portal>(
     portal: &P,
     config: &Reread,
     body: &[u8],
@@ -181,7 +171,7 @@ pub(crate) async fn signup<P: Portal>(
 
 /// What an approval record says, read from the layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RecordDecision {
+pub struct RecordDecision {
     /// `request_id`.
     pub request_id: Option<String>,
     /// `status` (approved, denied, or anything else: nothing to decide).
@@ -207,7 +197,7 @@ fn text(record: &Map<String, Value>, name: &str) -> Option<String> {
 /// The approval route with re-read on: the edited record's decision
 /// fields and editor, from the layer (the payload's attributes are not
 /// used).
-pub(crate) async fn decision<P: Portal>(
+pub async fn decision<P: Portal>(
     portal: &P,
     config: &Reread,
     body: &[u8],
@@ -231,7 +221,7 @@ fn record_decision(record: &Map<String, Value>, config: &Reread) -> RecordDecisi
 /// list the editor must be on it, exactly (ArcGIS sign-in names are
 /// case-sensitive); without one, the editor, or `unknown` when the layer
 /// does not track editors.
-pub(crate) fn approver(config: &Reread, editor: Option<&str>) -> Result<String, Refusal> {
+pub fn approver(config: &Reread, editor: Option<&str>) -> Result<String, Refusal> {
     if config.approvers.is_empty() {
         return Ok(editor.unwrap_or("unknown").to_string());
     }
@@ -241,10 +231,29 @@ pub(crate) fn approver(config: &Reread, editor: Option<&str>) -> Result<String, 
     }
 }
 
+/// The decision as the payload states it (no `layer_url`): the
+/// attributes `request_id`, `status`, `approver` (as the editor) and
+/// `comment`.
+pub fn payload_decision(value: &Value) -> RecordDecision {
+    let attrs = &value["feature"]["attributes"];
+    let text = |name: &str| {
+        attrs[name]
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    RecordDecision {
+        request_id: text("request_id").map(str::to_string),
+        status: text("status").map(str::to_string),
+        comment: clean_text("comment", text("comment")).ok().flatten(),
+        editor: clean_text("approver", text("approver")).ok().flatten(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::layer_url::LayerUrl;
+    use crate::domain::LayerUrl;
     use crate::portal::fake::FakePortal;
     use serde_json::json;
 
@@ -300,7 +309,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(r.code(), "record_not_found");
-        assert_eq!(r.response("survey123").status(), StatusCode::FORBIDDEN);
+        assert_eq!(r.status(), 403);
 
         let id = portal.put_feature(LAYER, record(json!({"email": "ana@example.org"})));
         let elsewhere = delivery(
@@ -319,9 +328,8 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(r.code(), "portal_unavailable");
-        let res = r.response("survey123");
-        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(res.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(r.status(), 503);
+        assert!(r.retry_after().is_some());
 
         // An edit needs no record: it is ignored as before.
         let edit = delivery("editData", "{7D1E0C5A-1111-4222-8333-944455566677}", None);

@@ -1,12 +1,54 @@
 //! `agol-seat-broker audit --since <date>`: the audit trail as JSON lines,
-//! oldest first, read page by page from any ledger.
+//! oldest first, read page by page from any store.
 
 use std::io::Write;
 
+use anyhow::{anyhow, bail};
+use clap::Args;
 use serde::Serialize;
 
+use super::StoreArgs;
 use crate::domain::UnixMillis;
+use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+use crate::seats::sqlite::SqliteLedger;
 use crate::seats::{AuditEvent, LedgerError, SeatLedger};
+use crate::startup::local::Store;
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Events from this time on: a date (2026-11-01, midnight UTC) or an
+    /// RFC 3339 time (2026-11-01T09:30:00Z).
+    #[arg(long, value_parser = parse_since)]
+    since: i64,
+}
+
+/// Writes the trail since `--since` to stdout.
+pub(crate) async fn audit(a: AuditArgs) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match a.store.store()? {
+        Store::Sqlite(path) => {
+            if !path.exists() {
+                bail!(
+                    "{} does not exist (no store was written there)",
+                    path.display()
+                );
+            }
+            let ledger =
+                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            export(&ledger, a.since, &mut out).await
+        }
+        Store::Dynamo { table, endpoint } => {
+            let ledger = DynamoLedger::new(client_for_endpoint(endpoint.as_deref()).await, table);
+            export(&ledger, a.since, &mut out).await
+        }
+    };
+    let written = written.map_err(|e| anyhow!("{e}"))?;
+    std::io::Write::flush(&mut out)?;
+    tracing::debug!("{written} audit event(s) written");
+    Ok(())
+}
 
 /// Events read per call to the ledger.
 const PAGE: usize = 1000;

@@ -80,8 +80,8 @@ pub struct SeatHolder {
 pub async fn pools<L: SeatLedger>(
     ledger: &L,
     rules: &Rules,
+    now: UnixMillis,
 ) -> Result<Vec<PoolStatus>, LedgerError> {
-    let now = crate::clock::now_millis();
     let mut out = Vec::with_capacity(rules.pools.len());
     for pool in &rules.pools {
         let usage = ledger.usage(&pool.id).await?;

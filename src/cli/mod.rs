@@ -1,0 +1,122 @@
+//! The `agol-seat-broker` command line: clap and dispatch only. Each
+//! command lives in a module of its own and builds what it needs through
+//! [`crate::startup`]:
+//!
+//! - `serve`, `demo` ([`serve`]): the local server, the very router the
+//!   Lambda serves;
+//! - `send` ([`send`]): a signed test delivery;
+//! - `seats` ([`seats`]), `audit` ([`audit`]): the status read model and the
+//!   audit trail of any store;
+//! - `simulate-portal` ([`simulate`]): the portal simulator alone;
+//! - `check-rules` ([`check_rules`]); `import` ([`import`]).
+//!
+//! Only this module and `bin/` use `anyhow`.
+
+pub mod audit;
+pub mod check_rules;
+pub mod import;
+pub mod seats;
+pub mod send;
+pub mod serve;
+pub mod simulate;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use clap::{Args, Parser, Subcommand};
+
+use crate::startup::local::Store;
+
+/// Hands out ArcGIS Online seats from signed sign-up webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "agol-seat-broker", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the webhook routes on this machine (the same routes as the Lambda).
+    Serve(serve::ServeArgs),
+    /// Try it out: example rules, a store under ./data, the built-in portal simulator.
+    Demo(serve::DemoArgs),
+    /// Sign a sign-up body (or a recorded API Gateway event) and post it.
+    Send(send::SendArgs),
+    /// Print seats per pool: seats, used, reserved, free, and who holds them.
+    Seats(seats::SeatsArgs),
+    /// Run the portal simulator alone (a fake ArcGIS Online organization).
+    SimulatePortal(simulate::SimulateArgs),
+    /// Print the audit trail (requests, decisions, seats, members) as JSON
+    /// lines, oldest first.
+    Audit(audit::AuditArgs),
+    /// Check a rules file and print its pools.
+    CheckRules {
+        /// The rules file.
+        #[arg(default_value = "config/rules.toml")]
+        path: PathBuf,
+    },
+    /// Create and update members from a CSV file (AdminTools "Import Users from CSV" layout).
+    Import(import::ImportArgs),
+}
+
+/// Where the rules and the seats are: shared by the commands that open a
+/// store.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The rules file.
+    #[arg(long, short, default_value = "config/rules.toml", env = "RULES_PATH")]
+    config: PathBuf,
+    /// Where seats are kept: `sqlite:<file>` (embedded, the default) or
+    /// `dynamodb:<table>`.
+    #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
+    store: String,
+    /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
+    #[arg(long, env = "DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
+}
+
+impl StoreArgs {
+    /// The parsed `--store`.
+    fn store(&self) -> Result<Store> {
+        Store::parse(&self.store, self.dynamodb_endpoint.clone()).map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve::serve(a).await,
+        Command::Demo(a) => serve::demo(a).await,
+        Command::Send(a) => send::send(a).await,
+        Command::Seats(a) => seats::seats(a).await,
+        Command::SimulatePortal(a) => simulate::simulate(a).await,
+        Command::Audit(a) => audit::audit(a).await,
+        Command::CheckRules { path } => check_rules::check_rules(&path),
+        Command::Import(a) => import::run(a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs_parse() {
+        let args = |s: &str| StoreArgs {
+            config: "x".into(),
+            store: s.into(),
+            dynamodb_endpoint: None,
+        };
+        assert!(matches!(
+            args("sqlite:data/l.db").store(),
+            Ok(Store::Sqlite(_))
+        ));
+        assert!(matches!(
+            args("dynamodb:t").store(),
+            Ok(Store::Dynamo { .. })
+        ));
+        assert!(args("postgres:x").store().is_err());
+        assert!(args("sqlite:").store().is_err());
+    }
+}

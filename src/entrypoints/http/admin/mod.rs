@@ -1,0 +1,347 @@
+//! The administrator's page at `/admin`: the pools, the requests waiting
+//! for a decision (with Approve and Deny buttons), the waitlist and the
+//! recent audit trail. Served by the same router as everything else, so the
+//! Lambda and the local server show the same page.
+//!
+//! - **Sign-in**: the configured administrator secret (`ADMIN_SECRET`, or
+//!   `admin_secret` in the Secrets Manager JSON), compared in constant time,
+//!   is exchanged for a signed session cookie (the `session` module). One check runs
+//!   at a time per process and a wrong secret costs a delay, so guessing is
+//!   slow. Without a secret configured every `/admin` route answers 404.
+//! - **Requests**: a GET without a valid session is redirected to the
+//!   sign-in form; a POST without one is refused (401) and a POST without
+//!   the session's CSRF token is refused (403), in both cases before
+//!   anything is decided, so nothing changes.
+//! - **Headers**: every admin response is `no-store`, `no-referrer`, framed
+//!   by nobody, with a Content-Security-Policy that allows no script and
+//!   only the page's own inlined stylesheet.
+//!
+//! Decisions go through
+//! [`Provisioner::decide_request`](crate::provisioning::Provisioner::decide_request)
+//! with the actor `admin:<name>`; the result comes back as a flash message
+//! after a redirect (POST → 303 → GET), so a reload never decides twice.
+
+pub(crate) mod html;
+mod session;
+pub mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::errors::error_response;
+use super::pages::protect_page;
+use super::render::{self, DecisionReply, see_other};
+use super::state::AppState;
+use crate::domain::{UnixMillis, Verdict};
+use crate::ids::Ids;
+use crate::portal::Portal;
+use crate::seats::{AuditEvent, SeatLedger};
+use session::{LOGIN_COOKIE, LOGIN_FORM_SECS, SESSION_COOKIE, Session};
+
+pub use settings::AdminSettings;
+
+/// The `/admin` routes, merged into the main router.
+pub fn routes<L: SeatLedger, P: Portal>() -> Router<Arc<AppState<L, P>>> {
+    Router::new()
+        .route("/admin", get(dashboard::<L, P>))
+        .route("/admin/login", get(login_form::<L, P>).post(login::<L, P>))
+        .route("/admin/logout", post(logout::<L, P>))
+        .route("/admin/requests/{id}/decide", post(decide::<L, P>))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// The headers of every admin response (see the module docs).
+async fn security_headers(mut r: Response) -> Response {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "default-src 'none'; style-src {}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            *html::STYLE_HASH
+        )
+    });
+    protect_page(&mut r, &CSP);
+    r
+}
+
+fn html_page(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// The page is off: the same 404 as any unknown route.
+fn disabled() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "No such route.")
+}
+
+/// A POST without a valid session.
+fn signed_out() -> Response {
+    html_page(
+        StatusCode::UNAUTHORIZED,
+        "<!doctype html><meta charset=\"utf-8\"><title>Signed out</title>\
+<p>Your session has ended: nothing was changed. <a href=\"/admin/login\">Sign in again</a>.</p>"
+            .into(),
+    )
+}
+
+/// A POST whose CSRF token is missing or wrong.
+fn bad_csrf() -> Response {
+    html_page(
+        StatusCode::FORBIDDEN,
+        "<!doctype html><meta charset=\"utf-8\"><title>Refused</title>\
+<p>This form is not from your session: nothing was changed. <a href=\"/admin\">Back to the page</a>.</p>"
+            .into(),
+    )
+}
+
+/// The fields of an urlencoded form body (unknown ones ignored, the last
+/// of repeated ones kept).
+struct Form(std::collections::HashMap<String, String>);
+
+impl Form {
+    /// Parses a body. An unreadable body reads as empty, which every
+    /// handler refuses for its missing token.
+    fn parse(body: Result<Bytes, BytesRejection>) -> Form {
+        Form(match body {
+            Ok(b) => url::form_urlencoded::parse(&b).into_owned().collect(),
+            Err(_) => Default::default(),
+        })
+    }
+
+    /// A field's value; empty when absent.
+    fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Why a form POST is refused before anything is done.
+enum Refused {
+    /// No valid session: 401.
+    SignedOut,
+    /// The CSRF token is not the session's: 403.
+    BadCsrf,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::SignedOut => signed_out(),
+            Refused::BadCsrf => bad_csrf(),
+        }
+    }
+}
+
+/// The session of a form POST whose CSRF token belongs to it.
+fn authorize(
+    admin: &AdminSettings,
+    headers: &HeaderMap,
+    now: UnixMillis,
+    form: &Form,
+) -> Result<Session, Refused> {
+    let session = admin.session(headers, now).ok_or(Refused::SignedOut)?;
+    if !session.csrf_ok(&admin.key, form.get("csrf")) {
+        tracing::warn!(name = %session.name, "admin form refused: bad CSRF token");
+        return Err(Refused::BadCsrf);
+    }
+    Ok(session)
+}
+
+/// `GET /admin`.
+async fn dashboard<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let now = state.clock.now();
+    let Some(session) = admin.session(&headers, now) else {
+        return see_other("/admin/login");
+    };
+    let q: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let flash = html::Flash::parse(
+        q.get("done").map(|s| s.as_str()),
+        q.get("state").map(|s| s.as_str()),
+    );
+
+    let overview = state.provisioner.overview(now).await;
+    let csrf = session.csrf_token(&admin.key);
+    html_page(
+        StatusCode::OK,
+        html::dashboard(&html::Dashboard {
+            name: &session.name,
+            csrf: &csrf,
+            flash,
+            pools: &overview.pools,
+            pending: &overview.pending,
+            waitlist: &overview.waitlist,
+            events: &overview.events,
+            degraded: overview.degraded,
+        }),
+    )
+}
+
+/// A fresh login form with its nonce cookie.
+fn login_page(
+    admin: &AdminSettings,
+    ids: &Ids,
+    status: StatusCode,
+    name: &str,
+    error: Option<&str>,
+) -> Response {
+    let nonce = ids.hex(16);
+    let token = admin.key.login_token(&nonce);
+    let mut r = html_page(status, html::login(&token, name, error));
+    admin.add_cookie(&mut r, LOGIN_COOKIE, &nonce, LOGIN_FORM_SECS);
+    r
+}
+
+/// `GET /admin/login`.
+async fn login_form<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    if admin.session(&headers, state.clock.now()).is_some() {
+        return see_other("/admin");
+    }
+    login_page(admin, &state.ids, StatusCode::OK, "", None)
+}
+
+/// `POST /admin/login`: name, secret and the form's token.
+async fn login<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let form = Form::parse(body);
+    let name = form.get("name").trim();
+    let nonce = session::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !admin.key.login_token_ok(nonce, form.get("csrf")) {
+        return login_page(
+            admin,
+            &state.ids,
+            StatusCode::FORBIDDEN,
+            name,
+            Some("This sign-in form has expired. Please try again."),
+        );
+    }
+    if let Err(msg) = session::valid_name(name) {
+        return login_page(admin, &state.ids, StatusCode::BAD_REQUEST, "", Some(msg));
+    }
+    if !admin.secret_matches(form.get("secret")).await {
+        tracing::warn!(name, "admin sign-in refused");
+        return login_page(
+            admin,
+            &state.ids,
+            StatusCode::UNAUTHORIZED,
+            name,
+            Some("Wrong administrator secret."),
+        );
+    }
+    let now = state.clock.now();
+    let s = Session::new(name, now, admin.session_secs, &state.ids);
+    tracing::info!(name, "admin signed in");
+    let event = AuditEvent {
+        at: now,
+        actor: format!("admin:{name}"),
+        action: "admin.signed_in".into(),
+        pool: None,
+        person: None,
+        detail: "signed in to the administrator's page".into(),
+    };
+    if let Err(e) = state.provisioner.record(&event).await {
+        tracing::warn!("audit of a sign-in not recorded: {e}");
+    }
+    let mut r = see_other("/admin");
+    admin.add_cookie(
+        &mut r,
+        SESSION_COOKIE,
+        &s.encode(&admin.key),
+        admin.session_secs,
+    );
+    admin.add_cookie(&mut r, LOGIN_COOKIE, "", 0);
+    r
+}
+
+/// `POST /admin/logout`: ends the session in this browser.
+async fn logout<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    if let Err(refused) = authorize(admin, &headers, state.clock.now(), &Form::parse(body)) {
+        return refused.into_response();
+    }
+    let mut r = see_other("/admin/login");
+    admin.add_cookie(&mut r, SESSION_COOKIE, "", 0);
+    r
+}
+
+/// Longest comment kept with a decision, in characters.
+const MAX_COMMENT_CHARS: usize = 500;
+
+/// `POST /admin/requests/{id}/decide`: `verdict` (approve | deny),
+/// optional `comment`, and the session's CSRF token.
+async fn decide<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let now = state.clock.now();
+    let form = Form::parse(body);
+    let session = match authorize(admin, &headers, now, &form) {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
+    };
+    let verdict = match form.get("verdict") {
+        "approve" => Verdict::Approve,
+        "deny" => Verdict::Deny,
+        _ => {
+            return html_page(
+                StatusCode::BAD_REQUEST,
+                "<!doctype html><meta charset=\"utf-8\"><title>Refused</title>\
+<p>Choose Approve or Deny. <a href=\"/admin\">Back to the page</a>.</p>"
+                    .into(),
+            );
+        }
+    };
+    let comment: String = form
+        .get("comment")
+        .trim()
+        .chars()
+        .take(MAX_COMMENT_CHARS)
+        .collect();
+    let comment = Some(comment.as_str()).filter(|c| !c.is_empty());
+    let actor = format!("admin:{}", session.name);
+    let outcome = state
+        .provisioner
+        .decide_request(&id, verdict, &actor, comment, state.jobs.as_deref(), now)
+        .await;
+    render::decision(&outcome, DecisionReply::Admin { request_id: &id })
+}

@@ -1,0 +1,130 @@
+//! [`AdminSettings`]: the administrator's secret, the session key derived
+//! from it, the cookie flags and the sign-in throttle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use super::session::{self, SESSION_COOKIE, Session, SessionKey};
+use crate::config::{ConfigError, Secret, Secrets};
+use crate::domain::UnixMillis;
+
+/// Administrator access, when configured.
+#[derive(Clone)]
+pub struct AdminSettings {
+    /// The secret exchanged for a session.
+    secret: Secret,
+    /// Signs sessions and CSRF tokens.
+    pub(super) key: SessionKey,
+    /// Whether cookies carry `Secure`. Only the local server on a loopback
+    /// address turns it off: it serves plain http, over which a browser
+    /// would never send a `Secure` cookie back.
+    pub secure_cookies: bool,
+    /// How long a session lasts, in seconds.
+    pub session_secs: i64,
+    /// How long a wrong secret is answered late.
+    pub failure_delay: Duration,
+    /// One secret check at a time in this process, so the delay of a wrong
+    /// one also slows down guesses sent in parallel.
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session_secs", &self.session_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminSettings {
+    /// Shortest administrator secret accepted.
+    pub const MIN_SECRET_LEN: usize = 16;
+    /// Default session length: a working day.
+    pub const DEFAULT_SESSION_SECS: i64 = 8 * 3600;
+
+    /// Settings for a secret. The session key is derived from
+    /// `session_key` when given (`ADMIN_SESSION_KEY`), else from the secret
+    /// itself, so changing the secret ends every session.
+    pub fn new(
+        secret: Secret,
+        session_key: Option<&Secret>,
+        secure_cookies: bool,
+    ) -> Result<Self, ConfigError> {
+        if secret.expose().chars().count() < Self::MIN_SECRET_LEN {
+            return Err(ConfigError(format!(
+                "the administrator secret (admin_secret / ADMIN_SECRET) must have at least {} characters",
+                Self::MIN_SECRET_LEN
+            )));
+        }
+        let key = match session_key.filter(|k| !k.expose().is_empty()) {
+            Some(k) if k.expose().chars().count() < Self::MIN_SECRET_LEN => {
+                return Err(ConfigError(format!(
+                    "ADMIN_SESSION_KEY / admin_session_key must have at least {} characters",
+                    Self::MIN_SECRET_LEN
+                )));
+            }
+            Some(k) => SessionKey::derive(k.expose()),
+            None => SessionKey::derive(secret.expose()),
+        };
+        Ok(AdminSettings {
+            secret,
+            key,
+            secure_cookies,
+            session_secs: Self::DEFAULT_SESSION_SECS,
+            failure_delay: Duration::from_secs(1),
+            gate: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// The settings the secrets call for: `None` (the page is off) when no
+    /// administrator secret is configured.
+    pub fn from_secrets(
+        secrets: &Secrets,
+        secure_cookies: bool,
+    ) -> Result<Option<Self>, ConfigError> {
+        match secrets
+            .admin_secret
+            .as_ref()
+            .filter(|s| !s.expose().is_empty())
+        {
+            None => Ok(None),
+            Some(secret) => Self::new(
+                secret.clone(),
+                secrets.admin_session_key.as_ref(),
+                secure_cookies,
+            )
+            .map(Some),
+        }
+    }
+
+    /// Whether `presented` is the secret. Checks run one at a time and a
+    /// wrong secret is answered after [`Self::failure_delay`].
+    pub(super) async fn secret_matches(&self, presented: &str) -> bool {
+        let _turn = self.gate.lock().await;
+        let ok =
+            crate::intake::static_secret_matches(presented, std::slice::from_ref(&self.secret));
+        if !ok {
+            tokio::time::sleep(self.failure_delay).await;
+        }
+        ok
+    }
+
+    /// The valid session of a request, if any.
+    pub(super) fn session(&self, headers: &HeaderMap, now: UnixMillis) -> Option<Session> {
+        session::cookie(headers, SESSION_COOKIE).and_then(|v| Session::decode(v, &self.key, now))
+    }
+
+    /// Adds a `Set-Cookie` with the page's flags to a response.
+    pub(super) fn add_cookie(&self, r: &mut Response, name: &str, value: &str, max_age_secs: i64) {
+        let cookie = session::set_cookie(name, value, max_age_secs, self.secure_cookies);
+        // Names and values are our own (hex, base64url, checked names), so
+        // they always make a valid header.
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The periodic work of a long-running local server, the counterpart of the
+//! scheduled worker Lambda (`entrypoints::worker`): every minute, settle the
+//! reservations that stayed stuck longer than the reservation timeout
+//! (queued jobs touch theirs on every attempt, so only abandoned ones get
+//! this old) and expire the requests past their time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::portal::Portal;
+use crate::provisioning::Provisioner;
+use crate::queue::JobSink;
+use crate::seats::SeatLedger;
+
+/// How often the local server sweeps.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Sweeps and expires every [`SWEEP_EVERY`] (the first time one period
+/// after the start, which has its own start-up sweep), for ever; abort the
+/// task to stop it. Admissions from the waitlist go to `jobs`.
+pub async fn run<L: SeatLedger, P: Portal>(
+    provisioner: Arc<Provisioner<L, P>>,
+    jobs: Option<Arc<dyn JobSink>>,
+    reservation_timeout: Duration,
+) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let clock = provisioner.clock();
+        provisioner
+            .sweep(clock.now(), reservation_timeout, &[])
+            .await;
+        provisioner
+            .expire_requests(jobs.as_deref(), clock.now())
+            .await;
+    }
+}

@@ -1,0 +1,243 @@
+//! What the workflow answers without changing anything: the seat status of
+//! every pool (`GET /status`, the `seats` command, the administrator's
+//! page), the requests waiting for a decision or a seat, one request as a
+//! confirmation page shows it, the recent audit trail, and whether a person
+//! holds a seat. Routes read through these, never through the ledger.
+
+use super::requests::view;
+use super::status::{self, PoolStatus};
+use super::workflow::Provisioner;
+use crate::domain::{PoolId, RequestState, SignupRequest, UnixMillis};
+use crate::notify::RequestView;
+use crate::portal::Portal;
+use crate::seats::{AuditEvent, LedgerError, SeatLedger};
+
+/// Everything the administrator's page shows, read at once.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    /// Every pool's seats.
+    pub pools: Vec<PoolStatus>,
+    /// Requests waiting for a decision, oldest first across pools.
+    pub pending: Vec<RequestView>,
+    /// Requests waiting for a seat, pool by pool in queue order.
+    pub waitlist: Vec<RequestView>,
+    /// The newest audit events, newest first.
+    pub events: Vec<AuditEvent>,
+    /// Some part could not be read (the page says so; the rest is shown).
+    pub degraded: bool,
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Whether the person already holds a seat (reserved or active) in the
+    /// pool the rules give them. Reads only: for events that fire on every
+    /// sign-in, so those write nothing for people who have a seat.
+    pub async fn holds_seat(&self, req: &SignupRequest) -> Result<bool, LedgerError> {
+        let Ok(decision) = self.policy.decide(req) else {
+            return Ok(false);
+        };
+        let key = crate::domain::ClaimKey {
+            pool: decision.pool,
+            person: req.email.key(),
+        };
+        Ok(self.ledger.claim(&key).await?.is_some())
+    }
+
+    /// A pool's requests in a state, as the page shows them.
+    pub async fn request_views(
+        &self,
+        pool: &PoolId,
+        state: RequestState,
+    ) -> Result<Vec<RequestView>, LedgerError> {
+        let records = self.ledger.requests(pool, state).await?;
+        Ok(records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut v = view(r);
+                if state == RequestState::Waitlisted {
+                    v.position = Some(i + 1);
+                }
+                v
+            })
+            .collect())
+    }
+
+    /// One request as a confirmation page shows it.
+    pub async fn request_view(&self, id: &str) -> Result<Option<RequestView>, LedgerError> {
+        Ok(self.ledger.request(id).await?.as_ref().map(view))
+    }
+
+    /// Every pool's seats at `now`.
+    pub async fn seat_status(&self, now: UnixMillis) -> Result<Vec<PoolStatus>, LedgerError> {
+        status::pools(&*self.ledger, self.policy.rules(), now).await
+    }
+
+    /// Appends an event that is not a seat's or a request's (an
+    /// administrator signing in) to the audit trail.
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), LedgerError> {
+        self.ledger.audit(event).await
+    }
+
+    /// The administrator's page at `now`: pools, pending requests,
+    /// waitlists and recent events. A part that cannot be read is logged and
+    /// left empty, and the overview says it is degraded.
+    pub async fn overview(&self, now: UnixMillis) -> Overview {
+        let rules = self.policy.rules();
+        let mut degraded = false;
+        let pools = self.seat_status(now).await.unwrap_or_else(|e| {
+            tracing::error!("admin page: pools: {e}");
+            degraded = true;
+            Vec::new()
+        });
+        let (mut pending, mut waitlist) = (Vec::new(), Vec::new());
+        for pool in &rules.pools {
+            for (wanted, into) in [
+                (RequestState::Pending, &mut pending),
+                (RequestState::Waitlisted, &mut waitlist),
+            ] {
+                match self.request_views(&pool.id, wanted).await {
+                    Ok(views) => into.extend(views),
+                    Err(e) => {
+                        tracing::error!(pool = %pool.id, "admin page: requests: {e}");
+                        degraded = true;
+                    }
+                }
+            }
+        }
+        // Oldest first across pools: the first to ask is the first shown.
+        pending.sort_by(|a: &RequestView, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let events = recent_events(&*self.ledger, now).await.unwrap_or_else(|e| {
+            tracing::error!("admin page: audit: {e}");
+            degraded = true;
+            Vec::new()
+        });
+        Overview {
+            pools,
+            pending,
+            waitlist,
+            events,
+            degraded,
+        }
+    }
+}
+
+/// How many audit events the administrator's page shows.
+pub const RECENT_EVENTS: usize = 50;
+/// The most events read from one window of the audit trail.
+pub const WINDOW_CAP: usize = 1000;
+
+/// The newest [`RECENT_EVENTS`] audit events, newest first.
+///
+/// The trail is read oldest first from a starting time, at most
+/// [`WINDOW_CAP`] events at a time, so the page looks back through a window
+/// of the last ten minutes: widened while it holds fewer events than the
+/// page shows, narrowed (by bisection) while it holds more than one read
+/// returns, since such a read would give its oldest events.
+async fn recent_events<L: SeatLedger>(
+    ledger: &L,
+    now: UnixMillis,
+) -> Result<Vec<AuditEvent>, LedgerError> {
+    const MINUTE: i64 = 60_000;
+    let read = |window: i64| ledger.audit_since(now - window, WINDOW_CAP);
+    let truncated = |events: &Vec<AuditEvent>| events.len() >= WINDOW_CAP;
+    let first = 10 * MINUTE;
+    let mut events = read(first).await?;
+    if truncated(&events) {
+        // Bisect between a window known to hold too many (`hi`) and one
+        // known to hold few enough (`lo`, at first empty).
+        let (mut lo, mut hi) = (0, first);
+        events = Vec::new();
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let got = read(mid).await?;
+            if truncated(&got) {
+                hi = mid;
+            } else {
+                lo = mid;
+                let enough = got.len() >= RECENT_EVENTS;
+                events = got;
+                if enough {
+                    break;
+                }
+            }
+        }
+    } else {
+        for wider in [
+            60 * MINUTE,
+            24 * 60 * MINUTE,
+            7 * 24 * 60 * MINUTE,
+            31 * 24 * 60 * MINUTE,
+        ] {
+            if events.len() >= RECENT_EVENTS {
+                break;
+            }
+            let more = read(wider).await?;
+            if truncated(&more) {
+                break;
+            }
+            events = more;
+        }
+    }
+    let skip = events.len().saturating_sub(RECENT_EVENTS);
+    events.drain(..skip);
+    events.reverse();
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seats::memory::MemoryLedger;
+
+    const NOW: UnixMillis = 1_790_000_000_000;
+
+    fn event(at: UnixMillis, n: usize) -> AuditEvent {
+        AuditEvent {
+            at,
+            actor: "system".into(),
+            action: "test".into(),
+            pool: None,
+            person: None,
+            detail: format!("#{n}"),
+        }
+    }
+
+    async fn details(ledger: &MemoryLedger) -> Vec<String> {
+        recent_events(ledger, NOW)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.detail)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_newest_events_come_first_from_however_far_back() {
+        let ledger = MemoryLedger::new();
+        assert!(details(&ledger).await.is_empty());
+        // Three events, days apart: all found, newest first.
+        for (n, days) in [(0, 20), (1, 3), (2, 0)] {
+            ledger
+                .audit(&event(NOW - days * 86_400_000 - 1000, n))
+                .await
+                .unwrap();
+        }
+        assert_eq!(details(&ledger).await, ["#2", "#1", "#0"]);
+    }
+
+    #[tokio::test]
+    async fn a_busy_trail_shows_only_its_newest_events() {
+        let ledger = MemoryLedger::new();
+        // More events in the last minutes than one window may read: the
+        // page still shows the newest ones, not the oldest of the window.
+        for n in 0..(WINDOW_CAP + 500) {
+            ledger
+                .audit(&event(NOW - 300_000 + n as i64, n))
+                .await
+                .unwrap();
+        }
+        let shown = details(&ledger).await;
+        assert_eq!(shown.len(), RECENT_EVENTS);
+        assert_eq!(shown[0], format!("#{}", WINDOW_CAP + 499));
+    }
+}

@@ -1,0 +1,284 @@
+//! A sign-up request's record (approval and waitlist) and the steps every
+//! path that opens, admits or closes one shares: writing it, describing it
+//! to the sender, holding a seat for it, starting its member once approved,
+//! expiring it.
+
+use serde::{Deserialize, Serialize};
+
+use super::outcome::{Outcome, store_unavailable};
+use super::workflow::{Provisioner, effective_approval};
+use crate::domain::{
+    ApprovalMode, ClaimKey, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis,
+};
+use crate::notify::RequestView;
+use crate::policy::Decision;
+use crate::portal::Portal;
+use crate::queue::{Job, JobSink};
+use crate::seats::{
+    LedgerError, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+};
+
+/// What a request record's payload holds: the sign-up and what it gets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestPayload {
+    /// The sign-up as parsed at intake.
+    pub request: SignupRequest,
+    /// Values that win over the pool's grants.
+    #[serde(default)]
+    pub overrides: Overrides,
+    /// Role id it gets.
+    pub role: String,
+    /// User type it gets.
+    pub user_type: String,
+    /// Group titles it gets.
+    pub groups: Vec<String>,
+    /// The intended username.
+    pub username: String,
+    /// Whether the pool requires approval (a waitlisted request of such a
+    /// pool goes through approval when admitted).
+    pub approval: bool,
+    /// Whether a seat is held while pending.
+    pub hold_seat: bool,
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Writes the request. `Ok` with the new request's outcome; `Err` with
+    /// the person's existing open request (or a store error), nothing written.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn open_request(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        overrides: &Overrides,
+        decision: &Decision,
+        state: RequestState,
+        claim_id: Option<String>,
+        now: UnixMillis,
+    ) -> Result<Outcome, Outcome> {
+        let payload = RequestPayload {
+            request: req.clone(),
+            overrides: overrides.clone(),
+            role: decision.role.clone(),
+            user_type: decision.user_type.clone(),
+            groups: decision.groups.clone(),
+            username: decision.username.to_string(),
+            approval: effective_approval(overrides, decision) == ApprovalMode::Manual,
+            hold_seat: decision.hold_seat,
+        };
+        let record = SignupRecord {
+            id: self.ids.request_id(now),
+            key: ClaimKey {
+                pool: decision.pool.clone(),
+                person: req.email.key(),
+            },
+            delivery: delivery.as_string(),
+            payload: serde_json::to_string(&payload).unwrap_or_default(),
+            state,
+            claim_id,
+            created_at: now,
+            expires_at: now + decision.pending_expiry.as_millis() as i64,
+            decided_at: None,
+            decided_by: None,
+            reason: None,
+            retain_until: None,
+        };
+        match self.ledger.create_request(&record).await {
+            Ok(None) => {
+                let action = match state {
+                    RequestState::Waitlisted => "request.waitlisted",
+                    _ => "request.created",
+                };
+                self.audit(
+                    &delivery.as_string(),
+                    action,
+                    &record.key,
+                    format!(
+                        "request {} for {} ({}); seat held: {}",
+                        record.id,
+                        decision.pool,
+                        decision.user_type,
+                        record.claim_id.is_some()
+                    ),
+                    now,
+                )
+                .await;
+                if state == RequestState::Pending {
+                    self.notify_approvers(&record, decision.capacity).await;
+                }
+                Ok(self.request_outcome(&record).await)
+            }
+            Ok(Some(existing)) => Err(self.request_outcome(&existing).await),
+            Err(e) => {
+                tracing::error!("ledger create_request: {e}");
+                Err(store_unavailable())
+            }
+        }
+    }
+
+    /// The outcome that describes an open request.
+    pub(super) async fn request_outcome(&self, r: &SignupRecord) -> Outcome {
+        match r.state {
+            RequestState::Waitlisted => Outcome::Waitlisted {
+                pool: r.key.pool.to_string(),
+                request_id: r.id.clone(),
+                position: self.position(r).await,
+            },
+            _ => Outcome::Pending {
+                pool: r.key.pool.to_string(),
+                request_id: r.id.clone(),
+            },
+        }
+    }
+
+    pub(super) async fn position(&self, r: &SignupRecord) -> u32 {
+        match self
+            .ledger
+            .requests(&r.key.pool, RequestState::Waitlisted)
+            .await
+        {
+            Ok(line) => line
+                .iter()
+                .position(|x| x.id == r.id)
+                .map_or(0, |i| i as u32 + 1),
+            Err(_) => 0,
+        }
+    }
+
+    /// Reserves a seat for a request that holds none: `Ok(None)` when full.
+    pub(super) async fn reserve_for(
+        &self,
+        record: &SignupRecord,
+        payload: &RequestPayload,
+        now: UnixMillis,
+    ) -> Result<Option<String>, LedgerError> {
+        let capacity = self
+            .policy
+            .rules()
+            .pool(record.key.pool.as_str())
+            .map_or(0, |p| p.seats);
+        let fresh = self.ids.claim_id();
+        match self
+            .ledger
+            .reserve(ReserveRequest {
+                key: &record.key,
+                capacity,
+                delivery: &record.delivery,
+                claim_id: &fresh,
+                username: &payload.username,
+                now,
+            })
+            .await?
+        {
+            Reservation::Reserved(c) | Reservation::AlreadyHeld(c) => Ok(Some(c.claim_id)),
+            Reservation::PoolFull { .. } => Ok(None),
+        }
+    }
+
+    /// Queues (or runs) the creation of an approved request's member.
+    pub(super) async fn start_member(
+        &self,
+        record: &SignupRecord,
+        payload: &RequestPayload,
+        claim_id: &str,
+        sink: Option<&dyn JobSink>,
+        now: UnixMillis,
+    ) {
+        let (source, id) = record
+            .delivery
+            .split_once(':')
+            .unwrap_or(("approval", record.delivery.as_str()));
+        let job = Job {
+            delivery: DeliveryKey {
+                source: source.to_string(),
+                id: id.to_string(),
+            },
+            request: payload.request.clone(),
+            overrides: payload.overrides.clone(),
+            claim: record.key.clone(),
+            claim_id: claim_id.to_string(),
+            accepted_at: now,
+        };
+        if let Some(sink) = sink
+            && sink.enqueue(&job).await.is_ok()
+        {
+            return;
+        }
+        // No queue (or it is down): create the member now. A transient
+        // failure leaves the claim RESERVED for the sweeper.
+        let result = self.complete_job(&job, false, now).await;
+        if let Outcome::Provisioned { username, .. } = &result.outcome {
+            self.audit(
+                "system",
+                "member.created",
+                &record.key,
+                username.clone(),
+                now,
+            )
+            .await;
+        }
+    }
+
+    /// Expires a pending or waitlisted request: releases its hold and admits
+    /// the next in line.
+    pub(super) async fn expire(
+        &self,
+        record: &SignupRecord,
+        now: UnixMillis,
+        sink: Option<&dyn JobSink>,
+    ) {
+        let change = RequestChange {
+            at: now,
+            by: Some("system".into()),
+            reason: Some("expired".into()),
+            claim_id: None,
+            retain_until: Some(self.closed_request_retained_until(now)),
+        };
+        if let Ok(Some(_)) = self
+            .ledger
+            .transition_request(&record.id, record.state, RequestState::Expired, &change)
+            .await
+        {
+            self.audit(
+                "system",
+                "request.expired",
+                &record.key,
+                record.id.clone(),
+                now,
+            )
+            .await;
+            if let Some(claim_id) = &record.claim_id
+                && self.release_with_retry(&record.key, claim_id).await
+            {
+                self.admit_waitlisted(&record.key.pool, sink, now).await;
+            }
+        }
+    }
+}
+
+/// A record as the page shows it.
+pub fn view(r: &SignupRecord) -> RequestView {
+    let payload = serde_json::from_str::<RequestPayload>(&r.payload).ok();
+    let req = payload.as_ref().map(|p| &p.request);
+    RequestView {
+        id: r.id.clone(),
+        pool: r.key.pool.to_string(),
+        email: r.key.person.clone(),
+        first_name: req.and_then(|q| q.first_name.clone()),
+        last_name: req.and_then(|q| q.last_name.clone()),
+        organization: req.and_then(|q| q.organization.clone()),
+        role: payload.as_ref().map(|p| p.role.clone()).unwrap_or_default(),
+        user_type: payload
+            .as_ref()
+            .map(|p| p.user_type.clone())
+            .unwrap_or_default(),
+        groups: payload
+            .as_ref()
+            .map(|p| p.groups.clone())
+            .unwrap_or_default(),
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        state: r.state,
+        holds_seat: r.claim_id.is_some(),
+        position: None,
+    }
+}

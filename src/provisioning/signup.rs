@@ -1,0 +1,269 @@
+//! A sign-up, from a verified delivery to its outcome: the one workflow
+//! function every sender's route calls ([`Provisioner::sign_up`]).
+//!
+//! Policy first (pure: a request no pool accepts writes nothing), then the
+//! delivery lease, then one of three ways to the member ([`Creation`]):
+//! created in the request; created in the request with the job queue as a
+//! fallback when the portal is slow (forms, which do not resend); or the
+//! seat reserved and the creation queued at once (the identity providers'
+//! hooks, which must answer within 2–3 seconds). A pool that needs approval
+//! turns the sign-up into a pending request instead; a full pool with a
+//! waitlist into a waitlisted one. Every failure after the reservation gives
+//! the seat back before answering, unless the creation was queued.
+//!
+//! Crash safety comes from determinism rather than extra writes: a
+//! redelivery after a crash finds its stale RESERVED claim, derives the same
+//! username candidates, and adopts the member the first attempt may already
+//! have created.
+
+use tokio::time::Instant;
+
+use super::member::candidates;
+use super::outcome::{Handled, Outcome, failure_outcome, no_matching_pool, store_unavailable};
+use super::workflow::{Provisioner, effective_approval};
+use crate::domain::{ApprovalMode, DeliveryKey, Overrides, SignupRequest, UnixMillis};
+use crate::policy::{Decision, InvitationMode};
+use crate::portal::{Portal, PortalError};
+use crate::queue::{Job, JobSink};
+use crate::seats::SeatLedger;
+
+/// How a sign-up's member gets created.
+#[derive(Clone, Copy)]
+pub enum Creation<'a> {
+    /// In the request; a slow portal releases the seat and answers "retry
+    /// later" (the import, and deployments without a queue).
+    InRequest,
+    /// In the request; when the portal does not create the member within
+    /// the deadline, or is unavailable, the reserved seat is kept and the
+    /// creation handed to the queue ([`Outcome::Accepted`]). If the queue
+    /// refuses the job, the seat is released as with [`Creation::InRequest`].
+    /// For senders that do not retry well (forms).
+    InRequestOrQueue(&'a dyn JobSink),
+    /// Reserve the seat and queue the creation at once, answering
+    /// [`Outcome::Accepted`] (the Okta and Entra hooks).
+    Queued(&'a dyn JobSink),
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Handles one verified, parsed delivery. `payload_hash` identifies the
+    /// body so a reused delivery id with another body is refused;
+    /// `overrides` win over the pool's grants (a sender's approval setting, a
+    /// CSV row's columns). The outcome is stored for replays unless it is
+    /// "retry later".
+    pub async fn sign_up(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        overrides: &Overrides,
+        creation: Creation<'_>,
+        now: UnixMillis,
+    ) -> Handled {
+        // Policy first: it is pure, so a request no pool accepts is refused
+        // without writing anything.
+        let decision = match self.grant_for(req, overrides) {
+            Ok(d) => d,
+            Err(rejection) => {
+                tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
+                return Handled::fresh(no_matching_pool());
+            }
+        };
+        if let Err(answer) = self.begin_delivery(delivery, payload_hash, now).await {
+            return answer;
+        }
+        let outcome = if effective_approval(overrides, &decision) == ApprovalMode::Manual {
+            self.request_approval(delivery, req, overrides, &decision, now)
+                .await
+        } else {
+            let outcome = match creation {
+                Creation::InRequest => {
+                    self.provision(delivery, req, &decision, overrides, None, now)
+                        .await
+                }
+                Creation::InRequestOrQueue(sink) => {
+                    self.provision(delivery, req, &decision, overrides, Some(sink), now)
+                        .await
+                }
+                Creation::Queued(sink) => {
+                    self.reserve_and_queue(delivery, req, &decision, overrides, sink, now)
+                        .await
+                }
+            };
+            match outcome {
+                Outcome::PoolFull { .. } if decision.waitlist => {
+                    self.join_waitlist(delivery, req, overrides, &decision, now)
+                        .await
+                }
+                other => other,
+            }
+        };
+        self.finish_delivery(delivery, &outcome, now).await;
+        Handled::fresh(outcome)
+    }
+
+    /// The member created in the request: reserve, create (or adopt),
+    /// confirm; on a portal failure, queue the creation when a `fallback`
+    /// is given and the failure is transient, otherwise give the seat back.
+    async fn provision(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        decision: &Decision,
+        overrides: &Overrides,
+        fallback: Option<&dyn JobSink>,
+        now: UnixMillis,
+    ) -> Outcome {
+        let (key, claim_id) = match self
+            .reserve_claim(delivery, req, decision, now, false)
+            .await
+        {
+            Ok(held) => held,
+            Err(outcome) => return outcome,
+        };
+
+        let deadline = Instant::now() + self.settings.deadline;
+        match self
+            .create_member(req, decision, candidates(overrides), deadline)
+            .await
+        {
+            Ok(created) => match self
+                .confirm_seat(&key, &claim_id, &created.username, now)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                    self.audit(
+                        &delivery.as_string(),
+                        "member.created",
+                        &key,
+                        format!(
+                            "{} ({}, {}){}",
+                            created.username,
+                            decision.role,
+                            decision.user_type,
+                            if created.adopted { ", adopted" } else { "" }
+                        ),
+                        now,
+                    )
+                    .await;
+                    Outcome::Provisioned {
+                        pool: decision.pool.to_string(),
+                        username: created.username,
+                        invitation: matches!(decision.invitation, InvitationMode::Email),
+                        adopted: created.adopted,
+                    }
+                }
+                Err(e) => {
+                    // The member exists but the claim is still RESERVED; the
+                    // retry adopts the member and confirms.
+                    tracing::error!(pool = %decision.pool, "ledger confirm: {e}");
+                    store_unavailable()
+                }
+            },
+            Err(err) => {
+                if let Some(sink) = fallback.filter(|_| err.is_transient()) {
+                    let job = Job {
+                        delivery: delivery.clone(),
+                        request: req.clone(),
+                        overrides: overrides.clone(),
+                        claim: key.clone(),
+                        claim_id: claim_id.clone(),
+                        accepted_at: now,
+                    };
+                    if let Some(accepted) = self.defer(sink, &job, decision, &err, now).await {
+                        return accepted;
+                    }
+                }
+                // Compensation: the member was not created, give the seat back.
+                let released = self.release_with_retry(&key, &claim_id).await;
+                tracing::warn!(pool = %decision.pool, released, "member not created: {err}");
+                self.audit(
+                    &delivery.as_string(),
+                    "member.failed",
+                    &key,
+                    format!("{err}; seat released: {released}"),
+                    now,
+                )
+                .await;
+                failure_outcome(&err)
+            }
+        }
+    }
+
+    /// The fast half of a sign-up: reserve a seat and queue the member's
+    /// creation. [`Outcome::Accepted`] when a job was queued (or one is
+    /// already under way for this person), the usual refusals otherwise.
+    async fn reserve_and_queue(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        decision: &Decision,
+        overrides: &Overrides,
+        sink: &dyn JobSink,
+        now: UnixMillis,
+    ) -> Outcome {
+        match self.reserve_claim(delivery, req, decision, now, true).await {
+            Err(outcome) => outcome,
+            Ok((claim, claim_id)) => {
+                let job = Job {
+                    delivery: delivery.clone(),
+                    request: req.clone(),
+                    overrides: overrides.clone(),
+                    claim: claim.clone(),
+                    claim_id: claim_id.clone(),
+                    accepted_at: now,
+                };
+                match sink.enqueue(&job).await {
+                    Ok(()) => {
+                        tracing::info!(pool = %decision.pool, delivery = %delivery.as_string(), "seat reserved, member queued");
+                        Outcome::Accepted {
+                            pool: decision.pool.to_string(),
+                            username: decision.username.to_string(),
+                        }
+                    }
+                    Err(e) => {
+                        let released = self.release_with_retry(&claim, &claim_id).await;
+                        tracing::error!(released, "{e}");
+                        Outcome::retry(
+                            "queue_unavailable",
+                            "The job queue is unavailable; the seat was released. Retry later.",
+                            30,
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    /// The synchronous path's fallback: the portal did not create the
+    /// member in time (`err` is transient), so the reserved seat is kept and
+    /// the creation queued. [`Outcome::Accepted`], or `None` when the queue
+    /// refused the job and the caller must release the seat as usual.
+    async fn defer(
+        &self,
+        sink: &dyn JobSink,
+        job: &Job,
+        decision: &Decision,
+        err: &PortalError,
+        now: UnixMillis,
+    ) -> Option<Outcome> {
+        let delivery = job.delivery.as_string();
+        if let Err(e) = sink.enqueue(job).await {
+            tracing::error!(delivery, "portal slow and {e}: the seat is released");
+            return None;
+        }
+        tracing::info!(pool = %decision.pool, delivery, "portal slow ({err}): seat kept, member queued");
+        self.audit(
+            &delivery,
+            "member.deferred",
+            &job.claim,
+            format!("{err}; the creation was queued"),
+            now,
+        )
+        .await;
+        Some(Outcome::Accepted {
+            pool: decision.pool.to_string(),
+            username: decision.username.to_string(),
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! The waitlist: a pool with `waitlist = true` queues a sign-up that finds
+//! it full as WAITLISTED, in arrival order. Whenever a seat frees (a deny, an
+//! expiry, a failed creation, a sweep), [`Provisioner::admit_waitlisted`]
+//! admits the first in line: through approval when the pool requires it,
+//! straight to a member otherwise. Open requests past their time expire
+//! ([`Provisioner::expire_requests`]).
+
+use super::outcome::Outcome;
+use super::requests::RequestPayload;
+use super::workflow::Provisioner;
+use crate::domain::{DeliveryKey, Overrides, PoolId, RequestState, SignupRequest, UnixMillis};
+use crate::policy::Decision;
+use crate::portal::Portal;
+use crate::queue::JobSink;
+use crate::seats::{RequestChange, SeatLedger};
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// A sign-up that found its pool full, for a pool with a waitlist.
+    pub(super) async fn join_waitlist(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        overrides: &Overrides,
+        decision: &Decision,
+        now: UnixMillis,
+    ) -> Outcome {
+        match self
+            .open_request(
+                delivery,
+                req,
+                overrides,
+                decision,
+                RequestState::Waitlisted,
+                None,
+                now,
+            )
+            .await
+        {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    /// Expires every open request past its time, in every pool.
+    pub async fn expire_requests(&self, sink: Option<&dyn JobSink>, now: UnixMillis) -> u32 {
+        let mut expired = 0;
+        for pool in &self.policy.rules().pools {
+            for state in [RequestState::Pending, RequestState::Waitlisted] {
+                let Ok(open) = self.ledger.requests(&pool.id, state).await else {
+                    continue;
+                };
+                for r in open.iter().filter(|r| now > r.expires_at) {
+                    self.expire(r, now, sink).await;
+                    expired += 1;
+                }
+            }
+            self.admit_waitlisted(&pool.id, sink, now).await;
+        }
+        expired
+    }
+
+    /// Admits the first in line while the pool has free seats: to approval
+    /// when the pool requires it, straight to a member otherwise.
+    pub async fn admit_waitlisted(
+        &self,
+        pool: &PoolId,
+        sink: Option<&dyn JobSink>,
+        now: UnixMillis,
+    ) -> u32 {
+        let Some(rules_pool) = self.policy.rules().pool(pool.as_str()) else {
+            return 0;
+        };
+        let mut admitted = 0;
+        // Bounded: one pass admits at most a pool's worth of people.
+        for _ in 0..rules_pool.seats.min(1000) {
+            let Ok(line) = self.ledger.requests(pool, RequestState::Waitlisted).await else {
+                break;
+            };
+            let Some(first) = line.into_iter().find(|r| now <= r.expires_at) else {
+                break;
+            };
+            let Ok(payload) = serde_json::from_str::<RequestPayload>(&first.payload) else {
+                tracing::error!(request = %first.id, "waitlisted request unreadable; skipped");
+                break;
+            };
+            let needs_seat_now = !payload.approval || payload.hold_seat;
+            let claim_id = if needs_seat_now {
+                match self.reserve_for(&first, &payload, now).await {
+                    Ok(Some(c)) => Some(c),
+                    Ok(None) | Err(_) => break,
+                }
+            } else {
+                // Approval without a hold: admit only when a seat is free.
+                match self.ledger.usage(pool).await {
+                    Ok(u) if u.used < rules_pool.seats => None,
+                    _ => break,
+                }
+            };
+            let to = if payload.approval {
+                RequestState::Pending
+            } else {
+                RequestState::Approved
+            };
+            let change = RequestChange {
+                at: now,
+                by: Some("system".into()),
+                reason: Some("a seat freed".into()),
+                claim_id: Some(claim_id.clone()),
+                // Kept only when admitted straight to APPROVED (closed); a
+                // move to PENDING stores none.
+                retain_until: Some(self.closed_request_retained_until(now)),
+            };
+            match self
+                .ledger
+                .transition_request(&first.id, RequestState::Waitlisted, to, &change)
+                .await
+            {
+                Ok(Some(updated)) => {
+                    admitted += 1;
+                    self.audit(
+                        "system",
+                        "request.admitted",
+                        &first.key,
+                        format!("{} → {}", first.id, to.as_str()),
+                        now,
+                    )
+                    .await;
+                    match (to, &claim_id) {
+                        (RequestState::Approved, Some(c)) => {
+                            self.start_member(&updated, &payload, c, sink, now).await;
+                        }
+                        _ => self.notify_approvers(&updated, rules_pool.seats).await,
+                    }
+                }
+                _ => {
+                    if let Some(c) = &claim_id {
+                        self.release_with_retry(&first.key, c).await;
+                    }
+                    break;
+                }
+            }
+            if !needs_seat_now {
+                break;
+            }
+        }
+        admitted
+    }
+}

@@ -1,0 +1,137 @@
+//! [`Provisioner`]: the workflow's one struct, holding the ports it drives,
+//! the policy, the tunables, the clock and the id source.
+//!
+//! Its methods are spread over the files of `provisioning`, one concern
+//! each (sign-up, jobs, approval, waitlist, recovery, queries); this file
+//! holds only the struct, its wiring and the two helpers every concern
+//! uses (the grant with overrides applied, the audit trail).
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::WorkflowSettings;
+use crate::domain::{ApprovalMode, ClaimKey, Overrides, SignupRequest, UnixMillis};
+use crate::ids::Ids;
+use crate::notify::{LinkMaker, Notifier};
+use crate::policy::{Decision, Policy, Rejection};
+use crate::portal::Portal;
+use crate::seats::{AuditEvent, SeatLedger};
+
+/// The approval step's outside connections.
+#[derive(Clone, Default)]
+pub struct ApprovalWiring {
+    /// Where approvers are told.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Signed links, when a public URL and a link key are configured.
+    pub links: Option<Arc<dyn LinkMaker>>,
+}
+
+/// Drives sign-ups, jobs, decisions and sweeps through the ports.
+pub struct Provisioner<L, P> {
+    pub(super) ledger: Arc<L>,
+    pub(super) portal: Arc<P>,
+    pub(super) policy: Arc<Policy>,
+    pub(super) settings: WorkflowSettings,
+    pub(super) approvals: ApprovalWiring,
+    /// Where the workers and sweeps read the time (callers pass `now` in).
+    pub(super) clock: Clock,
+    /// Where claim ids, request ids and generated passwords come from.
+    pub(super) ids: Ids,
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Wires the workflow, with the system clock and random ids (see
+    /// [`Self::with_clock`], [`Self::with_ids`]) and no approval notices.
+    pub fn new(
+        ledger: Arc<L>,
+        portal: Arc<P>,
+        policy: Arc<Policy>,
+        settings: WorkflowSettings,
+    ) -> Self {
+        Provisioner {
+            ledger,
+            portal,
+            policy,
+            settings,
+            approvals: ApprovalWiring::default(),
+            clock: Clock::system(),
+            ids: Ids::random(),
+        }
+    }
+
+    /// Connects the approval step to its notifiers and link maker.
+    pub fn with_approvals(mut self, wiring: ApprovalWiring) -> Self {
+        self.approvals = wiring;
+        self
+    }
+
+    /// Reads the time from `clock` (the wiring passes the process's one
+    /// clock; tests a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Draws ids and passwords from `ids`.
+    pub fn with_ids(mut self, ids: Ids) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// The clock the workflow's own loops (workers, sweeps) read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The policy (its rules name the pools).
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The policy's grant with the overrides applied.
+    pub(super) fn grant_for(
+        &self,
+        req: &SignupRequest,
+        overrides: &Overrides,
+    ) -> Result<Decision, Rejection> {
+        let mut decision = self.policy.decide(req)?;
+        decision.apply(overrides);
+        Ok(decision)
+    }
+
+    /// When a request closed at `now` may be deleted with its personal
+    /// data: `now` plus the configured retention (saturating, so an absurd
+    /// setting means "kept", never a time in the past).
+    pub(super) fn closed_request_retained_until(&self, now: UnixMillis) -> UnixMillis {
+        let retention =
+            i64::try_from(self.settings.request_retention.as_millis()).unwrap_or(i64::MAX);
+        now.saturating_add(retention)
+    }
+
+    /// Appends to the audit trail; a failure is logged, never fatal.
+    pub(super) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        key: &ClaimKey,
+        detail: String,
+        now: UnixMillis,
+    ) {
+        let event = AuditEvent {
+            at: now,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            pool: Some(key.pool.to_string()),
+            person: Some(key.person.clone()),
+            detail,
+        };
+        if let Err(e) = self.ledger.audit(&event).await {
+            tracing::warn!(action, "audit trail: {e}");
+        }
+    }
+}
+
+/// The approval mode after a source's override.
+pub(super) fn effective_approval(overrides: &Overrides, decision: &Decision) -> ApprovalMode {
+    overrides.approval.unwrap_or(decision.approval)
+}

@@ -1,0 +1,139 @@
+//! The three Lambda functions of `template.yaml`, built from the environment
+//! ([`Settings::from_env`]) once per cold start: the webhook function (the
+//! router over DynamoDB and the ArcGIS client), the queue worker, and the
+//! CSV import function.
+//!
+//! Start-up does no network I/O besides reading the secret: the portal token
+//! is fetched lazily on the first sign-up, so a cold start stays cheap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+
+use super::app::{AppParts, JobQueue, app, provisioner};
+use super::parts::{approvals, arcgis_portal, load_config, rules_text, signing_keys};
+use crate::clock::Clock;
+use crate::config::{ConfigError, Secrets, Settings, env_flag, env_number, env_var};
+use crate::entrypoints::http::admin::AdminSettings;
+use crate::entrypoints::import_function::{ImportFunction, S3Objects};
+use crate::ids::Ids;
+use crate::import::ImportOptions;
+use crate::policy::Rules;
+use crate::portal::arcgis::ArcGisPortal;
+use crate::provisioning::Provisioner;
+use crate::queue::sqs::SqsQueue;
+use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+
+/// The deployed ports: the DynamoDB ledger and the ArcGIS client.
+pub async fn deployed_ports(
+    settings: &Settings,
+    secrets: &Secrets,
+) -> Result<(DynamoLedger, ArcGisPortal), ConfigError> {
+    let portal = arcgis_portal(
+        &settings.portal_url,
+        &settings.portal_referer,
+        secrets,
+        &settings.workflow,
+    )?;
+    let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
+    Ok((DynamoLedger::new(client, &settings.table), portal))
+}
+
+/// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
+pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
+    let secrets = Secrets::load(&settings.secrets).await?;
+    let (rules, sources) = load_config(&rules_text(&settings.rules)?, &secrets)?;
+    let keys = signing_keys(&secrets)?;
+    // Behind API Gateway the page is only ever served over https.
+    let admin = AdminSettings::from_secrets(&secrets, true)?;
+    let (ledger, portal) = deployed_ports(settings, &secrets).await?;
+    tracing::info!(
+        pools = rules.pools.len(),
+        sources = ?sources.enabled(),
+        table = %settings.table,
+        portal = %settings.portal_url,
+        "agol-seat-broker ready"
+    );
+    let jobs = match &settings.job_queue_url {
+        Some(url) => JobQueue::Sink(Arc::new(SqsQueue::new(
+            SqsQueue::client(settings.sqs_endpoint.as_deref()).await,
+            url,
+        ))),
+        None => JobQueue::None,
+    };
+    let (approval_routes, approvals) = approvals(&secrets, &settings.approvals).await?;
+    let built = app(
+        Arc::new(ledger),
+        Arc::new(portal),
+        AppParts {
+            rules,
+            keys,
+            workflow: settings.workflow.clone(),
+            tolerance_secs: settings.tolerance_secs,
+            status_tokens: secrets.status_tokens.clone(),
+            sources,
+            jobs,
+            approval_routes,
+            approvals,
+            admin,
+            clock: Clock::system(),
+            ids: Ids::random(),
+        },
+    )
+    .await
+    .map_err(|e| ConfigError(e.to_string()))?;
+    Ok(built.router)
+}
+
+/// The queue worker's workflow: DynamoDB ledger, ArcGIS client, the rules.
+/// Needs no webhook secrets, only the ArcGIS credentials.
+pub async fn worker_provisioner(
+    settings: &Settings,
+) -> Result<Arc<Provisioner<DynamoLedger, ArcGisPortal>>, ConfigError> {
+    let secrets = Secrets::load(&settings.secrets).await?;
+    let rules =
+        Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;
+    let (ledger, portal) = deployed_ports(settings, &secrets).await?;
+    let (_, wiring) = approvals(&secrets, &settings.approvals).await?;
+    tracing::info!(pools = rules.pools.len(), table = %settings.table, "agol-seat-broker worker ready");
+    Ok(Arc::new(provisioner(
+        Arc::new(ledger),
+        Arc::new(portal),
+        rules,
+        settings.workflow.clone(),
+        wiring,
+        Clock::system(),
+        Ids::random(),
+    )))
+}
+
+/// The import function: the same settings and secrets as the webhook
+/// function, plus `IMPORT_PREFIX` (default `imports/`), `IMPORT_CONCURRENCY`
+/// (8), `IMPORT_PARTIAL` (`false`) and `IMPORT_RETRY_BUDGET_SECS` (120).
+pub async fn import_function(
+    settings: &Settings,
+) -> Result<ImportFunction<DynamoLedger, ArcGisPortal, S3Objects>, ConfigError> {
+    let secrets = Secrets::load(&settings.secrets).await?;
+    let rules =
+        Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;
+    let (ledger, portal) = deployed_ports(settings, &secrets).await?;
+    let concurrency = env_number("IMPORT_CONCURRENCY", 8)?.clamp(1, 64) as usize;
+    Ok(ImportFunction {
+        ledger: Arc::new(ledger),
+        portal: Arc::new(portal),
+        rules,
+        objects: S3Objects::new(aws_sdk_s3::Client::new(crate::config::aws_config().await)),
+        prefix: env_var("IMPORT_PREFIX").unwrap_or_else(|| "imports/".into()),
+        options: ImportOptions {
+            concurrency,
+            partial: env_flag("IMPORT_PARTIAL"),
+            retry_budget: Duration::from_secs(env_number("IMPORT_RETRY_BUDGET_SECS", 120)?),
+            workflow: settings.workflow.clone(),
+            clock: Clock::system(),
+            ids: Ids::random(),
+            ..ImportOptions::default()
+        },
+        work_dir: std::env::temp_dir(),
+    })
+}
