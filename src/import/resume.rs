@@ -15,7 +15,7 @@
 
 use crate::domain::UnixMillis;
 use crate::policy::Rules;
-use crate::portal::{Portal, PortalError};
+use crate::portal::{Members, PortalError};
 use crate::seats::{ClaimState, LedgerError, SeatLedger};
 
 /// What settling found.
@@ -39,7 +39,7 @@ pub enum SettleError {
 }
 
 /// Settles the RESERVED claims an earlier run of the file `file_hash` left.
-pub async fn settle<L: SeatLedger, P: Portal>(
+pub async fn settle<L: SeatLedger, P: Members>(
     ledger: &L,
     portal: &P,
     rules: &Rules,

@@ -6,8 +6,8 @@ use super::*;
 use crate::config::DEFAULT_REQUEST_RETENTION;
 use crate::domain::{Email, PoolId, Verdict};
 use crate::policy::Rules;
-use crate::portal::Member;
 use crate::portal::fake::FakePortal;
+use crate::portal::{Member, Members};
 use crate::queue::{BoxFuture, QueueError};
 use crate::seats::memory::MemoryLedger;
 
