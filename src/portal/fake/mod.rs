@@ -14,8 +14,6 @@
 //! `members`, `org`, `layers` implement one port each.
 //!
 //! [`Members`]: crate::portal::Members
-//! [`OrgAdmin`]: crate::portal::OrgAdmin
-//! [`FeatureLayers`]: crate::portal::FeatureLayers
 
 mod layers;
 mod members;
@@ -28,7 +26,11 @@ use serde_json::{Map, Value};
 
 use crate::domain::layer_url::LayerUrl;
 use crate::portal::error::PortalError;
+#[cfg(doc)]
+use crate::portal::layers::FeatureLayers;
 use crate::portal::members::Member;
+#[cfg(doc)]
+use crate::portal::org::OrgAdmin;
 use crate::portal::org::Role;
 
 /// The fake portal.
@@ -112,7 +114,7 @@ impl FakePortal {
         self.lock().write_failures.push_back(err);
     }
 
-    /// The next [`FeatureLayers::feature_by_globalid`](crate::portal::FeatureLayers::feature_by_globalid) fails with `err` (queue
+    /// The next [`FeatureLayers::feature_by_globalid`] fails with `err` (queue
     /// several for several).
     pub fn fail_next_read(&self, err: PortalError) {
         self.lock().read_failures.push_back(err);
@@ -140,7 +142,7 @@ impl FakePortal {
         self.lock().members.insert(m.username.clone(), m);
     }
 
-    /// Adds a custom role (listed by [`OrgAdmin::roles`](crate::portal::OrgAdmin::roles); compatible with every
+    /// Adds a custom role (listed by [`OrgAdmin::roles`]; compatible with every
     /// user type, as the simulator's default custom role).
     pub fn add_role(&self, id: &str, name: &str) {
         let mut s = self.lock();
@@ -153,27 +155,27 @@ impl FakePortal {
     }
 
     /// Sets the purchased seats of a user type. From the first call on,
-    /// [`OrgAdmin::update_user_type`](crate::portal::OrgAdmin::update_user_type) needs a free seat (a type never set has
-    /// none) and [`OrgAdmin::license_counts`](crate::portal::OrgAdmin::license_counts) reports these numbers.
+    /// [`OrgAdmin::update_user_type`] needs a free seat (a type never set has
+    /// none) and [`OrgAdmin::license_counts`] reports these numbers.
     pub fn set_purchased(&self, user_type: &str, seats: u64) {
         self.lock().purchased.insert(user_type.to_string(), seats);
     }
 
-    /// From now on [`OrgAdmin::org_members`](crate::portal::OrgAdmin::org_members) reports no member's groups (the
-    /// strict reading of the org listing); [`OrgAdmin::group_members`](crate::portal::OrgAdmin::group_members) still
+    /// From now on [`OrgAdmin::org_members`] reports no member's groups (the
+    /// strict reading of the org listing); [`OrgAdmin::group_members`] still
     /// does.
     pub fn list_members_without_groups(&self) {
         self.lock().listing_without_groups = true;
     }
 
-    /// Every [`OrgAdmin::group_members`](crate::portal::OrgAdmin::group_members) of `group_id` fails with `err`.
+    /// Every [`OrgAdmin::group_members`] of `group_id` fails with `err`.
     pub fn fail_group_members(&self, group_id: &str, err: PortalError) {
         self.lock()
             .group_member_failures
             .insert(group_id.to_string(), err);
     }
 
-    /// How many [`OrgAdmin::group_members`](crate::portal::OrgAdmin::group_members) calls were made.
+    /// How many [`OrgAdmin::group_members`] calls were made.
     pub fn group_member_reads(&self) -> u32 {
         self.lock().group_member_reads
     }
