@@ -9,13 +9,15 @@
 //!
 //! - [`domain`]: validated value types (e-mail, username, pool, delivery key).
 //! - [`intake`]: verifies webhook deliveries and normalises them into a
-//!   [`intake::SignupRequest`].
+//!   [`domain::SignupRequest`].
 //! - [`policy`]: the rules file; decides pool, role, user type, groups and
 //!   username.
 //! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
 //!   idempotency records) and its adapters: DynamoDB (deployed), SQLite
 //!   (embedded, one machine), in-memory (tests).
-//! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
+//! - [`portal`]: the portal ports sized to their callers
+//!   ([`portal::Members`], [`portal::OrgAdmin`], [`portal::FeatureLayers`];
+//!   [`portal::Portal`] is all three), the ArcGIS REST client, and the
 //!   portal simulator (a fake ArcGIS portal over real HTTP).
 //! - [`provisioning`]: the workflow (idempotency → reserve → create →
 //!   confirm, with compensation), its asynchronous half (reserve now, create
