@@ -2,9 +2,8 @@
 //! roles, members, groups, a group's members; every page) and the changes
 //! to existing members (profile, role, user type, groups).
 //!
-//! Each listing reads every page through [`ArcGisPortal::read_pages`] and
-//! keeps each item once; each change is one request per member (per group
-//! for `addUsers`). It must not decide what to change (the import does) and
+//! Each listing reads every page through [`ArcGisPortal::read_pages`]; each
+//! change is one request per member (per group for `addUsers`). It must not decide what to change (the import does) and
 //! must not report a refusal as success: `success:false` and `status:false`
 //! become the port's `Rejected` codes.
 
