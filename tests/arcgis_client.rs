@@ -18,7 +18,8 @@ use agol_seat_broker::portal::simulator::{
     self, Fault, FaultKind, RefusalStyle, RunningSimulator, SimMember, SimRole, SimulatorConfig,
 };
 use agol_seat_broker::portal::{
-    INCOMPATIBLE_ROLE, Invitation, NewMember, Portal, PortalError, ProfileUpdate, USER_TYPE_REFUSED,
+    FeatureLayers, INCOMPATIBLE_ROLE, Invitation, Members, NewMember, OrgAdmin, PortalError,
+    ProfileUpdate, USER_TYPE_REFUSED,
 };
 use axum::Router;
 use axum::body::Bytes;

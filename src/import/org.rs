@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::domain::{ClaimKey, PoolId};
 use crate::policy::Rules;
-use crate::portal::{Member, Portal, PortalError, Role};
+use crate::portal::{Member, Members, OrgAdmin, PortalError, Role};
 use crate::seats::{ClaimState, LedgerError, SeatLedger};
 
 /// The organization as the portal reported it when the import started.
@@ -30,7 +30,7 @@ pub struct OrgView {
 impl OrgView {
     /// Reads members, roles and groups (three paged listings). With
     /// `group_members` (the file has a `groups` column), also reads each
-    /// group's members ([`Portal::group_members`], one group after the
+    /// group's members ([`OrgAdmin::group_members`], one group after the
     /// other) and adds the group to each member's `group_ids`: the org
     /// listing is not known to carry them, and without them every re-run
     /// would report `groups` as changed.
@@ -40,7 +40,10 @@ impl OrgView {
     /// skipped; adding a member to it is then attempted, which is harmless
     /// (`addUsers` is idempotent). Any other failure (transient, auth,
     /// protocol) fails the load, like the other listings.
-    pub async fn load<P: Portal>(portal: &P, group_members: bool) -> Result<OrgView, PortalError> {
+    pub async fn load<P: Members + OrgAdmin>(
+        portal: &P,
+        group_members: bool,
+    ) -> Result<OrgView, PortalError> {
         let org_id = portal.org_id().await?;
         let members = portal.org_members().await?;
         let roles = portal.roles().await?;

@@ -4,7 +4,7 @@
 //! holding it could post any record. When a Survey123 source has
 //! `layer_url`, its routes treat the payload as a pointer: they take the
 //! record's `globalid` from it, read that record from the configured layer
-//! with the broker's token ([`Portal::feature_by_globalid`]) and act
+//! with the broker's token ([`FeatureLayers::feature_by_globalid`]) and act
 //! on the record's attributes only. The sign-up route maps them with the
 //! source's field map; the approval route takes `request_id`, `status` and
 //! `comment` from them and the approver from the layer's editor-tracking
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use super::sources::Reread;
 use super::survey123::{self, EventType, Survey123Event};
 use super::{FieldMap, IntakeError, clean_text};
-use crate::portal::{Portal, PortalError};
+use crate::portal::{FeatureLayers, PortalError};
 
 /// Why a delivery was refused after (or while) re-reading its record.
 /// Nothing has been written when one of these is returned.
@@ -127,7 +127,7 @@ impl From<IntakeError> for Refusal {
 /// its globalid from the payload, the payload's service checked against
 /// the layer's, then the query. Returns the normalised globalid and the
 /// record's attributes.
-pub async fn reread<P: Portal>(
+pub async fn reread<P: FeatureLayers>(
     portal: &P,
     config: &Reread,
     body: &[u8],
@@ -154,7 +154,7 @@ pub async fn reread<P: Portal>(
 /// The sign-up route with re-read on: `editData` is ignored as without it;
 /// an `addData`'s sign-up is built from the re-read record, mapped with
 /// `fields` (the payload's attributes are not used).
-pub async fn signup<P: Portal>(
+pub async fn signup<P: FeatureLayers>(
     portal: &P,
     config: &Reread,
     body: &[u8],
@@ -197,7 +197,7 @@ fn text(record: &Map<String, Value>, name: &str) -> Option<String> {
 /// The approval route with re-read on: the edited record's decision
 /// fields and editor, from the layer (the payload's attributes are not
 /// used).
-pub async fn decision<P: Portal>(
+pub async fn decision<P: FeatureLayers>(
     portal: &P,
     config: &Reread,
     body: &[u8],

@@ -8,13 +8,10 @@ use crate::config::{DEFAULT_REQUEST_RETENTION, WorkflowSettings};
 use crate::domain::{
     ClaimKey, DeliveryKey, Email, Overrides, PoolId, SignupRequest, UnixMillis, Verdict,
 };
-use crate::policy::Policy;
-use crate::policy::Rules;
-use crate::portal::Member;
+use crate::policy::{Policy, Rules};
 use crate::portal::fake::FakePortal;
-use crate::portal::{Portal, PortalError};
-use crate::queue::{BoxFuture, QueueError};
-use crate::queue::{Job, JobSink};
+use crate::portal::{Member, Members, PortalError};
+use crate::queue::{BoxFuture, Job, JobSink, QueueError};
 use crate::seats::memory::MemoryLedger;
 use crate::seats::{ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
 

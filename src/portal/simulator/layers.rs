@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
-use super::state::ApiError;
+use super::error::ApiError;
 use crate::domain::UnixMillis;
 
 /// The layers, by normalised path.
@@ -44,6 +44,12 @@ const SYSTEM_FIELDS: &[&str] = &[
     "EditDate",
     "Editor",
 ];
+
+/// Whether `name` is one of [`SYSTEM_FIELDS`] (field names compared
+/// without regard to case).
+fn is_system_field(name: &str) -> bool {
+    SYSTEM_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
 
 /// A layer's key: a URL's path or a bare path, without surrounding slashes
 /// or a trailing `/query`, lower-cased.
@@ -172,7 +178,7 @@ impl Layers {
         let id = random_globalid();
         let mut record: Map<String, Value> = attributes
             .into_iter()
-            .filter(|(k, _)| !SYSTEM_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(k)))
+            .filter(|(k, _)| !is_system_field(k))
             .collect();
         record.insert("objectid".into(), json!(layer.next_object_id));
         record.insert("globalid".into(), json!(id));
@@ -203,7 +209,7 @@ impl Layers {
             return false;
         };
         for (k, v) in changes {
-            if !SYSTEM_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(&k)) {
+            if !is_system_field(&k) {
                 record.insert(k, v);
             }
         }

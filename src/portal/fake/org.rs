@@ -1,198 +1,21 @@
-//! An in-process fake [`Portal`]: a map of members, no HTTP.
+//! [`OrgAdmin`] for [`FakePortal`]: the organization's listings from the
+//! member map, and changes checked against the compatibility table and the
+//! purchased seats, refused with the real client's codes.
 //!
-//! For the workflow's unit tests and the overhead benchmark only. Anything
-//! that must behave like ArcGIS Online is tested against the portal
-//! simulator over real HTTP instead.
-//!
-//! The write operations keep the rules a caller must cope with: a role or
-//! user type change that breaks the compatibility table (`compat`) is
-//! refused with the same codes as the real client, and once seats are set
-//! with [`FakePortal::set_purchased`], a type change needs a free seat.
+//! Every write is recorded (see [`FakePortal::writes`]) and may fail on
+//! script; a scripted failure changes nothing.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::HashMap;
 
-use serde_json::{Map, Value};
-
-use super::{
-    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, Member, NewMember, Portal, PortalError,
-    ProfileUpdate, Role, USER_TYPE_REFUSED,
-};
+use super::{FakePortal, FakeState, rejected};
 use crate::domain::Email;
 use crate::domain::compat::{self, Compat};
-use crate::domain::layer_url::{LayerUrl, globalid_literal};
-
-/// The fake portal.
-#[derive(Default)]
-pub struct FakePortal {
-    state: Mutex<FakeState>,
-}
-
-#[derive(Default)]
-struct FakeState {
-    org_id: String,
-    members: HashMap<String, Member>,
-    taken_elsewhere: HashSet<String>,
-    /// `(id, title)` in creation order.
-    groups: Vec<(String, String)>,
-    /// Roles `portals/self/roles` would list (not the built-in ones).
-    roles: Vec<Role>,
-    /// Purchased seats per user type; empty = unlimited.
-    purchased: HashMap<String, u64>,
-    invite_failures: VecDeque<PortalError>,
-    write_failures: VecDeque<PortalError>,
-    read_failures: VecDeque<PortalError>,
-    /// Hosted layer records by checked layer URL.
-    layers: HashMap<String, Vec<Map<String, Value>>>,
-    invites: u32,
-    writes: Vec<String>,
-    /// Whether `org_members` leaves `group_ids` empty, as ArcGIS Online's
-    /// listing may (then only `group_members` tells who is in a group).
-    listing_without_groups: bool,
-    /// `group_members` of these group ids fails with this error, every time.
-    group_member_failures: HashMap<String, PortalError>,
-    /// How many `group_members` calls were made.
-    group_member_reads: u32,
-}
-
-impl FakePortal {
-    /// A fake organization with this id and these group titles (ids
-    /// `g-<title>`), and the pre-built Viewer and Data Editor roles.
-    pub fn new(org_id: &str, groups: &[&str]) -> Self {
-        let fake = FakePortal::default();
-        {
-            let mut s = fake.lock();
-            s.org_id = org_id.to_string();
-            for g in groups {
-                s.groups.push((format!("g-{g}"), g.to_string()));
-            }
-            s.roles = [
-                ("iAAAAAAAAAAAAAAA", "Viewer"),
-                ("iBBBBBBBBBBBBBBB", "Data Editor"),
-            ]
-            .iter()
-            .map(|(id, name)| Role {
-                id: id.to_string(),
-                name: name.to_string(),
-            })
-            .collect();
-        }
-        fake
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
-        // A poisoned lock only means another test thread panicked; the data
-        // is still usable for a fake.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Marks a username as taken by another organization.
-    pub fn take_elsewhere(&self, username: &str) {
-        self.lock().taken_elsewhere.insert(username.to_string());
-    }
-
-    /// The next invite fails with `err` (queue several for several).
-    pub fn fail_next_invite(&self, err: PortalError) {
-        self.lock().invite_failures.push_back(err);
-    }
-
-    /// The next write (`update_profile`, `update_role`, `update_user_type`,
-    /// `add_to_groups`) fails with `err` and changes nothing (queue several
-    /// for several).
-    pub fn fail_next_write(&self, err: PortalError) {
-        self.lock().write_failures.push_back(err);
-    }
-
-    /// The next [`Portal::feature_by_globalid`] fails with `err` (queue
-    /// several for several).
-    pub fn fail_next_read(&self, err: PortalError) {
-        self.lock().read_failures.push_back(err);
-    }
-
-    /// Adds a record to a hosted layer (`layer_url` as configured) and
-    /// returns its new global id (`{UPPER}`), also set as its `globalid`
-    /// attribute. Panics on a layer URL [`LayerUrl::parse`] refuses: a
-    /// test's mistake.
-    pub fn put_feature(&self, layer_url: &str, mut attributes: Map<String, Value>) -> String {
-        // ok: test support only; a bad URL is the test's own mistake.
-        let layer = LayerUrl::parse(layer_url).expect("a valid layer URL");
-        let mut s = self.lock();
-        let records = s.layers.entry(layer.as_str().to_string()).or_default();
-        let n = records.len() + 1;
-        let id = format!("{{{:08X}-0000-4000-8000-{:012X}}}", n, n);
-        attributes.insert("globalid".into(), Value::from(id.clone()));
-        attributes.insert("objectid".into(), Value::from(n));
-        records.push(attributes);
-        id
-    }
-
-    /// Adds a member directly (as if created earlier).
-    pub fn add_member(&self, m: Member) {
-        self.lock().members.insert(m.username.clone(), m);
-    }
-
-    /// Adds a custom role (listed by [`Portal::roles`]; compatible with every
-    /// user type, as the simulator's default custom role).
-    pub fn add_role(&self, id: &str, name: &str) {
-        let mut s = self.lock();
-        if !s.roles.iter().any(|r| r.id == id) {
-            s.roles.push(Role {
-                id: id.to_string(),
-                name: name.to_string(),
-            });
-        }
-    }
-
-    /// Sets the purchased seats of a user type. From the first call on,
-    /// [`Portal::update_user_type`] needs a free seat (a type never set has
-    /// none) and [`Portal::license_counts`] reports these numbers.
-    pub fn set_purchased(&self, user_type: &str, seats: u64) {
-        self.lock().purchased.insert(user_type.to_string(), seats);
-    }
-
-    /// From now on [`Portal::org_members`] reports no member's groups (the
-    /// strict reading of the org listing); [`Portal::group_members`] still
-    /// does.
-    pub fn list_members_without_groups(&self) {
-        self.lock().listing_without_groups = true;
-    }
-
-    /// Every [`Portal::group_members`] of `group_id` fails with `err`.
-    pub fn fail_group_members(&self, group_id: &str, err: PortalError) {
-        self.lock()
-            .group_member_failures
-            .insert(group_id.to_string(), err);
-    }
-
-    /// How many [`Portal::group_members`] calls were made.
-    pub fn group_member_reads(&self) -> u32 {
-        self.lock().group_member_reads
-    }
-
-    /// All members.
-    pub fn members(&self) -> Vec<Member> {
-        self.lock().members.values().cloned().collect()
-    }
-
-    /// How many invites were attempted.
-    pub fn invites(&self) -> u32 {
-        self.lock().invites
-    }
-
-    /// Every write attempted, in order, e.g. `update_role ana_acme
-    /// iAAAAAAAAAAAAAAA`, `update_user_type ana_acme viewerUT`,
-    /// `update_profile ana_acme`, `add_to_groups ana_acme g-Crew,g-Office`.
-    pub fn writes(&self) -> Vec<String> {
-        self.lock().writes.clone()
-    }
-}
-
-fn rejected(code: &str, message: impl Into<String>) -> PortalError {
-    PortalError::Rejected {
-        code: code.to_string(),
-        message: message.into(),
-    }
-}
+use crate::portal::error::PortalError;
+use crate::portal::members::Member;
+use crate::portal::org::{
+    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OrgAdmin, ProfileUpdate, Role,
+    USER_TYPE_REFUSED, built_in_roles,
+};
 
 fn no_user() -> PortalError {
     rejected("400", "User does not exist or is inaccessible.")
@@ -221,70 +44,7 @@ impl FakeState {
     }
 }
 
-impl Portal for FakePortal {
-    async fn org_id(&self) -> Result<String, PortalError> {
-        Ok(self.lock().org_id.clone())
-    }
-
-    async fn member(&self, username: &str) -> Result<Option<Member>, PortalError> {
-        Ok(self.lock().members.get(username).cloned())
-    }
-
-    async fn username_available(&self, username: &str) -> Result<bool, PortalError> {
-        let s = self.lock();
-        Ok(!s.members.contains_key(username) && !s.taken_elsewhere.contains(username))
-    }
-
-    async fn group_ids(&self, names: &[String]) -> Result<Vec<Option<String>>, PortalError> {
-        let s = self.lock();
-        Ok(names
-            .iter()
-            .map(|n| {
-                let wanted = n.trim().to_lowercase();
-                s.groups
-                    .iter()
-                    .find(|(_, title)| title.to_lowercase() == wanted)
-                    .map(|(id, _)| id.clone())
-            })
-            .collect())
-    }
-
-    async fn invite(&self, m: &NewMember) -> Result<(), PortalError> {
-        let mut s = self.lock();
-        s.invites += 1;
-        if let Some(err) = s.invite_failures.pop_front() {
-            return Err(err);
-        }
-        if s.members.contains_key(&m.username) || s.taken_elsewhere.contains(&m.username) {
-            return Err(PortalError::NotInvited {
-                username: m.username.clone(),
-            });
-        }
-        let org_id = s.org_id.clone();
-        let full_name = format!("{} {}", m.first_name.trim(), m.last_name.trim())
-            .trim()
-            .to_string();
-        let non_empty = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
-        s.members.insert(
-            m.username.clone(),
-            Member {
-                username: m.username.clone(),
-                email: Some(m.email.clone()),
-                org_id: Some(org_id),
-                role: Some(m.role.clone()),
-                user_type: Some(m.user_type.clone()),
-                group_ids: m.group_ids.clone(),
-                first_name: non_empty(&m.first_name),
-                last_name: non_empty(&m.last_name),
-                full_name: non_empty(&full_name),
-                // The simulator's defaults for a new member.
-                access: Some("org".into()),
-                esri_access: Some("arcgisonly".into()),
-            },
-        );
-        Ok(())
-    }
-
+impl OrgAdmin for FakePortal {
     async fn license_counts(&self) -> Result<LicenseCounts, PortalError> {
         let s = self.lock();
         let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
@@ -304,13 +64,7 @@ impl Portal for FakePortal {
 
     async fn roles(&self) -> Result<Vec<Role>, PortalError> {
         let s = self.lock();
-        let mut roles: Vec<Role> = BUILT_IN_ROLES
-            .iter()
-            .map(|(id, name)| Role {
-                id: id.to_string(),
-                name: name.to_string(),
-            })
-            .collect();
+        let mut roles: Vec<Role> = built_in_roles();
         roles.extend(s.roles.iter().cloned());
         Ok(roles)
     }
@@ -474,38 +228,12 @@ impl Portal for FakePortal {
         }
         Ok(not_added)
     }
-
-    async fn feature_by_globalid(
-        &self,
-        layer_url: &str,
-        globalid: &str,
-    ) -> Result<Option<Map<String, Value>>, PortalError> {
-        // Same refusals as the real client, before anything is looked up.
-        let layer = LayerUrl::parse(layer_url).map_err(PortalError::Config)?;
-        let Some(wanted) = globalid_literal(globalid) else {
-            return Err(rejected("invalid_argument", "the global id is not a GUID"));
-        };
-        let mut s = self.lock();
-        if let Some(err) = s.read_failures.pop_front() {
-            return Err(err);
-        }
-        Ok(s.layers.get(layer.as_str()).and_then(|records| {
-            records
-                .iter()
-                .find(|r| {
-                    r.get("globalid")
-                        .and_then(Value::as_str)
-                        .and_then(globalid_literal)
-                        .is_some_and(|id| id == wanted)
-                })
-                .cloned()
-        }))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::portal::members::Members;
 
     fn member(username: &str, role: &str, user_type: &str) -> Member {
         Member {

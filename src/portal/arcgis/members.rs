@@ -1,0 +1,281 @@
+//! [`Members`] for [`ArcGisPortal`]: the organization id, one user by name,
+//! the username check, group titles to ids (cached) and the invitation.
+//!
+//! Each operation is one request (or one paged search) through the
+//! authenticated call; this file must not retry a refused invitation (the
+//! workflow resolves `notInvited` by looking the member up) and must never
+//! let the invitation's password reach an error or a log.
+
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::paging::{MAX_PAGES, Overflow};
+use super::transport::Call;
+use super::{ArcGisPortal, decode, entry_for, scrub_error, succeeded};
+use crate::portal::error::PortalError;
+use crate::portal::members::{Invitation, Member, Members, NewMember};
+use crate::portal::wire::{
+    CheckUsernames, GroupSearchPage, InvitationJson, InvitationList, InviteResponse, PortalSelf,
+    UserJson,
+};
+
+impl Members for ArcGisPortal {
+    /// `portals/self.id`, read once and cached.
+    async fn org_id(&self) -> Result<String, PortalError> {
+        self.org_id
+            .get_or_try_init(|| async {
+                let v = self.call(Call::get(&["portals", "self"], vec![])).await?;
+                let me: PortalSelf = decode(v, "portals/self")?;
+                me.id
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| PortalError::Protocol("portals/self has no id".into()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `community/users/{username}`; the "User does not exist or is
+    /// inaccessible." error (any code) is `Ok(None)`.
+    async fn member(&self, username: &str) -> Result<Option<Member>, PortalError> {
+        // Why: `.`/`..` segments would be dropped from the URL and address
+        // another resource; no such user can exist anyway.
+        if matches!(username, "" | "." | "..") {
+            return Ok(None);
+        }
+        let call = Call::get(&["community", "users", username], vec![]);
+        let v = match self.call(call).await {
+            Ok(v) => v,
+            Err(PortalError::Rejected { message, .. }) if is_missing_user(&message) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let user: UserJson = decode(v, "community/users")?;
+        member_from(user, "community/users").map(Some)
+    }
+
+    /// `community/checkUsernames`: free when the suggestion equals the
+    /// request; an empty answer (seen for deleted names) means taken. When
+    /// the endpoint refuses the request, falls back to [`Members::member`]
+    /// (best effort: a user of another org may be invisible there).
+    async fn username_available(&self, username: &str) -> Result<bool, PortalError> {
+        let call = Call::get(
+            &["community", "checkUsernames"],
+            vec![("usernames", username.to_string())],
+        );
+        let checked = match self.call(call).await {
+            Ok(v) => decode::<CheckUsernames>(v, "community/checkUsernames"),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(c) => {
+                let entry = entry_for(&c.usernames, username, |e| e.requested.as_deref());
+                Ok(entry.is_some_and(|e| {
+                    e.suggested.as_deref() == Some(e.requested.as_deref().unwrap_or(username))
+                }))
+            }
+            Err(e) if e.is_transient() || matches!(e, PortalError::Auth(_)) => Err(e),
+            Err(e) => {
+                debug!(error = %e, "checkUsernames unusable; falling back to a user lookup");
+                Ok(self.member(username).await?.is_none())
+            }
+        }
+    }
+
+    /// Searches `community/groups` for each title within the organization
+    /// (all pages), keeping exact case-insensitive title matches. Resolved
+    /// ids are cached for `group_cache_ttl`. Two groups with the same title
+    /// are refused as `Rejected { code: "AMBIGUOUS_GROUP" }` rather than
+    /// guessed.
+    async fn group_ids(&self, names: &[String]) -> Result<Vec<Option<String>>, PortalError> {
+        let mut out = Vec::with_capacity(names.len());
+        let mut org: Option<String> = None;
+        for name in names {
+            let title = name.trim();
+            if title.is_empty() {
+                out.push(None);
+                continue;
+            }
+            let key = title.to_lowercase();
+            let cached = {
+                let cache = self.groups.lock().await;
+                cache
+                    .get(&key)
+                    .filter(|(_, at)| at.elapsed() < self.group_cache_ttl)
+                    .map(|(id, _)| id.clone())
+            };
+            if let Some(id) = cached {
+                out.push(Some(id));
+                continue;
+            }
+            let org_id = match &org {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.org_id().await?;
+                    org = Some(o.clone());
+                    o
+                }
+            };
+            let id = self.find_group(title, &org_id).await?;
+            if let Some(id) = &id {
+                self.groups
+                    .lock()
+                    .await
+                    .insert(key, (id.clone(), Instant::now()));
+            }
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// `POST portals/self/invite` with one invitation (fact sheet §2).
+    ///
+    /// Not idempotent: if an attempt reached the portal but its answer was
+    /// lost (timeout, 5xx) and the retry goes through, the retry comes back
+    /// with the username in `notInvited` (the name is now taken) and this
+    /// returns [`PortalError::NotInvited`]. The workflow resolves that by
+    /// looking the member up with [`Members::member`].
+    async fn invite(&self, member: &NewMember) -> Result<(), PortalError> {
+        let first = member.first_name.trim();
+        let last = member.last_name.trim();
+        let fullname = [first, last]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let password = match &member.invitation {
+            Invitation::Email => None,
+            Invitation::Password(p) => Some(p.as_str()),
+        };
+        let list = InvitationList {
+            invitations: vec![InvitationJson {
+                username: &member.username,
+                firstname: first,
+                lastname: last,
+                fullname,
+                email: member.email.trim(),
+                role: &member.role,
+                user_license_type: &member.user_type,
+                groups: member.group_ids.join(","),
+                user_credit_assignment: -1,
+                password,
+            }],
+            apps: Vec::new(),
+            app_bundles: Vec::new(),
+        };
+        let json = serde_json::to_string(&list)
+            .map_err(|_| PortalError::Protocol("the invitation could not be encoded".into()))?;
+        let call = Call::post(
+            &["portals", "self", "invite"],
+            vec![("invitationList", json)],
+        );
+        let secrets: Vec<&str> = password.into_iter().collect();
+        let v = match self.call(call).await {
+            Ok(v) => v,
+            Err(e) => return Err(scrub_error(e, &secrets)),
+        };
+        let answer: InviteResponse = decode(v, "portals/self/invite")?;
+        let refused = answer
+            .not_invited
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(&member.username));
+        if refused {
+            return Err(PortalError::NotInvited {
+                username: member.username.clone(),
+            });
+        }
+        succeeded(answer.success, "portals/self/invite", || {
+            PortalError::Rejected {
+                code: "INVITE_FAILED".into(),
+                message: "portals/self/invite answered success:false".into(),
+            }
+        })
+    }
+}
+
+impl ArcGisPortal {
+    /// Looks a group title up within the organization, reading every page.
+    async fn find_group(&self, title: &str, org: &str) -> Result<Option<String>, PortalError> {
+        let escaped = title.replace('\\', "\\\\").replace('"', "\\\"");
+        let q = format!("title:\"{escaped}\" AND orgid:{org}");
+        let wanted = title.to_lowercase();
+        let pages = self
+            .read_pages(
+                &["community", "groups"],
+                &[("q", q)],
+                MAX_PAGES,
+                Overflow::Stop,
+                |v| {
+                    let page: GroupSearchPage = decode(v, "community/groups")?;
+                    Ok((page.results, page.next_start))
+                },
+            )
+            .await?;
+        let mut found: Vec<String> = Vec::new();
+        for g in pages {
+            // Why: the search is fuzzy (tokenised, prefix-matching); only
+            // the exact title in our own organization counts.
+            let title_matches = g
+                .title
+                .as_deref()
+                .is_some_and(|t| t.trim().to_lowercase() == wanted);
+            let in_org = g.org_id.as_deref().is_none_or(|o| o == org);
+            if let Some(id) = g.id.filter(|id| !id.is_empty())
+                && title_matches
+                && in_org
+                && !found.contains(&id)
+            {
+                found.push(id);
+            }
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop()),
+            n => Err(PortalError::Rejected {
+                code: "AMBIGUOUS_GROUP".into(),
+                message: format!(
+                    "{n} groups in the organization are titled {title:?} ({}); rename one or configure the id",
+                    found.join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+/// The port's view of a user JSON (`community/users/<u>`, an entry of
+/// `portals/self/users`). Empty strings count as absent.
+pub(super) fn member_from(user: UserJson, what: &str) -> Result<Member, PortalError> {
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let username = non_empty(user.username)
+        .ok_or_else(|| PortalError::Protocol(format!("{what} answered without a username")))?;
+    Ok(Member {
+        username,
+        email: non_empty(user.email),
+        org_id: non_empty(user.org_id),
+        // Why: `roleId` carries a custom role; `role` is then only the
+        // base level (fact sheet §6).
+        role: non_empty(user.role_id).or(non_empty(user.role)),
+        user_type: non_empty(user.user_license_type_id),
+        group_ids: user
+            .groups
+            .into_iter()
+            .filter_map(|g| non_empty(g.id))
+            .collect(),
+        first_name: non_empty(user.first_name),
+        last_name: non_empty(user.last_name),
+        full_name: non_empty(user.full_name),
+        access: non_empty(user.access),
+        esri_access: non_empty(user.user_type),
+    })
+}
+
+/// Whether a portal message is the "User does not exist or is
+/// inaccessible." error (its code varies).
+fn is_missing_user(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .contains("does not exist or is inaccessible")
+}

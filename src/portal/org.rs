@@ -1,0 +1,153 @@
+//! [`OrgAdmin`]: the port the CSV import calls to read the whole
+//! organization once and to change existing members, with its vocabulary
+//! ([`Role`], [`ProfileUpdate`], [`LicenseCounts`], the refusal codes).
+//!
+//! Only the contract lives here: no HTTP, no JSON shapes, and no import
+//! logic (what to change is the caller's decision).
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::PortalError;
+use super::members::Member;
+
+/// A role of the organization.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// `org_admin`, `org_publisher`, `org_user`, or a 16-character role id.
+    pub id: String,
+    /// Display name, e.g. "Viewer".
+    pub name: String,
+}
+
+/// The built-in base roles, which `portals/self/roles` does not list
+/// (fact sheet §6).
+pub const BUILT_IN_ROLES: &[(&str, &str)] = &[
+    ("org_admin", "Administrator"),
+    ("org_publisher", "Publisher"),
+    ("org_user", "User"),
+];
+
+/// [`BUILT_IN_ROLES`] as roles, in that order: what [`OrgAdmin::roles`]
+/// starts with in every adapter.
+pub(crate) fn built_in_roles() -> Vec<Role> {
+    BUILT_IN_ROLES
+        .iter()
+        .map(|(id, name)| Role {
+            id: id.to_string(),
+            name: name.to_string(),
+        })
+        .collect()
+}
+
+/// `Rejected` code of a role change the portal refused without a reason
+/// ([`OrgAdmin::update_role`]).
+pub const INCOMPATIBLE_ROLE: &str = "incompatible_role";
+
+/// `Rejected` code of a user type change the portal refused
+/// ([`OrgAdmin::update_user_type`]).
+pub const USER_TYPE_REFUSED: &str = "user_type_refused";
+
+/// Profile fields to change with `community/users/<u>/update`; `None` =
+/// leave as is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileUpdate {
+    /// New e-mail address (`email`).
+    pub email: Option<String>,
+    /// New given name (`firstName`).
+    pub first_name: Option<String>,
+    /// New family name (`lastName`).
+    pub last_name: Option<String>,
+    /// New display name (`fullname`).
+    pub full_name: Option<String>,
+    /// "public" | "org" | "private"
+    pub access: Option<String>,
+    /// Esri access: "arcgisonly" | "both"
+    pub user_type: Option<String>,
+}
+
+impl ProfileUpdate {
+    /// Whether no field is set (nothing to send).
+    pub fn is_empty(&self) -> bool {
+        self == &ProfileUpdate::default()
+    }
+}
+
+/// Seats per user type: purchased (`subscriptionInfo.userLicenseTypes`) and
+/// assigned (`users/counts?type=userLicenseType`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseCounts {
+    /// `(user type id, purchased, assigned)`.
+    pub types: Vec<(String, u64, u64)>,
+}
+
+/// The organization as a whole: bulk listings read once per job, and the
+/// changes an administrator makes to existing members.
+pub trait OrgAdmin: Send + Sync {
+    /// Purchased and assigned seats per user type (reconciliation).
+    fn license_counts(&self) -> impl Future<Output = Result<LicenseCounts, PortalError>> + Send;
+
+    /// Every role a member can be given: the built-in `org_admin`,
+    /// `org_publisher` and `org_user` first, then `portals/self/roles` (all
+    /// pages: Viewer, Data Editor and the custom roles).
+    fn roles(&self) -> impl Future<Output = Result<Vec<Role>, PortalError>> + Send;
+
+    /// Every member of the organization (`portals/self/users`, all pages of
+    /// 100), so a bulk job reads the org once instead of once per person.
+    fn org_members(&self) -> impl Future<Output = Result<Vec<Member>, PortalError>> + Send;
+
+    /// Every group of the organization as `(id, title)` (`community/groups`
+    /// with `q=orgid:<id>`, all pages).
+    fn group_titles(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, PortalError>> + Send;
+
+    /// Usernames of a group's owner, admins and members
+    /// (`community/groups/<gid>/userList`, all pages). The org member
+    /// listing is not known to carry each member's groups, so this is how a
+    /// bulk job learns who is in a group. A group the caller may not see →
+    /// [`PortalError::Rejected`] (403 `GWM_0003`, or `COM_0003` for an
+    /// unknown or inaccessible group).
+    fn group_members(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PortalError>> + Send;
+
+    /// Changes the set fields of a member's profile
+    /// (`community/users/<u>/update`). Nothing is sent when no field is set.
+    /// An error object → [`PortalError::Rejected`].
+    fn update_profile(
+        &self,
+        username: &str,
+        update: &ProfileUpdate,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Gives a member another role (`portals/self/updateUserRole`). A refusal
+    /// without a reason (`success:false`, e.g. the role does not fit the
+    /// member's user type) → `Rejected { code: "incompatible_role" }`.
+    fn update_role(
+        &self,
+        username: &str,
+        role_id: &str,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Gives a member another user type (`portals/self/updateUserLicenseType`).
+    /// `status:false` (no seat of that type left, or it does not fit the
+    /// role) → `Rejected { code: "user_type_refused" }`.
+    fn update_user_type(
+        &self,
+        username: &str,
+        user_type: &str,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Adds a member to each group (`community/groups/<gid>/addUsers`, one
+    /// request per group). Returns the group ids whose answer listed the
+    /// member in `notAdded`. An unknown group id is an error
+    /// (`Rejected`, `COM_0003`); groups before it were already processed.
+    fn add_to_groups(
+        &self,
+        username: &str,
+        group_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, PortalError>> + Send;
+}

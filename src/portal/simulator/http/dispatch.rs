@@ -1,0 +1,127 @@
+//! What every sharing API request and hosted layer `query` goes through:
+//! the request counter, injected faults, the method, `f=json`, the token,
+//! then the operation (`sharing`); errors become HTTP 200 error objects.
+//!
+//! Never holds the state lock across an `.await` (the `Delay` fault
+//! sleeps with it released).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::endpoint::{Endpoint, route};
+use super::params::{Params, token_of};
+use super::sharing::{generate_token, handle};
+use crate::clock::now_millis;
+use crate::portal::simulator::error::ApiError;
+use crate::portal::simulator::fault::FaultKind;
+use crate::portal::simulator::layers;
+use crate::portal::simulator::sim::PortalSimulator;
+
+/// An error object as the sharing API answers it: HTTP 200, JSON body.
+fn api_error(e: &ApiError) -> Response {
+    Json(e.to_json()).into_response()
+}
+
+/// Every `/sharing/rest/` request, and every hosted layer's `query`
+/// (`…/FeatureServer/<n>/query` under any other path), goes through here:
+/// the same counters, faults, `f=json` and token checks for both.
+pub(super) async fn dispatch(
+    State(sim): State<PortalSimulator>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (path_lc, endpoint) = match uri.path().strip_prefix("/sharing/rest/") {
+        Some(path) => (
+            path.trim_matches('/').to_ascii_lowercase(),
+            route(path, sim.org_id()),
+        ),
+        None => match layers::query_target(uri.path()) {
+            Some(layer) => (format!("{layer}/query"), Endpoint::FeatureQuery(layer)),
+            None => return (StatusCode::NOT_FOUND, "not found").into_response(),
+        },
+    };
+    tracing::debug!(%method, path = %path_lc, "portal simulator request");
+
+    let fault = {
+        let mut st = sim.lock();
+        st.count_request(&path_lc);
+        st.take_fault(&path_lc, endpoint == Endpoint::Invite)
+    };
+    let mut refuse_all_invitations = false;
+    match fault {
+        Some(FaultKind::HttpStatus(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return (status, format!("simulated fault: HTTP {code}")).into_response();
+        }
+        Some(FaultKind::TooManyRequests { retry_after_secs }) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(RETRY_AFTER, retry_after_secs.to_string())],
+                "simulated fault: too many requests",
+            )
+                .into_response();
+        }
+        Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultKind::ErrorBody {
+            code,
+            message_code,
+            message,
+        }) => {
+            let mut e = ApiError::new(code, &message);
+            e.message_code = message_code;
+            return api_error(&e);
+        }
+        Some(FaultKind::NotInvited) => refuse_all_invitations = true,
+        Some(FaultKind::ExpireTokens) => sim.expire_tokens(),
+        None => {}
+    }
+
+    if method != Method::GET && method != Method::POST {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let params = Params::parse(&uri, &headers, &body);
+    // Without f=json the real portal answers with an HTML page.
+    if !matches!(params.get("f"), Some("json" | "pjson")) {
+        return (
+            [(CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><body><h1>ArcGIS REST (simulated)</h1><p>add f=json</p></body></html>",
+        )
+            .into_response();
+    }
+
+    let now = now_millis();
+    let result =
+        match endpoint {
+            Endpoint::GenerateToken => generate_token(&sim, &method, &params, now),
+            Endpoint::Unknown => Err(ApiError::new(400, "Unable to complete operation.")
+                .with_detail("Unknown operation.")),
+            endpoint => match token_of(&params, &headers) {
+                None => Err(ApiError::token_required()),
+                Some(token) => {
+                    let caller = sim.lock().caller(sim.org(), &token, now);
+                    match caller {
+                        Err(e) => Err(e),
+                        Ok(caller) => handle(
+                            &sim,
+                            endpoint,
+                            &method,
+                            &params,
+                            &caller,
+                            refuse_all_invitations,
+                            now,
+                        ),
+                    }
+                }
+            },
+        };
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => api_error(&e),
+    }
+}

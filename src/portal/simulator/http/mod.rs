@@ -1,0 +1,28 @@
+//! The simulator's HTTP face: routing below `/sharing/rest/` and to hosted
+//! layers' `query`, parameters (query string and form body), `f=json`,
+//! tokens, injected faults, JSON answers, and the `/_sim/*` control routes.
+//!
+//! Owns no state. Never holds the state mutex across an `.await`, and never
+//! logs query strings or bodies (they carry tokens and passwords).
+//!
+//! Layout: this file builds the router; `control` (the `/_sim/*` routes),
+//! `dispatch` (what every sharing API and layer request goes through:
+//! counters, faults, `f=json`, the token), `endpoint` (path → operation),
+//! `params` (request parameters and the token's place), `sharing` (the
+//! operations themselves).
+
+mod control;
+mod dispatch;
+mod endpoint;
+mod params;
+mod sharing;
+
+use axum::Router;
+
+use self::dispatch::dispatch;
+use super::sim::PortalSimulator;
+
+/// Builds the router: control routes, everything else through [`dispatch`].
+pub(super) fn router(sim: PortalSimulator) -> Router {
+    control::routes().fallback(dispatch).with_state(sim)
+}

@@ -1,0 +1,74 @@
+//! Request parameters ([`Params`]): the query string overlaid by a
+//! form-encoded body, as the sharing API reads them, and where the token
+//! may be sent.
+//!
+//! Parameters carry tokens and passwords: nothing here logs them.
+
+use std::collections::BTreeMap;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Uri};
+
+use crate::portal::simulator::error::ApiError;
+use crate::portal::simulator::lists::split_list;
+
+/// Request parameters: the query string, overlaid by a form-encoded body.
+pub(super) struct Params(BTreeMap<String, String>);
+
+impl Params {
+    pub(super) fn parse(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Self {
+        let mut map = BTreeMap::new();
+        if let Some(q) = uri.query() {
+            map.extend(url::form_urlencoded::parse(q.as_bytes()).into_owned());
+        }
+        let is_form = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| {
+                ct.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if is_form && !body.is_empty() {
+            map.extend(url::form_urlencoded::parse(body).into_owned());
+        }
+        Params(map)
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub(super) fn require(&self, key: &str) -> Result<&str, ApiError> {
+        self.get(key)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| ApiError::missing(key))
+    }
+
+    pub(super) fn list(&self, key: &str) -> Vec<String> {
+        self.get(key).map(split_list).unwrap_or_default()
+    }
+
+    /// A list parameter that must name at least one item.
+    pub(super) fn require_list(&self, key: &str) -> Result<Vec<String>, ApiError> {
+        let items = self.list(key);
+        if items.is_empty() {
+            return Err(ApiError::missing(key));
+        }
+        Ok(items)
+    }
+
+    pub(super) fn int(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// The token: the `token` parameter, else `X-Esri-Authorization: Bearer …`.
+pub(super) fn token_of(params: &Params, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = params.get("token").map(str::trim).filter(|t| !t.is_empty()) {
+        return Some(t.to_string());
+    }
+    let h = headers.get("x-esri-authorization")?.to_str().ok()?.trim();
+    let (scheme, t) = h.split_once(' ')?;
+    let t = t.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !t.is_empty()).then(|| t.to_string())
+}

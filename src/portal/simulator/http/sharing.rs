@@ -1,0 +1,316 @@
+//! The sharing API operations the simulator serves, one match arm each:
+//! `generateToken`, `portals/self…`, `community/…`, and hosted layers'
+//! `query`. Each reads its parameters, checks method and caller, takes the
+//! state lock once and answers JSON.
+//!
+//! Synchronous and free of HTTP plumbing (that is `dispatch`); the rules
+//! themselves are `state`'s.
+
+use std::collections::BTreeMap;
+
+use axum::http::Method;
+use serde_json::{Map, Value, json};
+
+use super::endpoint::Endpoint;
+use super::params::Params;
+use crate::domain::compat;
+use crate::portal::simulator::error::ApiError;
+use crate::portal::simulator::lists::page;
+use crate::portal::simulator::sim::PortalSimulator;
+use crate::portal::simulator::state::{Caller, ProfileChange};
+
+fn require_post(method: &Method) -> Result<(), ApiError> {
+    if *method == Method::POST {
+        Ok(())
+    } else {
+        Err(ApiError::new(400, "Unable to complete operation.")
+            .with_detail("This operation must be sent as an HTTP POST."))
+    }
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+pub(super) fn generate_token(
+    sim: &PortalSimulator,
+    method: &Method,
+    params: &Params,
+    now: i64,
+) -> Result<Value, ApiError> {
+    // Credentials belong in a POST body, never in a URL.
+    if *method != Method::POST {
+        return Err(ApiError::new(400, "Unable to generate token.")
+            .with_detail("This request must be an HTTP POST."));
+    }
+    let (token, expires) = sim.lock().issue_token(
+        sim.org(),
+        params.get("username"),
+        params.get("password"),
+        params.int("expiration"),
+        now,
+    )?;
+    Ok(json!({ "token": token, "expires": expires, "ssl": false }))
+}
+
+/// Runs one authenticated operation. Synchronous: the state lock is taken
+/// and released inside.
+pub(super) fn handle(
+    sim: &PortalSimulator,
+    endpoint: Endpoint,
+    method: &Method,
+    params: &Params,
+    caller: &Caller,
+    refuse_all_invitations: bool,
+    now: i64,
+) -> Result<Value, ApiError> {
+    let org = sim.org();
+    match endpoint {
+        Endpoint::PortalSelf => {
+            let st = sim.lock();
+            let purchased = st.purchased_map();
+            let max_users: u64 = purchased.values().sum();
+            let mut v = json!({
+                "id": org.id,
+                "name": org.name,
+                "urlKey": org.url_key,
+                "customBaseUrl": "maps.arcgis.com",
+                "isPortal": false,
+                "maxUsers": max_users,
+                "defaultUserCreditAssignment": -1,
+                "subscriptionInfo": {
+                    "type": "In House",
+                    "state": "active",
+                    "maxUsers": max_users,
+                    "userLicenseTypes": purchased,
+                },
+            });
+            if let (Some(m), Some(obj)) = (st.members.get(&caller.username), v.as_object_mut()) {
+                obj.insert("user".into(), st.user_json(org, m, true));
+            }
+            Ok(v)
+        }
+        Endpoint::UserLicenseTypes => {
+            let st = sim.lock();
+            let types: Vec<Value> = st
+                .purchased_map()
+                .iter()
+                .map(|(id, n)| {
+                    let name = compat::CURRENT_USER_TYPES
+                        .iter()
+                        .find(|(i, _)| i == id)
+                        .map_or(id.as_str(), |(_, name)| name);
+                    json!({ "id": id, "name": name, "maxUsers": n, "apps": [] })
+                })
+                .collect();
+            let listed = listing(params, &types, 10, "userLicenseTypes", Value::clone);
+            Ok(Value::Object(listed))
+        }
+        Endpoint::UserCounts => {
+            require_admin(caller)?;
+            let kind = params.require("type")?;
+            let st = sim.lock();
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for m in st.members.values() {
+                let key = match kind {
+                    "userLicenseType" => Some(m.user_type.clone()),
+                    "role" => Some(m.role.clone()),
+                    _ => None,
+                };
+                if let Some(k) = key {
+                    *counts.entry(k).or_insert(0) += 1;
+                }
+            }
+            let results: Vec<Value> = counts
+                .into_iter()
+                .map(|(key, count)| json!({ "key": key, "count": count }))
+                .collect();
+            let mut listed = listing(params, &results, 100, "results", Value::clone);
+            listed.insert("typeName".into(), json!(kind));
+            Ok(Value::Object(listed))
+        }
+        Endpoint::Roles => {
+            let roles: Vec<Value> = org
+                .roles
+                .iter()
+                .map(|r| json!({ "id": r.id, "name": r.name, "description": r.description }))
+                .collect();
+            Ok(Value::Object(listing(
+                params,
+                &roles,
+                10,
+                "roles",
+                Value::clone,
+            )))
+        }
+        Endpoint::OrgUsers => {
+            require_admin(caller)?;
+            let st = sim.lock();
+            let mut users: Vec<_> = st
+                .members
+                .values()
+                .filter(|m| {
+                    params
+                        .get("userLicenseType")
+                        .is_none_or(|t| t.is_empty() || m.user_type == t)
+                })
+                .filter(|m| {
+                    params
+                        .get("role")
+                        .is_none_or(|r| r.is_empty() || m.role == r)
+                })
+                .collect();
+            match params
+                .get("sortField")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("created") => users.sort_by_key(|m| m.created),
+                Some("lastlogin") => users.sort_by_key(|m| m.last_login),
+                Some("fullname") => {
+                    users.sort_by_key(|m| format!("{} {}", m.first_name, m.last_name))
+                }
+                Some("role") => users.sort_by_key(|m| m.role.clone()),
+                _ => users.sort_by_key(|m| m.username.to_lowercase()),
+            }
+            if params
+                .get("sortOrder")
+                .is_some_and(|o| o.eq_ignore_ascii_case("desc"))
+            {
+                users.reverse();
+            }
+            let listed = listing(params, &users, 10, "users", |m| {
+                st.org_list_user_json(org, m)
+            });
+            Ok(Value::Object(listed))
+        }
+        Endpoint::Invite => {
+            require_post(method)?;
+            require_admin(caller)?;
+            let raw = params.require("invitationList")?;
+            let list: Value = serde_json::from_str(raw).map_err(|_| {
+                ApiError::new(400, "Unable to invite users.")
+                    .with_detail("'invitationList' is not valid JSON.")
+            })?;
+            let not_invited = sim.lock().invite(org, &list, refuse_all_invitations, now)?;
+            Ok(json!({ "success": true, "notInvited": not_invited }))
+        }
+        Endpoint::UpdateLicenseType => {
+            require_post(method)?;
+            require_admin(caller)?;
+            let users = params.require_list("users")?;
+            let user_type = params.require("userLicenseType")?;
+            let results = sim.lock().update_license_type(org, &users, user_type)?;
+            let results: Vec<Value> = results
+                .into_iter()
+                .map(|(username, status)| json!({ "username": username, "status": status }))
+                .collect();
+            Ok(json!({ "results": results }))
+        }
+        Endpoint::UpdateRole => {
+            require_post(method)?;
+            require_admin(caller)?;
+            let user = params.require("user")?;
+            let role = params.require("role")?;
+            let success = sim.lock().update_role(org, user, role)?;
+            Ok(json!({ "success": success, "username": user }))
+        }
+        Endpoint::RemoveUsers => {
+            require_post(method)?;
+            require_admin(caller)?;
+            let users = params.require_list("users")?;
+            let not_removed = sim.lock().remove_users(&caller.username, &users);
+            Ok(json!({ "notRemoved": not_removed }))
+        }
+        Endpoint::CommunityUser(username) => {
+            let st = sim.lock();
+            let m = st.members.get(&username).ok_or_else(ApiError::no_user)?;
+            let show_email = caller.admin || caller.username == username;
+            Ok(st.user_json(org, m, show_email))
+        }
+        Endpoint::UpdateUser(username) => {
+            require_post(method)?;
+            let text = |key: &str| params.get(key).map(String::from);
+            let change = ProfileChange {
+                email: text("email"),
+                first_name: text("firstName"),
+                last_name: text("lastName"),
+                full_name: text("fullname"),
+                access: text("access"),
+                esri_access: text("userType"),
+            };
+            sim.lock().update_user(caller, &username, &change)?;
+            Ok(json!({ "success": true, "username": username }))
+        }
+        Endpoint::CheckUsernames => {
+            let names = params.list("usernames");
+            let st = sim.lock();
+            let usernames: Vec<Value> = names
+                .iter()
+                .map(|n| json!({ "requested": n, "suggested": st.suggest(n) }))
+                .collect();
+            Ok(json!({ "usernames": usernames }))
+        }
+        Endpoint::GroupSearch => {
+            let q = params.get("q").unwrap_or_default();
+            let st = sim.lock();
+            let found = st.search_groups(org, q);
+            let mut listed = listing(params, &found, 10, "results", |g| st.group_json(org, g));
+            listed.insert("query".into(), json!(q));
+            Ok(Value::Object(listed))
+        }
+        Endpoint::AddUsers(group_id) => {
+            require_post(method)?;
+            require_admin(caller)?;
+            let mut names = params.list("users");
+            names.extend(params.list("admins"));
+            if names.is_empty() {
+                return Err(ApiError::missing("users"));
+            }
+            let not_added = sim.lock().add_users(&group_id, &names)?;
+            Ok(json!({ "notAdded": not_added }))
+        }
+        Endpoint::GroupUserList(group_id) => {
+            let st = sim.lock();
+            let (owner, users) = st.group_user_list(&group_id, caller)?;
+            let mut listed = listing(params, &users, 25, "users", Value::clone);
+            listed.insert("owner".into(), owner);
+            Ok(Value::Object(listed))
+        }
+        Endpoint::FeatureQuery(layer) => {
+            // Any member's valid token may read (the layer is shared with
+            // the organization); the caller is already checked.
+            sim.lock()
+                .layers
+                .query(&layer, params.get("where"), params.get("outFields"))
+        }
+        Endpoint::GenerateToken | Endpoint::Unknown => {
+            Err(ApiError::new(400, "Unable to complete operation."))
+        }
+    }
+}
+
+/// One page of a paged listing as the sharing API answers it (fact sheet
+/// §9): `total`, `start`, `num`, `nextStart` and the page's items (each
+/// turned into JSON by `item`) under `key`. The page is chosen by the
+/// request's `start` and `num`, `default_num` when `num` is absent.
+fn listing<T>(
+    params: &Params,
+    all: &[T],
+    default_num: i64,
+    key: &str,
+    item: impl Fn(&T) -> Value,
+) -> Map<String, Value> {
+    let (items, start, next) = page(all, params.int("start"), params.int("num"), default_num);
+    let mut listed = Map::new();
+    listed.insert("total".into(), json!(all.len()));
+    listed.insert("start".into(), json!(start));
+    listed.insert("num".into(), json!(items.len()));
+    listed.insert("nextStart".into(), json!(next));
+    listed.insert(key.into(), Value::Array(items.iter().map(item).collect()));
+    listed
+}

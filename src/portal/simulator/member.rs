@@ -1,0 +1,87 @@
+//! [`SimMember`]: a member of the simulated organization as tests seed and
+//! inspect it, and its [`MemberStatus`].
+//!
+//! Plain data: the rules members must follow are in `state`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::UnixMillis;
+
+/// Whether a member can sign in yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Created with a password (or a built-in account).
+    Active,
+    /// Invited by e-mail without a password: visible, holds its seat.
+    Pending,
+}
+
+/// A member of the simulated organization, as the tests inspect it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimMember {
+    /// Username, exactly as created.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Role id: `org_user`, `org_publisher`, `org_admin` or a role id.
+    pub role: String,
+    /// User type id.
+    pub user_type: String,
+    /// Ids of the groups the member belongs to.
+    pub group_ids: Vec<String>,
+    /// Active or pending.
+    pub status: MemberStatus,
+    /// Epoch ms of the last sign-in; `-1` = never.
+    pub last_login: UnixMillis,
+    /// Epoch ms of creation.
+    pub created: UnixMillis,
+    /// Display name (`fullName`); empty = "first last".
+    #[serde(default)]
+    pub full_name: String,
+    /// Profile visibility (`access`): `public`, `org` or `private`.
+    #[serde(default = "default_access")]
+    pub access: String,
+    /// Esri access (the user JSON's `userType`): `arcgisonly` or `both`.
+    #[serde(default = "default_esri_access")]
+    pub esri_access: String,
+}
+
+fn default_access() -> String {
+    "org".to_string()
+}
+
+fn default_esri_access() -> String {
+    "arcgisonly".to_string()
+}
+
+impl SimMember {
+    /// An active member with this role and user type and the defaults of a
+    /// new member: e-mail `<username>@example.com`, first name "Test", last
+    /// name the username, no groups, access `org`, Esri access `arcgisonly`,
+    /// never signed in, created at 0. Change fields with struct update
+    /// syntax, then [`PortalSimulator::seed_member`] it.
+    ///
+    /// [`PortalSimulator::seed_member`]: crate::portal::simulator::PortalSimulator::seed_member
+    pub fn new(username: &str, role: &str, user_type: &str) -> Self {
+        SimMember {
+            username: username.to_string(),
+            email: format!("{username}@example.com"),
+            first_name: "Test".to_string(),
+            last_name: username.to_string(),
+            role: role.to_string(),
+            user_type: user_type.to_string(),
+            group_ids: Vec::new(),
+            status: MemberStatus::Active,
+            last_login: -1,
+            created: 0,
+            full_name: String::new(),
+            access: default_access(),
+            esri_access: default_esri_access(),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! [`Org`]: the simulated organization's fixed settings (they never change
+//! after start) and its role rules: which roles exist, their base level, and
+//! which user types a role may hold.
+//!
+//! No state and no HTTP: the rules here are read by `state` on every change.
+
+use super::config::{RefusalStyle, SimRole, SimulatorConfig};
+use crate::domain::compat::{self, Compat};
+
+/// Base role ids (a member with one of these has no `roleId`).
+const BASE_ROLES: &[&str] = &["org_admin", "org_publisher", "org_user"];
+
+/// Fixed organization settings (never change after start).
+pub(super) struct Org {
+    pub id: String,
+    pub name: String,
+    pub url_key: String,
+    pub admin_username: String,
+    pub token_max_lifetime_ms: i64,
+    /// Pre-built Viewer and Data Editor plus the configured custom roles.
+    pub roles: Vec<SimRole>,
+    pub refusal_style: RefusalStyle,
+}
+
+impl Org {
+    pub fn from_config(cfg: &SimulatorConfig) -> Self {
+        let prebuilt = [
+            ("iAAAAAAAAAAAAAAA", "Viewer", "View data only.", true),
+            (
+                "iBBBBBBBBBBBBBBB",
+                "Data Editor",
+                "View and edit data.",
+                false,
+            ),
+        ]
+        .map(|(id, name, description, viewer_compatible)| SimRole {
+            id: id.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            base_role: "org_user".to_string(),
+            viewer_compatible,
+        });
+        let mut roles: Vec<SimRole> = prebuilt.into_iter().collect();
+        roles.extend(
+            cfg.custom_roles
+                .iter()
+                .filter(|r| !roles.iter().any(|p| p.id == r.id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        Org {
+            id: cfg.org_id.clone(),
+            name: cfg.org_name.clone(),
+            url_key: cfg.url_key.clone(),
+            admin_username: cfg.admin.username.clone(),
+            token_max_lifetime_ms: i64::try_from(cfg.token_max_lifetime.as_millis())
+                .unwrap_or(i64::MAX),
+            roles,
+            refusal_style: cfg.refusal_style,
+        }
+    }
+
+    /// The base level of a role id (`org_user` for Viewer), or `None` when
+    /// the organization has no such role.
+    pub fn base_role<'a>(&'a self, role_id: &'a str) -> Option<&'a str> {
+        if BASE_ROLES.contains(&role_id) {
+            return Some(role_id);
+        }
+        self.roles
+            .iter()
+            .find(|r| r.id == role_id)
+            .map(|r| r.base_role.as_str())
+    }
+
+    /// Whether a member with role `role_id` may hold `user_type`: the §7
+    /// table, and for custom roles their `viewer_compatible` flag.
+    pub fn compatible(&self, role_id: &str, user_type: &str) -> Compat {
+        match compat::compatible(role_id, user_type) {
+            Compat::Unknown => match self.roles.iter().find(|r| r.id == role_id) {
+                Some(r) if !r.viewer_compatible && user_type == "viewerUT" => Compat::No,
+                _ => Compat::Unknown,
+            },
+            known => known,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_roles_refuse_the_viewer_type_only_when_not_viewer_compatible() {
+        let org = Org::from_config(&SimulatorConfig {
+            custom_roles: vec![
+                SimRole::new("rEaDeRrOlE000001", "Reader", true),
+                SimRole::new("eDiToRrOlE000001", "Editor", false),
+            ],
+            ..SimulatorConfig::default()
+        });
+        assert_eq!(
+            org.compatible("rEaDeRrOlE000001", "viewerUT"),
+            Compat::Unknown
+        );
+        assert_eq!(org.compatible("eDiToRrOlE000001", "viewerUT"), Compat::No);
+        assert_eq!(
+            org.compatible("eDiToRrOlE000001", "editorUT"),
+            Compat::Unknown
+        );
+        assert_eq!(org.compatible("iBBBBBBBBBBBBBBB", "viewerUT"), Compat::No);
+        assert_eq!(org.compatible("org_user", "creatorUT"), Compat::Yes);
+    }
+}

@@ -1,0 +1,204 @@
+//! [`PortalSimulator`]: the simulated organization shared by every server
+//! and test handle, and its in-process API (inspection, fault injection,
+//! clock-free controls).
+//!
+//! Every method takes the one state lock, does a short synchronous
+//! operation and lets go; nothing here awaits or speaks HTTP (that is
+//! `server` and `http`).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::config::SimulatorConfig;
+use super::fault::Fault;
+use super::layers;
+use super::member::SimMember;
+use super::org::Org;
+use super::state::State;
+use crate::clock::now_millis;
+use crate::domain::UnixMillis;
+
+/// The simulated portal: shared state plus the fixed organization settings.
+/// Cheap to clone (all clones share one state).
+#[derive(Clone)]
+pub struct PortalSimulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    org: Org,
+    /// A std mutex, not tokio's: every operation is short and synchronous,
+    /// and the lock is never held across an `.await`. One lock for the whole
+    /// org is what makes 200 concurrent invites unable to oversell.
+    state: Mutex<State>,
+}
+
+impl PortalSimulator {
+    /// Builds the organization: seeded accounts, groups, seats, roles.
+    pub fn new(config: SimulatorConfig) -> Self {
+        let org = Org::from_config(&config);
+        let state = State::new(&config, &org, now_millis());
+        PortalSimulator {
+            inner: Arc::new(Inner {
+                org,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// The organization id.
+    pub fn org_id(&self) -> &str {
+        &self.inner.org.id
+    }
+
+    /// The organization's fixed settings.
+    pub(super) fn org(&self) -> &Org {
+        &self.inner.org
+    }
+
+    /// The state, locked. Never hold the guard across an `.await`.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-updated
+        // in a way that matters to a test double; keep serving.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// All members, sorted by username.
+    pub fn members(&self) -> Vec<SimMember> {
+        self.lock().members.values().cloned().collect()
+    }
+
+    /// One member by exact username.
+    pub fn member(&self, username: &str) -> Option<SimMember> {
+        self.lock().members.get(username).cloned()
+    }
+
+    /// Seats of `user_type` held by members (pending ones included).
+    pub fn assigned(&self, user_type: &str) -> u64 {
+        self.lock().assigned(user_type)
+    }
+
+    /// Seats of `user_type` purchased.
+    pub fn purchased(&self, user_type: &str) -> u64 {
+        self.lock().purchased(user_type)
+    }
+
+    /// Changes the purchased seats of a user type (0 removes it from the
+    /// subscription). Members already holding seats keep them.
+    pub fn set_purchased(&self, user_type: &str, seats: u64) {
+        self.lock().set_purchased(user_type, seats);
+    }
+
+    /// The id of the group with this title (case-insensitive exact match).
+    pub fn group_id(&self, title: &str) -> Option<String> {
+        self.lock()
+            .groups
+            .iter()
+            .find(|g| g.title.eq_ignore_ascii_case(title))
+            .map(|g| g.id.clone())
+    }
+
+    /// How many `/sharing/rest/` requests hit paths ending with `suffix`
+    /// (whole segments, case-insensitive: `"generateToken"`, `"invite"`,
+    /// `"community/users/jdoe_acme"`); `""` counts every request.
+    pub fn request_count(&self, path_suffix: &str) -> u64 {
+        self.lock().request_count(path_suffix)
+    }
+
+    /// Adds a fault (after those already injected).
+    pub fn inject(&self, fault: Fault) {
+        self.lock().inject(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Makes every token issued so far answer 498 (expiry mid-run). Tokens
+    /// generated afterwards work.
+    pub fn expire_tokens(&self) {
+        self.lock().tokens.clear();
+    }
+
+    /// Records a sign-in of `username` at `at_ms` (`lastLogin`). Returns
+    /// whether the member exists.
+    pub fn sign_in(&self, username: &str, at_ms: UnixMillis) -> bool {
+        match self.lock().members.get_mut(username) {
+            Some(m) => {
+                m.last_login = at_ms;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts a member straight into the organization, bypassing the invite
+    /// rules (an existing member before the test starts). It holds a seat of
+    /// its type even beyond the purchased count. Returns `false`, changing
+    /// nothing, when the username is already taken.
+    pub fn seed_member(&self, member: SimMember) -> bool {
+        self.lock().seed_member(member)
+    }
+
+    /// Adds a record to a hosted layer, as `editor` now: `layer` is the
+    /// layer's URL or path (`<org id>/arcgis/rest/services/<service>/
+    /// FeatureServer/<n>`; see [`RunningSimulator::layer_url`]). The layer
+    /// sets `objectid`, `globalid`, `CreationDate`/`Creator` and
+    /// `EditDate`/`Editor` (values given for them are ignored). Returns the
+    /// new global id, `{UPPER-CASE GUID}` as ArcGIS stores it.
+    ///
+    /// [`RunningSimulator::layer_url`]: crate::portal::simulator::RunningSimulator::layer_url
+    pub fn put_feature(
+        &self,
+        layer: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        editor: &str,
+    ) -> String {
+        self.lock()
+            .layers
+            .put(&layers::layer_key(layer), attributes, editor, now_millis())
+    }
+
+    /// Changes fields of a record (found by global id, any case), as
+    /// `editor` now: `Editor` and `EditDate` follow, as editor tracking
+    /// does. `false` when there is no such record.
+    pub fn edit_feature(
+        &self,
+        layer: &str,
+        globalid: &str,
+        changes: serde_json::Map<String, serde_json::Value>,
+        editor: &str,
+    ) -> bool {
+        self.lock().layers.edit(
+            &layers::layer_key(layer),
+            globalid,
+            changes,
+            editor,
+            now_millis(),
+        )
+    }
+
+    /// One record of a hosted layer by global id (any case, braces
+    /// optional).
+    pub fn feature(
+        &self,
+        layer: &str,
+        globalid: &str,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.lock().layers.get(&layers::layer_key(layer), globalid)
+    }
+
+    /// Marks a username as taken by an account of another organization.
+    pub fn take_username_elsewhere(&self, username: &str) {
+        self.lock().taken_elsewhere.insert(username.to_lowercase());
+    }
+
+    /// The `GET /_sim/state` document: members, purchased and assigned seats
+    /// per user type, groups, request counts and pending faults.
+    pub fn state_json(&self) -> serde_json::Value {
+        self.lock().snapshot_json(&self.inner.org)
+    }
+}
