@@ -9,7 +9,7 @@
 //!
 //! - [`domain`]: validated value types (e-mail, username, pool, delivery key).
 //! - [`intake`]: verifies webhook deliveries and normalises them into a
-//!   [`intake::SignupRequest`].
+//!   [`domain::SignupRequest`].
 //! - [`policy`]: the rules file; decides pool, role, user type, groups and
 //!   username.
 //! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
