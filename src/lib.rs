@@ -12,9 +12,11 @@
 //!   [`domain::SignupRequest`].
 //! - [`policy`]: the rules file; decides pool, role, user type, groups and
 //!   username.
-//! - [`seats`]: the [`seats::SeatLedger`] port (atomic reservations,
-//!   idempotency records) and its adapters: DynamoDB (deployed), SQLite
-//!   (embedded, one machine), in-memory (tests).
+//! - [`seats`]: the seat ledger's five ports (claims with atomic
+//!   reservations, delivery idempotency records, sign-up requests, failed
+//!   sign-ups, the audit trail), together [`seats::SeatLedger`], and its
+//!   adapters: DynamoDB (deployed), SQLite (embedded, one machine),
+//!   in-memory (tests).
 //! - [`portal`]: the [`portal::Portal`] port, the ArcGIS REST client, and the
 //!   portal simulator (a fake ArcGIS portal over real HTTP).
 //! - [`provisioning`]: the workflow (idempotency → reserve → create →

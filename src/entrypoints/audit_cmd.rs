@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::domain::UnixMillis;
-use crate::seats::{AuditEvent, LedgerError, SeatLedger};
+use crate::seats::{AuditEvent, AuditLog, LedgerError};
 
 /// Events read per call to the ledger.
 const PAGE: usize = 1000;
@@ -49,7 +49,7 @@ struct Line<'a> {
 /// The ledger returns at most a page from a starting time, oldest first, so
 /// the next page starts at the last time seen and skips the events of that
 /// time already written (ties come back in the same order every time).
-pub async fn export<L: SeatLedger>(
+pub async fn export<L: AuditLog>(
     ledger: &L,
     since: UnixMillis,
     out: &mut impl Write,

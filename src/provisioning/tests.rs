@@ -10,6 +10,7 @@ use crate::portal::Member;
 use crate::portal::fake::FakePortal;
 use crate::queue::{BoxFuture, QueueError};
 use crate::seats::memory::MemoryLedger;
+use crate::seats::{AuditLog, ClaimStore, DeliveryStore, FailureLog, RequestStore};
 
 const RULES: &str = r#"
     [[pools]]

@@ -13,7 +13,7 @@ use agol_seat_broker::intake::entra::{EntraConfig, EntraVerifier};
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
 use agol_seat_broker::queue::local::LocalWorkerSettings;
-use agol_seat_broker::seats::SeatLedger;
+use agol_seat_broker::seats::FailureLog;
 use serde_json::Value;
 
 use crate::helpers::{Options, QueueMode, STATUS_TOKEN, TestApp, spawn_app};

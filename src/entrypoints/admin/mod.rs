@@ -41,7 +41,7 @@ use crate::domain::{RequestState, UnixMillis, Verdict};
 use crate::notify::RequestView;
 use crate::portal::Portal;
 use crate::provisioning::DecisionOutcome;
-use crate::seats::{AuditEvent, LedgerError, SeatLedger};
+use crate::seats::{AuditEvent, AuditLog, LedgerError, SeatLedger};
 use session::{LOGIN_COOKIE, LOGIN_FORM_SECS, SESSION_COOKIE, Session, SessionKey};
 
 /// Administrator access, when configured.
@@ -359,7 +359,7 @@ const WINDOW_CAP: usize = 1000;
 /// of the last ten minutes: widened while it holds fewer events than the
 /// page shows, narrowed (by bisection) while it holds more than one read
 /// returns, since such a read would give its oldest events.
-async fn recent_events<L: SeatLedger>(
+async fn recent_events<L: AuditLog>(
     ledger: &L,
     now: UnixMillis,
 ) -> Result<Vec<AuditEvent>, LedgerError> {
