@@ -16,7 +16,7 @@
 use crate::domain::UnixMillis;
 use crate::policy::Rules;
 use crate::portal::{Portal, PortalError};
-use crate::seats::{ClaimState, LedgerError, SeatLedger};
+use crate::seats::{ClaimState, ClaimStore, LedgerError};
 
 /// What settling found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub enum SettleError {
 }
 
 /// Settles the RESERVED claims an earlier run of the file `file_hash` left.
-pub async fn settle<L: SeatLedger, P: Portal>(
+pub async fn settle<L: ClaimStore, P: Portal>(
     ledger: &L,
     portal: &P,
     rules: &Rules,
