@@ -20,7 +20,7 @@ use agol_seat_broker::portal::simulator::{
     self, Fault, FaultKind, MemberStatus, RunningSimulator, SimAccount, SimulatorConfig,
 };
 use agol_seat_broker::seats::sqlite::SqliteLedger;
-use agol_seat_broker::seats::{ClaimState, SeatLedger};
+use agol_seat_broker::seats::{ClaimState, ClaimStore};
 
 const ADMIN: &str = "broker_admin";
 const PASSWORD: &str = "Sim-Admin-Pass-42";

@@ -14,7 +14,7 @@ use agol_seat_broker::import::ImportOptions;
 use agol_seat_broker::policy::Rules;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
-use agol_seat_broker::seats::SeatLedger;
+use agol_seat_broker::seats::ClaimStore;
 use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
 use aws_lambda_events::event::s3::S3Event;
 

@@ -112,7 +112,7 @@ async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
     use agol_seat_broker::domain::{ClaimKey, DeliveryKey, Email, PoolId, SignupRequest};
     use agol_seat_broker::queue::Job;
     use agol_seat_broker::seats::dynamo::DynamoLedger;
-    use agol_seat_broker::seats::{ClaimState, Reservation, ReserveRequest, SeatLedger};
+    use agol_seat_broker::seats::{ClaimState, ClaimStore, Reservation, ReserveRequest};
 
     let endpoint = std::env::var("DYNAMODB_ENDPOINT")
         .expect("DYNAMODB_ENDPOINT is not set: run the tests with scripts/test.sh");

@@ -10,7 +10,7 @@ use agol_seat_broker::domain::PoolId;
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::portal::simulator::{self, Fault, FaultKind, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::sqlite::SqliteLedger;
-use agol_seat_broker::seats::{ClaimState, SeatLedger};
+use agol_seat_broker::seats::{ClaimState, ClaimStore};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

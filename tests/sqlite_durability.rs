@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, UnixMillis};
 use agol_seat_broker::seats::sqlite::SqliteLedger;
 use agol_seat_broker::seats::{
-    Claim, ClaimState, DeliveryBegin, PoolUsage, Reservation, ReserveRequest, SeatLedger,
+    Claim, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, PoolUsage, Reservation,
+    ReserveRequest,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 

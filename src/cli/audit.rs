@@ -11,7 +11,7 @@ use super::StoreArgs;
 use crate::domain::UnixMillis;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 use crate::seats::sqlite::SqliteLedger;
-use crate::seats::{AuditEvent, LedgerError, SeatLedger};
+use crate::seats::{AuditEvent, AuditLog, LedgerError};
 use crate::startup::local::Store;
 
 #[derive(Debug, Args)]
@@ -91,7 +91,7 @@ struct Line<'a> {
 /// The ledger returns at most a page from a starting time, oldest first, so
 /// the next page starts at the last time seen and skips the events of that
 /// time already written (ties come back in the same order every time).
-pub async fn export<L: SeatLedger>(
+pub async fn export<L: AuditLog>(
     ledger: &L,
     since: UnixMillis,
     out: &mut impl Write,

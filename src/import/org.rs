@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::domain::{ClaimKey, PoolId};
 use crate::policy::Rules;
 use crate::portal::{Member, Members, OrgAdmin, PortalError, Role};
-use crate::seats::{ClaimState, LedgerError, SeatLedger};
+use crate::seats::{ClaimState, ClaimStore, LedgerError};
 
 /// The organization as the portal reported it when the import started.
 #[derive(Debug, Clone, Default)]
@@ -192,7 +192,7 @@ pub struct SeatView {
 
 impl SeatView {
     /// Reads every pool's usage and claims.
-    pub async fn load<L: SeatLedger>(ledger: &L, rules: &Rules) -> Result<SeatView, LedgerError> {
+    pub async fn load<L: ClaimStore>(ledger: &L, rules: &Rules) -> Result<SeatView, LedgerError> {
         let mut view = SeatView::default();
         for pool in &rules.pools {
             let used = ledger.usage(&pool.id).await?.used;

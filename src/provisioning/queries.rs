@@ -10,7 +10,7 @@ use super::workflow::Provisioner;
 use crate::domain::{PoolId, RequestState, SignupRequest, UnixMillis};
 use crate::notify::RequestView;
 use crate::portal::Portal;
-use crate::seats::{AuditEvent, LedgerError, SeatLedger};
+use crate::seats::{AuditEvent, AuditLog, LedgerError, SeatLedger};
 
 /// Everything the administrator's page shows, read at once.
 #[derive(Debug, Clone, Default)]
@@ -133,7 +133,7 @@ pub const WINDOW_CAP: usize = 1000;
 /// of the last ten minutes: widened while it holds fewer events than the
 /// page shows, narrowed (by bisection) while it holds more than one read
 /// returns, since such a read would give its oldest events.
-async fn recent_events<L: SeatLedger>(
+async fn recent_events<L: AuditLog>(
     ledger: &L,
     now: UnixMillis,
 ) -> Result<Vec<AuditEvent>, LedgerError> {

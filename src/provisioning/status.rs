@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::domain::{RequestState, UnixMillis};
 use crate::policy::Rules;
-use crate::seats::{ClaimState, LedgerError, SeatLedger};
+use crate::seats::{ClaimState, ClaimStore, FailureLog, LedgerError, RequestStore};
 
 /// One pool's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,7 +77,7 @@ pub struct SeatHolder {
 }
 
 /// Reads every pool of the rules.
-pub async fn pools<L: SeatLedger>(
+pub async fn pools<L: ClaimStore + RequestStore + FailureLog>(
     ledger: &L,
     rules: &Rules,
     now: UnixMillis,

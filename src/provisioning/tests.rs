@@ -13,7 +13,10 @@ use crate::portal::fake::FakePortal;
 use crate::portal::{Member, Members, PortalError};
 use crate::queue::{BoxFuture, Job, JobSink, QueueError};
 use crate::seats::memory::MemoryLedger;
-use crate::seats::{ClaimState, DeliveryBegin, Reservation, ReserveRequest, SeatLedger};
+use crate::seats::{
+    AuditLog, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, FailureLog, RequestStore,
+    Reservation, ReserveRequest,
+};
 
 const RULES: &str = r#"
     [[pools]]

@@ -3,17 +3,27 @@
 //!
 //! It keeps exactly the semantics of the module contract in [`crate::seats`]
 //! (it passes the same contract suite as the DynamoDB adapter), with every
-//! operation done under one `std::sync::Mutex`. It must stay small and
-//! obviously correct; it must not persist anything, and the lock is never held
-//! across an `.await` (no method awaits while holding it).
+//! operation done under one `std::sync::Mutex`. One struct implements the
+//! five ports, one `impl` block each, in this one file: every block is a few
+//! map operations on the shared `State`. It must stay small and obviously
+//! correct; it must not persist anything, and the lock is never held across
+//! an `.await` (no method awaits while holding it).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
-use crate::seats::{
-    AuditEvent, Claim, ClaimState, DeliveryBegin, FailedSignup, LedgerError, PoolUsage, Rekey,
-    RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+use crate::seats::audit::{AuditEvent, AuditLog};
+use crate::seats::claims::{
+    Claim, ClaimState, ClaimStore, PoolUsage, Rekey, Reservation, ReserveRequest,
+};
+use crate::seats::deliveries::{
+    DeliveryBegin, DeliveryStatus, DeliveryStore, StoredDelivery, refusal,
+};
+use crate::seats::error::LedgerError;
+use crate::seats::failures::{FailedSignup, FailureLog, newest_first};
+use crate::seats::requests::{
+    RequestChange, RequestStore, SignupRecord, oldest_first, request_id_taken,
 };
 
 /// A seat ledger held in memory. Cheap to create; share it behind an `Arc`.
@@ -32,7 +42,7 @@ struct State {
     /// gives, so `claims` lists them the same way in both adapters.
     claims: BTreeMap<(PoolId, String), Claim>,
     /// Delivery records by key.
-    deliveries: HashMap<DeliveryKey, Delivery>,
+    deliveries: HashMap<DeliveryKey, StoredDelivery>,
     /// Failed sign-ups by pool, then person, each with its `retain_until`
     /// (inclusive). Expired ones are only filtered out on reading: like
     /// DynamoDB's TTL, nothing depends on when they go.
@@ -44,23 +54,6 @@ struct State {
     /// The audit trail, ordered by `at`; events with the same `at` keep
     /// their arrival order.
     audit: Vec<AuditEvent>,
-}
-
-#[derive(Debug, Clone)]
-struct Delivery {
-    payload_hash: String,
-    status: DeliveryStatus,
-}
-
-#[derive(Debug, Clone)]
-enum DeliveryStatus {
-    /// A handler holds the lease until `lease_until` (inclusive).
-    InProgress { lease_until: UnixMillis },
-    /// Handled; `outcome` is answered again until `retain_until` (inclusive).
-    Complete {
-        outcome: String,
-        retain_until: UnixMillis,
-    },
 }
 
 impl MemoryLedger {
@@ -83,7 +76,7 @@ fn map_key(key: &ClaimKey) -> (PoolId, String) {
     (key.pool.clone(), key.person.clone())
 }
 
-impl SeatLedger for MemoryLedger {
+impl ClaimStore for MemoryLedger {
     async fn reserve(&self, req: ReserveRequest<'_>) -> Result<Reservation, LedgerError> {
         let mut state = self.lock();
         // Why this order: an existing claim wins over a full pool, as in the
@@ -95,15 +88,7 @@ impl SeatLedger for MemoryLedger {
         if used >= req.capacity {
             return Ok(Reservation::PoolFull { used });
         }
-        let claim = Claim {
-            key: req.key.clone(),
-            claim_id: req.claim_id.to_string(),
-            state: ClaimState::Reserved,
-            username: Some(req.username.to_string()),
-            delivery: req.delivery.to_string(),
-            reserved_at: req.now,
-            updated_at: req.now,
-        };
+        let claim = req.reserved_claim();
         state.used.insert(req.key.pool.clone(), used + 1);
         state.claims.insert(map_key(req.key), claim.clone());
         Ok(Reservation::Reserved(claim))
@@ -197,6 +182,26 @@ impl SeatLedger for MemoryLedger {
         })
     }
 
+    async fn touch(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        // Why RESERVED only: an ACTIVE claim is settled, and the sweeper
+        // never looks at it; refreshing it would only blur its history.
+        match state.claims.get_mut(&map_key(key)) {
+            Some(claim) if claim.claim_id == claim_id && claim.state == ClaimState::Reserved => {
+                claim.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl DeliveryStore for MemoryLedger {
     async fn begin_delivery(
         &self,
         key: &DeliveryKey,
@@ -205,36 +210,12 @@ impl SeatLedger for MemoryLedger {
         lease_ms: i64,
     ) -> Result<DeliveryBegin, LedgerError> {
         let mut state = self.lock();
-        if let Some(existing) = state.deliveries.get(key) {
-            let same_payload = existing.payload_hash == payload_hash;
-            match &existing.status {
-                DeliveryStatus::InProgress { lease_until } => {
-                    if !same_payload {
-                        return Ok(DeliveryBegin::PayloadMismatch);
-                    }
-                    // Why: a live lease means another attempt is working on
-                    // it; an expired one means that attempt died.
-                    if *lease_until >= now {
-                        return Ok(DeliveryBegin::InProgress);
-                    }
-                }
-                DeliveryStatus::Complete {
-                    outcome,
-                    retain_until,
-                } => {
-                    if *retain_until >= now {
-                        if !same_payload {
-                            return Ok(DeliveryBegin::PayloadMismatch);
-                        }
-                        return Ok(DeliveryBegin::Completed(outcome.clone()));
-                    }
-                    // Past retention the key is forgotten: start afresh.
-                }
-            }
+        if let Some(answer) = refusal(state.deliveries.get(key), payload_hash, now) {
+            return Ok(answer);
         }
         state.deliveries.insert(
             key.clone(),
-            Delivery {
+            StoredDelivery {
                 payload_hash: payload_hash.to_string(),
                 status: DeliveryStatus::InProgress {
                     lease_until: now.saturating_add(lease_ms),
@@ -275,25 +256,9 @@ impl SeatLedger for MemoryLedger {
         }
         Ok(())
     }
+}
 
-    async fn touch(
-        &self,
-        key: &ClaimKey,
-        claim_id: &str,
-        now: UnixMillis,
-    ) -> Result<bool, LedgerError> {
-        let mut state = self.lock();
-        // Why RESERVED only: an ACTIVE claim is settled, and the sweeper
-        // never looks at it; refreshing it would only blur its history.
-        match state.claims.get_mut(&map_key(key)) {
-            Some(claim) if claim.claim_id == claim_id && claim.state == ClaimState::Reserved => {
-                claim.updated_at = now;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
+impl FailureLog for MemoryLedger {
     async fn record_failure(
         &self,
         failure: &FailedSignup,
@@ -317,10 +282,12 @@ impl SeatLedger for MemoryLedger {
             .filter(|((p, _), (_, retain_until))| p == pool && *retain_until >= now)
             .map(|(_, (failure, _))| failure.clone())
             .collect();
-        super::newest_first(&mut listed);
+        newest_first(&mut listed);
         Ok(listed)
     }
+}
 
+impl RequestStore for MemoryLedger {
     async fn create_request(&self, r: &SignupRecord) -> Result<Option<SignupRecord>, LedgerError> {
         let mut state = self.lock();
         let slot = map_key(&r.key);
@@ -335,7 +302,7 @@ impl SeatLedger for MemoryLedger {
             return Ok(Some(existing.clone()));
         }
         if state.requests.contains_key(&r.id) {
-            return Err(super::request_id_taken());
+            return Err(request_id_taken());
         }
         if r.state.is_open() {
             state.open_requests.insert(slot, r.id.clone());
@@ -360,7 +327,7 @@ impl SeatLedger for MemoryLedger {
             .filter(|r| r.key.pool == *pool && r.state == wanted)
             .cloned()
             .collect();
-        super::oldest_first(&mut listed);
+        oldest_first(&mut listed);
         Ok(listed)
     }
 
@@ -394,7 +361,9 @@ impl SeatLedger for MemoryLedger {
         state.requests.insert(id.to_string(), updated.clone());
         Ok(Some(updated))
     }
+}
 
+impl AuditLog for MemoryLedger {
     async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
         let mut state = self.lock();
         let at = state.audit.partition_point(|x| x.at <= e.at);

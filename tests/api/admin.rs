@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use agol_seat_broker::config::Secret;
 use agol_seat_broker::domain::{PoolId, RequestState};
 use agol_seat_broker::entrypoints::http::admin::AdminSettings;
-use agol_seat_broker::seats::SeatLedger;
+use agol_seat_broker::seats::RequestStore;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::helpers::{Options, TestApp, spawn_app};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
-use agol_seat_broker::seats::SeatLedger as _;
+use agol_seat_broker::seats::AuditLog as _;
 use serde_json::Value;
 
 use crate::helpers::{Options, QueueMode, TestApp, signup, spawn_app};

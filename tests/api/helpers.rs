@@ -17,7 +17,7 @@ use agol_seat_broker::policy::Rules;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{self, RunningSimulator, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
-use agol_seat_broker::seats::{Claim, ClaimState, SeatLedger};
+use agol_seat_broker::seats::{AuditLog, Claim, ClaimState, ClaimStore};
 use agol_seat_broker::startup::{self, AppParts, JobQueue};
 
 /// The spec's published test secret: never a real one.

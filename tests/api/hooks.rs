@@ -12,7 +12,7 @@ use agol_seat_broker::intake::FieldMap;
 use agol_seat_broker::intake::entra::EntraConfig;
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
-use agol_seat_broker::seats::SeatLedger;
+use agol_seat_broker::seats::FailureLog;
 use serde_json::Value;
 
 use crate::helpers::{Options, QueueMode, STATUS_TOKEN, TestApp, spawn_app};

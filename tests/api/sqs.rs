@@ -16,7 +16,7 @@ use agol_seat_broker::intake::FieldMap;
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
 use agol_seat_broker::queue::sqs::SqsQueue;
-use agol_seat_broker::seats::SeatLedger;
+use agol_seat_broker::seats::FailureLog;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 

@@ -13,7 +13,7 @@ use agol_seat_broker::domain::RequestState;
 use agol_seat_broker::domain::layer_url::LayerUrl;
 use agol_seat_broker::intake::sources::{DEFAULT_EDITOR_FIELD, Reread, Source, Sources};
 use agol_seat_broker::portal::simulator::{Fault, FaultKind, RunningSimulator};
-use agol_seat_broker::seats::SeatLedger;
+use agol_seat_broker::seats::RequestStore;
 use serde_json::{Map, Value, json};
 
 use crate::helpers::{Options, TestApp, spawn_app};

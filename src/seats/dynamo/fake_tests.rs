@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -18,6 +19,11 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState};
+use crate::seats::{
+    AuditLog, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, RequestChange, RequestStore,
+    Reservation, ReserveRequest, SignupRecord,
+};
 
 #[derive(Default)]
 struct Script {

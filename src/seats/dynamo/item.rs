@@ -55,7 +55,12 @@ use std::str::FromStr;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
-use crate::seats::{AuditEvent, Claim, ClaimState, FailedSignup, LedgerError, SignupRecord};
+use crate::seats::audit::AuditEvent;
+use crate::seats::claims::{Claim, ClaimState};
+use crate::seats::deliveries::{DeliveryStatus, StoredDelivery};
+use crate::seats::error::LedgerError;
+use crate::seats::failures::FailedSignup;
+use crate::seats::requests::SignupRecord;
 
 /// A raw DynamoDB item.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -492,46 +497,42 @@ pub(super) fn counter_used(item: &Item) -> Result<u32, LedgerError> {
     Ok(item.opt_n("used")?.unwrap_or(0))
 }
 
-/// Where a stored delivery is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum DeliveryStatus {
-    /// A lease is held until `lease_until` (inclusive).
-    InProgress,
-    /// Handled; the outcome is kept until `retain_until` (inclusive).
-    Complete {
-        outcome: String,
-        retain_until: UnixMillis,
-    },
-}
+/// A stored delivery record, read with
+/// `StoredDelivery::try_from(DeliveryItem(&item))`.
+pub(super) struct DeliveryItem<'a>(pub &'a Item);
 
-/// A stored delivery record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct DeliveryRecord {
-    pub status: DeliveryStatus,
-    pub payload_hash: String,
-    pub lease_until: UnixMillis,
-}
-
-impl TryFrom<&Item> for DeliveryRecord {
+impl TryFrom<DeliveryItem<'_>> for StoredDelivery {
     type Error = LedgerError;
 
-    fn try_from(item: &Item) -> Result<Self, Self::Error> {
-        let status = match item.req_s("status")? {
-            IN_PROGRESS => DeliveryStatus::InProgress,
-            COMPLETE => DeliveryStatus::Complete {
-                outcome: item.req_s("outcome")?.to_string(),
-                retain_until: item.req_n("retain_until")?,
-            },
+    fn try_from(DeliveryItem(item): DeliveryItem<'_>) -> Result<Self, Self::Error> {
+        // The outcome and its retention, for a completed delivery.
+        let complete = match item.req_s("status")? {
+            IN_PROGRESS => None,
+            COMPLETE => Some((
+                item.req_s("outcome")?.to_string(),
+                item.req_n("retain_until")?,
+            )),
             _ => {
                 return Err(LedgerError::Corrupt(
                     "delivery record has an unknown status".into(),
                 ));
             }
         };
-        Ok(DeliveryRecord {
+        let payload_hash = item.req_s("payload_hash")?.to_string();
+        // Why required whatever the status: every record is put IN_PROGRESS
+        // with its lease and finishing keeps it, so a record without one was
+        // not written by this code.
+        let lease_until = item.req_n("lease_until")?;
+        let status = match complete {
+            Some((outcome, retain_until)) => DeliveryStatus::Complete {
+                outcome,
+                retain_until,
+            },
+            None => DeliveryStatus::InProgress { lease_until },
+        };
+        Ok(StoredDelivery {
+            payload_hash,
             status,
-            payload_hash: item.req_s("payload_hash")?.to_string(),
-            lease_until: item.req_n("lease_until")?,
         })
     }
 }
@@ -780,7 +781,7 @@ mod tests {
         item.insert("lease_until".into(), n(10));
         item.insert("outcome".into(), s("{}"));
         item.insert("retain_until".into(), n(99));
-        let record = DeliveryRecord::try_from(&item).unwrap();
+        let record = StoredDelivery::try_from(DeliveryItem(&item)).unwrap();
         assert_eq!(
             record.status,
             DeliveryStatus::Complete {
@@ -789,6 +790,6 @@ mod tests {
             }
         );
         item.insert("status".into(), s("LOST"));
-        assert!(DeliveryRecord::try_from(&item).is_err());
+        assert!(StoredDelivery::try_from(DeliveryItem(&item)).is_err());
     }
 }

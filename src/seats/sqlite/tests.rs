@@ -7,6 +7,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
+use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState};
+use crate::seats::{
+    AuditEvent, AuditLog, ClaimStore, DeliveryBegin, DeliveryStore, FailedSignup, FailureLog,
+    RequestChange, RequestStore, Reservation, ReserveRequest, SignupRecord,
+};
+use errors::sql_error;
+use rows::claim_from_row;
+use schema::MIGRATIONS;
 
 const T0: UnixMillis = 4_102_444_800_000;
 
