@@ -15,16 +15,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
 
-use crate::config::{Secret, Secrets, SecretsSource, WorkflowSettings, normalise_portal_url};
+use crate::config::{Secrets, SecretsSource, WorkflowSettings, normalise_portal_url};
+use crate::ids::Ids;
 use crate::import::report::{Observer, RowResult, default_report_path, outcome};
 use crate::import::{self, ImportOptions, ImportSummary};
 use crate::policy::Rules;
 use crate::portal::Portal;
-use crate::portal::simulator::{PortalSimulator, SimAccount, SimulatorConfig};
+use crate::portal::arcgis::ArcGisPortal;
+use crate::portal::simulator::RunningSimulator;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 use crate::seats::sqlite::SqliteLedger;
 use crate::startup;
+use crate::startup::local::{Store, simulated_portal};
 
 /// Arguments of `import`.
 #[derive(Debug, Args)]
@@ -112,7 +115,7 @@ async fn import(a: ImportArgs) -> Result<u8> {
         Some(lock_file(&a.file)?)
     };
     let observer = Arc::new(Printer::new(a.verbose));
-    let (portal, _sim) = portal(&a.portal, &rules, &opts.workflow).await?;
+    let (portal, _sim) = portal(&a.portal, &rules, &opts.workflow, &opts.ids).await?;
     println!(
         "Importing {} (store {}, portal {})",
         a.file.display(),
@@ -123,39 +126,40 @@ async fn import(a: ImportArgs) -> Result<u8> {
             &a.portal
         }
     );
-    let summary = match store(&a)? {
-        Store::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+    let summary =
+        match Store::parse(&a.store, a.dynamodb_endpoint.clone()).map_err(|e| anyhow!("{e}"))? {
+            Store::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let ledger =
+                    SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                go(
+                    Arc::new(ledger),
+                    portal,
+                    &rules,
+                    &a.file,
+                    &report,
+                    &opts,
+                    observer.clone(),
+                )
+                .await?
             }
-            let ledger =
-                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-            go(
-                Arc::new(ledger),
-                portal,
-                &rules,
-                &a.file,
-                &report,
-                &opts,
-                observer.clone(),
-            )
-            .await?
-        }
-        Store::Dynamo(table) => {
-            let client = client_for_endpoint(a.dynamodb_endpoint.as_deref()).await;
-            let ledger = DynamoLedger::new(client, table);
-            go(
-                Arc::new(ledger),
-                portal,
-                &rules,
-                &a.file,
-                &report,
-                &opts,
-                observer.clone(),
-            )
-            .await?
-        }
-    };
+            Store::Dynamo { table, endpoint } => {
+                let client = client_for_endpoint(endpoint.as_deref()).await;
+                let ledger = DynamoLedger::new(client, table);
+                go(
+                    Arc::new(ledger),
+                    portal,
+                    &rules,
+                    &a.file,
+                    &report,
+                    &opts,
+                    observer.clone(),
+                )
+                .await?
+            }
+        };
     observer.finish_bar();
     print_summary(&summary, &rules, &opts, observer.elapsed());
     Ok(summary.exit_code())
@@ -183,31 +187,13 @@ async fn go<L: SeatLedger, P: Portal>(
     .map_err(|e| anyhow!("{e}"))
 }
 
-enum Store {
-    Sqlite(PathBuf),
-    Dynamo(String),
-}
-
-fn store(a: &ImportArgs) -> Result<Store> {
-    match a.store.split_once(':') {
-        Some(("sqlite", path)) if !path.is_empty() => Ok(Store::Sqlite(path.into())),
-        Some(("dynamodb", table)) if !table.is_empty() => Ok(Store::Dynamo(table.to_string())),
-        _ => bail!(
-            "--store must be sqlite:<file> or dynamodb:<table>, got {:?}",
-            a.store
-        ),
-    }
-}
-
 /// The ArcGIS client for the organization, or for a simulator started here.
 async fn portal(
     choice: &str,
     rules: &Rules,
     workflow: &WorkflowSettings,
-) -> Result<(
-    crate::portal::arcgis::ArcGisPortal,
-    Option<crate::portal::simulator::RunningSimulator>,
-)> {
+    ids: &Ids,
+) -> Result<(ArcGisPortal, Option<RunningSimulator>)> {
     if choice != "simulator" {
         let url = normalise_portal_url(choice).map_err(|e| anyhow!("{e}"))?;
         let secrets = Secrets::load(&SecretsSource::Environment)
@@ -217,26 +203,8 @@ async fn portal(
             .map_err(|e| anyhow!("{e}"))?;
         return Ok((p, None));
     }
-    let password = format!("Sim-{}-9", crate::clock::now_millis());
-    let mut groups: Vec<String> = rules.pools.iter().flat_map(|p| p.groups.clone()).collect();
-    groups.sort();
-    groups.dedup();
-    let sim = PortalSimulator::new(SimulatorConfig {
-        admin: SimAccount {
-            username: "broker_admin".into(),
-            password: password.clone(),
-        },
-        admin_user_type: None,
-        groups,
-        ..SimulatorConfig::default()
-    });
-    let running = sim.start(tokio::net::TcpListener::bind("127.0.0.1:0").await?)?;
-    let secrets = Secrets {
-        arcgis_username: "broker_admin".into(),
-        arcgis_password: Secret::new(password),
-        ..Secrets::default()
-    };
-    let p = startup::arcgis_portal(&running.base_url(), "agol-seat-broker", &secrets, workflow)
+    let (p, running) = simulated_portal(rules, workflow, ids, |_| {})
+        .await
         .map_err(|e| anyhow!("{e}"))?;
     Ok((p, Some(running)))
 }

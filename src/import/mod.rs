@@ -29,6 +29,7 @@ pub mod layout;
 pub mod org;
 pub mod plan;
 pub mod report;
+pub mod row;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -340,7 +341,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
                         plan.row,
                         outcome::ERROR,
                         plan.username,
-                        plan::render_errors(&errors),
+                        row::render_errors(&errors),
                     )),
                 };
                 // A closed channel means the writer gave up; stop reading.

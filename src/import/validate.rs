@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::PoolId;
 
 use super::layout::{HeaderError, Layout};
-use super::plan::{Action, Context, RowError, RowPlan};
+use super::plan::{Action, Context, RowPlan};
+use super::row::RowError;
 
 /// Opens a CSV reader the way both passes read the file.
 pub fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {

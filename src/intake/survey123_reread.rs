@@ -171,7 +171,7 @@ pub async fn signup<P: FeatureLayers>(
 
 /// What an approval record says, read from the layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RecordDecision {
+pub struct ApprovalRecord {
     /// `request_id`.
     pub request_id: Option<String>,
     /// `status` (approved, denied, or anything else: nothing to decide).
@@ -197,19 +197,19 @@ fn text(record: &Map<String, Value>, name: &str) -> Option<String> {
 /// The approval route with re-read on: the edited record's decision
 /// fields and editor, from the layer (the payload's attributes are not
 /// used).
-pub async fn decision<P: FeatureLayers>(
+pub async fn approval<P: FeatureLayers>(
     portal: &P,
     config: &Reread,
     body: &[u8],
-) -> Result<RecordDecision, Refusal> {
+) -> Result<ApprovalRecord, Refusal> {
     let (_, record) = reread(portal, config, body).await?;
-    Ok(record_decision(&record, config))
+    Ok(approval_record(&record, config))
 }
 
-fn record_decision(record: &Map<String, Value>, config: &Reread) -> RecordDecision {
+fn approval_record(record: &Map<String, Value>, config: &Reread) -> ApprovalRecord {
     let cleaned =
         |field: &'static str, v: Option<String>| clean_text(field, v.as_deref()).ok().flatten();
-    RecordDecision {
+    ApprovalRecord {
         request_id: text(record, "request_id"),
         status: text(record, "status"),
         comment: cleaned("comment", text(record, "comment")),
@@ -234,7 +234,7 @@ pub fn approver(config: &Reread, editor: Option<&str>) -> Result<String, Refusal
 /// The decision as the payload states it (no `layer_url`): the
 /// attributes `request_id`, `status`, `approver` (as the editor) and
 /// `comment`.
-pub fn payload_decision(value: &Value) -> RecordDecision {
+pub fn approval_record_from_payload(value: &Value) -> ApprovalRecord {
     let attrs = &value["feature"]["attributes"];
     let text = |name: &str| {
         attrs[name]
@@ -242,7 +242,7 @@ pub fn payload_decision(value: &Value) -> RecordDecision {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
-    RecordDecision {
+    ApprovalRecord {
         request_id: text("request_id").map(str::to_string),
         status: text("status").map(str::to_string),
         comment: clean_text("comment", text("comment")).ok().flatten(),
@@ -349,7 +349,7 @@ mod tests {
                           "comment": "ok\u{7}"}),
             ),
         );
-        let d = decision(
+        let d = approval(
             &portal,
             &config(&["lead_exorg"]),
             &delivery("editData", &id, None),
@@ -358,7 +358,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             d,
-            RecordDecision {
+            ApprovalRecord {
                 request_id: Some("r1".into()),
                 status: Some("pending".into()),
                 comment: None,

@@ -16,7 +16,7 @@ use crate::domain::ApprovalMode;
 
 /// What a sign-up gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Grant {
     /// The pool whose seat it takes.
     pub pool: PoolId,
     /// The pool's seat count.
@@ -43,7 +43,7 @@ pub struct Decision {
     pub waitlist: bool,
 }
 
-impl Decision {
+impl Grant {
     /// Applies what a sender's configuration or a CSV row overrides: the
     /// role, user type and groups it names win over the pool's.
     pub fn apply(&mut self, overrides: &Overrides) {
@@ -99,13 +99,13 @@ impl Policy {
     }
 
     /// Decides the pool and grants for a request.
-    pub fn decide(&self, req: &SignupRequest) -> Result<Decision, Rejection> {
+    pub fn grant(&self, req: &SignupRequest) -> Result<Grant, Rejection> {
         let (pool, why) = self.select(req).ok_or(Rejection::NoMatchingPool)?;
         let username = match &req.username {
             Some(u) => u.clone(),
             None => pool.username.render(req, pool.id.as_str()),
         };
-        Ok(Decision {
+        Ok(Grant {
             pool: pool.id.clone(),
             capacity: pool.seats,
             role: pool.role.clone(),
@@ -203,20 +203,20 @@ mod tests {
     #[test]
     fn domains_organizations_and_pool_field_select_pools() {
         let p = policy();
-        let d = p.decide(&req("ana@field.acme.org", None, None)).unwrap();
+        let d = p.grant(&req("ana@field.acme.org", None, None)).unwrap();
         assert_eq!(
             (d.pool.as_str(), d.matched_by),
             ("acme", MatchReason::EmailDomain)
         );
         assert_eq!(d.username.as_str(), "ana_acme");
         let d = p
-            .decide(&req("bo@gmail.com", Some("acme corp"), None))
+            .grant(&req("bo@gmail.com", Some("acme corp"), None))
             .unwrap();
         assert_eq!(
             (d.pool.as_str(), d.matched_by),
             ("acme", MatchReason::Organization)
         );
-        let d = p.decide(&req("bo@gmail.com", None, Some("WATER"))).unwrap();
+        let d = p.grant(&req("bo@gmail.com", None, Some("WATER"))).unwrap();
         assert_eq!(
             (d.pool.as_str(), d.role.as_str()),
             ("water", "iBBBBBBBBBBBBBBB")
@@ -227,7 +227,7 @@ mod tests {
     fn first_matching_pool_wins() {
         // Matches acme by organization and water by pool field: acme is first.
         let d = policy()
-            .decide(&req("x@water.example", Some("ACME Corp"), None))
+            .grant(&req("x@water.example", Some("ACME Corp"), None))
             .unwrap();
         assert_eq!(d.pool.as_str(), "acme");
     }
@@ -235,13 +235,13 @@ mod tests {
     #[test]
     fn unmatched_requests_are_rejected_without_a_default() {
         assert_eq!(
-            policy().decide(&req("who@nowhere.net", None, Some("other"))),
+            policy().grant(&req("who@nowhere.net", None, Some("other"))),
             Err(Rejection::NoMatchingPool)
         );
     }
 
     #[test]
     fn lookalike_domains_do_not_match() {
-        assert!(policy().decide(&req("x@evilacme.org", None, None)).is_err());
+        assert!(policy().grant(&req("x@evilacme.org", None, None)).is_err());
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::{
     ClaimKey, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis, Verdict,
 };
 use crate::notify::ApprovalNotice;
-use crate::policy::Decision;
+use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
 use crate::seats::{ClaimState, RequestChange, Reservation, SeatLedger, SignupRecord};
@@ -60,32 +60,32 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         delivery: &DeliveryKey,
         req: &SignupRequest,
         overrides: &Overrides,
-        decision: &Decision,
+        grant: &Grant,
         now: UnixMillis,
     ) -> Outcome {
         let key = ClaimKey {
-            pool: decision.pool.clone(),
+            pool: grant.pool.clone(),
             person: req.email.key(),
         };
         let mut state = RequestState::Pending;
         let mut held: Option<(String, bool)> = None;
-        if decision.hold_seat {
-            match self.reserve_seat(&key, decision, delivery, now).await {
+        if grant.hold_seat {
+            match self.reserve_seat(&key, grant, delivery, now).await {
                 Ok(Reservation::Reserved(c)) => held = Some((c.claim_id, true)),
                 Ok(Reservation::AlreadyHeld(c)) if c.state == ClaimState::Active => {
                     return Outcome::AlreadyMember {
-                        pool: decision.pool.to_string(),
+                        pool: grant.pool.to_string(),
                         username: c.username.unwrap_or_default(),
                     };
                 }
                 Ok(Reservation::AlreadyHeld(c)) => held = Some((c.claim_id, false)),
-                Ok(Reservation::PoolFull { .. }) if decision.waitlist => {
+                Ok(Reservation::PoolFull { .. }) if grant.waitlist => {
                     state = RequestState::Waitlisted;
                 }
                 Ok(Reservation::PoolFull { .. }) => {
                     return Outcome::PoolFull {
-                        pool: decision.pool.to_string(),
-                        seats: decision.capacity,
+                        pool: grant.pool.to_string(),
+                        seats: grant.capacity,
                     };
                 }
                 Err(e) => {
@@ -97,7 +97,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             match self.ledger.claim(&key).await {
                 Ok(Some(c)) if c.state == ClaimState::Active => {
                     return Outcome::AlreadyMember {
-                        pool: decision.pool.to_string(),
+                        pool: grant.pool.to_string(),
                         username: c.username.unwrap_or_default(),
                     };
                 }
@@ -113,7 +113,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 delivery,
                 req,
                 overrides,
-                decision,
+                grant,
                 state,
                 held.as_ref().map(|(id, _)| id.clone()),
                 now,

@@ -112,7 +112,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 return self.give_up(job, invalid_job(), now).await;
             }
         };
-        let decision = match self.grant_for(&request, &job.overrides) {
+        let grant = match self.grant_for(&request, &job.overrides) {
             Ok(d) if d.pool == job.claim.pool => d,
             _ => {
                 // The rules changed since the seat was reserved.
@@ -130,7 +130,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
         let deadline = Instant::now() + self.settings.deadline;
         match self
-            .create_member(&request, &decision, candidates(&job.overrides), deadline)
+            .create_member(&request, &grant, candidates(&job.overrides), deadline)
             .await
         {
             Ok(created) => match self
@@ -138,7 +138,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 .await
             {
                 Ok(_) => {
-                    tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "queued member provisioned");
+                    tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "queued member provisioned");
                     self.audit(
                         &delivery,
                         "member.created",
@@ -148,9 +148,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     )
                     .await;
                     JobResult::done(Outcome::Provisioned {
-                        pool: decision.pool.to_string(),
+                        pool: grant.pool.to_string(),
                         username: created.username,
-                        invitation: matches!(decision.invitation, InvitationMode::Email),
+                        invitation: matches!(grant.invitation, InvitationMode::Email),
                         adopted: created.adopted,
                     })
                 }

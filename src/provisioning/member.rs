@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::workflow::Provisioner;
 use crate::domain::{Overrides, SignupRequest};
 use crate::policy::username::{MAX_CANDIDATES, candidate};
-use crate::policy::{Decision, InvitationMode};
+use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Invitation, Member, NewMember, Portal, PortalError};
 use crate::seats::SeatLedger;
 
@@ -22,15 +22,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     pub(super) async fn create_member(
         &self,
         req: &SignupRequest,
-        decision: &Decision,
+        grant: &Grant,
         candidates: u32,
         deadline: Instant,
     ) -> Result<Created, PortalError> {
         let portal = &*self.portal;
         let org_id = within(deadline, portal.org_id()).await?;
-        let ids = within(deadline, portal.group_ids(&decision.groups)).await?;
+        let ids = within(deadline, portal.group_ids(&grant.groups)).await?;
         let mut group_ids = Vec::with_capacity(ids.len());
-        for (name, id) in decision.groups.iter().zip(ids) {
+        for (name, id) in grant.groups.iter().zip(ids) {
             match id {
                 Some(id) => group_ids.push(id),
                 None => {
@@ -47,7 +47,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 && m.email.as_deref().map(str::to_lowercase).as_deref() == Some(email_key.as_str())
         };
         for n in 0..candidates {
-            let name = candidate(&decision.username, n);
+            let name = candidate(&grant.username, n);
             let username = name.as_str();
             if let Some(existing) = within(deadline, portal.member(username)).await? {
                 if is_ours(&existing) {
@@ -63,10 +63,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 email: req.email.as_str().to_string(),
                 first_name: req.first_name.clone().unwrap_or_default(),
                 last_name: req.last_name.clone().unwrap_or_default(),
-                role: decision.role.clone(),
-                user_type: decision.user_type.clone(),
+                role: grant.role.clone(),
+                user_type: grant.user_type.clone(),
                 group_ids: group_ids.clone(),
-                invitation: match decision.invitation {
+                invitation: match grant.invitation {
                     InvitationMode::Email => Invitation::Email,
                     InvitationMode::Password => Invitation::Password(self.ids.password()),
                 },
@@ -104,11 +104,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         Err(PortalError::Rejected {
             code: "username_unavailable".into(),
             message: if candidates == 1 {
-                format!("the username {} is taken", decision.username)
+                format!("the username {} is taken", grant.username)
             } else {
                 format!(
                     "{candidates} usernames derived from {} are all taken",
-                    decision.username
+                    grant.username
                 )
             },
         })

@@ -32,11 +32,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// pool the rules give them. Reads only: for events that fire on every
     /// sign-in, so those write nothing for people who have a seat.
     pub async fn holds_seat(&self, req: &SignupRequest) -> Result<bool, LedgerError> {
-        let Ok(decision) = self.policy.decide(req) else {
+        let Ok(grant) = self.policy.grant(req) else {
             return Ok(false);
         };
         let key = crate::domain::ClaimKey {
-            pool: decision.pool,
+            pool: grant.pool,
             person: req.email.key(),
         };
         Ok(self.ledger.claim(&key).await?.is_some())

@@ -11,7 +11,7 @@ use crate::domain::{
     ApprovalMode, ClaimKey, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis,
 };
 use crate::notify::RequestView;
-use crate::policy::Decision;
+use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::{Job, JobSink};
 use crate::seats::{
@@ -50,7 +50,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         delivery: &DeliveryKey,
         req: &SignupRequest,
         overrides: &Overrides,
-        decision: &Decision,
+        grant: &Grant,
         state: RequestState,
         claim_id: Option<String>,
         now: UnixMillis,
@@ -58,17 +58,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let payload = RequestPayload {
             request: req.clone(),
             overrides: overrides.clone(),
-            role: decision.role.clone(),
-            user_type: decision.user_type.clone(),
-            groups: decision.groups.clone(),
-            username: decision.username.to_string(),
-            approval: effective_approval(overrides, decision) == ApprovalMode::Manual,
-            hold_seat: decision.hold_seat,
+            role: grant.role.clone(),
+            user_type: grant.user_type.clone(),
+            groups: grant.groups.clone(),
+            username: grant.username.to_string(),
+            approval: effective_approval(overrides, grant) == ApprovalMode::Manual,
+            hold_seat: grant.hold_seat,
         };
         let record = SignupRecord {
             id: self.ids.request_id(now),
             key: ClaimKey {
-                pool: decision.pool.clone(),
+                pool: grant.pool.clone(),
                 person: req.email.key(),
             },
             delivery: delivery.as_string(),
@@ -76,7 +76,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             state,
             claim_id,
             created_at: now,
-            expires_at: now + decision.pending_expiry.as_millis() as i64,
+            expires_at: now + grant.pending_expiry.as_millis() as i64,
             decided_at: None,
             decided_by: None,
             reason: None,
@@ -95,15 +95,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     format!(
                         "request {} for {} ({}); seat held: {}",
                         record.id,
-                        decision.pool,
-                        decision.user_type,
+                        grant.pool,
+                        grant.user_type,
                         record.claim_id.is_some()
                     ),
                     now,
                 )
                 .await;
                 if state == RequestState::Pending {
-                    self.notify_approvers(&record, decision.capacity).await;
+                    self.notify_approvers(&record, grant.capacity).await;
                 }
                 Ok(self.request_outcome(&record).await)
             }

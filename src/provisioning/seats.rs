@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::outcome::{Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{ClaimKey, DeliveryKey, SignupRequest, UnixMillis};
-use crate::policy::Decision;
+use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::seats::{
     Claim, ClaimState, LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger,
@@ -26,27 +26,27 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self,
         delivery: &DeliveryKey,
         req: &SignupRequest,
-        decision: &Decision,
+        grant: &Grant,
         now: UnixMillis,
         queued: bool,
     ) -> Result<(ClaimKey, String), Outcome> {
         let key = ClaimKey {
-            pool: decision.pool.clone(),
+            pool: grant.pool.clone(),
             person: req.email.key(),
         };
-        let claim_id = match self.reserve_seat(&key, decision, delivery, now).await {
+        let claim_id = match self.reserve_seat(&key, grant, delivery, now).await {
             Ok(Reservation::Reserved(c)) => c.claim_id,
             Ok(Reservation::PoolFull { used }) => {
-                tracing::info!(pool = %decision.pool, used, "pool full");
+                tracing::info!(pool = %grant.pool, used, "pool full");
                 return Err(Outcome::PoolFull {
-                    pool: decision.pool.to_string(),
-                    seats: decision.capacity,
+                    pool: grant.pool.to_string(),
+                    seats: grant.capacity,
                 });
             }
             Ok(Reservation::AlreadyHeld(c)) => match c.state {
                 ClaimState::Active => {
                     return Err(Outcome::AlreadyMember {
-                        pool: decision.pool.to_string(),
+                        pool: grant.pool.to_string(),
                         username: c.username.unwrap_or_default(),
                     });
                 }
@@ -55,7 +55,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 {
                     return Err(if queued {
                         Outcome::Accepted {
-                            pool: decision.pool.to_string(),
+                            pool: grant.pool.to_string(),
                             username: c.username.unwrap_or_default(),
                         }
                     } else {
@@ -68,7 +68,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 }
                 ClaimState::Reserved => {
                     // An attempt crashed after reserving: take its claim over.
-                    tracing::warn!(pool = %decision.pool, claim = %c.claim_id, "adopting a stale reservation");
+                    tracing::warn!(pool = %grant.pool, claim = %c.claim_id, "adopting a stale reservation");
                     c.claim_id
                 }
             },
@@ -85,17 +85,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     pub(super) async fn reserve_seat(
         &self,
         key: &ClaimKey,
-        decision: &Decision,
+        grant: &Grant,
         delivery: &DeliveryKey,
         now: UnixMillis,
     ) -> Result<Reservation, crate::seats::LedgerError> {
         self.ledger
             .reserve(ReserveRequest {
                 key,
-                capacity: decision.capacity,
+                capacity: grant.capacity,
                 delivery: &delivery.as_string(),
                 claim_id: &self.ids.claim_id(),
-                username: decision.username.as_str(),
+                username: grant.username.as_str(),
                 now,
             })
             .await

@@ -22,7 +22,7 @@ use super::member::candidates;
 use super::outcome::{Handled, Outcome, failure_outcome, no_matching_pool, store_unavailable};
 use super::workflow::{Provisioner, effective_approval};
 use crate::domain::{ApprovalMode, DeliveryKey, Overrides, SignupRequest, UnixMillis};
-use crate::policy::{Decision, InvitationMode};
+use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Portal, PortalError};
 use crate::queue::{Job, JobSink};
 use crate::seats::SeatLedger;
@@ -61,7 +61,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     ) -> Handled {
         // Policy first: it is pure, so a request no pool accepts is refused
         // without writing anything.
-        let decision = match self.grant_for(req, overrides) {
+        let grant = match self.grant_for(req, overrides) {
             Ok(d) => d,
             Err(rejection) => {
                 tracing::info!(delivery = %delivery.as_string(), "rejected: {rejection}");
@@ -71,27 +71,27 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         if let Err(answer) = self.begin_delivery(delivery, payload_hash, now).await {
             return answer;
         }
-        let outcome = if effective_approval(overrides, &decision) == ApprovalMode::Manual {
-            self.request_approval(delivery, req, overrides, &decision, now)
+        let outcome = if effective_approval(overrides, &grant) == ApprovalMode::Manual {
+            self.request_approval(delivery, req, overrides, &grant, now)
                 .await
         } else {
             let outcome = match creation {
                 Creation::InRequest => {
-                    self.provision(delivery, req, &decision, overrides, None, now)
+                    self.provision(delivery, req, &grant, overrides, None, now)
                         .await
                 }
                 Creation::InRequestOrQueue(sink) => {
-                    self.provision(delivery, req, &decision, overrides, Some(sink), now)
+                    self.provision(delivery, req, &grant, overrides, Some(sink), now)
                         .await
                 }
                 Creation::Queued(sink) => {
-                    self.reserve_and_queue(delivery, req, &decision, overrides, sink, now)
+                    self.reserve_and_queue(delivery, req, &grant, overrides, sink, now)
                         .await
                 }
             };
             match outcome {
-                Outcome::PoolFull { .. } if decision.waitlist => {
-                    self.join_waitlist(delivery, req, overrides, &decision, now)
+                Outcome::PoolFull { .. } if grant.waitlist => {
+                    self.join_waitlist(delivery, req, overrides, &grant, now)
                         .await
                 }
                 other => other,
@@ -108,22 +108,19 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self,
         delivery: &DeliveryKey,
         req: &SignupRequest,
-        decision: &Decision,
+        grant: &Grant,
         overrides: &Overrides,
         fallback: Option<&dyn JobSink>,
         now: UnixMillis,
     ) -> Outcome {
-        let (key, claim_id) = match self
-            .reserve_claim(delivery, req, decision, now, false)
-            .await
-        {
+        let (key, claim_id) = match self.reserve_claim(delivery, req, grant, now, false).await {
             Ok(held) => held,
             Err(outcome) => return outcome,
         };
 
         let deadline = Instant::now() + self.settings.deadline;
         match self
-            .create_member(req, decision, candidates(overrides), deadline)
+            .create_member(req, grant, candidates(overrides), deadline)
             .await
         {
             Ok(created) => match self
@@ -131,7 +128,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 .await
             {
                 Ok(_) => {
-                    tracing::info!(pool = %decision.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                    tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
                     self.audit(
                         &delivery.as_string(),
                         "member.created",
@@ -139,24 +136,24 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         format!(
                             "{} ({}, {}){}",
                             created.username,
-                            decision.role,
-                            decision.user_type,
+                            grant.role,
+                            grant.user_type,
                             if created.adopted { ", adopted" } else { "" }
                         ),
                         now,
                     )
                     .await;
                     Outcome::Provisioned {
-                        pool: decision.pool.to_string(),
+                        pool: grant.pool.to_string(),
                         username: created.username,
-                        invitation: matches!(decision.invitation, InvitationMode::Email),
+                        invitation: matches!(grant.invitation, InvitationMode::Email),
                         adopted: created.adopted,
                     }
                 }
                 Err(e) => {
                     // The member exists but the claim is still RESERVED; the
                     // retry adopts the member and confirms.
-                    tracing::error!(pool = %decision.pool, "ledger confirm: {e}");
+                    tracing::error!(pool = %grant.pool, "ledger confirm: {e}");
                     store_unavailable()
                 }
             },
@@ -170,13 +167,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         claim_id: claim_id.clone(),
                         accepted_at: now,
                     };
-                    if let Some(accepted) = self.defer(sink, &job, decision, &err, now).await {
+                    if let Some(accepted) = self.defer(sink, &job, grant, &err, now).await {
                         return accepted;
                     }
                 }
                 // Compensation: the member was not created, give the seat back.
                 let released = self.release_with_retry(&key, &claim_id).await;
-                tracing::warn!(pool = %decision.pool, released, "member not created: {err}");
+                tracing::warn!(pool = %grant.pool, released, "member not created: {err}");
                 self.audit(
                     &delivery.as_string(),
                     "member.failed",
@@ -197,12 +194,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self,
         delivery: &DeliveryKey,
         req: &SignupRequest,
-        decision: &Decision,
+        grant: &Grant,
         overrides: &Overrides,
         sink: &dyn JobSink,
         now: UnixMillis,
     ) -> Outcome {
-        match self.reserve_claim(delivery, req, decision, now, true).await {
+        match self.reserve_claim(delivery, req, grant, now, true).await {
             Err(outcome) => outcome,
             Ok((claim, claim_id)) => {
                 let job = Job {
@@ -215,10 +212,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 };
                 match sink.enqueue(&job).await {
                     Ok(()) => {
-                        tracing::info!(pool = %decision.pool, delivery = %delivery.as_string(), "seat reserved, member queued");
+                        tracing::info!(pool = %grant.pool, delivery = %delivery.as_string(), "seat reserved, member queued");
                         Outcome::Accepted {
-                            pool: decision.pool.to_string(),
-                            username: decision.username.to_string(),
+                            pool: grant.pool.to_string(),
+                            username: grant.username.to_string(),
                         }
                     }
                     Err(e) => {
@@ -243,7 +240,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self,
         sink: &dyn JobSink,
         job: &Job,
-        decision: &Decision,
+        grant: &Grant,
         err: &PortalError,
         now: UnixMillis,
     ) -> Option<Outcome> {
@@ -252,7 +249,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             tracing::error!(delivery, "portal slow and {e}: the seat is released");
             return None;
         }
-        tracing::info!(pool = %decision.pool, delivery, "portal slow ({err}): seat kept, member queued");
+        tracing::info!(pool = %grant.pool, delivery, "portal slow ({err}): seat kept, member queued");
         self.audit(
             &delivery,
             "member.deferred",
@@ -262,8 +259,8 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         )
         .await;
         Some(Outcome::Accepted {
-            pool: decision.pool.to_string(),
-            username: decision.username.to_string(),
+            pool: grant.pool.to_string(),
+            username: grant.username.to_string(),
         })
     }
 }

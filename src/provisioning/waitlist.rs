@@ -9,7 +9,7 @@ use super::outcome::Outcome;
 use super::requests::RequestPayload;
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, Overrides, PoolId, RequestState, SignupRequest, UnixMillis};
-use crate::policy::Decision;
+use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
 use crate::seats::{RequestChange, SeatLedger};
@@ -21,7 +21,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         delivery: &DeliveryKey,
         req: &SignupRequest,
         overrides: &Overrides,
-        decision: &Decision,
+        grant: &Grant,
         now: UnixMillis,
     ) -> Outcome {
         match self
@@ -29,7 +29,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 delivery,
                 req,
                 overrides,
-                decision,
+                grant,
                 RequestState::Waitlisted,
                 None,
                 now,

@@ -13,7 +13,7 @@ use crate::config::WorkflowSettings;
 use crate::domain::{ApprovalMode, ClaimKey, Overrides, SignupRequest, UnixMillis};
 use crate::ids::Ids;
 use crate::notify::{LinkMaker, Notifier};
-use crate::policy::{Decision, Policy, Rejection};
+use crate::policy::{Grant, Policy, Rejection};
 use crate::portal::Portal;
 use crate::seats::{AuditEvent, SeatLedger};
 
@@ -93,10 +93,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         &self,
         req: &SignupRequest,
         overrides: &Overrides,
-    ) -> Result<Decision, Rejection> {
-        let mut decision = self.policy.decide(req)?;
-        decision.apply(overrides);
-        Ok(decision)
+    ) -> Result<Grant, Rejection> {
+        let mut grant = self.policy.grant(req)?;
+        grant.apply(overrides);
+        Ok(grant)
     }
 
     /// When a request closed at `now` may be deleted with its personal
@@ -132,6 +132,6 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
 }
 
 /// The approval mode after a source's override.
-pub(super) fn effective_approval(overrides: &Overrides, decision: &Decision) -> ApprovalMode {
-    overrides.approval.unwrap_or(decision.approval)
+pub(super) fn effective_approval(overrides: &Overrides, grant: &Grant) -> ApprovalMode {
+    overrides.approval.unwrap_or(grant.approval)
 }

@@ -289,11 +289,11 @@ pub(crate) async fn survey123_decision<L: SeatLedger, P: Portal>(
             .into_response();
     }
     let record = match &src.reread {
-        Some(reread) => match survey123_reread::decision(&*state.layers, reread, &body).await {
+        Some(reread) => match survey123_reread::approval(&*state.layers, reread, &body).await {
             Ok(d) => d,
             Err(refusal) => return reread_refusal(&refusal, SOURCE),
         },
-        None => survey123_reread::payload_decision(&value),
+        None => survey123_reread::approval_record_from_payload(&value),
     };
     let (Some(id), Some(status)) = (record.request_id, record.status) else {
         return intake_error(&IntakeError::MissingField("request_id/status"));

@@ -37,7 +37,7 @@ use crate::seats::SeatLedger;
 
 /// The fast path: reserve and queue when a queue is configured, otherwise
 /// the whole workflow in the request.
-async fn sign_up<L: SeatLedger, P: Portal>(
+async fn sign_up_fast<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
     src: &Source,
     signup: &Signup,
@@ -157,7 +157,7 @@ pub(crate) async fn okta_events<L: SeatLedger, P: Portal>(
         // The event itself is the fingerprint: a retry matches even when the
         // profile fetched from the API changed in between.
         let hash = fingerprint(&(&ev.key, &ev.event_type, &ev.okta_user_id, &ev.request));
-        let handled = sign_up(&state, src, &signup, &hash, state.clock.now()).await;
+        let handled = sign_up_fast(&state, src, &signup, &hash, state.clock.now()).await;
         accepted += 1;
         if let Outcome::RetryLater { .. } = handled.outcome {
             retry = Some(handled);
@@ -216,7 +216,7 @@ pub(crate) async fn okta_registration<L: SeatLedger, P: Portal>(
             return intake_error(&e);
         }
     };
-    let handled = sign_up(
+    let handled = sign_up_fast(
         &state,
         src,
         &signup,
@@ -264,7 +264,7 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
                 return render::hook(&AttributeCollectionReply, &HookAnswer::MissingInformation);
             }
         };
-    let handled = sign_up(&state, src, &signup, &fingerprint(&signup.request), now).await;
+    let handled = sign_up_fast(&state, src, &signup, &fingerprint(&signup.request), now).await;
     tracing::info!(source = entra::SOURCE, correlation = %signup.key.id, outcome = ?handled.outcome, "attribute collection answered");
     render::signup(&handled, Reply::Hook(&AttributeCollectionReply))
 }

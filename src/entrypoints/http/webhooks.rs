@@ -199,7 +199,7 @@ pub(crate) async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
                 // when the profile fetched from the API changed in between.
                 let hash = fingerprint(&s.request);
                 let s = state.profiles.auth0_signup(src, s).await;
-                let h = sign_up(&state, Some(src), &s, &hash).await;
+                let h = sign_up_waiting(&state, Some(src), &s, &hash).await;
                 handled += 1;
                 if let Outcome::RetryLater { .. } = h.outcome {
                     retry = Some(h);
@@ -231,7 +231,7 @@ async fn form_signup<L: SeatLedger, P: Portal>(
     match signup {
         Ok(s) => {
             let hash = fingerprint(&s.request);
-            let handled = sign_up(state, state.sources.get(source), &s, &hash).await;
+            let handled = sign_up_waiting(state, state.sources.get(source), &s, &hash).await;
             render::signup(&handled, Reply::Form)
         }
         Err(e) => {
@@ -243,7 +243,7 @@ async fn form_signup<L: SeatLedger, P: Portal>(
 
 /// One sign-up of a sender that can wait for the portal, with its source's
 /// overrides; the queue takes over when the portal is slow.
-async fn sign_up<L: SeatLedger, P: Portal>(
+async fn sign_up_waiting<L: SeatLedger, P: Portal>(
     state: &AppState<L, P>,
     src: Option<&Source>,
     signup: &Signup,

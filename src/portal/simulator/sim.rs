@@ -14,7 +14,7 @@ use super::layers;
 use super::member::SimMember;
 use super::org::Org;
 use super::state::State;
-use crate::clock::now_millis;
+use crate::clock::Clock;
 use crate::domain::UnixMillis;
 
 /// The simulated portal: shared state plus the fixed organization settings.
@@ -26,6 +26,9 @@ pub struct PortalSimulator {
 
 struct Inner {
     org: Org,
+    /// Where token expiry and record edit times are read (the system clock
+    /// unless a test passes its own).
+    clock: Clock,
     /// A std mutex, not tokio's: every operation is short and synchronous,
     /// and the lock is never held across an `.await`. One lock for the whole
     /// org is what makes 200 concurrent invites unable to oversell.
@@ -33,16 +36,28 @@ struct Inner {
 }
 
 impl PortalSimulator {
-    /// Builds the organization: seeded accounts, groups, seats, roles.
+    /// Builds the organization: seeded accounts, groups, seats, roles, on
+    /// the system clock.
     pub fn new(config: SimulatorConfig) -> Self {
+        Self::with_clock(config, Clock::system())
+    }
+
+    /// [`Self::new`] on `clock` (tests move time to expire tokens).
+    pub fn with_clock(config: SimulatorConfig, clock: Clock) -> Self {
         let org = Org::from_config(&config);
-        let state = State::new(&config, &org, now_millis());
+        let state = State::new(&config, &org, clock.now());
         PortalSimulator {
             inner: Arc::new(Inner {
                 org,
+                clock,
                 state: Mutex::new(state),
             }),
         }
+    }
+
+    /// The simulator's time.
+    pub fn now(&self) -> UnixMillis {
+        self.inner.clock.now()
     }
 
     /// The organization id.
@@ -159,7 +174,7 @@ impl PortalSimulator {
     ) -> String {
         self.lock()
             .layers
-            .put(&layers::layer_key(layer), attributes, editor, now_millis())
+            .put(&layers::layer_key(layer), attributes, editor, self.now())
     }
 
     /// Changes fields of a record (found by global id, any case), as
@@ -177,7 +192,7 @@ impl PortalSimulator {
             globalid,
             changes,
             editor,
-            now_millis(),
+            self.now(),
         )
     }
 

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use super::endpoint::{Endpoint, route};
 use super::params::{Params, token_of};
 use super::sharing::{generate_token, handle};
-use crate::clock::now_millis;
 use crate::portal::simulator::error::ApiError;
 use crate::portal::simulator::fault::FaultKind;
 use crate::portal::simulator::layers;
@@ -95,7 +94,7 @@ pub(super) async fn dispatch(
             .into_response();
     }
 
-    let now = now_millis();
+    let now = sim.now();
     let result =
         match endpoint {
             Endpoint::GenerateToken => generate_token(&sim, &method, &params, now),
