@@ -3,7 +3,10 @@
 //! Manager in Lambda or from the environment / files locally.
 //!
 //! Secrets live in [`Secret`], whose `Debug` prints `<redacted>`, so a
-//! settings struct can be logged whole without leaking them.
+//! settings struct can be logged whole without leaking them. The workflow's
+//! tunables ([`WorkflowSettings`]) are here too, and the helpers every
+//! environment reader uses ([`env_var`], [`env_number`], [`env_flag`],
+//! [`env_list`]).
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,13 +1,21 @@
 //! Intake: turns an authenticated webhook delivery into a [`SignupRequest`].
 //!
-//! Each sender gets an adapter here (today: [`standard`], the Standard
-//! Webhooks format for senders we control). Adapters verify authenticity
-//! *before* parsing, then normalise the payload. Nothing past intake knows
-//! which sender a request came from; it sees only a [`SignupRequest`] and a
-//! [`crate::domain::DeliveryKey`].
+//! Each sender gets an adapter here: [`standard`] (Standard Webhooks, for
+//! senders we control, checked by [`signature`]), [`typeform`], [`tally`],
+//! [`survey123`] (with [`survey123_reread`]: the record read back from the
+//! survey's layer), [`auth0`], [`okta`], [`entra`]. Adapters verify
+//! authenticity *before* parsing, then normalise the payload. Nothing past
+//! intake knows which sender a request came from; it sees only a
+//! [`SignupRequest`] and a [`crate::domain::DeliveryKey`].
+//!
+//! Beside them: [`sources`] (each sender's configuration and secrets),
+//! [`profiles`] (names completed from the Okta and Auth0 APIs), [`reply`]
+//! (the hooks' answers, whose texts each adapter holds), [`approvals`] and
+//! [`slack`] (decisions on pending requests arriving signed).
 //!
 //! Every refusal is an [`IntakeError`] with a stable public `code` and an
-//! HTTP status; the message never echoes secrets or raw bodies.
+//! HTTP status; the message never echoes secrets or raw bodies. Nothing here
+//! writes anything or knows the workflow.
 
 pub mod approvals;
 pub mod auth0;

@@ -81,7 +81,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     }
 
     /// Takes a seat for `key` in the decided pool under a fresh claim id
-    /// (see [`SeatLedger::reserve`]).
+    /// (see [`crate::seats::ClaimStore::reserve`]).
     pub(super) async fn reserve_seat(
         &self,
         key: &ClaimKey,
