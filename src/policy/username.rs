@@ -120,7 +120,8 @@ pub fn clean(raw: &str) -> Username {
     Username::parse(&s).expect("cleaned username satisfies the rules") // ok: see above
 }
 
-/// The n-th candidate: the base itself, then base1, base2, …
+/// The n-th candidate: the base itself, then base1, base2, … Never panics:
+/// every candidate of a valid base is a valid username.
 pub fn candidate(base: &Username, n: u32) -> Username {
     if n == 0 {
         return base.clone();
@@ -128,10 +129,20 @@ pub fn candidate(base: &Username, n: u32) -> Username {
     let suffix = n.to_string();
     let mut stem = base.as_str().to_string();
     stem.truncate(Username::MAX_LEN - suffix.len());
-    let stem = stem.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    // The stem is a non-empty alphanumeric-ended prefix of a valid name (at
-    // least 6 characters long before truncation to ≥ 118) plus digits.
-    Username::parse(&format!("{stem}{suffix}")).expect("suffixed candidate is valid") // ok: see above
+    let mut stem = stem
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    // Why pad: an applicant may choose their own name (up to 128
+    // characters), and one full of symbols can leave a stem shorter than a
+    // username may be once its tail is cut for the suffix.
+    while stem.len() + suffix.len() < Username::MIN_LEN {
+        stem.push('0');
+    }
+    // The stem starts with the base's alphanumeric first character and
+    // ends alphanumeric, the suffix is digits, and the whole is 6..=128
+    // characters, so this parses; the fallback only keeps the function
+    // total.
+    Username::parse(&format!("{stem}{suffix}")).unwrap_or_else(|_| base.clone())
 }
 
 /// Folds common Latin accented letters to ASCII (é → e, ß → ss, ø → o).
@@ -226,6 +237,23 @@ mod tests {
         assert!(c.as_str().len() <= 128);
         assert_eq!(candidate(&base, 0), base);
         assert_eq!(clean("..").as_str(), "member");
+    }
+
+    #[test]
+    fn an_applicants_own_long_name_full_of_symbols_has_valid_candidates() {
+        // A name the applicant chose (not cleaned): 128 characters, symbols
+        // in the middle. Cutting its tail for a suffix leaves "a": the
+        // candidate is padded instead of panicking.
+        let base = Username::parse(&format!("a{}b", ".".repeat(126))).unwrap();
+        for n in 1..MAX_CANDIDATES {
+            let c = candidate(&base, n);
+            assert!(Username::parse(c.as_str()).is_ok(), "{c}");
+            assert_ne!(c, base);
+            assert!(c.as_str().ends_with(&n.to_string()), "{c}");
+        }
+        assert_eq!(candidate(&base, 1).as_str(), "a00001");
+        let full = Username::parse(&"x".repeat(128)).unwrap();
+        assert_eq!(candidate(&full, 7).as_str().len(), 128);
     }
 }
 

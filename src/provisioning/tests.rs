@@ -1002,3 +1002,39 @@ async fn a_refusal_or_a_refusing_queue_still_releases_the_seat() {
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
     assert!(w.portal.members().is_empty());
 }
+
+/// Issue 11, defect 9: an applicant's own 128-character name whose first
+/// candidate is taken used to panic while deriving the next one (the seat
+/// then leaked). The next candidate is tried and the member created.
+#[tokio::test]
+async fn an_applicants_long_username_that_is_taken_gets_a_numbered_one_without_panicking() {
+    let w = world();
+    let chosen = format!("a{}b", ".".repeat(126));
+    w.portal.take_elsewhere(&chosen);
+    let mut req = signup("ana@acme.org");
+    req.username = Some(crate::domain::Username::parse(&chosen).unwrap());
+    let h =
+        w.p.sign_up(
+            &key("long"),
+            "h",
+            &req,
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(h.outcome, Outcome::Provisioned { ref username, .. } if username == "a00001"),
+        "{h:?}"
+    );
+    let claim = w
+        .ledger
+        .claim(&ClaimKey {
+            pool: acme(),
+            person: "ana@acme.org".into(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.state, ClaimState::Active);
+}
