@@ -4,7 +4,7 @@
 //! sender's retry runs again.
 //!
 //! Only final outcomes (2xx/4xx in the sender's terms) are stored; a
-//! "retry later" never is.
+//! "retry later" or a portal refusal (502) never is.
 
 use super::outcome::{Handled, Outcome, store_unavailable};
 use super::workflow::Provisioner;
@@ -55,15 +55,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         Err(answer)
     }
 
-    /// Stores a final outcome for replays, or drops the lease of a transient
-    /// one so the sender's retry runs again.
+    /// Stores a final outcome for replays, or drops the lease of any other
+    /// so the sender's retry runs again.
     pub(super) async fn finish_delivery(
         &self,
         delivery: &DeliveryKey,
         outcome: &Outcome,
         now: UnixMillis,
     ) {
-        if outcome.is_final() {
+        if outcome.stored_for_replay() {
             let retain_until = now + self.settings.retain.as_millis() as i64;
             match serde_json::to_string(outcome) {
                 Ok(json) => {

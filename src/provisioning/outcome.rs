@@ -94,10 +94,22 @@ impl Outcome {
         }
     }
 
-    /// Whether this outcome is the delivery's last word (stored for replays)
-    /// rather than a transient failure the sender should retry.
+    /// Whether this outcome is the delivery's last word rather than a
+    /// transient failure the sender should retry.
     pub fn is_final(&self) -> bool {
         !matches!(self, Outcome::RetryLater { .. })
+    }
+
+    /// Whether this outcome is stored for replays: only answers that are
+    /// final in every sender's terms (2xx or 4xx). A portal refusal is a 502
+    /// for REST senders, and the cause may pass (the organization buys
+    /// licences of the user type, a group is created), so its retry runs
+    /// again instead of getting the stored refusal.
+    pub fn stored_for_replay(&self) -> bool {
+        !matches!(
+            self,
+            Outcome::RetryLater { .. } | Outcome::PortalFailed { .. }
+        )
     }
 }
 

@@ -307,8 +307,12 @@ async fn a_transient_portal_failure_releases_the_seat_and_allows_a_retry() {
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
 }
 
+/// A refusal gives the seat back. It is a 502 to the sender, so it is not
+/// stored: the sender's retry of the same delivery runs again (issue 11,
+/// defect 7; `a_portal_refusal_is_not_stored_so_the_same_deliverys_retry_succeeds`
+/// shows the retry succeeding once the cause has passed).
 #[tokio::test]
-async fn a_permanent_refusal_releases_the_seat_and_is_stored() {
+async fn a_permanent_refusal_releases_the_seat_and_is_not_stored() {
     let w = world();
     w.portal.fail_next_invite(PortalError::NotInvited {
         username: "ana_acme".into(),
@@ -337,7 +341,7 @@ async fn a_permanent_refusal_releases_the_seat_and_is_stored() {
             NOW + 1,
         )
         .await;
-    assert!(again.replayed);
+    assert!(!again.replayed, "{again:?}");
 }
 
 #[tokio::test]
@@ -1037,4 +1041,48 @@ async fn an_applicants_long_username_that_is_taken_gets_a_numbered_one_without_p
         .unwrap()
         .unwrap();
     assert_eq!(claim.state, ClaimState::Active);
+}
+
+/// Issue 11, defect 7: a portal refusal a retry can cure (the organization
+/// had no licence of the user type left) used to be stored, so every retry
+/// after licences were added got the stored 502. It is not stored: the
+/// retry of the same delivery creates the member.
+#[tokio::test]
+async fn a_portal_refusal_is_not_stored_so_the_same_deliverys_retry_succeeds() {
+    let w = world();
+    w.portal.fail_next_invite(PortalError::NotInvited {
+        username: "ana_acme".into(),
+    });
+    let first =
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(first.outcome, Outcome::PortalFailed { ref code, .. } if code == "portal_refused"),
+        "{first:?}"
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 0);
+    // The licences were bought: the sender's retry of the same delivery.
+    let again =
+        w.p.sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW + 60_000,
+        )
+        .await;
+    assert!(!again.replayed, "{again:?}");
+    assert!(
+        matches!(again.outcome, Outcome::Provisioned { ref username, .. } if username == "ana_acme"),
+        "{again:?}"
+    );
+    assert_eq!(w.portal.members().len(), 1);
 }
