@@ -780,3 +780,43 @@ async fn random_deliveries_on_the_hook_routes_are_refused_without_writes() {
     }
     assert_eq!(app.item_count().await, items, "nothing written");
 }
+
+/// Issue 11, defect 8: a sender's `approval = "manual"` holds when the hooks
+/// queue their members (every deployment has a queue). It used to be
+/// dropped on the queued path, so the registration was allowed and the
+/// member created without anyone approving it.
+#[tokio::test]
+async fn a_senders_manual_approval_holds_when_the_hooks_queue_their_members() {
+    use agol_seat_broker::domain::ApprovalMode;
+    use agol_seat_broker::intake::sources::PendingAnswer;
+    let mut sources = Sources::default();
+    let mut registration_source = source(OKTA_REGISTRATION_SECRET);
+    registration_source.approval = Some(ApprovalMode::Manual);
+    registration_source.pending_answer = PendingAnswer::Deny;
+    sources.insert("okta_registration", registration_source);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let (status, v) = post(
+        &app,
+        "/hooks/okta/registration",
+        OKTA_REGISTRATION_SECRET,
+        fixture("okta-registration-signup"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("DENY")), "{v}");
+    assert_eq!(
+        v["error"]["errorCauses"][0]["reason"], "PENDING_APPROVAL",
+        "{v}"
+    );
+    // Give a wrongly queued job time to run: still nobody is created.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(app.sim.member("ana.lopez_partners").is_none());
+    assert_eq!(app.active_claims("partners").await, 0);
+}

@@ -25,7 +25,7 @@ use super::errors::{intake_error, source_not_configured};
 use super::render::{self, Reply};
 use super::request::{fingerprint, header_value, read_body, source_and_body};
 use super::state::AppState;
-use crate::domain::{Overrides, UnixMillis};
+use crate::domain::UnixMillis;
 use crate::intake::entra::{self, AttributeCollectionReply};
 use crate::intake::okta::{self, OktaItem, RegistrationReply};
 use crate::intake::reply::HookAnswer;
@@ -44,19 +44,18 @@ async fn sign_up_fast<L: SeatLedger, P: Portal>(
     hash: &str,
     now: UnixMillis,
 ) -> Handled {
-    let (overrides, creation) = match state.jobs() {
-        // Kept as it was: with a queue, the source's overrides are not
-        // passed on (the integrity issue fixes this separately).
-        Some(sink) => (Overrides::default(), Creation::Queued(sink)),
-        None => (src.overrides(), Creation::InRequest),
+    let creation = match state.jobs() {
+        Some(sink) => Creation::Queued(sink),
+        None => Creation::InRequest,
     };
+    // The sender's overrides (its approval setting) apply on both paths.
     state
         .provisioner
         .sign_up(
             &signup.key,
             hash,
             &signup.request,
-            &overrides,
+            &src.overrides(),
             creation,
             now,
         )
