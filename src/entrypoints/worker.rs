@@ -9,6 +9,7 @@
 //! before the message goes to the dead-letter queue, so the ledger never keeps
 //! a seat for a member nobody will create.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,21 +69,30 @@ pub async fn handle_batch<L: SeatLedger, P: Portal>(
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let mut running = JoinSet::new();
+    // Which message each task works on, so a task that panics still names
+    // its message.
+    let mut messages = HashMap::new();
     for record in batch.records {
         let provisioner = provisioner.clone();
-        running.spawn(async move {
+        let id = record.message_id.clone().unwrap_or_default();
+        let task = running.spawn(async move {
             let id = record.message_id.clone().unwrap_or_default();
             (id, handle_record(&provisioner, &record, max_attempts).await)
         });
+        messages.insert(task.id(), id);
     }
     while let Some(joined) = running.join_next().await {
         match joined {
             Ok((id, true)) => response.add_failure(id),
             Ok((_, false)) => {}
-            // A panicking task cannot be attributed to a message; the whole
-            // batch comes back, which is safe (jobs are idempotent).
+            // A task that panicked did not finish its job: SQS delivers the
+            // message again (and, after the last attempt, to the
+            // dead-letter queue), never deletes it as done.
             Err(e) => {
                 tracing::error!("worker task failed: {e}");
+                if let Some(id) = messages.remove(&e.id()) {
+                    response.add_failure(id);
+                }
             }
         }
     }
@@ -115,4 +125,88 @@ async fn handle_record<L: SeatLedger, P: Portal>(
         tracing::info!(delivery = %job.delivery.as_string(), receive_count, last, "job not done");
     }
     retry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WorkflowSettings;
+    use crate::domain::{ClaimKey, DeliveryKey, Email, PoolId, SignupRequest};
+    use crate::policy::{Policy, Rules};
+    use crate::portal::fake::FakePortal;
+    use crate::seats::memory::MemoryLedger;
+    use crate::seats::{ClaimStore, Reservation, ReserveRequest};
+
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 2
+        role = "viewer"
+        user_type = "viewerUT"
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+
+    /// Issue 11, defect 10: a job whose task panicked used to be left out
+    /// of `batchItemFailures`, so SQS deleted it as done and the seat stayed
+    /// reserved for a member nobody would create. It is delivered again.
+    #[tokio::test]
+    async fn a_job_whose_task_panics_is_delivered_again() {
+        let ledger = Arc::new(MemoryLedger::new());
+        let portal = Arc::new(FakePortal::new("org1", &[]));
+        let provisioner = Arc::new(Provisioner::new(
+            ledger.clone(),
+            portal.clone(),
+            Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+            WorkflowSettings::default(),
+        ));
+        let claim = ClaimKey {
+            pool: PoolId::parse("acme").unwrap(),
+            person: "ana@acme.org".into(),
+        };
+        let reserved = ledger
+            .reserve(ReserveRequest {
+                key: &claim,
+                capacity: 2,
+                delivery: "okta:e1",
+                claim_id: "c1",
+                username: "ana_acme",
+                now: provisioner.clock().now(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(reserved, Reservation::Reserved(_)));
+        let job = Job {
+            delivery: DeliveryKey {
+                source: "okta".into(),
+                id: "e1".into(),
+            },
+            request: SignupRequest {
+                email: Email::parse("ana@acme.org").unwrap(),
+                first_name: None,
+                last_name: None,
+                username: None,
+                organization: None,
+                pool: None,
+                attributes: Default::default(),
+            },
+            overrides: Default::default(),
+            claim,
+            claim_id: "c1".into(),
+            accepted_at: provisioner.clock().now(),
+        };
+        portal.panic_next_invite();
+        let mut message = SqsMessage::default();
+        message.message_id = Some("m-1".into());
+        message.body = Some(serde_json::to_string(&job).unwrap());
+        let mut batch = SqsEvent::default();
+        batch.records = vec![message];
+        let response = handle_batch(provisioner, batch, 5).await;
+        let ids: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, ["m-1"]);
+    }
 }

@@ -40,6 +40,10 @@ impl Members for FakePortal {
     async fn invite(&self, m: &NewMember) -> Result<(), PortalError> {
         let mut s = self.lock();
         s.invites += 1;
+        if std::mem::take(&mut s.panic_next_invite) {
+            drop(s);
+            panic!("the fake portal was told to panic on this invite"); // ok: test support
+        }
         if let Some(err) = s.invite_failures.pop_front() {
             return Err(err);
         }

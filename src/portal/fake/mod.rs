@@ -51,6 +51,8 @@ struct FakeState {
     /// Purchased seats per user type; empty = unlimited.
     purchased: HashMap<String, u64>,
     invite_failures: VecDeque<PortalError>,
+    /// The next invite panics (a bug in a task, for the workers' tests).
+    panic_next_invite: bool,
     write_failures: VecDeque<PortalError>,
     read_failures: VecDeque<PortalError>,
     /// Hosted layer records by checked layer URL.
@@ -105,6 +107,12 @@ impl FakePortal {
     /// The next invite fails with `err` (queue several for several).
     pub fn fail_next_invite(&self, err: PortalError) {
         self.lock().invite_failures.push_back(err);
+    }
+
+    /// The next invite panics, as a bug would (the workers must not lose
+    /// the job when a task panics).
+    pub fn panic_next_invite(&self) {
+        self.lock().panic_next_invite = true;
     }
 
     /// The next write (`update_profile`, `update_role`, `update_user_type`,
