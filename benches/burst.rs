@@ -156,6 +156,7 @@ async fn ledger_burst<L: SeatLedger>(ledger: Arc<L>, n: usize) -> f64 {
                         claim_id: &id,
                         username: "bench_user",
                         now: now_millis(),
+                        hold: agol_seat_broker::seats::Hold::InFlight,
                     })
                     .await
                     .expect("reserve");

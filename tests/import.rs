@@ -528,6 +528,7 @@ async fn an_update_file_changes_only_the_given_fields_and_moves_seats() {
             claim_id: "c-late",
             username: "ana.new_acme",
             now: 0,
+            hold: agol_seat_broker::seats::Hold::InFlight,
         })
         .await
         .unwrap();

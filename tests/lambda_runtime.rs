@@ -145,6 +145,7 @@ async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
             claim_id: "claim-1",
             username: "ana.lopez_water-board",
             now,
+            hold: agol_seat_broker::seats::Hold::InFlight,
         })
         .await
         .unwrap()

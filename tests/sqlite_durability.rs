@@ -74,6 +74,7 @@ async fn reserve(ledger: &SqliteLedger, k: &ClaimKey, claim_id: &str, now: UnixM
             claim_id,
             username: "intended_user",
             now,
+            hold: agol_seat_broker::seats::Hold::InFlight,
         })
         .await
         .expect("reserve answers");
@@ -186,6 +187,7 @@ async fn everything_confirmed_before_the_ledger_is_dropped_is_there_after_reopen
             claim_id: "c-late",
             username: "intended_user",
             now: T0 + 3,
+            hold: agol_seat_broker::seats::Hold::InFlight,
         })
         .await
         .unwrap();

@@ -172,6 +172,7 @@ mod tests {
                 claim_id: "c1",
                 username: "ana_acme",
                 now: provisioner.clock().now(),
+                hold: crate::seats::Hold::InFlight,
             })
             .await
             .unwrap();

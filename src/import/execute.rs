@@ -27,7 +27,7 @@ use crate::ids::Ids;
 use crate::policy::{Policy, Rules};
 use crate::portal::{Portal, PortalError};
 use crate::provisioning::{Creation, Outcome, Provisioner};
-use crate::seats::{LedgerError, Rekey, Reservation, SeatLedger};
+use crate::seats::{Hold, LedgerError, Rekey, Reservation, SeatLedger, Stage};
 
 use super::plan::{Create, SeatChange, Update, describe_update, only_pool};
 use super::report::{Observer, RowResult, outcome};
@@ -127,6 +127,10 @@ pub struct Executor<L, P> {
 enum Stop {
     /// Retry budget spent.
     Later(String),
+    /// Retry budget spent, and a write went out unanswered: the portal may
+    /// have made the change. A seat taken for it is kept for a look-up (the
+    /// sweeper, or the next run of the file), never given back blindly.
+    Unknown(String),
     /// Refused for good.
     Failed(String),
 }
@@ -216,6 +220,7 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, PortalError>>,
     {
+        let mut maybe_done = false;
         loop {
             self.gate.wait().await;
             match f().await {
@@ -223,9 +228,15 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                     self.gate.ok();
                     return Ok(v);
                 }
-                Err(PortalError::Unavailable(m)) => {
+                Err(e @ (PortalError::Unavailable(_) | PortalError::Unanswered(_))) => {
+                    maybe_done |= e.maybe_done();
                     if started.elapsed() >= self.budget {
-                        return Err(Stop::Later(format!("{what}: portal unavailable ({m})")));
+                        let why = format!("{what}: {e}");
+                        return Err(if maybe_done {
+                            Stop::Unknown(why)
+                        } else {
+                            Stop::Later(why)
+                        });
                     }
                     self.pause();
                 }
@@ -359,7 +370,7 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                         };
                         RowResult::new(row, o, created, msg)
                     }
-                    Err(Stop::Later(m)) | Err(Stop::Failed(m)) => RowResult::new(
+                    Err(Stop::Later(m) | Stop::Unknown(m) | Stop::Failed(m)) => RowResult::new(
                         row,
                         outcome::FAILED,
                         created,
@@ -467,7 +478,7 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
             ),
             Err(stop) => {
                 let (o, m) = match stop {
-                    Stop::Later(m) => (outcome::RETRY_LATER, m),
+                    Stop::Later(m) | Stop::Unknown(m) => (outcome::RETRY_LATER, m),
                     Stop::Failed(m) => (outcome::FAILED, m),
                 };
                 let applied = if done.is_empty() {
@@ -634,11 +645,15 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                 .await?;
             match r {
                 Reservation::Reserved(c) => new_claim = Some(c.claim_id),
-                Reservation::AlreadyHeld(c) => {
-                    if c.state == crate::seats::ClaimState::Reserved {
-                        new_claim = Some(c.claim_id);
-                    }
+                // This row's own reservation, from an earlier run that
+                // stopped: carried on. Any other claim (the member's seat,
+                // or a sign-up in progress) is not this move's to settle.
+                Reservation::AlreadyHeld(c)
+                    if c.stage() == Stage::Reserved(Hold::InFlight) && c.delivery == delivery =>
+                {
+                    new_claim = Some(c.claim_id);
                 }
+                Reservation::AlreadyHeld(_) => {}
                 Reservation::PoolFull { .. } => {
                     return Err(Stop::Failed(format!(
                         "pool_full: pool {to} has no free seat, so the user type was not changed"
@@ -654,7 +669,9 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                 })
                 .await;
             if let Err(stop) = changed {
-                if let Some(id) = &new_claim {
+                // Unknown is not failed: the type may have changed; the seat
+                // stays in flight until a look-up settles it.
+                if let (Some(id), false) = (&new_claim, matches!(stop, Stop::Unknown(_))) {
                     let _ = self
                         .ledger_call(started, "seat release", || {
                             self.seats.release_seat(&key, id)
@@ -672,9 +689,13 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
             })
             .await?;
         }
+        // The member's seats in other pools: ACTIVE claims only (one that
+        // another path is setting up is that path's to settle).
         for (old, id) in from {
-            self.ledger_call(started, "seat release", || self.seats.release_seat(old, id))
-                .await?;
+            self.ledger_call(started, "seat release", || {
+                self.seats.release_moved_seat(old, id)
+            })
+            .await?;
         }
         done.push("seat");
         Ok(())

@@ -50,7 +50,9 @@ impl Refusal {
             Refusal::RecordNotFound => "record_not_found",
             Refusal::ApproverNotAllowed => "approver_not_allowed",
             Refusal::Portal(e) => match e {
-                PortalError::Unavailable(_) | PortalError::Protocol(_) => "portal_unavailable",
+                PortalError::Unavailable(_)
+                | PortalError::Unanswered(_)
+                | PortalError::Protocol(_) => "portal_unavailable",
                 PortalError::Auth(_) => "portal_auth_failed",
                 PortalError::Config(_) => "portal_misconfigured",
                 PortalError::Rejected { .. } | PortalError::NotInvited { .. } => "portal_rejected",
@@ -75,7 +77,9 @@ impl Refusal {
     /// retry can cure.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            Refusal::Portal(PortalError::Unavailable(_) | PortalError::Protocol(_)) => Some(60),
+            Refusal::Portal(
+                PortalError::Unavailable(_) | PortalError::Unanswered(_) | PortalError::Protocol(_),
+            ) => Some(60),
             Refusal::Portal(PortalError::Auth(_) | PortalError::Config(_)) => Some(300),
             _ => None,
         }
@@ -90,7 +94,7 @@ impl Refusal {
             Refusal::RecordNotFound => "The survey's layer has no record with this globalid; nothing was done.".into(),
             Refusal::ApproverNotAllowed => "The person who edited the record may not decide requests; nothing changed.".into(),
             Refusal::Portal(PortalError::Rejected { .. } | PortalError::NotInvited { .. }) => "ArcGIS refused to read the survey's record; nothing was done. An operator must check layer_url.".into(),
-            Refusal::Portal(PortalError::Unavailable(_) | PortalError::Protocol(_)) => "ArcGIS did not answer in time; nothing was done. Retry later.".into(),
+            Refusal::Portal(PortalError::Unavailable(_) | PortalError::Unanswered(_) | PortalError::Protocol(_)) => "ArcGIS did not answer in time; nothing was done. Retry later.".into(),
             Refusal::Portal(PortalError::Auth(_) | PortalError::Config(_)) => "The broker's ArcGIS connection is not usable; nothing was done. An operator must fix it.".into(),
         }
     }

@@ -12,6 +12,12 @@ pub enum PortalError {
     /// past the retry budget or the deadline. Try again later.
     #[error("portal unavailable: {0}")]
     Unavailable(String),
+    /// A write went out and no whole answer came back (a timeout, a
+    /// connection lost mid-exchange), then the retry budget or the deadline
+    /// ran out: the portal may have carried it out. Unknown, not failed: a
+    /// look-up settles it. Transient, like [`PortalError::Unavailable`].
+    #[error("portal did not answer: {0}")]
+    Unanswered(String),
     /// The administrator credentials were refused, or a renewed token was
     /// refused again. Needs an operator.
     #[error("portal refused the administrator credentials: {0}")]
@@ -45,6 +51,14 @@ pub enum PortalError {
 impl PortalError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, PortalError::Unavailable(_))
+        matches!(
+            self,
+            PortalError::Unavailable(_) | PortalError::Unanswered(_)
+        )
+    }
+
+    /// Whether the call may have been carried out although it failed.
+    pub fn maybe_done(&self) -> bool {
+        matches!(self, PortalError::Unanswered(_))
     }
 }

@@ -20,9 +20,10 @@ use crate::notify::ApprovalNotice;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
-use crate::seats::{ClaimState, RequestChange, Reservation, SeatLedger, SignupRecord};
+use crate::seats::{Hold, RequestChange, Reservation, SeatLedger, SignupRecord, Stage};
 
-use super::requests::{RequestPayload, view};
+use super::claims::{APPROVAL, QUEUED};
+use super::requests::{RequestPayload, RequestSeat, view};
 
 /// What a decision came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,17 +69,40 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             person: req.email.key(),
         };
         let mut state = RequestState::Pending;
+        // The request's hold: its claim id, and whether this call took it.
         let mut held: Option<(String, bool)> = None;
         if grant.hold_seat {
-            match self.reserve_seat(&key, grant, delivery, now).await {
+            let this_delivery = delivery.as_string();
+            match self
+                .reserve_seat(&key, grant, &this_delivery, Hold::Approval, now)
+                .await
+            {
                 Ok(Reservation::Reserved(c)) => held = Some((c.claim_id, true)),
-                Ok(Reservation::AlreadyHeld(c)) if c.state == ClaimState::Active => {
-                    return Outcome::AlreadyMember {
-                        pool: grant.pool.to_string(),
-                        username: c.username.unwrap_or_default(),
-                    };
-                }
-                Ok(Reservation::AlreadyHeld(c)) => held = Some((c.claim_id, false)),
+                Ok(Reservation::AlreadyHeld(c)) => match c.stage() {
+                    Stage::Active => {
+                        return Outcome::AlreadyMember {
+                            pool: grant.pool.to_string(),
+                            username: c.username.unwrap_or_default(),
+                        };
+                    }
+                    // The person's open request holds it (that request is
+                    // answered below), or an earlier attempt left it.
+                    Stage::Reserved(Hold::Approval) => held = Some((c.claim_id, false)),
+                    // Another path is creating the member right now.
+                    Stage::Reserved(Hold::Queued) => {
+                        return Outcome::Accepted {
+                            pool: grant.pool.to_string(),
+                            username: c.username.unwrap_or_default(),
+                        };
+                    }
+                    Stage::Reserved(Hold::InFlight | Hold::Unknown) => {
+                        return Outcome::retry(
+                            "claim_in_progress",
+                            "A seat for this person is being set up by another request.",
+                            10,
+                        );
+                    }
+                },
                 Ok(Reservation::PoolFull { .. }) if grant.waitlist => {
                     state = RequestState::Waitlisted;
                 }
@@ -95,7 +119,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
         } else {
             match self.ledger.claim(&key).await {
-                Ok(Some(c)) if c.state == ClaimState::Active => {
+                Ok(Some(c)) if c.stage() == Stage::Active => {
                     return Outcome::AlreadyMember {
                         pool: grant.pool.to_string(),
                         username: c.username.unwrap_or_default(),
@@ -119,9 +143,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 now,
             )
             .await;
-        // Our fresh hold is not needed when the person already had a request.
+        // Our fresh hold is not needed when the person already had a request
+        // (or none could be written).
         if let (Some((claim_id, true)), Err(_)) = (&held, &outcome) {
-            self.release_with_retry(&key, claim_id).await;
+            self.give_back(&key, claim_id, APPROVAL).await;
         }
         match outcome {
             Ok(o) | Err(o) => o,
@@ -186,7 +211,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         )
                         .await;
                         if let Some(claim_id) = &record.claim_id
-                            && self.release_with_retry(&record.key, claim_id).await
+                            && self.give_back(&record.key, claim_id, APPROVAL).await
                         {
                             self.audit(
                                 "system",
@@ -208,14 +233,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 }
             }
             Verdict::Approve => {
-                // The seat first: a request without a hold must find one.
-                let (claim_id, fresh) = match &record.claim_id {
-                    Some(c) => (c.clone(), false),
-                    None => match self.reserve_for(&record, &payload, now).await {
-                        Ok(Some(c)) => (c, true),
-                        Ok(None) => return DecisionOutcome::PoolFull,
-                        Err(e) => return DecisionOutcome::Unavailable(e.to_string()),
-                    },
+                let seat = match self.approval_seat(&record, &payload, now).await {
+                    Ok(Some(seat)) => seat,
+                    Ok(None) => return DecisionOutcome::PoolFull,
+                    Err(e) => return DecisionOutcome::Unavailable(e),
                 };
                 match self
                     .ledger
@@ -223,7 +244,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         id,
                         RequestState::Pending,
                         RequestState::Approved,
-                        &change(Some(Some(claim_id.clone()))),
+                        &change(Some(Some(seat.claim_id.clone()))),
                     )
                     .await
                 {
@@ -236,28 +257,93 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                             now,
                         )
                         .await;
-                        self.start_member(&updated, &payload, &claim_id, sink, now)
+                        if seat.ours {
+                            self.start_member(
+                                &updated,
+                                &payload,
+                                &seat.claim_id,
+                                QUEUED,
+                                sink,
+                                now,
+                            )
                             .await;
+                        }
                         DecisionOutcome::Decided {
                             request: Box::new(updated),
                             verdict,
                         }
                     }
                     Ok(None) => {
-                        if fresh {
-                            self.release_with_retry(&record.key, &claim_id).await;
+                        if seat.ours {
+                            self.give_back_unless_used(&record, &seat.claim_id, QUEUED)
+                                .await;
                         }
                         self.decided_elsewhere(id).await
                     }
                     Err(e) => {
-                        if fresh {
-                            self.release_with_retry(&record.key, &claim_id).await;
+                        if seat.ours {
+                            self.give_back_unless_used(&record, &seat.claim_id, QUEUED)
+                                .await;
                         }
                         DecisionOutcome::Unavailable(e.to_string())
                     }
                 }
             }
         }
+    }
+
+    /// The seat an approval starts the member from, queued for its job
+    /// before the request is marked approved (so no moment exists where an
+    /// approved request's seat still looks like an approval hold): the
+    /// request's hold if it is still there, else a fresh reservation or the
+    /// person's claim ([`Provisioner::seat_for`]). `None` when the pool is
+    /// full.
+    async fn approval_seat(
+        &self,
+        record: &SignupRecord,
+        payload: &RequestPayload,
+        now: UnixMillis,
+    ) -> Result<Option<RequestSeat>, String> {
+        let mut seat = None;
+        if let Some(held) = &record.claim_id {
+            match self.ledger.claim(&record.key).await {
+                Ok(Some(c))
+                    if &c.claim_id == held && c.stage() == Stage::Reserved(Hold::Approval) =>
+                {
+                    seat = Some(RequestSeat {
+                        stage: c.stage(),
+                        claim_id: c.claim_id,
+                        ours: true,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let seat = match seat {
+            Some(s) => s,
+            None => match self.seat_for(record, payload, Hold::Queued, now).await {
+                Ok(Some(s)) => s,
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            },
+        };
+        if seat.ours
+            && seat.stage != Stage::Reserved(Hold::Queued)
+            && !self
+                .rehold(
+                    &record.key,
+                    &seat.claim_id,
+                    &[seat.stage],
+                    Hold::Queued,
+                    now,
+                )
+                .await
+        {
+            // Denied, expired or swept meanwhile: decide again.
+            return Err("the request's seat changed meanwhile; try again".into());
+        }
+        Ok(Some(seat))
     }
 
     async fn decided_elsewhere(&self, id: &str) -> DecisionOutcome {

@@ -21,14 +21,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::member::candidates;
+use super::claims::JOB;
+use super::member::{CreateError, candidates};
 use super::outcome::{Outcome, failure_outcome};
 use super::workflow::Provisioner;
 use crate::domain::{Email, PoolId, SignupRequest, UnixMillis};
 use crate::policy::InvitationMode;
 use crate::portal::Portal;
 use crate::queue::Job;
-use crate::seats::{ClaimState, FailedSignup, SeatLedger};
+use crate::seats::{FailedSignup, Hold, SeatLedger, Stage, Transition};
 
 /// What one attempt at a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,21 +81,22 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             Err(e) => {
                 tracing::warn!(delivery, "job: ledger unavailable: {e}");
                 return self
-                    .transient(job, last_attempt, "store_unavailable", now)
+                    .transient(job, last_attempt, "store_unavailable", false, now)
                     .await;
             }
         };
         match claim {
-            Some(c) if c.claim_id == job.claim_id && c.state == ClaimState::Active => {
+            Some(c) if c.claim_id == job.claim_id && c.stage() == Stage::Active => {
                 return JobResult::done(Outcome::AlreadyMember {
                     pool: job.claim.pool.to_string(),
                     username: c.username.unwrap_or_default(),
                 });
             }
-            Some(c) if c.claim_id == job.claim_id => {}
+            Some(c) if c.claim_id == job.claim_id && JOB.contains(&c.stage()) => {}
             _ => {
-                // Released by the sweeper or a compensation, or re-made by a
-                // later sign-up with its own job: nothing of ours to finish.
+                // Released by the sweeper or a compensation, re-made by a
+                // later sign-up with its own job, or (an approval hold) not
+                // ours to finish: nothing to do.
                 tracing::warn!(delivery, "job: its reservation is gone; nothing to do");
                 return JobResult::done(Outcome::Rejected {
                     code: "reservation_gone".into(),
@@ -102,9 +104,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 });
             }
         }
-        // Still ours and RESERVED: keep it fresh so the sweeper leaves it to us.
-        if let Err(e) = self.ledger.touch(&job.claim, &job.claim_id, now).await {
-            tracing::warn!(delivery, "job: could not touch the claim: {e}");
+        // Still ours and RESERVED: queued (again, if an earlier attempt left
+        // it in flight or unknown) and fresh, so the sweeper leaves it to us.
+        if !self
+            .rehold(&job.claim, &job.claim_id, JOB, Hold::Queued, now)
+            .await
+        {
+            tracing::warn!(delivery, "job: could not refresh the claim");
         }
         let request = match revalidate(&job.request) {
             Some(r) => r,
@@ -134,10 +140,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .await
         {
             Ok(created) => match self
-                .confirm_seat(&job.claim, &job.claim_id, &created.username, now)
+                .activate(&job.claim, &job.claim_id, JOB, &created.username, now)
                 .await
             {
-                Ok(_) => {
+                Ok(Transition::Done(_)) => {
                     tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "queued member provisioned");
                     self.audit(
                         &delivery,
@@ -154,14 +160,30 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         adopted: created.adopted,
                     })
                 }
+                Ok(other) => {
+                    // The claim moved on while the member was made (the
+                    // sweeper settled it): nothing of ours to confirm.
+                    tracing::warn!(
+                        delivery,
+                        ?other,
+                        "job: the claim moved on during the creation"
+                    );
+                    JobResult::done(Outcome::Rejected {
+                        code: "reservation_gone".into(),
+                        message: "The seat reserved for this sign-up was settled before the member could be confirmed.".into(),
+                    })
+                }
                 Err(e) => {
                     // The member exists; the next attempt adopts it.
                     tracing::error!(delivery, "job: ledger confirm: {e}");
-                    self.transient(job, last_attempt, "store_unavailable", now)
+                    self.transient(job, last_attempt, "store_unavailable", false, now)
                         .await
                 }
             },
-            Err(err) => {
+            Err(CreateError {
+                error: err,
+                invite_sent,
+            }) => {
                 let outcome = failure_outcome(&err);
                 tracing::warn!(delivery, "job: member not created: {err}");
                 if outcome.is_final() {
@@ -171,24 +193,52 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         Outcome::RetryLater { code, .. } => code.clone(),
                         _ => "portal_unavailable".into(),
                     };
-                    self.transient(job, last_attempt, &code, now).await
+                    self.transient(job, last_attempt, &code, invite_sent, now)
+                        .await
                 }
             }
         }
     }
 
     /// A failure that a later attempt may not see: retry, or on the last
-    /// attempt give the seat back and record the failure.
+    /// attempt give the seat back and record the failure. When the last
+    /// attempt's invitation was sent and its outcome not seen, the member
+    /// may exist: the seat is kept for a look-up (the sweeper) instead.
     async fn transient(
         &self,
         job: &Job,
         last_attempt: bool,
         code: &str,
+        invite_sent: bool,
         now: UnixMillis,
     ) -> JobResult {
         if !last_attempt {
             return JobResult {
                 outcome: Outcome::retry(code, "The member will be created on a later attempt.", 60),
+                retry: true,
+                freed: None,
+            };
+        }
+        if invite_sent {
+            let kept = self
+                .rehold(&job.claim, &job.claim_id, JOB, Hold::Unknown, now)
+                .await;
+            tracing::warn!(pool = %job.claim.pool, delivery = %job.delivery.as_string(), kept, "last attempt: the invitation's outcome was not seen; the seat is kept for a look-up");
+            self.audit(
+                "system",
+                "member.unknown",
+                &job.claim,
+                format!("{code}: the last attempt's invitation was not answered; the seat is kept until the member is looked up"),
+                now,
+            )
+            .await;
+            // Exhausted: the queue moves the message to its dead-letter queue.
+            return JobResult {
+                outcome: Outcome::retry(
+                    code,
+                    "The outcome of the last attempt is not known yet.",
+                    60,
+                ),
                 retry: true,
                 freed: None,
             };
@@ -210,7 +260,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
 
     /// Releases the job's seat and records why.
     async fn give_up(&self, job: &Job, outcome: Outcome, now: UnixMillis) -> JobResult {
-        let released = self.release_with_retry(&job.claim, &job.claim_id).await;
+        let released = self.give_back(&job.claim, &job.claim_id, JOB).await;
         let (code, message) = match &outcome {
             Outcome::PortalFailed { code, message }
             | Outcome::Rejected { code, message }

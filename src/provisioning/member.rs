@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::workflow::Provisioner;
-use crate::domain::{Overrides, SignupRequest};
+use crate::domain::{Overrides, SignupRequest, Username};
 use crate::policy::username::{MAX_CANDIDATES, candidate};
 use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Invitation, Member, NewMember, Portal, PortalError};
@@ -18,14 +18,15 @@ use crate::seats::SeatLedger;
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// Finds a free username and creates the member, or adopts the member a
-    /// previous attempt created.
+    /// previous attempt created. The candidates are looked at in the order
+    /// the sweeper uses ([`Self::scan`]), so both find the same member.
     pub(super) async fn create_member(
         &self,
         req: &SignupRequest,
         grant: &Grant,
         candidates: u32,
         deadline: Instant,
-    ) -> Result<Created, PortalError> {
+    ) -> Result<Created, CreateError> {
         let portal = &*self.portal;
         let org_id = within(deadline, portal.org_id()).await?;
         let ids = within(deadline, portal.group_ids(&grant.groups)).await?;
@@ -37,27 +38,30 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     return Err(PortalError::Rejected {
                         code: "group_not_found".into(),
                         message: format!("no group titled {name:?} in the organization"),
-                    });
+                    }
+                    .into());
                 }
             }
         }
         let email_key = req.email.key();
-        let is_ours = |m: &Member| {
-            m.org_id.as_deref() == Some(org_id.as_str())
-                && m.email.as_deref().map(str::to_lowercase).as_deref() == Some(email_key.as_str())
-        };
-        for n in 0..candidates {
-            let name = candidate(&grant.username, n);
-            let username = name.as_str();
-            if let Some(existing) = within(deadline, portal.member(username)).await? {
-                if is_ours(&existing) {
-                    return Ok(Created::adopted(username));
-                }
-                continue;
-            }
-            if !within(deadline, portal.username_available(username)).await? {
-                continue;
-            }
+        let mut from = 0;
+        loop {
+            let (n, username) = match self
+                .scan(
+                    &org_id,
+                    &email_key,
+                    &grant.username,
+                    from,
+                    candidates,
+                    deadline,
+                )
+                .await?
+            {
+                Scan::Ours(name) => return Ok(Created::adopted(name.as_str())),
+                Scan::Free(n, name) => (n, name),
+                Scan::AllTaken => break,
+            };
+            let username = username.as_str();
             let member = NewMember {
                 username: username.to_string(),
                 email: req.email.as_str().to_string(),
@@ -71,11 +75,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     InvitationMode::Password => Invitation::Password(self.ids.password()),
                 },
             };
-            match within(deadline, portal.invite(&member)).await {
+            let invited = match tokio::time::timeout_at(deadline, portal.invite(&member)).await {
+                Ok(r) => r,
+                // Sent, and no answer by the deadline: it may be carried out.
+                Err(_) => Err(PortalError::Unanswered(
+                    "the invitation was not answered within the request's deadline".into(),
+                )),
+            };
+            match invited {
                 Ok(()) => return Ok(Created::new(username)),
-                Err(err @ (PortalError::NotInvited { .. } | PortalError::Unavailable(_))) => {
+                Err(
+                    err @ (PortalError::NotInvited { .. }
+                    | PortalError::Unavailable(_)
+                    | PortalError::Unanswered(_)),
+                ) => {
                     // The invitation may have gone through after all (a retry
                     // of a timed-out invite, a concurrent attempt): look once.
+                    let is_ours = |m: &Member| is_ours(m, &org_id, &email_key);
                     let again =
                         tokio::time::timeout(Duration::from_secs(3), portal.member(username)).await;
                     if let Ok(Ok(Some(m))) = again
@@ -94,11 +110,18 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         )
                     {
                         // Taken by someone else in the meantime: next name.
+                        from = n + 1;
                         continue;
                     }
-                    return Err(err);
+                    // Unknown is not failed: an invitation that went out
+                    // unanswered may still be carried out after this look.
+                    let invite_sent = err.maybe_done();
+                    return Err(CreateError {
+                        error: err,
+                        invite_sent,
+                    });
                 }
-                Err(other) => return Err(other),
+                Err(other) => return Err(other.into()),
             }
         }
         Err(PortalError::Rejected {
@@ -111,7 +134,77 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     grant.username
                 )
             },
-        })
+        }
+        .into())
+    }
+
+    /// Looks the candidates of `base` up from the `from`-th on, in order,
+    /// the way creation picks one: a member of this organization with the
+    /// person's e-mail is theirs; a name nobody has and the portal calls
+    /// available is the one creation would use; any other name is someone
+    /// else's. The first that is theirs or free answers. Creation and the
+    /// sweeper both look this way, so a member creation made under a
+    /// numbered name is found by the sweeper too.
+    pub(super) async fn scan(
+        &self,
+        org_id: &str,
+        email_key: &str,
+        base: &Username,
+        from: u32,
+        candidates: u32,
+        deadline: Instant,
+    ) -> Result<Scan, PortalError> {
+        let portal = &*self.portal;
+        for n in from..candidates {
+            let name = candidate(base, n);
+            if let Some(existing) = within(deadline, portal.member(name.as_str())).await? {
+                if is_ours(&existing, org_id, email_key) {
+                    return Ok(Scan::Ours(name));
+                }
+                continue;
+            }
+            if within(deadline, portal.username_available(name.as_str())).await? {
+                return Ok(Scan::Free(n, name));
+            }
+        }
+        Ok(Scan::AllTaken)
+    }
+}
+
+/// Whether the portal's member is the person: this organization, this
+/// e-mail (compared lower-cased).
+fn is_ours(m: &Member, org_id: &str, email_key: &str) -> bool {
+    m.org_id.as_deref() == Some(org_id)
+        && m.email.as_deref().map(str::to_lowercase).as_deref() == Some(email_key)
+}
+
+/// What the candidates of a username show ([`Provisioner::scan`]).
+pub(super) enum Scan {
+    /// The person's member, under this name.
+    Ours(Username),
+    /// Nobody has this name (the `n`-th candidate): creation would use it.
+    Free(u32, Username),
+    /// Every candidate is someone else's.
+    AllTaken,
+}
+
+/// Why a member was not created, and whether the invitation may have gone
+/// through all the same (it timed out or its answer was lost): then the
+/// seat must be kept until a look-up settles it.
+#[derive(Debug)]
+pub(super) struct CreateError {
+    /// What the portal said.
+    pub(super) error: PortalError,
+    /// The invitation itself was sent and its outcome not seen.
+    pub(super) invite_sent: bool,
+}
+
+impl From<PortalError> for CreateError {
+    fn from(error: PortalError) -> Self {
+        CreateError {
+            error,
+            invite_sent: false,
+        }
     }
 }
 

@@ -34,6 +34,7 @@
 //! was not created, unless the creation was queued (its job settles it).
 
 mod approval;
+mod claims;
 mod delivery;
 mod jobs;
 mod member;
@@ -41,7 +42,6 @@ mod outcome;
 mod queries;
 mod recovery;
 mod requests;
-mod seats;
 mod signup;
 pub mod status;
 mod waitlist;

@@ -154,6 +154,11 @@ pub(super) fn failure_outcome(err: &PortalError) -> Outcome {
             "ArcGIS Online did not answer in time; the seat was released. Retry later.",
             60,
         ),
+        PortalError::Unanswered(_) => Outcome::retry(
+            "portal_unavailable",
+            "ArcGIS Online did not answer in time; whether the member was made is not known yet, so the seat is kept until it is looked up. Retry later.",
+            60,
+        ),
         PortalError::Config(_) => Outcome::retry(
             "portal_misconfigured",
             "The broker's ArcGIS connection is misconfigured; the seat was released. An operator must fix it.",

@@ -15,8 +15,10 @@ use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::{Job, JobSink};
 use crate::seats::{
-    LedgerError, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    Hold, LedgerError, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord, Stage,
 };
+
+use super::claims::APPROVAL;
 
 /// What a request record's payload holds: the sign-up and what it gets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,42 +146,96 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         }
     }
 
-    /// Reserves a seat for a request that holds none: `Ok(None)` when full.
-    pub(super) async fn reserve_for(
+    /// Finds the seat for a request that holds none (or whose hold is
+    /// gone): a fresh reservation held as `hold`, or the person's claim
+    /// that is there already; see [`RequestSeat`].
+    pub(super) async fn seat_for(
         &self,
         record: &SignupRecord,
         payload: &RequestPayload,
+        hold: Hold,
         now: UnixMillis,
-    ) -> Result<Option<String>, LedgerError> {
+    ) -> Result<Option<RequestSeat>, LedgerError> {
         let capacity = self
             .policy
             .rules()
             .pool(record.key.pool.as_str())
             .map_or(0, |p| p.seats);
         let fresh = self.ids.claim_id();
-        match self
-            .ledger
-            .reserve(ReserveRequest {
-                key: &record.key,
-                capacity,
-                delivery: &record.delivery,
-                claim_id: &fresh,
-                username: &payload.username,
-                now,
-            })
-            .await?
-        {
-            Reservation::Reserved(c) | Reservation::AlreadyHeld(c) => Ok(Some(c.claim_id)),
-            Reservation::PoolFull { .. } => Ok(None),
+        Ok(
+            match self
+                .ledger
+                .reserve(ReserveRequest {
+                    key: &record.key,
+                    capacity,
+                    delivery: &record.delivery,
+                    claim_id: &fresh,
+                    username: &payload.username,
+                    hold,
+                    now,
+                })
+                .await?
+            {
+                Reservation::Reserved(c) => Some(RequestSeat {
+                    claim_id: c.claim_id,
+                    stage: Stage::Reserved(hold),
+                    ours: true,
+                }),
+                Reservation::AlreadyHeld(c) => {
+                    let stage = c.stage();
+                    // An approval hold is the person's open request's, and
+                    // this is it (one open request per person and pool):
+                    // an orphan of an earlier attempt. A reservation of
+                    // this request's delivery is an earlier attempt of this
+                    // decision or admission. Anything else belongs to
+                    // another path, which settles it.
+                    let ours = stage == Stage::Reserved(Hold::Approval)
+                        || (stage != Stage::Active && c.delivery == record.delivery);
+                    Some(RequestSeat {
+                        claim_id: c.claim_id,
+                        stage,
+                        ours,
+                    })
+                }
+                Reservation::PoolFull { .. } => None,
+            },
+        )
+    }
+
+    /// After losing the race for a request (another decision or admission
+    /// came first), gives back the seat this call reserved, unless the
+    /// winner now uses it (it found our reservation and named it in the
+    /// open or approved request): a loser must never free the winner's
+    /// seat.
+    pub(super) async fn give_back_unless_used(
+        &self,
+        record: &SignupRecord,
+        claim_id: &str,
+        from: &[Stage],
+    ) {
+        let used = match self.ledger.request(&record.id).await {
+            Ok(Some(now)) => {
+                now.claim_id.as_deref() == Some(claim_id)
+                    && matches!(now.state, RequestState::Pending | RequestState::Approved)
+            }
+            // Unsure: keeping an unused seat is safe (a sweep settles a
+            // stale one); freeing a used one oversells.
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !used {
+            self.give_back(&record.key, claim_id, from).await;
         }
     }
 
-    /// Queues (or runs) the creation of an approved request's member.
+    /// Queues (or runs) the creation of an approved request's member, whose
+    /// seat is the claim `claim_id`, held in one of the stages `from`.
     pub(super) async fn start_member(
         &self,
         record: &SignupRecord,
         payload: &RequestPayload,
         claim_id: &str,
+        from: &[Stage],
         sink: Option<&dyn JobSink>,
         now: UnixMillis,
     ) {
@@ -198,13 +254,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             claim_id: claim_id.to_string(),
             accepted_at: now,
         };
+        // The job owns the seat from here: queued before it is queued, so a
+        // worker taking the job at once finds it so.
+        self.rehold(&record.key, claim_id, from, Hold::Queued, now)
+            .await;
         if let Some(sink) = sink
             && sink.enqueue(&job).await.is_ok()
         {
             return;
         }
         // No queue (or it is down): create the member now. A transient
-        // failure leaves the claim RESERVED for the sweeper.
+        // failure leaves the claim queued (or unknown) for the sweeper.
         let result = self.complete_job(&job, false, now).await;
         if let Outcome::Provisioned { username, .. } = &result.outcome {
             self.audit(
@@ -247,12 +307,24 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             )
             .await;
             if let Some(claim_id) = &record.claim_id
-                && self.release_with_retry(&record.key, claim_id).await
+                && self.give_back(&record.key, claim_id, APPROVAL).await
             {
                 self.admit_waitlisted(&record.key.pool, sink, now).await;
             }
         }
     }
+}
+
+/// The seat a request found ([`Provisioner::seat_for`]).
+pub(super) struct RequestSeat {
+    /// The claim's id.
+    pub(super) claim_id: String,
+    /// The stage it was found in.
+    pub(super) stage: Stage,
+    /// The request's own seat: its member is started from it. Otherwise
+    /// another path's (an existing member, a sign-up in progress): the
+    /// request names it but never starts nor gives it back.
+    pub(super) ours: bool,
 }
 
 /// A record as the page shows it.

@@ -18,14 +18,15 @@
 
 use tokio::time::Instant;
 
-use super::member::candidates;
+use super::claims::{IN_FLIGHT, QUEUED};
+use super::member::{CreateError, candidates};
 use super::outcome::{Handled, Outcome, failure_outcome, no_matching_pool, store_unavailable};
 use super::workflow::{Provisioner, effective_approval};
 use crate::domain::{ApprovalMode, DeliveryKey, Overrides, SignupRequest, UnixMillis};
 use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Portal, PortalError};
 use crate::queue::{Job, JobSink};
-use crate::seats::SeatLedger;
+use crate::seats::{Hold, SeatLedger, Transition};
 
 /// How a sign-up's member gets created.
 #[derive(Clone, Copy)]
@@ -113,7 +114,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         fallback: Option<&dyn JobSink>,
         now: UnixMillis,
     ) -> Outcome {
-        let (key, claim_id) = match self.reserve_claim(delivery, req, grant, now, false).await {
+        let (key, claim_id) = match self
+            .reserve_claim(delivery, req, grant, Hold::InFlight, now)
+            .await
+        {
             Ok(held) => held,
             Err(outcome) => return outcome,
         };
@@ -124,10 +128,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .await
         {
             Ok(created) => match self
-                .confirm_seat(&key, &claim_id, &created.username, now)
+                .activate(&key, &claim_id, IN_FLIGHT, &created.username, now)
                 .await
             {
-                Ok(_) => {
+                Ok(Transition::Done(_)) => {
                     tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
                     self.audit(
                         &delivery.as_string(),
@@ -150,14 +154,25 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         adopted: created.adopted,
                     }
                 }
+                Ok(other) => {
+                    // Only the sweeper moves a claim in flight, and only a
+                    // stale one: this attempt outlived its lease. The member
+                    // exists; the retry adopts it.
+                    tracing::error!(pool = %grant.pool, ?other, "the claim moved on during the creation");
+                    store_unavailable()
+                }
                 Err(e) => {
                     // The member exists but the claim is still RESERVED; the
-                    // retry adopts the member and confirms.
+                    // retry (this delivery resumes its own claim) adopts the
+                    // member and confirms.
                     tracing::error!(pool = %grant.pool, "ledger confirm: {e}");
                     store_unavailable()
                 }
             },
-            Err(err) => {
+            Err(CreateError {
+                error: err,
+                invite_sent,
+            }) => {
                 if let Some(sink) = fallback.filter(|_| err.is_transient()) {
                     let job = Job {
                         delivery: delivery.clone(),
@@ -171,8 +186,31 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         return accepted;
                     }
                 }
+                if invite_sent {
+                    // Unknown is not failed: the invitation may have gone
+                    // through. The seat stays held until a look-up settles
+                    // it (the sender's retry of this delivery, another
+                    // sign-up of the person, or the sweeper).
+                    let kept = self
+                        .rehold(&key, &claim_id, IN_FLIGHT, Hold::Unknown, now)
+                        .await;
+                    tracing::warn!(pool = %grant.pool, kept, "the invitation's outcome was not seen: {err}");
+                    self.audit(
+                        &delivery.as_string(),
+                        "member.unknown",
+                        &key,
+                        format!("{err}; the seat is kept until the member is looked up"),
+                        now,
+                    )
+                    .await;
+                    return Outcome::retry(
+                        "portal_unavailable",
+                        "ArcGIS Online did not answer in time; the seat is kept until the outcome is known. Retry later.",
+                        60,
+                    );
+                }
                 // Compensation: the member was not created, give the seat back.
-                let released = self.release_with_retry(&key, &claim_id).await;
+                let released = self.give_back(&key, &claim_id, IN_FLIGHT).await;
                 tracing::warn!(pool = %grant.pool, released, "member not created: {err}");
                 self.audit(
                     &delivery.as_string(),
@@ -199,7 +237,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         sink: &dyn JobSink,
         now: UnixMillis,
     ) -> Outcome {
-        match self.reserve_claim(delivery, req, grant, now, true).await {
+        match self
+            .reserve_claim(delivery, req, grant, Hold::Queued, now)
+            .await
+        {
             Err(outcome) => outcome,
             Ok((claim, claim_id)) => {
                 let job = Job {
@@ -219,7 +260,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         }
                     }
                     Err(e) => {
-                        let released = self.release_with_retry(&claim, &claim_id).await;
+                        let released = self.give_back(&claim, &claim_id, QUEUED).await;
                         tracing::error!(released, "{e}");
                         Outcome::retry(
                             "queue_unavailable",
@@ -249,6 +290,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             tracing::error!(delivery, "portal slow and {e}: the seat is released");
             return None;
         }
+        // The job owns the claim now (it also takes one left in flight, if
+        // this write fails).
+        self.rehold(&job.claim, &job.claim_id, IN_FLIGHT, Hold::Queued, now)
+            .await;
         tracing::info!(pool = %grant.pool, delivery, "portal slow ({err}): seat kept, member queued");
         self.audit(
             &delivery,

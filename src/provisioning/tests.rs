@@ -389,6 +389,7 @@ async fn a_stale_reservation_from_a_crash_is_taken_over_and_the_member_adopted()
             claim_id: "c-old",
             username: "ana_acme",
             now: NOW,
+            hold: crate::seats::Hold::InFlight,
         })
         .await
         .unwrap();
@@ -456,6 +457,7 @@ async fn the_sweeper_adopts_created_members_and_releases_the_rest() {
                     claim_id: id,
                     username: user,
                     now: NOW,
+                    hold: crate::seats::Hold::InFlight,
                 })
                 .await
                 .unwrap();
@@ -763,7 +765,21 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
         .await
         .unwrap()
         .unwrap();
-    assert!(ledger.release(&ana.key, &ana.claim_id).await.unwrap());
+    // (Ana is a member: her seat frees through an ACTIVE release, as a
+    // reclaim would do; `release` gives back only RESERVED seats.)
+    let freed = ledger
+        .transition(
+            &ana.key,
+            crate::seats::Expect {
+                claim_id: &ana.claim_id,
+                stages: &[crate::seats::Stage::Active],
+            },
+            crate::seats::Change::Release,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(freed, crate::seats::Transition::Released);
     assert_eq!(p.admit_waitlisted(&acme(), None, NOW + 1).await, 1);
     assert!(portal.member("bo_acme").await.unwrap().is_some());
     assert!(portal.member("cy_acme").await.unwrap().is_none());
@@ -1085,4 +1101,241 @@ async fn a_portal_refusal_is_not_stored_so_the_same_deliverys_retry_succeeds() {
         "{again:?}"
     );
     assert_eq!(w.portal.members().len(), 1);
+}
+
+const MANUAL_RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 2
+    role = "viewer"
+    user_type = "viewerUT"
+    approval = "manual"
+    [pools.match]
+    email_domains = ["acme.org"]
+"#;
+
+/// A world whose pool needs approval and holds a seat for each request.
+fn manual_world() -> World {
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(MANUAL_RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    World { p, portal, ledger }
+}
+
+async fn request_of(w: &World, delivery: &str, email: &str, now: UnixMillis) -> String {
+    let h =
+        w.p.sign_up(
+            &key(delivery),
+            "h",
+            &signup(email),
+            &Overrides::default(),
+            Creation::InRequest,
+            now,
+        )
+        .await;
+    match h.outcome {
+        Outcome::Pending { request_id, .. } => request_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 11, defect 1: the seat held for a pending request was swept like a
+/// crashed reservation (at once at a local server's start, which sweeps
+/// with zero age; after an hour elsewhere), so approving it later created
+/// no member while the seat had gone to someone else. A hold is the
+/// request's until it is decided: sweeps leave it, and the approval makes
+/// the member on that very seat.
+#[tokio::test]
+async fn an_approval_hold_survives_sweeps_and_the_approval_makes_the_member_on_it() {
+    let w = manual_world();
+    let id = request_of(&w, "a1", "ana@acme.org", NOW).await;
+    let held = w.ledger.claims(&acme()).await.unwrap();
+    assert_eq!(held.len(), 1);
+
+    let day = 86_400_000;
+    let at_start = w.p.sweep(NOW + 1, Duration::ZERO, &[]).await;
+    let much_later = w.p.sweep(NOW + day, Duration::from_secs(3_600), &[]).await;
+
+    assert_eq!(at_start, SweepReport::default(), "left alone");
+    assert_eq!(much_later, SweepReport::default(), "left alone");
+    assert_eq!(w.ledger.claims(&acme()).await.unwrap(), held);
+    let d =
+        w.p.decide_request(&id, Verdict::Approve, "admin:x", None, None, NOW + day + 1)
+            .await;
+    assert!(matches!(d, DecisionOutcome::Decided { .. }), "{d:?}");
+    assert_eq!(w.portal.members().len(), 1);
+    let claim = w.ledger.claims(&acme()).await.unwrap().remove(0);
+    assert_eq!(
+        (claim.claim_id.as_str(), claim.state),
+        (held[0].claim_id.as_str(), ClaimState::Active)
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+/// The other side of defect 1: a hold that no pending request names (its
+/// request was never written: a crash between the two writes) is given
+/// back by a sweep; a sweep never frees the hold of a request that is
+/// still pending.
+#[tokio::test]
+async fn an_approval_hold_without_its_request_is_given_back_by_a_sweep() {
+    let w = manual_world();
+    let id = request_of(&w, "a1", "ana@acme.org", NOW).await;
+    let orphan = ClaimKey {
+        pool: acme(),
+        person: "bo@acme.org".into(),
+    };
+    w.ledger
+        .reserve(ReserveRequest {
+            key: &orphan,
+            capacity: 2,
+            delivery: "standard:crashed",
+            claim_id: "c-orphan",
+            username: "bo_acme",
+            hold: crate::seats::Hold::Approval,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 2);
+
+    let report = w.p.sweep(NOW + 1, Duration::ZERO, &[]).await;
+
+    assert_eq!(report.released, 1, "{report:?}");
+    assert!(w.ledger.claim(&orphan).await.unwrap().is_none());
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+    let pending = w.ledger.request(&id).await.unwrap().unwrap();
+    let hold = pending.claim_id.unwrap();
+    assert!(
+        w.ledger
+            .claims(&acme())
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.claim_id == hold)
+    );
+}
+
+/// Issue 11, defect 2: a second decision that found the first one's fresh
+/// reservation took it for its own, lost the request's transition, and
+/// gave the winner's seat back. Here the second approval of a request
+/// without a hold runs after the first reserved the seat and before the
+/// first marked the request approved (as a Slack retry can): whoever wins,
+/// the member has its seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_losing_approval_never_gives_back_the_seat_the_winner_uses() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 2
+        role = "viewer"
+        user_type = "viewerUT"
+        approval = "manual"
+        hold_seat = false
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+    let portal = Arc::new(FakePortal::new("org1", &[]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Arc::new(Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    ));
+    let h = p
+        .sign_up(
+            &key("a1"),
+            "h",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
+    let Outcome::Pending { request_id: id, .. } = h.outcome else {
+        panic!("{h:?}")
+    };
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 0, "no hold");
+
+    // Twenty approvals at once, on a multi-threaded runtime.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let p = p.clone();
+        let id = id.clone();
+        tasks.spawn(async move {
+            p.decide_request(
+                &id,
+                Verdict::Approve,
+                &format!("admin:{i}"),
+                None,
+                None,
+                NOW + 1,
+            )
+            .await
+        });
+    }
+    let mut decided = 0;
+    while let Some(d) = tasks.join_next().await {
+        if matches!(d.unwrap(), DecisionOutcome::Decided { .. }) {
+            decided += 1;
+        }
+    }
+
+    assert_eq!(decided, 1);
+    assert_eq!(portal.members().len(), 1);
+    let claims = ledger.claims(&acme()).await.unwrap();
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(claims[0].state, ClaimState::Active);
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+/// Issue 11, defect 4: a member made under a numbered name because the
+/// base name was unavailable without being anyone's member (another
+/// organization's, or reserved) had its seat given back by the sweeper,
+/// which stopped at the first name no member held: a member without a
+/// seat. The sweeper looks the names up as creation does and adopts it.
+#[tokio::test]
+async fn the_sweeper_finds_a_member_made_under_a_numbered_name_and_keeps_its_seat() {
+    let w = world();
+    w.portal.take_elsewhere("ana_acme");
+    let k = ClaimKey {
+        pool: acme(),
+        person: "ana@acme.org".into(),
+    };
+    // An attempt reserved, made `ana_acme1`, and died before confirming.
+    w.ledger
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 2,
+            delivery: "standard:crashed",
+            claim_id: "c-1",
+            username: "ana_acme",
+            hold: crate::seats::Hold::InFlight,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    w.portal.add_member(Member {
+        username: "ana_acme1".into(),
+        email: Some("ana@acme.org".into()),
+        org_id: Some("org1".into()),
+        ..Default::default()
+    });
+
+    let report =
+        w.p.sweep(NOW + 600_000, Duration::from_secs(120), &[])
+            .await;
+
+    assert_eq!((report.adopted, report.released), (1, 0), "{report:?}");
+    let claim = w.ledger.claim(&k).await.unwrap().unwrap();
+    assert_eq!(
+        (claim.state, claim.username.as_deref()),
+        (ClaimState::Active, Some("ana_acme1"))
+    );
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
 }

@@ -12,7 +12,9 @@ use crate::domain::{DeliveryKey, Overrides, PoolId, RequestState, SignupRequest,
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
-use crate::seats::{RequestChange, SeatLedger};
+use crate::seats::{Hold, RequestChange, SeatLedger, Stage};
+
+use super::claims::QUEUED;
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// A sign-up that found its pool full, for a pool with a waitlist.
@@ -83,9 +85,21 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 break;
             };
             let needs_seat_now = !payload.approval || payload.hold_seat;
-            let claim_id = if needs_seat_now {
-                match self.reserve_for(&first, &payload, now).await {
-                    Ok(Some(c)) => Some(c),
+            let to = if payload.approval {
+                RequestState::Pending
+            } else {
+                RequestState::Approved
+            };
+            // An admission to approval holds its seat as the approval's; one
+            // straight to a member holds it for the member's job.
+            let hold = if payload.approval {
+                Hold::Approval
+            } else {
+                Hold::Queued
+            };
+            let seat = if needs_seat_now {
+                match self.seat_for(&first, &payload, hold, now).await {
+                    Ok(Some(s)) => Some(s),
                     Ok(None) | Err(_) => break,
                 }
             } else {
@@ -95,11 +109,16 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     _ => break,
                 }
             };
-            let to = if payload.approval {
-                RequestState::Pending
-            } else {
-                RequestState::Approved
-            };
+            if let Some(s) = &seat
+                && s.ours
+                && s.stage != Stage::Reserved(hold)
+                && !self
+                    .rehold(&first.key, &s.claim_id, &[s.stage], hold, now)
+                    .await
+            {
+                break;
+            }
+            let claim_id = seat.as_ref().map(|s| s.claim_id.clone());
             let change = RequestChange {
                 at: now,
                 by: Some("system".into()),
@@ -124,16 +143,21 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         now,
                     )
                     .await;
-                    match (to, &claim_id) {
-                        (RequestState::Approved, Some(c)) => {
-                            self.start_member(&updated, &payload, c, sink, now).await;
+                    match (to, &seat) {
+                        (RequestState::Approved, Some(s)) if s.ours => {
+                            self.start_member(&updated, &payload, &s.claim_id, QUEUED, sink, now)
+                                .await;
                         }
+                        (RequestState::Approved, _) => {}
                         _ => self.notify_approvers(&updated, rules_pool.seats).await,
                     }
                 }
                 _ => {
-                    if let Some(c) = &claim_id {
-                        self.release_with_retry(&first.key, c).await;
+                    if let Some(s) = &seat
+                        && s.ours
+                    {
+                        self.give_back_unless_used(&first, &s.claim_id, &[Stage::Reserved(hold)])
+                            .await;
                     }
                     break;
                 }

@@ -1,6 +1,15 @@
 //! The claims port: [`ClaimStore`], who holds which seat of which pool, with
 //! the pool counters, and its vocabulary ([`Claim`], [`ClaimState`],
-//! [`ReserveRequest`], [`Reservation`], [`Rekey`], [`PoolUsage`]).
+//! [`Hold`], [`Stage`], [`ReserveRequest`], [`Reservation`], [`Expect`],
+//! [`Change`], [`Transition`], [`Rekey`], [`PoolUsage`]).
+//!
+//! A claim's life is a small state machine: [`ClaimStore::reserve`] creates
+//! it RESERVED with a [`Hold`] (why the seat is held, and so who may settle
+//! it); [`ClaimStore::transition`] moves it, only from the stage and owner
+//! (claim id) the caller expects, in one conditional write: to another hold,
+//! to ACTIVE, or out (the seat given back). The workflow's
+//! `provisioning::claims` is the one caller that decides which transition
+//! happens when.
 //!
 //! The rules it must keep (no oversell, one seat per person per pool, safe
 //! compensation, a worker keeping its reservation alive) are in the module
@@ -44,6 +53,68 @@ impl ClaimState {
     }
 }
 
+/// Why a RESERVED claim holds its seat, and so who may settle it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Hold {
+    /// A request is creating the member now (the claim's delivery owns it).
+    /// Past the stale-reservation time it is from a crashed attempt: a
+    /// retry of another delivery may take it over, the sweeper settles it by
+    /// looking the member up. A claim stored before holds existed reads as
+    /// this.
+    InFlight,
+    /// Held for a request waiting for an approver: only the decision (or
+    /// the request's expiry) settles it; the sweeper never does.
+    Approval,
+    /// A queued job will create the member; the job keeps it fresh, and the
+    /// sweeper settles it only when no job touched it for the reservation
+    /// timeout.
+    Queued,
+    /// An invitation was sent and its outcome not seen (a timeout, a lost
+    /// reply): the member may exist. Settled by looking the member up (a
+    /// retry of its delivery, the sweeper), never released blindly.
+    Unknown,
+}
+
+impl Hold {
+    /// Every hold.
+    pub const ALL: [Hold; 4] = [Hold::InFlight, Hold::Approval, Hold::Queued, Hold::Unknown];
+
+    /// The stored spelling (`IN_FLIGHT`, `APPROVAL`, `QUEUED`, `UNKNOWN`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hold::InFlight => "IN_FLIGHT",
+            Hold::Approval => "APPROVAL",
+            Hold::Queued => "QUEUED",
+            Hold::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Hold::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+/// A claim's place in its life: RESERVED for a reason, or ACTIVE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// A seat is held, for this reason.
+    Reserved(Hold),
+    /// The member exists.
+    Active,
+}
+
+impl Stage {
+    /// Every RESERVED stage.
+    pub const RESERVED: [Stage; 4] = [
+        Stage::Reserved(Hold::InFlight),
+        Stage::Reserved(Hold::Approval),
+        Stage::Reserved(Hold::Queued),
+        Stage::Reserved(Hold::Unknown),
+    ];
+}
+
 /// One held seat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
@@ -53,6 +124,9 @@ pub struct Claim {
     pub claim_id: String,
     /// Reserved or active.
     pub state: ClaimState,
+    /// While RESERVED: why (`None` once ACTIVE).
+    #[serde(default)]
+    pub hold: Option<Hold>,
     /// While RESERVED: the username the workflow intends to create (its first
     /// candidate), so a recovery after a crash can look for the member. Once
     /// ACTIVE: the member's actual username (set by `confirm`).
@@ -63,6 +137,17 @@ pub struct Claim {
     pub reserved_at: UnixMillis,
     /// Last state change.
     pub updated_at: UnixMillis,
+}
+
+impl Claim {
+    /// Where the claim is in its life. A RESERVED claim without a hold
+    /// (stored before holds existed) is in flight.
+    pub fn stage(&self) -> Stage {
+        match self.state {
+            ClaimState::Active => Stage::Active,
+            ClaimState::Reserved => Stage::Reserved(self.hold.unwrap_or(Hold::InFlight)),
+        }
+    }
 }
 
 /// Everything `reserve` needs.
@@ -79,6 +164,8 @@ pub struct ReserveRequest<'a> {
     pub claim_id: &'a str,
     /// The intended username (first candidate), kept on the RESERVED claim.
     pub username: &'a str,
+    /// Why the seat is held.
+    pub hold: Hold,
     /// The current time.
     pub now: UnixMillis,
 }
@@ -91,6 +178,7 @@ impl ReserveRequest<'_> {
             key: self.key.clone(),
             claim_id: self.claim_id.to_string(),
             state: ClaimState::Reserved,
+            hold: Some(self.hold),
             username: Some(self.username.to_string()),
             delivery: self.delivery.to_string(),
             reserved_at: self.now,
@@ -111,6 +199,84 @@ pub enum Reservation {
         /// Seats in use when the reservation was refused.
         used: u32,
     },
+}
+
+/// What a transition expects to find: the claim's id (the reservation that
+/// owns it) and the stages it may be in. Anything else (another id, another
+/// stage, no claim) refuses the transition and writes nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect<'a> {
+    /// The claim's id.
+    pub claim_id: &'a str,
+    /// The stages it may be in.
+    pub stages: &'a [Stage],
+}
+
+impl Expect<'_> {
+    /// Whether `claim` is what was expected.
+    pub fn matches(&self, claim: &Claim) -> bool {
+        claim.claim_id == self.claim_id && self.stages.contains(&claim.stage())
+    }
+}
+
+/// What a transition does to the claim it expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// To ACTIVE: the member exists under `username`.
+    Activate {
+        /// The member's username.
+        username: &'a str,
+    },
+    /// Held for another reason (and, with `delivery`, by another delivery:
+    /// a crashed attempt's claim taken over); `updated_at` refreshed.
+    Rehold {
+        /// The new reason.
+        hold: Hold,
+        /// The new owning delivery (`source:id`), if it changes.
+        delivery: Option<&'a str>,
+    },
+    /// Only `updated_at` refreshed (a worker still on it).
+    Touch,
+    /// The claim deleted and its seat given back.
+    Release,
+}
+
+/// What a transition came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Done: the claim after the change.
+    Done(Claim),
+    /// Released: the claim is gone and its seat given back.
+    Released,
+    /// The claim was not as expected (returned, or `None` when there is
+    /// none): nothing was written.
+    Refused(Option<Claim>),
+}
+
+impl Claim {
+    /// The claim after `change` at `now` (a release has no after; it leaves
+    /// the claim as it was): what every adapter stores.
+    pub(crate) fn changed(&self, change: Change<'_>, now: UnixMillis) -> Claim {
+        let mut next = self.clone();
+        match change {
+            Change::Activate { username } => {
+                next.state = ClaimState::Active;
+                next.hold = None;
+                next.username = Some(username.to_string());
+                next.updated_at = now;
+            }
+            Change::Rehold { hold, delivery } => {
+                next.hold = Some(hold);
+                if let Some(d) = delivery {
+                    next.delivery = d.to_string();
+                }
+                next.updated_at = now;
+            }
+            Change::Touch => next.updated_at = now,
+            Change::Release => {}
+        }
+        next
+    }
 }
 
 /// What `rekey` did.
@@ -149,25 +315,69 @@ pub trait ClaimStore: Send + Sync {
         req: ReserveRequest<'_>,
     ) -> impl Future<Output = Result<Reservation, LedgerError>> + Send;
 
-    /// Marks the claim ACTIVE under `username`. Idempotent: confirming an
-    /// active claim with the same id again succeeds. Fails with
-    /// [`LedgerError::ClaimNotFound`] if the claim is gone or has another id.
+    /// Moves the claim under `key` as `change` says, only when it is what
+    /// `expect` names (its id and one of the stages): one conditional write,
+    /// atomic with the pool's counter for a release. Of concurrent
+    /// transitions expecting the same stage, exactly one is done.
+    fn transition(
+        &self,
+        key: &ClaimKey,
+        expect: Expect<'_>,
+        change: Change<'_>,
+        now: UnixMillis,
+    ) -> impl Future<Output = Result<Transition, LedgerError>> + Send;
+
+    /// Marks the claim ACTIVE under `username`, from any stage with this id.
+    /// Idempotent: confirming an active claim with the same id again
+    /// succeeds. Fails with [`LedgerError::ClaimNotFound`] if the claim is
+    /// gone or has another id.
     fn confirm(
         &self,
         key: &ClaimKey,
         claim_id: &str,
         username: &str,
         now: UnixMillis,
-    ) -> impl Future<Output = Result<Claim, LedgerError>> + Send;
+    ) -> impl Future<Output = Result<Claim, LedgerError>> + Send {
+        async move {
+            const ANY: [Stage; 5] = [
+                Stage::Active,
+                Stage::Reserved(Hold::InFlight),
+                Stage::Reserved(Hold::Approval),
+                Stage::Reserved(Hold::Queued),
+                Stage::Reserved(Hold::Unknown),
+            ];
+            let expect = Expect {
+                claim_id,
+                stages: &ANY,
+            };
+            match self
+                .transition(key, expect, Change::Activate { username }, now)
+                .await?
+            {
+                Transition::Done(c) => Ok(c),
+                Transition::Released | Transition::Refused(_) => Err(LedgerError::ClaimNotFound),
+            }
+        }
+    }
 
     /// Deletes the claim and gives its seat back, only if its id is
-    /// `claim_id`. Returns whether a seat was given back (false when the
-    /// claim was already gone or belongs to another reservation).
+    /// `claim_id` and it is still RESERVED (an ACTIVE claim's member exists:
+    /// its seat is never given back by a late compensation). Returns whether
+    /// a seat was given back.
     fn release(
         &self,
         key: &ClaimKey,
         claim_id: &str,
-    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
+        async move {
+            let expect = Expect {
+                claim_id,
+                stages: &Stage::RESERVED,
+            };
+            let done = self.transition(key, expect, Change::Release, 0).await?;
+            Ok(matches!(done, Transition::Released))
+        }
+    }
 
     /// Moves the claim `claim_id` from `key` to the person key
     /// `new_person` in the same pool, when a member's e-mail changes: the
@@ -204,5 +414,14 @@ pub trait ClaimStore: Send + Sync {
         key: &ClaimKey,
         claim_id: &str,
         now: UnixMillis,
-    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
+        async move {
+            let expect = Expect {
+                claim_id,
+                stages: &Stage::RESERVED,
+            };
+            let done = self.transition(key, expect, Change::Touch, now).await?;
+            Ok(matches!(done, Transition::Done(_)))
+        }
+    }
 }

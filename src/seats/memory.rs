@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::audit::{AuditEvent, AuditLog};
 use crate::seats::claims::{
-    Claim, ClaimState, ClaimStore, PoolUsage, Rekey, Reservation, ReserveRequest,
+    Change, Claim, ClaimStore, Expect, PoolUsage, Rekey, Reservation, ReserveRequest, Transition,
 };
 use crate::seats::deliveries::{
     DeliveryBegin, DeliveryStatus, DeliveryStore, StoredDelivery, refusal,
@@ -94,42 +94,36 @@ impl ClaimStore for MemoryLedger {
         Ok(Reservation::Reserved(claim))
     }
 
-    async fn confirm(
+    async fn transition(
         &self,
         key: &ClaimKey,
-        claim_id: &str,
-        username: &str,
+        expect: Expect<'_>,
+        change: Change<'_>,
         now: UnixMillis,
-    ) -> Result<Claim, LedgerError> {
-        let mut state = self.lock();
-        match state.claims.get_mut(&map_key(key)) {
-            Some(claim) if claim.claim_id == claim_id => {
-                claim.state = ClaimState::Active;
-                claim.username = Some(username.to_string());
-                claim.updated_at = now;
-                Ok(claim.clone())
-            }
-            _ => Err(LedgerError::ClaimNotFound),
-        }
-    }
-
-    async fn release(&self, key: &ClaimKey, claim_id: &str) -> Result<bool, LedgerError> {
+    ) -> Result<Transition, LedgerError> {
         let mut state = self.lock();
         let k = map_key(key);
-        // Why compare ids: a late compensation must not free a claim made
-        // again, under a new id, after its own was released.
-        if state.claims.get(&k).map(|c| c.claim_id.as_str()) != Some(claim_id) {
-            return Ok(false);
+        // Why compare id and stage: a late compensation or a second decision
+        // must not move a claim made again under a new id, or one that has
+        // moved on (an ACTIVE claim's member exists).
+        let current = match state.claims.get(&k) {
+            Some(c) if expect.matches(c) => c.clone(),
+            other => return Ok(Transition::Refused(other.cloned())),
+        };
+        if change == Change::Release {
+            let used = state.used.get(&key.pool).copied().unwrap_or(0);
+            if used == 0 {
+                return Err(LedgerError::Corrupt(
+                    "pool counter is zero while a claim exists".into(),
+                ));
+            }
+            state.claims.remove(&k);
+            state.used.insert(key.pool.clone(), used - 1);
+            return Ok(Transition::Released);
         }
-        let used = state.used.get(&key.pool).copied().unwrap_or(0);
-        if used == 0 {
-            return Err(LedgerError::Corrupt(
-                "pool counter is zero while a claim exists".into(),
-            ));
-        }
-        state.claims.remove(&k);
-        state.used.insert(key.pool.clone(), used - 1);
-        Ok(true)
+        let next = current.changed(change, now);
+        state.claims.insert(k, next.clone());
+        Ok(Transition::Done(next))
     }
 
     async fn rekey(
@@ -180,24 +174,6 @@ impl ClaimStore for MemoryLedger {
             pool: pool.clone(),
             used,
         })
-    }
-
-    async fn touch(
-        &self,
-        key: &ClaimKey,
-        claim_id: &str,
-        now: UnixMillis,
-    ) -> Result<bool, LedgerError> {
-        let mut state = self.lock();
-        // Why RESERVED only: an ACTIVE claim is settled, and the sweeper
-        // never looks at it; refreshing it would only blur its history.
-        match state.claims.get_mut(&map_key(key)) {
-            Some(claim) if claim.claim_id == claim_id && claim.state == ClaimState::Reserved => {
-                claim.updated_at = now;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 }
 

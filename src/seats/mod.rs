@@ -80,7 +80,10 @@ pub mod memory;
 pub mod sqlite;
 
 pub use audit::{AuditEvent, AuditLog};
-pub use claims::{Claim, ClaimState, ClaimStore, PoolUsage, Rekey, Reservation, ReserveRequest};
+pub use claims::{
+    Change, Claim, ClaimState, ClaimStore, Expect, Hold, PoolUsage, Rekey, Reservation,
+    ReserveRequest, Stage, Transition,
+};
 pub use deliveries::{DeliveryBegin, DeliveryStore};
 pub use error::LedgerError;
 pub use failures::{FailedSignup, FailureLog};

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use agol_seat_broker::seats::{
-    AuditEvent, Claim, ClaimState, DeliveryBegin, FailedSignup, LedgerError, Rekey, RequestChange,
-    Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    AuditEvent, Change, Claim, ClaimState, DeliveryBegin, Expect, FailedSignup, Hold, LedgerError,
+    Rekey, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord, Stage, Transition,
 };
 use tokio::task::JoinSet;
 
@@ -52,6 +52,10 @@ macro_rules! for_each_contract_check {
             rekey_moves_the_claim_to_the_new_person_and_keeps_its_seat,
             rekey_refuses_another_id_or_a_taken_person_and_changes_nothing,
             touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes_nothing,
+            a_reservation_keeps_its_hold_and_a_transition_moves_it_only_from_the_expected_stage_and_id,
+            release_refuses_an_active_claim_and_keeps_its_seat,
+            of_20_concurrent_transitions_from_one_stage_exactly_one_is_done,
+            a_refused_transition_returns_the_claim_as_it_is,
             a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it,
             failures_are_listed_per_pool_newest_first_until_their_retention_ends,
             a_failure_changes_neither_usage_nor_claims,
@@ -109,6 +113,7 @@ pub async fn reserve<L: SeatLedger>(
             claim_id,
             username: "intended_user",
             now,
+            hold: Hold::InFlight,
         })
         .await
         .expect("reserve answers")
@@ -233,6 +238,7 @@ pub async fn a_burst_of_200_people_into_150_seats_reserves_exactly_150<L: SeatLe
                     claim_id: &format!("claim-{i}"),
                     username: "intended_user",
                     now: T0,
+                    hold: Hold::InFlight,
                 })
                 .await
         });
@@ -274,6 +280,7 @@ pub async fn the_same_person_reserving_three_times_at_once_gets_exactly_one_seat
                     claim_id: &format!("claim-{i}"),
                     username: "intended_user",
                     now: T0,
+                    hold: Hold::InFlight,
                 })
                 .await
         });
@@ -776,8 +783,29 @@ pub async fn rekey_moves_the_claim_to_the_new_person_and_keeps_its_seat<L: SeatL
             .unwrap(),
         Rekey::Moved(expected)
     );
-    assert!(ledger.release(&new, "c-ana").await.unwrap());
+    // (The claim is ACTIVE: its seat is given back by a release that
+    // expects ACTIVE; `release` gives back only RESERVED seats.)
+    assert_eq!(
+        release_active(&*ledger, &new, "c-ana").await,
+        Transition::Released
+    );
     assert_eq!(used(&*ledger, "acme").await, 0);
+}
+
+/// Gives back an ACTIVE claim's seat (as a reclaim does).
+async fn release_active<L: SeatLedger>(ledger: &L, k: &ClaimKey, claim_id: &str) -> Transition {
+    ledger
+        .transition(
+            k,
+            Expect {
+                claim_id,
+                stages: &[Stage::Active],
+            },
+            Change::Release,
+            T0,
+        )
+        .await
+        .expect("transition answers")
 }
 
 /// rekey changes nothing for another claim id, a missing claim, or a new
@@ -898,6 +926,263 @@ pub async fn touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes
 }
 
 // ---------- failed sign-ups ----------
+
+/// Reserves `k` held as `hold`, with the claim id `claim_id`.
+async fn reserve_held<L: SeatLedger>(
+    ledger: &L,
+    k: &ClaimKey,
+    claim_id: &str,
+    hold: Hold,
+) -> Claim {
+    reserved(
+        ledger
+            .reserve(ReserveRequest {
+                key: k,
+                capacity: 5,
+                delivery: "standard:d-1",
+                claim_id,
+                username: "intended_user",
+                hold,
+                now: T0,
+            })
+            .await
+            .expect("reserve answers"),
+    )
+}
+
+/// Moves `k` as `change`, expecting `claim_id` in `stages`.
+async fn move_claim<L: SeatLedger>(
+    ledger: &L,
+    k: &ClaimKey,
+    claim_id: &str,
+    stages: &[Stage],
+    change: Change<'_>,
+    now: UnixMillis,
+) -> Transition {
+    ledger
+        .transition(k, Expect { claim_id, stages }, change, now)
+        .await
+        .expect("transition answers")
+}
+
+/// A reservation stores why its seat is held; a transition moves the claim
+/// only from the stage and id it expects, and writes nothing otherwise.
+pub async fn a_reservation_keeps_its_hold_and_a_transition_moves_it_only_from_the_expected_stage_and_id<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+    let held = reserve_held(&*ledger, &k, "c-1", Hold::Approval).await;
+    assert_eq!(
+        (held.stage(), held.hold),
+        (Stage::Reserved(Hold::Approval), Some(Hold::Approval))
+    );
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(held.clone()));
+    let queued_from_approval = Change::Rehold {
+        hold: Hold::Queued,
+        delivery: None,
+    };
+
+    // Another stage, another id: refused, nothing written.
+    let in_flight = [Stage::Reserved(Hold::InFlight)];
+    let approval = [Stage::Reserved(Hold::Approval)];
+    for (id, stages) in [("c-1", &in_flight[..]), ("c-other", &approval[..])] {
+        let r = move_claim(&*ledger, &k, id, stages, queued_from_approval, T0 + 5).await;
+        assert_eq!(
+            r,
+            Transition::Refused(Some(held.clone())),
+            "{id} {stages:?}"
+        );
+    }
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(held.clone()));
+
+    // The expected one: held for another reason, by another delivery.
+    let r = move_claim(
+        &*ledger,
+        &k,
+        "c-1",
+        &approval,
+        Change::Rehold {
+            hold: Hold::Queued,
+            delivery: Some("okta:evt-2"),
+        },
+        T0 + 10,
+    )
+    .await;
+    let queued = Claim {
+        hold: Some(Hold::Queued),
+        delivery: "okta:evt-2".into(),
+        updated_at: T0 + 10,
+        ..held.clone()
+    };
+    assert_eq!(r, Transition::Done(queued.clone()));
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(queued.clone()));
+
+    // Touch refreshes only the time.
+    let queued_stage = [Stage::Reserved(Hold::Queued)];
+    let r = move_claim(&*ledger, &k, "c-1", &queued_stage, Change::Touch, T0 + 15).await;
+    let touched = Claim {
+        updated_at: T0 + 15,
+        ..queued.clone()
+    };
+    assert_eq!(r, Transition::Done(touched.clone()));
+
+    // Activate: ACTIVE under the member's name, no hold.
+    let r = move_claim(
+        &*ledger,
+        &k,
+        "c-1",
+        &queued_stage,
+        Change::Activate {
+            username: "ana_acme",
+        },
+        T0 + 20,
+    )
+    .await;
+    let active = Claim {
+        state: ClaimState::Active,
+        hold: None,
+        username: Some("ana_acme".into()),
+        updated_at: T0 + 20,
+        ..touched
+    };
+    assert_eq!(r, Transition::Done(active.clone()));
+    assert_eq!(active.stage(), Stage::Active);
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(active.clone()));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+
+    // Released from ACTIVE by its id: the seat is back, the claim gone.
+    assert_eq!(
+        move_claim(
+            &*ledger,
+            &k,
+            "c-1",
+            &[Stage::Active],
+            Change::Release,
+            T0 + 30
+        )
+        .await,
+        Transition::Released
+    );
+    assert_eq!(used(&*ledger, "acme").await, 0);
+    assert_eq!(ledger.claim(&k).await.unwrap(), None);
+    // Nothing left to move.
+    assert_eq!(
+        move_claim(
+            &*ledger,
+            &k,
+            "c-1",
+            &[Stage::Active],
+            Change::Touch,
+            T0 + 40
+        )
+        .await,
+        Transition::Refused(None)
+    );
+    assert_eq!(used(&*ledger, "acme").await, 0);
+}
+
+/// Issue 11, defect 3: `release` gave back any claim with the id, ACTIVE
+/// ones too (a denial after a person's hold had been taken over and the
+/// member made freed the member's seat). It gives back only RESERVED
+/// claims: an ACTIVE claim and its seat stay.
+pub async fn release_refuses_an_active_claim_and_keeps_its_seat<L: SeatLedger>(ledger: Arc<L>) {
+    let k = key("acme", "ana@example.org");
+    reserve_held(&*ledger, &k, "c-1", Hold::Approval).await;
+    let active = ledger.confirm(&k, "c-1", "ana_acme", T0 + 1).await.unwrap();
+
+    assert!(!ledger.release(&k, "c-1").await.expect("release answers"));
+
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(active));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// Twenty callers expecting the same claim in the same stage, each with
+/// another change: exactly one is done, the others are refused and find
+/// the winner's claim (or none, when the winner released it).
+pub async fn of_20_concurrent_transitions_from_one_stage_exactly_one_is_done<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    for round in 0..3u32 {
+        let k = key("acme", &format!("p{round}@example.org"));
+        reserve_held(&*ledger, &k, "c-1", Hold::Queued).await;
+        let mut tasks = JoinSet::new();
+        for i in 0..20u32 {
+            let ledger = ledger.clone();
+            let k = k.clone();
+            tasks.spawn(async move {
+                let names = ["u0", "u1", "u2", "u3"];
+                let change = match (i + round) % 4 {
+                    0 => Change::Release,
+                    1 => Change::Activate {
+                        username: names[(i % 4) as usize],
+                    },
+                    2 => Change::Rehold {
+                        hold: Hold::Unknown,
+                        delivery: None,
+                    },
+                    _ => Change::Rehold {
+                        hold: Hold::InFlight,
+                        delivery: Some("okta:evt-9"),
+                    },
+                };
+                let stages = [Stage::Reserved(Hold::Queued)];
+                move_claim(&*ledger, &k, "c-1", &stages, change, T0 + i as i64).await
+            });
+        }
+        let mut done = 0;
+        let mut refused = 0;
+        while let Some(r) = tasks.join_next().await {
+            match r.expect("task") {
+                Transition::Done(_) | Transition::Released => done += 1,
+                Transition::Refused(_) => refused += 1,
+            }
+        }
+        assert_eq!((done, refused), (1, 19), "round {round}");
+        let now = ledger.claim(&k).await.unwrap();
+        match &now {
+            None => assert_eq!(used(&*ledger, "acme").await, round_used(&*ledger).await),
+            Some(c) => assert_ne!(c.stage(), Stage::Reserved(Hold::Queued)),
+        }
+    }
+    // Every claim left holds a seat, and only those.
+    let claims = ledger.claims(&pool("acme")).await.unwrap();
+    assert_eq!(used(&*ledger, "acme").await, claims.len() as u32);
+}
+
+async fn round_used<L: SeatLedger>(ledger: &L) -> u32 {
+    ledger.claims(&pool("acme")).await.unwrap().len() as u32
+}
+
+/// A refused transition says what is there: the claim as stored (another
+/// id, another stage), or none.
+pub async fn a_refused_transition_returns_the_claim_as_it_is<L: SeatLedger>(ledger: Arc<L>) {
+    let k = key("acme", "ana@example.org");
+    let held = reserve_held(&*ledger, &k, "c-1", Hold::Unknown).await;
+    let r = move_claim(
+        &*ledger,
+        &k,
+        "c-1",
+        &[Stage::Active],
+        Change::Release,
+        T0 + 1,
+    )
+    .await;
+    assert_eq!(r, Transition::Refused(Some(held.clone())));
+    let r = move_claim(
+        &*ledger,
+        &key("acme", "nobody@example.org"),
+        "c-1",
+        &Stage::RESERVED,
+        Change::Release,
+        T0 + 1,
+    )
+    .await;
+    assert_eq!(r, Transition::Refused(None));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(held));
+}
 
 /// record_failure → listed with every field; the same person again replaces it.
 pub async fn a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it<

@@ -417,6 +417,7 @@ fn scrub_error(e: PortalError, secrets: &[&str]) -> PortalError {
     };
     match e {
         PortalError::Unavailable(m) => PortalError::Unavailable(clean(m)),
+        PortalError::Unanswered(m) => PortalError::Unanswered(clean(m)),
         PortalError::Auth(m) => PortalError::Auth(clean(m)),
         PortalError::Rejected { code, message } => PortalError::Rejected {
             code: clean(code),

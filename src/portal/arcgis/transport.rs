@@ -133,10 +133,14 @@ enum Attempt {
     Done(Value),
     /// 498/499.
     TokenRefused(String),
-    /// Worth another attempt: what happened, and the server's `Retry-After`.
+    /// Worth another attempt: what happened, the server's `Retry-After`,
+    /// and whether the request went out without a whole answer coming back
+    /// (a timeout, a connection lost mid-exchange): the portal may have
+    /// carried it out.
     Retry {
         what: String,
         retry_after: Option<Duration>,
+        unanswered: bool,
     },
     /// Permanent.
     Fail(PortalError),
@@ -173,17 +177,18 @@ impl Transport {
         let max_attempts = self.policy.max_attempts.max(1);
         let mut attempt: u32 = 0;
         let mut last = String::from("no attempt made");
+        // Whether a write went out and no whole answer came back: then the
+        // portal may have carried it out, whatever the later attempts said.
+        let mut maybe_done = false;
         loop {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
             // Why: an attempt with no time left cannot succeed; report the
             // deadline rather than a meaningless zero-length timeout.
             if remaining.is_zero() {
-                return Err(CallError::Portal(deadline_exceeded(
-                    &path,
-                    budget,
-                    attempt - 1,
-                    &last,
+                return Err(CallError::Portal(unavailable(
+                    maybe_done,
+                    deadline_exceeded(&path, budget, attempt - 1, &last),
                 )));
             }
             let per_attempt = self.policy.request_timeout.min(remaining);
@@ -192,27 +197,39 @@ impl Transport {
                 Err(_) => Attempt::Retry {
                     what: format!("no answer within {}", fmt_duration(per_attempt)),
                     retry_after: None,
+                    unanswered: true,
                 },
             };
             let (what, retry_after) = match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::TokenRefused(why) => return Err(CallError::TokenRefused(why)),
                 Attempt::Fail(e) => return Err(CallError::Portal(e)),
-                Attempt::Retry { what, retry_after } => (what, retry_after),
+                Attempt::Retry {
+                    what,
+                    retry_after,
+                    unanswered,
+                } => {
+                    maybe_done |= unanswered && call.method == Method::Post;
+                    (what, retry_after)
+                }
             };
             if attempt >= max_attempts {
-                return Err(CallError::Portal(PortalError::Unavailable(format!(
-                    "{path}: {what} after {attempt} {}",
-                    plural(attempt, "attempt")
-                ))));
+                return Err(CallError::Portal(unavailable(
+                    maybe_done,
+                    format!(
+                        "{path}: {what} after {attempt} {}",
+                        plural(attempt, "attempt")
+                    ),
+                )));
             }
             let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
             let remaining = deadline.saturating_duration_since(Instant::now());
             // Why: waiting past the deadline only delays the same answer;
             // give up now (this also caps a long `Retry-After`).
             if wait >= remaining {
-                return Err(CallError::Portal(deadline_exceeded(
-                    &path, budget, attempt, &what,
+                return Err(CallError::Portal(unavailable(
+                    maybe_done,
+                    deadline_exceeded(&path, budget, attempt, &what),
                 )));
             }
             debug!(
@@ -299,6 +316,8 @@ fn transport_failure(e: &reqwest::Error) -> Attempt {
             "could not build the request to the portal".into(),
         ));
     }
+    // Why: only a failed connection is sure to have sent nothing.
+    let unanswered = !e.is_connect();
     let what = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {
@@ -312,6 +331,7 @@ fn transport_failure(e: &reqwest::Error) -> Attempt {
     Attempt::Retry {
         what,
         retry_after: None,
+        unanswered,
     }
 }
 
@@ -323,6 +343,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> A
         return Attempt::Retry {
             what: "HTTP 429".into(),
             retry_after,
+            unanswered: false,
         };
     }
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -333,6 +354,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> A
             Some(n) if n >= 500 => Attempt::Retry {
                 what: format!("portal error {n}"),
                 retry_after,
+                unanswered: false,
             },
             _ => Attempt::Fail(PortalError::Rejected {
                 code: err.code,
@@ -344,6 +366,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> A
         return Attempt::Retry {
             what: format!("HTTP {}", status.as_u16()),
             retry_after,
+            unanswered: false,
         };
     }
     let Some(value) = parsed else {
@@ -440,12 +463,22 @@ fn as_i64(v: &Value) -> Option<i64> {
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
-fn deadline_exceeded(path: &str, budget: Duration, attempts: u32, last: &str) -> PortalError {
-    PortalError::Unavailable(format!(
+fn deadline_exceeded(path: &str, budget: Duration, attempts: u32, last: &str) -> String {
+    format!(
         "{path}: deadline of {} exceeded after {attempts} {} (last: {last})",
         fmt_duration(budget),
         plural(attempts, "attempt")
-    ))
+    )
+}
+
+/// The error for a call that ran out of attempts or time: unanswered when
+/// a write may have been carried out, unavailable otherwise.
+fn unavailable(maybe_done: bool, why: String) -> PortalError {
+    if maybe_done {
+        PortalError::Unanswered(why)
+    } else {
+        PortalError::Unavailable(why)
+    }
 }
 
 fn plural(n: u32, word: &str) -> String {

@@ -16,7 +16,9 @@ use super::duration_ms;
 /// JSON (for `POST /_sim/faults`):
 /// `{"endpoint":"generateToken","kind":{"http_status":503},"times":2}`,
 /// `{"kind":{"too_many_requests":{"retry_after_secs":1}}}`,
-/// `{"kind":{"delay_ms":250}}`, `{"endpoint":"invite","kind":"not_invited"}`,
+/// `{"kind":{"delay_ms":250}}`, `{"endpoint":"invite","kind":{"lose_reply_ms":5000}}`,
+/// `{"endpoint":"invite","kind":{"late_success_ms":2000}}`,
+/// `{"endpoint":"invite","kind":"not_invited"}`,
 /// `{"endpoint":"portals/self/users","kind":"expire_tokens","times":1}`,
 /// `{"kind":{"error_body":{"code":500,"message_code":null,"message":"Boom"}}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +50,18 @@ pub enum FaultKind {
     /// Wait, then answer normally. Serialized as milliseconds.
     #[serde(rename = "delay_ms", with = "duration_ms")]
     Delay(Duration),
+    /// Carry the request out, then hold the answer back this long: a
+    /// reply lost on its way, or a success that comes after the client's
+    /// deadline. The change is made either way, before the wait, so a
+    /// client that gives up does not undo it. Serialized as milliseconds.
+    #[serde(rename = "lose_reply_ms", with = "duration_ms")]
+    LoseReply(Duration),
+    /// Carry the request out only after this long, and then answer: a
+    /// change the portal makes after the client's deadline, even when the
+    /// client gave up meanwhile (so a look-up right after the timeout does
+    /// not see it yet). Serialized as milliseconds.
+    #[serde(rename = "late_success_ms", with = "duration_ms")]
+    LateSuccess(Duration),
     /// HTTP 200 with this error object.
     ErrorBody {
         /// `error.code`.

@@ -1,18 +1,23 @@
-//! [`ClaimStore`] on DynamoDB: `reserve`, `release` and `rekey` are ONE
+//! [`ClaimStore`] on DynamoDB: `reserve`, a release and `rekey` are ONE
 //! `TransactWriteItems` each (the counter and the claim together, or the
-//! old and the new claim), `confirm` and `touch` one conditional
-//! `UpdateItem`; each attempt runs within the conflict retry budget.
+//! old and the new claim); every other transition is one conditional
+//! `UpdateItem` on the expected claim id and stage; each attempt runs
+//! within the conflict retry budget.
 //!
 //! Only the pool's counter and claim items; this file must not touch
 //! deliveries, requests, failures or the audit trail.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::{
-    Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 
 use crate::domain::{ClaimKey, PoolId, UnixMillis};
 use crate::seats::claims::{
-    Claim, ClaimState, ClaimStore, PoolUsage, Rekey, Reservation, ReserveRequest,
+    Change, Claim, ClaimState, ClaimStore, Expect, Hold, PoolUsage, Rekey, Reservation,
+    ReserveRequest, Stage, Transition,
 };
 use crate::seats::error::LedgerError;
 
@@ -21,7 +26,7 @@ use super::errors::{
     Written, build_error, cancelled, cancelled_by_condition, conditional_write, conflicted,
     reason_item,
 };
-use super::item::{self, ClaimItem, ClaimRecord, n, s};
+use super::item::{self, ClaimItem, ClaimRecord, Item, n, s};
 use super::retry::Step;
 
 impl DynamoLedger {
@@ -173,10 +178,96 @@ impl DynamoLedger {
         Err(cancelled("rekey", &reasons))
     }
 
-    /// One release attempt: delete the claim and lower the counter together.
-    async fn try_release(&self, key: &ClaimKey, claim_id: &str) -> Result<Step<bool>, LedgerError> {
-        // Why: only the reservation that made the claim may give it back.
-        let delete = self.delete_claim_with_id(key, claim_id)?;
+    /// One transition attempt: a conditional `UpdateItem`, or for a
+    /// release the claim's conditional delete and the counter's decrement in
+    /// one transaction. The condition is the caller's expectation: this
+    /// claim id, in one of these stages.
+    async fn try_transition(
+        &self,
+        key: &ClaimKey,
+        expect: Expect<'_>,
+        change: Change<'_>,
+        now: UnixMillis,
+    ) -> Result<Step<Transition>, LedgerError> {
+        let condition = ExpectedStage::of(expect);
+        if change == Change::Release {
+            return self.try_release(key, &condition).await;
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item::claim_key(key)))
+            .condition_expression(&condition.expression)
+            .set_expression_attribute_names(Some(condition.names.clone()))
+            .set_expression_attribute_values(Some(condition.values.clone()))
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match change {
+            Change::Activate { username } => update
+                .update_expression(
+                    "SET #state = :active, #username = :username, #updated_at = :now REMOVE #hold",
+                )
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#hold", "hold")
+                .expression_attribute_names("#username", "username")
+                .expression_attribute_values(":active", s(ClaimState::Active.as_str()))
+                .expression_attribute_values(":username", s(username)),
+            Change::Rehold { hold, delivery } => {
+                let with_delivery = update
+                    .expression_attribute_names("#hold", "hold")
+                    .expression_attribute_values(":new_hold", s(hold.as_str()));
+                match delivery {
+                    Some(d) => with_delivery
+                        .update_expression(
+                            "SET #hold = :new_hold, #delivery = :delivery, #updated_at = :now",
+                        )
+                        .expression_attribute_names("#delivery", "delivery")
+                        .expression_attribute_values(":delivery", s(d)),
+                    None => {
+                        with_delivery.update_expression("SET #hold = :new_hold, #updated_at = :now")
+                    }
+                }
+            }
+            Change::Touch => update.update_expression("SET #updated_at = :now"),
+            Change::Release => return Err(LedgerError::Corrupt("a release is a delete".into())),
+        };
+        match conditional_write("UpdateItem", update.send().await)? {
+            Written::Done(out) => match out.attributes() {
+                Some(found) => Ok(Step::Done(Transition::Done(Claim::try_from(ClaimItem(
+                    found,
+                ))?))),
+                None => Err(LedgerError::Unavailable(
+                    "DynamoDB UpdateItem: no attributes returned".into(),
+                )),
+            },
+            Written::ConditionFailed(old) => {
+                Ok(Step::Done(Transition::Refused(as_it_was(old.as_ref())?)))
+            }
+            Written::Conflict => Ok(Step::Conflict),
+        }
+    }
+
+    /// One release attempt: the claim's conditional delete and the
+    /// counter's decrement together.
+    async fn try_release(
+        &self,
+        key: &ClaimKey,
+        condition: &ExpectedStage,
+    ) -> Result<Step<Transition>, LedgerError> {
+        // Why: only the reservation that made the claim, in a stage the
+        // caller expects, gives the seat back.
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::claim_key(key)))
+            .condition_expression(&condition.expression)
+            .set_expression_attribute_names(Some(condition.names.clone()))
+            .set_expression_attribute_values(Some(condition.values.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_error)?;
         // Why: the counter can never go below zero, whatever the data says.
         let counter = Update::builder()
             .table_name(&self.table)
@@ -190,16 +281,17 @@ impl DynamoLedger {
             .map_err(build_error)?;
         let Some(reasons) = self
             .transact(vec![
-                delete,
+                TransactWriteItem::builder().delete(delete).build(),
                 TransactWriteItem::builder().update(counter).build(),
             ])
             .await?
         else {
-            return Ok(Step::Done(true));
+            return Ok(Step::Done(Transition::Released));
         };
         // Reasons come in request order: [claim, counter].
         if cancelled_by_condition(&reasons, 0) {
-            return Ok(Step::Done(false));
+            let now_there = as_it_was(reason_item(&reasons, 0))?;
+            return Ok(Step::Done(Transition::Refused(now_there)));
         }
         if cancelled_by_condition(&reasons, 1) {
             return Err(LedgerError::Corrupt(
@@ -211,74 +303,78 @@ impl DynamoLedger {
         }
         Err(cancelled("release", &reasons))
     }
+}
 
-    async fn try_confirm(
-        &self,
-        key: &ClaimKey,
-        claim_id: &str,
-        username: &str,
-        now: UnixMillis,
-    ) -> Result<Step<Claim>, LedgerError> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::claim_key(key)))
-            .update_expression("SET #state = :active, #username = :username, #updated_at = :now")
-            // Why: confirm only the claim our reservation made.
-            .condition_expression("#claim_id = :cid")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#username", "username")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_names("#claim_id", "claim_id")
-            .expression_attribute_values(":active", s(ClaimState::Active.as_str()))
-            .expression_attribute_values(":username", s(username))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":cid", s(claim_id))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match conditional_write("UpdateItem", sent)? {
-            Written::Done(out) => match out.attributes() {
-                Some(found) => Claim::try_from(ClaimItem(found)).map(Step::Done),
-                None => Err(LedgerError::Unavailable(
-                    "DynamoDB UpdateItem: no attributes returned".into(),
-                )),
-            },
-            Written::ConditionFailed(_) => Err(LedgerError::ClaimNotFound),
-            Written::Conflict => Ok(Step::Conflict),
+/// The claim a refused write found, as DynamoDB returned it (the writes ask
+/// for the old item on a failed condition, so none returned means none is
+/// there): no extra read.
+fn as_it_was(returned: Option<&Item>) -> Result<Option<Claim>, LedgerError> {
+    returned
+        .map(|found| Claim::try_from(ClaimItem(found)))
+        .transpose()
+}
+
+/// A transition's expectation as a DynamoDB condition: the claim id, and
+/// one of the expected stages (a RESERVED claim without a hold, stored
+/// before holds existed, is in flight).
+struct ExpectedStage {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl ExpectedStage {
+    fn of(expect: Expect<'_>) -> Self {
+        // Why each name and value is added with the clause that uses it:
+        // DynamoDB refuses unused ones (and redundant parentheses).
+        let mut names = HashMap::from([("#claim_id".to_string(), "claim_id".to_string())]);
+        let mut values = HashMap::from([(":cid".to_string(), s(expect.claim_id))]);
+        let mut active = None;
+        if expect.stages.contains(&Stage::Active) {
+            values.insert(":active_state".into(), s(ClaimState::Active.as_str()));
+            active = Some("#state = :active_state".to_string());
         }
-    }
-
-    async fn try_touch(
-        &self,
-        key: &ClaimKey,
-        claim_id: &str,
-        now: UnixMillis,
-    ) -> Result<Step<bool>, LedgerError> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item::claim_key(key)))
-            .update_expression("SET #updated_at = :now")
-            // Why: only the worker holding this very reservation keeps it
-            // alive, and an ACTIVE claim is settled. A missing claim fails the
-            // condition too (no `claim_id`), so nothing is ever created.
-            .condition_expression("#claim_id = :cid AND #state = :reserved")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_names("#claim_id", "claim_id")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":cid", s(claim_id))
-            .expression_attribute_values(":reserved", s(ClaimState::Reserved.as_str()))
-            .send()
-            .await;
-        Ok(match conditional_write("UpdateItem", sent)? {
-            Written::Done(_) => Step::Done(true),
-            Written::ConditionFailed(_) => Step::Done(false),
-            Written::Conflict => Step::Conflict,
-        })
+        let mut reserved = None;
+        let holds: Vec<Hold> = Hold::ALL
+            .into_iter()
+            .filter(|h| expect.stages.contains(&Stage::Reserved(*h)))
+            .collect();
+        if !holds.is_empty() {
+            names.insert("#hold".into(), "hold".into());
+            values.insert(":reserved".into(), s(ClaimState::Reserved.as_str()));
+            let mut hold_names = Vec::new();
+            for h in &holds {
+                let name = format!(":h_{}", h.as_str().to_ascii_lowercase());
+                values.insert(name.clone(), s(h.as_str()));
+                hold_names.push(name);
+            }
+            let mut hold_test = format!("#hold IN ({})", hold_names.join(", "));
+            if holds.contains(&Hold::InFlight) {
+                // A claim stored before holds existed is in flight.
+                hold_test = format!("({hold_test} OR attribute_not_exists(#hold))");
+            }
+            reserved = Some(format!("#state = :reserved AND {hold_test}"));
+        }
+        let expression = match (active, reserved) {
+            // Nothing is expected: a condition that never holds.
+            (None, None) => {
+                values.remove(":cid");
+                "attribute_not_exists(#claim_id)".to_string()
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                names.insert("#state".into(), "state".into());
+                format!("#claim_id = :cid AND {one}")
+            }
+            (Some(active), Some(reserved)) => {
+                names.insert("#state".into(), "state".into());
+                format!("#claim_id = :cid AND ({active} OR {reserved})")
+            }
+        };
+        ExpectedStage {
+            expression,
+            names,
+            values,
+        }
     }
 }
 
@@ -287,20 +383,17 @@ impl ClaimStore for DynamoLedger {
         self.retrying("reserve", || self.try_reserve(&req)).await
     }
 
-    async fn confirm(
+    async fn transition(
         &self,
         key: &ClaimKey,
-        claim_id: &str,
-        username: &str,
+        expect: Expect<'_>,
+        change: Change<'_>,
         now: UnixMillis,
-    ) -> Result<Claim, LedgerError> {
-        self.retrying("confirm", || self.try_confirm(key, claim_id, username, now))
-            .await
-    }
-
-    async fn release(&self, key: &ClaimKey, claim_id: &str) -> Result<bool, LedgerError> {
-        self.retrying("release", || self.try_release(key, claim_id))
-            .await
+    ) -> Result<Transition, LedgerError> {
+        self.retrying("transition", || {
+            self.try_transition(key, expect, change, now)
+        })
+        .await
     }
 
     async fn rekey(
@@ -331,15 +424,5 @@ impl ClaimStore for DynamoLedger {
             pool: pool.clone(),
             used: self.get_used(pool).await?,
         })
-    }
-
-    async fn touch(
-        &self,
-        key: &ClaimKey,
-        claim_id: &str,
-        now: UnixMillis,
-    ) -> Result<bool, LedgerError> {
-        self.retrying("touch", || self.try_touch(key, claim_id, now))
-            .await
     }
 }

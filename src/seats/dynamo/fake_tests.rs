@@ -118,6 +118,7 @@ async fn reserve_ana(ledger: &DynamoLedger) -> Result<Reservation, LedgerError> 
             claim_id: "c-new",
             username: "ana_acme",
             now: 1_000,
+            hold: crate::seats::Hold::InFlight,
         })
         .await
 }
@@ -307,10 +308,14 @@ async fn a_release_conflict_is_retried_and_a_missing_claim_gives_false() {
     assert_eq!(ledger.conflicts_retried(), 1);
     let script = script.lock().unwrap();
     let items = &script.requests[0].1["TransactItems"];
-    assert_eq!(
-        items[0]["Delete"]["ConditionExpression"],
-        "#claim_id = :cid"
+    // Only the claim's own reservation, still RESERVED, gives a seat back.
+    let condition = items[0]["Delete"]["ConditionExpression"].as_str().unwrap();
+    assert!(
+        condition.starts_with("#claim_id = :cid AND "),
+        "{condition}"
     );
+    assert!(condition.contains("#state = :reserved"), "{condition}");
+    assert!(!condition.contains(":active_state"), "{condition}");
     assert_eq!(items[1]["Update"]["ConditionExpression"], "#used > :zero");
 }
 

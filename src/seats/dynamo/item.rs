@@ -6,7 +6,7 @@
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
 //! | pool counter | `POOL#<pool>` | `COUNTER` | `used` N, `seats` N (last capacity seen), `updated_at` N |
-//! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
+//! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `hold`? (`IN_FLIGHT`/`APPROVAL`/`QUEUED`/`UNKNOWN` while RESERVED; absent on claims reserved before holds existed: in flight), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
 //! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
 //! | failed sign-up | `POOL#<pool>` | `FAILED#<person>` | `delivery`, `username`?, `code`, `message`, `at`, `retain_until`, `ttl` (epoch seconds), `pool`, `person` |
 //! | sign-up request | `REQ#<id>` | `REQUEST` | the request's fields (below), `rev` N, `ttl`? (epoch seconds, while closed) |
@@ -56,7 +56,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::audit::AuditEvent;
-use crate::seats::claims::{Claim, ClaimState};
+use crate::seats::claims::{Claim, ClaimState, Hold};
 use crate::seats::deliveries::{DeliveryStatus, StoredDelivery};
 use crate::seats::error::LedgerError;
 use crate::seats::failures::FailedSignup;
@@ -287,6 +287,13 @@ impl TryFrom<ClaimItem<'_>> for Claim {
             delivery: item.req_s("delivery")?.to_string(),
             reserved_at: item.req_n("reserved_at")?,
             updated_at: item.req_n("updated_at")?,
+            hold: match item.opt_s("hold")? {
+                Some(h) => Some(
+                    Hold::parse(h)
+                        .ok_or_else(|| LedgerError::Corrupt("claim has an unknown hold".into()))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -303,6 +310,9 @@ impl From<&Claim> for ClaimRecord {
             item.insert("username".into(), s(username));
         }
         item.insert("delivery".into(), s(&claim.delivery));
+        if let Some(hold) = claim.hold {
+            item.insert("hold".into(), s(hold.as_str()));
+        }
         item.insert("reserved_at".into(), n(claim.reserved_at));
         item.insert("updated_at".into(), n(claim.updated_at));
         item.insert("pool".into(), s(claim.key.pool.as_str()));
@@ -553,6 +563,7 @@ mod tests {
             delivery: "standard:d-1".into(),
             reserved_at: 1_000,
             updated_at: 2_000,
+            hold: None,
         }
     }
 

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::{ClaimKey, PoolId, UnixMillis};
 use crate::seats::claims::{
-    Claim, ClaimState, ClaimStore, PoolUsage, Rekey, Reservation, ReserveRequest,
+    Change, Claim, ClaimStore, Expect, Hold, PoolUsage, Rekey, Reservation, ReserveRequest,
+    Transition,
 };
 use crate::seats::error::LedgerError;
 
@@ -58,7 +59,7 @@ impl ClaimStore for SqliteLedger {
             .execute(params![claim.key.pool.as_str()])?;
             tx.prepare_cached(
                 "INSERT INTO claims (pool, person, claim_id, state, username, delivery, \
-                 reserved_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                 reserved_at, updated_at, hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
             )?
             .execute(params![
                 claim.key.pool.as_str(),
@@ -68,70 +69,70 @@ impl ClaimStore for SqliteLedger {
                 claim.username,
                 claim.delivery,
                 claim.reserved_at,
+                claim.hold.map(Hold::as_str),
             ])?;
             Ok(Reservation::Reserved(claim))
         })
         .await
     }
 
-    async fn confirm(
+    async fn transition(
         &self,
         key: &ClaimKey,
-        claim_id: &str,
-        username: &str,
+        expect: Expect<'_>,
+        change: Change<'_>,
         now: UnixMillis,
-    ) -> Result<Claim, LedgerError> {
+    ) -> Result<Transition, LedgerError> {
         let key = key.clone();
-        let claim_id = claim_id.to_string();
-        let username = username.to_string();
-        self.write("confirm", move |tx| {
-            // Why match the claim id: only the reservation that made the
-            // claim may confirm it, never a claim made again since.
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE claims SET state = ?4, username = ?5, updated_at = ?6 \
-                     WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
-                )?
-                .execute(params![
-                    key.pool.as_str(),
-                    key.person,
-                    claim_id,
-                    ClaimState::Active.as_str(),
-                    username,
-                    now,
-                ])?;
-            if changed == 0 {
-                return Err(TxError::Ledger(LedgerError::ClaimNotFound));
-            }
-            let claim = read_claim(tx, &key)?.ok_or(LedgerError::ClaimNotFound)?;
-            Ok(claim)
-        })
-        .await
-    }
-
-    async fn release(&self, key: &ClaimKey, claim_id: &str) -> Result<bool, LedgerError> {
-        let key = key.clone();
-        let claim_id = claim_id.to_string();
-        self.write("release", move |tx| {
-            // Why compare ids: a late compensation must not free a claim made
-            // again, under a new id, after its own was released.
-            let deleted = tx
-                .prepare_cached(
+        let claim_id = expect.claim_id.to_string();
+        let stages = expect.stages.to_vec();
+        let change = OwnedChange::from(change);
+        self.write("transition", move |tx| {
+            // Why read then write inside the IMMEDIATE transaction: the write
+            // lock is held from the read on, so the claim checked is the
+            // claim changed. Only the reservation that made the claim, in a
+            // stage the caller expects, is moved.
+            let expect = Expect {
+                claim_id: &claim_id,
+                stages: &stages,
+            };
+            let current = match read_claim(tx, &key)? {
+                Some(c) if expect.matches(&c) => c,
+                other => return Ok(Transition::Refused(other)),
+            };
+            if matches!(change, OwnedChange::Release) {
+                tx.prepare_cached(
                     "DELETE FROM claims WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
                 )?
                 .execute(params![key.pool.as_str(), key.person, claim_id])?;
-            if deleted == 0 {
-                return Ok(false);
+                let lowered = tx
+                    .prepare_cached(
+                        "UPDATE pools SET used = used - 1 WHERE pool = ?1 AND used > 0",
+                    )?
+                    .execute(params![key.pool.as_str()])?;
+                if lowered == 0 {
+                    // Answering an error drops the transaction, which rolls
+                    // the delete back.
+                    return Err(corrupt("pool counter is zero while a claim exists"));
+                }
+                return Ok(Transition::Released);
             }
-            let lowered = tx
-                .prepare_cached("UPDATE pools SET used = used - 1 WHERE pool = ?1 AND used > 0")?
-                .execute(params![key.pool.as_str()])?;
-            if lowered == 0 {
-                // Answering an error drops the transaction, which rolls the
-                // delete back.
-                return Err(corrupt("pool counter is zero while a claim exists"));
-            }
-            Ok(true)
+            let next = current.changed(change.as_change(), now);
+            tx.prepare_cached(
+                "UPDATE claims SET state = ?4, hold = ?5, username = ?6, delivery = ?7, \
+                 updated_at = ?8 WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
+            )?
+            .execute(params![
+                key.pool.as_str(),
+                key.person,
+                claim_id,
+                next.state.as_str(),
+                next.hold.map(Hold::as_str),
+                next.username,
+                next.delivery,
+                next.updated_at,
+            ])?;
+            Ok(Transition::Done(next))
         })
         .await
     }
@@ -202,32 +203,39 @@ impl ClaimStore for SqliteLedger {
         })
         .await
     }
+}
 
-    async fn touch(
-        &self,
-        key: &ClaimKey,
-        claim_id: &str,
-        now: UnixMillis,
-    ) -> Result<bool, LedgerError> {
-        let key = key.clone();
-        let claim_id = claim_id.to_string();
-        self.write("touch", move |tx| {
-            // Why match id and state: only the worker holding this very
-            // reservation keeps it alive; an ACTIVE claim is settled.
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE claims SET updated_at = ?4 \
-                     WHERE pool = ?1 AND person = ?2 AND claim_id = ?3 AND state = ?5",
-                )?
-                .execute(params![
-                    key.pool.as_str(),
-                    key.person,
-                    claim_id,
-                    now,
-                    ClaimState::Reserved.as_str(),
-                ])?;
-            Ok(changed > 0)
-        })
-        .await
+/// A [`Change`] that owns its strings, to move into the blocking task.
+enum OwnedChange {
+    Activate(String),
+    Rehold(Hold, Option<String>),
+    Touch,
+    Release,
+}
+
+impl From<Change<'_>> for OwnedChange {
+    fn from(c: Change<'_>) -> Self {
+        match c {
+            Change::Activate { username } => OwnedChange::Activate(username.to_string()),
+            Change::Rehold { hold, delivery } => {
+                OwnedChange::Rehold(hold, delivery.map(str::to_string))
+            }
+            Change::Touch => OwnedChange::Touch,
+            Change::Release => OwnedChange::Release,
+        }
+    }
+}
+
+impl OwnedChange {
+    fn as_change(&self) -> Change<'_> {
+        match self {
+            OwnedChange::Activate(username) => Change::Activate { username },
+            OwnedChange::Rehold(hold, delivery) => Change::Rehold {
+                hold: *hold,
+                delivery: delivery.as_deref(),
+            },
+            OwnedChange::Touch => Change::Touch,
+            OwnedChange::Release => Change::Release,
+        }
     }
 }

@@ -9,7 +9,7 @@ use rusqlite::{Row, Rows};
 
 use crate::domain::{ClaimKey, PoolId, RequestState, UnixMillis};
 use crate::seats::audit::AuditEvent;
-use crate::seats::claims::{Claim, ClaimState, PoolUsage};
+use crate::seats::claims::{Claim, ClaimState, Hold, PoolUsage};
 use crate::seats::deliveries::{DeliveryStatus, StoredDelivery};
 use crate::seats::failures::FailedSignup;
 use crate::seats::requests::SignupRecord;
@@ -46,11 +46,11 @@ pub(super) const COMPLETE: &str = "COMPLETE";
 
 /// The claim of pool `?1` and person `?2`, in [`claim_from_row`]'s order.
 pub(super) const SELECT_CLAIM: &str = "SELECT pool, person, claim_id, state, username, delivery, \
-     reserved_at, updated_at FROM claims WHERE pool = ?1 AND person = ?2";
+     reserved_at, updated_at, hold FROM claims WHERE pool = ?1 AND person = ?2";
 /// The claims of pool `?1`, oldest reservation first (ties by person), in
 /// [`claim_from_row`]'s order.
 pub(super) const SELECT_CLAIMS: &str = "SELECT pool, person, claim_id, state, username, delivery, \
-     reserved_at, updated_at FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
+     reserved_at, updated_at, hold FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
 /// The columns of a request, in [`request_from_row`]'s order.
 pub(super) const REQUEST_COLUMNS: &str = "id, pool, person, delivery, payload, state, claim_id, \
      created_at, expires_at, decided_at, decided_by, reason, retain_until";
@@ -93,6 +93,10 @@ pub(super) fn claim_from_row(row: &Row<'_>) -> Result<Claim, TxError> {
         delivery: row.get(5)?,
         reserved_at: row.get(6)?,
         updated_at: row.get(7)?,
+        hold: match row.get::<_, Option<String>>(8)? {
+            Some(h) => Some(Hold::parse(&h).ok_or_else(|| corrupt("a claim has an unknown hold"))?),
+            None => None,
+        },
     })
 }
 

@@ -104,6 +104,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE requests ADD COLUMN retain_until INTEGER;
      CREATE INDEX IF NOT EXISTS requests_by_retention
          ON requests (retain_until) WHERE retain_until IS NOT NULL;",
+    // Version 5: why a RESERVED claim holds its seat. NULL for ACTIVE claims
+    // and for claims reserved before this version (read as in flight).
+    "ALTER TABLE claims ADD COLUMN hold TEXT
+         CHECK (hold IS NULL OR hold IN ('IN_FLIGHT', 'APPROVAL', 'QUEUED', 'UNKNOWN'));",
 ];
 
 /// Sets the connection up and brings the schema to [`SCHEMA_VERSION`].

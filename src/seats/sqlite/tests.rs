@@ -55,6 +55,7 @@ async fn reserve(ledger: &SqliteLedger, k: &ClaimKey, claim_id: &str, now: UnixM
             claim_id,
             username: "intended_user",
             now,
+            hold: crate::seats::Hold::InFlight,
         })
         .await
         .unwrap();
@@ -220,7 +221,7 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         pragma_i64(&lock(&ledger.conn), "user_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let k = key("acme", "ana@example.org");
     let claim = ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
@@ -473,6 +474,7 @@ async fn a_write_lock_held_by_another_process_makes_operations_unavailable_until
             claim_id: "c-1",
             username: "intended_user",
             now: T0,
+            hold: crate::seats::Hold::InFlight,
         })
         .await;
 
@@ -494,7 +496,9 @@ async fn a_stored_claim_with_an_invalid_pool_name_is_reported_as_corrupt() {
     lock(&ledger.conn)
         .execute_batch(
             "INSERT INTO pools (pool, used) VALUES ('bad pool!', 1);
-             INSERT INTO claims VALUES ('bad pool!', 'ana@example.org', 'c', 'RESERVED',
+             INSERT INTO claims (pool, person, claim_id, state, username, delivery,
+                 reserved_at, updated_at)
+                 VALUES ('bad pool!', 'ana@example.org', 'c', 'RESERVED',
                  NULL, 'standard:d', 1, 1);",
         )
         .unwrap();

@@ -53,6 +53,8 @@ pub(super) async fn dispatch(
         st.take_fault(&path_lc, endpoint == Endpoint::Invite)
     };
     let mut refuse_all_invitations = false;
+    let mut hold_answer = None;
+    let mut carry_out_after = None;
     match fault {
         Some(FaultKind::HttpStatus(code)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -67,6 +69,8 @@ pub(super) async fn dispatch(
                 .into_response();
         }
         Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultKind::LoseReply(d)) => hold_answer = Some(d),
+        Some(FaultKind::LateSuccess(d)) => carry_out_after = Some(d),
         Some(FaultKind::ErrorBody {
             code,
             message_code,
@@ -94,33 +98,77 @@ pub(super) async fn dispatch(
             .into_response();
     }
 
-    let now = sim.now();
-    let result =
-        match endpoint {
-            Endpoint::GenerateToken => generate_token(&sim, &method, &params, now),
-            Endpoint::Unknown => Err(ApiError::new(400, "Unable to complete operation.")
-                .with_detail("Unknown operation.")),
-            endpoint => match token_of(&params, &headers) {
-                None => Err(ApiError::token_required()),
-                Some(token) => {
-                    let caller = sim.lock().caller(sim.org(), &token, now);
-                    match caller {
-                        Err(e) => Err(e),
-                        Ok(caller) => handle(
-                            &sim,
-                            endpoint,
-                            &method,
-                            &params,
-                            &caller,
-                            refuse_all_invitations,
-                            now,
-                        ),
-                    }
-                }
-            },
-        };
+    let result = match carry_out_after {
+        None => operate(
+            &sim,
+            endpoint,
+            &method,
+            &params,
+            &headers,
+            refuse_all_invitations,
+        ),
+        Some(d) => {
+            // Why a task of its own: the change happens after `d` even when
+            // the client gave up meanwhile (dropping this handler).
+            let late = tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                operate(
+                    &sim,
+                    endpoint,
+                    &method,
+                    &params,
+                    &headers,
+                    refuse_all_invitations,
+                )
+            });
+            late.await
+                .unwrap_or_else(|_| Err(ApiError::new(500, "Unable to complete operation.")))
+        }
+    };
+    if let Some(d) = hold_answer {
+        // Carried out above; the client may give up meanwhile.
+        tokio::time::sleep(d).await;
+    }
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => api_error(&e),
+    }
+}
+
+/// The operation itself, at the simulator's current time: a token, or the
+/// caller's token checked and the sharing API operation run.
+fn operate(
+    sim: &PortalSimulator,
+    endpoint: Endpoint,
+    method: &Method,
+    params: &Params,
+    headers: &HeaderMap,
+    refuse_all_invitations: bool,
+) -> Result<serde_json::Value, ApiError> {
+    let now = sim.now();
+    match endpoint {
+        Endpoint::GenerateToken => generate_token(sim, method, params, now),
+        Endpoint::Unknown => {
+            Err(ApiError::new(400, "Unable to complete operation.")
+                .with_detail("Unknown operation."))
+        }
+        endpoint => match token_of(params, headers) {
+            None => Err(ApiError::token_required()),
+            Some(token) => {
+                let caller = sim.lock().caller(sim.org(), &token, now);
+                match caller {
+                    Err(e) => Err(e),
+                    Ok(caller) => handle(
+                        sim,
+                        endpoint,
+                        method,
+                        params,
+                        &caller,
+                        refuse_all_invitations,
+                        now,
+                    ),
+                }
+            }
+        },
     }
 }

@@ -1,0 +1,349 @@
+//! The claim state machine: every change to a claim that the workflow, the
+//! workers, the approvals, the waitlist, the sweeper and the import make
+//! goes through the methods here, each one conditional on the stage the
+//! caller expects and on the claim's id (the reservation that owns it).
+//! Nothing else writes claims.
+//!
+//! ```text
+//!  reserve ─▶ RESERVED(InFlight) ──activate──▶ ACTIVE ──release (the import moved
+//!   │           │ │ │                                     the member to another pool)
+//!   │           │ │ └─ release: the portal refused the member
+//!   │           │ └─── rehold Unknown: the invitation's outcome was not seen;
+//!   │           │        a look-up (a retry of the delivery, the sweeper)
+//!   │           │        activates or releases it
+//!   │           └───── rehold Queued: the portal was slow, a job finishes it
+//!   ├────▶ RESERVED(Queued): the hooks and admissions; its job activates,
+//!   │        releases (refused) or marks it Unknown (last attempt timed out)
+//!   └────▶ RESERVED(Approval): a request waits; approved → Queued or
+//!            InFlight, denied or expired → release; never swept
+//! ```
+//!
+//! A claim in flight whose attempt died (stale) or whose outcome is unknown
+//! is taken over by the next sign-up of the person; the delivery that made a
+//! claim resumes its own claim at once. Reads for status pages and planning
+//! may use the ledger's read ports; writes never bypass this file.
+
+use std::time::Duration;
+
+use super::outcome::{Outcome, store_unavailable};
+use super::workflow::Provisioner;
+use crate::domain::{ClaimKey, DeliveryKey, SignupRequest, UnixMillis};
+use crate::policy::Grant;
+use crate::portal::Portal;
+use crate::seats::{
+    Change, Claim, Expect, Hold, LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger,
+    Stage, Transition,
+};
+
+/// A claim a request is creating the member for right now.
+pub(super) const IN_FLIGHT: &[Stage] = &[Stage::Reserved(Hold::InFlight)];
+/// A claim a job is queued for.
+pub(super) const QUEUED: &[Stage] = &[Stage::Reserved(Hold::Queued)];
+/// A claim held for a pending request.
+pub(super) const APPROVAL: &[Stage] = &[Stage::Reserved(Hold::Approval)];
+/// A claim a job works on: queued, or left in flight or unknown by the
+/// attempt that queued it.
+pub(super) const JOB: &[Stage] = &[
+    Stage::Reserved(Hold::Queued),
+    Stage::Reserved(Hold::InFlight),
+    Stage::Reserved(Hold::Unknown),
+];
+/// A claim whose member exists.
+pub(super) const ACTIVE: &[Stage] = &[Stage::Active];
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Reserves the person's seat for a sign-up, held as `hold`: the claim's
+    /// key and id to work on, or the answer when there is nothing to do.
+    ///
+    /// The person's existing claim decides: ACTIVE → already a member; this
+    /// delivery's own reservation in flight or unknown (a retry after a
+    /// store failure or a lost reply) → resumed at once; another delivery's
+    /// reservation in flight that went stale (its attempt crashed), or whose
+    /// outcome is unknown → taken over (the creation then adopts a member
+    /// the first attempt made); anything else (live, queued, held for
+    /// approval) is in progress (`Queued` callers: "accepted", its job will
+    /// finish it).
+    pub(super) async fn reserve_claim(
+        &self,
+        delivery: &DeliveryKey,
+        req: &SignupRequest,
+        grant: &Grant,
+        hold: Hold,
+        now: UnixMillis,
+    ) -> Result<(ClaimKey, String), Outcome> {
+        let key = ClaimKey {
+            pool: grant.pool.clone(),
+            person: req.email.key(),
+        };
+        let this_delivery = delivery.as_string();
+        let existing = match self
+            .reserve_seat(&key, grant, &this_delivery, hold, now)
+            .await
+        {
+            Ok(Reservation::Reserved(c)) => return Ok((key, c.claim_id)),
+            Ok(Reservation::PoolFull { used }) => {
+                tracing::info!(pool = %grant.pool, used, "pool full");
+                return Err(Outcome::PoolFull {
+                    pool: grant.pool.to_string(),
+                    seats: grant.capacity,
+                });
+            }
+            Ok(Reservation::AlreadyHeld(c)) => c,
+            Err(e) => {
+                tracing::error!("ledger reserve: {e}");
+                return Err(store_unavailable());
+            }
+        };
+        let ours = existing.delivery == this_delivery;
+        let stale = now - existing.updated_at >= self.settings.stale_reservation.as_millis() as i64;
+        let take_from: &[Stage] = match existing.stage() {
+            Stage::Active => {
+                return Err(Outcome::AlreadyMember {
+                    pool: grant.pool.to_string(),
+                    username: existing.username.unwrap_or_default(),
+                });
+            }
+            Stage::Reserved(h @ (Hold::InFlight | Hold::Unknown)) if ours => {
+                tracing::info!(pool = %grant.pool, claim = %existing.claim_id, hold = h.as_str(), "resuming this delivery's own reservation");
+                &[
+                    Stage::Reserved(Hold::InFlight),
+                    Stage::Reserved(Hold::Unknown),
+                ]
+            }
+            Stage::Reserved(Hold::InFlight) if stale => {
+                // An attempt crashed after reserving: take its claim over.
+                tracing::warn!(pool = %grant.pool, claim = %existing.claim_id, "taking over a stale reservation");
+                IN_FLIGHT
+            }
+            Stage::Reserved(Hold::Unknown) => {
+                // Its attempt gave up not knowing whether the member was
+                // made: the creation looks it up first.
+                tracing::warn!(pool = %grant.pool, claim = %existing.claim_id, "taking over a reservation whose outcome was not seen");
+                &[Stage::Reserved(Hold::Unknown)]
+            }
+            Stage::Reserved(_) => return Err(in_progress(grant, existing, hold)),
+        };
+        let expect = Expect {
+            claim_id: &existing.claim_id,
+            stages: take_from,
+        };
+        let change = Change::Rehold {
+            hold,
+            delivery: Some(&this_delivery),
+        };
+        match self.ledger.transition(&key, expect, change, now).await {
+            Ok(Transition::Done(c)) => Ok((key, c.claim_id)),
+            // Someone else moved it first: theirs now.
+            Ok(_) => Err(in_progress(grant, existing, hold)),
+            Err(e) => {
+                tracing::error!("ledger take-over: {e}");
+                Err(store_unavailable())
+            }
+        }
+    }
+
+    /// Takes a seat for `key` in the decided pool under a fresh claim id,
+    /// held as `hold` for `delivery` (see
+    /// [`crate::seats::ClaimStore::reserve`]).
+    pub(super) async fn reserve_seat(
+        &self,
+        key: &ClaimKey,
+        grant: &Grant,
+        delivery: &str,
+        hold: Hold,
+        now: UnixMillis,
+    ) -> Result<Reservation, LedgerError> {
+        self.ledger
+            .reserve(ReserveRequest {
+                key,
+                capacity: grant.capacity,
+                delivery,
+                claim_id: &self.ids.claim_id(),
+                username: grant.username.as_str(),
+                hold,
+                now,
+            })
+            .await
+    }
+
+    /// The member exists under `username`: the claim becomes ACTIVE, if it
+    /// is still `claim_id` in one of the stages `from`.
+    pub(super) async fn activate(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        from: &[Stage],
+        username: &str,
+        now: UnixMillis,
+    ) -> Result<Transition, LedgerError> {
+        let expect = Expect {
+            claim_id,
+            stages: from,
+        };
+        self.ledger
+            .transition(key, expect, Change::Activate { username }, now)
+            .await
+    }
+
+    /// The claim is held for another reason (and, with `delivery`, owned by
+    /// another delivery), if it is still `claim_id` in one of the stages
+    /// `from`. Whether it moved.
+    pub(super) async fn rehold(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        from: &[Stage],
+        hold: Hold,
+        now: UnixMillis,
+    ) -> bool {
+        let expect = Expect {
+            claim_id,
+            stages: from,
+        };
+        let change = Change::Rehold {
+            hold,
+            delivery: None,
+        };
+        match self.ledger.transition(key, expect, change, now).await {
+            Ok(Transition::Done(_)) => true,
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(claim = %claim_id, hold = hold.as_str(), "rehold failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Gives the seat back, only if the claim is still `claim_id` in one of
+    /// the stages `from` (a compensation never frees a claim that moved on:
+    /// one made again, one now ACTIVE, one another path took over). A store
+    /// error is retried a few times. Whether a seat was given back.
+    pub(super) async fn give_back(&self, key: &ClaimKey, claim_id: &str, from: &[Stage]) -> bool {
+        let expect = Expect {
+            claim_id,
+            stages: from,
+        };
+        for attempt in 0..3u32 {
+            match self
+                .ledger
+                .transition(key, expect, Change::Release, 0)
+                .await
+            {
+                Ok(done) => return matches!(done, Transition::Released),
+                Err(e) => {
+                    tracing::error!(attempt, "release failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        false
+    }
+
+    /// Reserves a seat for `key` in a pool of `capacity` seats for a member
+    /// that already exists (the import moving a member to the pool of their
+    /// new user type), in flight until the portal took the change: the
+    /// delivery and intended username are kept on the claim, as for a
+    /// sign-up.
+    pub async fn reserve_seat_for(
+        &self,
+        key: &ClaimKey,
+        capacity: u32,
+        delivery: &str,
+        username: &str,
+        now: UnixMillis,
+    ) -> Result<Reservation, LedgerError> {
+        self.ledger
+            .reserve(ReserveRequest {
+                key,
+                capacity,
+                delivery,
+                claim_id: &self.ids.claim_id(),
+                username,
+                hold: Hold::InFlight,
+                now,
+            })
+            .await
+    }
+
+    /// Confirms a seat [`Self::reserve_seat_for`] took (the import's move,
+    /// once the portal took the change): ACTIVE under `username`.
+    pub async fn confirm_seat(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        username: &str,
+        now: UnixMillis,
+    ) -> Result<Claim, LedgerError> {
+        match self
+            .activate(key, claim_id, IN_FLIGHT, username, now)
+            .await?
+        {
+            Transition::Done(c) => Ok(c),
+            _ => Err(LedgerError::ClaimNotFound),
+        }
+    }
+
+    /// Gives back a seat [`Self::reserve_seat_for`] took and the portal did
+    /// not take the change for. Whether a seat was given back.
+    pub async fn release_seat(&self, key: &ClaimKey, claim_id: &str) -> Result<bool, LedgerError> {
+        self.release_from(key, claim_id, IN_FLIGHT).await
+    }
+
+    /// Gives back the seat of a member who moved to another pool (the
+    /// import changed their user type): their old, ACTIVE claim. Whether a
+    /// seat was given back.
+    pub async fn release_moved_seat(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+    ) -> Result<bool, LedgerError> {
+        self.release_from(key, claim_id, ACTIVE).await
+    }
+
+    async fn release_from(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        from: &[Stage],
+    ) -> Result<bool, LedgerError> {
+        let expect = Expect {
+            claim_id,
+            stages: from,
+        };
+        let done = self
+            .ledger
+            .transition(key, expect, Change::Release, 0)
+            .await?;
+        Ok(matches!(done, Transition::Released))
+    }
+
+    /// Moves a claim to the person's new e-mail (same seat, same id), when
+    /// a member's e-mail changes; see the ledger's `rekey`.
+    pub async fn rekey_seat(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        new_person: &str,
+        now: UnixMillis,
+    ) -> Result<Rekey, LedgerError> {
+        self.ledger.rekey(key, claim_id, new_person, now).await
+    }
+}
+
+/// The answer when another path holds the person's seat: a queued sign-up
+/// is "accepted" when that path is a job (it will finish), otherwise the
+/// sender retries later.
+fn in_progress(grant: &Grant, existing: Claim, hold: Hold) -> Outcome {
+    if hold == Hold::Queued && existing.stage() != Stage::Reserved(Hold::Approval) {
+        Outcome::Accepted {
+            pool: grant.pool.to_string(),
+            username: existing.username.unwrap_or_default(),
+        }
+    } else {
+        Outcome::retry(
+            "claim_in_progress",
+            "A seat for this person is being set up by another request.",
+            10,
+        )
+    }
+}
