@@ -15,11 +15,12 @@ use std::time::Duration;
 use agol_seat_broker::clock::Clock;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{
-    self, Fault, FaultKind, RefusalStyle, RunningSimulator, SimMember, SimRole, SimulatorConfig,
+    self, Fault, FaultKind, INVITATION_LIFETIME, RefusalStyle, RunningSimulator, SimInvitation,
+    SimMember, SimRole, SimulatorConfig,
 };
 use agol_seat_broker::portal::{
-    FeatureLayers, INCOMPATIBLE_ROLE, Invitation, Members, NewMember, OrgAdmin, PortalError,
-    ProfileUpdate, USER_TYPE_REFUSED,
+    FeatureLayers, INCOMPATIBLE_ROLE, Invitation, Members, NewMember, OrgAdmin, PendingInvitation,
+    PortalError, ProfileUpdate, USER_TYPE_REFUSED,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -789,6 +790,119 @@ async fn a_username_stays_one_percent_encoded_path_segment() {
 
     assert_eq!(found.username, "a b/c?d");
     assert_eq!(portal.hits("community/users/a%20b%2Fc%3Fd").len(), 1);
+}
+
+// ---------------------------------------------------------------- pending invitations
+
+#[tokio::test]
+async fn pending_invitations_are_read_with_a_get_of_100_and_mapped_from_the_invitation_json() {
+    // Arrange: one invitation described in full, one sent with
+    // inviteByEmail (no username), one with unusable times.
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/invitations" => Some(Reply::json(json!({
+            "total": 3, "start": 1, "num": 3, "nextStart": -1,
+            "invitations": [
+                {"id": "c3d543379ca94151964435b9418464a3", "username": "jdoe_acme",
+                 "email": "jane@acme.test", "role": "iAAAAAAAAAAAAAAA",
+                 "userLicenseType": "viewerUT", "created": 1_700_000_000_000_i64,
+                 "expiration": 1_701_209_600_000_i64},
+                {"id": "0000aaaa", "email": "picks.own.name@acme.test", "role": "org_user"},
+                {"id": 42, "username": "ana_acme", "created": -1, "expiration": "soon"}
+            ]
+        }))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    // Act
+    let found = client.invitation("jdoe_acme").await.unwrap();
+    let all = client.invitations().await.unwrap();
+
+    // Assert
+    let jdoe = PendingInvitation {
+        id: Some("c3d543379ca94151964435b9418464a3".into()),
+        username: "jdoe_acme".into(),
+        email: Some("jane@acme.test".into()),
+        role: Some("iAAAAAAAAAAAAAAA".into()),
+        user_type: Some("viewerUT".into()),
+        created: Some(1_700_000_000_000),
+        expires: Some(1_701_209_600_000),
+    };
+    assert_eq!(found, Some(jdoe.clone()));
+    let ana = PendingInvitation {
+        id: Some("42".into()),
+        username: "ana_acme".into(),
+        ..PendingInvitation::default()
+    };
+    assert_eq!(
+        all,
+        vec![jdoe, ana],
+        "the entry without a username is left out"
+    );
+    let calls = portal.hits("portals/self/invitations");
+    assert_eq!(calls.len(), 2, "one page each");
+    for call in calls {
+        assert_eq!(call.method, Method::GET);
+        assert_eq!(call.query.get("start").map(String::as_str), Some("1"));
+        assert_eq!(call.query.get("num").map(String::as_str), Some("100"));
+        assert_eq!(call.query.get("f").map(String::as_str), Some("json"));
+        assert_eq!(call.auth(), Some("Bearer tok-1"));
+        assert!(
+            !call.query.contains_key("q") && !call.query.contains_key("username"),
+            "no filter the API is not known to have"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_is_matched_without_regard_to_case_and_an_exact_match_wins() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/invitations" => Some(Reply::json(json!({
+            "nextStart": -1,
+            "invitations": [
+                {"id": "first", "username": "JDoe_Acme"},
+                {"id": "second", "username": "jdoe_acme"}
+            ]
+        }))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let exact = client.invitation("jdoe_acme").await.unwrap().unwrap();
+    let folded = client.invitation("JDOE_ACME").await.unwrap().unwrap();
+    let none = client.invitation("jdoe_acme1").await.unwrap();
+
+    assert_eq!(exact.id.as_deref(), Some("second"));
+    assert_eq!(folded.username.to_lowercase(), "jdoe_acme");
+    assert_eq!(none, None, "a longer name is another name");
+}
+
+#[tokio::test]
+async fn an_invitations_answer_without_the_list_is_a_protocol_error_not_none() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/invitations" => Some(Reply::json(json!({"total": 0, "nextStart": -1}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let one = client.invitation("jdoe_acme").await.unwrap_err();
+    let all = client.invitations().await.unwrap_err();
+
+    assert!(matches!(one, PortalError::Protocol(_)), "{one:?}");
+    assert!(matches!(all, PortalError::Protocol(_)), "{all:?}");
+}
+
+#[tokio::test]
+async fn an_empty_username_has_no_invitation_and_costs_no_request() {
+    let portal = TestPortal::start(|_, _| None).await;
+
+    let found = portal.client().invitation("  ").await.unwrap();
+
+    assert_eq!(found, None);
+    assert!(portal.hits("portals/self/invitations").is_empty());
 }
 
 // ---------------------------------------------------------------- usernames
@@ -1722,6 +1836,174 @@ async fn add_to_groups_adds_per_group_and_reports_where_the_member_was_not_added
         sim.request_count("addUsers"),
         6,
         "one request per distinct group"
+    );
+}
+
+// ------------------------------------------------ pending invitations: against the simulator
+
+/// Seeds `n` pending invitations `invitee_000`… (Viewer role, viewerUT),
+/// sent now.
+fn seed_invitations(sim: &RunningSimulator, n: usize) {
+    for i in 0..n {
+        assert!(sim.seed_invitation(SimInvitation::new(
+            &format!("invitee_{i:03}"),
+            VIEWER,
+            "viewerUT",
+            sim.now(),
+        )));
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_on_page_two_is_found_after_two_requests_and_none_reads_every_page() {
+    // Arrange: 150 pending invitations, two pages of 100.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    seed_invitations(&sim, 150);
+    let listing = "portals/self/invitations";
+
+    // Act + Assert: on page 2, asked in another case.
+    let late = client
+        .invitation("INVITEE_120")
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(late.username, "invitee_120");
+    assert_eq!(late.user_type.as_deref(), Some("viewerUT"));
+    assert_eq!(late.role.as_deref(), Some(VIEWER));
+    assert_eq!(sim.request_count(listing), 2, "pages 1 and 2");
+
+    // On page 1: the look-up stops there.
+    let early = client.invitation("invitee_005").await.unwrap();
+    assert_eq!(early.map(|i| i.username).as_deref(), Some("invitee_005"));
+    assert_eq!(sim.request_count(listing), 3, "page 1 only");
+
+    // Nowhere: every page is read.
+    assert_eq!(client.invitation("nobody_invited").await.unwrap(), None);
+    assert_eq!(sim.request_count(listing), 5, "both pages");
+
+    // All of them, each once.
+    let all = client.invitations().await.unwrap();
+    assert_eq!(all.len(), 150);
+    let mut names: Vec<&str> = all.iter().map(|i| i.username.as_str()).collect();
+    names.dedup();
+    assert_eq!(names.len(), 150);
+    assert_eq!(sim.request_count(listing), 7);
+}
+
+#[tokio::test]
+async fn an_email_invite_left_pending_is_found_as_an_invitation_and_later_as_the_member() {
+    // Arrange: the organization leaves e-mail invitations pending.
+    let (sim, client) = simulated(SimulatorConfig {
+        email_invitations_pending: true,
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let crews = sim.group_id("Field Crews").unwrap();
+    let member = NewMember {
+        group_ids: vec![crews.clone()],
+        ..new_member(Invitation::Email)
+    };
+    let before = sim.now();
+
+    // Act
+    client.invite(&member).await.unwrap();
+
+    // Assert: not a member, but a pending invitation that keeps the name.
+    assert_eq!(client.member("jdoe_acme").await.unwrap(), None);
+    let pending = client
+        .invitation("jdoe_acme")
+        .await
+        .unwrap()
+        .expect("pending");
+    assert_eq!(pending.email.as_deref(), Some("jane@acme.test"));
+    assert_eq!(pending.role.as_deref(), Some(VIEWER));
+    assert_eq!(pending.user_type.as_deref(), Some("viewerUT"));
+    let created = pending.created.expect("created");
+    assert!(created >= before);
+    let lifetime = i64::try_from(INVITATION_LIFETIME.as_millis()).unwrap();
+    assert_eq!(pending.expires, Some(created + lifetime), "14 days");
+    assert_eq!(pending.id.as_deref().map(str::len), Some(32));
+    assert!(!client.username_available("jdoe_acme").await.unwrap());
+    let again = client.invite(&member).await.unwrap_err();
+    assert!(matches!(again, PortalError::NotInvited { .. }), "{again:?}");
+
+    // Once accepted, it is the member it was sent for.
+    assert!(sim.accept_invitation("jdoe_acme"));
+    assert_eq!(client.invitation("jdoe_acme").await.unwrap(), None);
+    let joined = client.member("jdoe_acme").await.unwrap().expect("member");
+    assert_eq!(joined.role.as_deref(), Some(VIEWER));
+    assert_eq!(joined.user_type.as_deref(), Some("viewerUT"));
+    assert_eq!(joined.group_ids, vec![crews]);
+}
+
+#[tokio::test]
+async fn an_error_in_a_200_body_on_page_two_fails_the_look_up_instead_of_finding_nothing() {
+    // Arrange: page 1 is answered normally, page 2 with an error object.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    seed_invitations(&sim, 150);
+    let listing = Some("portals/self/invitations".to_string());
+    sim.inject(Fault {
+        endpoint: listing.clone(),
+        kind: FaultKind::Delay(Duration::ZERO),
+        times: Some(1),
+    });
+    sim.inject(Fault {
+        endpoint: listing,
+        kind: FaultKind::ErrorBody {
+            code: 400,
+            message_code: Some("COM_0019".into()),
+            message: "Not logged in.".into(),
+        },
+        times: Some(1),
+    });
+
+    // Act
+    let err = client.invitation("nobody_invited").await.unwrap_err();
+
+    // Assert
+    match err {
+        PortalError::Rejected { code, message } => {
+            assert_eq!(code, "COM_0019");
+            assert_eq!(message, "Not logged in.");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(sim.request_count("portals/self/invitations"), 2);
+}
+
+#[tokio::test]
+async fn a_throttled_or_expired_token_page_is_retried_and_the_invitation_found() {
+    // Arrange: page 1 first answers 503, then every token dies as page 2
+    // is asked for.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    seed_invitations(&sim, 150);
+    let listing = Some("portals/self/invitations".to_string());
+    sim.inject(Fault {
+        endpoint: listing.clone(),
+        kind: FaultKind::HttpStatus(503),
+        times: Some(1),
+    });
+    sim.inject(Fault {
+        endpoint: listing.clone(),
+        kind: FaultKind::Delay(Duration::ZERO),
+        times: Some(1),
+    });
+    sim.inject(Fault {
+        endpoint: listing,
+        kind: FaultKind::ExpireTokens,
+        times: Some(1),
+    });
+
+    // Act
+    let found = client.invitation("invitee_149").await.unwrap();
+
+    // Assert
+    assert_eq!(found.map(|i| i.username).as_deref(), Some("invitee_149"));
+    assert_eq!(sim.request_count("generateToken"), 2, "renewed once");
+    assert_eq!(
+        sim.request_count("portals/self/invitations"),
+        4,
+        "page 1 twice (503), page 2 twice (498)"
     );
 }
 

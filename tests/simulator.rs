@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use agol_seat_broker::clock::now_millis;
+use agol_seat_broker::clock::{Clock, now_millis};
 use agol_seat_broker::portal::simulator::{
     Fault, FaultKind, MemberStatus, PortalSimulator, RefusalStyle, RunningSimulator, SimAccount,
-    SimMember, SimRole, SimulatorConfig, spawn,
+    SimInvitation, SimMember, SimRole, SimulatorConfig, spawn,
 };
 use serde_json::{Value, json};
 
@@ -1375,6 +1375,433 @@ async fn the_org_user_list_pages_by_100_at_most() {
 
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 252);
+}
+
+// ----- pending invitations -----
+
+/// [`config`] with e-mail invitations left pending.
+fn pending_config() -> SimulatorConfig {
+    SimulatorConfig {
+        email_invitations_pending: true,
+        ..config()
+    }
+}
+
+/// POSTs JSON to a control route; returns the HTTP status and JSON body.
+async fn control_raw(h: &Harness, path: &str, body: Value) -> (u16, Value) {
+    let resp = h
+        .http
+        .post(format!("{}/_sim/{path}", h.srv.root_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("control route answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The usernames on one page of `portals/self/invitations`.
+fn invited_names(page: &Value) -> Vec<&str> {
+    page["invitations"]
+        .as_array()
+        .expect("an invitations array")
+        .iter()
+        .filter_map(|i| i["username"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn by_default_an_invite_without_password_leaves_no_pending_invitation() {
+    let h = Harness::start(config()).await;
+    let token = h.admin_token().await;
+
+    h.invite(
+        &token,
+        &[invitation("pending_pat", "org_user", "creatorUT", "", None)],
+    )
+    .await;
+
+    let listed = h
+        .get("portals/self/invitations", &[("token", &token)])
+        .await;
+    assert_eq!(listed["total"], 0);
+    assert_eq!(listed["invitations"], json!([]));
+    assert_eq!(listed["nextStart"], -1);
+    assert!(h.sim().invitations().is_empty());
+    assert!(h.sim().member("pending_pat").is_some(), "a member at once");
+}
+
+#[tokio::test]
+async fn a_pending_invitation_is_listed_but_is_no_user() {
+    let h = Harness::start(pending_config()).await;
+    let token = h.admin_token().await;
+    let crews = h.sim().group_id("Field Crews").expect("group");
+    let before = h.sim().now();
+
+    let body = h
+        .invite(
+            &token,
+            &[invitation("pending_pat", VIEWER, "viewerUT", &crews, None)],
+        )
+        .await;
+
+    assert_eq!(body, json!({ "success": true, "notInvited": [] }));
+    let user = h
+        .get("community/users/pending_pat", &[("token", &token)])
+        .await;
+    assert_eq!(error_code(&user), Some(400));
+    assert_eq!(
+        user["error"]["message"],
+        "User does not exist or is inaccessible."
+    );
+    let users = h
+        .get("portals/self/users", &[("token", &token), ("num", "100")])
+        .await;
+    assert!(
+        !users["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .any(|u| u["username"] == "pending_pat"),
+        "not in the org listing"
+    );
+    assert!(h.sim().member("pending_pat").is_none());
+    let listed = h
+        .get("portals/self/invitations", &[("token", &token)])
+        .await;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["nextStart"], -1);
+    let one = &listed["invitations"][0];
+    assert_eq!(one["username"], "pending_pat");
+    assert_eq!(one["email"], "pending_pat@acme.test");
+    assert_eq!(one["role"], VIEWER);
+    assert_eq!(one["userLicenseType"], "viewerUT");
+    assert_eq!(one["id"].as_str().map(str::len), Some(32));
+    let created = one["created"].as_i64().expect("created in epoch ms");
+    assert!(created >= before);
+    assert_eq!(
+        one["expiration"].as_i64(),
+        Some(created + 14 * 24 * 60 * 60 * 1000),
+        "lapses after 14 days"
+    );
+    let held = h.sim().invitation("pending_pat").expect("held");
+    assert_eq!(held.member.group_ids, vec![crews]);
+}
+
+#[tokio::test]
+async fn a_pending_invitation_holds_a_seat_of_its_user_type() {
+    // Arrange: three creator seats; the administrator and the non-admin
+    // account hold two.
+    let h = Harness::start(pending_config()).await;
+    h.sim().set_purchased("creatorUT", 3);
+    let token = h.admin_token().await;
+
+    // Act: the invitation takes the last seat, so the next invite (even
+    // with a password) finds none.
+    let first = h
+        .invite(
+            &token,
+            &[invitation("pending_pat", "org_user", "creatorUT", "", None)],
+        )
+        .await;
+    let second = h
+        .invite(
+            &token,
+            &[invitation(
+                "late_larry",
+                "org_user",
+                "creatorUT",
+                "",
+                Some("S3cure-pass1"),
+            )],
+        )
+        .await;
+
+    // Assert
+    assert_eq!(first["notInvited"], json!([]));
+    assert_eq!(second["notInvited"], json!(["late_larry"]));
+    assert_eq!(h.sim().assigned("creatorUT"), 3);
+    let counts = h
+        .get(
+            "portals/self/users/counts",
+            &[("token", &token), ("type", "userLicenseType")],
+        )
+        .await;
+    let creators = counts["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["key"] == "creatorUT")
+        .expect("creatorUT bucket");
+    assert_eq!(creators["count"], 3, "the invitation counts");
+    let state = h.sim().state_json();
+    assert_eq!(state["assigned"]["creatorUT"], 3);
+    assert_eq!(state["invitations"][0]["member"]["username"], "pending_pat");
+}
+
+#[tokio::test]
+async fn a_pending_invitations_username_is_unavailable_in_any_case() {
+    let h = Harness::start(pending_config()).await;
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("pending_pat", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+
+    let checked = h
+        .post(
+            "community/checkUsernames",
+            &[("token", &token), ("usernames", "pending_pat")],
+        )
+        .await;
+    let again = h
+        .invite(
+            &token,
+            &[
+                invitation("pending_pat", VIEWER, "viewerUT", "", None),
+                invitation("Pending_Pat", VIEWER, "viewerUT", "", Some("S3cure-pass1")),
+            ],
+        )
+        .await;
+
+    assert_eq!(
+        checked["usernames"],
+        json!([{ "requested": "pending_pat", "suggested": "pending_pat1" }])
+    );
+    assert_eq!(again["notInvited"], json!(["pending_pat", "Pending_Pat"]));
+    assert!(
+        !h.sim()
+            .seed_member(SimMember::new("PENDING_PAT", VIEWER, "viewerUT"))
+    );
+    assert_eq!(h.sim().invitations().len(), 1);
+    assert_eq!(h.sim().assigned("viewerUT"), 1);
+}
+
+#[tokio::test]
+async fn an_accepted_invitation_becomes_a_member_with_its_role_type_and_groups() {
+    let h = Harness::start(pending_config()).await;
+    let token = h.admin_token().await;
+    let crews = h.sim().group_id("Field Crews").expect("group");
+    h.invite(
+        &token,
+        &[invitation(
+            "pending_pat",
+            DATA_EDITOR,
+            "editorUT",
+            &crews,
+            None,
+        )],
+    )
+    .await;
+
+    let (status, _) = control_raw(
+        &h,
+        "invitations/accept",
+        json!({ "username": "pending_pat" }),
+    )
+    .await;
+
+    assert_eq!(status, 200);
+    let user = h
+        .get("community/users/pending_pat", &[("token", &token)])
+        .await;
+    assert_eq!(user["username"], "pending_pat");
+    assert_eq!(user["roleId"], DATA_EDITOR);
+    assert_eq!(user["userLicenseTypeId"], "editorUT");
+    assert_eq!(user["groups"][0]["id"], crews.as_str());
+    assert_eq!(user["email"], "pending_pat@acme.test");
+    let m = h.sim().member("pending_pat").expect("member");
+    assert_eq!(m.status, MemberStatus::Active);
+    let listed = h
+        .get("portals/self/invitations", &[("token", &token)])
+        .await;
+    assert_eq!(listed["total"], 0);
+    assert_eq!(h.sim().assigned("editorUT"), 1, "the same one seat");
+    let (twice, body) = control_raw(
+        &h,
+        "invitations/accept",
+        json!({ "username": "pending_pat" }),
+    )
+    .await;
+    assert_eq!((twice, body), (404, json!({ "ok": false })));
+}
+
+#[tokio::test]
+async fn an_expired_invitation_disappears_and_frees_its_seat_but_not_its_name() {
+    // Arrange: the invitation holds the last creator seat.
+    let h = Harness::start(pending_config()).await;
+    h.sim().set_purchased("creatorUT", 3);
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("pending_pat", "org_user", "creatorUT", "", None)],
+    )
+    .await;
+
+    // Act
+    let (status, _) = control_raw(
+        &h,
+        "invitations/expire",
+        json!({ "username": "pending_pat" }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, 200);
+    let listed = h.control(reqwest::Method::GET, "invitations", None).await;
+    assert_eq!(listed, json!([]));
+    assert_eq!(h.sim().assigned("creatorUT"), 2);
+    let next = h
+        .invite(
+            &token,
+            &[invitation("next_nora", "org_user", "creatorUT", "", None)],
+        )
+        .await;
+    assert_eq!(next["notInvited"], json!([]), "the seat is free again");
+    let reuse = h
+        .invite(
+            &token,
+            &[invitation("pending_pat", VIEWER, "viewerUT", "", None)],
+        )
+        .await;
+    assert_eq!(
+        reuse["notInvited"],
+        json!(["pending_pat"]),
+        "the name is not"
+    );
+    let (accept, _) = control_raw(
+        &h,
+        "invitations/accept",
+        json!({ "username": "pending_pat" }),
+    )
+    .await;
+    assert_eq!(accept, 404);
+    assert!(h.sim().member("pending_pat").is_none());
+}
+
+#[tokio::test]
+async fn an_invitation_lapses_by_the_simulators_clock_after_its_lifetime() {
+    // Arrange: a simulator on a clock the test moves.
+    let (clock, time) = Clock::manual(now_millis());
+    let sim = PortalSimulator::with_clock(
+        SimulatorConfig {
+            invitation_lifetime: Duration::from_secs(60),
+            ..pending_config()
+        },
+        clock,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let h = Harness {
+        srv: sim.start(listener).expect("start"),
+        http: reqwest::Client::new(),
+    };
+    let token = h.admin_token().await;
+    h.invite(
+        &token,
+        &[invitation("pending_pat", VIEWER, "viewerUT", "", None)],
+    )
+    .await;
+    let sent = h.sim().invitation("pending_pat").expect("pending");
+    assert_eq!(sent.expires, sent.created + 60_000);
+
+    // Act + Assert: one millisecond before, it is still there.
+    time.advance(59_999);
+    assert_eq!(h.sim().invitations().len(), 1);
+    assert_eq!(h.sim().assigned("viewerUT"), 1);
+    time.advance(1);
+    let listed = h
+        .get("portals/self/invitations", &[("token", &token)])
+        .await;
+    assert_eq!(listed["total"], 0, "{listed}");
+    assert_eq!(h.sim().assigned("viewerUT"), 0);
+    assert!(!h.sim().accept_invitation("pending_pat"));
+}
+
+#[tokio::test]
+async fn the_invitations_listing_pages_by_start_and_num_for_administrators_only() {
+    let h = Harness::start(config()).await;
+    for i in 0..25 {
+        assert!(h.sim().seed_invitation(SimInvitation::new(
+            &format!("invitee_{i:02}"),
+            VIEWER,
+            "viewerUT",
+            h.sim().now() + i,
+        )));
+    }
+    let token = h.admin_token().await;
+    let plain = h.token_for("plain_member", "plain-pass1").await;
+    let plain = plain["token"].as_str().expect("token");
+
+    let first = h
+        .get(
+            "portals/self/invitations",
+            &[("token", &token), ("start", "1"), ("num", "10")],
+        )
+        .await;
+    let last = h
+        .get(
+            "portals/self/invitations",
+            &[("token", &token), ("start", "21"), ("num", "10")],
+        )
+        .await;
+    let refused = h.get("portals/self/invitations", &[("token", plain)]).await;
+
+    assert_eq!(first["total"], 25);
+    assert_eq!(first["nextStart"], 11);
+    assert_eq!(invited_names(&first).len(), 10);
+    assert_eq!(invited_names(&first)[0], "invitee_00", "oldest first");
+    assert_eq!(
+        invited_names(&last),
+        [
+            "invitee_20",
+            "invitee_21",
+            "invitee_22",
+            "invitee_23",
+            "invitee_24"
+        ]
+    );
+    assert_eq!(last["nextStart"], -1);
+    assert_eq!(error_code(&refused), Some(403));
+    assert_eq!(refused["error"]["messageCode"], "GWM_0003");
+}
+
+#[tokio::test]
+async fn faults_hit_the_invitations_listing_like_any_other_endpoint() {
+    let h = Harness::start(pending_config()).await;
+    let token = h.admin_token().await;
+    h.sim().inject(Fault {
+        endpoint: Some("portals/self/invitations".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: Some(1),
+    });
+    h.sim().inject(Fault {
+        endpoint: Some("portals/self/invitations".into()),
+        kind: FaultKind::ErrorBody {
+            code: 500,
+            message_code: None,
+            message: "Boom".into(),
+        },
+        times: Some(1),
+    });
+
+    let (s1, _) = h
+        .post_raw("portals/self/invitations", &[("token", &token)])
+        .await;
+    let errored = h
+        .post("portals/self/invitations", &[("token", &token)])
+        .await;
+    let fine = h
+        .post("portals/self/invitations", &[("token", &token)])
+        .await;
+
+    assert_eq!(s1, 503);
+    assert_eq!(error_code(&errored), Some(500));
+    assert_eq!(errored["error"]["message"], "Boom");
+    assert_eq!(fine["total"], 0);
+    assert_eq!(h.sim().request_count("portals/self/invitations"), 3);
 }
 
 // ----- faults -----

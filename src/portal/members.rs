@@ -1,5 +1,6 @@
 //! [`Members`]: the port the provisioning workflow calls to create one
-//! member, with its vocabulary ([`NewMember`], [`Invitation`], [`Member`]).
+//! member, with its vocabulary ([`NewMember`], [`Invitation`], [`Member`],
+//! [`PendingInvitation`]).
 //!
 //! Only the contract lives here: no HTTP, no JSON shapes (those are the
 //! adapters'), and nothing about seats or pools.
@@ -9,6 +10,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use super::error::PortalError;
+use crate::domain::UnixMillis;
 
 /// A member to create through `portals/self/invite`.
 #[derive(Clone, Debug)]
@@ -34,8 +36,10 @@ pub struct NewMember {
 /// How a new member obtains a password.
 #[derive(Clone)]
 pub enum Invitation {
-    /// AGOL e-mails a link; the person sets a password. The member may show
-    /// up as pending until they accept.
+    /// AGOL e-mails a link; the person sets a password. Until they accept,
+    /// the portal may hold only a pending invitation, which
+    /// [`Members::member`] does not find and [`Members::invitation`] does
+    /// (fact sheet §2, open question).
     Email,
     /// The account is created active with this password (never logged).
     Password(String),
@@ -85,6 +89,40 @@ pub struct Member {
     pub esri_access: Option<String>,
 }
 
+/// An invitation to join the organization that nobody has accepted yet, as
+/// `portals/self/invitations` lists it (fact sheet §2, "Pending
+/// invitations").
+///
+/// It holds a seat of its user type and its username until it is accepted
+/// (then it is a [`Member`]) or expires (14 days after it was sent);
+/// `community/users/<username>` does not show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingInvitation {
+    /// The invitation's id (`id`), which names it in
+    /// `portals/self/invitations/<id>/delete`; `None` when not reported.
+    pub id: Option<String>,
+    /// The username the invitation reserves, as the portal spells it.
+    pub username: String,
+    /// The invited e-mail address, when reported.
+    pub email: Option<String>,
+    /// Role id the member will have, when reported.
+    pub role: Option<String>,
+    /// User type id the member will have, when reported.
+    pub user_type: Option<String>,
+    /// When the invitation was sent (epoch ms), when reported.
+    pub created: Option<UnixMillis>,
+    /// When the invitation lapses (epoch ms), when reported.
+    pub expires: Option<UnixMillis>,
+}
+
+impl PendingInvitation {
+    /// Whether the invitation has lapsed at `now`: its expiry is known and
+    /// not after `now`. An unknown expiry is never lapsed.
+    pub fn expired_at(&self, now: UnixMillis) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
 /// Members of the organization, one at a time: what the provisioning
 /// workflow needs to create a member (and the import, to read one back).
 pub trait Members: Send + Sync {
@@ -115,4 +153,36 @@ pub trait Members: Send + Sync {
     /// Creates one member with `portals/self/invite` (one invitation per
     /// request, so `notInvited` names exactly this person).
     fn invite(&self, member: &NewMember) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// The pending invitation that reserves `username` (compared without
+    /// regard to ASCII case); `Ok(None)` when there is none. The workflow
+    /// asks after [`Members::member`] found nobody: an e-mail invitation
+    /// whose reply was lost may have left only this behind, and the person
+    /// must not get a second account under the next candidate name.
+    ///
+    /// Reads `GET portals/self/invitations` (administrator token) in pages
+    /// of 100 from the first, and stops at the page holding the username.
+    /// The API offers no filter by username, so the cost is one request per
+    /// page read: up to ⌈n/100⌉ for n pending invitations, at least one, and
+    /// all of them when there is no such invitation. A page that fails fails
+    /// the whole look-up (never `Ok(None)`).
+    ///
+    /// Best effort against a listing that changes while it is read (an
+    /// invitation accepted or lapsed between two pages shifts the rest):
+    /// look the member up again after this returns `None`. Invitations sent
+    /// with `inviteByEmail` (the person picks the name) carry no username
+    /// and never match.
+    fn invitation(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<PendingInvitation>, PortalError>> + Send;
+
+    /// Every pending invitation that names a username
+    /// (`GET portals/self/invitations`, all pages of 100: ⌈n/100⌉ requests,
+    /// at least one), each once, in the portal's order; for reconciling
+    /// seats held by invitations nobody accepted. Invitations without a
+    /// username (`inviteByEmail`) are left out.
+    fn invitations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<PendingInvitation>, PortalError>> + Send;
 }

@@ -4,7 +4,11 @@
 //! # Ports, sized to their callers
 //!
 //! - [`Members`] (`members.rs`): one member at a time — org id, look-up,
-//!   username check, group ids, invite. The provisioning workflow's port.
+//!   username check, group ids, invite, and pending invitations
+//!   ([`Members::invitation`]: the workflow looks one up by username after
+//!   a lost reply to an e-mail invitation, before it moves on to the next
+//!   candidate name; [`Members::invitations`]: all of them, for seat
+//!   reconciliation). The provisioning workflow's port.
 //! - [`OrgAdmin`] (`org.rs`): the organization as a whole — paged listings
 //!   (members, roles, groups, group members, seats) and changes to existing
 //!   members (profile, role, user type, groups). The CSV import's port,
@@ -44,7 +48,7 @@ mod wire;
 
 pub use error::PortalError;
 pub use layers::FeatureLayers;
-pub use members::{Invitation, Member, Members, NewMember};
+pub use members::{Invitation, Member, Members, NewMember, PendingInvitation};
 pub use org::{
     BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OrgAdmin, ProfileUpdate, Role,
     USER_TYPE_REFUSED,

@@ -266,6 +266,50 @@ pub(crate) struct InviteResponse {
     pub not_invited: Option<Vec<String>>,
 }
 
+/// One page of `portals/self/invitations` (fact sheet §2, "Pending
+/// invitations": `{total, nextStart, invitations:[...]}`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct InvitationsPage {
+    /// Invitations on this page. Deliberately not defaulted: an answer
+    /// without the list is not "no invitations" (that would send the
+    /// workflow on to a second account), it is an answer we do not know.
+    pub invitations: Vec<PendingInvitationJson>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// One entry of `portals/self/invitations`. The fact sheet names no field
+/// of it; the keys are those of the portal's invitation object as Esri's
+/// REST JS client types it (`IInvitation`: `id`, `username`, `email`,
+/// `role`, `created`, `expiration`, times in epoch ms), plus the invite
+/// request's own `userLicenseType` (unconfirmed). Esri's Python API reads
+/// none of them (it returns the entries as they come).
+#[derive(Debug, Deserialize)]
+pub(crate) struct PendingInvitationJson {
+    /// Invitation id (a string; tolerated as a number).
+    #[serde(default)]
+    pub id: Option<Value>,
+    /// The reserved username; absent for `inviteByEmail` invitations.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The invited address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Role id.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// User type id (unconfirmed key).
+    #[serde(default, rename = "userLicenseType")]
+    pub user_license_type: Option<String>,
+    /// When it was sent, epoch ms.
+    #[serde(default)]
+    pub created: Option<Value>,
+    /// When it lapses, epoch ms.
+    #[serde(default)]
+    pub expiration: Option<Value>,
+}
+
 /// The `invitationList` form field, serialized to a JSON string.
 #[derive(Debug, Serialize)]
 pub(crate) struct InvitationList<'a> {

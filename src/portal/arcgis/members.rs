@@ -1,5 +1,6 @@
 //! [`Members`] for [`ArcGisPortal`]: the organization id, one user by name,
-//! the username check, group titles to ids (cached) and the invitation.
+//! the username check, group titles to ids (cached), the invitation, and
+//! pending invitations (`portals/self/invitations`).
 //!
 //! Each operation is one request (or one paged search) through the
 //! authenticated call; this file must not retry a refused invitation (the
@@ -9,15 +10,21 @@
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::paging::{MAX_PAGES, Overflow};
+use serde_json::Value;
+
+use super::paging::{MAX_MEMBER_PAGES, MAX_PAGES, Overflow};
 use super::transport::Call;
 use super::{ArcGisPortal, decode, entry_for, scrub_error, succeeded};
+use crate::domain::UnixMillis;
 use crate::portal::error::PortalError;
-use crate::portal::members::{Invitation, Member, Members, NewMember};
+use crate::portal::members::{Invitation, Member, Members, NewMember, PendingInvitation};
 use crate::portal::wire::{
-    CheckUsernames, GroupSearchPage, InvitationJson, InvitationList, InviteResponse, PortalSelf,
-    UserJson,
+    CheckUsernames, GroupSearchPage, InvitationJson, InvitationList, InvitationsPage,
+    InviteResponse, PendingInvitationJson, PortalSelf, UserJson,
 };
+
+/// Path of the organization's pending invitations (fact sheet §2).
+const INVITATIONS: &[&str] = &["portals", "self", "invitations"];
 
 impl Members for ArcGisPortal {
     /// `portals/self.id`, read once and cached.
@@ -194,6 +201,56 @@ impl Members for ArcGisPortal {
             }
         })
     }
+
+    /// `GET portals/self/invitations`, page by page (100 each), until a page
+    /// holds an entry whose `username` equals `username` without regard to
+    /// ASCII case (an exact match on that page wins). There is no
+    /// documented filter by username, so none is sent.
+    async fn invitation(&self, username: &str) -> Result<Option<PendingInvitation>, PortalError> {
+        let wanted = username.trim();
+        // Why: no invitation can reserve an empty name; asking would read
+        // every page for nothing.
+        if wanted.is_empty() {
+            return Ok(None);
+        }
+        self.find_in_pages(INVITATIONS, &[], MAX_MEMBER_PAGES, |v| {
+            let page: InvitationsPage = decode(v, "portals/self/invitations")?;
+            let mut on_page: Vec<PendingInvitation> = page
+                .invitations
+                .into_iter()
+                .filter_map(pending_from)
+                .filter(|i| i.username.eq_ignore_ascii_case(wanted))
+                .collect();
+            let exact = on_page.iter().position(|i| i.username == wanted);
+            let found = match exact {
+                Some(at) => Some(on_page.swap_remove(at)),
+                None => on_page.into_iter().next(),
+            };
+            Ok((found, page.next_start))
+        })
+        .await
+    }
+
+    /// `GET portals/self/invitations`, every page of 100. An invitation
+    /// listed twice (the list shifted between pages) is kept once.
+    async fn invitations(&self) -> Result<Vec<PendingInvitation>, PortalError> {
+        let entries = self
+            .read_pages(INVITATIONS, &[], MAX_MEMBER_PAGES, Overflow::Fail, |v| {
+                let page: InvitationsPage = decode(v, "portals/self/invitations")?;
+                Ok((page.invitations, page.next_start))
+            })
+            .await?;
+        let mut out: Vec<PendingInvitation> = Vec::with_capacity(entries.len());
+        for inv in entries.into_iter().filter_map(pending_from) {
+            if !out
+                .iter()
+                .any(|known| known.username.eq_ignore_ascii_case(&inv.username))
+            {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl ArcGisPortal {
@@ -270,6 +327,40 @@ pub(super) fn member_from(user: UserJson, what: &str) -> Result<Member, PortalEr
         access: non_empty(user.access),
         esri_access: non_empty(user.user_type),
     })
+}
+
+/// The port's view of one `portals/self/invitations` entry; `None` for an
+/// entry without a username (an `inviteByEmail` invitation, where the
+/// person picks the name: it cannot be the one we look for). Empty strings
+/// count as absent.
+fn pending_from(inv: PendingInvitationJson) -> Option<PendingInvitation> {
+    let non_empty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let username = non_empty(inv.username)?;
+    let id = match inv.id {
+        Some(Value::String(s)) => non_empty(Some(s)),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(PendingInvitation {
+        id,
+        username,
+        email: non_empty(inv.email),
+        role: non_empty(inv.role),
+        user_type: non_empty(inv.user_license_type),
+        created: epoch_ms(inv.created.as_ref()),
+        expires: epoch_ms(inv.expiration.as_ref()),
+    })
+}
+
+/// An epoch-milliseconds time: a positive integer (or a string holding
+/// one); anything else, `0` and `-1` included, is unknown.
+fn epoch_ms(v: Option<&Value>) -> Option<UnixMillis> {
+    let ms = match v? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }?;
+    (ms > 0).then_some(ms)
 }
 
 /// Whether a portal message is the "User does not exist or is

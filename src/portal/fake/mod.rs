@@ -10,10 +10,20 @@
 //! refused with the same codes as the real client, and once seats are set
 //! with [`FakePortal::set_purchased`], a type change needs a free seat.
 //!
+//! Pending invitations: off by default (an e-mail invite creates a member
+//! at once, as the existing tests expect). After
+//! [`FakePortal::set_email_invitations_pending`], an invite without a
+//! password leaves a pending invitation instead: [`Members::member`] does
+//! not find it, [`Members::invitation`] does, it holds its seat and its
+//! name until a test accepts it ([`FakePortal::accept_invitation`]) or lets
+//! it lapse ([`FakePortal::expire_invitation`]).
+//!
 //! Layout: this file (the fake's state and the test-facing controls);
 //! `members`, `org`, `layers` implement one port each.
 //!
 //! [`Members`]: crate::portal::Members
+//! [`Members::member`]: crate::portal::Members::member
+//! [`Members::invitation`]: crate::portal::Members::invitation
 
 mod layers;
 mod members;
@@ -28,7 +38,7 @@ use crate::domain::layer_url::LayerUrl;
 use crate::portal::error::PortalError;
 #[cfg(doc)]
 use crate::portal::layers::FeatureLayers;
-use crate::portal::members::Member;
+use crate::portal::members::{Member, PendingInvitation};
 #[cfg(doc)]
 use crate::portal::org::OrgAdmin;
 use crate::portal::org::Role;
@@ -66,6 +76,31 @@ struct FakeState {
     group_member_failures: HashMap<String, PortalError>,
     /// How many `group_members` calls were made.
     group_member_reads: u32,
+    /// Whether an invite without a password leaves a pending invitation
+    /// instead of a member.
+    email_invitations_pending: bool,
+    /// Pending invitations by exact username.
+    invitations: HashMap<String, FakeInvitation>,
+}
+
+/// A pending invitation of the fake and the member it becomes on
+/// acceptance.
+#[derive(Clone)]
+struct FakeInvitation {
+    listed: PendingInvitation,
+    member: Member,
+}
+
+impl FakeState {
+    /// The pending invitation of `username`: the exact name, else one
+    /// equal without regard to ASCII case (the port's contract).
+    fn invitation(&self, username: &str) -> Option<&FakeInvitation> {
+        self.invitations.get(username).or_else(|| {
+            self.invitations
+                .values()
+                .find(|i| i.listed.username.eq_ignore_ascii_case(username))
+        })
+    }
 }
 
 impl FakePortal {
@@ -186,6 +221,81 @@ impl FakePortal {
     /// How many [`OrgAdmin::group_members`] calls were made.
     pub fn group_member_reads(&self) -> u32 {
         self.lock().group_member_reads
+    }
+
+    /// From now on (`true`) an invite without a password leaves a pending
+    /// invitation instead of a member, as ArcGIS Online may (fact sheet §2,
+    /// open question); `false` goes back to creating the member at once.
+    pub fn set_email_invitations_pending(&self, on: bool) {
+        self.lock().email_invitations_pending = on;
+    }
+
+    /// Adds a pending invitation directly (as if sent earlier). On
+    /// acceptance it becomes a member with its role and user type, in no
+    /// group. Returns `false`, changing nothing, when the username is
+    /// already a member's or another invitation's.
+    pub fn add_invitation(&self, invitation: PendingInvitation) -> bool {
+        let mut s = self.lock();
+        let name = invitation.username.clone();
+        if s.members.contains_key(&name) || s.invitation(&name).is_some() {
+            return false;
+        }
+        let member = Member {
+            username: name.clone(),
+            email: invitation.email.clone(),
+            org_id: Some(s.org_id.clone()),
+            role: invitation.role.clone(),
+            user_type: invitation.user_type.clone(),
+            access: Some("org".into()),
+            esri_access: Some("arcgisonly".into()),
+            ..Member::default()
+        };
+        s.invitations.insert(
+            name,
+            FakeInvitation {
+                listed: invitation,
+                member,
+            },
+        );
+        true
+    }
+
+    /// The person accepts the invitation of `username` (exact name): it
+    /// becomes the member it was sent for (role, user type, groups) and
+    /// keeps its seat. `false` when there is no such invitation.
+    pub fn accept_invitation(&self, username: &str) -> bool {
+        let mut s = self.lock();
+        match s.invitations.remove(username) {
+            Some(inv) => {
+                s.members.insert(inv.member.username.clone(), inv.member);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The invitation of `username` (exact name) lapses: it is gone and its
+    /// seat is free, but its name stays unavailable, as ArcGIS Online does
+    /// not simply reuse it (fact sheet §2). `false` when there is no such
+    /// invitation.
+    pub fn expire_invitation(&self, username: &str) -> bool {
+        let mut s = self.lock();
+        match s.invitations.remove(username) {
+            Some(_) => {
+                s.taken_elsewhere.insert(username.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every pending invitation, sorted by username.
+    pub fn pending_invitations(&self) -> Vec<PendingInvitation> {
+        let s = self.lock();
+        let mut all: Vec<PendingInvitation> =
+            s.invitations.values().map(|i| i.listed.clone()).collect();
+        all.sort_by(|a, b| a.username.cmp(&b.username));
+        all
     }
 
     /// All members.

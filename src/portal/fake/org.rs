@@ -36,9 +36,11 @@ impl FakeState {
             || self.roles.iter().any(|r| r.id == role_id)
     }
 
+    /// Seats of `user_type` held by members and pending invitations.
     fn assigned(&self, user_type: &str) -> u64 {
         self.members
             .values()
+            .chain(self.invitations.values().map(|i| &i.member))
             .filter(|m| m.user_type.as_deref() == Some(user_type))
             .count() as u64
     }
@@ -51,7 +53,12 @@ impl OrgAdmin for FakePortal {
         for (t, n) in &s.purchased {
             counts.entry(t.clone()).or_default().0 = *n;
         }
-        for m in s.members.values() {
+        // Pending invitations hold their seats too (fact sheet §2).
+        for m in s
+            .members
+            .values()
+            .chain(s.invitations.values().map(|i| &i.member))
+        {
             counts
                 .entry(m.user_type.clone().unwrap_or_default())
                 .or_default()

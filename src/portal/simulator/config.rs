@@ -122,7 +122,21 @@ pub struct SimulatorConfig {
     pub taken_elsewhere: Vec<String>,
     /// How refused type or role changes are reported.
     pub refusal_style: RefusalStyle,
+    /// What an invite without `password` leaves behind, the fact sheet's
+    /// open question (§2). `false` (the default): a member at once, visible
+    /// in `community/users` with status pending. `true`: only a pending
+    /// invitation, listed by `portals/self/invitations` but unknown to
+    /// `community/users` and the org listing, that holds its seat and its
+    /// username until it is accepted or lapses.
+    pub email_invitations_pending: bool,
+    /// How long a pending invitation lasts before it lapses (ArcGIS Online:
+    /// 14 days, fact sheet §2). Serialized as milliseconds.
+    #[serde(with = "duration_ms")]
+    pub invitation_lifetime: Duration,
 }
+
+/// How long an e-mail invitation lasts in ArcGIS Online (fact sheet §2).
+pub const INVITATION_LIFETIME: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
 impl Default for SimulatorConfig {
     fn default() -> Self {
@@ -165,6 +179,8 @@ impl Default for SimulatorConfig {
             }],
             taken_elsewhere: vec!["jsmith_gis".to_string(), "taken_elsewhere".to_string()],
             refusal_style: RefusalStyle::StatusFalse,
+            email_invitations_pending: false,
+            invitation_lifetime: INVITATION_LIFETIME,
         }
     }
 }

@@ -1,10 +1,14 @@
 //! [`SimMember`]: a member of the simulated organization as tests seed and
-//! inspect it, and its [`MemberStatus`].
+//! inspect it, and its [`MemberStatus`]; [`SimInvitation`]: a pending
+//! invitation and the member it becomes.
 //!
-//! Plain data: the rules members must follow are in `state`.
+//! Plain data: the rules members and invitations must follow are in
+//! `state`.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
+use super::config::INVITATION_LIFETIME;
 use crate::domain::UnixMillis;
 
 /// Whether a member can sign in yet.
@@ -13,7 +17,11 @@ use crate::domain::UnixMillis;
 pub enum MemberStatus {
     /// Created with a password (or a built-in account).
     Active,
-    /// Invited by e-mail without a password: visible, holds its seat.
+    /// Invited by e-mail without a password: visible, holds its seat (only
+    /// while [`SimulatorConfig::email_invitations_pending`] is off; with it
+    /// on, such an invite is a [`SimInvitation`] instead).
+    ///
+    /// [`SimulatorConfig::email_invitations_pending`]: crate::portal::simulator::SimulatorConfig::email_invitations_pending
     Pending,
 }
 
@@ -84,4 +92,56 @@ impl SimMember {
             esri_access: default_esri_access(),
         }
     }
+}
+
+/// A pending invitation of the simulated organization: someone invited by
+/// e-mail (no password) who has not accepted yet. It is not a member
+/// (`community/users` does not know it) but holds a seat of its user type
+/// and its username until it is accepted or lapses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimInvitation {
+    /// Invitation id: 32 lower-case hex characters.
+    pub id: String,
+    /// The member it becomes on acceptance: username, e-mail, names, role,
+    /// user type, groups, Esri access. Acceptance makes it
+    /// [`MemberStatus::Active`], created at the time of acceptance.
+    pub member: SimMember,
+    /// When it was sent (epoch ms).
+    pub created: UnixMillis,
+    /// When it lapses (epoch ms): from then on it is gone, its seat is free,
+    /// and its username stays unavailable.
+    pub expires: UnixMillis,
+}
+
+impl SimInvitation {
+    /// An invitation sent at `created` to `<username>@example.com` for a
+    /// member with this role and user type and [`SimMember::new`]'s other
+    /// defaults, lapsing 14 days later. Change fields with struct update
+    /// syntax, then [`PortalSimulator::seed_invitation`] it.
+    ///
+    /// [`PortalSimulator::seed_invitation`]: crate::portal::simulator::PortalSimulator::seed_invitation
+    pub fn new(username: &str, role: &str, user_type: &str, created: UnixMillis) -> Self {
+        let lifetime = i64::try_from(INVITATION_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+        SimInvitation {
+            id: invitation_id(username, created),
+            member: SimMember::new(username, role, user_type),
+            created,
+            expires: created.saturating_add(lifetime),
+        }
+    }
+
+    /// The username it reserves.
+    pub fn username(&self) -> &str {
+        &self.member.username
+    }
+}
+
+/// An invitation id: 32 lower-case hex characters derived from the username
+/// and the time it was sent (a live invitation's username is unique).
+pub(super) fn invitation_id(username: &str, created: UnixMillis) -> String {
+    Sha256::digest(format!("invitation/{username}/{created}").as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -11,6 +11,22 @@
 //! removal, role × user type rules on every change, profile updates
 //! (`community/users/<u>/update`) validated like the portal does.
 //!
+//! Pending invitations: what an invite without `password` leaves behind is
+//! the fact sheet's open question (§2), so it is a setting,
+//! [`SimulatorConfig::email_invitations_pending`]. Off (the default), it
+//! creates a member at once ([`MemberStatus::Pending`], visible). On, it
+//! leaves only a [`SimInvitation`]: listed by `GET
+//! portals/self/invitations` (administrators; `start`/`num` paging,
+//! `{total, start, num, nextStart, invitations}`), unknown to
+//! `community/users` and the org listing, holding a seat of its user type
+//! (counted in `assigned` and `users/counts`) and its username
+//! (`checkUsernames` suggests another, a second invite is `notInvited`).
+//! It lapses after [`SimulatorConfig::invitation_lifetime`] by the
+//! simulator's clock, freeing its seat but not its username (§2: not simply
+//! reused); tests accept or expire one with
+//! [`PortalSimulator::accept_invitation`] and
+//! [`PortalSimulator::expire_invitation`].
+//!
 //! Group membership: `community/users/<u>` (and `portals/self.user`) list
 //! the user's own `groups`, but the `portals/self/users` listing does not.
 //! Whether ArcGIS Online's listing carries them is not established (fact
@@ -33,7 +49,7 @@
 //!
 //! - `config`: [`SimulatorConfig`] and what it is made of ([`SimAccount`],
 //!   [`SimRole`], [`RefusalStyle`]); `member`: [`SimMember`],
-//!   [`MemberStatus`]; `fault`: [`Fault`], [`FaultKind`]; `duration_ms`:
+//!   [`MemberStatus`], [`SimInvitation`]; `fault`: [`Fault`], [`FaultKind`]; `duration_ms`:
 //!   their millisecond durations in JSON;
 //! - `sim`: the in-process API ([`PortalSimulator`]: inspection, fault
 //!   injection, clock-free controls);
@@ -41,8 +57,9 @@
 //!   [`RunningSimulator`]);
 //! - `org`: the fixed organization settings and its role rules;
 //! - `state`: the mutable organization and the portal's rules, one concern
-//!   per file (accounts and tokens, members and invitations, groups,
-//!   licences, faults and request counts); no HTTP, no clock;
+//!   per file (accounts and tokens, members and invitations, pending
+//!   invitations, groups, licences, faults and request counts); no HTTP, no
+//!   clock;
 //! - `layers`: hosted feature layers, their records and `query`;
 //! - `error`: the sharing API's error object; `lists`: list parameters and
 //!   paging;
@@ -51,11 +68,14 @@
 //!
 //! # Control routes (for other processes)
 //!
-//! `GET /_sim/state` (members, purchased/assigned seats, groups, request
-//! counts, records per hosted layer), `POST /_sim/faults` (a JSON
-//! [`Fault`]), `DELETE /_sim/faults`, `POST /_sim/expire-tokens`,
-//! `POST /_sim/purchased` (`{"user_type":"viewerUT","count":5}`),
-//! `POST /_sim/sign-in` (`{"username":"…","at_ms":…}`).
+//! `GET /_sim/state` (members, pending invitations, purchased/assigned
+//! seats, groups, request counts, records per hosted layer), `POST
+//! /_sim/faults` (a JSON [`Fault`]), `DELETE /_sim/faults`, `POST
+//! /_sim/expire-tokens`, `POST /_sim/purchased`
+//! (`{"user_type":"viewerUT","count":5}`), `POST /_sim/sign-in`
+//! (`{"username":"…","at_ms":…}`), `GET /_sim/invitations` (the pending
+//! invitations), `POST /_sim/invitations/accept` and `POST
+//! /_sim/invitations/expire` (`{"username":"…"}`; 404 when there is none).
 //!
 //! # What it must not do
 //!
@@ -77,8 +97,8 @@ mod server;
 mod sim;
 mod state;
 
-pub use config::{RefusalStyle, SimAccount, SimRole, SimulatorConfig};
+pub use config::{INVITATION_LIFETIME, RefusalStyle, SimAccount, SimRole, SimulatorConfig};
 pub use fault::{Fault, FaultKind};
-pub use member::{MemberStatus, SimMember};
+pub use member::{MemberStatus, SimInvitation, SimMember};
 pub use server::{RunningSimulator, serve, spawn};
 pub use sim::PortalSimulator;

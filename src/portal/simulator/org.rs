@@ -20,6 +20,11 @@ pub(super) struct Org {
     /// Pre-built Viewer and Data Editor plus the configured custom roles.
     pub roles: Vec<SimRole>,
     pub refusal_style: RefusalStyle,
+    /// Whether an invite without a password leaves only a pending
+    /// invitation (see [`SimulatorConfig::email_invitations_pending`]).
+    pub email_invitations_pending: bool,
+    /// How long a pending invitation lasts, in milliseconds.
+    pub invitation_lifetime_ms: i64,
 }
 
 impl Org {
@@ -57,6 +62,9 @@ impl Org {
                 .unwrap_or(i64::MAX),
             roles,
             refusal_style: cfg.refusal_style,
+            email_invitations_pending: cfg.email_invitations_pending,
+            invitation_lifetime_ms: i64::try_from(cfg.invitation_lifetime.as_millis())
+                .unwrap_or(i64::MAX),
         }
     }
 

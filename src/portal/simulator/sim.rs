@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::config::SimulatorConfig;
 use super::fault::Fault;
 use super::layers;
-use super::member::SimMember;
+use super::member::{SimInvitation, SimMember};
 use super::org::Org;
 use super::state::State;
 use crate::clock::Clock;
@@ -70,14 +70,21 @@ impl PortalSimulator {
         &self.inner.org
     }
 
-    /// The state, locked. Never hold the guard across an `.await`.
+    /// The state, locked, with every invitation whose time is up at
+    /// [`Self::now`] lapsed first, so no reader sees one. Never hold the
+    /// guard across an `.await`.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the state half-updated
         // in a way that matters to a test double; keep serving.
-        self.inner
+        let mut st = self
+            .inner
             .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Why here: lapsing is due to time alone, not to any request, and
+        // every reader (HTTP or in-process) goes through this lock.
+        st.lapse_invitations(self.now());
+        st
     }
 
     /// All members, sorted by username.
@@ -90,7 +97,8 @@ impl PortalSimulator {
         self.lock().members.get(username).cloned()
     }
 
-    /// Seats of `user_type` held by members (pending ones included).
+    /// Seats of `user_type` held by members (pending ones included) and by
+    /// pending invitations.
     pub fn assigned(&self, user_type: &str) -> u64 {
         self.lock().assigned(user_type)
     }
@@ -206,13 +214,53 @@ impl PortalSimulator {
         self.lock().layers.get(&layers::layer_key(layer), globalid)
     }
 
+    /// Every pending invitation, oldest first (then by username), as
+    /// `portals/self/invitations` lists them.
+    pub fn invitations(&self) -> Vec<SimInvitation> {
+        self.lock()
+            .invitations_listed()
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The pending invitation of this exact username.
+    pub fn invitation(&self, username: &str) -> Option<SimInvitation> {
+        self.lock().invitations.get(username).cloned()
+    }
+
+    /// Puts a pending invitation straight into the organization, bypassing
+    /// the invite rules (one sent before the test starts). It holds a seat
+    /// of its type even beyond the purchased count, and lapses at its
+    /// `expires` by [`Self::now`]. Returns `false`, changing nothing, when
+    /// the username is already taken.
+    pub fn seed_invitation(&self, invitation: SimInvitation) -> bool {
+        self.lock().seed_invitation(invitation)
+    }
+
+    /// The person accepts the invitation of this exact username now: it
+    /// becomes an active member with the invited role, user type and
+    /// groups, keeping its seat. Returns whether there was one.
+    pub fn accept_invitation(&self, username: &str) -> bool {
+        let now = self.now();
+        self.lock().accept_invitation(username, now)
+    }
+
+    /// The invitation of this exact username lapses now (as if its 14 days
+    /// were up): it is gone, its seat is free, its username stays
+    /// unavailable. Returns whether there was one.
+    pub fn expire_invitation(&self, username: &str) -> bool {
+        self.lock().lapse(username)
+    }
+
     /// Marks a username as taken by an account of another organization.
     pub fn take_username_elsewhere(&self, username: &str) {
         self.lock().taken_elsewhere.insert(username.to_lowercase());
     }
 
-    /// The `GET /_sim/state` document: members, purchased and assigned seats
-    /// per user type, groups, request counts and pending faults.
+    /// The `GET /_sim/state` document: members, pending invitations,
+    /// purchased and assigned seats per user type, groups, request counts
+    /// and pending faults.
     pub fn state_json(&self) -> serde_json::Value {
         self.lock().snapshot_json(&self.inner.org)
     }

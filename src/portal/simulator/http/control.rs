@@ -27,6 +27,9 @@ pub(super) fn routes() -> Router<PortalSimulator> {
         .route("/_sim/expire-tokens", post(control_expire_tokens))
         .route("/_sim/purchased", post(control_purchased))
         .route("/_sim/sign-in", post(control_sign_in))
+        .route("/_sim/invitations", get(control_invitations))
+        .route("/_sim/invitations/accept", post(control_accept_invitation))
+        .route("/_sim/invitations/expire", post(control_expire_invitation))
 }
 
 async fn control_state(State(sim): State<PortalSimulator>) -> Json<Value> {
@@ -80,4 +83,36 @@ async fn control_sign_in(
     } else {
         (StatusCode::NOT_FOUND, Json(json!({ "ok": false }))).into_response()
     }
+}
+
+async fn control_invitations(State(sim): State<PortalSimulator>) -> Json<Value> {
+    Json(json!(sim.invitations()))
+}
+
+#[derive(Deserialize)]
+struct UsernameBody {
+    username: String,
+}
+
+/// `{"ok":true}`, or 404 `{"ok":false}` when nothing was found.
+fn found(ok: bool) -> Response {
+    if ok {
+        Json(json!({ "ok": true })).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, Json(json!({ "ok": false }))).into_response()
+    }
+}
+
+async fn control_accept_invitation(
+    State(sim): State<PortalSimulator>,
+    Json(b): Json<UsernameBody>,
+) -> Response {
+    found(sim.accept_invitation(&b.username))
+}
+
+async fn control_expire_invitation(
+    State(sim): State<PortalSimulator>,
+    Json(b): Json<UsernameBody>,
+) -> Response {
+    found(sim.expire_invitation(&b.username))
 }

@@ -13,6 +13,8 @@ pub(super) enum Endpoint {
     UserCounts,
     Roles,
     OrgUsers,
+    /// `portals/self/invitations`: the pending invitations, paged.
+    Invitations,
     Invite,
     UpdateLicenseType,
     UpdateRole,
@@ -71,6 +73,7 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         ["portals", p, "roles"] if is_self(p) => Endpoint::Roles,
         ["portals", p, "users"] if is_self(p) => Endpoint::OrgUsers,
         ["portals", p, "invite"] if is_self(p) => Endpoint::Invite,
+        ["portals", p, "invitations"] if is_self(p) => Endpoint::Invitations,
         ["portals", p, "updateuserlicensetype"] if is_self(p) => Endpoint::UpdateLicenseType,
         ["portals", p, "updateuserrole"] if is_self(p) => Endpoint::UpdateRole,
         ["portals", p, "removeusers"] if is_self(p) => Endpoint::RemoveUsers,
@@ -99,6 +102,10 @@ mod tests {
             Endpoint::UpdateRole
         );
         assert_eq!(route("portals/ORG/invite", "ORG"), Endpoint::Invite);
+        assert_eq!(
+            route("portals/self/Invitations", "ORG"),
+            Endpoint::Invitations
+        );
         assert_eq!(route("portals/other/invite", "ORG"), Endpoint::Unknown);
         assert_eq!(
             route("community/users/Ana.Lopez%40x.org", "ORG"),

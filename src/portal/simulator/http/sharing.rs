@@ -1,6 +1,6 @@
 //! The sharing API operations the simulator serves, one match arm each:
-//! `generateToken`, `portals/self…`, `community/…`, and hosted layers'
-//! `query`. Each reads its parameters, checks method and caller, takes the
+//! `generateToken`, `portals/self…` (pending invitations included),
+//! `community/…`, and hosted layers' `query`. Each reads its parameters, checks method and caller, takes the
 //! state lock once and answers JSON.
 //!
 //! Synchronous and free of HTTP plumbing (that is `dispatch`); the rules
@@ -115,7 +115,8 @@ pub(super) fn handle(
             let kind = params.require("type")?;
             let st = sim.lock();
             let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            for m in st.members.values() {
+            // Pending invitations count toward the totals (fact sheet §2).
+            for m in st.seat_holders() {
                 let key = match kind {
                     "userLicenseType" => Some(m.user_type.clone()),
                     "role" => Some(m.role.clone()),
@@ -185,6 +186,16 @@ pub(super) fn handle(
             }
             let listed = listing(params, &users, 10, "users", |m| {
                 st.org_list_user_json(org, m)
+            });
+            Ok(Value::Object(listed))
+        }
+        Endpoint::Invitations => {
+            // Listing the organization's invitations is an administrator's
+            // operation, like the member listing.
+            require_admin(caller)?;
+            let st = sim.lock();
+            let listed = listing(params, &st.invitations_listed(), 10, "invitations", |i| {
+                st.invitation_json(i)
             });
             Ok(Value::Object(listed))
         }

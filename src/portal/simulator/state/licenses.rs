@@ -3,8 +3,8 @@
 //! `updateUserLicenseType` and `updateUserRole`, refused per the
 //! organization's [`RefusalStyle`].
 //!
-//! A seat is held by every member of the type, pending ones included; a
-//! change never oversells.
+//! A seat is held by every member of the type, pending ones included, and
+//! by every pending invitation for the type; a change never oversells.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ use super::State;
 use crate::domain::compat::{self, Compat};
 use crate::portal::simulator::config::RefusalStyle;
 use crate::portal::simulator::error::ApiError;
+use crate::portal::simulator::member::SimMember;
 use crate::portal::simulator::org::Org;
 
 /// Why a role or type change was refused (reported per [`RefusalStyle`]).
@@ -44,11 +45,20 @@ impl Refusal {
 }
 
 impl State {
+    /// Seats of `user_type` held by members and pending invitations.
     pub fn assigned(&self, user_type: &str) -> u64 {
-        self.members
-            .values()
+        self.seat_holders()
             .filter(|m| m.user_type == user_type)
             .count() as u64
+    }
+
+    /// Everyone holding a seat: the members, then the members-to-be of the
+    /// pending invitations (fact sheet §2: pending members count toward the
+    /// totals; that they hold a user type seat is assumed).
+    pub fn seat_holders(&self) -> impl Iterator<Item = &SimMember> {
+        self.members
+            .values()
+            .chain(self.invitations.values().map(|i| &i.member))
     }
 
     pub fn purchased(&self, user_type: &str) -> u64 {
@@ -67,10 +77,10 @@ impl State {
         &self.purchased
     }
 
-    /// Assigned seats per user type, only types with members.
+    /// Assigned seats per user type, only types with seat holders.
     pub fn assigned_map(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for m in self.members.values() {
+        for m in self.seat_holders() {
             *out.entry(m.user_type.clone()).or_insert(0) += 1;
         }
         out

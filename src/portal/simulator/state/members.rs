@@ -1,4 +1,5 @@
-//! Members: whether a username is taken, seeding, `portals/self/invite`
+//! Members: whether a username is taken (by a member, an account elsewhere,
+//! a pending or lapsed invitation), seeding, `portals/self/invite`
 //! (every rule of fact sheet §10.3), profile updates, removal,
 //! `checkUsernames` suggestions, and the user JSON (`community/users/<u>`
 //! and the org listing's entries).
@@ -49,10 +50,14 @@ fn group_list(v: Option<&Value>) -> Vec<String> {
 impl State {
     /// Usernames are unique across all of ArcGIS Online (§8); uniqueness is
     /// taken to be case-insensitive (an assumption: sign-in is
-    /// case-sensitive, uniqueness is not documented).
+    /// case-sensitive, uniqueness is not documented). A pending invitation's
+    /// username is taken, and so is a lapsed one's (§2: not simply reused).
     pub fn is_taken(&self, username: &str) -> bool {
         let lc = username.to_lowercase();
-        self.taken_elsewhere.contains(&lc) || self.members.keys().any(|k| k.to_lowercase() == lc)
+        self.taken_elsewhere.contains(&lc)
+            || self.members.keys().any(|k| k.to_lowercase() == lc)
+            || self.is_invited(username)
+            || self.is_lapsed_name(username)
     }
 
     pub fn seed_member(&mut self, member: SimMember) -> bool {
@@ -92,6 +97,12 @@ impl State {
                 continue;
             }
             match self.admit(org, inv, now) {
+                // Why: which of the two outcomes ArcGIS Online has for an
+                // invite without a password is the fact sheet's open
+                // question; the organization's setting picks one.
+                Ok((member, None)) if org.email_invitations_pending => {
+                    self.hold_invitation(org, member, now);
+                }
                 Ok((member, password)) => {
                     if let Some(p) = password {
                         self.passwords.insert(member.username.clone(), p);

@@ -9,13 +9,15 @@
 //! This file holds the data and how it starts; the portal's rules are in
 //! one file per concern, each adding methods to [`State`]: `accounts`
 //! (passwords, tokens, who is calling), `members` (invitations, profiles,
-//! removal, the user JSON), `groups` (search, membership), `licenses` (seats
-//! per user type, user type and role changes), `faults` (injected faults and
+//! removal, the user JSON), `invitations` (pending invitations: listing,
+//! acceptance, lapse), `groups` (search, membership), `licenses` (seats per
+//! user type, user type and role changes), `faults` (injected faults and
 //! request counts).
 
 mod accounts;
 mod faults;
 mod groups;
+mod invitations;
 mod licenses;
 mod members;
 
@@ -27,7 +29,7 @@ use sha2::{Digest, Sha256};
 use super::config::SimulatorConfig;
 use super::fault::Fault;
 use super::layers::Layers;
-use super::member::{MemberStatus, SimMember};
+use super::member::{MemberStatus, SimInvitation, SimMember};
 use super::org::Org;
 use crate::domain::UnixMillis;
 
@@ -74,6 +76,12 @@ pub(super) struct State {
     pub groups: Vec<Group>,
     /// Lower-cased names of accounts outside the organization.
     pub taken_elsewhere: BTreeSet<String>,
+    /// Pending invitations by exact username (see
+    /// [`SimulatorConfig::email_invitations_pending`]).
+    pub invitations: BTreeMap<String, SimInvitation>,
+    /// Lower-cased usernames of lapsed invitations: not reused (fact sheet
+    /// §2).
+    lapsed_names: BTreeSet<String>,
     pub faults: Vec<Fault>,
     /// Request counts by lower-cased path below `/sharing/rest/` (or, for
     /// a hosted layer, its lower-cased path).
@@ -117,6 +125,8 @@ impl State {
                 .iter()
                 .map(|u| u.to_lowercase())
                 .collect(),
+            invitations: BTreeMap::new(),
+            lapsed_names: BTreeSet::new(),
             faults: Vec::new(),
             requests: BTreeMap::new(),
             layers: Layers::default(),
@@ -172,11 +182,12 @@ impl State {
         st
     }
 
-    /// The `GET /_sim/state` document.
+    /// The `GET /_sim/state` document (pending invitations included).
     pub fn snapshot_json(&self, org: &Org) -> Value {
         json!({
             "orgId": org.id,
             "members": self.members.values().collect::<Vec<_>>(),
+            "invitations": self.invitations.values().collect::<Vec<_>>(),
             "purchased": self.purchased,
             "assigned": self.assigned_map(),
             "groups": self.groups.iter().map(|g| json!({"id": g.id, "title": g.title})).collect::<Vec<_>>(),
