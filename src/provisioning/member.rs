@@ -90,28 +90,23 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     | PortalError::Unanswered(_)),
                 ) => {
                     // The invitation may have gone through after all (a retry
-                    // of a timed-out invite, a concurrent attempt): look once.
-                    let is_ours = |m: &Member| is_ours(m, &org_id, &email_key);
-                    let again =
-                        tokio::time::timeout(Duration::from_secs(3), portal.member(username)).await;
-                    if let Ok(Ok(Some(m))) = again
-                        && is_ours(&m)
-                    {
-                        return Ok(Created::adopted(username));
-                    }
-                    if matches!(err, PortalError::NotInvited { .. })
-                        && matches!(
-                            tokio::time::timeout(
-                                Duration::from_secs(3),
-                                portal.username_available(username)
-                            )
-                            .await,
-                            Ok(Ok(false))
-                        )
-                    {
-                        // Taken by someone else in the meantime: next name.
-                        from = n + 1;
-                        continue;
+                    // of a timed-out invite, a concurrent attempt, a lost
+                    // reply): look once, at the member and at the pending
+                    // invitations.
+                    // Past the deadline when the invite timed out: the look
+                    // has a short time of its own (see LOOK_UP_GRACE).
+                    let look_until = deadline.max(Instant::now()) + LOOK_UP_GRACE;
+                    let look = self
+                        .holder(&org_id, &email_key, username, look_until)
+                        .await;
+                    match look {
+                        Ok(Holder::Person) => return Ok(Created::adopted(username)),
+                        Ok(Holder::Other) if matches!(err, PortalError::NotInvited { .. }) => {
+                            // Taken by someone else in the meantime: next name.
+                            from = n + 1;
+                            continue;
+                        }
+                        _ => {}
                     }
                     // Unknown is not failed: an invitation that went out
                     // unanswered may still be carried out after this look.
@@ -154,21 +149,72 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         candidates: u32,
         deadline: Instant,
     ) -> Result<Scan, PortalError> {
-        let portal = &*self.portal;
         for n in from..candidates {
             let name = candidate(base, n);
-            if let Some(existing) = within(deadline, portal.member(name.as_str())).await? {
-                if is_ours(&existing, org_id, email_key) {
-                    return Ok(Scan::Ours(name));
-                }
-                continue;
-            }
-            if within(deadline, portal.username_available(name.as_str())).await? {
-                return Ok(Scan::Free(n, name));
+            match self
+                .holder(org_id, email_key, name.as_str(), deadline)
+                .await?
+            {
+                Holder::Person => return Ok(Scan::Ours(name)),
+                Holder::Nobody => return Ok(Scan::Free(n, name)),
+                Holder::Other => {}
             }
         }
         Ok(Scan::AllTaken)
     }
+
+    /// Who holds the username `name`: the person (a member of this
+    /// organization with their e-mail, or an invitation to them still
+    /// pending: e-mail invitations are no members until accepted), nobody
+    /// (the portal calls it available), or someone else. The invitations
+    /// are read only for a name that is taken and no member's, so a new
+    /// member costs no extra call.
+    async fn holder(
+        &self,
+        org_id: &str,
+        email_key: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Holder, PortalError> {
+        let portal = &*self.portal;
+        if let Some(existing) = within(deadline, portal.member(name)).await? {
+            return Ok(if is_ours(&existing, org_id, email_key) {
+                Holder::Person
+            } else {
+                Holder::Other
+            });
+        }
+        if within(deadline, portal.username_available(name)).await? {
+            return Ok(Holder::Nobody);
+        }
+        let now = self.clock.now();
+        Ok(match within(deadline, portal.invitation(name)).await? {
+            Some(inv)
+                if !inv.expired_at(now)
+                    && inv.email.as_deref().map(str::to_lowercase).as_deref()
+                        == Some(email_key) =>
+            {
+                Holder::Person
+            }
+            _ => Holder::Other,
+        })
+    }
+}
+
+/// How long the look-up after a failed or unanswered invitation may take
+/// beyond the request's deadline (a member, a name and an invitations page:
+/// three calls at most). Every function timeout leaves room for it (see
+/// `config::WorkflowSettings`).
+pub const LOOK_UP_GRACE: Duration = Duration::from_secs(3);
+
+/// Who holds a username ([`Provisioner::holder`]).
+enum Holder {
+    /// The person: their member, or their pending invitation.
+    Person,
+    /// Nobody: available.
+    Nobody,
+    /// Someone else (or a lapsed invitation, whose name stays taken).
+    Other,
 }
 
 /// Whether the portal's member is the person: this organization, this
