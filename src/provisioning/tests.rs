@@ -1220,14 +1220,16 @@ async fn an_approval_hold_without_its_request_is_given_back_by_a_sweep() {
     );
 }
 
-/// Issue 11, defect 2: a second decision that found the first one's fresh
+/// Issue 11, defect 2: a decision that found another decision's fresh
 /// reservation took it for its own, lost the request's transition, and
-/// gave the winner's seat back. Here the second approval of a request
-/// without a hold runs after the first reserved the seat and before the
-/// first marked the request approved (as a Slack retry can): whoever wins,
-/// the member has its seat.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// gave the winner's seat back. Lined up exactly: the first approval
+/// reserves the seat and stops before marking the request approved; a
+/// second approval (a Slack retry) finds that seat, approves, and the
+/// member is made on it; then the first goes on and loses. The member
+/// keeps its seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_losing_approval_never_gives_back_the_seat_the_winner_uses() {
+    use crate::seats::faulty::{FaultyLedger, StoreOp};
     const RULES: &str = r#"
         [[pools]]
         name = "acme"
@@ -1240,7 +1242,7 @@ async fn a_losing_approval_never_gives_back_the_seat_the_winner_uses() {
         email_domains = ["acme.org"]
     "#;
     let portal = Arc::new(FakePortal::new("org1", &[]));
-    let ledger = Arc::new(MemoryLedger::new());
+    let ledger = Arc::new(FaultyLedger::new(Arc::new(MemoryLedger::new())));
     let p = Arc::new(Provisioner::new(
         ledger.clone(),
         portal.clone(),
@@ -1262,31 +1264,29 @@ async fn a_losing_approval_never_gives_back_the_seat_the_winner_uses() {
     };
     assert_eq!(ledger.usage(&acme()).await.unwrap().used, 0, "no hold");
 
-    // Twenty approvals at once, on a multi-threaded runtime.
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..20 {
-        let p = p.clone();
-        let id = id.clone();
-        tasks.spawn(async move {
-            p.decide_request(
-                &id,
-                Verdict::Approve,
-                &format!("admin:{i}"),
-                None,
-                None,
-                NOW + 1,
-            )
-            .await
-        });
-    }
-    let mut decided = 0;
-    while let Some(d) = tasks.join_next().await {
-        if matches!(d.unwrap(), DecisionOutcome::Decided { .. }) {
-            decided += 1;
-        }
-    }
+    let paused = ledger.pause(StoreOp::TransitionRequest);
+    let first = {
+        let (p, id) = (p.clone(), id.clone());
+        tokio::spawn(async move {
+            p.decide_request(&id, Verdict::Approve, "admin:1", None, None, NOW + 1)
+                .await
+        })
+    };
+    paused.reached().await;
+    let second = p
+        .decide_request(&id, Verdict::Approve, "admin:2", None, None, NOW + 2)
+        .await;
+    paused.resume();
+    let first = first.await.unwrap();
 
-    assert_eq!(decided, 1);
+    assert!(
+        matches!(second, DecisionOutcome::Decided { .. }),
+        "{second:?}"
+    );
+    assert!(
+        matches!(first, DecisionOutcome::AlreadyDecided { .. }),
+        "{first:?}"
+    );
     assert_eq!(portal.members().len(), 1);
     let claims = ledger.claims(&acme()).await.unwrap();
     assert_eq!(claims.len(), 1, "{claims:?}");
@@ -1338,4 +1338,60 @@ async fn the_sweeper_finds_a_member_made_under_a_numbered_name_and_keeps_its_sea
         (ClaimState::Active, Some("ana_acme1"))
     );
     assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1);
+}
+
+/// Issue 11, defect 13 (the claim): when the store failed between creating
+/// the member and activating the claim, every retry of that same delivery
+/// was answered 503 `claim_in_progress` for the whole stale-reservation
+/// window (two minutes), although the claim was its own. The delivery's
+/// retry resumes its own reservation at once: it finds the member and
+/// activates the claim.
+#[tokio::test]
+async fn a_retry_resumes_its_own_reservation_at_once_after_a_store_failure() {
+    use crate::seats::faulty::{FaultyLedger, StoreOp, Strike};
+    let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+    let ledger = Arc::new(FaultyLedger::new(Arc::new(MemoryLedger::new())));
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    ledger.fail(StoreOp::Activate, Strike::Before, 1);
+    let first = p
+        .sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(first.outcome, Outcome::RetryLater { ref code, .. } if code == "store_unavailable"),
+        "{first:?}"
+    );
+    assert_eq!(portal.members().len(), 1, "the member was made");
+
+    // The sender retries a second later, well inside the stale window.
+    let again = p
+        .sign_up(
+            &key("d1"),
+            "h1",
+            &signup("ana@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW + 1_000,
+        )
+        .await;
+
+    assert!(
+        matches!(again.outcome, Outcome::Provisioned { ref username, adopted: true, .. } if username == "ana_acme"),
+        "{again:?}"
+    );
+    assert_eq!(portal.members().len(), 1);
+    let claims = ledger.inner().claims(&acme()).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].state, ClaimState::Active);
 }

@@ -76,6 +76,7 @@ mod failures;
 mod requests;
 
 pub mod dynamo;
+pub mod faulty;
 pub mod memory;
 pub mod sqlite;
 
