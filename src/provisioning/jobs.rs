@@ -54,7 +54,7 @@ impl JobResult {
 }
 
 /// How long a failed sign-up stays listed.
-const FAILURE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(super) const FAILURE_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// One delivery of a queued job, as a worker runs it: the attempt

@@ -96,9 +96,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     // Past the deadline when the invite timed out: the look
                     // has a short time of its own (see LOOK_UP_GRACE).
                     let look_until = deadline.max(Instant::now()) + LOOK_UP_GRACE;
-                    let look = self
-                        .holder(&org_id, &email_key, username, look_until)
-                        .await;
+                    let look = self.holder(&org_id, &email_key, username, look_until).await;
                     match look {
                         Ok(Holder::Person) => return Ok(Created::adopted(username)),
                         Ok(Holder::Other) if matches!(err, PortalError::NotInvited { .. }) => {

@@ -26,9 +26,10 @@ use crate::domain::{PoolId, RequestState, UnixMillis, Username};
 use crate::policy::Pool;
 use crate::policy::username::MAX_CANDIDATES;
 use crate::portal::{Portal, PortalError};
-use crate::seats::{Claim, Hold, LedgerError, SeatLedger, Stage, Transition};
+use crate::seats::{Claim, FailedSignup, Hold, LedgerError, SeatLedger, Stage, Transition};
 
 use super::claims::APPROVAL;
+use super::jobs::FAILURE_RETENTION;
 use super::member::Scan;
 use super::workflow::Provisioner;
 
@@ -178,13 +179,32 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 },
             );
         }
-        Ok(
-            if self.give_back(&claim.key, &claim.claim_id, &from).await {
-                Settle::Released
-            } else {
-                Settle::MovedOn
-            },
+        if !self.give_back(&claim.key, &claim.claim_id, &from).await {
+            return Ok(Settle::MovedOn);
+        }
+        // Whoever asked for this seat gets no member: say so where the
+        // administrator looks (the status page's failures, the audit trail).
+        let failure = FailedSignup {
+            key: claim.key.clone(),
+            delivery: claim.delivery.clone(),
+            username: claim.username.clone(),
+            code: "not_created".into(),
+            message: "The member was not created (the attempt stopped before it finished and the portal holds no member or invitation for the person); the seat was given back.".into(),
+            at: now,
+        };
+        let retain_until = now + FAILURE_RETENTION.as_millis() as i64;
+        if let Err(e) = self.ledger.record_failure(&failure, retain_until).await {
+            tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
+        }
+        self.audit(
+            "system",
+            "seat.released",
+            &claim.key,
+            format!("stale reservation of {} settled: no member", claim.delivery),
+            now,
         )
+        .await;
+        Ok(Settle::Released)
     }
 
     /// Gives back a stale approval hold that no pending request of the pool

@@ -1395,3 +1395,40 @@ async fn a_retry_resumes_its_own_reservation_at_once_after_a_store_failure() {
     assert_eq!(claims.len(), 1);
     assert_eq!(claims[0].state, ClaimState::Active);
 }
+
+/// A stale reservation the sweeper gives back because no member came of
+/// it is listed as a failure (`not_created`), so the person's sign-up does
+/// not vanish silently: every approved request ends with a member or a
+/// recorded failure.
+#[tokio::test]
+async fn a_reservation_the_sweeper_gives_back_is_recorded_as_a_failure() {
+    let w = world();
+    let k = ClaimKey {
+        pool: acme(),
+        person: "ana@acme.org".into(),
+    };
+    w.ledger
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 2,
+            delivery: "okta:evt-1",
+            claim_id: "c-1",
+            username: "ana_acme",
+            hold: crate::seats::Hold::Queued,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+
+    let report =
+        w.p.sweep(NOW + 600_000, Duration::from_secs(120), &[])
+            .await;
+
+    assert_eq!(report.released, 1, "{report:?}");
+    let failures = w.ledger.failures(&acme(), NOW + 600_000).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (failures[0].code.as_str(), failures[0].delivery.as_str()),
+        ("not_created", "okta:evt-1")
+    );
+}
