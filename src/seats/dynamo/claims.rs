@@ -46,19 +46,46 @@ impl DynamoLedger {
         }
     }
 
-    /// A transaction's delete of the claim under `key`, only while its id is
-    /// `claim_id` (`release` and `rekey`).
-    fn delete_claim_with_id(
+    /// Deletes the claim under `key` only if it is still exactly as `read`
+    /// (its id, state, hold, username, delivery and last change): a rekey
+    /// moves the claim as it was read, never over a change made meanwhile.
+    fn delete_claim_as_read(
         &self,
         key: &ClaimKey,
-        claim_id: &str,
+        read: &Claim,
     ) -> Result<TransactWriteItem, LedgerError> {
-        let delete = Delete::builder()
+        let mut condition = String::from(
+            "#claim_id = :cid AND #state = :state AND #delivery = :delivery AND #updated_at = :ver",
+        );
+        let mut delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(item::claim_key(key)))
-            .condition_expression("#claim_id = :cid")
             .expression_attribute_names("#claim_id", "claim_id")
-            .expression_attribute_values(":cid", s(claim_id))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#delivery", "delivery")
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_names("#hold", "hold")
+            .expression_attribute_names("#username", "username")
+            .expression_attribute_values(":cid", s(&read.claim_id))
+            .expression_attribute_values(":state", s(read.state.as_str()))
+            .expression_attribute_values(":delivery", s(&read.delivery))
+            .expression_attribute_values(":ver", n(read.updated_at));
+        match read.hold {
+            Some(h) => {
+                condition.push_str(" AND #hold = :hold");
+                delete = delete.expression_attribute_values(":hold", s(h.as_str()));
+            }
+            None => condition.push_str(" AND attribute_not_exists(#hold)"),
+        }
+        match &read.username {
+            Some(u) => {
+                condition.push_str(" AND #username = :username");
+                delete = delete.expression_attribute_values(":username", s(u));
+            }
+            None => condition.push_str(" AND attribute_not_exists(#username)"),
+        }
+        let delete = delete
+            .condition_expression(condition)
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().delete(delete).build())
@@ -140,17 +167,19 @@ impl DynamoLedger {
         new_person: &str,
         now: UnixMillis,
     ) -> Result<Step<Rekey>, LedgerError> {
-        let mut claim = match self.get_claim(key).await? {
+        let read = match self.get_claim(key).await? {
             Some(c) if c.claim_id == claim_id => c,
             _ => return Ok(Step::Done(Rekey::NotFound)),
         };
         if key.person == new_person {
-            return Ok(Step::Done(Rekey::Moved(claim)));
+            return Ok(Step::Done(Rekey::Moved(read)));
         }
+        let mut claim = read.clone();
         claim.key.person = new_person.to_string();
         claim.updated_at = now;
-        // Why: only this reservation's claim moves, and only as it was read.
-        let delete = self.delete_claim_with_id(key, claim_id)?;
+        // Why: only this reservation's claim moves, and only as it was read
+        // (a transition in between makes this attempt read again).
+        let delete = self.delete_claim_as_read(key, &read)?;
         // Why: never overwrite the new person's own claim.
         let put = self
             .put_if_absent(ClaimRecord::from(&claim).0)

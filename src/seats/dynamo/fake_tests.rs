@@ -561,3 +561,65 @@ async fn the_audit_trail_is_read_day_by_day_from_the_day_markers() {
     );
     assert_eq!(script.requests[2].1["Limit"], 1);
 }
+
+/// Issue 11, defect 12: a rekey deleted the old claim on its id alone and
+/// put back the claim as it had read it, overwriting a change made in
+/// between (a claim activated meanwhile went back to RESERVED). The delete
+/// now expects the claim exactly as read; when it changed, the rekey reads
+/// again and moves the claim as it is now.
+#[tokio::test]
+async fn a_rekey_moves_the_claim_as_read_and_reads_again_when_it_changed_meanwhile() {
+    let reserved = json!({
+        "pk": {"S": "POOL#acme"}, "sk": {"S": "CLAIM#ana@example.org"},
+        "claim_id": {"S": "c-old"}, "state": {"S": "RESERVED"}, "hold": {"S": "QUEUED"},
+        "username": {"S": "ana_acme"}, "delivery": {"S": "standard:d-0"},
+        "reserved_at": {"N": "500"}, "updated_at": {"N": "500"},
+        "pool": {"S": "acme"}, "person": {"S": "ana@example.org"}
+    });
+    let (ledger, script) = fake(
+        vec![
+            ok(json!({"Item": reserved})),
+            // Activated between the read and the move.
+            cancelled_with(json!([{"Code": "ConditionalCheckFailed"}, {"Code": "None"}])),
+            ok(json!({"Item": stored_claim_json()})),
+            ok(json!({})),
+        ],
+        5,
+    )
+    .await;
+
+    let moved = ledger
+        .rekey(&claim_key_(), "c-old", "ana@new.example.org", 900)
+        .await
+        .unwrap();
+
+    let crate::seats::Rekey::Moved(claim) = moved else {
+        panic!("{moved:?}")
+    };
+    assert_eq!(claim.state, ClaimState::Active, "the change made meanwhile");
+    assert_eq!(claim.key.person, "ana@new.example.org");
+    let script = script.lock().unwrap();
+    let first = &script.requests[1].1["TransactItems"][0]["Delete"];
+    let condition = first["ConditionExpression"].as_str().unwrap();
+    for part in [
+        "#claim_id = :cid",
+        "#state = :state",
+        "#updated_at = :ver",
+        "#hold = :hold",
+    ] {
+        assert!(condition.contains(part), "{condition}");
+    }
+    assert_eq!(first["ExpressionAttributeValues"][":ver"]["N"], "500");
+    let second = &script.requests[3].1["TransactItems"];
+    assert_eq!(
+        second[0]["Delete"]["ExpressionAttributeValues"][":ver"]["N"],
+        "600"
+    );
+    assert!(
+        second[0]["Delete"]["ConditionExpression"]
+            .as_str()
+            .unwrap()
+            .contains("attribute_not_exists(#hold)")
+    );
+    assert_eq!(second[1]["Put"]["Item"]["state"]["S"], "ACTIVE");
+}
