@@ -41,6 +41,8 @@ pub(super) const IN_FLIGHT: &[Stage] = &[Stage::Reserved(Hold::InFlight)];
 pub(super) const QUEUED: &[Stage] = &[Stage::Reserved(Hold::Queued)];
 /// A claim held for a pending request.
 pub(super) const APPROVAL: &[Stage] = &[Stage::Reserved(Hold::Approval)];
+/// A claim whose invitation's outcome was not seen.
+pub(super) const UNKNOWN: &[Stage] = &[Stage::Reserved(Hold::Unknown)];
 /// A claim a job works on: queued, or left in flight or unknown by the
 /// attempt that queued it.
 pub(super) const JOB: &[Stage] = &[
@@ -48,12 +50,18 @@ pub(super) const JOB: &[Stage] = &[
     Stage::Reserved(Hold::InFlight),
     Stage::Reserved(Hold::Unknown),
 ];
+/// A claim a job works on whose invitation is known not to be pending:
+/// the only ones a failed job gives back.
+pub(super) const JOB_NOT_SENT: &[Stage] = &[
+    Stage::Reserved(Hold::Queued),
+    Stage::Reserved(Hold::InFlight),
+];
 /// A claim whose member exists.
 pub(super) const ACTIVE: &[Stage] = &[Stage::Active];
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
-    /// Reserves the person's seat for a sign-up, held as `hold`: the claim's
-    /// key and id to work on, or the answer when there is nothing to do.
+    /// Reserves the person's seat for a sign-up, held as `hold`: the claim
+    /// to work on ([`Held`]), or the answer when there is nothing to do.
     ///
     /// The person's existing claim decides: ACTIVE → already a member; this
     /// delivery's own reservation in flight or unknown (a retry after a
@@ -62,7 +70,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// outcome is unknown → taken over (the creation then adopts a member
     /// the first attempt made); anything else (live, queued, held for
     /// approval) is in progress (`Queued` callers: "accepted", its job will
-    /// finish it).
+    /// finish it). A claim whose outcome is unknown stays UNKNOWN while it
+    /// is worked on: an invitation may still land, so only a look-up that
+    /// finds the member (activate) or the sweeper's (release) ends it.
     pub(super) async fn reserve_claim(
         &self,
         delivery: &DeliveryKey,
@@ -70,7 +80,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         grant: &Grant,
         hold: Hold,
         now: UnixMillis,
-    ) -> Result<(ClaimKey, String), Outcome> {
+    ) -> Result<Held, Outcome> {
         let key = ClaimKey {
             pool: grant.pool.clone(),
             person: req.email.key(),
@@ -80,7 +90,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .reserve_seat(&key, grant, &this_delivery, hold, now)
             .await
         {
-            Ok(Reservation::Reserved(c)) => return Ok((key, c.claim_id)),
+            Ok(Reservation::Reserved(c)) => {
+                return Ok(Held {
+                    key,
+                    claim_id: c.claim_id,
+                    hold,
+                });
+            }
             Ok(Reservation::PoolFull { used }) => {
                 tracing::info!(pool = %grant.pool, used, "pool full");
                 return Err(Outcome::PoolFull {
@@ -96,30 +112,28 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
         let ours = existing.delivery == this_delivery;
         let stale = now - existing.updated_at >= self.settings.stale_reservation.as_millis() as i64;
-        let take_from: &[Stage] = match existing.stage() {
+        let (take_from, keep): (&[Stage], Hold) = match existing.stage() {
             Stage::Active => {
                 return Err(Outcome::AlreadyMember {
                     pool: grant.pool.to_string(),
                     username: existing.username.unwrap_or_default(),
                 });
             }
-            Stage::Reserved(h @ (Hold::InFlight | Hold::Unknown)) if ours => {
-                tracing::info!(pool = %grant.pool, claim = %existing.claim_id, hold = h.as_str(), "resuming this delivery's own reservation");
-                &[
-                    Stage::Reserved(Hold::InFlight),
-                    Stage::Reserved(Hold::Unknown),
-                ]
+            Stage::Reserved(Hold::InFlight) if ours => {
+                tracing::info!(pool = %grant.pool, claim = %existing.claim_id, "resuming this delivery's own reservation");
+                (IN_FLIGHT, hold)
             }
             Stage::Reserved(Hold::InFlight) if stale => {
                 // An attempt crashed after reserving: take its claim over.
                 tracing::warn!(pool = %grant.pool, claim = %existing.claim_id, "taking over a stale reservation");
-                IN_FLIGHT
+                (IN_FLIGHT, hold)
             }
             Stage::Reserved(Hold::Unknown) => {
                 // Its attempt gave up not knowing whether the member was
-                // made: the creation looks it up first.
-                tracing::warn!(pool = %grant.pool, claim = %existing.claim_id, "taking over a reservation whose outcome was not seen");
-                &[Stage::Reserved(Hold::Unknown)]
+                // made: the creation looks it up first, and the claim stays
+                // UNKNOWN meanwhile.
+                tracing::warn!(pool = %grant.pool, claim = %existing.claim_id, ours, "working on a reservation whose outcome was not seen");
+                (UNKNOWN, Hold::Unknown)
             }
             Stage::Reserved(_) => return Err(in_progress(grant, existing, hold)),
         };
@@ -128,11 +142,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             stages: take_from,
         };
         let change = Change::Rehold {
-            hold,
+            hold: keep,
             delivery: Some(&this_delivery),
         };
         match self.ledger.transition(&key, expect, change, now).await {
-            Ok(Transition::Done(c)) => Ok((key, c.claim_id)),
+            Ok(Transition::Done(c)) => Ok(Held {
+                key,
+                claim_id: c.claim_id,
+                hold: keep,
+            }),
             // Someone else moved it first: theirs now.
             Ok(_) => Err(in_progress(grant, existing, hold)),
             Err(e) => {
@@ -327,6 +345,30 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         now: UnixMillis,
     ) -> Result<Rekey, LedgerError> {
         self.ledger.rekey(key, claim_id, new_person, now).await
+    }
+}
+
+/// The claim a sign-up works on ([`Provisioner::reserve_claim`]).
+pub(super) struct Held {
+    /// Pool and person.
+    pub(super) key: ClaimKey,
+    /// The claim's id.
+    pub(super) claim_id: String,
+    /// How it is held now: as asked, or UNKNOWN when an earlier attempt's
+    /// invitation may still land (then no failure of this attempt gives
+    /// the seat back).
+    pub(super) hold: Hold,
+}
+
+impl Held {
+    /// The stage the claim is in, for the next transition's expectation.
+    pub(super) fn stage(&self) -> [Stage; 1] {
+        [Stage::Reserved(self.hold)]
+    }
+
+    /// Whether an invitation of an earlier attempt may still land.
+    pub(super) fn unknown(&self) -> bool {
+        self.hold == Hold::Unknown
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::claims::JOB;
+use super::claims::{JOB, JOB_NOT_SENT};
 use super::member::{CreateError, candidates};
 use super::outcome::{Outcome, failure_outcome};
 use super::workflow::Provisioner;
@@ -85,6 +85,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     .await;
             }
         };
+        let unknown = claim
+            .as_ref()
+            .is_some_and(|c| c.stage() == Stage::Reserved(Hold::Unknown));
         match claim {
             Some(c) if c.claim_id == job.claim_id && c.stage() == Stage::Active => {
                 return JobResult::done(Outcome::AlreadyMember {
@@ -105,11 +108,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
         }
         // Still ours and RESERVED: queued (again, if an earlier attempt left
-        // it in flight or unknown) and fresh, so the sweeper leaves it to us.
-        if !self
-            .rehold(&job.claim, &job.claim_id, JOB, Hold::Queued, now)
-            .await
-        {
+        // it in flight) and fresh, so the sweeper leaves it to us. One whose
+        // invitation's outcome was not seen stays UNKNOWN (refreshed): an
+        // invitation may still land, so no failure of this attempt gives
+        // the seat back.
+        let hold = if unknown { Hold::Unknown } else { Hold::Queued };
+        if !self.rehold(&job.claim, &job.claim_id, JOB, hold, now).await {
             tracing::warn!(delivery, "job: could not refresh the claim");
         }
         let request = match revalidate(&job.request) {
@@ -176,7 +180,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 Err(e) => {
                     // The member exists; the next attempt adopts it.
                     tracing::error!(delivery, "job: ledger confirm: {e}");
-                    self.transient(job, last_attempt, "store_unavailable", false, now)
+                    self.transient(job, last_attempt, "store_unavailable", true, now)
                         .await
                 }
             },
@@ -186,14 +190,18 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }) => {
                 let outcome = failure_outcome(&err);
                 tracing::warn!(delivery, "job: member not created: {err}");
-                if outcome.is_final() {
+                if outcome.is_final() && !unknown {
                     self.give_up(job, outcome, now).await
                 } else {
+                    // A refusal of a claim whose earlier invitation may
+                    // still land is not final: the look-up settles it.
                     let code = match &outcome {
-                        Outcome::RetryLater { code, .. } => code.clone(),
+                        Outcome::RetryLater { code, .. }
+                        | Outcome::PortalFailed { code, .. }
+                        | Outcome::Rejected { code, .. } => code.clone(),
                         _ => "portal_unavailable".into(),
                     };
-                    self.transient(job, last_attempt, &code, invite_sent, now)
+                    self.transient(job, last_attempt, &code, invite_sent || unknown, now)
                         .await
                 }
             }
@@ -212,6 +220,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         invite_sent: bool,
         now: UnixMillis,
     ) -> JobResult {
+        if invite_sent {
+            // Remembered on the claim, so that no later failure gives the
+            // seat back blindly.
+            self.rehold(&job.claim, &job.claim_id, JOB, Hold::Unknown, now)
+                .await;
+        }
         if !last_attempt {
             return JobResult {
                 outcome: Outcome::retry(code, "The member will be created on a later attempt.", 60),
@@ -260,7 +274,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
 
     /// Releases the job's seat and records why.
     async fn give_up(&self, job: &Job, outcome: Outcome, now: UnixMillis) -> JobResult {
-        let released = self.give_back(&job.claim, &job.claim_id, JOB).await;
+        // Never a claim whose invitation may still land (UNKNOWN): the
+        // sweeper's look-up settles that one.
+        let released = self
+            .give_back(&job.claim, &job.claim_id, JOB_NOT_SENT)
+            .await;
         let (code, message) = match &outcome {
             Outcome::PortalFailed { code, message }
             | Outcome::Rejected { code, message }

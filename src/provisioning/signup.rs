@@ -18,7 +18,7 @@
 
 use tokio::time::Instant;
 
-use super::claims::{IN_FLIGHT, QUEUED};
+use super::claims::QUEUED;
 use super::member::{CreateError, candidates};
 use super::outcome::{Handled, Outcome, failure_outcome, no_matching_pool, store_unavailable};
 use super::workflow::{Provisioner, effective_approval};
@@ -26,7 +26,7 @@ use crate::domain::{ApprovalMode, DeliveryKey, Overrides, SignupRequest, UnixMil
 use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Portal, PortalError};
 use crate::queue::{Job, JobSink};
-use crate::seats::{Hold, SeatLedger, Transition};
+use crate::seats::{Hold, SeatLedger, Stage, Transition};
 
 /// How a sign-up's member gets created.
 #[derive(Clone, Copy)]
@@ -114,13 +114,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         fallback: Option<&dyn JobSink>,
         now: UnixMillis,
     ) -> Outcome {
-        let (key, claim_id) = match self
+        let held = match self
             .reserve_claim(delivery, req, grant, Hold::InFlight, now)
             .await
         {
             Ok(held) => held,
             Err(outcome) => return outcome,
         };
+        let (key, claim_id, from) = (&held.key, &held.claim_id, &held.stage());
 
         let deadline = Instant::now() + self.settings.deadline;
         match self
@@ -128,7 +129,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .await
         {
             Ok(created) => match self
-                .activate(&key, &claim_id, IN_FLIGHT, &created.username, now)
+                .activate(key, claim_id, from, &created.username, now)
                 .await
             {
                 Ok(Transition::Done(_)) => {
@@ -136,7 +137,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     self.audit(
                         &delivery.as_string(),
                         "member.created",
-                        &key,
+                        key,
                         format!(
                             "{} ({}, {}){}",
                             created.username,
@@ -173,7 +174,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 error: err,
                 invite_sent,
             }) => {
-                if let Some(sink) = fallback.filter(|_| err.is_transient()) {
+                // Unknown when this attempt's invitation, or an earlier
+                // one's, may still land.
+                let unknown = invite_sent || held.unknown();
+                if let Some(sink) = fallback.filter(|_| err.is_transient() || unknown) {
                     let job = Job {
                         delivery: delivery.clone(),
                         request: req.clone(),
@@ -182,23 +186,25 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         claim_id: claim_id.clone(),
                         accepted_at: now,
                     };
-                    if let Some(accepted) = self.defer(sink, &job, grant, &err, now).await {
+                    let job_hold = if unknown { Hold::Unknown } else { Hold::Queued };
+                    if let Some(accepted) = self
+                        .defer(sink, &job, from, job_hold, grant, &err, now)
+                        .await
+                    {
                         return accepted;
                     }
                 }
-                if invite_sent {
+                if unknown {
                     // Unknown is not failed: the invitation may have gone
                     // through. The seat stays held until a look-up settles
                     // it (the sender's retry of this delivery, another
                     // sign-up of the person, or the sweeper).
-                    let kept = self
-                        .rehold(&key, &claim_id, IN_FLIGHT, Hold::Unknown, now)
-                        .await;
+                    let kept = self.rehold(key, claim_id, from, Hold::Unknown, now).await;
                     tracing::warn!(pool = %grant.pool, kept, "the invitation's outcome was not seen: {err}");
                     self.audit(
                         &delivery.as_string(),
                         "member.unknown",
-                        &key,
+                        key,
                         format!("{err}; the seat is kept until the member is looked up"),
                         now,
                     )
@@ -210,12 +216,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     );
                 }
                 // Compensation: the member was not created, give the seat back.
-                let released = self.give_back(&key, &claim_id, IN_FLIGHT).await;
+                let released = self.give_back(key, claim_id, from).await;
                 tracing::warn!(pool = %grant.pool, released, "member not created: {err}");
                 self.audit(
                     &delivery.as_string(),
                     "member.failed",
-                    &key,
+                    key,
                     format!("{err}; seat released: {released}"),
                     now,
                 )
@@ -242,13 +248,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .await
         {
             Err(outcome) => outcome,
-            Ok((claim, claim_id)) => {
+            Ok(held) => {
                 let job = Job {
                     delivery: delivery.clone(),
                     request: req.clone(),
                     overrides: overrides.clone(),
-                    claim: claim.clone(),
-                    claim_id: claim_id.clone(),
+                    claim: held.key.clone(),
+                    claim_id: held.claim_id.clone(),
                     accepted_at: now,
                 };
                 match sink.enqueue(&job).await {
@@ -259,8 +265,18 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                             username: grant.username.to_string(),
                         }
                     }
+                    Err(e) if held.unknown() => {
+                        // An earlier invitation may still land: the seat
+                        // stays for a look-up.
+                        tracing::error!("{e}; the seat is kept (outcome unknown)");
+                        Outcome::retry(
+                            "queue_unavailable",
+                            "The job queue is unavailable. Retry later.",
+                            30,
+                        )
+                    }
                     Err(e) => {
-                        let released = self.give_back(&claim, &claim_id, QUEUED).await;
+                        let released = self.give_back(&held.key, &held.claim_id, QUEUED).await;
                         tracing::error!(released, "{e}");
                         Outcome::retry(
                             "queue_unavailable",
@@ -274,13 +290,19 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     }
 
     /// The synchronous path's fallback: the portal did not create the
-    /// member in time (`err` is transient), so the reserved seat is kept and
-    /// the creation queued. [`Outcome::Accepted`], or `None` when the queue
-    /// refused the job and the caller must release the seat as usual.
+    /// member in time (`err` is transient, or an invitation may still
+    /// land), so the reserved seat is kept and the creation queued, the
+    /// claim moved from `from` to `hold` (UNKNOWN when an invitation may
+    /// land: the job looks it up and never gives it back blindly).
+    /// [`Outcome::Accepted`], or `None` when the queue refused the job and
+    /// the caller settles the seat as usual.
+    #[allow(clippy::too_many_arguments)]
     async fn defer(
         &self,
         sink: &dyn JobSink,
         job: &Job,
+        from: &[Stage],
+        hold: Hold,
         grant: &Grant,
         err: &PortalError,
         now: UnixMillis,
@@ -292,7 +314,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         }
         // The job owns the claim now (it also takes one left in flight, if
         // this write fails).
-        self.rehold(&job.claim, &job.claim_id, IN_FLIGHT, Hold::Queued, now)
+        self.rehold(&job.claim, &job.claim_id, from, hold, now)
             .await;
         tracing::info!(pool = %grant.pool, delivery, "portal slow ({err}): seat kept, member queued");
         self.audit(

@@ -1432,3 +1432,54 @@ async fn a_reservation_the_sweeper_gives_back_is_recorded_as_a_failure() {
         ("not_created", "okta:evt-1")
     );
 }
+
+/// Found by the model test (seed 1009, kept in tests/model/regressions.jsonl):
+/// a job's first invitation went unanswered (it landed later), the next
+/// attempt was refused, and the refusal gave the seat back: a member
+/// without a seat. Once an invitation may still land the claim stays
+/// UNKNOWN, no later failure gives it back, and the look-up settles it.
+#[tokio::test]
+async fn a_refusal_after_an_unanswered_invitation_keeps_the_seat_for_the_look_up() {
+    let w = world();
+    let sink = Collect::default();
+    w.p.sign_up(
+        &key("u1"),
+        "h",
+        &signup("ana@acme.org"),
+        &Default::default(),
+        Creation::Queued(&sink),
+        NOW,
+    )
+    .await;
+    let job = sink.take().remove(0);
+
+    w.portal
+        .fail_next_invite(PortalError::Unanswered("no answer".into()));
+    let first = w.p.complete_job(&job, false, NOW + 1_000).await;
+    assert!(first.retry);
+    let claim = w.ledger.claim(&job.claim).await.unwrap().unwrap();
+    assert_eq!(
+        claim.stage(),
+        crate::seats::Stage::Reserved(crate::seats::Hold::Unknown)
+    );
+    w.portal.fail_next_invite(PortalError::NotInvited {
+        username: "ana_acme".into(),
+    });
+    let last = w.p.complete_job(&job, true, NOW + 2_000).await;
+
+    assert_eq!(last.freed, None, "{last:?}");
+    assert_eq!(w.ledger.usage(&acme()).await.unwrap().used, 1, "kept");
+    // The first invitation lands; the sweeper's look-up finds it.
+    w.portal.add_member(Member {
+        username: "ana_acme".into(),
+        email: Some("ana@acme.org".into()),
+        org_id: Some("org1".into()),
+        ..Default::default()
+    });
+    let report =
+        w.p.sweep(NOW + 600_000, Duration::from_secs(120), &[])
+            .await;
+    assert_eq!(report.adopted, 1, "{report:?}");
+    let claim = w.ledger.claim(&job.claim).await.unwrap().unwrap();
+    assert_eq!(claim.state, ClaimState::Active);
+}
