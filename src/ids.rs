@@ -1,5 +1,5 @@
 //! The one source of fresh ids and secrets: claim ids, request ids,
-//! generated passwords and random tokens.
+//! delivery attempt tokens, generated passwords and random tokens.
 //!
 //! Production draws from the operating system's generator
 //! ([`Ids::random`]); tests may pass a seeded one ([`Ids::seeded`]) so a run
@@ -110,6 +110,13 @@ impl Ids {
         self.hex(16)
     }
 
+    /// A fresh delivery attempt token: 128 random bits as hex, drawn once
+    /// per run of a delivery and stored with its lease, so the store tells
+    /// that run's own repeated calls from another run's.
+    pub fn delivery_attempt(&self) -> String {
+        self.hex(16)
+    }
+
     /// A request id that sorts in arrival order within this process (time,
     /// then a process-wide counter), followed by 64 random bits so it cannot
     /// be guessed. The waitlist is ordered by (created_at, id).
@@ -203,6 +210,15 @@ mod tests {
         assert_eq!(a.password(), b.password());
         assert_eq!(a.claim_id().len(), 32);
         assert_ne!(Ids::random().claim_id(), Ids::random().claim_id());
+    }
+
+    #[test]
+    fn delivery_attempts_differ_per_run_and_repeat_with_the_seed() {
+        let (a, b) = (Ids::seeded(7), Ids::seeded(7));
+        let first = a.delivery_attempt();
+        assert_eq!(first, b.delivery_attempt());
+        assert_eq!(first.len(), 32);
+        assert_ne!(first, a.delivery_attempt());
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, UnixMillis};
 use agol_seat_broker::seats::sqlite::SqliteLedger;
 use agol_seat_broker::seats::{
-    Claim, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, PoolUsage, Reservation,
-    ReserveRequest,
+    Claim, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, LeaseHolder, PoolUsage,
+    Reservation, ReserveRequest,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -119,14 +119,25 @@ async fn everything_confirmed_before_the_ledger_is_dropped_is_there_after_reopen
     let live = delivery("live");
     let dropped = delivery("dropped");
     for d in [&done, &live, &dropped] {
-        let begun = ledger.begin_delivery(d, "hash-a", T0, LEASE_MS).await;
+        let begun = ledger
+            .begin_delivery(d, "first", "hash-a", T0, LEASE_MS)
+            .await;
         assert_eq!(begun.expect("begin"), DeliveryBegin::Started);
     }
     ledger
-        .finish_delivery(&done, r#"{"outcome":"provisioned"}"#, T0 + 1, RETAIN_UNTIL)
+        .finish_delivery(
+            &done,
+            "first",
+            r#"{"outcome":"provisioned"}"#,
+            T0 + 1,
+            RETAIN_UNTIL,
+        )
         .await
         .expect("finish");
-    ledger.abandon_delivery(&dropped).await.expect("abandon");
+    ledger
+        .abandon_delivery(&dropped, LeaseHolder::Attempt("first"))
+        .await
+        .expect("abandon");
 
     // Act
     drop(ledger);
@@ -151,28 +162,28 @@ async fn everything_confirmed_before_the_ledger_is_dropped_is_there_after_reopen
     );
     assert_eq!(
         reopened
-            .begin_delivery(&done, "hash-a", T0 + 2, LEASE_MS)
+            .begin_delivery(&done, "second", "hash-a", T0 + 2, LEASE_MS)
             .await
             .unwrap(),
         DeliveryBegin::Completed(r#"{"outcome":"provisioned"}"#.into())
     );
     assert_eq!(
         reopened
-            .begin_delivery(&live, "hash-a", T0 + 2, LEASE_MS)
+            .begin_delivery(&live, "second", "hash-a", T0 + 2, LEASE_MS)
             .await
             .unwrap(),
         DeliveryBegin::InProgress
     );
     assert_eq!(
         reopened
-            .begin_delivery(&live, "hash-b", T0 + 2, LEASE_MS)
+            .begin_delivery(&live, "second", "hash-b", T0 + 2, LEASE_MS)
             .await
             .unwrap(),
         DeliveryBegin::PayloadMismatch
     );
     assert_eq!(
         reopened
-            .begin_delivery(&dropped, "hash-a", T0 + 2, LEASE_MS)
+            .begin_delivery(&dropped, "second", "hash-a", T0 + 2, LEASE_MS)
             .await
             .unwrap(),
         DeliveryBegin::Started
@@ -312,7 +323,7 @@ async fn a_killed_process_loses_no_confirmed_write_and_leaves_no_phantom_seat() 
     for id in &seen.finished {
         assert_eq!(
             ledger
-                .begin_delivery(&delivery(id), "hash", T0, LEASE_MS)
+                .begin_delivery(&delivery(id), "checker", "hash", T0, LEASE_MS)
                 .await
                 .unwrap(),
             DeliveryBegin::Completed(format!(r#"{{"delivery":"{id}"}}"#)),
@@ -353,7 +364,10 @@ async fn crash_child_reserves_confirms_releases_and_finishes_until_killed() {
         let person = format!("p{i:06}@example.org");
         let id = format!("evt-{i}");
         let d = delivery(&id);
-        let begun = ledger.begin_delivery(&d, "hash", now, LEASE_MS).await;
+        let attempt = format!("attempt-{i}");
+        let begun = ledger
+            .begin_delivery(&d, &attempt, "hash", now, LEASE_MS)
+            .await;
         assert_eq!(begun.expect("begin"), DeliveryBegin::Started);
         let claim_id = format!("c{i}");
         reserve(&ledger, &key(CRASH_POOL, &person), &claim_id, now).await;
@@ -374,7 +388,13 @@ async fn crash_child_reserves_confirms_releases_and_finishes_until_killed() {
             _ => report(format!("reserved {person}")),
         }
         ledger
-            .finish_delivery(&d, &format!(r#"{{"delivery":"{id}"}}"#), now, RETAIN_UNTIL)
+            .finish_delivery(
+                &d,
+                &attempt,
+                &format!(r#"{{"delivery":"{id}"}}"#),
+                now,
+                RETAIN_UNTIL,
+            )
             .await
             .expect("finish");
         report(format!("finished {id}"));

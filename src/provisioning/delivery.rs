@@ -3,6 +3,13 @@
 //! the work store the final outcome for replays or drop the lease so the
 //! sender's retry runs again.
 //!
+//! Each run of a delivery is one attempt with a fresh token (drawn from the
+//! workflow's [`crate::ids::Ids`]) that owns the lease it takes: the store
+//! answers that attempt's own repeated lease write "started" (its first
+//! reply was lost), and stores the outcome or drops the lease only while
+//! the lease is still that attempt's, so a run whose lease expired and was
+//! taken over by another writes nothing (logged).
+//!
 //! Only final outcomes (2xx/4xx in the sender's terms) are stored; a
 //! "retry later" or a portal refusal (502) never is.
 
@@ -10,24 +17,26 @@ use super::outcome::{Handled, Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, UnixMillis};
 use crate::portal::Portal;
-use crate::seats::{DeliveryBegin, SeatLedger};
+use crate::seats::{DeliveryBegin, LeaseHolder, SeatLedger};
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
-    /// Takes the delivery's lease, or returns the answer to give instead
-    /// (a replay, "in progress", a reused id).
+    /// Takes the delivery's lease for a new attempt and returns the
+    /// attempt's token (to pass to [`Self::finish_delivery`]), or returns
+    /// the answer to give instead (a replay, "in progress", a reused id).
     pub(super) async fn begin_delivery(
         &self,
         delivery: &DeliveryKey,
         payload_hash: &str,
         now: UnixMillis,
-    ) -> Result<(), Handled> {
+    ) -> Result<String, Handled> {
         let lease_ms = self.settings.lease.as_millis() as i64;
+        let attempt = self.ids.delivery_attempt();
         let answer = match self
             .ledger
-            .begin_delivery(delivery, payload_hash, now, lease_ms)
+            .begin_delivery(delivery, &attempt, payload_hash, now, lease_ms)
             .await
         {
-            Ok(DeliveryBegin::Started) => return Ok(()),
+            Ok(DeliveryBegin::Started) => return Ok(attempt),
             Ok(DeliveryBegin::InProgress) => Handled::fresh(Outcome::retry(
                 "delivery_in_progress",
                 "This delivery is being handled by another attempt.",
@@ -49,47 +58,398 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }),
             Err(e) => {
                 tracing::error!(delivery = %delivery.as_string(), "ledger: {e}");
+                self.drop_unanswered_lease(delivery, &attempt).await;
                 Handled::fresh(store_unavailable())
             }
         };
         Err(answer)
     }
 
+    /// After a lease write that failed: it may have landed with its reply
+    /// lost, and this run answers "retry later" without doing the work, so
+    /// a lease of this attempt would only block the sender's retry until it
+    /// expires. Drop it if it is there; only this attempt's lease can be
+    /// dropped, so this is safe when the write never landed or another
+    /// attempt holds the lease.
+    async fn drop_unanswered_lease(&self, delivery: &DeliveryKey, attempt: &str) {
+        match self
+            .ledger
+            .abandon_delivery(delivery, LeaseHolder::Attempt(attempt))
+            .await
+        {
+            Ok(true) => tracing::info!(
+                delivery = %delivery.as_string(),
+                "dropped the lease an unanswered write had taken"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                delivery = %delivery.as_string(),
+                "could not check for a lease an unanswered write took; if it did, it blocks retries until it expires: {e}"
+            ),
+        }
+    }
+
     /// Stores a final outcome for replays, or drops the lease of any other
-    /// so the sender's retry runs again.
+    /// so the sender's retry runs again; either only while `attempt` (from
+    /// [`Self::begin_delivery`]) still holds the lease.
     pub(super) async fn finish_delivery(
         &self,
         delivery: &DeliveryKey,
+        attempt: &str,
         outcome: &Outcome,
         now: UnixMillis,
     ) {
         if outcome.stored_for_replay() {
             let retain_until = now + self.settings.retain.as_millis() as i64;
             match serde_json::to_string(outcome) {
-                Ok(json) => {
-                    if let Err(e) = self
-                        .ledger
-                        .finish_delivery(delivery, &json, now, retain_until)
-                        .await
-                    {
-                        // The lease expires on its own; a retry then finds the
-                        // claim and answers from it.
-                        tracing::warn!(delivery = %delivery.as_string(), "could not store outcome: {e}");
+                Ok(json) => match self
+                    .ledger
+                    .finish_delivery(delivery, attempt, &json, now, retain_until)
+                    .await
+                {
+                    Ok(true) => {}
+                    // Nothing to undo: the lease expired and another attempt
+                    // took it over (its outcome is the one kept, never ours
+                    // over it), or the record was dropped and a redelivery
+                    // answers from the claim.
+                    Ok(false) => tracing::warn!(
+                        delivery = %delivery.as_string(),
+                        "outcome not stored: the lease is no longer this attempt's"
+                    ),
+                    // The lease expires on its own; a retry then finds the
+                    // claim and answers from it.
+                    Err(e) => {
+                        tracing::warn!(delivery = %delivery.as_string(), "could not store outcome: {e}")
                     }
-                }
+                },
                 Err(e) => tracing::error!("outcome not serialisable: {e}"),
             }
         } else {
-            self.drop_delivery_lease(delivery).await;
+            match self
+                .ledger
+                .abandon_delivery(delivery, LeaseHolder::Attempt(attempt))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    delivery = %delivery.as_string(),
+                    "lease not dropped: it is no longer this attempt's"
+                ),
+                Err(e) => {
+                    tracing::warn!(delivery = %delivery.as_string(), "could not drop lease: {e}")
+                }
+            }
         }
     }
 
-    /// Drops a delivery's lease without an outcome, so the delivery runs
-    /// again on its next attempt (a transient failure, or a lease left by a
-    /// run that died). A failure is logged: the lease expires on its own.
+    /// Drops a delivery's lease without an outcome, whichever attempt holds
+    /// it, so the delivery runs again on its next attempt. Only for a caller
+    /// that knows the holder is dead (the CSV import, under its file's lock,
+    /// clearing a lease left by a run that died). A failure is logged: the
+    /// lease expires on its own.
     pub async fn drop_delivery_lease(&self, delivery: &DeliveryKey) {
-        if let Err(e) = self.ledger.abandon_delivery(delivery).await {
-            tracing::warn!(delivery = %delivery.as_string(), "could not drop lease: {e}");
+        match self
+            .ledger
+            .abandon_delivery(delivery, LeaseHolder::Any)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(
+                delivery = %delivery.as_string(),
+                "no lease to drop: it ended or was finished meanwhile"
+            ),
+            Err(e) => {
+                tracing::warn!(delivery = %delivery.as_string(), "could not drop lease: {e}")
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A lease write whose reply is lost, through the whole sign-up: the
+    //! memory ledger behind a wrapper that does the write and then loses
+    //! its answer.
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::config::WorkflowSettings;
+    use crate::domain::{ClaimKey, Email, Overrides, PoolId, RequestState, SignupRequest};
+    use crate::policy::{Policy, Rules};
+    use crate::portal::fake::FakePortal;
+    use crate::provisioning::Creation;
+    use crate::seats::memory::MemoryLedger;
+    use crate::seats::{
+        AuditEvent, AuditLog, Change, Claim, ClaimStore, DeliveryStore, Expect, FailedSignup,
+        FailureLog, LedgerError, PoolUsage, Rekey, RequestChange, RequestStore, Reservation,
+        ReserveRequest, SignupRecord, Transition,
+    };
+
+    const RULES: &str = r#"
+        [[pools]]
+        name = "acme"
+        seats = 2
+        role = "viewer"
+        user_type = "viewerUT"
+        groups = ["Partners"]
+        [pools.match]
+        email_domains = ["acme.org"]
+    "#;
+
+    const NOW: UnixMillis = 1_772_443_800_000;
+
+    /// What happens to the reply of the next lease write.
+    #[derive(Clone, Copy)]
+    enum LostReply {
+        /// Lost and retried by the store with the same arguments, as the
+        /// DynamoDB SDK retries a timed-out PutItem whose first try landed.
+        RetriedByTheStore,
+        /// Lost, and the caller is told the store failed.
+        Reported,
+    }
+
+    /// The memory ledger, except for the next lease write's reply.
+    struct LosingLedger {
+        inner: MemoryLedger,
+        next_begin: Mutex<Option<LostReply>>,
+    }
+
+    impl LosingLedger {
+        fn new(fault: LostReply) -> Self {
+            LosingLedger {
+                inner: MemoryLedger::new(),
+                next_begin: Mutex::new(Some(fault)),
+            }
+        }
+    }
+
+    impl DeliveryStore for LosingLedger {
+        async fn begin_delivery(
+            &self,
+            key: &DeliveryKey,
+            attempt: &str,
+            payload_hash: &str,
+            now: UnixMillis,
+            lease_ms: i64,
+        ) -> Result<DeliveryBegin, LedgerError> {
+            let fault = self.next_begin.lock().unwrap().take();
+            let answer = self
+                .inner
+                .begin_delivery(key, attempt, payload_hash, now, lease_ms)
+                .await;
+            match fault {
+                None => answer,
+                Some(LostReply::RetriedByTheStore) => {
+                    self.inner
+                        .begin_delivery(key, attempt, payload_hash, now, lease_ms)
+                        .await
+                }
+                Some(LostReply::Reported) => Err(LedgerError::Unavailable(
+                    "DynamoDB PutItem: timed out".into(),
+                )),
+            }
+        }
+
+        async fn finish_delivery(
+            &self,
+            key: &DeliveryKey,
+            attempt: &str,
+            outcome_json: &str,
+            now: UnixMillis,
+            retain_until: UnixMillis,
+        ) -> Result<bool, LedgerError> {
+            self.inner
+                .finish_delivery(key, attempt, outcome_json, now, retain_until)
+                .await
+        }
+
+        async fn abandon_delivery(
+            &self,
+            key: &DeliveryKey,
+            holder: LeaseHolder<'_>,
+        ) -> Result<bool, LedgerError> {
+            self.inner.abandon_delivery(key, holder).await
+        }
+    }
+
+    impl ClaimStore for LosingLedger {
+        async fn reserve(&self, req: ReserveRequest<'_>) -> Result<Reservation, LedgerError> {
+            self.inner.reserve(req).await
+        }
+
+        async fn transition(
+            &self,
+            key: &ClaimKey,
+            expect: Expect<'_>,
+            change: Change<'_>,
+            now: UnixMillis,
+        ) -> Result<Transition, LedgerError> {
+            self.inner.transition(key, expect, change, now).await
+        }
+
+        async fn rekey(
+            &self,
+            key: &ClaimKey,
+            claim_id: &str,
+            new_person: &str,
+            now: UnixMillis,
+        ) -> Result<Rekey, LedgerError> {
+            self.inner.rekey(key, claim_id, new_person, now).await
+        }
+
+        async fn claim(&self, key: &ClaimKey) -> Result<Option<Claim>, LedgerError> {
+            self.inner.claim(key).await
+        }
+
+        async fn claims(&self, pool: &PoolId) -> Result<Vec<Claim>, LedgerError> {
+            self.inner.claims(pool).await
+        }
+
+        async fn usage(&self, pool: &PoolId) -> Result<PoolUsage, LedgerError> {
+            self.inner.usage(pool).await
+        }
+    }
+
+    impl FailureLog for LosingLedger {
+        async fn record_failure(
+            &self,
+            failure: &FailedSignup,
+            retain_until: UnixMillis,
+        ) -> Result<(), LedgerError> {
+            self.inner.record_failure(failure, retain_until).await
+        }
+
+        async fn failures(
+            &self,
+            pool: &PoolId,
+            now: UnixMillis,
+        ) -> Result<Vec<FailedSignup>, LedgerError> {
+            self.inner.failures(pool, now).await
+        }
+    }
+
+    impl RequestStore for LosingLedger {
+        async fn create_request(
+            &self,
+            r: &SignupRecord,
+        ) -> Result<Option<SignupRecord>, LedgerError> {
+            self.inner.create_request(r).await
+        }
+
+        async fn request(&self, id: &str) -> Result<Option<SignupRecord>, LedgerError> {
+            self.inner.request(id).await
+        }
+
+        async fn requests(
+            &self,
+            pool: &PoolId,
+            wanted: RequestState,
+        ) -> Result<Vec<SignupRecord>, LedgerError> {
+            self.inner.requests(pool, wanted).await
+        }
+
+        async fn transition_request(
+            &self,
+            id: &str,
+            from: RequestState,
+            to: RequestState,
+            change: &RequestChange,
+        ) -> Result<Option<SignupRecord>, LedgerError> {
+            self.inner.transition_request(id, from, to, change).await
+        }
+    }
+
+    impl AuditLog for LosingLedger {
+        async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
+            self.inner.audit(e).await
+        }
+
+        async fn audit_since(
+            &self,
+            since: UnixMillis,
+            limit: usize,
+        ) -> Result<Vec<AuditEvent>, LedgerError> {
+            self.inner.audit_since(since, limit).await
+        }
+    }
+
+    fn world(fault: LostReply) -> (Provisioner<LosingLedger, FakePortal>, Arc<LosingLedger>) {
+        let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+        let ledger = Arc::new(LosingLedger::new(fault));
+        let policy = Arc::new(Policy::new(Rules::from_toml(RULES).unwrap()));
+        let p = Provisioner::new(ledger.clone(), portal, policy, WorkflowSettings::default());
+        (p, ledger)
+    }
+
+    fn delivery() -> DeliveryKey {
+        DeliveryKey {
+            source: "standard".into(),
+            id: "d1".into(),
+        }
+    }
+
+    async fn sign_up_ana(p: &Provisioner<LosingLedger, FakePortal>, now: UnixMillis) -> Handled {
+        let req = SignupRequest {
+            email: Email::parse("ana@acme.org").unwrap(),
+            first_name: Some("Ana".into()),
+            last_name: Some("Lopez".into()),
+            username: None,
+            organization: None,
+            pool: None,
+            attributes: Default::default(),
+        };
+        p.sign_up(
+            &delivery(),
+            "h1",
+            &req,
+            &Overrides::default(),
+            Creation::InRequest,
+            now,
+        )
+        .await
+    }
+
+    fn provisioned() -> Outcome {
+        Outcome::Provisioned {
+            pool: "acme".into(),
+            username: "ana_acme".into(),
+            invitation: true,
+            adopted: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lease_write_whose_reply_was_lost_and_retried_by_the_store_runs_at_once() {
+        let (p, _) = world(LostReply::RetriedByTheStore);
+
+        let h = sign_up_ana(&p, NOW).await;
+
+        // The retried write found the lease its own first try took: the
+        // delivery ran, not "delivery_in_progress" for the whole lease.
+        assert_eq!(h.outcome, provisioned());
+        assert!(!h.replayed);
+        // Its outcome was stored under that same lease.
+        let again = sign_up_ana(&p, NOW + 1).await;
+        assert_eq!((again.outcome, again.replayed), (provisioned(), true));
+    }
+
+    #[tokio::test]
+    async fn a_lease_write_that_landed_but_reported_a_failure_does_not_block_the_senders_retry() {
+        let (p, ledger) = world(LostReply::Reported);
+
+        let first = sign_up_ana(&p, NOW).await;
+        let retry = sign_up_ana(&p, NOW + 1).await;
+
+        assert!(
+            matches!(first.outcome, Outcome::RetryLater { ref code, .. } if code == "store_unavailable"),
+            "{:?}",
+            first.outcome
+        );
+        // The failed run dropped the lease its write had taken (it was
+        // that attempt's), so the retry, well within the lease, runs.
+        assert_eq!(retry.outcome, provisioned());
+        let pool = PoolId::parse("acme").unwrap();
+        assert_eq!(ledger.usage(&pool).await.unwrap().used, 1);
     }
 }

@@ -69,9 +69,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 return Handled::fresh(no_matching_pool());
             }
         };
-        if let Err(answer) = self.begin_delivery(delivery, payload_hash, now).await {
-            return answer;
-        }
+        let attempt = match self.begin_delivery(delivery, payload_hash, now).await {
+            Ok(attempt) => attempt,
+            Err(answer) => return answer,
+        };
         let outcome = if effective_approval(overrides, &grant) == ApprovalMode::Manual {
             self.request_approval(delivery, req, overrides, &grant, now)
                 .await
@@ -98,7 +99,8 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 other => other,
             }
         };
-        self.finish_delivery(delivery, &outcome, now).await;
+        self.finish_delivery(delivery, &attempt, &outcome, now)
+            .await;
         Handled::fresh(outcome)
     }
 

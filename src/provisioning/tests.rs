@@ -246,7 +246,7 @@ async fn a_request_matching_no_pool_writes_nothing() {
     // The delivery was not recorded: the same id may be used again.
     let begin = w
         .ledger
-        .begin_delivery(&key("d1"), "zz", NOW, 1000)
+        .begin_delivery(&key("d1"), "another-attempt", "zz", NOW, 1000)
         .await
         .unwrap();
     assert_eq!(begin, DeliveryBegin::Started);

@@ -18,7 +18,8 @@ use crate::seats::claims::{
     Change, Claim, ClaimStore, Expect, PoolUsage, Rekey, Reservation, ReserveRequest, Transition,
 };
 use crate::seats::deliveries::{
-    DeliveryBegin, DeliveryStatus, DeliveryStore, StoredDelivery, refusal,
+    DeliveryBegin, DeliveryStatus, DeliveryStore, LeaseHolder, StoredDelivery, abandonable_by,
+    finishable_by, refusal,
 };
 use crate::seats::error::LedgerError;
 use crate::seats::failures::{FailedSignup, FailureLog, newest_first};
@@ -181,18 +182,20 @@ impl DeliveryStore for MemoryLedger {
     async fn begin_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         payload_hash: &str,
         now: UnixMillis,
         lease_ms: i64,
     ) -> Result<DeliveryBegin, LedgerError> {
         let mut state = self.lock();
-        if let Some(answer) = refusal(state.deliveries.get(key), payload_hash, now) {
+        if let Some(answer) = refusal(state.deliveries.get(key), attempt, payload_hash, now) {
             return Ok(answer);
         }
         state.deliveries.insert(
             key.clone(),
             StoredDelivery {
                 payload_hash: payload_hash.to_string(),
+                attempt: Some(attempt.to_string()),
                 status: DeliveryStatus::InProgress {
                     lease_until: now.saturating_add(lease_ms),
                 },
@@ -204,33 +207,40 @@ impl DeliveryStore for MemoryLedger {
     async fn finish_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         outcome_json: &str,
         _now: UnixMillis,
         retain_until: UnixMillis,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<bool, LedgerError> {
         let mut state = self.lock();
-        // Why only when a record exists: without it there is no payload hash
-        // to keep; a redelivery will simply run again (the workflow is
-        // idempotent per claim). The DynamoDB adapter does the same.
-        if let Some(record) = state.deliveries.get_mut(key) {
-            record.status = DeliveryStatus::Complete {
-                outcome: outcome_json.to_string(),
-                retain_until,
-            };
+        // Why only a record this attempt holds: a record that is gone has
+        // no payload hash to keep, and one taken over belongs to another
+        // attempt. The other adapters write the same rule as a condition.
+        match state.deliveries.get_mut(key) {
+            Some(record) if finishable_by(Some(&*record), attempt) => {
+                record.status = DeliveryStatus::Complete {
+                    outcome: outcome_json.to_string(),
+                    retain_until,
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
-    async fn abandon_delivery(&self, key: &DeliveryKey) -> Result<(), LedgerError> {
+    async fn abandon_delivery(
+        &self,
+        key: &DeliveryKey,
+        holder: LeaseHolder<'_>,
+    ) -> Result<bool, LedgerError> {
         let mut state = self.lock();
-        // Why only in progress: abandoning must never erase a stored outcome.
-        if matches!(
-            state.deliveries.get(key).map(|d| &d.status),
-            Some(DeliveryStatus::InProgress { .. })
-        ) {
-            state.deliveries.remove(key);
+        // Why the rule: abandoning must never erase a stored outcome, nor
+        // the lease of an attempt that took over.
+        if !abandonable_by(state.deliveries.get(key), holder) {
+            return Ok(false);
         }
-        Ok(())
+        state.deliveries.remove(key);
+        Ok(true)
     }
 }
 

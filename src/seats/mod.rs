@@ -34,8 +34,15 @@
 //!   `claim_id`, so a late compensation can never free somebody else's
 //!   (re-made) claim. Releasing twice is harmless.
 //! - **Deliveries are idempotent** ([`DeliveryStore`]). `begin_delivery`
-//!   takes a lease on a delivery key together with the payload's hash; see
-//!   [`DeliveryBegin`].
+//!   takes a lease on a delivery key together with the payload's hash, for
+//!   one attempt (a fresh token per run of the delivery); see
+//!   [`DeliveryBegin`]. The same attempt repeating it while its lease is
+//!   live is answered `Started` again (its first reply was lost); any other
+//!   attempt waits for the lease to end. `finish_delivery` and
+//!   `abandon_delivery` write only while the lease is still that attempt's
+//!   (a conditional write), so a late one whose lease expired and was taken
+//!   over changes nothing, and say whether they wrote. Records stored
+//!   before attempts were are held by no attempt and expire as before.
 //! - **A worker keeps its reservation alive** ([`ClaimStore`]). `touch`
 //!   refreshes a RESERVED claim's `updated_at` only for the claim id that
 //!   made it, so the stale-reservation sweeper leaves a claim alone while its
@@ -85,7 +92,7 @@ pub use claims::{
     Change, Claim, ClaimState, ClaimStore, Expect, Hold, PoolUsage, Rekey, Reservation,
     ReserveRequest, Stage, Transition,
 };
-pub use deliveries::{DeliveryBegin, DeliveryStore};
+pub use deliveries::{DeliveryBegin, DeliveryStore, LeaseHolder};
 pub use error::LedgerError;
 pub use failures::{FailedSignup, FailureLog};
 pub use requests::{RequestChange, RequestStore, SignupRecord};

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use agol_seat_broker::seats::{
-    AuditEvent, Change, Claim, ClaimState, DeliveryBegin, Expect, FailedSignup, Hold, LedgerError,
-    Rekey, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord, Stage, Transition,
+    AuditEvent, Change, Claim, ClaimState, DeliveryBegin, Expect, FailedSignup, Hold, LeaseHolder,
+    LedgerError, Rekey, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
+    Stage, Transition,
 };
 use tokio::task::JoinSet;
 
@@ -48,6 +49,10 @@ macro_rules! for_each_contract_check {
             an_expired_lease_is_taken_over_by_the_same_payload_but_not_another,
             a_completed_delivery_past_its_retention_starts_afresh,
             finishing_a_delivery_whose_record_is_gone_stores_nothing,
+            a_begin_repeated_by_the_same_attempt_is_started_and_the_lease_stays_one,
+            a_late_finish_or_abandon_after_a_takeover_writes_nothing_and_keeps_the_new_lease,
+            only_the_holder_finishes_or_abandons_a_lease_and_each_says_whether_it_wrote,
+            an_abandon_for_any_holder_drops_another_attempts_live_lease,
             touch_refreshes_a_reserved_claim_of_this_id_only,
             rekey_moves_the_claim_to_the_new_person_and_keeps_its_seat,
             rekey_refuses_another_id_or_a_taken_person_and_changes_nothing,
@@ -468,7 +473,7 @@ pub async fn a_started_delivery_is_in_progress_for_others_until_finished_then_co
     let lease = 30_000;
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0, lease)
+            .begin_delivery(&d, "first", "hash-a", T0, lease)
             .await
             .unwrap(),
         DeliveryBegin::Started
@@ -478,21 +483,32 @@ pub async fn a_started_delivery_is_in_progress_for_others_until_finished_then_co
     for i in 0..5 {
         let ledger = ledger.clone();
         let d = d.clone();
-        tasks.spawn(async move { ledger.begin_delivery(&d, "hash-a", T0 + i, lease).await });
+        tasks.spawn(async move {
+            let attempt = format!("other-{i}");
+            ledger
+                .begin_delivery(&d, &attempt, "hash-a", T0 + i, lease)
+                .await
+        });
     }
     while let Some(joined) = tasks.join_next().await {
         assert_eq!(joined.unwrap().unwrap(), DeliveryBegin::InProgress);
     }
 
     ledger
-        .finish_delivery(&d, r#"{"outcome":"provisioned"}"#, T0 + 10, T0 + 86_400_000)
+        .finish_delivery(
+            &d,
+            "first",
+            r#"{"outcome":"provisioned"}"#,
+            T0 + 10,
+            T0 + 86_400_000,
+        )
         .await
         .unwrap();
 
     for now in [T0 + 11, T0 + lease + 1, T0 + 86_400_000] {
         assert_eq!(
             ledger
-                .begin_delivery(&d, "hash-a", now, lease)
+                .begin_delivery(&d, "later", "hash-a", now, lease)
                 .await
                 .unwrap(),
             DeliveryBegin::Completed(r#"{"outcome":"provisioned"}"#.into())
@@ -505,11 +521,12 @@ pub async fn concurrent_first_deliveries_of_one_key_start_exactly_once<L: SeatLe
     ledger: Arc<L>,
 ) {
     let mut tasks = JoinSet::new();
-    for _ in 0..8 {
+    for i in 0..8 {
         let ledger = ledger.clone();
         tasks.spawn(async move {
+            let attempt = format!("attempt-{i}");
             ledger
-                .begin_delivery(&delivery("evt-race"), "hash-a", T0, 30_000)
+                .begin_delivery(&delivery("evt-race"), &attempt, "hash-a", T0, 30_000)
                 .await
         });
     }
@@ -534,7 +551,7 @@ pub async fn a_delivery_key_seen_with_another_payload_is_a_mismatch<L: SeatLedge
     let d = delivery("evt-2");
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .begin_delivery(&d, "first", "hash-a", T0, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started
@@ -542,19 +559,19 @@ pub async fn a_delivery_key_seen_with_another_payload_is_a_mismatch<L: SeatLedge
 
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-b", T0 + 1, 30_000)
+            .begin_delivery(&d, "second", "hash-b", T0 + 1, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::PayloadMismatch
     );
 
     ledger
-        .finish_delivery(&d, "{}", T0 + 2, T0 + 60_000)
+        .finish_delivery(&d, "first", "{}", T0 + 2, T0 + 60_000)
         .await
         .unwrap();
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-b", T0 + 3, 30_000)
+            .begin_delivery(&d, "third", "hash-b", T0 + 3, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::PayloadMismatch
@@ -566,7 +583,7 @@ pub async fn a_delivery_key_seen_with_another_payload_is_a_mismatch<L: SeatLedge
     };
     assert_eq!(
         ledger
-            .begin_delivery(&other_source, "hash-b", T0 + 3, 30_000)
+            .begin_delivery(&other_source, "third", "hash-b", T0 + 3, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started
@@ -582,36 +599,47 @@ pub async fn an_abandoned_delivery_starts_again_but_a_completed_one_is_not_aband
     let d = delivery("evt-3");
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .begin_delivery(&d, "first", "hash-a", T0, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started
     );
 
-    ledger.abandon_delivery(&d).await.unwrap();
+    ledger
+        .abandon_delivery(&d, LeaseHolder::Attempt("first"))
+        .await
+        .unwrap();
 
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0 + 1, 30_000)
+            .begin_delivery(&d, "second", "hash-a", T0 + 1, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started
     );
     ledger
-        .finish_delivery(&d, "\"done\"", T0 + 2, T0 + 60_000)
+        .finish_delivery(&d, "second", "\"done\"", T0 + 2, T0 + 60_000)
         .await
         .unwrap();
-    ledger.abandon_delivery(&d).await.unwrap();
+    ledger
+        .abandon_delivery(&d, LeaseHolder::Attempt("second"))
+        .await
+        .unwrap();
+    ledger.abandon_delivery(&d, LeaseHolder::Any).await.unwrap();
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0 + 3, 30_000)
+            .begin_delivery(&d, "third", "hash-a", T0 + 3, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Completed("\"done\"".into())
     );
     // Abandoning a key never seen is harmless.
     ledger
-        .abandon_delivery(&delivery("never-seen"))
+        .abandon_delivery(&delivery("never-seen"), LeaseHolder::Attempt("first"))
+        .await
+        .unwrap();
+    ledger
+        .abandon_delivery(&delivery("never-seen"), LeaseHolder::Any)
         .await
         .unwrap();
 }
@@ -624,7 +652,7 @@ pub async fn an_expired_lease_is_taken_over_by_the_same_payload_but_not_another<
     let lease = 30_000;
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0, lease)
+            .begin_delivery(&d, "first", "hash-a", T0, lease)
             .await
             .unwrap(),
         DeliveryBegin::Started
@@ -633,14 +661,14 @@ pub async fn an_expired_lease_is_taken_over_by_the_same_payload_but_not_another<
 
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-b", after_expiry, lease)
+            .begin_delivery(&d, "second", "hash-b", after_expiry, lease)
             .await
             .unwrap(),
         DeliveryBegin::PayloadMismatch
     );
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", after_expiry, lease)
+            .begin_delivery(&d, "third", "hash-a", after_expiry, lease)
             .await
             .unwrap(),
         DeliveryBegin::Started
@@ -648,7 +676,7 @@ pub async fn an_expired_lease_is_taken_over_by_the_same_payload_but_not_another<
     // The new lease runs from the takeover.
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", after_expiry + 1, lease)
+            .begin_delivery(&d, "fourth", "hash-a", after_expiry + 1, lease)
             .await
             .unwrap(),
         DeliveryBegin::InProgress
@@ -661,43 +689,49 @@ pub async fn a_completed_delivery_past_its_retention_starts_afresh<L: SeatLedger
     let retain_until = T0 + 60_000;
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .begin_delivery(&d, "first", "hash-a", T0, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started
     );
     ledger
-        .finish_delivery(&d, "\"old\"", T0 + 1, retain_until)
+        .finish_delivery(&d, "first", "\"old\"", T0 + 1, retain_until)
         .await
         .unwrap();
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", retain_until, 30_000)
+            .begin_delivery(&d, "second", "hash-a", retain_until, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Completed("\"old\"".into())
     );
 
     let fresh = ledger
-        .begin_delivery(&d, "hash-b", retain_until + 1, 30_000)
+        .begin_delivery(&d, "third", "hash-b", retain_until + 1, 30_000)
         .await
         .unwrap();
 
     assert_eq!(fresh, DeliveryBegin::Started);
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", retain_until + 2, 30_000)
+            .begin_delivery(&d, "fourth", "hash-a", retain_until + 2, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::PayloadMismatch
     );
     ledger
-        .finish_delivery(&d, "\"new\"", retain_until + 3, retain_until + 60_000)
+        .finish_delivery(
+            &d,
+            "third",
+            "\"new\"",
+            retain_until + 3,
+            retain_until + 60_000,
+        )
         .await
         .unwrap();
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-b", retain_until + 4, 30_000)
+            .begin_delivery(&d, "fifth", "hash-b", retain_until + 4, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Completed("\"new\"".into())
@@ -712,21 +746,257 @@ pub async fn finishing_a_delivery_whose_record_is_gone_stores_nothing<L: SeatLed
     let d = delivery("evt-6");
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-a", T0, 30_000)
+            .begin_delivery(&d, "first", "hash-a", T0, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started
     );
-    ledger.abandon_delivery(&d).await.unwrap();
+    ledger
+        .abandon_delivery(&d, LeaseHolder::Attempt("first"))
+        .await
+        .unwrap();
 
     ledger
-        .finish_delivery(&d, "\"late\"", T0 + 1, T0 + 60_000)
+        .finish_delivery(&d, "first", "\"late\"", T0 + 1, T0 + 60_000)
         .await
         .unwrap();
 
     assert_eq!(
         ledger
-            .begin_delivery(&d, "hash-b", T0 + 2, 30_000)
+            .begin_delivery(&d, "second", "hash-b", T0 + 2, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+}
+
+/// The same attempt repeating its begin (the reply to its first write was
+/// lost and the call was retried) is Started again and writes nothing: one
+/// lease, ending when the first write said; any other attempt waits.
+pub async fn a_begin_repeated_by_the_same_attempt_is_started_and_the_lease_stays_one<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-7");
+    let lease = 30_000;
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "first", "hash-a", T0, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+
+    let repeated = ledger
+        .begin_delivery(&d, "first", "hash-a", T0, lease)
+        .await
+        .unwrap();
+    let repeated_later = ledger
+        .begin_delivery(&d, "first", "hash-a", T0 + 10, lease)
+        .await
+        .unwrap();
+
+    assert_eq!(repeated, DeliveryBegin::Started);
+    assert_eq!(repeated_later, DeliveryBegin::Started);
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "second", "hash-a", T0 + lease, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::InProgress
+    );
+    // The repeats did not extend the lease: it ends as the first write said.
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "second", "hash-a", T0 + lease + 1, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    // Now the lease is the second attempt's: the first one is refused like
+    // any other.
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "first", "hash-a", T0 + lease + 2, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::InProgress
+    );
+}
+
+/// An attempt whose lease expired and was taken over by another finishes
+/// or abandons too late: nothing is written, the new holder's lease stays,
+/// and the new holder's outcome is the one answered.
+pub async fn a_late_finish_or_abandon_after_a_takeover_writes_nothing_and_keeps_the_new_lease<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-8");
+    let lease = 30_000;
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "slow", "hash-a", T0, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    let after_expiry = T0 + lease + 1;
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "takeover", "hash-a", after_expiry, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+
+    let finished = ledger
+        .finish_delivery(&d, "slow", "\"slow\"", after_expiry + 1, T0 + 600_000)
+        .await
+        .unwrap();
+    let abandoned = ledger
+        .abandon_delivery(&d, LeaseHolder::Attempt("slow"))
+        .await
+        .unwrap();
+
+    assert!(!finished, "a late finish wrote over the new holder's lease");
+    assert!(!abandoned, "a late abandon dropped the new holder's lease");
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "third", "hash-a", after_expiry + 2, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::InProgress
+    );
+    assert!(
+        ledger
+            .finish_delivery(
+                &d,
+                "takeover",
+                "\"takeover\"",
+                after_expiry + 3,
+                T0 + 600_000
+            )
+            .await
+            .unwrap()
+    );
+    // Once the new holder finished, the late attempt still writes nothing.
+    assert!(
+        !ledger
+            .finish_delivery(&d, "slow", "\"slow\"", after_expiry + 4, T0 + 600_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "third", "hash-a", after_expiry + 5, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"takeover\"".into())
+    );
+}
+
+/// Only the attempt holding a live lease finishes or abandons it, and each
+/// call says whether it wrote; the holder's finish stores the answer (again
+/// when repeated), and nobody abandons a stored answer.
+pub async fn only_the_holder_finishes_or_abandons_a_lease_and_each_says_whether_it_wrote<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let (d, dropped) = (delivery("evt-9"), delivery("evt-10"));
+    let lease = 30_000;
+    for key in [&d, &dropped] {
+        assert_eq!(
+            ledger
+                .begin_delivery(key, "holder", "hash-a", T0, lease)
+                .await
+                .unwrap(),
+            DeliveryBegin::Started
+        );
+    }
+
+    let by_other = ledger
+        .finish_delivery(&d, "other", "\"other\"", T0 + 1, T0 + 60_000)
+        .await
+        .unwrap();
+    let dropped_by_other = ledger
+        .abandon_delivery(&d, LeaseHolder::Attempt("other"))
+        .await
+        .unwrap();
+    let by_holder = ledger
+        .finish_delivery(&d, "holder", "\"done\"", T0 + 2, T0 + 60_000)
+        .await
+        .unwrap();
+    let repeated = ledger
+        .finish_delivery(&d, "holder", "\"done\"", T0 + 2, T0 + 60_000)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (by_other, dropped_by_other, by_holder, repeated),
+        (false, false, true, true)
+    );
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "later", "hash-a", T0 + 3, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"done\"".into())
+    );
+    for holder in [LeaseHolder::Attempt("holder"), LeaseHolder::Any] {
+        assert!(!ledger.abandon_delivery(&d, holder).await.unwrap());
+    }
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "later", "hash-a", T0 + 4, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"done\"".into())
+    );
+    // The holder's abandon drops its lease, once.
+    assert!(
+        ledger
+            .abandon_delivery(&dropped, LeaseHolder::Attempt("holder"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .abandon_delivery(&dropped, LeaseHolder::Attempt("holder"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ledger
+            .begin_delivery(&dropped, "later", "hash-a", T0 + 5, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+}
+
+/// An abandon for any holder (a caller that knows the holder died) drops
+/// whichever attempt's live lease is there, so the next attempt starts.
+pub async fn an_abandon_for_any_holder_drops_another_attempts_live_lease<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("evt-11");
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "died", "hash-a", T0, 30_000)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+
+    let dropped = ledger.abandon_delivery(&d, LeaseHolder::Any).await.unwrap();
+
+    assert!(dropped);
+    assert_eq!(
+        ledger
+            .begin_delivery(&d, "next", "hash-a", T0 + 1, 30_000)
             .await
             .unwrap(),
         DeliveryBegin::Started

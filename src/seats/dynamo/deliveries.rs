@@ -1,8 +1,11 @@
 //! [`DeliveryStore`] on DynamoDB: conditional `PutItem`/`UpdateItem`/
 //! `DeleteItem` calls on the delivery record. The condition of the lease put
 //! is the shared lease rule ([`refusal`]) written for DynamoDB, so the write
-//! stays atomic; when it is refused, the record read back is explained by
-//! the rule itself.
+//! stays atomic; when it is refused, the record DynamoDB returns with the
+//! refusal is explained by the rule itself, which is also how a retried put
+//! finds the lease its own first try wrote (same `attempt`): no extra read.
+//! Finishing and abandoning carry the shared holder rules as their
+//! conditions (the `attempt` attribute), so they need no read either.
 //!
 //! Only delivery items; this file must not touch claims, counters,
 //! requests, failures or the audit trail.
@@ -10,7 +13,9 @@
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use crate::domain::{DeliveryKey, UnixMillis};
-use crate::seats::deliveries::{DeliveryBegin, DeliveryStore, StoredDelivery, refusal};
+use crate::seats::deliveries::{
+    DeliveryBegin, DeliveryStore, LeaseHolder, StoredDelivery, refusal,
+};
 use crate::seats::error::LedgerError;
 
 use super::DynamoLedger;
@@ -27,6 +32,7 @@ impl DynamoLedger {
     async fn try_begin_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         payload_hash: &str,
         now: UnixMillis,
         lease_ms: i64,
@@ -35,6 +41,7 @@ impl DynamoLedger {
         let mut record = item::delivery_key(key);
         record.insert("status".into(), s(IN_PROGRESS));
         record.insert("payload_hash".into(), s(payload_hash));
+        record.insert("attempt".into(), s(attempt));
         record.insert("lease_until".into(), n(lease_until));
         record.insert("updated_at".into(), n(now));
         record.insert(
@@ -51,7 +58,9 @@ impl DynamoLedger {
             // Why: the lease is ours when nobody handled the key, when the
             // holder of an expired lease crashed (same payload only), or when
             // a completed record is past its retention. Times are compared
-            // here, never left to TTL deletion.
+            // here, never left to TTL deletion. Our own live lease (a retry
+            // of a put whose reply was lost) fails this condition, and the
+            // old item returned says it is ours (below).
             .condition_expression(
                 "attribute_not_exists(#pk) \
                  OR (#status = :in_progress AND #lease_until < :now AND #payload_hash = :hash) \
@@ -82,19 +91,21 @@ impl DynamoLedger {
             .as_ref()
             .map(|found| StoredDelivery::try_from(DeliveryItem(found)))
             .transpose()?;
-        // None from the rule: the record changed after our conditional write
+        // Some(Started) from the rule: the live lease is this attempt's
+        // already. None: the record changed after our conditional write
         // failed (abandoned, or its lease or retention ended since): try
         // again.
-        Ok(refusal(stored.as_ref(), payload_hash, now).map_or(Step::Raced, Step::Done))
+        Ok(refusal(stored.as_ref(), attempt, payload_hash, now).map_or(Step::Raced, Step::Done))
     }
 
     async fn try_finish_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         outcome_json: &str,
         now: UnixMillis,
         retain_until: UnixMillis,
-    ) -> Result<Step<()>, LedgerError> {
+    ) -> Result<Step<bool>, LedgerError> {
         let sent = self
             .client
             .update_item()
@@ -104,15 +115,19 @@ impl DynamoLedger {
                 "SET #status = :complete, #outcome = :outcome, #retain_until = :retain, \
                  #ttl = :ttl, #updated_at = :now",
             )
-            // Why: never create a record without its payload hash; a record
-            // that vanished (abandoned) simply stays absent.
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", item::PK)
+            // Why (the shared `finishable_by` rule): only a record this
+            // attempt holds. It never creates a record without its payload
+            // hash (a record that vanished, abandoned, stays absent), never
+            // overwrites the lease of an attempt that took over, and a record
+            // without `attempt` (put before attempts were) matches nobody.
+            .condition_expression("#attempt = :attempt")
+            .expression_attribute_names("#attempt", "attempt")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#outcome", "outcome")
             .expression_attribute_names("#retain_until", "retain_until")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_values(":attempt", s(attempt))
             .expression_attribute_values(":complete", s(COMPLETE))
             .expression_attribute_values(":outcome", s(outcome_json))
             .expression_attribute_values(":retain", n(retain_until))
@@ -121,34 +136,40 @@ impl DynamoLedger {
             .send()
             .await;
         Ok(match conditional_write("UpdateItem", sent)? {
-            Written::Done(_) => Step::Done(()),
-            Written::ConditionFailed(_) => {
-                tracing::warn!(
-                    source = %key.source,
-                    "delivery record vanished before its outcome was stored"
-                );
-                Step::Done(())
-            }
+            Written::Done(_) => Step::Done(true),
+            Written::ConditionFailed(_) => Step::Done(false),
             Written::Conflict => Step::Conflict,
         })
     }
 
-    async fn try_abandon_delivery(&self, key: &DeliveryKey) -> Result<Step<()>, LedgerError> {
-        let sent = self
+    async fn try_abandon_delivery(
+        &self,
+        key: &DeliveryKey,
+        holder: LeaseHolder<'_>,
+    ) -> Result<Step<bool>, LedgerError> {
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(item::delivery_key(key)))
-            // Why: abandoning must never erase a stored outcome.
-            .condition_expression("#status = :in_progress")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
-            .send()
-            .await;
-        Ok(match conditional_write("DeleteItem", sent)? {
-            Written::Done(_) | Written::ConditionFailed(_) => Step::Done(()),
-            Written::Conflict => Step::Conflict,
-        })
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS));
+        // Why (the shared `abandonable_by` rule): abandoning must never
+        // erase a stored outcome, nor the lease of an attempt that took over.
+        let delete = match holder {
+            LeaseHolder::Attempt(attempt) => delete
+                .condition_expression("#status = :in_progress AND #attempt = :attempt")
+                .expression_attribute_names("#attempt", "attempt")
+                .expression_attribute_values(":attempt", s(attempt)),
+            LeaseHolder::Any => delete.condition_expression("#status = :in_progress"),
+        };
+        Ok(
+            match conditional_write("DeleteItem", delete.send().await)? {
+                Written::Done(_) => Step::Done(true),
+                Written::ConditionFailed(_) => Step::Done(false),
+                Written::Conflict => Step::Conflict,
+            },
+        )
     }
 }
 
@@ -156,12 +177,13 @@ impl DeliveryStore for DynamoLedger {
     async fn begin_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         payload_hash: &str,
         now: UnixMillis,
         lease_ms: i64,
     ) -> Result<DeliveryBegin, LedgerError> {
         self.retrying("begin_delivery", || {
-            self.try_begin_delivery(key, payload_hash, now, lease_ms)
+            self.try_begin_delivery(key, attempt, payload_hash, now, lease_ms)
         })
         .await
     }
@@ -169,18 +191,25 @@ impl DeliveryStore for DynamoLedger {
     async fn finish_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         outcome_json: &str,
         now: UnixMillis,
         retain_until: UnixMillis,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<bool, LedgerError> {
         self.retrying("finish_delivery", || {
-            self.try_finish_delivery(key, outcome_json, now, retain_until)
+            self.try_finish_delivery(key, attempt, outcome_json, now, retain_until)
         })
         .await
     }
 
-    async fn abandon_delivery(&self, key: &DeliveryKey) -> Result<(), LedgerError> {
-        self.retrying("abandon_delivery", || self.try_abandon_delivery(key))
-            .await
+    async fn abandon_delivery(
+        &self,
+        key: &DeliveryKey,
+        holder: LeaseHolder<'_>,
+    ) -> Result<bool, LedgerError> {
+        self.retrying("abandon_delivery", || {
+            self.try_abandon_delivery(key, holder)
+        })
+        .await
     }
 }

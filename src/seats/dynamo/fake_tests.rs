@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState};
 use crate::seats::{
-    AuditLog, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, RequestChange, RequestStore,
-    Reservation, ReserveRequest, SignupRecord,
+    AuditLog, ClaimState, ClaimStore, DeliveryBegin, DeliveryStore, LeaseHolder, RequestChange,
+    RequestStore, Reservation, ReserveRequest, SignupRecord,
 };
 
 #[derive(Default)]
@@ -345,13 +345,141 @@ async fn a_delivery_refusal_without_the_old_item_reads_the_record() {
         id: "d-1".into(),
     };
 
-    let answer = ledger.begin_delivery(&key, "h", 1_000, 500).await.unwrap();
+    let answer = ledger
+        .begin_delivery(&key, "a1", "h", 1_000, 500)
+        .await
+        .unwrap();
 
     assert_eq!(answer, DeliveryBegin::Completed("{\"ok\":true}".into()));
     assert_eq!(targets(&script), vec!["PutItem", "GetItem"]);
     let put = &script.lock().unwrap().requests[0].1;
     assert_eq!(put["Item"]["lease_until"]["N"], "1500");
     assert_eq!(put["Item"]["status"]["S"], "IN_PROGRESS");
+}
+
+fn condition_failed(item: Option<Value>) -> (StatusCode, Value) {
+    let mut body = json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+        "message": "The conditional request failed"
+    });
+    if let Some(item) = item {
+        body["Item"] = item;
+    }
+    (StatusCode::BAD_REQUEST, body)
+}
+
+fn delivery_d1() -> DeliveryKey {
+    DeliveryKey {
+        source: "standard".into(),
+        id: "d-1".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_lease_put_retried_after_a_lost_reply_finds_its_own_attempt_and_is_started_without_a_read()
+ {
+    // The first put "succeeded" but its reply was lost (a 500 here, which
+    // the SDK retries); the retry's condition fails against our own lease.
+    let own_lease = json!({
+        "pk": {"S": "DELIVERY#standard#d-1"}, "sk": {"S": "DELIVERY"},
+        "status": {"S": "IN_PROGRESS"}, "payload_hash": {"S": "h"},
+        "attempt": {"S": "a1"}, "lease_until": {"N": "1500"}
+    });
+    let (ledger, script) = fake(
+        vec![
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                    "message": "reply lost"
+                }),
+            ),
+            condition_failed(Some(own_lease.clone())),
+            condition_failed(Some(own_lease)),
+        ],
+        5,
+    )
+    .await;
+
+    let ours = ledger
+        .begin_delivery(&delivery_d1(), "a1", "h", 1_000, 500)
+        .await
+        .unwrap();
+    let theirs = ledger
+        .begin_delivery(&delivery_d1(), "a2", "h", 1_001, 500)
+        .await
+        .unwrap();
+
+    assert_eq!(ours, DeliveryBegin::Started);
+    assert_eq!(theirs, DeliveryBegin::InProgress);
+    assert_eq!(targets(&script), vec!["PutItem", "PutItem", "PutItem"]);
+    let script = script.lock().unwrap();
+    let put = &script.requests[0].1;
+    assert_eq!(put["Item"]["attempt"]["S"], "a1");
+    assert_eq!(put["ReturnValuesOnConditionCheckFailure"], "ALL_OLD");
+}
+
+#[tokio::test]
+async fn finish_and_abandon_are_conditioned_on_the_attempt_and_say_whether_they_wrote() {
+    let (ledger, script) = fake(
+        vec![
+            condition_failed(None),
+            ok(json!({})),
+            condition_failed(None),
+            ok(json!({})),
+        ],
+        5,
+    )
+    .await;
+    let key = delivery_d1();
+
+    let finished_by_other = ledger
+        .finish_delivery(&key, "a2", "{}", 1_000, 9_000)
+        .await
+        .unwrap();
+    let finished = ledger
+        .finish_delivery(&key, "a1", "{}", 1_000, 9_000)
+        .await
+        .unwrap();
+    let abandoned_by_other = ledger
+        .abandon_delivery(&key, LeaseHolder::Attempt("a2"))
+        .await
+        .unwrap();
+    let abandoned_by_anyone = ledger
+        .abandon_delivery(&key, LeaseHolder::Any)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (
+            finished_by_other,
+            finished,
+            abandoned_by_other,
+            abandoned_by_anyone
+        ),
+        (false, true, false, true)
+    );
+    let script = script.lock().unwrap();
+    let [finish, _, abandon, abandon_any] = &script.requests[..] else {
+        panic!("four requests expected: {:?}", script.requests);
+    };
+    assert_eq!(finish.0, "UpdateItem");
+    assert_eq!(finish.1["ConditionExpression"], "#attempt = :attempt");
+    assert_eq!(finish.1["ExpressionAttributeValues"][":attempt"]["S"], "a2");
+    assert_eq!(abandon.0, "DeleteItem");
+    assert_eq!(
+        abandon.1["ConditionExpression"],
+        "#status = :in_progress AND #attempt = :attempt"
+    );
+    assert_eq!(
+        abandon.1["ExpressionAttributeValues"][":attempt"]["S"],
+        "a2"
+    );
+    assert_eq!(
+        abandon_any.1["ConditionExpression"],
+        "#status = :in_progress"
+    );
+    assert!(abandon_any.1["ExpressionAttributeValues"][":attempt"].is_null());
 }
 
 fn stored_request_json(state: &str, rev: u64) -> Value {

@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | pool counter | `POOL#<pool>` | `COUNTER` | `used` N, `seats` N (last capacity seen), `updated_at` N |
 //! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `hold`? (`IN_FLIGHT`/`APPROVAL`/`QUEUED`/`UNKNOWN` while RESERVED; absent on claims reserved before holds existed: in flight), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
-//! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
+//! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `attempt`? (the run of the delivery holding the lease; absent on records written before attempts were: no attempt's), `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
 //! | failed sign-up | `POOL#<pool>` | `FAILED#<person>` | `delivery`, `username`?, `code`, `message`, `at`, `retain_until`, `ttl` (epoch seconds), `pool`, `person` |
 //! | sign-up request | `REQ#<id>` | `REQUEST` | the request's fields (below), `rev` N, `ttl`? (epoch seconds, while closed) |
 //! | request listing | `POOL#<pool>` | `RQ#<STATE>#<created_at, 13 digits>#<id>` | a copy of the request item's attributes (`ttl` included) |
@@ -542,6 +542,9 @@ impl TryFrom<DeliveryItem<'_>> for StoredDelivery {
         };
         Ok(StoredDelivery {
             payload_hash,
+            // Absent on records put before attempts were stored: no
+            // attempt holds them.
+            attempt: item.opt_s("attempt")?.map(str::to_string),
             status,
         })
     }
@@ -800,6 +803,10 @@ mod tests {
                 retain_until: 99
             }
         );
+        assert_eq!(record.attempt, None);
+        item.insert("attempt".into(), s("a1"));
+        let record = StoredDelivery::try_from(DeliveryItem(&item)).unwrap();
+        assert_eq!(record.attempt.as_deref(), Some("a1"));
         item.insert("status".into(), s("LOST"));
         assert!(StoredDelivery::try_from(DeliveryItem(&item)).is_err());
     }

@@ -11,7 +11,8 @@
 //!   and lower the counter.
 //! - deliveries are conditional `PutItem`/`UpdateItem`/`DeleteItem` calls;
 //!   lease and retention expiry are compared with stored times in the
-//!   condition, never left to DynamoDB's TTL deletion (which may lag by days).
+//!   condition, never left to DynamoDB's TTL deletion (which may lag by days),
+//!   and finishing or abandoning is conditioned on the lease's `attempt`.
 //! - `touch` is one conditional `UpdateItem` (this claim id, still RESERVED);
 //!   failed sign-ups are plain `PutItem`s in the pool's partition, and
 //!   `failures` drops expired ones itself, TTL deletion being lazy.

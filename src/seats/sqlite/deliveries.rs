@@ -1,7 +1,8 @@
-//! [`DeliveryStore`] on SQLite: the delivery lease and its outcome, each
-//! write ONE `BEGIN IMMEDIATE` transaction. The lease rule itself is the
-//! shared one ([`refusal`]); this file reads the record and writes what the
-//! rule allows.
+//! [`DeliveryStore`] on SQLite: the delivery lease, held by one attempt,
+//! and its outcome, each write ONE `BEGIN IMMEDIATE` transaction. The lease
+//! rule itself is the shared one ([`refusal`]); this file reads the record
+//! and writes what the rule allows. Finishing and abandoning write the
+//! shared holder rules as their `WHERE`, so they need no read.
 //!
 //! Only the deliveries table; this file must not touch claims, counters,
 //! requests, failures or the audit trail.
@@ -9,7 +10,9 @@
 use rusqlite::{Connection, params};
 
 use crate::domain::{DeliveryKey, UnixMillis};
-use crate::seats::deliveries::{DeliveryBegin, DeliveryStore, StoredDelivery, refusal};
+use crate::seats::deliveries::{
+    DeliveryBegin, DeliveryStore, LeaseHolder, StoredDelivery, refusal,
+};
 use crate::seats::error::LedgerError;
 
 use super::SqliteLedger;
@@ -26,23 +29,27 @@ impl DeliveryStore for SqliteLedger {
     async fn begin_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         payload_hash: &str,
         now: UnixMillis,
         lease_ms: i64,
     ) -> Result<DeliveryBegin, LedgerError> {
         let key = key.clone();
+        let attempt = attempt.to_string();
         let payload_hash = payload_hash.to_string();
         self.write("begin_delivery", move |tx| {
-            if let Some(answer) = refusal(read_delivery(tx, &key)?.as_ref(), &payload_hash, now) {
+            let stored = read_delivery(tx, &key)?;
+            if let Some(answer) = refusal(stored.as_ref(), &attempt, &payload_hash, now) {
                 return Ok(answer);
             }
             tx.prepare_cached(
                 "INSERT INTO deliveries (source, id, status, payload_hash, lease_until, \
-                 outcome, retain_until, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6) \
+                 outcome, retain_until, updated_at, attempt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7) \
                  ON CONFLICT (source, id) DO UPDATE SET status = excluded.status, \
                  payload_hash = excluded.payload_hash, lease_until = excluded.lease_until, \
-                 outcome = NULL, retain_until = NULL, updated_at = excluded.updated_at",
+                 outcome = NULL, retain_until = NULL, updated_at = excluded.updated_at, \
+                 attempt = excluded.attempt",
             )?
             .execute(params![
                 key.source,
@@ -51,6 +58,7 @@ impl DeliveryStore for SqliteLedger {
                 payload_hash,
                 now.saturating_add(lease_ms),
                 now,
+                attempt,
             ])?;
             Ok(DeliveryBegin::Started)
         })
@@ -60,51 +68,62 @@ impl DeliveryStore for SqliteLedger {
     async fn finish_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         outcome_json: &str,
         now: UnixMillis,
         retain_until: UnixMillis,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<bool, LedgerError> {
         let key = key.clone();
+        let attempt = attempt.to_string();
         let outcome = outcome_json.to_string();
-        let source = key.source.clone();
-        // Why only an existing record: without it there is no payload
-        // hash to keep; a redelivery simply runs again (the workflow is
-        // idempotent per claim). The other adapters do the same.
-        let changed = self
-            .write("finish_delivery", move |tx| {
-                Ok(tx
-                    .prepare_cached(
-                        "UPDATE deliveries SET status = ?3, outcome = ?4, retain_until = ?5, \
-                         lease_until = NULL, updated_at = ?6 WHERE source = ?1 AND id = ?2",
-                    )?
-                    .execute(params![
-                        key.source,
-                        key.id,
-                        COMPLETE,
-                        outcome,
-                        retain_until,
-                        now
-                    ])?)
-            })
-            .await?;
-        if changed == 0 {
-            tracing::warn!(
-                source = %source,
-                "delivery record vanished before its outcome was stored"
-            );
-        }
-        Ok(())
+        self.write("finish_delivery", move |tx| {
+            // Why only a record this attempt holds (the shared
+            // `finishable_by` rule): a record that is gone (abandoned) has no
+            // payload hash to keep, and one taken over after its lease
+            // expired belongs to another attempt. A NULL attempt (a record
+            // written before schema version 6) never equals ours.
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET status = ?3, outcome = ?4, retain_until = ?5, \
+                     lease_until = NULL, updated_at = ?6 \
+                     WHERE source = ?1 AND id = ?2 AND attempt = ?7",
+                )?
+                .execute(params![
+                    key.source,
+                    key.id,
+                    COMPLETE,
+                    outcome,
+                    retain_until,
+                    now,
+                    attempt
+                ])?;
+            Ok(changed > 0)
+        })
+        .await
     }
 
-    async fn abandon_delivery(&self, key: &DeliveryKey) -> Result<(), LedgerError> {
+    async fn abandon_delivery(
+        &self,
+        key: &DeliveryKey,
+        holder: LeaseHolder<'_>,
+    ) -> Result<bool, LedgerError> {
         let key = key.clone();
+        // NULL stands for any holder.
+        let attempt = match holder {
+            LeaseHolder::Attempt(attempt) => Some(attempt.to_string()),
+            LeaseHolder::Any => None,
+        };
         self.write("abandon_delivery", move |tx| {
-            // Why only in progress: abandoning must never erase an outcome.
-            tx.prepare_cached(
-                "DELETE FROM deliveries WHERE source = ?1 AND id = ?2 AND status = ?3",
-            )?
-            .execute(params![key.source, key.id, IN_PROGRESS])?;
-            Ok(())
+            // Why only in progress and only the named holder's (the shared
+            // `abandonable_by` rule): abandoning must never erase an
+            // outcome, nor the lease of an attempt that took over.
+            let deleted = tx
+                .prepare_cached(
+                    "DELETE FROM deliveries WHERE source = ?1 AND id = ?2 AND status = ?3 \
+                     AND (?4 IS NULL OR attempt = ?4)",
+                )?
+                .execute(params![key.source, key.id, IN_PROGRESS, attempt])?;
+            Ok(deleted > 0)
         })
         .await
     }

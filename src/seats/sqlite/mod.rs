@@ -13,13 +13,16 @@
 //! - a write that returned `Ok` is on disk: WAL journal with
 //!   `synchronous=FULL` (see [`SqliteLedger::open`]).
 //!
-//! # Layout (schema version 4, `PRAGMA user_version`)
+//! # Layout (schema version 6, `PRAGMA user_version`)
 //!
 //! - `pools(pool, used)`: one counter per pool ever used; `used >= 0`.
 //! - `claims(pool, person, claim_id, state, username, delivery, reserved_at,
-//!   updated_at)`, keyed by `(pool, person)`, `pool` referencing `pools`.
+//!   updated_at, hold)`, keyed by `(pool, person)`, `pool` referencing
+//!   `pools` (version 5 adds the nullable `hold`).
 //! - `deliveries(source, id, status, payload_hash, lease_until, outcome,
-//!   retain_until, updated_at)`, keyed by `(source, id)`.
+//!   retain_until, updated_at, attempt)`, keyed by `(source, id)`. Version
+//!   6 adds the nullable `attempt`, the run of the delivery that holds the
+//!   lease; NULL on records written before, which no attempt holds.
 //! - `failures(pool, person, delivery, username, code, message, at,
 //!   retain_until)`, keyed by `(pool, person)`: the latest failed sign-up of
 //!   each person (version 2; a version-1 file gains the table when opened).

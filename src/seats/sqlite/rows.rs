@@ -155,7 +155,7 @@ pub(super) fn audit_from_row(row: &Row<'_>) -> Result<AuditEvent, TxError> {
 /// The delivery record of source `?1` and id `?2`, in
 /// [`delivery_from_row`]'s order.
 pub(super) const SELECT_DELIVERY: &str = "SELECT status, payload_hash, lease_until, outcome, \
-     retain_until FROM deliveries WHERE source = ?1 AND id = ?2";
+     retain_until, attempt FROM deliveries WHERE source = ?1 AND id = ?2";
 
 /// A delivery record from a row of [`SELECT_DELIVERY`]'s columns.
 pub(super) fn delivery_from_row(row: &Row<'_>) -> Result<StoredDelivery, TxError> {
@@ -177,6 +177,8 @@ pub(super) fn delivery_from_row(row: &Row<'_>) -> Result<StoredDelivery, TxError
     };
     Ok(StoredDelivery {
         payload_hash: row.get(1)?,
+        // NULL on a record written before schema version 6: no attempt's.
+        attempt: row.get(5)?,
         status,
     })
 }

@@ -108,6 +108,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // and for claims reserved before this version (read as in flight).
     "ALTER TABLE claims ADD COLUMN hold TEXT
          CHECK (hold IS NULL OR hold IN ('IN_FLIGHT', 'APPROVAL', 'QUEUED', 'UNKNOWN'));",
+    // Version 6: which attempt (one run of a delivery) holds a delivery's
+    // lease. NULL on records written before this version: no attempt holds
+    // them, and their leases expire as before.
+    "ALTER TABLE deliveries ADD COLUMN attempt TEXT;",
 ];
 
 /// Sets the connection up and brings the schema to [`SCHEMA_VERSION`].

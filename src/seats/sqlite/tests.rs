@@ -10,7 +10,7 @@ use super::*;
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState};
 use crate::seats::{
     AuditEvent, AuditLog, ClaimStore, DeliveryBegin, DeliveryStore, FailedSignup, FailureLog,
-    RequestChange, RequestStore, Reservation, ReserveRequest, SignupRecord,
+    LeaseHolder, RequestChange, RequestStore, Reservation, ReserveRequest, SignupRecord,
 };
 use errors::sql_error;
 use rows::claim_from_row;
@@ -221,7 +221,7 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         pragma_i64(&lock(&ledger.conn), "user_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let k = key("acme", "ana@example.org");
     let claim = ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
@@ -357,6 +357,99 @@ async fn a_version_3_file_gains_the_request_retention_in_place_and_keeps_its_req
     assert_eq!(reopened.purge_expired(T0 + 701).await.unwrap(), 1);
     assert_eq!(reopened.request("open").await.unwrap(), None);
     assert_eq!(reopened.request("closed").await.unwrap(), Some(closed));
+    drop(reopened);
+    cleanup(&dir);
+}
+
+#[tokio::test]
+async fn a_version_5_file_gains_the_lease_attempt_in_place_and_its_old_leases_are_nobodys() {
+    let dir = scratch("upgrade5");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    // A file as the version-5 build left it: a claim, a live lease and a
+    // completed delivery, none with an attempt.
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        .unwrap();
+    for migration in &MIGRATIONS[..5] {
+        raw.execute_batch(migration).unwrap();
+    }
+    raw.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    raw.pragma_update(None, "user_version", 5).unwrap();
+    raw.execute_batch(
+        "INSERT INTO pools (pool, used) VALUES ('acme', 1);
+         INSERT INTO claims VALUES ('acme', 'ana@example.org', 'c-1', 'ACTIVE',
+             'ana_acme', 'standard:done', 7, 8, NULL);
+         INSERT INTO deliveries VALUES ('standard', 'live', 'IN_PROGRESS', 'h',
+             4102444830000, NULL, NULL, 4102444800000);
+         INSERT INTO deliveries VALUES ('standard', 'done', 'COMPLETE', 'h',
+             4102444830000, '\"done\"', 4102531200000, 4102444800001);",
+    )
+    .unwrap();
+    drop(raw);
+    let lease = 30_000;
+
+    let ledger = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(
+        pragma_i64(&lock(&ledger.conn), "user_version"),
+        SCHEMA_VERSION
+    );
+    let claim = ledger.claim(&key("acme", "ana@example.org")).await.unwrap();
+    assert_eq!(claim.map(|c| c.claim_id), Some("c-1".to_string()));
+    let (live, done) = (delivery("live"), delivery("done"));
+    assert_eq!(
+        ledger
+            .begin_delivery(&done, "a1", "h", T0 + 1, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"done\"".into())
+    );
+    // The old lease is nobody's: no attempt resumes, finishes or abandons
+    // it while it is live ...
+    assert_eq!(
+        ledger
+            .begin_delivery(&live, "a1", "h", T0 + 1, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::InProgress
+    );
+    assert!(
+        !ledger
+            .finish_delivery(&live, "a1", "\"x\"", T0 + 1, T0 + 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .abandon_delivery(&live, LeaseHolder::Attempt("a1"))
+            .await
+            .unwrap()
+    );
+    // ... and it expires as before; the attempt taking over holds it.
+    assert_eq!(
+        ledger
+            .begin_delivery(&live, "a2", "h", T0 + lease + 1, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Started
+    );
+    assert!(
+        ledger
+            .finish_delivery(&live, "a2", "\"live\"", T0 + lease + 2, T0 + 60_000)
+            .await
+            .unwrap()
+    );
+    drop(ledger);
+    let reopened = SqliteLedger::open(&path).unwrap();
+    assert_eq!(
+        reopened
+            .begin_delivery(&live, "a3", "h", T0 + lease + 3, lease)
+            .await
+            .unwrap(),
+        DeliveryBegin::Completed("\"live\"".into())
+    );
     drop(reopened);
     cleanup(&dir);
 }
@@ -607,22 +700,28 @@ async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
     let lease = 30_000;
     // Completed, retained until T0 + 100.
     let old = delivery("old");
-    ledger.begin_delivery(&old, "h", T0, lease).await.unwrap();
     ledger
-        .finish_delivery(&old, "\"old\"", T0, T0 + 100)
+        .begin_delivery(&old, "a-old", "h", T0, lease)
+        .await
+        .unwrap();
+    ledger
+        .finish_delivery(&old, "a-old", "\"old\"", T0, T0 + 100)
         .await
         .unwrap();
     // Completed, retained well past the purge time.
     let kept = delivery("kept");
-    ledger.begin_delivery(&kept, "h", T0, lease).await.unwrap();
     ledger
-        .finish_delivery(&kept, "\"kept\"", T0, T0 + 10_000_000_000)
+        .begin_delivery(&kept, "a-kept", "h", T0, lease)
+        .await
+        .unwrap();
+    ledger
+        .finish_delivery(&kept, "a-kept", "\"kept\"", T0, T0 + 10_000_000_000)
         .await
         .unwrap();
     // In progress, lease ended at T0 + lease (crashed attempt).
     let crashed = delivery("crashed");
     ledger
-        .begin_delivery(&crashed, "h", T0, lease)
+        .begin_delivery(&crashed, "a-crashed", "h", T0, lease)
         .await
         .unwrap();
     let purge_at = T0 + 1_000;
@@ -634,7 +733,7 @@ async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
     assert_eq!(early, 1);
     assert_eq!(
         ledger
-            .begin_delivery(&crashed, "other", purge_at, lease)
+            .begin_delivery(&crashed, "a-later", "other", purge_at, lease)
             .await
             .unwrap(),
         DeliveryBegin::PayloadMismatch
@@ -643,21 +742,21 @@ async fn purging_deletes_only_deliveries_that_no_longer_change_an_answer() {
     assert_eq!(ledger.purge_expired(late).await.unwrap(), 1);
     assert_eq!(
         ledger
-            .begin_delivery(&crashed, "other", late, lease)
+            .begin_delivery(&crashed, "a-later", "other", late, lease)
             .await
             .unwrap(),
         DeliveryBegin::Started
     );
     assert_eq!(
         ledger
-            .begin_delivery(&kept, "h", late, lease)
+            .begin_delivery(&kept, "a-later", "h", late, lease)
             .await
             .unwrap(),
         DeliveryBegin::Completed("\"kept\"".into())
     );
     assert_eq!(
         ledger
-            .begin_delivery(&old, "h2", late, lease)
+            .begin_delivery(&old, "a-later", "h2", late, lease)
             .await
             .unwrap(),
         DeliveryBegin::Started
