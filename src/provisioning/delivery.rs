@@ -168,23 +168,21 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
 #[cfg(test)]
 mod tests {
     //! A lease write whose reply is lost, through the whole sign-up: the
-    //! memory ledger behind a wrapper that does the write and then loses
-    //! its answer.
+    //! memory ledger behind the fault-injecting wrapper, which does the
+    //! write and then loses its answer (or retries it, as the DynamoDB SDK
+    //! retries a timed-out write whose first try landed).
 
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use super::*;
     use crate::config::WorkflowSettings;
-    use crate::domain::{ClaimKey, Email, Overrides, PoolId, RequestState, SignupRequest};
+    use crate::domain::{Email, Overrides, PoolId, SignupRequest};
     use crate::policy::{Policy, Rules};
     use crate::portal::fake::FakePortal;
     use crate::provisioning::Creation;
+    use crate::seats::ClaimStore;
+    use crate::seats::faulty::{FaultyLedger, StoreOp, Strike};
     use crate::seats::memory::MemoryLedger;
-    use crate::seats::{
-        AuditEvent, AuditLog, Change, Claim, ClaimStore, DeliveryStore, Expect, FailedSignup,
-        FailureLog, LedgerError, PoolUsage, Rekey, RequestChange, RequestStore, Reservation,
-        ReserveRequest, SignupRecord, Transition,
-    };
 
     const RULES: &str = r#"
         [[pools]]
@@ -199,184 +197,13 @@ mod tests {
 
     const NOW: UnixMillis = 1_772_443_800_000;
 
-    /// What happens to the reply of the next lease write.
-    #[derive(Clone, Copy)]
-    enum LostReply {
-        /// Lost and retried by the store with the same arguments, as the
-        /// DynamoDB SDK retries a timed-out PutItem whose first try landed.
-        RetriedByTheStore,
-        /// Lost, and the caller is told the store failed.
-        Reported,
-    }
+    type Ledger = FaultyLedger<MemoryLedger>;
 
-    /// The memory ledger, except for the next lease write's reply.
-    struct LosingLedger {
-        inner: MemoryLedger,
-        next_begin: Mutex<Option<LostReply>>,
-    }
-
-    impl LosingLedger {
-        fn new(fault: LostReply) -> Self {
-            LosingLedger {
-                inner: MemoryLedger::new(),
-                next_begin: Mutex::new(Some(fault)),
-            }
-        }
-    }
-
-    impl DeliveryStore for LosingLedger {
-        async fn begin_delivery(
-            &self,
-            key: &DeliveryKey,
-            attempt: &str,
-            payload_hash: &str,
-            now: UnixMillis,
-            lease_ms: i64,
-        ) -> Result<DeliveryBegin, LedgerError> {
-            let fault = self.next_begin.lock().unwrap().take();
-            let answer = self
-                .inner
-                .begin_delivery(key, attempt, payload_hash, now, lease_ms)
-                .await;
-            match fault {
-                None => answer,
-                Some(LostReply::RetriedByTheStore) => {
-                    self.inner
-                        .begin_delivery(key, attempt, payload_hash, now, lease_ms)
-                        .await
-                }
-                Some(LostReply::Reported) => Err(LedgerError::Unavailable(
-                    "DynamoDB PutItem: timed out".into(),
-                )),
-            }
-        }
-
-        async fn finish_delivery(
-            &self,
-            key: &DeliveryKey,
-            attempt: &str,
-            outcome_json: &str,
-            now: UnixMillis,
-            retain_until: UnixMillis,
-        ) -> Result<bool, LedgerError> {
-            self.inner
-                .finish_delivery(key, attempt, outcome_json, now, retain_until)
-                .await
-        }
-
-        async fn abandon_delivery(
-            &self,
-            key: &DeliveryKey,
-            holder: LeaseHolder<'_>,
-        ) -> Result<bool, LedgerError> {
-            self.inner.abandon_delivery(key, holder).await
-        }
-    }
-
-    impl ClaimStore for LosingLedger {
-        async fn reserve(&self, req: ReserveRequest<'_>) -> Result<Reservation, LedgerError> {
-            self.inner.reserve(req).await
-        }
-
-        async fn transition(
-            &self,
-            key: &ClaimKey,
-            expect: Expect<'_>,
-            change: Change<'_>,
-            now: UnixMillis,
-        ) -> Result<Transition, LedgerError> {
-            self.inner.transition(key, expect, change, now).await
-        }
-
-        async fn rekey(
-            &self,
-            key: &ClaimKey,
-            claim_id: &str,
-            new_person: &str,
-            now: UnixMillis,
-        ) -> Result<Rekey, LedgerError> {
-            self.inner.rekey(key, claim_id, new_person, now).await
-        }
-
-        async fn claim(&self, key: &ClaimKey) -> Result<Option<Claim>, LedgerError> {
-            self.inner.claim(key).await
-        }
-
-        async fn claims(&self, pool: &PoolId) -> Result<Vec<Claim>, LedgerError> {
-            self.inner.claims(pool).await
-        }
-
-        async fn usage(&self, pool: &PoolId) -> Result<PoolUsage, LedgerError> {
-            self.inner.usage(pool).await
-        }
-    }
-
-    impl FailureLog for LosingLedger {
-        async fn record_failure(
-            &self,
-            failure: &FailedSignup,
-            retain_until: UnixMillis,
-        ) -> Result<(), LedgerError> {
-            self.inner.record_failure(failure, retain_until).await
-        }
-
-        async fn failures(
-            &self,
-            pool: &PoolId,
-            now: UnixMillis,
-        ) -> Result<Vec<FailedSignup>, LedgerError> {
-            self.inner.failures(pool, now).await
-        }
-    }
-
-    impl RequestStore for LosingLedger {
-        async fn create_request(
-            &self,
-            r: &SignupRecord,
-        ) -> Result<Option<SignupRecord>, LedgerError> {
-            self.inner.create_request(r).await
-        }
-
-        async fn request(&self, id: &str) -> Result<Option<SignupRecord>, LedgerError> {
-            self.inner.request(id).await
-        }
-
-        async fn requests(
-            &self,
-            pool: &PoolId,
-            wanted: RequestState,
-        ) -> Result<Vec<SignupRecord>, LedgerError> {
-            self.inner.requests(pool, wanted).await
-        }
-
-        async fn transition_request(
-            &self,
-            id: &str,
-            from: RequestState,
-            to: RequestState,
-            change: &RequestChange,
-        ) -> Result<Option<SignupRecord>, LedgerError> {
-            self.inner.transition_request(id, from, to, change).await
-        }
-    }
-
-    impl AuditLog for LosingLedger {
-        async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
-            self.inner.audit(e).await
-        }
-
-        async fn audit_since(
-            &self,
-            since: UnixMillis,
-            limit: usize,
-        ) -> Result<Vec<AuditEvent>, LedgerError> {
-            self.inner.audit_since(since, limit).await
-        }
-    }
-
-    fn world(fault: LostReply) -> (Provisioner<LosingLedger, FakePortal>, Arc<LosingLedger>) {
+    /// A world whose next lease write is struck by `fault`.
+    fn world(fault: Strike) -> (Provisioner<Ledger, FakePortal>, Arc<Ledger>) {
         let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
-        let ledger = Arc::new(LosingLedger::new(fault));
+        let ledger = Arc::new(FaultyLedger::new(Arc::new(MemoryLedger::new())));
+        ledger.fail(StoreOp::BeginDelivery, fault, 1);
         let policy = Arc::new(Policy::new(Rules::from_toml(RULES).unwrap()));
         let p = Provisioner::new(ledger.clone(), portal, policy, WorkflowSettings::default());
         (p, ledger)
@@ -389,7 +216,7 @@ mod tests {
         }
     }
 
-    async fn sign_up_ana(p: &Provisioner<LosingLedger, FakePortal>, now: UnixMillis) -> Handled {
+    async fn sign_up_ana(p: &Provisioner<Ledger, FakePortal>, now: UnixMillis) -> Handled {
         let req = SignupRequest {
             email: Email::parse("ana@acme.org").unwrap(),
             first_name: Some("Ana".into()),
@@ -421,7 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lease_write_whose_reply_was_lost_and_retried_by_the_store_runs_at_once() {
-        let (p, _) = world(LostReply::RetriedByTheStore);
+        let (p, _) = world(Strike::Retried);
 
         let h = sign_up_ana(&p, NOW).await;
 
@@ -436,7 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lease_write_that_landed_but_reported_a_failure_does_not_block_the_senders_retry() {
-        let (p, ledger) = world(LostReply::Reported);
+        let (p, ledger) = world(Strike::After);
 
         let first = sign_up_ana(&p, NOW).await;
         let retry = sign_up_ana(&p, NOW + 1).await;

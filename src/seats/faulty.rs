@@ -17,7 +17,7 @@ use crate::seats::audit::{AuditEvent, AuditLog};
 use crate::seats::claims::{
     Change, Claim, ClaimStore, Expect, PoolUsage, Rekey, Reservation, ReserveRequest, Transition,
 };
-use crate::seats::deliveries::{DeliveryBegin, DeliveryStore};
+use crate::seats::deliveries::{DeliveryBegin, DeliveryStore, LeaseHolder};
 use crate::seats::error::LedgerError;
 use crate::seats::failures::{FailedSignup, FailureLog};
 use crate::seats::requests::{RequestChange, RequestStore, SignupRecord};
@@ -63,6 +63,10 @@ pub enum Strike {
     Before,
     /// After it: the write happened, its answer was lost.
     After,
+    /// Twice: the first answer was lost and the store's client retried the
+    /// same call (as the DynamoDB SDK retries a timed-out write that had
+    /// landed); the caller sees the second answer.
+    Retried,
 }
 
 #[derive(Clone, Debug)]
@@ -164,23 +168,27 @@ impl<L> FaultyLedger<L> {
     }
 
     /// Runs `call` under the fault scripted for `op`.
-    async fn run<T>(
+    async fn run<T, F: Future<Output = Result<T, LedgerError>>>(
         &self,
         op: StoreOp,
-        call: impl Future<Output = Result<T, LedgerError>>,
+        call: impl Fn() -> F,
     ) -> Result<T, LedgerError> {
         match self.take(op) {
             Some(Act::Fail(Strike::Before)) => Err(injected(op, "before")),
             Some(Act::Fail(Strike::After)) => {
-                let _ = call.await;
+                let _ = call().await;
                 Err(injected(op, "after"))
+            }
+            Some(Act::Fail(Strike::Retried)) => {
+                let _ = call().await;
+                call().await
             }
             Some(Act::Pause(pause)) => {
                 pause.reached.notify_one();
                 pause.go.notified().await;
-                call.await
+                call().await
             }
-            None => call.await,
+            None => call().await,
         }
     }
 }
@@ -200,7 +208,8 @@ fn op_of(change: Change<'_>) -> StoreOp {
 
 impl<L: ClaimStore> ClaimStore for FaultyLedger<L> {
     async fn reserve(&self, req: ReserveRequest<'_>) -> Result<Reservation, LedgerError> {
-        self.run(StoreOp::Reserve, self.inner.reserve(req)).await
+        self.run(StoreOp::Reserve, || self.inner.reserve(req.clone()))
+            .await
     }
 
     async fn transition(
@@ -210,10 +219,9 @@ impl<L: ClaimStore> ClaimStore for FaultyLedger<L> {
         change: Change<'_>,
         now: UnixMillis,
     ) -> Result<Transition, LedgerError> {
-        self.run(
-            op_of(change),
-            self.inner.transition(key, expect, change, now),
-        )
+        self.run(op_of(change), || {
+            self.inner.transition(key, expect, change, now)
+        })
         .await
     }
 
@@ -224,23 +232,22 @@ impl<L: ClaimStore> ClaimStore for FaultyLedger<L> {
         new_person: &str,
         now: UnixMillis,
     ) -> Result<Rekey, LedgerError> {
-        self.run(
-            StoreOp::Rekey,
-            self.inner.rekey(key, claim_id, new_person, now),
-        )
+        self.run(StoreOp::Rekey, || {
+            self.inner.rekey(key, claim_id, new_person, now)
+        })
         .await
     }
 
     async fn claim(&self, key: &ClaimKey) -> Result<Option<Claim>, LedgerError> {
-        self.run(StoreOp::Read, self.inner.claim(key)).await
+        self.run(StoreOp::Read, || self.inner.claim(key)).await
     }
 
     async fn claims(&self, pool: &PoolId) -> Result<Vec<Claim>, LedgerError> {
-        self.run(StoreOp::Read, self.inner.claims(pool)).await
+        self.run(StoreOp::Read, || self.inner.claims(pool)).await
     }
 
     async fn usage(&self, pool: &PoolId) -> Result<PoolUsage, LedgerError> {
-        self.run(StoreOp::Read, self.inner.usage(pool)).await
+        self.run(StoreOp::Read, || self.inner.usage(pool)).await
     }
 }
 
@@ -248,35 +255,42 @@ impl<L: DeliveryStore> DeliveryStore for FaultyLedger<L> {
     async fn begin_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         payload_hash: &str,
         now: UnixMillis,
         lease_ms: i64,
     ) -> Result<DeliveryBegin, LedgerError> {
-        self.run(
-            StoreOp::BeginDelivery,
-            self.inner.begin_delivery(key, payload_hash, now, lease_ms),
-        )
+        self.run(StoreOp::BeginDelivery, || {
+            self.inner
+                .begin_delivery(key, attempt, payload_hash, now, lease_ms)
+        })
         .await
     }
 
     async fn finish_delivery(
         &self,
         key: &DeliveryKey,
+        attempt: &str,
         outcome_json: &str,
         now: UnixMillis,
         retain_until: UnixMillis,
-    ) -> Result<(), LedgerError> {
-        self.run(
-            StoreOp::FinishDelivery,
+    ) -> Result<bool, LedgerError> {
+        self.run(StoreOp::FinishDelivery, || {
             self.inner
-                .finish_delivery(key, outcome_json, now, retain_until),
-        )
+                .finish_delivery(key, attempt, outcome_json, now, retain_until)
+        })
         .await
     }
 
-    async fn abandon_delivery(&self, key: &DeliveryKey) -> Result<(), LedgerError> {
-        self.run(StoreOp::AbandonDelivery, self.inner.abandon_delivery(key))
-            .await
+    async fn abandon_delivery(
+        &self,
+        key: &DeliveryKey,
+        holder: LeaseHolder<'_>,
+    ) -> Result<bool, LedgerError> {
+        self.run(StoreOp::AbandonDelivery, || {
+            self.inner.abandon_delivery(key, holder)
+        })
+        .await
     }
 }
 
@@ -286,10 +300,9 @@ impl<L: FailureLog> FailureLog for FaultyLedger<L> {
         failure: &FailedSignup,
         retain_until: UnixMillis,
     ) -> Result<(), LedgerError> {
-        self.run(
-            StoreOp::RecordFailure,
-            self.inner.record_failure(failure, retain_until),
-        )
+        self.run(StoreOp::RecordFailure, || {
+            self.inner.record_failure(failure, retain_until)
+        })
         .await
     }
 
@@ -298,19 +311,19 @@ impl<L: FailureLog> FailureLog for FaultyLedger<L> {
         pool: &PoolId,
         now: UnixMillis,
     ) -> Result<Vec<FailedSignup>, LedgerError> {
-        self.run(StoreOp::Read, self.inner.failures(pool, now))
+        self.run(StoreOp::Read, || self.inner.failures(pool, now))
             .await
     }
 }
 
 impl<L: RequestStore> RequestStore for FaultyLedger<L> {
     async fn create_request(&self, r: &SignupRecord) -> Result<Option<SignupRecord>, LedgerError> {
-        self.run(StoreOp::CreateRequest, self.inner.create_request(r))
+        self.run(StoreOp::CreateRequest, || self.inner.create_request(r))
             .await
     }
 
     async fn request(&self, id: &str) -> Result<Option<SignupRecord>, LedgerError> {
-        self.run(StoreOp::Read, self.inner.request(id)).await
+        self.run(StoreOp::Read, || self.inner.request(id)).await
     }
 
     async fn requests(
@@ -318,7 +331,7 @@ impl<L: RequestStore> RequestStore for FaultyLedger<L> {
         pool: &PoolId,
         state: RequestState,
     ) -> Result<Vec<SignupRecord>, LedgerError> {
-        self.run(StoreOp::Read, self.inner.requests(pool, state))
+        self.run(StoreOp::Read, || self.inner.requests(pool, state))
             .await
     }
 
@@ -329,17 +342,16 @@ impl<L: RequestStore> RequestStore for FaultyLedger<L> {
         to: RequestState,
         change: &RequestChange,
     ) -> Result<Option<SignupRecord>, LedgerError> {
-        self.run(
-            StoreOp::TransitionRequest,
-            self.inner.transition_request(id, from, to, change),
-        )
+        self.run(StoreOp::TransitionRequest, || {
+            self.inner.transition_request(id, from, to, change)
+        })
         .await
     }
 }
 
 impl<L: AuditLog> AuditLog for FaultyLedger<L> {
     async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
-        self.run(StoreOp::Audit, self.inner.audit(e)).await
+        self.run(StoreOp::Audit, || self.inner.audit(e)).await
     }
 
     async fn audit_since(
@@ -347,7 +359,7 @@ impl<L: AuditLog> AuditLog for FaultyLedger<L> {
         since: UnixMillis,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, LedgerError> {
-        self.run(StoreOp::Read, self.inner.audit_since(since, limit))
+        self.run(StoreOp::Read, || self.inner.audit_since(since, limit))
             .await
     }
 }
