@@ -172,6 +172,9 @@ async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
         accepted_at: now,
     };
 
+    // The job queue the worker consumes, where it queues the members it
+    // admits from a waitlist.
+    let (sqs_endpoint, queue_url) = job_queue(&format!("worker-{}", std::process::id())).await;
     let api = RuntimeApi::start().await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker-lambda"))
         .envs(lambda_env(&api.addr))
@@ -182,6 +185,8 @@ async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
         .env("ARCGIS_USERNAME", "broker_admin")
         .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
         .env("WORKER_MAX_ATTEMPTS", "3")
+        .env("SQS_ENDPOINT", &sqs_endpoint)
+        .env("JOB_QUEUE_URL", &queue_url)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -220,4 +225,46 @@ async fn the_worker_binary_completes_queued_members_and_sweeps_on_schedule() {
         serde_json::json!({"adopted": 0, "released": 0, "kept": 0})
     );
     child.kill().await.ok();
+}
+
+/// A fresh queue on the local SQS (`SQS_ENDPOINT`): its endpoint and URL.
+async fn job_queue(name: &str) -> (String, String) {
+    let endpoint = std::env::var("SQS_ENDPOINT")
+        .expect("SQS_ENDPOINT is not set: run the tests with scripts/test.sh");
+    let client = agol_seat_broker::queue::sqs::SqsQueue::client(Some(&endpoint)).await;
+    let url = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url
+        .expect("queue url");
+    (endpoint, url)
+}
+
+/// Issue 11, defect 10: without the job queue the worker would create the
+/// members it admits from a waitlist inline, once, with no retry; it refuses
+/// to start instead, naming the setting.
+#[tokio::test]
+async fn a_worker_without_its_job_queue_fails_its_cold_start() {
+    let api = RuntimeApi::start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker-lambda"))
+        .envs(lambda_env(&api.addr))
+        .env("LEDGER_TABLE", "t")
+        .env("PORTAL_URL", "https://acme.maps.arcgis.com")
+        .env("RULES_PATH", "config/rules.toml")
+        .env("ARCGIS_USERNAME", "admin")
+        .env("ARCGIS_PASSWORD", "not-logged-anywhere-99")
+        .env_remove("JOB_QUEUE_URL")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("exits")
+        .expect("runs");
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("job_queue_missing"), "{log}");
+    assert!(log.contains("JOB_QUEUE_URL"), "{log}");
+    assert!(!log.contains("not-logged-anywhere-99"), "{log}");
 }

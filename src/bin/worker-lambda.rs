@@ -1,6 +1,8 @@
 //! The queue worker function (SAM `BuildProperties: Binary: worker-lambda`):
 //! creates the members the Okta and Entra hooks queued, and sweeps stuck
-//! reservations on a schedule. See `entrypoints::worker`.
+//! reservations on a schedule. See `entrypoints::worker`. Needs the job
+//! queue's URL (`JOB_QUEUE_URL`): the members it admits from a waitlist are
+//! queued there.
 
 use agol_seat_broker::entrypoints::worker;
 use agol_seat_broker::{config::Settings, startup, telemetry};
@@ -17,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    let provisioner = match startup::worker_provisioner(&settings).await {
+    let parts = match startup::worker_parts(&settings).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("cannot start: {e}");
@@ -27,9 +29,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let attempts = settings.worker_max_attempts;
     let timeout = settings.workflow.reservation_timeout;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let provisioner = provisioner.clone();
+        let provisioner = parts.provisioner.clone();
+        let jobs = parts.jobs.clone();
         async move {
-            worker::handle_event(provisioner, event.payload, attempts, timeout)
+            worker::handle_event(provisioner, jobs, event.payload, attempts, timeout)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

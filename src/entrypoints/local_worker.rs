@@ -5,6 +5,11 @@
 //! and records the failure, which `seats` then shows, just like a message
 //! that ends in the SQS dead-letter queue (`entrypoints::worker`).
 //!
+//! A job that gives its seat back admits the next in line from the pool's
+//! waitlist; that member is queued here again (through the queue's
+//! [`Requeue`] handle, which does not keep the queue open), so it is
+//! retried like any other job.
+//!
 //! With a journal, each job is removed from it once the worker is done with
 //! it; a job still in the journal at the next start is queued again.
 
@@ -18,7 +23,7 @@ use tokio::task::JoinSet;
 use crate::portal::Portal;
 use crate::provisioning::Provisioner;
 use crate::queue::Job;
-use crate::queue::local::LocalWorker;
+use crate::queue::local::{LocalWorker, Requeue};
 use crate::seats::SeatLedger;
 
 /// Retry schedule of the local worker.
@@ -53,6 +58,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
     settings: LocalWorkerSettings,
 ) {
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let requeue = jobs.requeue();
     let mut running = JoinSet::new();
     while let Some(job) = jobs.next().await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -61,8 +67,9 @@ pub async fn run<L: SeatLedger, P: Portal>(
         let provisioner = provisioner.clone();
         let settings = settings.clone();
         let journal = jobs.journal().cloned();
+        let requeue = requeue.clone();
         running.spawn(async move {
-            work(&provisioner, &job, &settings).await;
+            work(&provisioner, &job, &settings, &requeue).await;
             if let Some(journal) = journal
                 && let Err(e) = journal.remove(&job.claim_id).await
             {
@@ -81,11 +88,12 @@ async fn work<L: SeatLedger, P: Portal>(
     provisioner: &Provisioner<L, P>,
     job: &Job,
     settings: &LocalWorkerSettings,
+    requeue: &Requeue,
 ) {
     let attempts = settings.attempts.max(1);
     for attempt in 1..=attempts {
         let last = attempt == attempts;
-        let retry = provisioner.run_job(job, last).await;
+        let retry = provisioner.run_job(job, last, requeue).await;
         if !retry || last {
             return;
         }

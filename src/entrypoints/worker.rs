@@ -8,6 +8,13 @@
 //! attempt: if it fails too, the seat is released and the failure recorded
 //! before the message goes to the dead-letter queue, so the ledger never keeps
 //! a seat for a member nobody will create.
+//!
+//! A seat the worker gives back (a job that failed for good, a request that
+//! expired) admits the next in line from the pool's waitlist. The member so
+//! admitted is sent to the job queue (`JOB_QUEUE_URL`, the queue the worker
+//! consumes) as a job of its own, never created inline: a transient failure
+//! of its creation is then retried, and dead-lettered at the end, like any
+//! job's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::portal::Portal;
 use crate::provisioning::{Provisioner, SweepReport};
-use crate::queue::Job;
+use crate::queue::{Job, JobSink};
 use crate::seats::SeatLedger;
 
 /// What the worker function answers.
@@ -34,9 +41,11 @@ pub enum WorkerReply {
 
 /// Handles one invocation: an SQS batch (`Records`) or a scheduled event
 /// (EventBridge `Scheduled Event`), which sweeps claims RESERVED for longer
-/// than `reservation_timeout`.
+/// than `reservation_timeout` and expires requests past their time. The
+/// members admitted from a waitlist on the way are queued on `jobs`.
 pub async fn handle_event<L: SeatLedger, P: Portal>(
     provisioner: Arc<Provisioner<L, P>>,
+    jobs: Arc<dyn JobSink>,
     event: Value,
     max_attempts: u32,
     reservation_timeout: Duration,
@@ -45,7 +54,7 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
         let batch: SqsEvent =
             serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
         return Ok(WorkerReply::Batch(
-            handle_batch(provisioner, batch, max_attempts).await,
+            handle_batch(provisioner, jobs, batch, max_attempts).await,
         ));
     }
     if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
@@ -53,7 +62,7 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
         let report = provisioner
             .sweep(clock.now(), reservation_timeout, &[])
             .await;
-        let expired = provisioner.expire_requests(None, clock.now()).await;
+        let expired = provisioner.expire_requests(Some(&*jobs), clock.now()).await;
         tracing::info!(?report, expired, "scheduled sweep");
         return Ok(WorkerReply::Sweep(report));
     }
@@ -62,8 +71,10 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
 
 /// Completes every job of a batch concurrently; returns the ids of the
 /// messages to deliver again (transient failures, unreadable messages).
+/// Members admitted from a waitlist are queued on `jobs`.
 pub async fn handle_batch<L: SeatLedger, P: Portal>(
     provisioner: Arc<Provisioner<L, P>>,
+    jobs: Arc<dyn JobSink>,
     batch: SqsEvent,
     max_attempts: u32,
 ) -> SqsBatchResponse {
@@ -74,10 +85,12 @@ pub async fn handle_batch<L: SeatLedger, P: Portal>(
     let mut messages = HashMap::new();
     for record in batch.records {
         let provisioner = provisioner.clone();
+        let jobs = jobs.clone();
         let id = record.message_id.clone().unwrap_or_default();
         let task = running.spawn(async move {
             let id = record.message_id.clone().unwrap_or_default();
-            (id, handle_record(&provisioner, &record, max_attempts).await)
+            let retry = handle_record(&provisioner, &*jobs, &record, max_attempts).await;
+            (id, retry)
         });
         messages.insert(task.id(), id);
     }
@@ -102,6 +115,7 @@ pub async fn handle_batch<L: SeatLedger, P: Portal>(
 /// One message; true when it must be delivered again.
 async fn handle_record<L: SeatLedger, P: Portal>(
     provisioner: &Provisioner<L, P>,
+    jobs: &dyn JobSink,
     record: &SqsMessage,
     max_attempts: u32,
 ) -> bool {
@@ -120,7 +134,7 @@ async fn handle_record<L: SeatLedger, P: Portal>(
         }
     };
     let last = receive_count >= max_attempts.max(1);
-    let retry = provisioner.run_job(&job, last).await;
+    let retry = provisioner.run_job(&job, last, jobs).await;
     if retry {
         tracing::info!(delivery = %job.delivery.as_string(), receive_count, last, "job not done");
     }
@@ -202,7 +216,8 @@ mod tests {
         message.body = Some(serde_json::to_string(&job).unwrap());
         let mut batch = SqsEvent::default();
         batch.records = vec![message];
-        let response = handle_batch(provisioner, batch, 5).await;
+        let (jobs, _worker) = crate::queue::local::channel();
+        let response = handle_batch(provisioner, Arc::new(jobs), batch, 5).await;
         let ids: Vec<&str> = response
             .batch_item_failures
             .iter()

@@ -15,7 +15,8 @@
 //!   the seat is released and the failure recorded, and the queue moves the
 //!   message to its dead-letter queue.
 //!
-//! A seat given back admits the first person on the pool's waitlist.
+//! A seat given back admits the first person on the pool's waitlist; their
+//! member is queued as a job of its own ([`Provisioner::run_job`]).
 
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use super::workflow::Provisioner;
 use crate::domain::{Email, PoolId, SignupRequest, UnixMillis};
 use crate::policy::InvitationMode;
 use crate::portal::Portal;
-use crate::queue::Job;
+use crate::queue::{Job, JobSink};
 use crate::seats::{FailedSignup, Hold, SeatLedger, Stage, Transition};
 
 /// What one attempt at a job came to.
@@ -59,13 +60,16 @@ pub(super) const FAILURE_RETENTION: Duration = Duration::from_secs(30 * 24 * 360
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// One delivery of a queued job, as a worker runs it: the attempt
     /// ([`Self::complete_job`]), then, when it gave a seat back, the first in
-    /// line on that pool's waitlist is admitted. `last_attempt` tells the
-    /// queue's final delivery, after which a transient failure is given up.
-    /// Returns whether the queue should deliver the job again.
-    pub async fn run_job(&self, job: &Job, last_attempt: bool) -> bool {
+    /// line on that pool's waitlist is admitted, their member queued on
+    /// `jobs` (the worker's own queue) so that a transient failure is
+    /// retried like any job's. `last_attempt` tells the queue's final
+    /// delivery, after which a transient failure is given up. Returns
+    /// whether the queue should deliver the job again.
+    pub async fn run_job(&self, job: &Job, last_attempt: bool, jobs: &dyn JobSink) -> bool {
         let result = self.complete_job(job, last_attempt, self.clock.now()).await;
         if let Some(pool) = &result.freed {
-            self.admit_waitlisted(pool, None, self.clock.now()).await;
+            self.admit_waitlisted(pool, Some(jobs), self.clock.now())
+                .await;
         }
         result.retry
     }

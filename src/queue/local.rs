@@ -1,7 +1,8 @@
 //! The in-process job queue of the local server: a channel from the routes
 //! ([`LocalQueue`], the [`JobSink`]) to the local worker
 //! (`entrypoints::local_worker`), which takes jobs from the receiving end
-//! ([`LocalWorker`]).
+//! ([`LocalWorker`]) and queues the members it admits from the waitlist
+//! through a handle that does not keep the channel open ([`Requeue`]).
 //!
 //! With a [`Journal`] (the local server keeps one beside the embedded
 //! store), each job is written to a file before the route answers and
@@ -46,6 +47,38 @@ impl LocalQueue {
 pub struct LocalWorker {
     rx: mpsc::UnboundedReceiver<Job>,
     journal: Option<Journal>,
+    /// Why weak: the worker's own way back into the queue must not keep the
+    /// queue open, or the worker would wait for its own sender for ever and
+    /// the server could not stop.
+    requeue: mpsc::WeakUnboundedSender<Job>,
+}
+
+/// The worker's own way into its queue ([`LocalWorker::requeue`]), for the
+/// members it admits from the waitlist: a [`JobSink`] like [`LocalQueue`]
+/// (journaled the same way), that does not keep the queue open. Once the
+/// routes' senders are gone (the server is stopping) it refuses, and the
+/// workflow creates the admitted member at once instead.
+#[derive(Clone)]
+pub struct Requeue {
+    tx: mpsc::WeakUnboundedSender<Job>,
+    journal: Option<Journal>,
+}
+
+impl JobSink for Requeue {
+    fn enqueue<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            // Upgraded first, so a job is never journaled for a queue that
+            // has closed.
+            let Some(tx) = self.tx.upgrade() else {
+                return Err(QueueError("the local server is stopping".into()));
+            };
+            if let Some(journal) = &self.journal {
+                journal.put(job).await?;
+            }
+            tx.send(job.clone())
+                .map_err(|_| QueueError("the local worker has stopped".into()))
+        })
+    }
 }
 
 /// A connected queue and worker, jobs in memory only.
@@ -57,12 +90,17 @@ pub fn channel() -> (LocalQueue, LocalWorker) {
 /// they are done.
 pub fn channel_with(journal: Option<Journal>) -> (LocalQueue, LocalWorker) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let requeue = tx.downgrade();
     (
         LocalQueue {
             tx,
             journal: journal.clone(),
         },
-        LocalWorker { rx, journal },
+        LocalWorker {
+            rx,
+            journal,
+            requeue,
+        },
     )
 }
 
@@ -94,5 +132,64 @@ impl LocalWorker {
     /// again).
     pub fn journal(&self) -> Option<&Journal> {
         self.journal.as_ref()
+    }
+
+    /// A sink into this same queue that does not keep it open (see
+    /// [`Requeue`]).
+    pub fn requeue(&self) -> Requeue {
+        Requeue {
+            tx: self.requeue.clone(),
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{ClaimKey, DeliveryKey, Email, PoolId, SignupRequest};
+
+    fn job(id: &str) -> Job {
+        Job {
+            delivery: DeliveryKey {
+                source: "okta".into(),
+                id: id.into(),
+            },
+            request: SignupRequest {
+                email: Email::parse("ana@acme.org").unwrap(),
+                first_name: None,
+                last_name: None,
+                username: None,
+                organization: None,
+                pool: None,
+                attributes: Default::default(),
+            },
+            overrides: Default::default(),
+            claim: ClaimKey {
+                pool: PoolId::parse("acme").unwrap(),
+                person: "ana@acme.org".into(),
+            },
+            claim_id: format!("c-{id}"),
+            accepted_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_workers_requeue_reaches_the_worker_without_keeping_the_queue_open() {
+        let (queue, mut worker) = channel();
+        let requeue = worker.requeue();
+
+        requeue.enqueue(&job("admitted")).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(1), worker.next()).await;
+        assert_eq!(next.ok().flatten(), Some(job("admitted")));
+
+        // The routes' sender gone, the worker's loop ends although the
+        // worker still holds its requeue handle.
+        drop(queue);
+        let next = tokio::time::timeout(Duration::from_secs(1), worker.next()).await;
+        assert_eq!(next.ok(), Some(None), "the queue closed");
+        assert!(requeue.enqueue(&job("late")).await.is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! The job queue port ([`JobSink`] and its message, [`Job`]): where the
 //! Okta and Entra routes hand over the members they cannot create within
 //! their senders' 2–3 second deadline, and where the other sign-up routes
-//! hand a member the portal did not create within `PORTAL_DEADLINE_SECS`.
-//! The workflow runs a job (`Provisioner::run_job`); the adapters
-//! only carry it.
+//! hand a member the portal did not create within `PORTAL_DEADLINE_SECS`;
+//! the workers queue on it too the members they admit from a waitlist. The
+//! workflow runs a job (`Provisioner::run_job`); the adapters only carry it.
 //!
 //! Adapters:
 //!

@@ -22,6 +22,7 @@ use crate::import::ImportOptions;
 use crate::policy::Rules;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::provisioning::Provisioner;
+use crate::queue::JobSink;
 use crate::queue::sqs::SqsQueue;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 
@@ -56,10 +57,7 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
         "agol-seat-broker ready"
     );
     let jobs = match &settings.job_queue_url {
-        Some(url) => JobQueue::Sink(Arc::new(SqsQueue::new(
-            SqsQueue::client(settings.sqs_endpoint.as_deref()).await,
-            url,
-        ))),
+        Some(url) => JobQueue::Sink(sqs_queue(settings, url).await),
         None => JobQueue::None,
     };
     let (approval_routes, approvals) = approvals(&secrets, &settings.approvals).await?;
@@ -86,26 +84,53 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
     Ok(built.router)
 }
 
-/// The queue worker's workflow: DynamoDB ledger, ArcGIS client, the rules.
-/// Needs no webhook secrets, only the ArcGIS credentials.
-pub async fn worker_provisioner(
-    settings: &Settings,
-) -> Result<Arc<Provisioner<DynamoLedger, ArcGisPortal>>, ConfigError> {
+/// The queue worker's parts: the workflow and the queue it hands the
+/// members it admits from a waitlist to.
+pub struct WorkerParts {
+    /// The workflow over DynamoDB and the ArcGIS client.
+    pub provisioner: Arc<Provisioner<DynamoLedger, ArcGisPortal>>,
+    /// The job queue (`JOB_QUEUE_URL`): the one the worker consumes.
+    pub jobs: Arc<dyn JobSink>,
+}
+
+/// The queue worker: DynamoDB ledger, ArcGIS client, the rules, and the job
+/// queue. Needs no webhook secrets, only the ArcGIS credentials. Refuses to
+/// start without `JOB_QUEUE_URL` (code `job_queue_missing`): the members the
+/// worker admits from a waitlist would be created inline, once, with no
+/// retry.
+pub async fn worker_parts(settings: &Settings) -> Result<WorkerParts, ConfigError> {
+    let Some(url) = &settings.job_queue_url else {
+        return Err(ConfigError(
+            "job_queue_missing: JOB_QUEUE_URL is not set; the worker queues the members it admits from a waitlist there, so that their creation is retried (template.yaml sets it to the JobQueue)".into(),
+        ));
+    };
     let secrets = Secrets::load(&settings.secrets).await?;
     let rules =
         Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;
     let (ledger, portal) = deployed_ports(settings, &secrets).await?;
     let (_, wiring) = approvals(&secrets, &settings.approvals).await?;
+    let jobs = sqs_queue(settings, url).await;
     tracing::info!(pools = rules.pools.len(), table = %settings.table, "agol-seat-broker worker ready");
-    Ok(Arc::new(provisioner(
-        Arc::new(ledger),
-        Arc::new(portal),
-        rules,
-        settings.workflow.clone(),
-        wiring,
-        Clock::system(),
-        Ids::random(),
-    )))
+    Ok(WorkerParts {
+        provisioner: Arc::new(provisioner(
+            Arc::new(ledger),
+            Arc::new(portal),
+            rules,
+            settings.workflow.clone(),
+            wiring,
+            Clock::system(),
+            Ids::random(),
+        )),
+        jobs,
+    })
+}
+
+/// The SQS job queue at `url` (through `SQS_ENDPOINT` when set).
+async fn sqs_queue(settings: &Settings, url: &str) -> Arc<dyn JobSink> {
+    Arc::new(SqsQueue::new(
+        SqsQueue::client(settings.sqs_endpoint.as_deref()).await,
+        url,
+    ))
 }
 
 /// The import function: the same settings and secrets as the webhook

@@ -820,3 +820,85 @@ async fn a_senders_manual_approval_holds_when_the_hooks_queue_their_members() {
     assert!(app.sim.member("ana.lopez_partners").is_none());
     assert_eq!(app.active_claims("partners").await, 0);
 }
+
+/// Issue 11, defect 10, locally: a seat the in-process worker gives back
+/// admits the next in line from the waitlist, and that member is queued on
+/// the worker's own queue, so a transient failure of its creation is retried
+/// (it used to be created inline, once: the request ended APPROVED with no
+/// member).
+#[tokio::test]
+async fn the_local_worker_retries_a_member_it_admitted_from_the_waitlist() {
+    const RULES: &str = r#"
+        [[pools]]
+        name = "partners"
+        seats = 1
+        role = "viewer"
+        user_type = "viewerUT"
+        groups = ["Partners"]
+        waitlist = true
+        [pools.match]
+        email_domains = ["example.org"]
+    "#;
+    let mut sources = Sources::default();
+    sources.insert("okta_registration", source(OKTA_REGISTRATION_SECRET));
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        // A wait between attempts long enough for Bo to join the line while
+        // Ana's job waits for its second attempt.
+        queue: QueueMode::Local(LocalWorkerSettings {
+            attempts: 3,
+            first_backoff: Duration::from_millis(1_500),
+            max_backoff: Duration::from_secs(3),
+            concurrency: 4,
+        }),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+    // Ana's first attempt fails (every try of the client's retry budget),
+    // her second is refused for good; then Bo's first attempt fails.
+    let unavailable = || Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: Some(3),
+    };
+    app.sim.inject(unavailable());
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::ErrorBody {
+            code: 400,
+            message_code: None,
+            message: "Invalid user type".into(),
+        },
+        times: Some(1),
+    });
+    app.sim.inject(unavailable());
+
+    let (status, v) = post(
+        &app,
+        "/hooks/okta/registration",
+        OKTA_REGISTRATION_SECRET,
+        registration("ana@example.org", "evt-ana"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
+    let res = app
+        .post_signup("msg_bo", &crate::helpers::signup("bo@example.org"))
+        .await;
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "waitlisted", "{v}");
+
+    assert!(
+        eventually(Duration::from_secs(20), || app
+            .sim
+            .member("bo_partners")
+            .is_some())
+        .await,
+        "the admitted member is created by a retried job"
+    );
+    assert!(app.sim.member("ana_partners").is_none());
+    assert_eq!(active_soon(&app, "partners", 1).await, 1);
+    assert_eq!(app.used("partners").await, 1);
+}

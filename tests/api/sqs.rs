@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use agol_seat_broker::clock::now_millis;
 use agol_seat_broker::config::Secret;
-use agol_seat_broker::domain::PoolId;
+use agol_seat_broker::domain::{PoolId, RequestState};
 use agol_seat_broker::entrypoints::worker;
 use agol_seat_broker::intake::FieldMap;
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::portal::simulator::{Fault, FaultKind};
 use agol_seat_broker::queue::sqs::SqsQueue;
-use agol_seat_broker::seats::FailureLog;
+use agol_seat_broker::seats::{FailureLog, RequestStore};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, QueueMode, TestApp, spawn_app, unique};
+use crate::helpers::{Options, QueueMode, TestApp, signup, spawn_app, unique};
 
 const SECRET: &str = "test-only-okta-registration-secret";
 /// The template's `WorkerMaxAttempts`, small for the test.
@@ -88,6 +88,10 @@ async fn queues() -> Queues {
 }
 
 async fn app(q: &Queues) -> TestApp {
+    app_with(q, RULES).await
+}
+
+async fn app_with(q: &Queues, rules: &'static str) -> TestApp {
     let mut sources = Sources::default();
     sources.insert(
         "okta_registration",
@@ -99,7 +103,7 @@ async fn app(q: &Queues) -> TestApp {
         },
     );
     let mut o = Options {
-        rules: RULES,
+        rules,
         sources,
         queue: QueueMode::Sink(Arc::new(SqsQueue::new(q.client.clone(), &q.jobs))),
         deadline: Duration::from_secs(2),
@@ -161,7 +165,10 @@ async fn poll_once(app: &TestApp, q: &Queues) -> usize {
         })
         .collect();
     let event = serde_json::from_value(json!({"Records": records})).expect("an SQS event");
-    let reply = worker::handle_batch(app.state.provisioner.clone(), event, MAX_ATTEMPTS).await;
+    // The worker function queues on the queue it consumes (JOB_QUEUE_URL).
+    let jobs = Arc::new(SqsQueue::new(q.client.clone(), &q.jobs));
+    let reply =
+        worker::handle_batch(app.state.provisioner.clone(), jobs, event, MAX_ATTEMPTS).await;
     let failed: Vec<String> = reply
         .batch_item_failures
         .iter()
@@ -249,4 +256,84 @@ async fn members_queued_through_sqs_are_created_and_a_lasting_failure_ends_in_th
         .unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].key.person, "bo@example.org");
+}
+
+/// One seat, a waitlist, no approval: a freed seat goes straight to the
+/// first in line.
+const WAITLIST_RULES: &str = r#"
+    [[pools]]
+    name = "partners"
+    seats = 1
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    waitlist = true
+    [pools.match]
+    email_domains = ["example.org"]
+"#;
+
+/// Issue 11, defect 10: a seat the worker gave back admitted the next in
+/// line with no queue, so the admitted member was created inline, once; a
+/// transient portal failure then left the request APPROVED with no member
+/// (and its seat for the sweeper to free). The admission now queues a job on
+/// the worker's own queue, and the queue's retry creates the member.
+#[tokio::test]
+async fn a_member_the_worker_admits_from_the_waitlist_is_created_by_a_retried_job() {
+    let q = queues().await;
+    let app = app_with(&q, WAITLIST_RULES).await;
+    let pool = PoolId::parse("partners").unwrap();
+
+    // Ana's hook takes the one seat (her member queued); Bo waits in line.
+    let v = register(&app, "ana@example.org", "evt-ana").await;
+    assert_eq!(v["commands"][0]["value"]["registration"], "ALLOW", "{v}");
+    let res = app.post_signup("msg_bo", &signup("bo@example.org")).await;
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["status"], "waitlisted", "{v}");
+
+    // The portal refuses Ana for good, then fails Bo's first invitation
+    // (every try of the client's retry budget): a transient failure.
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::ErrorBody {
+            code: 400,
+            message_code: None,
+            message: "Invalid user type".into(),
+        },
+        times: Some(1),
+    });
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: Some(3),
+    });
+
+    // Ana's job gives her seat back; Bo is admitted and his member queued.
+    assert_eq!(poll_once(&app, &q).await, 1);
+    assert!(app.sim.member("ana_partners").is_none());
+    let approved = app
+        .ledger
+        .requests(&pool, RequestState::Approved)
+        .await
+        .unwrap();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0].key.person, "bo@example.org");
+    assert_eq!(app.used("partners").await, 1, "the seat is Bo's now");
+
+    // Bo's job: the first attempt fails, the queue delivers it again.
+    for _ in 0..30 {
+        if app.sim.member("bo_partners").is_some() {
+            break;
+        }
+        poll_once(&app, &q).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        app.sim.member("bo_partners").is_some(),
+        "the admitted member is created by the retried job"
+    );
+    assert_eq!(app.active_claims("partners").await, 1);
+    assert_eq!(app.used("partners").await, 1);
+    assert!(dead_letters(&q).await.is_empty());
+    assert_eq!(poll_once(&app, &q).await, 0, "the finished job was deleted");
 }
