@@ -268,3 +268,40 @@ async fn a_worker_without_its_job_queue_fails_its_cold_start() {
     assert!(log.contains("JOB_QUEUE_URL"), "{log}");
     assert!(!log.contains("not-logged-anywhere-99"), "{log}");
 }
+
+/// Issue 11, defect 11: a portal deadline that leaves no room for the
+/// look-up after it and the ledger's writes within the function's timeout
+/// refuses the cold start, with its stable code, before anything is read.
+#[tokio::test]
+async fn a_function_whose_portal_deadline_outlasts_its_timeout_fails_its_cold_start() {
+    let cases = [
+        (env!("CARGO_BIN_EXE_bootstrap-lambda"), "20", None),
+        (env!("CARGO_BIN_EXE_worker-lambda"), "47", Some("60")),
+    ];
+    for (binary, deadline, timeout) in cases {
+        let api = RuntimeApi::start().await;
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.envs(lambda_env(&api.addr))
+            .env("LEDGER_TABLE", "t")
+            .env("PORTAL_URL", "https://acme.maps.arcgis.com")
+            .env("RULES_PATH", "config/rules.toml")
+            .env("ARCGIS_USERNAME", "admin")
+            .env("ARCGIS_PASSWORD", "not-logged-anywhere-99")
+            .env("JOB_QUEUE_URL", "http://127.0.0.1:9/queue/jobs")
+            .env("PORTAL_DEADLINE_SECS", deadline)
+            .env("LEASE_SECS", "120");
+        match timeout {
+            Some(t) => cmd.env("FUNCTION_TIMEOUT_SECS", t),
+            None => cmd.env_remove("FUNCTION_TIMEOUT_SECS"),
+        };
+        let out = tokio::time::timeout(Duration::from_secs(20), cmd.output())
+            .await
+            .expect("exits")
+            .expect("runs");
+        assert!(!out.status.success(), "{binary}");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("portal_deadline_too_long"), "{binary}: {log}");
+        assert!(log.contains("PORTAL_DEADLINE_SECS"), "{binary}: {log}");
+        assert!(!log.contains("not-logged-anywhere-99"), "{binary}: {log}");
+    }
+}

@@ -5,11 +5,11 @@
 //! Everything here runs within the request's deadline; a portal that does
 //! not answer in time is "unavailable", never "failed".
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::workflow::Provisioner;
+// Every Lambda's timeout leaves room for it: config::budget.
+use crate::config::budget::LOOK_UP_GRACE;
 use crate::domain::{Overrides, SignupRequest, Username};
 use crate::policy::username::{MAX_CANDIDATES, candidate};
 use crate::policy::{Grant, InvitationMode};
@@ -198,12 +198,6 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         })
     }
 }
-
-/// How long the look-up after a failed or unanswered invitation may take
-/// beyond the request's deadline (a member, a name and an invitations page:
-/// three calls at most). Every function timeout leaves room for it (see
-/// `config::WorkflowSettings`).
-pub const LOOK_UP_GRACE: Duration = Duration::from_secs(3);
 
 /// Who holds a username ([`Provisioner::holder`]).
 enum Holder {

@@ -5,6 +5,10 @@
 //!
 //! Start-up does no network I/O besides reading the secret: the portal token
 //! is fetched lazily on the first sign-up, so a cold start stays cheap.
+//!
+//! Each function first checks its time budget ([`function_budget`]): its
+//! timeout (`FUNCTION_TIMEOUT_SECS`) must hold the portal deadline, the
+//! look-up after it and the ledger's writes, or it refuses to start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use axum::Router;
 use super::app::{AppParts, JobQueue, app, provisioner};
 use super::parts::{approvals, arcgis_portal, load_config, rules_text, signing_keys};
 use crate::clock::Clock;
+use crate::config::budget::{Function, FunctionBudget};
 use crate::config::{ConfigError, Secrets, Settings, env_flag, env_number, env_var};
 use crate::entrypoints::http::admin::AdminSettings;
 use crate::entrypoints::import_function::{ImportFunction, S3Objects};
@@ -41,8 +46,23 @@ pub async fn deployed_ports(
     Ok((DynamoLedger::new(client, &settings.table), portal))
 }
 
+/// The function's timeout (`FUNCTION_TIMEOUT_SECS`, or the template's for
+/// that function), checked to hold the portal deadline with the look-up
+/// grace and the ledger margin after it (see [`crate::config::budget`]): a
+/// function cut off by its timeout would leave its seat unsettled. Refuses
+/// with `function_timeout_invalid` or `portal_deadline_too_long`.
+pub fn function_budget(
+    function: Function,
+    settings: &Settings,
+) -> Result<FunctionBudget, ConfigError> {
+    let budget = FunctionBudget::new(function, settings.function_timeout)?;
+    budget.check_deadline(settings.workflow.deadline)?;
+    Ok(budget)
+}
+
 /// Everything the Lambda function serves: DynamoDB ledger, ArcGIS client.
 pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
+    function_budget(Function::Webhook, settings)?;
     let secrets = Secrets::load(&settings.secrets).await?;
     let (rules, sources) = load_config(&rules_text(&settings.rules)?, &secrets)?;
     let keys = signing_keys(&secrets)?;
@@ -99,6 +119,7 @@ pub struct WorkerParts {
 /// worker admits from a waitlist would be created inline, once, with no
 /// retry.
 pub async fn worker_parts(settings: &Settings) -> Result<WorkerParts, ConfigError> {
+    function_budget(Function::Worker, settings)?;
     let Some(url) = &settings.job_queue_url else {
         return Err(ConfigError(
             "job_queue_missing: JOB_QUEUE_URL is not set; the worker queues the members it admits from a waitlist there, so that their creation is retried (template.yaml sets it to the JobQueue)".into(),
@@ -139,6 +160,7 @@ async fn sqs_queue(settings: &Settings, url: &str) -> Arc<dyn JobSink> {
 pub async fn import_function(
     settings: &Settings,
 ) -> Result<ImportFunction<DynamoLedger, ArcGisPortal, S3Objects>, ConfigError> {
+    function_budget(Function::Import, settings)?;
     let secrets = Secrets::load(&settings.secrets).await?;
     let rules =
         Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;

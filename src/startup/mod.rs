@@ -18,5 +18,7 @@ pub mod local;
 pub mod parts;
 
 pub use app::{App, AppParts, JobQueue, app};
-pub use deployed::{WorkerParts, deployed_ports, import_function, lambda_app, worker_parts};
+pub use deployed::{
+    WorkerParts, deployed_ports, function_budget, import_function, lambda_app, worker_parts,
+};
 pub use parts::{approvals, arcgis_portal, load_config, rules_text, signing_keys};

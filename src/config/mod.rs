@@ -6,7 +6,11 @@
 //! settings struct can be logged whole without leaking them. The workflow's
 //! tunables ([`WorkflowSettings`]) are here too, and the helpers every
 //! environment reader uses ([`env_var`], [`env_number`], [`env_flag`],
-//! [`env_list`]).
+//! [`env_list`]). [`budget`] checks that each Lambda function's time budget
+//! adds up (the portal deadline and what follows it within the function's
+//! timeout).
+
+pub mod budget;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,7 +56,10 @@ pub struct WorkflowSettings {
     /// attempt, and a new delivery for the same person may take it over.
     pub stale_reservation: Duration,
     /// Total time budget for the portal work of one request; past it the
-    /// request fails as "portal unavailable" and the seat is released.
+    /// request fails as "portal unavailable" and the seat is released (or
+    /// the member is queued). In a Lambda function it must leave room for
+    /// the look-up after it and the ledger's writes within the function's
+    /// timeout ([`budget::FunctionBudget::check_deadline`]).
     pub deadline: Duration,
     /// A RESERVED claim not touched for this long is settled by the periodic
     /// sweep (adopted if its member exists, released otherwise). Queue
@@ -197,6 +204,10 @@ pub struct Settings {
     /// Deliveries of a job before it goes to the dead-letter queue
     /// (`WORKER_MAX_ATTEMPTS`, the queue's `maxReceiveCount`, default 5).
     pub worker_max_attempts: u32,
+    /// The Lambda function's own timeout (`FUNCTION_TIMEOUT_SECS`, set by
+    /// `template.yaml` from the function's `Timeout`); every Lambda checks
+    /// its time budget against it at start-up ([`budget::FunctionBudget`]).
+    pub function_timeout: Option<Duration>,
     /// Where approval settings come from besides the secrets.
     pub approvals: ApprovalSettings,
 }
@@ -281,7 +292,9 @@ impl Settings {
         };
         let num = env_number;
         let workflow = WorkflowSettings {
-            deadline: Duration::from_secs(num("PORTAL_DEADLINE_SECS", 20)?),
+            // 15 s: the longest that fits the webhook function's 29 s
+            // (see `budget`).
+            deadline: Duration::from_secs(num("PORTAL_DEADLINE_SECS", 15)?),
             lease: Duration::from_secs(num("LEASE_SECS", 60)?),
             retain: Duration::from_secs(num("RETAIN_HOURS", 24 * 7)? * 3600),
             stale_reservation: Duration::from_secs(num("STALE_RESERVATION_SECS", 120)?),
@@ -305,6 +318,9 @@ impl Settings {
             job_queue_url: var("JOB_QUEUE_URL"),
             sqs_endpoint: var("SQS_ENDPOINT"),
             worker_max_attempts: num("WORKER_MAX_ATTEMPTS", 5)?.clamp(1, 1000) as u32,
+            function_timeout: var("FUNCTION_TIMEOUT_SECS")
+                .map(|_| num("FUNCTION_TIMEOUT_SECS", 0).map(Duration::from_secs))
+                .transpose()?,
             approvals: ApprovalSettings::from_env(),
         })
     }

@@ -1,0 +1,128 @@
+//! `template.yaml` against the code's time budget (issue 11, defect 11).
+//!
+//! Each function's `Timeout`, the `FUNCTION_TIMEOUT_SECS` it is given, its
+//! portal deadline (the largest the template's parameter allows), the job
+//! queue's visibility timeout and the sweeper's reservation timeout are
+//! read from the template and checked with the same functions the
+//! functions run at start-up (`config::budget`). Before the fix the worker
+//! had 45 s of portal deadline in a 60 s timeout and `PortalDeadlineSeconds`
+//! went up to 25 s of the webhook's 29.
+
+use std::time::Duration;
+
+use agol_seat_broker::config::budget::{self, Function, FunctionBudget};
+use serde_yaml_ng::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+        .expect("template.yaml");
+    serde_yaml_ng::from_str(&text).expect("template.yaml is YAML")
+}
+
+/// The resource whose build metadata names `binary`.
+fn function<'t>(t: &'t Value, binary: &str) -> &'t Value {
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    resources
+        .values()
+        .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .unwrap_or_else(|| panic!("no function builds {binary}"))
+}
+
+fn secs(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// A function's `Timeout`, its own or the template's global one.
+fn timeout(t: &Value, f: &Value) -> Duration {
+    let own = &f["Properties"]["Timeout"];
+    let v = if own.is_null() {
+        &t["Globals"]["Function"]["Timeout"]
+    } else {
+        own
+    };
+    Duration::from_secs(secs(v).expect("Timeout is a number"))
+}
+
+fn env<'t>(f: &'t Value, name: &str) -> &'t Value {
+    &f["Properties"]["Environment"]["Variables"][name]
+}
+
+/// The longest portal deadline a function can be deployed with: a number,
+/// or the `MaxValue` of the parameter it refers to.
+fn largest_deadline(t: &Value, f: &Value) -> Duration {
+    let v = env(f, "PORTAL_DEADLINE_SECS");
+    let s = match v {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => {
+            let name = tagged.value.as_str().expect("!Ref names a parameter");
+            let p = &t["Parameters"][name];
+            let max = secs(&p["MaxValue"]).unwrap_or_else(|| panic!("{name} has a MaxValue"));
+            let default = secs(&p["Default"]).expect("a Default");
+            assert!(default <= max, "{name}: Default {default} > MaxValue {max}");
+            max
+        }
+        v => secs(v).expect("PORTAL_DEADLINE_SECS is a number or a !Ref"),
+    };
+    Duration::from_secs(s)
+}
+
+const FUNCTIONS: [(&str, Function); 3] = [
+    ("bootstrap-lambda", Function::Webhook),
+    ("worker-lambda", Function::Worker),
+    ("import-lambda", Function::Import),
+];
+
+#[test]
+fn every_function_is_told_its_own_timeout_and_it_is_the_one_the_code_assumes() {
+    let t = template();
+    for (binary, kind) in FUNCTIONS {
+        let f = function(&t, binary);
+        let timeout = timeout(&t, f);
+        assert_eq!(
+            secs(env(f, "FUNCTION_TIMEOUT_SECS")).map(Duration::from_secs),
+            Some(timeout),
+            "{binary}: FUNCTION_TIMEOUT_SECS must be its Timeout"
+        );
+        assert_eq!(
+            timeout,
+            kind.timeout(),
+            "{binary}: budget::Function::timeout"
+        );
+    }
+}
+
+#[test]
+fn every_functions_largest_portal_deadline_ends_with_its_look_up_and_writes_before_its_timeout() {
+    let t = template();
+    for (binary, kind) in FUNCTIONS {
+        let f = function(&t, binary);
+        let b = FunctionBudget::new(kind, Some(timeout(&t, f))).unwrap();
+        let deadline = largest_deadline(&t, f);
+        if let Err(e) = b.check_deadline(deadline) {
+            panic!("{binary}: {e}");
+        }
+    }
+    // The webhook's parameter allows exactly what fits, not less.
+    let webhook = function(&t, "bootstrap-lambda");
+    let b = FunctionBudget::new(Function::Webhook, None).unwrap();
+    assert_eq!(largest_deadline(&t, webhook), b.max_deadline());
+}
+
+#[test]
+fn the_job_queue_waits_six_worker_timeouts_and_the_sweeper_waits_longer() {
+    let t = template();
+    let worker = function(&t, "worker-lambda");
+    let queue = &t["Resources"]["JobQueue"]["Properties"];
+    let visibility =
+        Duration::from_secs(secs(&queue["VisibilityTimeout"]).expect("VisibilityTimeout"));
+    let b = FunctionBudget::new(Function::Worker, Some(timeout(&t, worker))).unwrap();
+    if let Err(e) = b.check_visibility(visibility) {
+        panic!("{e}");
+    }
+    let reservation = Duration::from_secs(
+        secs(env(worker, "RESERVATION_TIMEOUT_SECS")).expect("RESERVATION_TIMEOUT_SECS"),
+    );
+    if let Err(e) = budget::check_reservation_timeout(reservation, visibility) {
+        panic!("{e}");
+    }
+}
