@@ -184,9 +184,31 @@ fn sim_config() -> SimulatorConfig {
 
 #[tokio::test]
 async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
-    let dir = temp_dir("kill");
+    kill_mid_burst("kill", false).await;
+}
+
+/// The same kill -9 when the portal keeps e-mail invitations pending (as
+/// ArcGIS Online does until the person accepts): the seats the dead process
+/// left are settled by finding those invitations, and nobody is invited
+/// twice.
+#[tokio::test]
+async fn killing_the_server_mid_burst_of_email_invitations_loses_no_confirmed_seat() {
+    kill_mid_burst("kill-email", true).await;
+}
+
+/// Kills the server (SQLite store) while sign-ups to `water-board` (e-mail
+/// invitations) are in flight, restarts it on the same file, and checks
+/// every confirmed seat, no dangling reservation, and the ledger against the
+/// portal's members and pending invitations.
+async fn kill_mid_burst(name: &str, email_invitations_pending: bool) {
+    let dir = temp_dir(name);
     let db = dir.join("ledger.db");
-    let sim = simulator::spawn(sim_config()).await.unwrap();
+    let sim = simulator::spawn(SimulatorConfig {
+        email_invitations_pending,
+        ..sim_config()
+    })
+    .await
+    .unwrap();
     // Slow invites keep many sign-ups in flight when the process dies.
     sim.inject(Fault {
         endpoint: Some("invite".into()),
@@ -245,11 +267,25 @@ async fn killing_the_server_mid_burst_loses_no_confirmed_seat() {
         "no reservation left dangling"
     );
     assert_eq!(used as usize, claims.len());
+    let invitations = sim.invitations();
+    assert_eq!(
+        invitations.is_empty(),
+        !email_invitations_pending,
+        "invitations pending only when the portal keeps them"
+    );
     assert_eq!(
         used as usize,
-        sim.members().len(),
-        "ledger used == members in the portal"
+        sim.members().len() + invitations.len(),
+        "ledger used == members and pending invitations in the portal"
     );
+    // Nobody has two accounts (a member, an invitation, or one of each).
+    let mut emails: Vec<String> = (sim.members().into_iter().map(|m| m.email))
+        .chain(invitations.into_iter().map(|i| i.member.email))
+        .collect();
+    let accounts = emails.len();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(emails.len(), accounts, "one account per person");
     drop(second);
     std::fs::remove_dir_all(&dir).ok();
 }
