@@ -640,17 +640,7 @@ async fn a_queue_that_refuses_the_job_gives_the_seat_back() {
 #[tokio::test]
 async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_and_records() {
     let w = world();
-    let sink = Collect::default();
-    w.p.sign_up(
-        &key("t1"),
-        "h",
-        &signup("ana@acme.org"),
-        &Default::default(),
-        Creation::Queued(&sink),
-        NOW,
-    )
-    .await;
-    let job = sink.take().remove(0);
+    let job = queued_job(&w, "t1", "ana@acme.org").await;
 
     w.portal
         .fail_next_invite(PortalError::Unavailable("503".into()));
@@ -681,17 +671,7 @@ async fn transient_failures_retry_touching_the_claim_and_the_last_one_releases_a
 #[tokio::test]
 async fn a_refusal_by_the_portal_is_final_on_the_first_attempt() {
     let w = world();
-    let sink = Collect::default();
-    w.p.sign_up(
-        &key("r1"),
-        "h",
-        &signup("ana@acme.org"),
-        &Default::default(),
-        Creation::Queued(&sink),
-        NOW,
-    )
-    .await;
-    let job = sink.take().remove(0);
+    let job = queued_job(&w, "r1", "ana@acme.org").await;
     w.portal.fail_next_invite(PortalError::NotInvited {
         username: "ana_acme".into(),
     });
@@ -964,6 +944,22 @@ async fn denied_approved_and_expired_requests_are_kept_for_the_configured_retent
 
 /// A sign-up through [`Provisioner::sign_up`] with `sink` as the
 /// fallback ([`Creation::InRequestOrQueue`]).
+/// Signs `email` up through delivery `id` with a queued creation (as the
+/// hooks do) at `NOW`, and returns the job it queued.
+async fn queued_job(w: &World, id: &str, email: &str) -> Job {
+    let sink = Collect::default();
+    w.p.sign_up(
+        &key(id),
+        "h",
+        &signup(email),
+        &Default::default(),
+        Creation::Queued(&sink),
+        NOW,
+    )
+    .await;
+    sink.take().remove(0)
+}
+
 async fn defer(w: &World, delivery: &str, email: &str, sink: &Collect, now: i64) -> Handled {
     w.p.sign_up(
         &key(delivery),
@@ -1441,17 +1437,7 @@ async fn a_reservation_the_sweeper_gives_back_is_recorded_as_a_failure() {
 #[tokio::test]
 async fn a_refusal_after_an_unanswered_invitation_keeps_the_seat_for_the_look_up() {
     let w = world();
-    let sink = Collect::default();
-    w.p.sign_up(
-        &key("u1"),
-        "h",
-        &signup("ana@acme.org"),
-        &Default::default(),
-        Creation::Queued(&sink),
-        NOW,
-    )
-    .await;
-    let job = sink.take().remove(0);
+    let job = queued_job(&w, "u1", "ana@acme.org").await;
 
     w.portal
         .fail_next_invite(PortalError::Unanswered("no answer".into()));
