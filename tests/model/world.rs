@@ -27,7 +27,7 @@ use agol_seat_broker::seats::{ClaimState, Hold, SeatLedger, Stage};
 use futures_util::future::join_all;
 use tokio::net::TcpListener;
 
-use crate::steps::{Delivery, Fault, ImportRow, Pool, Setup, Step, Via};
+use super::steps::{Delivery, Fault, ImportRow, Pool, Setup, Step, Via};
 
 const ADMIN: &str = "model_admin";
 const PASSWORD: &str = "Model-Admin-Pass-1";
@@ -138,6 +138,8 @@ struct Made {
     renamed: BTreeMap<String, String>,
     /// Real time until which a slow fault may still change the portal.
     late_until: Option<std::time::Instant>,
+    /// A slow fault is injected and may strike at any later call.
+    late_armed: bool,
     jumped_minutes: u64,
 }
 
@@ -313,6 +315,7 @@ impl<L: SeatLedger> World<L> {
                 Step::Import(row) => w.import(row).await,
                 Step::Accept { who } => w.accept(who),
             }
+            w.after_step();
         })
     }
 
@@ -460,6 +463,24 @@ impl<L: SeatLedger> World<L> {
         ));
     }
 
+    /// After a step: while a slow fault is armed, the step may have been
+    /// the one it struck, and its call lands up to LATE later; once the
+    /// simulator has used it up, the bound stops moving. (Found by seed
+    /// 7000081: a fault armed before a time jump struck after it, and the
+    /// next jump did not wait for it.)
+    fn after_step(&self) {
+        let mut made = self.made();
+        if made.late_armed {
+            made.late_until = Some(std::time::Instant::now() + LATE * 3);
+            made.late_armed = self.sim.faults().iter().any(|f| {
+                matches!(
+                    f.kind,
+                    FaultKind::LoseReply(_) | FaultKind::LateSuccess(_) | FaultKind::Delay(_)
+                )
+            });
+        }
+    }
+
     /// Waits until no late portal call can still land: time does not jump,
     /// and a process does not restart, faster than a call in flight ends.
     async fn let_late_calls_land(&self) {
@@ -480,9 +501,11 @@ impl<L: SeatLedger> World<L> {
             Fault::ExpireTokens => (None, FaultKind::ExpireTokens, 1),
         };
         if matches!(f, Fault::LoseReply | Fault::LateSuccess | Fault::Slow) {
-            // The fault may strike at any later call: bound it from now on
-            // at settling time instead.
-            self.made().late_until = Some(std::time::Instant::now() + LATE * 3);
+            // The fault may strike at any later call: every step from now
+            // on extends the bound, until the fault is used up.
+            let mut made = self.made();
+            made.late_armed = true;
+            made.late_until = Some(std::time::Instant::now() + LATE * 3);
         }
         self.sim.inject(simulator::Fault {
             endpoint: endpoint.map(str::to_string),

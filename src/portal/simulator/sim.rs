@@ -135,6 +135,11 @@ impl PortalSimulator {
         self.lock().inject(fault);
     }
 
+    /// The faults injected and not used up yet, in the order they apply.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.lock().faults.clone()
+    }
+
     /// Removes every fault.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
