@@ -713,6 +713,12 @@ async fn ten_thousand_generated_rows_are_created_once_each() {
     assert!(all(&lines, outcome::CREATED));
     assert_eq!(e.sim.members().len(), N);
     assert_eq!(e.sim.request_count("invite"), N as u64);
+    // One portal call per new member (issue 12): the invitation, no
+    // username look-up; the rest is the load before (organization,
+    // licences, roles, groups, the member listing) and the token.
+    let others = e.sim.request_count("") - N as u64;
+    eprintln!("portal requests besides the invitations: {others}");
+    assert!(others <= 20, "{others} requests besides {N} invitations");
     assert_eq!(e.used("bulk").await, N as u32);
     std::fs::remove_dir_all(&e.dir).ok();
 }

@@ -17,9 +17,12 @@ use crate::portal::{Invitation, Member, NewMember, Portal, PortalError};
 use crate::seats::SeatLedger;
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
-    /// Finds a free username and creates the member, or adopts the member a
-    /// previous attempt created. The candidates are looked at in the order
-    /// the sweeper uses ([`Self::scan`]), so both find the same member.
+    /// Invites the member under the first username candidate the portal
+    /// accepts, or adopts the member (or pending invitation) a previous
+    /// attempt made. The candidates are tried in the order the sweeper
+    /// looks at them ([`Self::scan`]), so both find the same member. On the
+    /// happy path, once the token, the organization id and the group ids
+    /// are cached, this is one portal call: the invitation.
     pub(super) async fn create_member(
         &self,
         req: &SignupRequest,
@@ -44,24 +47,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
         }
         let email_key = req.email.key();
-        let mut from = 0;
-        loop {
-            let (n, username) = match self
-                .scan(
-                    &org_id,
-                    &email_key,
-                    &grant.username,
-                    from,
-                    candidates,
-                    deadline,
-                )
-                .await?
-            {
-                Scan::Ours(name) => return Ok(Created::adopted(name.as_str())),
-                Scan::Free(n, name) => (n, name),
-                Scan::AllTaken => break,
-            };
-            let username = username.as_str();
+        // Invite the first candidate straight away: a new member costs one
+        // portal call. Only when the portal does not invite it is the name
+        // looked up: the person's own member or pending invitation (an
+        // earlier attempt's) is adopted, someone else's moves on to the
+        // next candidate. The sweeper's scan looks in the same order.
+        for n in 0..candidates {
+            let name = candidate(&grant.username, n);
+            let username = name.as_str();
             let member = NewMember {
                 username: username.to_string(),
                 email: req.email.as_str().to_string(),
@@ -100,8 +93,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     match look {
                         Ok(Holder::Person) => return Ok(Created::adopted(username)),
                         Ok(Holder::Other) if matches!(err, PortalError::NotInvited { .. }) => {
-                            // Taken by someone else in the meantime: next name.
-                            from = n + 1;
+                            // Someone else's name: the next candidate.
                             continue;
                         }
                         _ => {}
@@ -131,7 +123,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         .into())
     }
 
-    /// Looks the candidates of `base` up from the `from`-th on, in order,
+    /// Looks the candidates of `base` up in order,
     /// the way creation picks one: a member of this organization with the
     /// person's e-mail is theirs; a name nobody has and the portal calls
     /// available is the one creation would use; any other name is someone
@@ -143,18 +135,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         org_id: &str,
         email_key: &str,
         base: &Username,
-        from: u32,
         candidates: u32,
         deadline: Instant,
     ) -> Result<Scan, PortalError> {
-        for n in from..candidates {
+        for n in 0..candidates {
             let name = candidate(base, n);
             match self
                 .holder(org_id, email_key, name.as_str(), deadline)
                 .await?
             {
                 Holder::Person => return Ok(Scan::Ours(name)),
-                Holder::Nobody => return Ok(Scan::Free(n, name)),
+                Holder::Nobody => return Ok(Scan::Free),
                 Holder::Other => {}
             }
         }
@@ -220,8 +211,9 @@ fn is_ours(m: &Member, org_id: &str, email_key: &str) -> bool {
 pub(super) enum Scan {
     /// The person's member, under this name.
     Ours(Username),
-    /// Nobody has this name (the `n`-th candidate): creation would use it.
-    Free(u32, Username),
+    /// The first name nobody has: creation would use it, so no later one
+    /// can be the person's.
+    Free,
     /// Every candidate is someone else's.
     AllTaken,
 }

@@ -153,18 +153,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             Some(base) => {
                 let deadline = Instant::now() + SETTLE_TIME;
                 match self
-                    .scan(
-                        org_id,
-                        &claim.key.person,
-                        &base,
-                        0,
-                        MAX_CANDIDATES,
-                        deadline,
-                    )
+                    .scan(org_id, &claim.key.person, &base, MAX_CANDIDATES, deadline)
                     .await?
                 {
                     Scan::Ours(name) => Some(name.as_str().to_string()),
-                    Scan::Free(..) | Scan::AllTaken => None,
+                    Scan::Free | Scan::AllTaken => None,
                 }
             }
         };

@@ -173,3 +173,67 @@ async fn token_expiry_in_the_middle_of_a_run_is_invisible_to_the_caller() {
     assert_eq!(app.sim.request_count("generateToken"), tokens_before + 1);
     assert_eq!(app.sim.members().len(), 2);
 }
+
+/// Issue 12: after warm-up (the token, the organization id and the group
+/// ids cached by the first sign-up), a new member costs exactly one portal
+/// request, the invitation, with both grants' group sets (e-mail and
+/// password pools); a replay costs none; a taken name costs the refused
+/// invitation, its look-up and the next invitation, and no look-up of free
+/// names.
+#[tokio::test]
+async fn a_new_member_costs_one_portal_call_after_warm_up_and_a_replay_none() {
+    let mut opts = Options::default();
+    opts.sim.taken_elsewhere = vec!["dee_acme".into()];
+    let app = spawn_app(opts).await;
+    // Warm-up: one sign-up to each pool used below.
+    for (id, email) in [("w1", "warm@acme.org"), ("w2", "warm@city.example")] {
+        assert_eq!(app.post_signup(id, &signup(email)).await.status(), 201);
+    }
+
+    for (n, (id, email)) in [
+        ("n1", "ana@acme.org"),
+        ("n2", "bo@city.example"),
+        ("n3", "cy@acme.org"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (all, invites) = (app.sim.request_count(""), app.sim.request_count("invite"));
+        assert_eq!(app.post_signup(id, &signup(email)).await.status(), 201);
+        assert_eq!(
+            app.sim.request_count("invite") - invites,
+            1,
+            "sign-up {n}: one invitation"
+        );
+        assert_eq!(
+            app.sim.request_count("") - all,
+            1,
+            "sign-up {n}: no other portal request"
+        );
+    }
+    assert_eq!(app.sim.members().len(), 5);
+
+    // A replay of a finished delivery: no portal request at all.
+    let all = app.sim.request_count("");
+    let res = app.post_signup("n1", &signup("ana@acme.org")).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["replayed"], true);
+    assert_eq!(app.sim.request_count("") - all, 0, "a replay");
+
+    // A name another organization's account holds (invisible to
+    // `community/users`): the refused invitation, the three look-ups of
+    // that name (member, availability, pending invitation), and the next
+    // candidate's invitation.
+    let (all, invites) = (app.sim.request_count(""), app.sim.request_count("invite"));
+    let res = app.post_signup("n4", &signup("dee@acme.org")).await;
+    assert_eq!(res.status(), 201);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["username"], "dee_acme1");
+    assert_eq!(app.sim.request_count("invite") - invites, 2);
+    assert_eq!(
+        app.sim.request_count("") - all,
+        5,
+        "invite, 3 look-ups, invite"
+    );
+}
