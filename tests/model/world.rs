@@ -295,6 +295,14 @@ impl<L: SeatLedger> World<L> {
                     {
                         std::panic::resume_unwind(e.into_panic());
                     }
+                    // What runs next runs in the process that replaces the
+                    // dead one, which starts after the calls the dead one
+                    // had in flight have ended (the start-up sweep's
+                    // assumption, docs/architecture.md); an SQS job is
+                    // delivered again only after its visibility timeout.
+                    // (Seed 7000138: a job retried 0 ms after its crashed
+                    // attempt's invitation, which landed later.)
+                    w.let_late_calls_land().await;
                     w.note("crashed".into());
                 }
                 Step::Restart => {
