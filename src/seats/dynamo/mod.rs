@@ -42,10 +42,11 @@
 //! errors, single-write refusals and cancellation reasons), `item.rs` (item
 //! layout and mapping), `access.rs` (the reads, queries, transactions and
 //! write builders every operation shares), `table.rs` ([`create_table`],
-//! [`client_for_endpoint`]), and one file per port: `claims.rs`,
+//! [`client_for_endpoint`]), `round_trips.rs` (the request count, see
+//! [`DynamoLedger::round_trips`]), and one file per port: `claims.rs`,
 //! `deliveries.rs`, `requests.rs`, `failures.rs`, `audit.rs`. This file
-//! imports only the retry engine and the table helpers, which never import
-//! it back.
+//! imports only the retry engine, the table helpers and the counter, which
+//! never import it back.
 
 #[cfg(test)]
 mod fake_tests;
@@ -59,6 +60,7 @@ mod failures;
 mod item;
 mod requests;
 mod retry;
+mod round_trips;
 mod table;
 
 use std::future::Future;
@@ -73,6 +75,7 @@ pub use retry::ConflictRetry;
 pub use table::{client_for_endpoint, create_table};
 
 use retry::Step;
+use round_trips::RoundTrips;
 
 /// The seat ledger on DynamoDB; see the module docs for the table layout.
 #[derive(Debug)]
@@ -87,14 +90,18 @@ pub struct DynamoLedger {
     /// `audit` writes the marker once per day, not once per event. Only a
     /// saving: writing it again is harmless.
     audit_day_marked: Mutex<Option<String>>,
+    /// Requests sent through `client` (attempts, retries included).
+    round_trips: RoundTrips,
 }
 
 impl DynamoLedger {
     /// A ledger on `table_name` (which must exist, see [`create_table`]) with
     /// the default [`ConflictRetry`] budget.
     pub fn new(client: Client, table_name: impl Into<String>) -> Self {
+        let round_trips = RoundTrips::default();
         DynamoLedger {
-            client,
+            client: round_trips.install(&client),
+            round_trips,
             table: table_name.into(),
             retry: ConflictRetry::default(),
             conflicts_retried: AtomicU64::new(0),
@@ -112,6 +119,13 @@ impl DynamoLedger {
     /// conflict since this ledger was made.
     pub fn conflicts_retried(&self) -> u64 {
         self.conflicts_retried.load(Ordering::Relaxed)
+    }
+
+    /// How many requests this ledger has sent to DynamoDB (every attempt,
+    /// the SDK's retries included): what tests and benchmarks count a
+    /// sign-up's round trips with.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.get()
     }
 
     /// The table this ledger writes to.
