@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (release profile, LTO) with DynamoDB Local started the
-# same way as for the tests. Usage: scripts/bench.sh [workflow|burst|startup|import]...
+# same way as for the tests. Usage: scripts/bench.sh [workflow|burst|startup|import|model]...
 # Results go to stdout; BENCHMARKS.md records them with this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,7 +19,10 @@
 //! deployed store), [`sqlite::SqliteLedger`] (an embedded SQLite file, for
 //! single-machine installs) and [`memory::MemoryLedger`] (in-process, for
 //! the workflow's unit tests and benchmarks). Every adapter must pass the
-//! same contract suite (`tests/ledger_contract.rs`).
+//! same contract suite (`tests/ledger_contract.rs`). [`faulty::FaultyLedger`]
+//! wraps any of them and fails, loses the reply of, or pauses a chosen
+//! operation, for the tests of what the workflow does when the store
+//! misbehaves between two writes.
 //!
 //! # Semantics every adapter must keep
 //!
@@ -29,10 +32,20 @@
 //! - **One seat per person per pool** ([`ClaimStore`]). A claim is keyed by
 //!   pool + person (lower-cased e-mail). A second `reserve` for the same key
 //!   takes no seat and returns the existing claim.
-//! - **Compensation is safe** ([`ClaimStore`]). `release` deletes a claim
-//!   and gives its seat back only when the caller names the claim's
-//!   `claim_id`, so a late compensation can never free somebody else's
-//!   (re-made) claim. Releasing twice is harmless.
+//! - **Every change is conditional** ([`ClaimStore::transition`]). A
+//!   claim is RESERVED with a [`Hold`] (in flight, held for approval,
+//!   queued for a job, outcome unknown) or ACTIVE. `transition` applies one
+//!   [`Change`] (activate, hold otherwise, touch, release) only when the
+//!   claim still has the id the caller names (the reservation that owns
+//!   it) *and* is in one of the [`Stage`]s the caller expects ([`Expect`]),
+//!   in one conditional write; otherwise it changes nothing and returns the
+//!   claim as it is ([`Transition::Refused`]). So a late compensation never
+//!   frees somebody else's re-made claim, a denial never deletes an ACTIVE
+//!   one, and of two racing callers exactly one wins. Releasing gives the
+//!   seat back with the same write; releasing twice is harmless.
+//!   `rekey` (an e-mail change) moves the claim only as it was read.
+//!   Which transitions the workflow makes, and when, is the state machine
+//!   in `provisioning/claims.rs`, the only caller that writes claims.
 //! - **Deliveries are idempotent** ([`DeliveryStore`]). `begin_delivery`
 //!   takes a lease on a delivery key together with the payload's hash, for
 //!   one attempt (a fresh token per run of the delivery); see
@@ -43,10 +56,11 @@
 //!   (a conditional write), so a late one whose lease expired and was taken
 //!   over changes nothing, and say whether they wrote. Records stored
 //!   before attempts were are held by no attempt and expire as before.
-//! - **A worker keeps its reservation alive** ([`ClaimStore`]). `touch`
-//!   refreshes a RESERVED claim's `updated_at` only for the claim id that
-//!   made it, so the stale-reservation sweeper leaves a claim alone while its
-//!   worker retries.
+//! - **A worker keeps its reservation alive** ([`ClaimStore`]). A
+//!   [`Change::Touch`] refreshes a RESERVED claim's `updated_at` for the
+//!   claim id that made it, so the sweeper leaves a claim alone while its
+//!   worker retries. The sweeper settles only claims in flight or unknown,
+//!   never one held for approval or queued.
 //! - **Failed sign-ups stay visible** ([`FailureLog`]). `record_failure`
 //!   keeps one [`FailedSignup`] per pool + person (the latest wins) until its
 //!   retention ends; failures never touch seats, counters or claims.

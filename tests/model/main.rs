@@ -32,7 +32,6 @@ mod world;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use agol_seat_broker::seats::SeatLedger;
 use agol_seat_broker::seats::dynamo::{DynamoLedger, client_for_endpoint, create_table};
@@ -269,7 +268,7 @@ fn first_seed() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_memory_the_seat_invariant_holds_across_random_sequences() {
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let f = explore(
         Backend::Memory,
         first_seed(),
@@ -282,7 +281,7 @@ async fn on_memory_the_seat_invariant_holds_across_random_sequences() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_sqlite_the_seat_invariant_holds_across_random_sequences() {
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let f = explore(
         Backend::Sqlite,
         first_seed() + 10_000,
@@ -295,7 +294,7 @@ async fn on_sqlite_the_seat_invariant_holds_across_random_sequences() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_dynamodb_local_the_seat_invariant_holds_across_random_sequences() {
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let f = explore(
         Backend::Dynamo,
         first_seed() + 20_000,
