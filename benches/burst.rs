@@ -1,7 +1,12 @@
 //! Burst throughput of sign-ups, end to end over loopback HTTP: the broker's
 //! router, the real ArcGIS client, the portal simulator, and the ledger on
-//! DynamoDB Local or on the embedded SQLite store, measured in the same run.
-//! Also the ledger alone (reservations without the portal).
+//! DynamoDB Local or on the embedded SQLite store, measured in the same run;
+//! with the portal answering at once and with 150 ms per portal call (the
+//! simulator's injected delay on every request). Each row also gives what a
+//! member cost: portal requests (counted by the simulator) and ledger round
+//! trips (counted by the ledger: DynamoDB requests, SQLite transactions),
+//! per member created, warm-up included. Also the ledger alone
+//! (reservations without the portal).
 //!
 //! Run: `scripts/bench.sh burst` (starts DynamoDB Local), or
 //! `DYNAMODB_ENDPOINT=… cargo bench --bench burst`.
@@ -14,7 +19,7 @@ use agol_seat_broker::domain::{ClaimKey, PoolId};
 use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::policy::Rules;
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
-use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
+use agol_seat_broker::portal::simulator::{self, Fault, FaultKind, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::dynamo::{
     ConflictRetry, DynamoLedger, client_for_endpoint, create_table,
 };
@@ -47,6 +52,27 @@ struct Run {
     p50_ms: f64,
     p99_ms: f64,
     created: usize,
+    /// Portal requests per member created.
+    portal_calls: f64,
+    /// Ledger round trips per member created.
+    round_trips: f64,
+}
+
+/// A ledger that counts its round trips.
+trait Counted: SeatLedger {
+    fn round_trips(&self) -> u64;
+}
+
+impl Counted for DynamoLedger {
+    fn round_trips(&self) -> u64 {
+        DynamoLedger::round_trips(self)
+    }
+}
+
+impl Counted for SqliteLedger {
+    fn round_trips(&self) -> u64 {
+        SqliteLedger::round_trips(self)
+    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -55,8 +81,15 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Serves the router for `ledger` on loopback and posts `n` distinct
-/// sign-ups with `CONCURRENCY` in flight.
-async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run {
+/// sign-ups with `concurrency` in flight, every portal request taking
+/// `latency` more.
+async fn http_burst<L: Counted>(
+    ledger: Arc<L>,
+    n: usize,
+    seats: u32,
+    concurrency: usize,
+    latency: Duration,
+) -> Run {
     let sim = simulator::spawn(SimulatorConfig {
         admin: SimAccount {
             username: "bench_admin".into(),
@@ -69,6 +102,14 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
     })
     .await
     .expect("simulator");
+    if !latency.is_zero() {
+        sim.inject(Fault {
+            endpoint: None,
+            kind: FaultKind::Delay(latency),
+            times: None,
+        });
+    }
+    let counted = ledger.clone();
     let portal = ArcGisPortal::new(
         ArcGisConfig::new(sim.base_url(), "bench"),
         Credentials::new("bench_admin", "Bench-Pass-42"),
@@ -120,18 +161,22 @@ async fn http_burst<L: SeatLedger>(ledger: Arc<L>, n: usize, seats: u32) -> Run 
                 (res.map(|r| r.status().as_u16()).unwrap_or(0), t.elapsed())
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency)
         .collect()
         .await;
     let elapsed = started.elapsed();
     server.abort();
     let mut lat: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
     lat.sort();
+    let created = results.iter().filter(|(s, _)| *s == 201).count();
+    let per_member = |total: u64| total as f64 / created.max(1) as f64;
     Run {
         per_sec: n as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(&lat, 0.5),
         p99_ms: pct(&lat, 0.99),
-        created: results.iter().filter(|(s, _)| *s == 201).count(),
+        created,
+        portal_calls: per_member(sim.request_count("")),
+        round_trips: per_member(counted.round_trips()),
     }
 }
 
@@ -196,10 +241,12 @@ fn sqlite() -> Arc<SqliteLedger> {
 fn print_runs(name: &str, runs: Vec<Run>, extra: &str) {
     let created: Vec<usize> = runs.iter().map(|r| r.created).collect();
     println!(
-        "{name:<48} {:>7.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   created {:?}{extra}",
+        "{name:<48} {:>7.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms   portal calls/member {:.2}   ledger round trips/member {:.2}   created {:?}{extra}",
         median(runs.iter().map(|r| r.per_sec).collect()),
         median(runs.iter().map(|r| r.p50_ms).collect()),
         median(runs.iter().map(|r| r.p99_ms).collect()),
+        median(runs.iter().map(|r| r.portal_calls).collect()),
+        median(runs.iter().map(|r| r.round_trips).collect()),
         created,
     );
 }
@@ -219,7 +266,7 @@ fn main() {
             let mut conflicts = Vec::new();
             for _ in 0..ROUNDS {
                 let l = dynamo(&endpoint).await;
-                runs.push(http_burst(l.clone(), n, seats).await);
+                runs.push(http_burst(l.clone(), n, seats, CONCURRENCY, Duration::ZERO).await);
                 conflicts.push(l.conflicts_retried());
             }
             print_runs(
@@ -229,7 +276,7 @@ fn main() {
             );
             let mut runs = Vec::new();
             for _ in 0..ROUNDS {
-                runs.push(http_burst(sqlite(), n, seats).await);
+                runs.push(http_burst(sqlite(), n, seats, CONCURRENCY, Duration::ZERO).await);
             }
             print_runs(
                 &format!("http sign-ups, SQLite, {n} into {seats}"),
@@ -237,6 +284,21 @@ fn main() {
                 "",
             );
         }
+
+        // Issue 12's setting: 300 sign-ups into 250 seats, 16 concurrent,
+        // every portal call 150 ms slower (ArcGIS Online answers in
+        // hundreds of milliseconds).
+        let latency = Duration::from_millis(150);
+        let mut runs = Vec::new();
+        for _ in 0..ROUNDS {
+            runs.push(http_burst(dynamo(&endpoint).await, 300, 250, 16, latency).await);
+        }
+        print_runs("150 ms/portal call, DynamoDB Local, 300 into 250", runs, "");
+        let mut runs = Vec::new();
+        for _ in 0..ROUNDS {
+            runs.push(http_burst(sqlite(), 300, 250, 16, latency).await);
+        }
+        print_runs("150 ms/portal call, SQLite, 300 into 250", runs, "");
 
         let mut d = Vec::new();
         let mut s = Vec::new();

@@ -58,6 +58,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -103,6 +104,9 @@ pub struct SqliteLedger {
     conn: Arc<Mutex<Connection>>,
     /// The file, for `Debug` and status output; `None` in memory.
     path: Option<PathBuf>,
+    /// Operations run (each one transaction or read on the blocking pool):
+    /// the round trips tests and benchmarks count. Relaxed: a statistic.
+    round_trips: AtomicU64,
 }
 
 impl fmt::Debug for SqliteLedger {
@@ -157,6 +161,7 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             conn: Arc::new(Mutex::new(conn)),
             path: Some(path.to_path_buf()),
+            round_trips: AtomicU64::new(0),
         })
     }
 
@@ -169,7 +174,16 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
+            round_trips: AtomicU64::new(0),
         })
+    }
+
+    /// How many operations this ledger has run, each one transaction (or
+    /// one read) on the blocking pool: a sign-up's round trips, as
+    /// [`crate::seats::dynamo::DynamoLedger::round_trips`] counts them on
+    /// DynamoDB.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// The ledger file, `None` for an in-memory ledger.
@@ -231,6 +245,7 @@ impl SqliteLedger {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, TxError> + Send + 'static,
     {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         // Why try_current: `tokio::task::spawn_blocking` panics outside a
         // runtime; a misuse should be an error, not a crash.
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {

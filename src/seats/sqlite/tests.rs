@@ -919,3 +919,17 @@ fn errors_name_the_operation_and_never_quote_sqlite_messages() {
         assert!(!shown.contains("ana@"), "{shown}");
     }
 }
+
+/// Each operation is one round trip (one transaction or read on the
+/// blocking pool), as the benchmarks count a sign-up's cost.
+#[tokio::test]
+async fn every_operation_counts_as_one_round_trip() {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let k = key("acme", "ana@acme.org");
+    assert_eq!(ledger.round_trips(), 0);
+    reserve(&ledger, &k, "c1", 1_000).await;
+    assert_eq!(ledger.round_trips(), 1);
+    assert!(ledger.claim(&k).await.unwrap().is_some());
+    ledger.usage(&k.pool).await.unwrap();
+    assert_eq!(ledger.round_trips(), 3);
+}
