@@ -18,6 +18,13 @@
 //!            InFlight, denied or expired → release; never swept
 //! ```
 //!
+//! A new member's sign-up takes the happy path in two writes: the lease
+//! with the reservation ([`Provisioner::open_sign_up`]), and the activation
+//! with the audit record and the stored outcome
+//! ([`Provisioner::close_sign_up`]), each one batch of the ledger
+//! ([`crate::seats::SignupBatch`]) with the same conditions as the separate
+//! writes, which it falls back to whenever a batch does not apply.
+//!
 //! A claim in flight whose attempt died (stale) or whose outcome is unknown
 //! is taken over by the next sign-up of the person; the delivery that made a
 //! claim resumes its own claim at once. Reads for status pages and planning
@@ -25,14 +32,15 @@
 
 use std::time::Duration;
 
-use super::outcome::{Outcome, store_unavailable};
+use super::delivery::refused;
+use super::outcome::{Handled, Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{ClaimKey, DeliveryKey, SignupRequest, UnixMillis};
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::seats::{
-    Change, Claim, Expect, Hold, LedgerError, Rekey, Reservation, ReserveRequest, SeatLedger,
-    Stage, Transition,
+    AuditEvent, Change, Claim, CloseRequest, DeliveryBegin, Expect, Hold, LeaseRequest,
+    LedgerError, Opened, Rekey, Reservation, ReserveRequest, SeatLedger, Stage, Transition,
 };
 
 /// A claim a request is creating the member for right now.
@@ -156,6 +164,119 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             Err(e) => {
                 tracing::error!("ledger take-over: {e}");
                 Err(store_unavailable())
+            }
+        }
+    }
+
+    /// The happy path's first write ([`SignupBatch::open`]): the delivery's
+    /// lease for a new attempt and the person's seat reserved in flight,
+    /// both in one write. Returns the attempt and, when the seat was
+    /// reserved with the lease, the claim to work on; when the batch does
+    /// not apply (a delivery seen before, a claim already there, a full
+    /// pool), takes the lease the usual way ([`Self::begin_delivery`]) and
+    /// leaves the reservation to [`Self::reserve_claim`], which explains
+    /// and handles those cases. `Err`: the answer to give instead (a
+    /// replay, another attempt's lease, a reused id, a store failure).
+    pub(super) async fn open_sign_up(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        grant: &Grant,
+        now: UnixMillis,
+    ) -> Result<(String, Option<Held>), Handled> {
+        let attempt = self.ids.delivery_attempt();
+        let key = ClaimKey {
+            pool: grant.pool.clone(),
+            person: req.email.key(),
+        };
+        let this_delivery = delivery.as_string();
+        let lease = LeaseRequest {
+            key: delivery,
+            attempt: &attempt,
+            payload_hash,
+            now,
+            lease_ms: self.settings.lease.as_millis() as i64,
+        };
+        let reserve = ReserveRequest {
+            key: &key,
+            capacity: grant.capacity,
+            delivery: &this_delivery,
+            claim_id: &self.ids.claim_id(),
+            username: grant.username.as_str(),
+            hold: Hold::InFlight,
+            now,
+        };
+        match self.ledger.open(lease, reserve).await {
+            Ok(Opened::Both(claim)) => Ok((
+                attempt,
+                Some(Held {
+                    key,
+                    claim_id: claim.claim_id,
+                    hold: Hold::InFlight,
+                }),
+            )),
+            // The lease is this attempt's already (a retried write): the
+            // seat is left to `reserve_claim`, which finds its claim.
+            Ok(Opened::Delivery(DeliveryBegin::Started)) => Ok((attempt, None)),
+            Ok(Opened::Delivery(begin)) => match refused(delivery, begin) {
+                Some(answer) => Err(answer),
+                None => Ok((attempt, None)),
+            },
+            Ok(Opened::Neither) => Ok((
+                self.begin_delivery(delivery, payload_hash, now).await?,
+                None,
+            )),
+            Err(e) => {
+                // It may have landed: a lease of this attempt is dropped (as
+                // after a lost lease write); a claim it made is this
+                // delivery's own, resumed by its retry or settled by the
+                // sweeper.
+                tracing::error!(delivery = %this_delivery, "ledger open: {e}");
+                self.drop_unanswered_lease(delivery, &attempt).await;
+                Err(Handled::fresh(store_unavailable()))
+            }
+        }
+    }
+
+    /// The happy path's closing write ([`SignupBatch::close`]): the claim
+    /// ACTIVE, `audit` appended and `outcome` stored for replays under the
+    /// attempt's lease, in one write. `false`: nothing was written (the
+    /// claim or the lease moved on, or the store failed): the caller takes
+    /// the steps one by one.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn close_sign_up(
+        &self,
+        delivery: &DeliveryKey,
+        attempt: &str,
+        held: &Held,
+        username: &str,
+        audit: &AuditEvent,
+        outcome: &Outcome,
+        now: UnixMillis,
+    ) -> bool {
+        let Ok(outcome_json) = serde_json::to_string(outcome) else {
+            return false;
+        };
+        let req = CloseRequest {
+            claim: &held.key,
+            expect: Expect {
+                claim_id: &held.claim_id,
+                stages: &held.stage(),
+            },
+            username,
+            audit,
+            delivery,
+            attempt,
+            outcome_json: &outcome_json,
+            now,
+            retain_until: now + self.settings.retain.as_millis() as i64,
+        };
+        match self.ledger.close(req).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(delivery = %delivery.as_string(), "ledger close: {e}; taking the steps one by one");
+                false
             }
         }
     }

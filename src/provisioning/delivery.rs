@@ -31,38 +31,21 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     ) -> Result<String, Handled> {
         let lease_ms = self.settings.lease.as_millis() as i64;
         let attempt = self.ids.delivery_attempt();
-        let answer = match self
+        match self
             .ledger
             .begin_delivery(delivery, &attempt, payload_hash, now, lease_ms)
             .await
         {
-            Ok(DeliveryBegin::Started) => return Ok(attempt),
-            Ok(DeliveryBegin::InProgress) => Handled::fresh(Outcome::retry(
-                "delivery_in_progress",
-                "This delivery is being handled by another attempt.",
-                5,
-            )),
-            Ok(DeliveryBegin::Completed(json)) => match serde_json::from_str::<Outcome>(&json) {
-                Ok(o) => Handled {
-                    outcome: o,
-                    replayed: true,
-                },
-                Err(e) => {
-                    tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
-                    Handled::fresh(store_unavailable())
-                }
+            Ok(begin) => match refused(delivery, begin) {
+                None => Ok(attempt),
+                Some(answer) => Err(answer),
             },
-            Ok(DeliveryBegin::PayloadMismatch) => Handled::fresh(Outcome::Rejected {
-                code: "delivery_id_reused".into(),
-                message: "This delivery id was already used with a different body.".into(),
-            }),
             Err(e) => {
                 tracing::error!(delivery = %delivery.as_string(), "ledger: {e}");
                 self.drop_unanswered_lease(delivery, &attempt).await;
-                Handled::fresh(store_unavailable())
+                Err(Handled::fresh(store_unavailable()))
             }
-        };
-        Err(answer)
+        }
     }
 
     /// After a lease write that failed: it may have landed with its reply
@@ -71,7 +54,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// expires. Drop it if it is there; only this attempt's lease can be
     /// dropped, so this is safe when the write never landed or another
     /// attempt holds the lease.
-    async fn drop_unanswered_lease(&self, delivery: &DeliveryKey, attempt: &str) {
+    pub(super) async fn drop_unanswered_lease(&self, delivery: &DeliveryKey, attempt: &str) {
         match self
             .ledger
             .abandon_delivery(delivery, LeaseHolder::Attempt(attempt))
@@ -163,6 +146,34 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
         }
     }
+}
+
+/// The answer a delivery whose lease was refused gets (a replay, another
+/// attempt's lease, a reused id), or `None` when the lease is the
+/// attempt's ([`DeliveryBegin::Started`]).
+pub(super) fn refused(delivery: &DeliveryKey, begin: DeliveryBegin) -> Option<Handled> {
+    Some(match begin {
+        DeliveryBegin::Started => return None,
+        DeliveryBegin::InProgress => Handled::fresh(Outcome::retry(
+            "delivery_in_progress",
+            "This delivery is being handled by another attempt.",
+            5,
+        )),
+        DeliveryBegin::Completed(json) => match serde_json::from_str::<Outcome>(&json) {
+            Ok(o) => Handled {
+                outcome: o,
+                replayed: true,
+            },
+            Err(e) => {
+                tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
+                Handled::fresh(store_unavailable())
+            }
+        },
+        DeliveryBegin::PayloadMismatch => Handled::fresh(Outcome::Rejected {
+            code: "delivery_id_reused".into(),
+            message: "This delivery id was already used with a different body.".into(),
+        }),
+    })
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@
 
 use tokio::time::Instant;
 
-use super::claims::QUEUED;
-use super::member::{CreateError, candidates};
+use super::claims::{Held, QUEUED};
+use super::member::{CreateError, Created, candidates};
 use super::outcome::{Handled, Outcome, failure_outcome, no_matching_pool, store_unavailable};
 use super::workflow::{Provisioner, effective_approval};
 use crate::domain::{ApprovalMode, DeliveryKey, Overrides, SignupRequest, UnixMillis};
@@ -69,22 +69,43 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 return Handled::fresh(no_matching_pool());
             }
         };
-        let attempt = match self.begin_delivery(delivery, payload_hash, now).await {
-            Ok(attempt) => attempt,
-            Err(answer) => return answer,
+        let manual = effective_approval(overrides, &grant) == ApprovalMode::Manual;
+        // A member created in the request: the lease and the seat in one
+        // write, and (below) the activation, the audit record and the
+        // outcome in one more.
+        let in_request = !manual && !matches!(creation, Creation::Queued(_));
+        let (attempt, opened) = if in_request {
+            match self
+                .open_sign_up(delivery, payload_hash, req, &grant, now)
+                .await
+            {
+                Ok(opened) => opened,
+                Err(answer) => return answer,
+            }
+        } else {
+            match self.begin_delivery(delivery, payload_hash, now).await {
+                Ok(attempt) => (attempt, None),
+                Err(answer) => return answer,
+            }
         };
-        let outcome = if effective_approval(overrides, &grant) == ApprovalMode::Manual {
+        let mut stored = false;
+        let outcome = if manual {
             self.request_approval(delivery, req, overrides, &grant, now)
                 .await
         } else {
+            let fallback = match creation {
+                Creation::InRequestOrQueue(sink) => Some(sink),
+                _ => None,
+            };
             let outcome = match creation {
-                Creation::InRequest => {
-                    self.provision(delivery, req, &grant, overrides, None, now)
-                        .await
-                }
-                Creation::InRequestOrQueue(sink) => {
-                    self.provision(delivery, req, &grant, overrides, Some(sink), now)
-                        .await
+                Creation::InRequest | Creation::InRequestOrQueue(_) => {
+                    let (outcome, closed) = self
+                        .provision(
+                            delivery, req, &grant, overrides, fallback, opened, &attempt, now,
+                        )
+                        .await;
+                    stored = closed;
+                    outcome
                 }
                 Creation::Queued(sink) => {
                     self.reserve_and_queue(delivery, req, &grant, overrides, sink, now)
@@ -99,14 +120,21 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 other => other,
             }
         };
-        self.finish_delivery(delivery, &attempt, &outcome, now)
-            .await;
+        if !stored {
+            self.finish_delivery(delivery, &attempt, &outcome, now)
+                .await;
+        }
         Handled::fresh(outcome)
     }
 
-    /// The member created in the request: reserve, create (or adopt),
-    /// confirm; on a portal failure, queue the creation when a `fallback`
-    /// is given and the failure is transient, otherwise give the seat back.
+    /// The member created in the request: reserve (unless `opened` is the
+    /// seat reserved with the lease), create (or adopt), confirm; on a
+    /// portal failure, queue the creation when a `fallback` is given and the
+    /// failure is transient, otherwise give the seat back. With the member
+    /// made, the confirmation, the audit record and the outcome go in one
+    /// write when they can ([`Self::close_sign_up`]); the flag says the
+    /// outcome is stored already.
+    #[allow(clippy::too_many_arguments)]
     async fn provision(
         &self,
         delivery: &DeliveryKey,
@@ -114,22 +142,57 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         grant: &Grant,
         overrides: &Overrides,
         fallback: Option<&dyn JobSink>,
+        opened: Option<Held>,
+        attempt: &str,
         now: UnixMillis,
-    ) -> Outcome {
-        let held = match self
-            .reserve_claim(delivery, req, grant, Hold::InFlight, now)
-            .await
-        {
-            Ok(held) => held,
-            Err(outcome) => return outcome,
+    ) -> (Outcome, bool) {
+        let held = match opened {
+            Some(held) => held,
+            None => match self
+                .reserve_claim(delivery, req, grant, Hold::InFlight, now)
+                .await
+            {
+                Ok(held) => held,
+                Err(outcome) => return (outcome, false),
+            },
         };
         let (key, claim_id, from) = (&held.key, &held.claim_id, &held.stage());
 
         let deadline = Instant::now() + self.settings.deadline;
-        match self
+        let created = self
             .create_member(req, grant, candidates(overrides), deadline)
-            .await
-        {
+            .await;
+        if let Ok(created) = &created {
+            let outcome = Outcome::Provisioned {
+                pool: grant.pool.to_string(),
+                username: created.username.clone(),
+                invitation: matches!(grant.invitation, InvitationMode::Email),
+                adopted: created.adopted,
+            };
+            let audit = self.audit_event(
+                &delivery.as_string(),
+                "member.created",
+                key,
+                created_detail(created, grant),
+                now,
+            );
+            if self
+                .close_sign_up(
+                    delivery,
+                    attempt,
+                    &held,
+                    &created.username,
+                    &audit,
+                    &outcome,
+                    now,
+                )
+                .await
+            {
+                tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                return (outcome, true);
+            }
+        }
+        let outcome = match created {
             Ok(created) => match self
                 .activate(key, claim_id, from, &created.username, now)
                 .await
@@ -140,13 +203,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         &delivery.as_string(),
                         "member.created",
                         key,
-                        format!(
-                            "{} ({}, {}){}",
-                            created.username,
-                            grant.role,
-                            grant.user_type,
-                            if created.adopted { ", adopted" } else { "" }
-                        ),
+                        created_detail(&created, grant),
                         now,
                     )
                     .await;
@@ -193,7 +250,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         .defer(sink, &job, from, job_hold, grant, &err, now)
                         .await
                     {
-                        return accepted;
+                        return (accepted, false);
                     }
                 }
                 if unknown {
@@ -211,10 +268,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         now,
                     )
                     .await;
-                    return Outcome::retry(
-                        "portal_unavailable",
-                        "ArcGIS Online did not answer in time; the seat is kept until the outcome is known. Retry later.",
-                        60,
+                    return (
+                        Outcome::retry(
+                            "portal_unavailable",
+                            "ArcGIS Online did not answer in time; the seat is kept until the outcome is known. Retry later.",
+                            60,
+                        ),
+                        false,
                     );
                 }
                 // Compensation: the member was not created, give the seat back.
@@ -230,7 +290,8 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 .await;
                 failure_outcome(&err)
             }
-        }
+        };
+        (outcome, false)
     }
 
     /// The fast half of a sign-up: reserve a seat and queue the member's
@@ -332,4 +393,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             username: grant.username.to_string(),
         })
     }
+}
+
+/// The audit detail of a member made or adopted.
+fn created_detail(created: &Created, grant: &Grant) -> String {
+    format!(
+        "{} ({}, {}){}",
+        created.username,
+        grant.role,
+        grant.user_type,
+        if created.adopted { ", adopted" } else { "" }
+    )
 }

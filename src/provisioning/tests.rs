@@ -1357,7 +1357,9 @@ async fn a_retry_resumes_its_own_reservation_at_once_after_a_store_failure() {
         Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
         WorkflowSettings::default(),
     );
-    ledger.fail(StoreOp::Activate, Strike::Before, 1);
+    // The store refuses the activation both as part of the closing batch
+    // and when it is then tried alone.
+    ledger.fail(StoreOp::Activate, Strike::Before, 2);
     let first = p
         .sign_up(
             &key("d1"),
@@ -1472,4 +1474,44 @@ async fn a_refusal_after_an_unanswered_invitation_keeps_the_seat_for_the_look_up
     assert_eq!(report.adopted, 1, "{report:?}");
     let claim = w.ledger.claim(&job.claim).await.unwrap().unwrap();
     assert_eq!(claim.state, ClaimState::Active);
+}
+
+/// Issue 12: on the embedded store a new member costs two transactions
+/// (the lease with the seat; the activation with the audit record and the
+/// outcome) and a replay one read, as on DynamoDB (tests/api counts those).
+#[tokio::test]
+async fn on_sqlite_a_new_member_costs_two_transactions_and_a_replay_one() {
+    use crate::seats::sqlite::SqliteLedger;
+    let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+    let ledger = Arc::new(SqliteLedger::open_in_memory().unwrap());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    let sign_up = |id: &'static str, email: &'static str, now| {
+        let p = &p;
+        async move {
+            p.sign_up(
+                &key(id),
+                "h",
+                &signup(email),
+                &Overrides::default(),
+                Creation::InRequest,
+                now,
+            )
+            .await
+        }
+    };
+    let before = ledger.round_trips();
+    let h = sign_up("s1", "ana@acme.org", NOW).await;
+    assert!(matches!(h.outcome, Outcome::Provisioned { .. }), "{h:?}");
+    assert_eq!(ledger.round_trips() - before, 2);
+    let before = ledger.round_trips();
+    let again = sign_up("s1", "ana@acme.org", NOW + 1).await;
+    assert!(again.replayed);
+    assert_eq!(ledger.round_trips() - before, 1);
+    let events = ledger.audit_since(0, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "the audit record came with the outcome");
 }

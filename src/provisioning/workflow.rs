@@ -108,6 +108,25 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         now.saturating_add(retention)
     }
 
+    /// The audit record of `action` on the claim `key` by `actor`.
+    pub(super) fn audit_event(
+        &self,
+        actor: &str,
+        action: &str,
+        key: &ClaimKey,
+        detail: String,
+        now: UnixMillis,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: now,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            pool: Some(key.pool.to_string()),
+            person: Some(key.person.clone()),
+            detail,
+        }
+    }
+
     /// Appends to the audit trail; a failure is logged, never fatal.
     pub(super) async fn audit(
         &self,
@@ -117,14 +136,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         detail: String,
         now: UnixMillis,
     ) {
-        let event = AuditEvent {
-            at: now,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            pool: Some(key.pool.to_string()),
-            person: Some(key.person.clone()),
-            detail,
-        };
+        let event = self.audit_event(actor, action, key, detail, now);
         if let Err(e) = self.ledger.audit(&event).await {
             tracing::warn!(action, "audit trail: {e}");
         }

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::audit::{AuditEvent, AuditLog};
+use crate::seats::batch::{CloseRequest, LeaseRequest, Opened, SignupBatch};
 use crate::seats::claims::{
     Change, Claim, ClaimStore, Expect, PoolUsage, Rekey, Reservation, ReserveRequest, Transition,
 };
@@ -54,6 +55,14 @@ pub enum StoreOp {
     /// Any read (`claim`, `claims`, `usage`, `request`, `requests`,
     /// `failures`, `audit_since`).
     Read,
+    /// `open` (the lease and the reservation in one write); also struck by
+    /// a fault scripted for `BeginDelivery` or `Reserve`, the writes it
+    /// makes.
+    Open,
+    /// `close` (activation, audit record and stored outcome in one write);
+    /// also struck by a fault scripted for `Activate`, `Audit` or
+    /// `FinishDelivery`.
+    Close,
 }
 
 /// When a fault strikes.
@@ -155,10 +164,10 @@ impl<L> FaultyLedger<L> {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The fault for this operation, if one is scripted (counted down).
-    fn take(&self, op: StoreOp) -> Option<Act> {
+    /// The first fault scripted for any of `ops`, if any (counted down).
+    fn take(&self, ops: &[StoreOp]) -> Option<Act> {
         let mut faults = self.lock();
-        let i = faults.iter().position(|f| f.op == op)?;
+        let i = faults.iter().position(|f| ops.contains(&f.op))?;
         let act = faults[i].act.clone();
         faults[i].times = faults[i].times.saturating_sub(1);
         if faults[i].times == 0 {
@@ -173,7 +182,18 @@ impl<L> FaultyLedger<L> {
         op: StoreOp,
         call: impl Fn() -> F,
     ) -> Result<T, LedgerError> {
-        match self.take(op) {
+        self.run_any(&[op], call).await
+    }
+
+    /// Runs `call` under the first fault scripted for any of `ops` (a batch
+    /// fails as a whole when any write in it is scripted to fail).
+    async fn run_any<T, F: Future<Output = Result<T, LedgerError>>>(
+        &self,
+        ops: &[StoreOp],
+        call: impl Fn() -> F,
+    ) -> Result<T, LedgerError> {
+        let op = ops[0];
+        match self.take(ops) {
             Some(Act::Fail(Strike::Before)) => Err(injected(op, "before")),
             Some(Act::Fail(Strike::After)) => {
                 let _ = call().await;
@@ -290,6 +310,33 @@ impl<L: DeliveryStore> DeliveryStore for FaultyLedger<L> {
         self.run(StoreOp::AbandonDelivery, || {
             self.inner.abandon_delivery(key, holder)
         })
+        .await
+    }
+}
+
+impl<L: SignupBatch> SignupBatch for FaultyLedger<L> {
+    async fn open(
+        &self,
+        lease: LeaseRequest<'_>,
+        reserve: ReserveRequest<'_>,
+    ) -> Result<Opened, LedgerError> {
+        self.run_any(
+            &[StoreOp::Open, StoreOp::BeginDelivery, StoreOp::Reserve],
+            || self.inner.open(lease, reserve.clone()),
+        )
+        .await
+    }
+
+    async fn close(&self, req: CloseRequest<'_>) -> Result<bool, LedgerError> {
+        self.run_any(
+            &[
+                StoreOp::Close,
+                StoreOp::Activate,
+                StoreOp::Audit,
+                StoreOp::FinishDelivery,
+            ],
+            || self.inner.close(req),
+        )
         .await
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::audit::{AuditEvent, AuditLog};
+use crate::seats::batch::{CloseRequest, LeaseRequest, Opened, SignupBatch};
 use crate::seats::claims::{
     Change, Claim, ClaimStore, Expect, PoolUsage, Rekey, Reservation, ReserveRequest, Transition,
 };
@@ -346,6 +347,70 @@ impl RequestStore for MemoryLedger {
         }
         state.requests.insert(id.to_string(), updated.clone());
         Ok(Some(updated))
+    }
+}
+
+impl SignupBatch for MemoryLedger {
+    async fn open(
+        &self,
+        lease: LeaseRequest<'_>,
+        reserve: ReserveRequest<'_>,
+    ) -> Result<Opened, LedgerError> {
+        let mut state = self.lock();
+        let stored = state.deliveries.get(lease.key);
+        if stored.is_some() {
+            // Whatever the record says, `begin_delivery` explains it.
+            if let Some(answer) = refusal(stored, lease.attempt, lease.payload_hash, lease.now) {
+                return Ok(Opened::Delivery(answer));
+            }
+            return Ok(Opened::Neither);
+        }
+        let used = state.used.get(&reserve.key.pool).copied().unwrap_or(0);
+        if state.claims.contains_key(&map_key(reserve.key)) || used >= reserve.capacity {
+            return Ok(Opened::Neither);
+        }
+        state.deliveries.insert(
+            lease.key.clone(),
+            StoredDelivery {
+                payload_hash: lease.payload_hash.to_string(),
+                attempt: Some(lease.attempt.to_string()),
+                status: DeliveryStatus::InProgress {
+                    lease_until: lease.now.saturating_add(lease.lease_ms),
+                },
+            },
+        );
+        let claim = reserve.reserved_claim();
+        state.used.insert(reserve.key.pool.clone(), used + 1);
+        state.claims.insert(map_key(reserve.key), claim.clone());
+        Ok(Opened::Both(claim))
+    }
+
+    async fn close(&self, req: CloseRequest<'_>) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        let k = map_key(req.claim);
+        let claim = match state.claims.get(&k) {
+            Some(c) if req.expect.matches(c) => c.clone(),
+            _ => return Ok(false),
+        };
+        if !finishable_by(state.deliveries.get(req.delivery), req.attempt) {
+            return Ok(false);
+        }
+        let active = claim.changed(
+            Change::Activate {
+                username: req.username,
+            },
+            req.now,
+        );
+        state.claims.insert(k, active);
+        let at = state.audit.partition_point(|x| x.at <= req.audit.at);
+        state.audit.insert(at, req.audit.clone());
+        if let Some(record) = state.deliveries.get_mut(req.delivery) {
+            record.status = DeliveryStatus::Complete {
+                outcome: req.outcome_json.to_string(),
+                retain_until: req.retain_until,
+            };
+        }
+        Ok(true)
     }
 }
 

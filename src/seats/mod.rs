@@ -1,8 +1,9 @@
 //! The seat ledger: who holds which seat of which pool, and which webhook
 //! deliveries have been handled.
 //!
-//! The ledger is five ports that never interact, each in its own file with
-//! its vocabulary, so a caller asks only for what it uses:
+//! The ledger is five ports that never interact, and one that batches
+//! their writes, each in its own file with its vocabulary, so a caller asks
+//! only for what it uses:
 //!
 //! - [`ClaimStore`] (`claims.rs`): seats, claims and pool counters;
 //! - [`DeliveryStore`] (`deliveries.rs`): webhook idempotency, with the
@@ -10,12 +11,16 @@
 //! - [`RequestStore`] (`requests.rs`): sign-up requests awaiting a decision
 //!   or a seat;
 //! - [`AuditLog`] (`audit.rs`): the audit trail;
-//! - [`FailureLog`] (`failures.rs`): failed sign-ups kept visible.
+//! - [`FailureLog`] (`failures.rs`): failed sign-ups kept visible;
+//! - [`SignupBatch`] (`batch.rs`): a new member's writes of several of the
+//!   ports above made as one (the lease with the reservation; the
+//!   activation with the audit record and the stored outcome), so the
+//!   happy path costs two round trips.
 //!
-//! [`SeatLedger`] is all five together, what the workflow and the servers
-//! take; every type implementing the five is one. They share one error,
+//! [`SeatLedger`] is all six together, what the workflow and the servers
+//! take; every type implementing the six is one. They share one error,
 //! [`LedgerError`] (`error.rs`). Adapters live beside them, one struct per
-//! backend implementing all five: [`dynamo::DynamoLedger`] (DynamoDB, the
+//! backend implementing all six: [`dynamo::DynamoLedger`] (DynamoDB, the
 //! deployed store), [`sqlite::SqliteLedger`] (an embedded SQLite file, for
 //! single-machine installs) and [`memory::MemoryLedger`] (in-process, for
 //! the workflow's unit tests and benchmarks). Every adapter must pass the
@@ -90,6 +95,7 @@
 //! port files), so it re-exports their vocabulary without a cycle.
 
 mod audit;
+mod batch;
 mod claims;
 mod deliveries;
 mod error;
@@ -102,6 +108,7 @@ pub mod memory;
 pub mod sqlite;
 
 pub use audit::{AuditEvent, AuditLog};
+pub use batch::{CloseRequest, LeaseRequest, Opened, SignupBatch};
 pub use claims::{
     Change, Claim, ClaimState, ClaimStore, Expect, Hold, PoolUsage, Rekey, Reservation,
     ReserveRequest, Stage, Transition,
@@ -111,16 +118,32 @@ pub use error::LedgerError;
 pub use failures::{FailedSignup, FailureLog};
 pub use requests::{RequestChange, RequestStore, SignupRecord};
 
-/// The whole seat ledger: the five ports together, what the workflow and
-/// the servers take. Implemented for every type implementing the five (see
+/// The whole seat ledger: the six ports together, what the workflow and
+/// the servers take. Implemented for every type implementing the six (see
 /// the module docs for the contract); a caller that needs only some of them
 /// asks for those instead.
 pub trait SeatLedger:
-    ClaimStore + DeliveryStore + FailureLog + RequestStore + AuditLog + Send + Sync + 'static
+    ClaimStore
+    + DeliveryStore
+    + FailureLog
+    + RequestStore
+    + AuditLog
+    + SignupBatch
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> SeatLedger for T where
-    T: ClaimStore + DeliveryStore + FailureLog + RequestStore + AuditLog + Send + Sync + 'static
+    T: ClaimStore
+        + DeliveryStore
+        + FailureLog
+        + RequestStore
+        + AuditLog
+        + SignupBatch
+        + Send
+        + Sync
+        + 'static
 {
 }

@@ -177,8 +177,8 @@ async fn token_expiry_in_the_middle_of_a_run_is_invisible_to_the_caller() {
 /// Issue 12: after warm-up (the token, the organization id and the group
 /// ids cached by the first sign-up), a new member costs exactly one portal
 /// request, the invitation, with both grants' group sets (e-mail and
-/// password pools), and five DynamoDB round trips; a replay costs no portal
-/// request and one DynamoDB read; a taken name costs the refused
+/// password pools), and two DynamoDB round trips (two transactions); a
+/// replay costs no portal request and one DynamoDB request; a taken name costs the refused
 /// invitation, its look-up and the next invitation, and no look-up of free
 /// names.
 #[tokio::test]
@@ -202,12 +202,11 @@ async fn a_new_member_costs_one_portal_call_after_warm_up_and_a_replay_none() {
         let (all, invites) = (app.sim.request_count(""), app.sim.request_count("invite"));
         let trips = app.ledger.round_trips();
         assert_eq!(app.post_signup(id, &signup(email)).await.status(), 201);
-        // The ledger's side, measured: lease, reservation, activation,
-        // audit record, stored outcome. Issue 12's second part brings this
-        // to two transactions.
+        // The ledger's side: the lease with the reservation, then the
+        // activation with the audit record and the stored outcome.
         assert_eq!(
             app.ledger.round_trips() - trips,
-            5,
+            2,
             "sign-up {n}: DynamoDB round trips"
         );
         assert_eq!(

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use agol_seat_broker::seats::{
-    AuditEvent, Change, Claim, ClaimState, DeliveryBegin, Expect, FailedSignup, Hold, LeaseHolder,
-    LedgerError, Rekey, RequestChange, Reservation, ReserveRequest, SeatLedger, SignupRecord,
-    Stage, Transition,
+    AuditEvent, Change, Claim, ClaimState, CloseRequest, DeliveryBegin, Expect, FailedSignup, Hold,
+    LeaseHolder, LeaseRequest, LedgerError, Opened, Rekey, RequestChange, Reservation,
+    ReserveRequest, SeatLedger, SignupRecord, Stage, Transition,
 };
 use tokio::task::JoinSet;
 
@@ -75,6 +75,10 @@ macro_rules! for_each_contract_check {
             audit_events_come_back_oldest_first_from_since_up_to_limit,
             audit_events_with_the_same_time_are_all_kept,
             requests_and_audit_events_change_neither_usage_nor_claims,
+            open_takes_the_lease_and_the_seat_together_and_close_activates_audits_and_stores_together,
+            open_writes_nothing_when_the_person_holds_a_claim_or_the_pool_is_full,
+            open_answers_a_seen_delivery_as_begin_would_and_writes_nothing,
+            close_writes_nothing_when_the_claim_or_the_lease_moved_on,
         );
     };
 }
@@ -2594,4 +2598,227 @@ pub async fn requests_and_audit_events_change_neither_usage_nor_claims<L: SeatLe
         listed(&*ledger, "acme", RequestState::Approved).await,
         vec!["r1"]
     );
+}
+
+// ---------- the sign-up's batches ----------
+
+const LEASE_MS: i64 = 60_000;
+
+fn lease<'a>(key: &'a DeliveryKey, attempt: &'a str, now: UnixMillis) -> LeaseRequest<'a> {
+    LeaseRequest {
+        key,
+        attempt,
+        payload_hash: "h1",
+        now,
+        lease_ms: LEASE_MS,
+    }
+}
+
+fn seat<'a>(
+    key: &'a ClaimKey,
+    claim_id: &'a str,
+    capacity: u32,
+    now: UnixMillis,
+) -> ReserveRequest<'a> {
+    ReserveRequest {
+        key,
+        capacity,
+        delivery: "standard:b1",
+        claim_id,
+        username: "ana_acme",
+        now,
+        hold: Hold::InFlight,
+    }
+}
+
+fn closing<'a>(
+    claim: &'a ClaimKey,
+    claim_id: &'a str,
+    audit: &'a AuditEvent,
+    delivery: &'a DeliveryKey,
+    attempt: &'a str,
+    now: UnixMillis,
+) -> CloseRequest<'a> {
+    CloseRequest {
+        claim,
+        expect: Expect {
+            claim_id,
+            stages: &[Stage::Reserved(Hold::InFlight)],
+        },
+        username: "ana_acme",
+        audit,
+        delivery,
+        attempt,
+        outcome_json: r#"{"status":"provisioned"}"#,
+        now,
+        retain_until: now + 3_600_000,
+    }
+}
+
+/// open → the delivery's lease is the attempt's and the seat reserved;
+/// close → the claim ACTIVE, the audit record there, the outcome replayed.
+pub async fn open_takes_the_lease_and_the_seat_together_and_close_activates_audits_and_stores_together<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let (d, k) = (delivery("b1"), key("acme", "ana@acme.org"));
+    let opened = ledger
+        .open(lease(&d, "a1", T0), seat(&k, "c1", 2, T0))
+        .await
+        .expect("open answers");
+    let claim = match opened {
+        Opened::Both(c) => c,
+        other => panic!("expected Both, got {other:?}"),
+    };
+    assert_eq!(claim.claim_id, "c1");
+    assert_eq!(claim.stage(), Stage::Reserved(Hold::InFlight));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    // The lease is the attempt's: another attempt waits, the same one goes on.
+    let other = ledger
+        .begin_delivery(&d, "a2", "h1", T0 + 1, LEASE_MS)
+        .await
+        .unwrap();
+    assert_eq!(other, DeliveryBegin::InProgress);
+
+    let audit = event(T0 + 2, "member.created", Some("ana@acme.org"));
+    let closed = ledger
+        .close(closing(&k, "c1", &audit, &d, "a1", T0 + 2))
+        .await
+        .expect("close answers");
+    assert!(closed);
+    let c = ledger.claim(&k).await.unwrap().expect("claim");
+    assert_eq!(c.state, ClaimState::Active);
+    assert_eq!(c.username.as_deref(), Some("ana_acme"));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    let replay = ledger
+        .begin_delivery(&d, "a3", "h1", T0 + 3, LEASE_MS)
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        DeliveryBegin::Completed(r#"{"status":"provisioned"}"#.into())
+    );
+    let events = ledger.audit_since(T0, 10).await.unwrap();
+    assert_eq!(events, vec![audit]);
+}
+
+/// A person holding a claim, or a full pool: nothing written, not even the
+/// lease, so the steps one by one answer it.
+pub async fn open_writes_nothing_when_the_person_holds_a_claim_or_the_pool_is_full<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let (d, k) = (delivery("b1"), key("acme", "ana@acme.org"));
+    reserved(reserve(&*ledger, &k, 5, "c0", T0).await);
+    let opened = ledger
+        .open(lease(&d, "a1", T0), seat(&k, "c1", 5, T0))
+        .await
+        .unwrap();
+    assert_eq!(opened, Opened::Neither);
+    // No lease: a first begin starts.
+    let begin = ledger
+        .begin_delivery(&d, "a2", "h1", T0 + 1, LEASE_MS)
+        .await
+        .unwrap();
+    assert_eq!(begin, DeliveryBegin::Started);
+    assert_eq!(ledger.claim(&k).await.unwrap().unwrap().claim_id, "c0");
+    assert_eq!(used(&*ledger, "acme").await, 1);
+
+    let (d2, k2) = (delivery("b2"), key("acme", "bo@acme.org"));
+    let full = ledger
+        .open(lease(&d2, "a1", T0), seat(&k2, "c2", 1, T0))
+        .await
+        .unwrap();
+    assert_eq!(full, Opened::Neither);
+    assert!(ledger.claim(&k2).await.unwrap().is_none());
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    let begin = ledger
+        .begin_delivery(&d2, "a2", "h1", T0 + 1, LEASE_MS)
+        .await
+        .unwrap();
+    assert_eq!(begin, DeliveryBegin::Started);
+}
+
+/// A delivery with a record: answered as `begin_delivery` answers it (in
+/// progress, completed, a reused id), and no seat taken.
+pub async fn open_answers_a_seen_delivery_as_begin_would_and_writes_nothing<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let d = delivery("b1");
+    let k = key("acme", "ana@acme.org");
+    let started = ledger
+        .begin_delivery(&d, "a1", "h1", T0, LEASE_MS)
+        .await
+        .unwrap();
+    assert_eq!(started, DeliveryBegin::Started);
+    let busy = ledger
+        .open(lease(&d, "a2", T0 + 1), seat(&k, "c1", 5, T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(busy, Opened::Delivery(DeliveryBegin::InProgress));
+    let mut other_body = lease(&d, "a2", T0 + 1);
+    other_body.payload_hash = "h2";
+    let reused = ledger
+        .open(other_body, seat(&k, "c1", 5, T0 + 1))
+        .await
+        .unwrap();
+    assert_eq!(reused, Opened::Delivery(DeliveryBegin::PayloadMismatch));
+    assert!(ledger.claim(&k).await.unwrap().is_none());
+    assert_eq!(used(&*ledger, "acme").await, 0);
+
+    assert!(
+        ledger
+            .finish_delivery(&d, "a1", r#"{"status":"x"}"#, T0 + 2, T0 + 3_600_000)
+            .await
+            .unwrap()
+    );
+    let done = ledger
+        .open(lease(&d, "a3", T0 + 3), seat(&k, "c1", 5, T0 + 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        Opened::Delivery(DeliveryBegin::Completed(r#"{"status":"x"}"#.into()))
+    );
+    assert!(ledger.claim(&k).await.unwrap().is_none());
+}
+
+/// close on a claim that moved on (another id, released) or a lease another
+/// attempt holds: nothing written, neither the claim nor the audit trail
+/// nor the delivery.
+pub async fn close_writes_nothing_when_the_claim_or_the_lease_moved_on<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let (d, k) = (delivery("b1"), key("acme", "ana@acme.org"));
+    let opened = ledger
+        .open(lease(&d, "a1", T0), seat(&k, "c1", 2, T0))
+        .await
+        .unwrap();
+    assert!(matches!(opened, Opened::Both(_)));
+    let audit = event(T0 + 1, "member.created", Some("ana@acme.org"));
+
+    // Another claim id: refused.
+    let wrong_claim = ledger
+        .close(closing(&k, "c-other", &audit, &d, "a1", T0 + 1))
+        .await
+        .unwrap();
+    assert!(!wrong_claim);
+    // Another attempt's lease: refused.
+    let wrong_attempt = ledger
+        .close(closing(&k, "c1", &audit, &d, "a2", T0 + 1))
+        .await
+        .unwrap();
+    assert!(!wrong_attempt);
+
+    let c = ledger.claim(&k).await.unwrap().unwrap();
+    assert_eq!(c.stage(), Stage::Reserved(Hold::InFlight));
+    assert!(ledger.audit_since(T0, 10).await.unwrap().is_empty());
+    let still = ledger
+        .begin_delivery(&d, "a3", "h1", T0 + 2, LEASE_MS)
+        .await
+        .unwrap();
+    assert_eq!(still, DeliveryBegin::InProgress);
+    assert_eq!(used(&*ledger, "acme").await, 1);
 }

@@ -91,13 +91,14 @@ impl DynamoLedger {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// One reservation attempt: the counter update and the claim put in one
-    /// transaction.
-    async fn try_reserve(
+    /// The two writes of a reservation, in this order: the pool's counter
+    /// raised while a seat is free, and `claim` put where the person has
+    /// none. Both ask for the old item when their condition fails.
+    pub(super) fn reservation_writes(
         &self,
         req: &ReserveRequest<'_>,
-    ) -> Result<Step<Reservation>, LedgerError> {
-        let claim = req.reserved_claim();
+        claim: &Claim,
+    ) -> Result<[TransactWriteItem; 2], LedgerError> {
         // Why: a seat is taken only while `used < capacity`. A pool never
         // used has no `used` yet and is free unless its capacity is zero
         // (then `#used < :cap` alone is always false).
@@ -120,18 +121,61 @@ impl DynamoLedger {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_error)?;
-        let ClaimRecord(claim_item) = ClaimRecord::from(&claim);
+        let ClaimRecord(claim_item) = ClaimRecord::from(claim);
         // Why: one claim per person per pool; an existing one is returned.
         let put = self
             .put_if_absent(claim_item)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_error)?;
+        Ok([
+            TransactWriteItem::builder().update(counter).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ])
+    }
+
+    /// The activation of the claim under `key` as a transaction's write:
+    /// ACTIVE under `username`, on condition that it is what `expect`
+    /// names (the same condition and update as [`ClaimStore::transition`]'s
+    /// `UpdateItem`).
+    pub(super) fn activation_write(
+        &self,
+        key: &ClaimKey,
+        expect: Expect<'_>,
+        username: &str,
+        now: UnixMillis,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let condition = ExpectedStage::of(expect);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::claim_key(key)))
+            .condition_expression(&condition.expression)
+            .set_expression_attribute_names(Some(condition.names))
+            .set_expression_attribute_values(Some(condition.values))
+            .update_expression(
+                "SET #state = :active, #username = :username, #updated_at = :now REMOVE #hold",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#hold", "hold")
+            .expression_attribute_names("#username", "username")
+            .expression_attribute_names("#updated_at", "updated_at")
+            .expression_attribute_values(":active", s(ClaimState::Active.as_str()))
+            .expression_attribute_values(":username", s(username))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One reservation attempt: the counter update and the claim put in one
+    /// transaction.
+    async fn try_reserve(
+        &self,
+        req: &ReserveRequest<'_>,
+    ) -> Result<Step<Reservation>, LedgerError> {
+        let claim = req.reserved_claim();
         let Some(reasons) = self
-            .transact(vec![
-                TransactWriteItem::builder().update(counter).build(),
-                TransactWriteItem::builder().put(put).build(),
-            ])
+            .transact(self.reservation_writes(req, &claim)?.to_vec())
             .await?
         else {
             return Ok(Step::Done(Reservation::Reserved(claim)));

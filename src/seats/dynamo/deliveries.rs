@@ -10,7 +10,7 @@
 //! Only delivery items; this file must not touch claims, counters,
 //! requests, failures or the audit trail.
 
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use crate::domain::{DeliveryKey, UnixMillis};
 use crate::seats::deliveries::{
@@ -19,14 +19,74 @@ use crate::seats::deliveries::{
 use crate::seats::error::LedgerError;
 
 use super::DynamoLedger;
-use super::errors::{Written, conditional_write};
-use super::item::{self, COMPLETE, DeliveryItem, IN_PROGRESS, n, s};
+use super::errors::{Written, build_error, conditional_write};
+use super::item::{self, COMPLETE, DeliveryItem, IN_PROGRESS, Item, n, s};
 use super::retry::Step;
 
 /// How long an IN_PROGRESS record outlives its lease before DynamoDB's TTL
 /// may delete it. Only housekeeping for crashed attempts: expiry itself is
 /// always decided from `lease_until`.
 const IN_PROGRESS_TTL_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The item of a live lease of `attempt` on `key`.
+pub(super) fn lease_record(
+    key: &DeliveryKey,
+    attempt: &str,
+    payload_hash: &str,
+    now: UnixMillis,
+    lease_ms: i64,
+) -> Item {
+    let lease_until = now.saturating_add(lease_ms);
+    let mut record = item::delivery_key(key);
+    record.insert("status".into(), s(IN_PROGRESS));
+    record.insert("payload_hash".into(), s(payload_hash));
+    record.insert("attempt".into(), s(attempt));
+    record.insert("lease_until".into(), n(lease_until));
+    record.insert("updated_at".into(), n(now));
+    record.insert(
+        "ttl".into(),
+        n(item::ttl_seconds(
+            lease_until.saturating_add(IN_PROGRESS_TTL_GRACE_MS),
+        )),
+    );
+    record
+}
+
+/// Storing `outcome_json` under the lease `attempt` holds, as a
+/// transaction's write: the same update and condition as
+/// `finish_delivery`'s `UpdateItem`.
+pub(super) fn outcome_write(
+    table: &str,
+    key: &DeliveryKey,
+    attempt: &str,
+    outcome_json: &str,
+    now: UnixMillis,
+    retain_until: UnixMillis,
+) -> Result<TransactWriteItem, LedgerError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(item::delivery_key(key)))
+        .update_expression(
+            "SET #status = :complete, #outcome = :outcome, #retain_until = :retain, \
+             #ttl = :ttl, #updated_at = :now",
+        )
+        .condition_expression("#attempt = :attempt")
+        .expression_attribute_names("#attempt", "attempt")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#outcome", "outcome")
+        .expression_attribute_names("#retain_until", "retain_until")
+        .expression_attribute_names("#ttl", "ttl")
+        .expression_attribute_names("#updated_at", "updated_at")
+        .expression_attribute_values(":attempt", s(attempt))
+        .expression_attribute_values(":complete", s(COMPLETE))
+        .expression_attribute_values(":outcome", s(outcome_json))
+        .expression_attribute_values(":retain", n(retain_until))
+        .expression_attribute_values(":ttl", n(item::ttl_seconds(retain_until)))
+        .expression_attribute_values(":now", n(now))
+        .build()
+        .map_err(build_error)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
 
 impl DynamoLedger {
     async fn try_begin_delivery(
@@ -37,19 +97,7 @@ impl DynamoLedger {
         now: UnixMillis,
         lease_ms: i64,
     ) -> Result<Step<DeliveryBegin>, LedgerError> {
-        let lease_until = now.saturating_add(lease_ms);
-        let mut record = item::delivery_key(key);
-        record.insert("status".into(), s(IN_PROGRESS));
-        record.insert("payload_hash".into(), s(payload_hash));
-        record.insert("attempt".into(), s(attempt));
-        record.insert("lease_until".into(), n(lease_until));
-        record.insert("updated_at".into(), n(now));
-        record.insert(
-            "ttl".into(),
-            n(item::ttl_seconds(
-                lease_until.saturating_add(IN_PROGRESS_TTL_GRACE_MS),
-            )),
-        );
+        let record = lease_record(key, attempt, payload_hash, now, lease_ms);
         let sent = self
             .client
             .put_item()

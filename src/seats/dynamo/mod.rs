@@ -24,6 +24,10 @@
 //!   adds or deletes the guard: of concurrent moves exactly one wins. A
 //!   closed request and its listing item carry `ttl`, so DynamoDB deletes
 //!   them once their retention has passed.
+//! - a new member's happy path is two transactions (`batch.rs`): the
+//!   delivery's lease with the reservation's counter and claim, and the
+//!   claim's activation with the audit record (and its day's marker) and
+//!   the stored outcome, with the separate writes' conditions.
 //! - audit events are conditional `PutItem`s (never overwriting) into one
 //!   partition per UTC day, after a marker of the day; `audit_since` Queries
 //!   the markers, then the days, in order. Nothing here ever Scans.
@@ -44,7 +48,8 @@
 //! write builders every operation shares), `table.rs` ([`create_table`],
 //! [`client_for_endpoint`]), `round_trips.rs` (the request count, see
 //! [`DynamoLedger::round_trips`]), and one file per port: `claims.rs`,
-//! `deliveries.rs`, `requests.rs`, `failures.rs`, `audit.rs`. This file
+//! `deliveries.rs`, `requests.rs`, `failures.rs`, `audit.rs`, and `batch.rs`
+//! for the batches of several ports' writes. This file
 //! imports only the retry engine, the table helpers and the counter, which
 //! never import it back.
 
@@ -53,6 +58,7 @@ mod fake_tests;
 
 mod access;
 mod audit;
+mod batch;
 mod claims;
 mod deliveries;
 mod errors;

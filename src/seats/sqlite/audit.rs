@@ -5,27 +5,30 @@
 //! by the purge); this file must not touch seats, counters, claims or
 //! requests.
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use crate::domain::UnixMillis;
 use crate::seats::audit::{AuditEvent, AuditLog};
 use crate::seats::error::LedgerError;
 
 use super::SqliteLedger;
+use super::errors::TxError;
 use super::rows::{all, audit_from_row};
+
+/// Appends `e` to the audit trail.
+pub(super) fn insert_audit(tx: &Connection, e: &AuditEvent) -> Result<(), TxError> {
+    tx.prepare_cached(
+        "INSERT INTO audit (at, actor, action, pool, person, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![e.at, e.actor, e.action, e.pool, e.person, e.detail])?;
+    Ok(())
+}
 
 impl AuditLog for SqliteLedger {
     async fn audit(&self, e: &AuditEvent) -> Result<(), LedgerError> {
         let e = e.clone();
-        self.write("audit", move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO audit (at, actor, action, pool, person, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![e.at, e.actor, e.action, e.pool, e.person, e.detail])?;
-            Ok(())
-        })
-        .await
+        self.write("audit", move |tx| insert_audit(tx, &e)).await
     }
 
     async fn audit_since(

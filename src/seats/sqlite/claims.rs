@@ -18,7 +18,7 @@ use super::errors::{TxError, corrupt};
 use super::rows::{SELECT_CLAIM, SELECT_CLAIMS, all, claim_from_row, first, parse_used};
 
 /// The claim of `key`, if any.
-fn read_claim(conn: &Connection, key: &ClaimKey) -> Result<Option<Claim>, TxError> {
+pub(super) fn read_claim(conn: &Connection, key: &ClaimKey) -> Result<Option<Claim>, TxError> {
     let mut stmt = conn.prepare_cached(SELECT_CLAIM)?;
     first(
         stmt.query(params![key.pool.as_str(), key.person])?,
@@ -27,12 +27,58 @@ fn read_claim(conn: &Connection, key: &ClaimKey) -> Result<Option<Claim>, TxErro
 }
 
 /// Seats used in `pool` (0 when it has no counter yet).
-fn read_used(conn: &Connection, pool: &PoolId) -> Result<u32, TxError> {
+pub(super) fn read_used(conn: &Connection, pool: &PoolId) -> Result<u32, TxError> {
     let used: Option<i64> = conn
         .prepare_cached("SELECT used FROM pools WHERE pool = ?1")?
         .query_row(params![pool.as_str()], |row| row.get(0))
         .optional()?;
     used.map_or(Ok(0), parse_used)
+}
+
+/// Takes a seat for the new `claim`: the pool's counter raised, the claim
+/// inserted. The caller has checked, in the same transaction, that the
+/// person holds none and a seat is free.
+pub(super) fn insert_claim(tx: &Connection, claim: &Claim) -> Result<(), TxError> {
+    tx.prepare_cached(
+        "INSERT INTO pools (pool, used) VALUES (?1, 1) \
+             ON CONFLICT (pool) DO UPDATE SET used = used + 1",
+    )?
+    .execute(params![claim.key.pool.as_str()])?;
+    tx.prepare_cached(
+        "INSERT INTO claims (pool, person, claim_id, state, username, delivery, \
+             reserved_at, updated_at, hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+    )?
+    .execute(params![
+        claim.key.pool.as_str(),
+        claim.key.person,
+        claim.claim_id,
+        claim.state.as_str(),
+        claim.username,
+        claim.delivery,
+        claim.reserved_at,
+        claim.hold.map(Hold::as_str),
+    ])?;
+    Ok(())
+}
+
+/// Writes `next` over the claim of the same key and id (a transition the
+/// caller has checked in the same transaction).
+pub(super) fn update_claim(tx: &Connection, next: &Claim) -> Result<(), TxError> {
+    tx.prepare_cached(
+        "UPDATE claims SET state = ?4, hold = ?5, username = ?6, delivery = ?7, \
+         updated_at = ?8 WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
+    )?
+    .execute(params![
+        next.key.pool.as_str(),
+        next.key.person,
+        next.claim_id,
+        next.state.as_str(),
+        next.hold.map(Hold::as_str),
+        next.username,
+        next.delivery,
+        next.updated_at,
+    ])?;
+    Ok(())
 }
 
 impl ClaimStore for SqliteLedger {
@@ -52,25 +98,7 @@ impl ClaimStore for SqliteLedger {
             if used >= capacity {
                 return Ok(Reservation::PoolFull { used });
             }
-            tx.prepare_cached(
-                "INSERT INTO pools (pool, used) VALUES (?1, 1) \
-                 ON CONFLICT (pool) DO UPDATE SET used = used + 1",
-            )?
-            .execute(params![claim.key.pool.as_str()])?;
-            tx.prepare_cached(
-                "INSERT INTO claims (pool, person, claim_id, state, username, delivery, \
-                 reserved_at, updated_at, hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
-            )?
-            .execute(params![
-                claim.key.pool.as_str(),
-                claim.key.person,
-                claim.claim_id,
-                claim.state.as_str(),
-                claim.username,
-                claim.delivery,
-                claim.reserved_at,
-                claim.hold.map(Hold::as_str),
-            ])?;
+            insert_claim(tx, &claim)?;
             Ok(Reservation::Reserved(claim))
         })
         .await
@@ -118,20 +146,7 @@ impl ClaimStore for SqliteLedger {
                 return Ok(Transition::Released);
             }
             let next = current.changed(change.as_change(), now);
-            tx.prepare_cached(
-                "UPDATE claims SET state = ?4, hold = ?5, username = ?6, delivery = ?7, \
-                 updated_at = ?8 WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
-            )?
-            .execute(params![
-                key.pool.as_str(),
-                key.person,
-                claim_id,
-                next.state.as_str(),
-                next.hold.map(Hold::as_str),
-                next.username,
-                next.delivery,
-                next.updated_at,
-            ])?;
+            update_claim(tx, &next)?;
             Ok(Transition::Done(next))
         })
         .await

@@ -20,9 +20,72 @@ use super::errors::TxError;
 use super::rows::{COMPLETE, IN_PROGRESS, SELECT_DELIVERY, delivery_from_row, first};
 
 /// The delivery record of `key`, if any.
-fn read_delivery(conn: &Connection, key: &DeliveryKey) -> Result<Option<StoredDelivery>, TxError> {
+pub(super) fn read_delivery(
+    conn: &Connection,
+    key: &DeliveryKey,
+) -> Result<Option<StoredDelivery>, TxError> {
     let mut stmt = conn.prepare_cached(SELECT_DELIVERY)?;
     first(stmt.query(params![key.source, key.id])?, delivery_from_row)
+}
+
+/// Writes the lease of `attempt` on `key` (over an expired lease or a
+/// record past its retention), which the caller has checked the rule
+/// allows in the same transaction.
+pub(super) fn insert_lease(
+    tx: &Connection,
+    key: &DeliveryKey,
+    payload_hash: &str,
+    attempt: &str,
+    now: UnixMillis,
+    lease_ms: i64,
+) -> Result<(), TxError> {
+    tx.prepare_cached(
+        "INSERT INTO deliveries (source, id, status, payload_hash, lease_until, \
+                 outcome, retain_until, updated_at, attempt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7) \
+                 ON CONFLICT (source, id) DO UPDATE SET status = excluded.status, \
+                 payload_hash = excluded.payload_hash, lease_until = excluded.lease_until, \
+                 outcome = NULL, retain_until = NULL, updated_at = excluded.updated_at, \
+                 attempt = excluded.attempt",
+    )?
+    .execute(params![
+        key.source,
+        key.id,
+        IN_PROGRESS,
+        payload_hash,
+        now.saturating_add(lease_ms),
+        now,
+        attempt,
+    ])?;
+    Ok(())
+}
+
+/// Stores the outcome under the lease `attempt` holds; whether it did
+/// (the shared `finishable_by` rule, as a condition).
+pub(super) fn store_outcome(
+    tx: &Connection,
+    key: &DeliveryKey,
+    attempt: &str,
+    outcome: &str,
+    now: UnixMillis,
+    retain_until: UnixMillis,
+) -> Result<bool, TxError> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, outcome = ?4, retain_until = ?5, \
+                     lease_until = NULL, updated_at = ?6 \
+                     WHERE source = ?1 AND id = ?2 AND attempt = ?7",
+        )?
+        .execute(params![
+            key.source,
+            key.id,
+            COMPLETE,
+            outcome,
+            retain_until,
+            now,
+            attempt
+        ])?;
+    Ok(changed > 0)
 }
 
 impl DeliveryStore for SqliteLedger {
@@ -42,24 +105,7 @@ impl DeliveryStore for SqliteLedger {
             if let Some(answer) = refusal(stored.as_ref(), &attempt, &payload_hash, now) {
                 return Ok(answer);
             }
-            tx.prepare_cached(
-                "INSERT INTO deliveries (source, id, status, payload_hash, lease_until, \
-                 outcome, retain_until, updated_at, attempt) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7) \
-                 ON CONFLICT (source, id) DO UPDATE SET status = excluded.status, \
-                 payload_hash = excluded.payload_hash, lease_until = excluded.lease_until, \
-                 outcome = NULL, retain_until = NULL, updated_at = excluded.updated_at, \
-                 attempt = excluded.attempt",
-            )?
-            .execute(params![
-                key.source,
-                key.id,
-                IN_PROGRESS,
-                payload_hash,
-                now.saturating_add(lease_ms),
-                now,
-                attempt,
-            ])?;
+            insert_lease(tx, &key, &payload_hash, &attempt, now, lease_ms)?;
             Ok(DeliveryBegin::Started)
         })
         .await
@@ -82,22 +128,7 @@ impl DeliveryStore for SqliteLedger {
             // payload hash to keep, and one taken over after its lease
             // expired belongs to another attempt. A NULL attempt (a record
             // written before schema version 6) never equals ours.
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE deliveries SET status = ?3, outcome = ?4, retain_until = ?5, \
-                     lease_until = NULL, updated_at = ?6 \
-                     WHERE source = ?1 AND id = ?2 AND attempt = ?7",
-                )?
-                .execute(params![
-                    key.source,
-                    key.id,
-                    COMPLETE,
-                    outcome,
-                    retain_until,
-                    now,
-                    attempt
-                ])?;
-            Ok(changed > 0)
+            store_outcome(tx, &key, &attempt, &outcome, now, retain_until)
         })
         .await
     }

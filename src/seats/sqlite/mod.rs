@@ -69,6 +69,7 @@ use crate::seats::claims::PoolUsage;
 use crate::seats::error::LedgerError;
 
 mod audit;
+mod batch;
 mod claims;
 mod deliveries;
 mod errors;
