@@ -148,6 +148,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let expect = Expect {
             claim_id: &existing.claim_id,
             stages: take_from,
+            updated_at: None,
         };
         let change = Change::Rehold {
             hold: keep,
@@ -263,6 +264,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             expect: Expect {
                 claim_id: &held.claim_id,
                 stages: &held.stage(),
+                updated_at: None,
             },
             username,
             audit,
@@ -318,6 +320,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let expect = Expect {
             claim_id,
             stages: from,
+            updated_at: None,
         };
         self.ledger
             .transition(key, expect, Change::Activate { username }, now)
@@ -338,6 +341,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let expect = Expect {
             claim_id,
             stages: from,
+            updated_at: None,
         };
         let change = Change::Rehold {
             hold,
@@ -361,7 +365,28 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let expect = Expect {
             claim_id,
             stages: from,
+            updated_at: None,
         };
+        self.release_expected(key, expect).await
+    }
+
+    /// Gives the seat of `claim` back only if it is still exactly as read:
+    /// same id, same stage, not changed since. For the sweeper, which
+    /// decides from a read and a portal look-up that take a while: a claim
+    /// the person's retry took over meanwhile (same id and stage, a later
+    /// `updated_at`) is the retry's now, and its member may be on the way.
+    pub(super) async fn give_back_as_read(&self, claim: &Claim) -> bool {
+        let stage = [claim.stage()];
+        let expect = Expect {
+            claim_id: &claim.claim_id,
+            stages: &stage,
+            updated_at: Some(claim.updated_at),
+        };
+        self.release_expected(&claim.key, expect).await
+    }
+
+    /// Releases what `expect` names, retrying a store error a few times.
+    async fn release_expected(&self, key: &ClaimKey, expect: Expect<'_>) -> bool {
         for attempt in 0..3u32 {
             match self
                 .ledger
@@ -448,6 +473,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let expect = Expect {
             claim_id,
             stages: from,
+            updated_at: None,
         };
         let done = self
             .ledger

@@ -172,7 +172,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 },
             );
         }
-        if !self.give_back(&claim.key, &claim.claim_id, &from).await {
+        if !self.give_back_as_read(claim).await {
             return Ok(Settle::MovedOn);
         }
         // Whoever asked for this seat gets no member: say so where the

@@ -757,6 +757,7 @@ async fn a_full_pool_with_a_waitlist_queues_and_admits_in_arrival_order() {
             crate::seats::Expect {
                 claim_id: &ana.claim_id,
                 stages: &[crate::seats::Stage::Active],
+                updated_at: None,
             },
             crate::seats::Change::Release,
             NOW,
@@ -1514,4 +1515,82 @@ async fn on_sqlite_a_new_member_costs_two_transactions_and_a_replay_one() {
     assert_eq!(ledger.round_trips() - before, 1);
     let events = ledger.audit_since(0, 10).await.unwrap();
     assert_eq!(events.len(), 1, "the audit record came with the outcome");
+}
+
+/// The sweeper decides from a read and a look-up that take a while: a
+/// stale claim the person's retry takes over meanwhile keeps its id and
+/// stage, so a release that named only those gave the retry's seat back,
+/// and the member the retry then made had none. The sweeper's release now
+/// names the claim as it read it (its `updated_at` too) and is refused.
+#[tokio::test]
+async fn the_sweeper_never_gives_back_a_claim_a_retry_took_over_after_its_read() {
+    use crate::seats::faulty::{FaultyLedger, StoreOp};
+    let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+    let ledger = Arc::new(FaultyLedger::new(Arc::new(MemoryLedger::new())));
+    let p = Arc::new(Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    ));
+    // A crashed attempt's reservation, long stale, with no member.
+    let k = ClaimKey {
+        pool: acme(),
+        person: "ana@acme.org".into(),
+    };
+    let r = ledger
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 2,
+            delivery: "standard:old",
+            claim_id: "c-old",
+            username: "ana_acme",
+            now: NOW,
+            hold: crate::seats::Hold::InFlight,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(r, Reservation::Reserved(_)));
+    let later = NOW + 2 * 3_600_000;
+
+    // The sweeper reads the claim, finds no member, and is held just
+    // before its release.
+    let sweep_release = ledger.pause(StoreOp::Release);
+    let sweep = {
+        let p = p.clone();
+        tokio::spawn(async move { p.sweep(later, Duration::from_secs(3600), &[]).await })
+    };
+    sweep_release.reached().await;
+
+    // Meanwhile Ana's retry takes the claim over, invites her, and is held
+    // just before its activation.
+    let activation = ledger.pause(StoreOp::Activate);
+    let retry = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            p.sign_up(
+                &key("new"),
+                "h",
+                &signup("ana@acme.org"),
+                &Overrides::default(),
+                Creation::InRequest,
+                later + 1,
+            )
+            .await
+        })
+    };
+    activation.reached().await;
+    assert_eq!(portal.members().len(), 1, "the retry made the member");
+
+    sweep_release.resume();
+    let swept = sweep.await.unwrap();
+    activation.resume();
+    let h = retry.await.unwrap();
+
+    assert_eq!(swept.released, 0, "{swept:?}");
+    assert!(matches!(h.outcome, Outcome::Provisioned { .. }), "{h:?}");
+    let c = ledger.claim(&k).await.unwrap().expect("the seat is kept");
+    assert_eq!(c.state, ClaimState::Active);
+    assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1);
+    assert_eq!(portal.members().len(), 1);
 }

@@ -210,12 +210,19 @@ pub struct Expect<'a> {
     pub claim_id: &'a str,
     /// The stages it may be in.
     pub stages: &'a [Stage],
+    /// When set, the claim's `updated_at` as the caller read it: a claim
+    /// changed since (taken over by another delivery, touched by its
+    /// worker) is refused too. For a caller that decides from a read made
+    /// a while ago (the sweeper, between its read and its look-up).
+    pub updated_at: Option<UnixMillis>,
 }
 
 impl Expect<'_> {
     /// Whether `claim` is what was expected.
     pub fn matches(&self, claim: &Claim) -> bool {
-        claim.claim_id == self.claim_id && self.stages.contains(&claim.stage())
+        claim.claim_id == self.claim_id
+            && self.stages.contains(&claim.stage())
+            && self.updated_at.is_none_or(|read| claim.updated_at == read)
     }
 }
 
@@ -349,6 +356,7 @@ pub trait ClaimStore: Send + Sync {
             let expect = Expect {
                 claim_id,
                 stages: &ANY,
+                updated_at: None,
             };
             match self
                 .transition(key, expect, Change::Activate { username }, now)
@@ -373,6 +381,7 @@ pub trait ClaimStore: Send + Sync {
             let expect = Expect {
                 claim_id,
                 stages: &Stage::RESERVED,
+                updated_at: None,
             };
             let done = self.transition(key, expect, Change::Release, 0).await?;
             Ok(matches!(done, Transition::Released))
@@ -419,6 +428,7 @@ pub trait ClaimStore: Send + Sync {
             let expect = Expect {
                 claim_id,
                 stages: &Stage::RESERVED,
+                updated_at: None,
             };
             let done = self.transition(key, expect, Change::Touch, now).await?;
             Ok(matches!(done, Transition::Done(_)))

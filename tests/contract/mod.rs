@@ -79,6 +79,7 @@ macro_rules! for_each_contract_check {
             open_writes_nothing_when_the_person_holds_a_claim_or_the_pool_is_full,
             open_answers_a_seen_delivery_as_begin_would_and_writes_nothing,
             close_writes_nothing_when_the_claim_or_the_lease_moved_on,
+            a_transition_expecting_the_claim_as_read_is_refused_once_it_changed,
         );
     };
 }
@@ -1074,6 +1075,7 @@ async fn release_active<L: SeatLedger>(ledger: &L, k: &ClaimKey, claim_id: &str)
             Expect {
                 claim_id,
                 stages: &[Stage::Active],
+                updated_at: None,
             },
             Change::Release,
             T0,
@@ -1234,7 +1236,16 @@ async fn move_claim<L: SeatLedger>(
     now: UnixMillis,
 ) -> Transition {
     ledger
-        .transition(k, Expect { claim_id, stages }, change, now)
+        .transition(
+            k,
+            Expect {
+                claim_id,
+                stages,
+                updated_at: None,
+            },
+            change,
+            now,
+        )
         .await
         .expect("transition answers")
 }
@@ -2644,6 +2655,7 @@ fn closing<'a>(
         expect: Expect {
             claim_id,
             stages: &[Stage::Reserved(Hold::InFlight)],
+            updated_at: None,
         },
         username: "ana_acme",
         audit,
@@ -2821,4 +2833,50 @@ pub async fn close_writes_nothing_when_the_claim_or_the_lease_moved_on<L: SeatLe
         .unwrap();
     assert_eq!(still, DeliveryBegin::InProgress);
     assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// An expectation naming `updated_at` as read: the transition is done on
+/// the claim as read, and refused (nothing written) once the claim changed
+/// since, even with the same id and stage.
+pub async fn a_transition_expecting_the_claim_as_read_is_refused_once_it_changed<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@acme.org");
+    reserved(reserve(&*ledger, &k, 2, "c1", T0).await);
+    let in_flight = [Stage::Reserved(Hold::InFlight)];
+    let as_read = |at| Expect {
+        claim_id: "c1",
+        stages: &in_flight,
+        updated_at: Some(at),
+    };
+    // Changed since the read (a takeover refreshes the time).
+    let taken = ledger
+        .transition(
+            &k,
+            as_read(T0),
+            Change::Rehold {
+                hold: Hold::InFlight,
+                delivery: Some("standard:d-2"),
+            },
+            T0 + 5,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(taken, Transition::Done(_)), "{taken:?}");
+    let refused = ledger
+        .transition(&k, as_read(T0), Change::Release, T0 + 6)
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Transition::Refused(Some(_))),
+        "{refused:?}"
+    );
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    // As read now: done.
+    let released = ledger
+        .transition(&k, as_read(T0 + 5), Change::Release, T0 + 7)
+        .await
+        .unwrap();
+    assert_eq!(released, Transition::Released);
+    assert_eq!(used(&*ledger, "acme").await, 0);
 }

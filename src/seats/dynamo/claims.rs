@@ -443,6 +443,15 @@ impl ExpectedStage {
                 format!("#claim_id = :cid AND ({active} OR {reserved})")
             }
         };
+        let expression = match expect.updated_at {
+            // The claim as the caller read it: unchanged since.
+            Some(read) if expression != "attribute_not_exists(#claim_id)" => {
+                names.insert("#read_updated_at".into(), "updated_at".into());
+                values.insert(":read_updated_at".into(), n(read));
+                format!("{expression} AND #read_updated_at = :read_updated_at")
+            }
+            _ => expression,
+        };
         ExpectedStage {
             expression,
             names,

@@ -50,6 +50,7 @@ impl SignupBatch for SqliteLedger {
         let claim_key = req.claim.clone();
         let claim_id = req.expect.claim_id.to_string();
         let stages = req.expect.stages.to_vec();
+        let read_at = req.expect.updated_at;
         let username = req.username.to_string();
         let audit = req.audit.clone();
         let delivery = req.delivery.clone();
@@ -60,6 +61,7 @@ impl SignupBatch for SqliteLedger {
             let expect = Expect {
                 claim_id: &claim_id,
                 stages: &stages,
+                updated_at: read_at,
             };
             let current = match read_claim(tx, &claim_key)? {
                 Some(c) if expect.matches(&c) => c,

@@ -114,6 +114,7 @@ impl ClaimStore for SqliteLedger {
         let key = key.clone();
         let claim_id = expect.claim_id.to_string();
         let stages = expect.stages.to_vec();
+        let read_at = expect.updated_at;
         let change = OwnedChange::from(change);
         self.write("transition", move |tx| {
             // Why read then write inside the IMMEDIATE transaction: the write
@@ -123,6 +124,7 @@ impl ClaimStore for SqliteLedger {
             let expect = Expect {
                 claim_id: &claim_id,
                 stages: &stages,
+                updated_at: read_at,
             };
             let current = match read_claim(tx, &key)? {
                 Some(c) if expect.matches(&c) => c,
