@@ -512,6 +512,26 @@ impl Context {
             .filter(|h| h.key.person != email_key && !released.contains(&h.claim_id.as_str()))
             .map(|h| (h.key.clone(), h.claim_id.clone()))
             .collect();
+        // A seat can only follow the e-mail to where the person has none:
+        // otherwise one person would hold two accounts. Refused before
+        // anything is written; the administrator releases one first.
+        for (key, id) in &rekey {
+            if let Some(other) = self
+                .seats
+                .claim(&key.pool, &email_key)
+                .filter(|o| &o.claim_id != id)
+            {
+                return Err(vec![RowError::new(
+                    "email_holds_seat",
+                    format!(
+                        "{email_key} already holds a seat in pool {} as {}: moving {}'s seat to it would give one person two accounts; release one first",
+                        key.pool,
+                        other.username.as_deref().unwrap_or("a reservation"),
+                        m.username
+                    ),
+                )]);
+            }
+        }
         // (With the e-mail itself changing, the move goes without saying;
         // without, an earlier run changed the portal but not the ledger.)
         if !rekey.is_empty() && !fields.contains(&"email") && !fields.contains(&"seat") {

@@ -429,4 +429,82 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    /// Issue 11 (found by the model test, seed 7000918): an e-mail change
+    /// whose new e-mail already holds a seat in the member's pool would
+    /// leave one person two accounts; the row is refused and nothing runs.
+    #[test]
+    fn an_email_change_to_an_email_that_holds_a_seat_is_refused() {
+        use crate::domain::ClaimKey;
+        use crate::import::org::HeldSeat;
+        use crate::portal::Member;
+        use crate::seats::ClaimState;
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 3
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let pool = rules.pools[0].id.clone();
+        let member = |username: &str, email: &str| Member {
+            username: username.into(),
+            email: Some(email.into()),
+            org_id: Some("ORG".into()),
+            role: Some("iAAAAAAAAAAAAAAA".into()),
+            user_type: Some("viewerUT".into()),
+            ..Member::default()
+        };
+        let org = OrgView::new(
+            "ORG".into(),
+            vec![member("ana_pool", "ana@x.org"), member("bee_pool", "bee@x.org")],
+            vec![Role {
+                id: "iAAAAAAAAAAAAAAA".into(),
+                name: "Viewer".into(),
+            }],
+            vec![],
+        );
+        let mut seats = SeatView::with_usage([(pool.clone(), 3, 2)]);
+        for (person, claim_id, username) in
+            [("ana@x.org", "c1", "ana_pool"), ("bee@x.org", "c2", "bee_pool")]
+        {
+            seats.add(HeldSeat {
+                key: ClaimKey {
+                    pool: pool.clone(),
+                    person: person.into(),
+                },
+                claim_id: claim_id.into(),
+                state: ClaimState::Active,
+                username: Some(username.into()),
+            });
+        }
+        let header = "username,email";
+        let layout =
+            Layout::from_header(&StringRecord::from(header.split(',').collect::<Vec<_>>()))
+                .unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-email-seat-{}-{}",
+            std::process::id(),
+            crate::clock::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        std::fs::write(&path, "username,email\nana_pool,bee@x.org\n").unwrap();
+        let mut codes = Vec::new();
+        validation_pass(&ctx, &path, |plan| {
+            if let Err(errors) = &plan.action {
+                codes.extend(errors.iter().map(|e| e.code));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(codes, ["email_holds_seat"]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
