@@ -462,7 +462,10 @@ mod tests {
         };
         let org = OrgView::new(
             "ORG".into(),
-            vec![member("ana_pool", "ana@x.org"), member("bee_pool", "bee@x.org")],
+            vec![
+                member("ana_pool", "ana@x.org"),
+                member("bee_pool", "bee@x.org"),
+            ],
             vec![Role {
                 id: "iAAAAAAAAAAAAAAA".into(),
                 name: "Viewer".into(),
@@ -470,9 +473,10 @@ mod tests {
             vec![],
         );
         let mut seats = SeatView::with_usage([(pool.clone(), 3, 2)]);
-        for (person, claim_id, username) in
-            [("ana@x.org", "c1", "ana_pool"), ("bee@x.org", "c2", "bee_pool")]
-        {
+        for (person, claim_id, username) in [
+            ("ana@x.org", "c1", "ana_pool"),
+            ("bee@x.org", "c2", "bee_pool"),
+        ] {
             seats.add(HeldSeat {
                 key: ClaimKey {
                     pool: pool.clone(),
