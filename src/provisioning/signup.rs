@@ -162,73 +162,63 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let created = self
             .create_member(req, grant, candidates(overrides), deadline)
             .await;
-        if let Ok(created) = &created {
-            let outcome = Outcome::Provisioned {
-                pool: grant.pool.to_string(),
-                username: created.username.clone(),
-                invitation: matches!(grant.invitation, InvitationMode::Email),
-                adopted: created.adopted,
-            };
-            let audit = self.audit_event(
-                &delivery.as_string(),
-                "member.created",
-                key,
-                created_detail(created, grant),
-                now,
-            );
-            if self
-                .close_sign_up(
-                    delivery,
-                    attempt,
-                    &held,
-                    &created.username,
-                    &audit,
-                    &outcome,
-                    now,
-                )
-                .await
-            {
-                tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
-                return (outcome, true);
-            }
-        }
         let outcome = match created {
-            Ok(created) => match self
-                .activate(key, claim_id, from, &created.username, now)
-                .await
-            {
-                Ok(Transition::Done(_)) => {
-                    tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
-                    self.audit(
-                        &delivery.as_string(),
-                        "member.created",
-                        key,
-                        created_detail(&created, grant),
+            Ok(created) => {
+                let provisioned = Outcome::Provisioned {
+                    pool: grant.pool.to_string(),
+                    username: created.username.clone(),
+                    invitation: matches!(grant.invitation, InvitationMode::Email),
+                    adopted: created.adopted,
+                };
+                let audit = self.audit_event(
+                    &delivery.as_string(),
+                    "member.created",
+                    key,
+                    created_detail(&created, grant),
+                    now,
+                );
+                // One write for the confirmation, the audit record and the
+                // outcome; when it does not apply, the steps one by one.
+                if self
+                    .close_sign_up(
+                        delivery,
+                        attempt,
+                        &held,
+                        &created.username,
+                        &audit,
+                        &provisioned,
                         now,
                     )
-                    .await;
-                    Outcome::Provisioned {
-                        pool: grant.pool.to_string(),
-                        username: created.username,
-                        invitation: matches!(grant.invitation, InvitationMode::Email),
-                        adopted: created.adopted,
+                    .await
+                {
+                    tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                    return (provisioned, true);
+                }
+                match self
+                    .activate(key, claim_id, from, &created.username, now)
+                    .await
+                {
+                    Ok(Transition::Done(_)) => {
+                        tracing::info!(pool = %grant.pool, username = %created.username, adopted = created.adopted, "member provisioned");
+                        self.record_audit(&audit).await;
+                        provisioned
+                    }
+                    Ok(other) => {
+                        // Only the sweeper moves a claim in flight, and only a
+                        // stale one: this attempt outlived its lease. The member
+                        // exists; the retry adopts it.
+                        tracing::error!(pool = %grant.pool, ?other, "the claim moved on during the creation");
+                        store_unavailable()
+                    }
+                    Err(e) => {
+                        // The member exists but the claim is still RESERVED; the
+                        // retry (this delivery resumes its own claim) adopts the
+                        // member and confirms.
+                        tracing::error!(pool = %grant.pool, "ledger confirm: {e}");
+                        store_unavailable()
                     }
                 }
-                Ok(other) => {
-                    // Only the sweeper moves a claim in flight, and only a
-                    // stale one: this attempt outlived its lease. The member
-                    // exists; the retry adopts it.
-                    tracing::error!(pool = %grant.pool, ?other, "the claim moved on during the creation");
-                    store_unavailable()
-                }
-                Err(e) => {
-                    // The member exists but the claim is still RESERVED; the
-                    // retry (this delivery resumes its own claim) adopts the
-                    // member and confirms.
-                    tracing::error!(pool = %grant.pool, "ledger confirm: {e}");
-                    store_unavailable()
-                }
-            },
+            }
             Err(CreateError {
                 error: err,
                 invite_sent,

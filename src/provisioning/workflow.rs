@@ -137,8 +137,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         now: UnixMillis,
     ) {
         let event = self.audit_event(actor, action, key, detail, now);
-        if let Err(e) = self.ledger.audit(&event).await {
-            tracing::warn!(action, "audit trail: {e}");
+        self.record_audit(&event).await;
+    }
+
+    /// Appends `event` to the audit trail; a failure is logged, never the
+    /// caller's failure.
+    pub(super) async fn record_audit(&self, event: &AuditEvent) {
+        if let Err(e) = self.ledger.audit(event).await {
+            tracing::warn!(action = %event.action, "audit trail: {e}");
         }
     }
 }

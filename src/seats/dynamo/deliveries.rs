@@ -10,7 +10,11 @@
 //! Only delivery items; this file must not touch claims, counters,
 //! requests, failures or the audit trail.
 
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use crate::domain::{DeliveryKey, UnixMillis};
 use crate::seats::deliveries::{
@@ -52,6 +56,49 @@ pub(super) fn lease_record(
     record
 }
 
+/// Storing an outcome: the record completed with it, until `retain_until`.
+const OUTCOME_UPDATE: &str = "SET #status = :complete, #outcome = :outcome, \
+     #retain_until = :retain, #ttl = :ttl, #updated_at = :now";
+
+/// Why (the shared `finishable_by` rule): only a record this attempt holds.
+/// It never creates a record without its payload hash (a record that
+/// vanished, abandoned, stays absent), never overwrites the lease of an
+/// attempt that took over, and a record without `attempt` (put before
+/// attempts were) matches nobody.
+const OUTCOME_CONDITION: &str = "#attempt = :attempt";
+
+/// The names [`OUTCOME_UPDATE`] and [`OUTCOME_CONDITION`] use.
+fn outcome_names() -> HashMap<String, String> {
+    [
+        ("#attempt", "attempt"),
+        ("#status", "status"),
+        ("#outcome", "outcome"),
+        ("#retain_until", "retain_until"),
+        ("#ttl", "ttl"),
+        ("#updated_at", "updated_at"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The values [`OUTCOME_UPDATE`] and [`OUTCOME_CONDITION`] use.
+fn outcome_values(
+    attempt: &str,
+    outcome_json: &str,
+    now: UnixMillis,
+    retain_until: UnixMillis,
+) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":attempt".to_string(), s(attempt)),
+        (":complete".to_string(), s(COMPLETE)),
+        (":outcome".to_string(), s(outcome_json)),
+        (":retain".to_string(), n(retain_until)),
+        (":ttl".to_string(), n(item::ttl_seconds(retain_until))),
+        (":now".to_string(), n(now)),
+    ])
+}
+
 /// Storing `outcome_json` under the lease `attempt` holds, as a
 /// transaction's write: the same update and condition as
 /// `finish_delivery`'s `UpdateItem`.
@@ -66,23 +113,15 @@ pub(super) fn outcome_write(
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(item::delivery_key(key)))
-        .update_expression(
-            "SET #status = :complete, #outcome = :outcome, #retain_until = :retain, \
-             #ttl = :ttl, #updated_at = :now",
-        )
-        .condition_expression("#attempt = :attempt")
-        .expression_attribute_names("#attempt", "attempt")
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_names("#outcome", "outcome")
-        .expression_attribute_names("#retain_until", "retain_until")
-        .expression_attribute_names("#ttl", "ttl")
-        .expression_attribute_names("#updated_at", "updated_at")
-        .expression_attribute_values(":attempt", s(attempt))
-        .expression_attribute_values(":complete", s(COMPLETE))
-        .expression_attribute_values(":outcome", s(outcome_json))
-        .expression_attribute_values(":retain", n(retain_until))
-        .expression_attribute_values(":ttl", n(item::ttl_seconds(retain_until)))
-        .expression_attribute_values(":now", n(now))
+        .update_expression(OUTCOME_UPDATE)
+        .condition_expression(OUTCOME_CONDITION)
+        .set_expression_attribute_names(Some(outcome_names()))
+        .set_expression_attribute_values(Some(outcome_values(
+            attempt,
+            outcome_json,
+            now,
+            retain_until,
+        )))
         .build()
         .map_err(build_error)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -159,28 +198,15 @@ impl DynamoLedger {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(item::delivery_key(key)))
-            .update_expression(
-                "SET #status = :complete, #outcome = :outcome, #retain_until = :retain, \
-                 #ttl = :ttl, #updated_at = :now",
-            )
-            // Why (the shared `finishable_by` rule): only a record this
-            // attempt holds. It never creates a record without its payload
-            // hash (a record that vanished, abandoned, stays absent), never
-            // overwrites the lease of an attempt that took over, and a record
-            // without `attempt` (put before attempts were) matches nobody.
-            .condition_expression("#attempt = :attempt")
-            .expression_attribute_names("#attempt", "attempt")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#outcome", "outcome")
-            .expression_attribute_names("#retain_until", "retain_until")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_names("#updated_at", "updated_at")
-            .expression_attribute_values(":attempt", s(attempt))
-            .expression_attribute_values(":complete", s(COMPLETE))
-            .expression_attribute_values(":outcome", s(outcome_json))
-            .expression_attribute_values(":retain", n(retain_until))
-            .expression_attribute_values(":ttl", n(item::ttl_seconds(retain_until)))
-            .expression_attribute_values(":now", n(now))
+            .update_expression(OUTCOME_UPDATE)
+            .condition_expression(OUTCOME_CONDITION)
+            .set_expression_attribute_names(Some(outcome_names()))
+            .set_expression_attribute_values(Some(outcome_values(
+                attempt,
+                outcome_json,
+                now,
+                retain_until,
+            )))
             .send()
             .await;
         Ok(match conditional_write("UpdateItem", sent)? {
