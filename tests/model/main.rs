@@ -329,3 +329,42 @@ async fn recorded_regressions_still_hold() {
         }
     }
 }
+
+/// A developer's tool, not a CI test: replays the case in `MODEL_REPLAY`
+/// (one JSON line, as `regressions.jsonl` keeps them) on
+/// `MODEL_REPLAY_BACKEND` (memory, sqlite or dynamo), once for every crash
+/// delay from 0 to 60 ms (a crash's cut point is timing: a failure seen
+/// under load may need another delay to show alone), `MODEL_REPLAY_TIMES`
+/// times each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by hand: MODEL_REPLAY=<json line> cargo test --test model replay -- --ignored"]
+async fn replay() {
+    let Ok(line) = std::env::var("MODEL_REPLAY") else {
+        return;
+    };
+    let case: serde_json::Value = serde_json::from_str(&line).expect("MODEL_REPLAY is JSON");
+    let setup: Setup = serde_json::from_value(case["setup"].clone()).expect("setup");
+    let steps: Vec<Step> = serde_json::from_value(case["steps"].clone()).expect("steps");
+    let backend = match std::env::var("MODEL_REPLAY_BACKEND").as_deref() {
+        Ok("sqlite") => Backend::Sqlite,
+        Ok("dynamo") => Backend::Dynamo,
+        _ => Backend::Memory,
+    };
+    let times = env_usize("MODEL_REPLAY_TIMES", 1);
+    let mut failed = 0;
+    for delay in 0..60u16 {
+        let steps = steps::with_crash_delay(&steps, delay);
+        for _ in 0..times {
+            if let Err(b) = run_case(backend, &setup, &steps).await {
+                failed += 1;
+                eprintln!(
+                    "crash delay {delay} ms: {} at {:?}\n  {}",
+                    b.why,
+                    b.at,
+                    b.log.join("\n  ")
+                );
+            }
+        }
+    }
+    assert_eq!(failed, 0, "{failed} replays broke the invariant");
+}

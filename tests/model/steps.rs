@@ -291,3 +291,19 @@ pub fn smaller(steps: &[Step]) -> Vec<Vec<Step>> {
     }
     out
 }
+
+/// `steps` with every crash cutting its step `after_ms` in (the replay
+/// tool tries each cut point).
+pub fn with_crash_delay(steps: &[Step], after_ms: u16) -> Vec<Step> {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Crash { step, .. } => Step::Crash {
+                step: step.clone(),
+                after_ms,
+            },
+            Step::Together(inner) => Step::Together(with_crash_delay(inner, after_ms)),
+            other => other.clone(),
+        })
+        .collect()
+}
