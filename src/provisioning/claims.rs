@@ -39,8 +39,9 @@ use crate::domain::{ClaimKey, DeliveryKey, SignupRequest, UnixMillis};
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::seats::{
-    AuditEvent, Change, Claim, CloseRequest, DeliveryBegin, Expect, Hold, LeaseRequest,
-    LedgerError, Opened, Rekey, Reservation, ReserveRequest, SeatLedger, Stage, Transition,
+    AuditEvent, Change, Claim, CloseRequest, DeliveryBegin, Expect, FailedSignup, Hold,
+    LeaseRequest, LedgerError, Opened, Rekey, Reservation, ReserveRequest, SeatLedger, Stage,
+    Transition,
 };
 
 /// A claim a request is creating the member for right now.
@@ -367,7 +368,31 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             stages: from,
             updated_at: None,
         };
-        self.release_expected(key, expect).await
+        self.release_expected(key, expect, Change::Release).await
+    }
+
+    /// [`Self::give_back`] that records `failure` in the same write: the
+    /// seat is never given back without the failure saying what became of
+    /// the sign-up (a crash between two writes could leave an approved
+    /// request with neither a member nor a failure).
+    pub(super) async fn give_up_on(
+        &self,
+        key: &ClaimKey,
+        claim_id: &str,
+        from: &[Stage],
+        failure: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> bool {
+        let expect = Expect {
+            claim_id,
+            stages: from,
+            updated_at: None,
+        };
+        let fail = Change::Fail {
+            failure,
+            retain_until,
+        };
+        self.release_expected(key, expect, fail).await
     }
 
     /// Gives the seat of `claim` back only if it is still exactly as read:
@@ -375,24 +400,37 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// decides from a read and a portal look-up that take a while: a claim
     /// the person's retry took over meanwhile (same id and stage, a later
     /// `updated_at`) is the retry's now, and its member may be on the way.
-    pub(super) async fn give_back_as_read(&self, claim: &Claim) -> bool {
+    /// The release records `failure` in the same write.
+    pub(super) async fn give_up_as_read(
+        &self,
+        claim: &Claim,
+        failure: &FailedSignup,
+        retain_until: UnixMillis,
+    ) -> bool {
         let stage = [claim.stage()];
         let expect = Expect {
             claim_id: &claim.claim_id,
             stages: &stage,
             updated_at: Some(claim.updated_at),
         };
-        self.release_expected(&claim.key, expect).await
+        let fail = Change::Fail {
+            failure,
+            retain_until,
+        };
+        self.release_expected(&claim.key, expect, fail).await
     }
 
-    /// Releases what `expect` names, retrying a store error a few times.
-    async fn release_expected(&self, key: &ClaimKey, expect: Expect<'_>) -> bool {
+    /// Releases what `expect` names (`change` is a release), retrying a
+    /// store error a few times.
+    async fn release_expected(
+        &self,
+        key: &ClaimKey,
+        expect: Expect<'_>,
+        change: Change<'_>,
+    ) -> bool {
+        debug_assert!(change.releases());
         for attempt in 0..3u32 {
-            match self
-                .ledger
-                .transition(key, expect, Change::Release, 0)
-                .await
-            {
+            match self.ledger.transition(key, expect, change, 0).await {
                 Ok(done) => return matches!(done, Transition::Released),
                 Err(e) => {
                     tracing::error!(attempt, "release failed: {e}");

@@ -280,9 +280,6 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     async fn give_up(&self, job: &Job, outcome: Outcome, now: UnixMillis) -> JobResult {
         // Never a claim whose invitation may still land (UNKNOWN): the
         // sweeper's look-up settles that one.
-        let released = self
-            .give_back(&job.claim, &job.claim_id, JOB_NOT_SENT)
-            .await;
         let (code, message) = match &outcome {
             Outcome::PortalFailed { code, message }
             | Outcome::Rejected { code, message }
@@ -298,8 +295,24 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             at: now,
         };
         let retain_until = now + FAILURE_RETENTION.as_millis() as i64;
-        if let Err(e) = self.ledger.record_failure(&failure, retain_until).await {
-            tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
+        // The release and the failure in one write: a crash between two
+        // writes would leave the seat given back and the job, delivered
+        // again, finding no reservation and nothing saying why.
+        let released = self
+            .give_up_on(
+                &job.claim,
+                &job.claim_id,
+                JOB_NOT_SENT,
+                &failure,
+                retain_until,
+            )
+            .await;
+        if !released {
+            // The claim moved on (taken over, already given up): the
+            // failure of this attempt is still recorded.
+            if let Err(e) = self.ledger.record_failure(&failure, retain_until).await {
+                tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
+            }
         }
         tracing::warn!(pool = %job.claim.pool, delivery = %failure.delivery, code = %failure.code, released, "queued sign-up failed; seat released");
         self.audit(

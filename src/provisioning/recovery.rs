@@ -172,11 +172,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 },
             );
         }
-        if !self.give_back_as_read(claim).await {
-            return Ok(Settle::MovedOn);
-        }
         // Whoever asked for this seat gets no member: say so where the
-        // administrator looks (the status page's failures, the audit trail).
+        // administrator looks (the status page's failures, the audit trail),
+        // in the release's own write.
         let failure = FailedSignup {
             key: claim.key.clone(),
             delivery: claim.delivery.clone(),
@@ -186,8 +184,8 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             at: now,
         };
         let retain_until = now + FAILURE_RETENTION.as_millis() as i64;
-        if let Err(e) = self.ledger.record_failure(&failure, retain_until).await {
-            tracing::error!(delivery = %failure.delivery, "could not record the failure: {e}");
+        if !self.give_up_as_read(claim, &failure, retain_until).await {
+            return Ok(Settle::MovedOn);
         }
         self.audit(
             "system",

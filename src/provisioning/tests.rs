@@ -1436,6 +1436,117 @@ async fn a_reservation_the_sweeper_gives_back_is_recorded_as_a_failure() {
     );
 }
 
+type Faulty = crate::seats::faulty::FaultyLedger<MemoryLedger>;
+
+/// A Provisioner on a `FaultyLedger` over memory, for the tests that cut
+/// the process between two writes.
+fn faulty_world() -> (
+    Provisioner<Faulty, FakePortal>,
+    Arc<Faulty>,
+    Arc<FakePortal>,
+) {
+    let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+    let ledger = Arc::new(crate::seats::faulty::FaultyLedger::new(Arc::new(
+        MemoryLedger::new(),
+    )));
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        WorkflowSettings::default(),
+    );
+    (p, ledger, portal)
+}
+
+/// Found by the model test (seed 7010016, SQLite, under load): a job whose
+/// invitation the portal refused gave its seat back and then recorded the
+/// failure, in two writes. A crash between them (here: the failure's own
+/// write failing, as the dead process's never came) left the seat given
+/// back, the job, delivered again, finding no reservation, and nothing
+/// saying what became of the approved sign-up. The release and the failure
+/// are now one write.
+#[tokio::test]
+async fn a_job_that_gives_up_records_its_failure_in_the_same_write_as_the_release() {
+    use crate::seats::faulty::{StoreOp, Strike};
+    let (p, ledger, portal) = faulty_world();
+    let sink = Collect::default();
+    p.sign_up(
+        &key("g1"),
+        "h",
+        &signup("ana@acme.org"),
+        &Default::default(),
+        Creation::Queued(&sink),
+        NOW,
+    )
+    .await;
+    let job = sink.take().remove(0);
+    portal.fail_next_invite(PortalError::NotInvited {
+        username: "ana_acme".into(),
+    });
+    // A separate failure write would not land.
+    ledger.fail(StoreOp::RecordFailure, Strike::Before, 5);
+
+    let r = p.complete_job(&job, false, NOW + 1_000).await;
+    assert!(!r.retry, "{r:?}");
+    let again = p.complete_job(&job, false, NOW + 2_000).await;
+
+    assert!(
+        matches!(again.outcome, Outcome::Rejected { ref code, .. } if code == "reservation_gone"),
+        "{again:?}"
+    );
+    let inner = ledger.inner();
+    assert_eq!(inner.usage(&acme()).await.unwrap().used, 0, "given back");
+    let failures = inner.failures(&acme(), NOW + 2_000).await.unwrap();
+    assert_eq!(failures.len(), 1, "the failure came with the release");
+    assert_eq!(
+        (
+            failures[0].delivery.as_str(),
+            failures[0].key.person.as_str()
+        ),
+        ("standard:g1", "ana@acme.org")
+    );
+    assert!(portal.members().is_empty());
+}
+
+/// The sweeper's release of a reservation that made no member carries its
+/// `not_created` failure in the same write (the same two-write window as
+/// the job's give-up).
+#[tokio::test]
+async fn the_sweepers_release_records_its_failure_in_the_same_write() {
+    use crate::seats::faulty::{StoreOp, Strike};
+    let (p, ledger, _portal) = faulty_world();
+    let k = ClaimKey {
+        pool: acme(),
+        person: "ana@acme.org".into(),
+    };
+    ledger
+        .inner()
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 2,
+            delivery: "okta:evt-2",
+            claim_id: "c-2",
+            username: "ana_acme",
+            hold: crate::seats::Hold::Queued,
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    ledger.fail(StoreOp::RecordFailure, Strike::Before, 5);
+
+    let report = p.sweep(NOW + 600_000, Duration::from_secs(120), &[]).await;
+
+    assert_eq!(report.released, 1, "{report:?}");
+    let inner = ledger.inner();
+    assert_eq!(inner.usage(&acme()).await.unwrap().used, 0);
+    let failures = inner.failures(&acme(), NOW + 600_000).await.unwrap();
+    assert_eq!(failures.len(), 1, "the failure came with the release");
+    assert_eq!(
+        (failures[0].code.as_str(), failures[0].delivery.as_str()),
+        ("not_created", "okta:evt-2")
+    );
+}
+
 /// Found by the model test (seed 1009, kept in tests/model/regressions.jsonl):
 /// a job's first invitation went unanswered (it landed later), the next
 /// attempt was refused, and the refusal gave the seat back: a member

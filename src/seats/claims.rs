@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ClaimKey, PoolId, UnixMillis};
 use crate::seats::error::LedgerError;
+use crate::seats::failures::FailedSignup;
 
 /// Where a claim is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +247,35 @@ pub enum Change<'a> {
     Touch,
     /// The claim deleted and its seat given back.
     Release,
+    /// A release that also records why: the person's failed sign-up is
+    /// written in the same atomic write, so a crash can never leave a seat
+    /// given back with nothing saying what became of the sign-up (model
+    /// test seed 7010016: a job's give-up cut between its release and its
+    /// failure record left an approved request with neither).
+    Fail {
+        /// What failed (one per pool + person, the latest wins).
+        failure: &'a FailedSignup,
+        /// How long the failure stays listed.
+        retain_until: UnixMillis,
+    },
+}
+
+impl<'a> Change<'a> {
+    /// Whether the change deletes the claim and gives its seat back.
+    pub fn releases(&self) -> bool {
+        matches!(self, Change::Release | Change::Fail { .. })
+    }
+
+    /// The failure a [`Change::Fail`] records with its release.
+    pub fn failure(&self) -> Option<(&'a FailedSignup, UnixMillis)> {
+        match *self {
+            Change::Fail {
+                failure,
+                retain_until,
+            } => Some((failure, retain_until)),
+            _ => None,
+        }
+    }
 }
 
 /// What a transition came to.
@@ -280,7 +310,7 @@ impl Claim {
                 next.updated_at = now;
             }
             Change::Touch => next.updated_at = now,
-            Change::Release => {}
+            Change::Release | Change::Fail { .. } => {}
         }
         next
     }

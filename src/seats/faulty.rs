@@ -222,7 +222,7 @@ fn op_of(change: Change<'_>) -> StoreOp {
         Change::Activate { .. } => StoreOp::Activate,
         Change::Rehold { .. } => StoreOp::Rehold,
         Change::Touch => StoreOp::Touch,
-        Change::Release => StoreOp::Release,
+        Change::Release | Change::Fail { .. } => StoreOp::Release,
     }
 }
 

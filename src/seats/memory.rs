@@ -112,7 +112,7 @@ impl ClaimStore for MemoryLedger {
             Some(c) if expect.matches(c) => c.clone(),
             other => return Ok(Transition::Refused(other.cloned())),
         };
-        if change == Change::Release {
+        if change.releases() {
             let used = state.used.get(&key.pool).copied().unwrap_or(0);
             if used == 0 {
                 return Err(LedgerError::Corrupt(
@@ -121,6 +121,11 @@ impl ClaimStore for MemoryLedger {
             }
             state.claims.remove(&k);
             state.used.insert(key.pool.clone(), used - 1);
+            if let Some((failure, retain_until)) = change.failure() {
+                state
+                    .failures
+                    .insert(map_key(&failure.key), (failure.clone(), retain_until));
+            }
             return Ok(Transition::Released);
         }
         let next = current.changed(change, now);

@@ -68,7 +68,10 @@
 //!   never one held for approval or queued.
 //! - **Failed sign-ups stay visible** ([`FailureLog`]). `record_failure`
 //!   keeps one [`FailedSignup`] per pool + person (the latest wins) until its
-//!   retention ends; failures never touch seats, counters or claims.
+//!   retention ends; failures never touch seats, counters or claims. The
+//!   other way round, a release that fails a sign-up ([`Change::Fail`])
+//!   writes its failure in the release's own atomic write, so a seat is
+//!   never given back with nothing saying what became of the sign-up.
 //! - **One open sign-up request per pool + person** ([`RequestStore`]).
 //!   `create_request` writes a [`SignupRecord`] only when the person has no
 //!   PENDING or WAITLISTED request in the pool; closed ones (approved,

@@ -59,6 +59,7 @@ macro_rules! for_each_contract_check {
             touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes_nothing,
             a_reservation_keeps_its_hold_and_a_transition_moves_it_only_from_the_expected_stage_and_id,
             release_refuses_an_active_claim_and_keeps_its_seat,
+            a_release_that_fails_a_sign_up_records_the_failure_in_the_same_write_or_writes_nothing,
             of_20_concurrent_transitions_from_one_stage_exactly_one_is_done,
             a_refused_transition_returns_the_claim_as_it_is,
             a_recorded_failure_is_listed_and_a_second_one_for_the_same_person_replaces_it,
@@ -1381,6 +1382,67 @@ pub async fn release_refuses_an_active_claim_and_keeps_its_seat<L: SeatLedger>(l
 
     assert_eq!(ledger.claim(&k).await.unwrap(), Some(active));
     assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// `Change::Fail`: the claim deleted, the seat given back and the failure
+/// recorded together; refused (another id or stage), it writes none of
+/// them, the failure included.
+pub async fn a_release_that_fails_a_sign_up_records_the_failure_in_the_same_write_or_writes_nothing<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+    reserve_held(&*ledger, &k, "c-1", Hold::Queued).await;
+    let failure = failed("acme", "ana@example.org", "portal_refused", T0 + 5);
+    let retain = T0 + 86_400_000;
+    let fail = Change::Fail {
+        failure: &failure,
+        retain_until: retain,
+    };
+
+    let wrong_id = Expect {
+        claim_id: "c-other",
+        stages: &Stage::RESERVED,
+        updated_at: None,
+    };
+    let refused = ledger.transition(&k, wrong_id, fail, T0 + 5).await.unwrap();
+    assert!(
+        matches!(refused, Transition::Refused(Some(_))),
+        "{refused:?}"
+    );
+    assert_eq!(used(&*ledger, "acme").await, 1);
+    assert!(
+        ledger
+            .failures(&pool("acme"), T0 + 6)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a refused release records no failure"
+    );
+
+    let expect = Expect {
+        claim_id: "c-1",
+        stages: &[Stage::Reserved(Hold::Queued)],
+        updated_at: None,
+    };
+    let done = ledger.transition(&k, expect, fail, T0 + 5).await.unwrap();
+
+    assert_eq!(done, Transition::Released);
+    assert_eq!(ledger.claim(&k).await.unwrap(), None);
+    assert_eq!(used(&*ledger, "acme").await, 0);
+    assert_eq!(
+        ledger.failures(&pool("acme"), T0 + 6).await.unwrap(),
+        vec![failure.clone()]
+    );
+    // Listed until its retention ends, as a recorded failure is.
+    assert!(
+        ledger
+            .failures(&pool("acme"), retain + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Twenty callers expecting the same claim in the same stage, each with

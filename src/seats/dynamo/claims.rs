@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use crate::domain::{ClaimKey, PoolId, UnixMillis};
@@ -20,13 +20,14 @@ use crate::seats::claims::{
     ReserveRequest, Stage, Transition,
 };
 use crate::seats::error::LedgerError;
+use crate::seats::failures::FailedSignup;
 
 use super::DynamoLedger;
 use super::errors::{
     Written, build_error, cancelled, cancelled_by_condition, conditional_write, conflicted,
     reason_item,
 };
-use super::item::{self, ClaimItem, ClaimRecord, Item, n, s};
+use super::item::{self, ClaimItem, ClaimRecord, FailureRecord, Item, n, s};
 use super::retry::Step;
 
 impl DynamoLedger {
@@ -263,8 +264,8 @@ impl DynamoLedger {
         now: UnixMillis,
     ) -> Result<Step<Transition>, LedgerError> {
         let condition = ExpectedStage::of(expect);
-        if change == Change::Release {
-            return self.try_release(key, &condition).await;
+        if change.releases() {
+            return self.try_release(key, &condition, change.failure()).await;
         }
         let mut update = self
             .client
@@ -305,7 +306,9 @@ impl DynamoLedger {
                 }
             }
             Change::Touch => update.update_expression("SET #updated_at = :now"),
-            Change::Release => return Err(LedgerError::Corrupt("a release is a delete".into())),
+            Change::Release | Change::Fail { .. } => {
+                return Err(LedgerError::Corrupt("a release is a delete".into()));
+            }
         };
         match conditional_write("UpdateItem", update.send().await)? {
             Written::Done(out) => match out.attributes() {
@@ -324,11 +327,13 @@ impl DynamoLedger {
     }
 
     /// One release attempt: the claim's conditional delete and the
-    /// counter's decrement together.
+    /// counter's decrement together (and the failure it records, for
+    /// `Change::Fail`).
     async fn try_release(
         &self,
         key: &ClaimKey,
         condition: &ExpectedStage,
+        failure: Option<(&FailedSignup, UnixMillis)>,
     ) -> Result<Step<Transition>, LedgerError> {
         // Why: only the reservation that made the claim, in a stage the
         // caller expects, gives the seat back.
@@ -352,13 +357,22 @@ impl DynamoLedger {
             .expression_attribute_values(":zero", n(0))
             .build()
             .map_err(build_error)?;
-        let Some(reasons) = self
-            .transact(vec![
-                TransactWriteItem::builder().delete(delete).build(),
-                TransactWriteItem::builder().update(counter).build(),
-            ])
-            .await?
-        else {
+        let mut items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(counter).build(),
+        ];
+        if let Some((failure, retain_until)) = failure {
+            // Why unconditional: one failure per pool + person, the latest
+            // wins (as `record_failure`).
+            let FailureRecord(record) = FailureRecord::new(failure, retain_until);
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(record))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let Some(reasons) = self.transact(items).await? else {
             return Ok(Step::Done(Transition::Released));
         };
         // Reasons come in request order: [claim, counter].

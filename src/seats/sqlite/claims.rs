@@ -12,9 +12,11 @@ use crate::seats::claims::{
     Transition,
 };
 use crate::seats::error::LedgerError;
+use crate::seats::failures::FailedSignup;
 
 use super::SqliteLedger;
 use super::errors::{TxError, corrupt};
+use super::failures::insert_failure;
 use super::rows::{SELECT_CLAIM, SELECT_CLAIMS, all, claim_from_row, first, parse_used};
 
 /// The claim of `key`, if any.
@@ -130,7 +132,7 @@ impl ClaimStore for SqliteLedger {
                 Some(c) if expect.matches(&c) => c,
                 other => return Ok(Transition::Refused(other)),
             };
-            if matches!(change, OwnedChange::Release) {
+            if let OwnedChange::Release(failure) = &change {
                 tx.prepare_cached(
                     "DELETE FROM claims WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
                 )?
@@ -144,6 +146,9 @@ impl ClaimStore for SqliteLedger {
                     // Answering an error drops the transaction, which rolls
                     // the delete back.
                     return Err(corrupt("pool counter is zero while a claim exists"));
+                }
+                if let Some((failure, retain_until)) = failure {
+                    insert_failure(tx, failure, *retain_until)?;
                 }
                 return Ok(Transition::Released);
             }
@@ -227,7 +232,8 @@ enum OwnedChange {
     Activate(String),
     Rehold(Hold, Option<String>),
     Touch,
-    Release,
+    /// A release, with the failure it records (`Change::Fail`).
+    Release(Option<(FailedSignup, UnixMillis)>),
 }
 
 impl From<Change<'_>> for OwnedChange {
@@ -238,7 +244,11 @@ impl From<Change<'_>> for OwnedChange {
                 OwnedChange::Rehold(hold, delivery.map(str::to_string))
             }
             Change::Touch => OwnedChange::Touch,
-            Change::Release => OwnedChange::Release,
+            Change::Release => OwnedChange::Release(None),
+            Change::Fail {
+                failure,
+                retain_until,
+            } => OwnedChange::Release(Some((failure.clone(), retain_until))),
         }
     }
 }
@@ -252,7 +262,11 @@ impl OwnedChange {
                 delivery: delivery.as_deref(),
             },
             OwnedChange::Touch => Change::Touch,
-            OwnedChange::Release => Change::Release,
+            OwnedChange::Release(None) => Change::Release,
+            OwnedChange::Release(Some((failure, retain_until))) => Change::Fail {
+                failure,
+                retain_until: *retain_until,
+            },
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::seats::error::LedgerError;
 use crate::seats::failures::{FailedSignup, FailureLog};
 
 use super::SqliteLedger;
+use super::errors::TxError;
 use super::rows::{SELECT_FAILURES, all, failure_from_row};
 
 impl FailureLog for SqliteLedger {
@@ -21,25 +22,7 @@ impl FailureLog for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let failure = failure.clone();
         self.write("record_failure", move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO failures (pool, person, delivery, username, code, message, at, \
-                 retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (pool, person) DO UPDATE SET delivery = excluded.delivery, \
-                 username = excluded.username, code = excluded.code, \
-                 message = excluded.message, at = excluded.at, \
-                 retain_until = excluded.retain_until",
-            )?
-            .execute(params![
-                failure.key.pool.as_str(),
-                failure.key.person,
-                failure.delivery,
-                failure.username,
-                failure.code,
-                failure.message,
-                failure.at,
-                retain_until,
-            ])?;
-            Ok(())
+            insert_failure(tx, &failure, retain_until)
         })
         .await
     }
@@ -56,4 +39,32 @@ impl FailureLog for SqliteLedger {
         })
         .await
     }
+}
+
+/// Writes `failure` (one per pool + person, the latest wins) inside `tx`:
+/// on its own, or with the release it explains (`Change::Fail`).
+pub(super) fn insert_failure(
+    tx: &rusqlite::Transaction<'_>,
+    failure: &FailedSignup,
+    retain_until: UnixMillis,
+) -> Result<(), TxError> {
+    tx.prepare_cached(
+        "INSERT INTO failures (pool, person, delivery, username, code, message, at, \
+         retain_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (pool, person) DO UPDATE SET delivery = excluded.delivery, \
+         username = excluded.username, code = excluded.code, \
+         message = excluded.message, at = excluded.at, \
+         retain_until = excluded.retain_until",
+    )?
+    .execute(params![
+        failure.key.pool.as_str(),
+        failure.key.person,
+        failure.delivery,
+        failure.username,
+        failure.code,
+        failure.message,
+        failure.at,
+        retain_until,
+    ])?;
+    Ok(())
 }
