@@ -146,11 +146,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             }
             Stage::Reserved(_) => return Err(in_progress(grant, existing, hold)),
         };
-        let expect = Expect {
-            claim_id: &existing.claim_id,
-            stages: take_from,
-            updated_at: None,
-        };
+        let expect = Expect::new(&existing.claim_id, take_from);
         let change = Change::Rehold {
             hold: keep,
             delivery: Some(&this_delivery),
@@ -318,11 +314,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         username: &str,
         now: UnixMillis,
     ) -> Result<Transition, LedgerError> {
-        let expect = Expect {
-            claim_id,
-            stages: from,
-            updated_at: None,
-        };
+        let expect = Expect::new(claim_id, from);
         self.ledger
             .transition(key, expect, Change::Activate { username }, now)
             .await
@@ -339,11 +331,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         hold: Hold,
         now: UnixMillis,
     ) -> bool {
-        let expect = Expect {
-            claim_id,
-            stages: from,
-            updated_at: None,
-        };
+        let expect = Expect::new(claim_id, from);
         let change = Change::Rehold {
             hold,
             delivery: None,
@@ -363,11 +351,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// one made again, one now ACTIVE, one another path took over). A store
     /// error is retried a few times. Whether a seat was given back.
     pub(super) async fn give_back(&self, key: &ClaimKey, claim_id: &str, from: &[Stage]) -> bool {
-        let expect = Expect {
-            claim_id,
-            stages: from,
-            updated_at: None,
-        };
+        let expect = Expect::new(claim_id, from);
         self.release_expected(key, expect, Change::Release).await
     }
 
@@ -383,11 +367,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         failure: &FailedSignup,
         retain_until: UnixMillis,
     ) -> bool {
-        let expect = Expect {
-            claim_id,
-            stages: from,
-            updated_at: None,
-        };
+        let expect = Expect::new(claim_id, from);
         let fail = Change::Fail {
             failure,
             retain_until,
@@ -508,11 +488,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         claim_id: &str,
         from: &[Stage],
     ) -> Result<bool, LedgerError> {
-        let expect = Expect {
-            claim_id,
-            stages: from,
-            updated_at: None,
-        };
+        let expect = Expect::new(claim_id, from);
         let done = self
             .ledger
             .transition(key, expect, Change::Release, 0)

@@ -218,7 +218,16 @@ pub struct Expect<'a> {
     pub updated_at: Option<UnixMillis>,
 }
 
-impl Expect<'_> {
+impl<'a> Expect<'a> {
+    /// The claim `claim_id` in one of `stages`, whenever it last changed.
+    pub fn new(claim_id: &'a str, stages: &'a [Stage]) -> Self {
+        Expect {
+            claim_id,
+            stages,
+            updated_at: None,
+        }
+    }
+
     /// Whether `claim` is what was expected.
     pub fn matches(&self, claim: &Claim) -> bool {
         claim.claim_id == self.claim_id
@@ -383,11 +392,7 @@ pub trait ClaimStore: Send + Sync {
                 Stage::Reserved(Hold::Queued),
                 Stage::Reserved(Hold::Unknown),
             ];
-            let expect = Expect {
-                claim_id,
-                stages: &ANY,
-                updated_at: None,
-            };
+            let expect = Expect::new(claim_id, &ANY);
             match self
                 .transition(key, expect, Change::Activate { username }, now)
                 .await?
@@ -408,11 +413,7 @@ pub trait ClaimStore: Send + Sync {
         claim_id: &str,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
         async move {
-            let expect = Expect {
-                claim_id,
-                stages: &Stage::RESERVED,
-                updated_at: None,
-            };
+            let expect = Expect::new(claim_id, &Stage::RESERVED);
             let done = self.transition(key, expect, Change::Release, 0).await?;
             Ok(matches!(done, Transition::Released))
         }
@@ -455,11 +456,7 @@ pub trait ClaimStore: Send + Sync {
         now: UnixMillis,
     ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
         async move {
-            let expect = Expect {
-                claim_id,
-                stages: &Stage::RESERVED,
-                updated_at: None,
-            };
+            let expect = Expect::new(claim_id, &Stage::RESERVED);
             let done = self.transition(key, expect, Change::Touch, now).await?;
             Ok(matches!(done, Transition::Done(_)))
         }
