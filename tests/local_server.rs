@@ -29,6 +29,15 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// Starts the binary and waits for its "listening on http://…" line.
 async fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    let (child, addr, _lines) = start_with_output(args, envs).await;
+    (child, addr)
+}
+
+/// [`start`], and the lines the server prints after "listening".
+async fn start_with_output(
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let mut child = Command::new(BIN)
         .args(args)
         .envs(envs.iter().copied())
@@ -50,8 +59,13 @@ async fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
     .await
     .expect("the server listens within 30 s");
     // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    (child, addr, rx)
 }
 
 async fn run(args: &[&str]) -> (bool, String) {
@@ -119,6 +133,24 @@ async fn the_readme_quickstart_creates_a_member_from_a_sent_signup() {
 struct Broker {
     child: Child,
     addr: String,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Broker {
+    /// Waits for the start-up sweep (which runs once the server listens)
+    /// to finish, and returns its line.
+    async fn swept(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains("start-up sweep done:") {
+                    return line;
+                }
+            }
+            panic!("the server exited before its start-up sweep was done");
+        })
+        .await
+        .expect("the start-up sweep ends within 30 s")
+    }
 }
 
 async fn broker(db: &Path, portal_url: &str) -> Broker {
@@ -127,7 +159,7 @@ async fn broker(db: &Path, portal_url: &str) -> Broker {
 
 async fn broker_with_deadline(db: &Path, portal_url: &str, deadline_secs: &str) -> Broker {
     let store = format!("sqlite:{}", db.display());
-    let (child, addr) = start(
+    let (child, addr, lines) = start_with_output(
         &[
             "serve",
             "--store",
@@ -146,7 +178,7 @@ async fn broker_with_deadline(db: &Path, portal_url: &str, deadline_secs: &str) 
         ],
     )
     .await;
-    Broker { child, addr }
+    Broker { child, addr, lines }
 }
 
 async fn post(addr: &str, id: &str, email: &str) -> Option<u16> {
@@ -250,7 +282,8 @@ async fn kill_mid_burst(name: &str, email_invitations_pending: bool) {
 
     // Restart on the same file: reservations the dead process left are settled.
     sim.clear_faults();
-    let second = broker(&db, &sim.base_url()).await;
+    let mut second = broker(&db, &sim.base_url()).await;
+    second.swept().await;
     let ledger = SqliteLedger::open(&db).unwrap();
     let pool = PoolId::parse("water-board").unwrap();
     let claims = ledger.claims(&pool).await.unwrap();
@@ -343,6 +376,90 @@ async fn a_member_queued_before_a_kill_is_created_after_the_restart() {
     }
     assert_eq!(ledger.usage(&pool).await.unwrap().used, 1);
     drop(second);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 12, part 3: the server answers before its start-up sweep, which
+/// runs once it listens; and a sign-up it serves meanwhile keeps its seat
+/// although the sweep settles "everything stale" (the sweep's cut-off is
+/// the instant the process started). A previous run left a reservation;
+/// the portal's look-up of it takes 3 s, the new member's invitation 4 s,
+/// so the sweep lists the new member's pool while that sign-up is in
+/// flight. Before, the sweep ran before the listener: nothing answered
+/// for the whole 3 s.
+#[tokio::test]
+async fn the_server_answers_before_its_start_up_sweep_and_a_sign_up_made_meanwhile_keeps_its_seat()
+{
+    use agol_seat_broker::seats::{Hold, ReserveRequest};
+    let dir = temp_dir("background-sweep");
+    let db = dir.join("ledger.db");
+    let water = PoolId::parse("water-board").unwrap();
+    let city = PoolId::parse("city-gis").unwrap();
+    {
+        let ledger = SqliteLedger::open(&db).unwrap();
+        let long_ago = agol_seat_broker::clock::now_millis() - 3_600_000;
+        ledger
+            .reserve(ReserveRequest {
+                key: &agol_seat_broker::domain::ClaimKey {
+                    pool: water.clone(),
+                    person: "old@example.org".into(),
+                },
+                capacity: 150,
+                delivery: "standard:msg_old",
+                claim_id: "c-old",
+                username: "old_water-board",
+                hold: Hold::InFlight,
+                now: long_ago,
+            })
+            .await
+            .unwrap();
+    }
+    let sim = simulator::spawn(sim_config()).await.unwrap();
+    sim.inject(Fault {
+        endpoint: Some("community/users/old_water-board".into()),
+        kind: FaultKind::Delay(Duration::from_secs(3)),
+        times: Some(1),
+    });
+    sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::Delay(Duration::from_secs(4)),
+        times: Some(1),
+    });
+
+    let mut server = broker(&db, &sim.base_url()).await;
+    let health = reqwest::get(format!("http://{}/health", server.addr))
+        .await
+        .expect("answers at once");
+    assert!(health.status().is_success());
+    let mut early = Vec::new();
+    while let Ok(line) = server.lines.try_recv() {
+        early.push(line);
+    }
+    assert!(
+        !early.iter().any(|l| l.contains("start-up sweep done")),
+        "answered only after the sweep: {early:?}"
+    );
+    let addr = server.addr.clone();
+    let sign_up =
+        tokio::spawn(async move { post(&addr, "msg_during_sweep", "new@city.example").await });
+    let swept = server.swept().await;
+
+    assert!(swept.contains("0 adopted, 1 released, 0 kept"), "{swept}");
+    assert_eq!(sign_up.await.unwrap(), Some(201));
+    let ledger = SqliteLedger::open(&db).unwrap();
+    assert_eq!(
+        ledger.usage(&water).await.unwrap().used,
+        0,
+        "the old one settled"
+    );
+    let claims = ledger.claims(&city).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].state, ClaimState::Active, "{claims:?}");
+    assert_eq!(ledger.usage(&city).await.unwrap().used, 1);
+    let members = sim.members();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].email, "new@city.example");
+    drop(server);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -6,6 +6,7 @@
 //! worker, settles what a previous run left, and serves until Ctrl-C or
 //! SIGTERM, finishing requests in flight.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::app::{AppParts, JobQueue, app};
 use super::parts::arcgis_portal;
 use crate::clock::Clock;
 use crate::config::{Secret, Secrets, WorkflowSettings};
+use crate::domain::UnixMillis;
 use crate::entrypoints::http::ApprovalConfig;
 use crate::entrypoints::http::admin::AdminSettings;
 use crate::entrypoints::schedule;
@@ -22,11 +24,12 @@ use crate::ids::Ids;
 use crate::intake::signature::{DEFAULT_TOLERANCE_SECS, SigningKey};
 use crate::intake::sources::Sources;
 use crate::policy::Rules;
+use crate::portal::Portal;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::simulator::{
     PortalSimulator, RunningSimulator, SimAccount, SimMember, SimulatorConfig,
 };
-use crate::provisioning::ApprovalWiring;
+use crate::provisioning::{ApprovalWiring, Provisioner};
 use crate::queue::journal::Journal;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
@@ -136,6 +139,10 @@ fn fail(what: impl std::fmt::Display) -> StartError {
     StartError(what.to_string())
 }
 
+/// The start-up sweep's age threshold on an SQLite store: every claim last
+/// written before the start (the sweep's `now`) belongs to a previous run.
+const PREVIOUS_RUN_ONLY: Duration = Duration::from_millis(1);
+
 /// Runs the local server until Ctrl-C or SIGTERM.
 pub async fn serve(cfg: LocalServer) -> Result<(), StartError> {
     let mut running_sim = None;
@@ -170,14 +177,16 @@ pub async fn serve(cfg: LocalServer) -> Result<(), StartError> {
             // (protected by the same lock).
             let journal = Journal::open(&jobs_journal_path(path)).map_err(fail)?;
             // One process owns an SQLite file, so any reservation left in it
-            // is from a previous run: settle them all before serving (those
-            // of journaled jobs excepted: the jobs run again).
+            // from before this start is from a previous run: settle them all,
+            // in the background once serving (those of journaled jobs
+            // excepted: the jobs run again). Claims this run makes are at
+            // least as new as the start, so 1 ms spares them.
             let served = serve_with(
                 ledger,
                 portal,
                 &cfg,
                 &portal_desc,
-                Duration::ZERO,
+                PREVIOUS_RUN_ONLY,
                 Some(journal),
             )
             .await;
@@ -342,32 +351,25 @@ async fn serve_with<L: SeatLedger>(
     .map_err(fail)?;
     let state = built.state;
     let provisioner = state.provisioner.clone();
-    let swept = provisioner
-        .sweep(cfg.clock.now(), startup_stale, &built.resumed)
-        .await;
+    // Whatever a previous run left was last written before this instant:
+    // the start-up sweep settles claims older than it, and never one a
+    // request of this run made (those are at least as new).
+    let started = cfg.clock.now();
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| fail(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(fail)?;
-    let pools = provisioner
-        .seat_status(cfg.clock.now())
-        .await
-        .map_err(|e| fail(format!("cannot read the store: {e}")))?;
+    // Serve first: nothing that waits on the network (the store's read of
+    // the pools, the start-up sweep's portal look-ups) runs before the
+    // listener accepts.
+    let server = tokio::spawn(
+        axum::serve(listener, built.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .into_future(),
+    );
     println!("agol-seat-broker listening on http://{addr}");
     println!("  store:  {}", cfg.store.describe());
     println!("  portal: {portal_desc}");
-    for p in &pools {
-        println!(
-            "  pool:   {:<20} {:>5} seats, {:>5} used, {:>5} free",
-            p.pool, p.seats, p.used, p.free
-        );
-    }
-    if swept.adopted + swept.released + swept.kept > 0 {
-        println!(
-            "  recovered reservations from a previous run: {} adopted, {} released, {} kept",
-            swept.adopted, swept.released, swept.kept
-        );
-    }
     let enabled = cfg.sources.enabled();
     println!(
         "  routes: /webhooks/standard{}{}",
@@ -390,15 +392,23 @@ async fn serve_with<L: SeatLedger>(
     if let Some(h) = &cfg.hint {
         println!("  {h}");
     }
+    let startup = tokio::spawn(start_up_in_background(
+        provisioner.clone(),
+        cfg.clock.clone(),
+        started,
+        startup_stale,
+        built.resumed,
+    ));
     let sweeper = tokio::spawn(schedule::run(
         provisioner,
         state.jobs.clone(),
         cfg.workflow.reservation_timeout,
     ));
-    let served = axum::serve(listener, built.router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = server
+        .await
+        .map_err(|e| fail(format!("the server task ended: {e}")))?;
     sweeper.abort();
+    startup.abort();
     // Give queued members a moment to finish; what is left is settled by the
     // next start's sweep.
     drop(state);
@@ -418,6 +428,35 @@ async fn serve_with<L: SeatLedger>(
     }
     println!("agol-seat-broker stopped (requests in flight were finished)");
     served.map_err(fail)
+}
+
+/// What a start used to do before serving, now after: lists the pools'
+/// seats (a read of the store) and settles the reservations a previous run
+/// left (portal look-ups), then says so on stdout with a line that starts
+/// with `  start-up sweep done:` (tests and scripts wait for it).
+async fn start_up_in_background<L: SeatLedger, P: Portal>(
+    provisioner: Arc<Provisioner<L, P>>,
+    clock: Clock,
+    started: UnixMillis,
+    startup_stale: Duration,
+    resumed: Vec<String>,
+) {
+    match provisioner.seat_status(clock.now()).await {
+        Ok(pools) => {
+            for p in &pools {
+                println!(
+                    "  pool:   {:<20} {:>5} seats, {:>5} used, {:>5} free",
+                    p.pool, p.seats, p.used, p.free
+                );
+            }
+        }
+        Err(e) => eprintln!("agol-seat-broker: cannot read the store: {e}"),
+    }
+    let swept = provisioner.sweep(started, startup_stale, &resumed).await;
+    println!(
+        "  start-up sweep done: {} adopted, {} released, {} kept (reservations a previous run left)",
+        swept.adopted, swept.released, swept.kept
+    );
 }
 
 /// Ctrl-C or SIGTERM.
