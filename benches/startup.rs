@@ -69,10 +69,16 @@ fn stats(name: &str, ms: &mut [f64], kib: &mut [u64]) {
     );
 }
 
+/// The TLS roots as `template.yaml` points the functions to them
+/// (`SSL_CERT_FILE`: the one bundle file `provided.al2023` keeps at
+/// `/etc/pki/tls/certs/ca-bundle.crt`), with this machine's bundle file.
+const ONE_BUNDLE: &[(&str, &str)] = &[("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")];
+
 async fn lambda_cold_start(
     sim_url: &str,
     endpoint: &str,
     table: &str,
+    tls: &[(&str, &str)],
     first: &dyn Fn(usize) -> String,
 ) -> (Vec<f64>, Vec<u64>) {
     let (mut ms, mut kib) = (Vec::new(), Vec::new());
@@ -89,6 +95,9 @@ async fn lambda_cold_start(
             .env("ARCGIS_PASSWORD", "Bench-Pass-42")
             .env("STANDARD_WEBHOOK_SECRETS", SECRET)
             .env("RUST_LOG", "warn")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .envs(tls.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -133,70 +142,171 @@ fn main() {
 
         let health = |_: usize| event("GET", "/health", serde_json::json!({}), "");
         let (mut ms, mut kib) =
-            lambda_cold_start(&sim.base_url(), &endpoint, &table, &health).await;
+            lambda_cold_start(&sim.base_url(), &endpoint, &table, ONE_BUNDLE, &health).await;
         stats(
-            "lambda: cold start → GET /health answered",
+            "lambda: cold start → GET /health (template's TLS roots)",
+            &mut ms,
+            &mut kib,
+        );
+        let (mut ms, mut kib) =
+            lambda_cold_start(&sim.base_url(), &endpoint, &table, &[], &health).await;
+        stats(
+            "lambda: same, roots probed (this machine's /etc/ssl/certs)",
             &mut ms,
             &mut kib,
         );
         let signup = |i: usize| signup_event(i);
         let (mut ms, mut kib) =
-            lambda_cold_start(&sim.base_url(), &endpoint, &table, &signup).await;
+            lambda_cold_start(&sim.base_url(), &endpoint, &table, ONE_BUNDLE, &signup).await;
         stats(
             "lambda: cold start → first sign-up provisioned",
             &mut ms,
             &mut kib,
         );
 
-        // The local server on the embedded store.
-        let (mut ms, mut kib) = (Vec::new(), Vec::new());
+        // The local server, on either store.
         let http = reqwest::Client::new();
-        for i in 0..RUNS {
+        let sqlite = |i: usize, _: &str| {
             let db = std::env::temp_dir().join(format!("startup-{}-{i}.db", std::process::id()));
-            let t0 = Instant::now();
-            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_agol-seat-broker"))
-                .args([
-                    "serve",
-                    "--store",
-                    &format!("sqlite:{}", db.display()),
-                    "--portal",
-                    &sim.base_url(),
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--config",
-                    "config/rules.toml",
-                ])
-                .env("ARCGIS_USERNAME", "bench_admin")
-                .env("ARCGIS_PASSWORD", "Bench-Pass-42")
-                .env("STANDARD_WEBHOOK_SECRETS", SECRET)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn");
-            let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-            let mut addr = String::new();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(a) = line.split("listening on http://").nth(1) {
-                    addr = a.trim().to_string();
-                    break;
-                }
-            }
-            let res = http
-                .get(format!("http://{addr}/health"))
-                .send()
-                .await
-                .expect("health");
-            assert!(res.status().is_success());
-            ms.push(t0.elapsed().as_secs_f64() * 1e3);
-            kib.push(child.id().and_then(vm_hwm_kib).unwrap_or(0));
-            child.kill().await.ok();
             let _ = std::fs::remove_file(&db);
-        }
+            format!("sqlite:{}", db.display())
+        };
+        let (mut ms, mut kib) = local_ready(&http, &sim.base_url(), &endpoint, &sqlite).await;
         stats(
-            "local server: spawn → GET /health answered",
+            "local server (SQLite): spawn → GET /health",
+            &mut ms,
+            &mut kib,
+        );
+        let dynamo = |_: usize, table: &str| format!("dynamodb:{table}");
+        let (mut ms, mut kib) = local_ready(&http, &sim.base_url(), &endpoint, &dynamo).await;
+        stats(
+            "local server (DynamoDB Local): spawn → GET /health",
+            &mut ms,
+            &mut kib,
+        );
+        // A previous run left 200 reservations: the start-up sweep settles
+        // them (portal look-ups) after the server listens.
+        let left_over = |i: usize, _: &str| {
+            let db =
+                std::env::temp_dir().join(format!("startup-left-{}-{i}.db", std::process::id()));
+            let _ = std::fs::remove_file(&db);
+            leave_reservations(&db, 200);
+            format!("sqlite:{}", db.display())
+        };
+        let (mut ms, mut kib) = local_ready(&http, &sim.base_url(), &endpoint, &left_over).await;
+        stats(
+            "local server (SQLite), 200 reservations to settle",
             &mut ms,
             &mut kib,
         );
     });
+}
+
+/// 200 stale in-flight reservations in a new SQLite store at `db`, as a
+/// killed server leaves them.
+fn leave_reservations(db: &std::path::Path, n: usize) {
+    use agol_seat_broker::domain::{ClaimKey, PoolId};
+    use agol_seat_broker::seats::sqlite::SqliteLedger;
+    use agol_seat_broker::seats::{ClaimStore, Hold, ReserveRequest};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            rt.block_on(async {
+                let ledger = SqliteLedger::open(db).expect("sqlite");
+                let pool = PoolId::parse("field-crews").expect("pool");
+                let long_ago = now_millis() - 3_600_000;
+                for i in 0..n {
+                    let key = ClaimKey {
+                        pool: pool.clone(),
+                        person: format!("left{i}@example.org"),
+                    };
+                    ledger
+                        .reserve(ReserveRequest {
+                            key: &key,
+                            capacity: 300,
+                            delivery: &format!("standard:left{i}"),
+                            claim_id: &format!("c-left-{i}"),
+                            username: &format!("left{i}_field"),
+                            hold: Hold::InFlight,
+                            now: long_ago,
+                        })
+                        .await
+                        .expect("reserve");
+                }
+            })
+        });
+    });
+}
+
+/// Spawns `serve` on the store `store(run, table)` names, 20 times, and
+/// measures spawn → `GET /health` answered.
+async fn local_ready(
+    http: &reqwest::Client,
+    sim_url: &str,
+    endpoint: &str,
+    store: &dyn Fn(usize, &str) -> String,
+) -> (Vec<f64>, Vec<u64>) {
+    let (mut ms, mut kib) = (Vec::new(), Vec::new());
+    let client = client_for_endpoint(Some(endpoint)).await;
+    for i in 0..RUNS {
+        let table = format!("startup-local-{}-{i}", std::process::id());
+        let spec = store(i, &table);
+        if spec.starts_with("dynamodb:") {
+            create_table(&client, &table).await.expect("table");
+        }
+        let t0 = Instant::now();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_agol-seat-broker"))
+            .args([
+                "serve",
+                "--store",
+                &spec,
+                "--portal",
+                sim_url,
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                "config/rules.toml",
+            ])
+            .env("ARCGIS_USERNAME", "bench_admin")
+            .env("ARCGIS_PASSWORD", "Bench-Pass-42")
+            .env("STANDARD_WEBHOOK_SECRETS", SECRET)
+            .env("DYNAMODB_ENDPOINT", endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "local")
+            .env("AWS_SECRET_ACCESS_KEY", "local")
+            .env("RUST_LOG", "warn")
+            .envs(ONE_BUNDLE.iter().copied())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut addr = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(a) = line.split("listening on http://").nth(1) {
+                addr = a.trim().to_string();
+                break;
+            }
+        }
+        let res = http
+            .get(format!("http://{addr}/health"))
+            .send()
+            .await
+            .expect("health");
+        assert!(res.status().is_success());
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        kib.push(child.id().and_then(vm_hwm_kib).unwrap_or(0));
+        child.kill().await.ok();
+        if let Some(file) = spec.strip_prefix("sqlite:") {
+            for suffix in ["", "-wal", "-shm", ".lock", "-jobs"] {
+                let _ = std::fs::remove_file(format!("{file}{suffix}"));
+            }
+        } else {
+            let _ = client.delete_table().table_name(&table).send().await;
+        }
+    }
+    (ms, kib)
 }

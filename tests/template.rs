@@ -126,3 +126,32 @@ fn the_job_queue_waits_six_worker_timeouts_and_the_sweeper_waits_longer() {
         panic!("{e}");
     }
 }
+
+/// Issue 12, part 3: every function reads its TLS roots from the one
+/// bundle file `provided.al2023` keeps (a function's own `SSL_CERT_FILE`
+/// or the global one); the cold-start figure in BENCHMARKS.md is measured
+/// that way.
+#[test]
+fn every_function_reads_its_tls_roots_from_the_runtimes_one_bundle_file() {
+    let t = template();
+    assert_eq!(
+        t["Globals"]["Function"]["Runtime"].as_str(),
+        Some("provided.al2023"),
+        "the bundle path below is provided.al2023's"
+    );
+    for (binary, _) in FUNCTIONS {
+        let f = function(&t, binary);
+        let own = env(f, "SSL_CERT_FILE");
+        let global = &t["Globals"]["Function"]["Environment"]["Variables"]["SSL_CERT_FILE"];
+        let file = if own.is_null() { global } else { own };
+        assert_eq!(
+            file.as_str(),
+            Some("/etc/pki/tls/certs/ca-bundle.crt"),
+            "{binary}: SSL_CERT_FILE"
+        );
+        assert!(
+            env(f, "SSL_CERT_DIR").is_null(),
+            "{binary}: no SSL_CERT_DIR (a directory is scanned file by file)"
+        );
+    }
+}
