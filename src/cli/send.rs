@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
 use crate::clock::now_millis;
-use crate::config::{env_list, env_var};
+use crate::config::{env_secrets, env_var};
 use crate::ids::Ids;
 use crate::intake::signature::SigningKey;
 
@@ -38,9 +38,11 @@ pub(crate) async fn send(a: SendArgs) -> Result<()> {
     let secret = match a.secret {
         Some(s) => s,
         None => match env_var("STANDARD_WEBHOOK_SECRETS") {
-            Some(_) => env_list("STANDARD_WEBHOOK_SECRETS", &[',', ' ', '\n'])
+            Some(_) => env_secrets("STANDARD_WEBHOOK_SECRETS")
+                .map_err(|e| anyhow!(e))?
                 .into_iter()
                 .next()
+                .map(|s| s.expose().to_string())
                 .unwrap_or_default(),
             None => std::fs::read_to_string(a.data.join("webhook-secret"))
                 .map(|s| s.trim().to_string())

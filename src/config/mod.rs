@@ -104,7 +104,8 @@ pub enum SecretsSource {
     /// `{"arcgis_username", "arcgis_password", "standard_webhook_secrets": [..]}`.
     SecretsManager(String),
     /// `ARCGIS_USERNAME`, `ARCGIS_PASSWORD` (or `ARCGIS_PASSWORD_FILE`),
-    /// `STANDARD_WEBHOOK_SECRETS` (comma or space separated `whsec_` keys),
+    /// `STANDARD_WEBHOOK_SECRETS` (`whsec_` keys separated by commas or
+    /// newlines, or a JSON list),
     /// `STATUS_TOKEN`, `ADMIN_SECRET`, `ADMIN_SESSION_KEY`.
     Environment,
 }
@@ -149,16 +150,12 @@ pub struct Secrets {
 
 impl Secrets {
     /// A sender's secrets: from `source_secrets` when loaded from the secret
-    /// store, else from the environment variable `env` (comma-separated).
-    pub fn for_source(&self, name: &str, env: &str) -> Vec<Secret> {
+    /// store, else from the environment variable `env` (see
+    /// [`secret_list`]: each secret whole, spaces inside kept).
+    pub fn for_source(&self, name: &str, env: &str) -> Result<Vec<Secret>, String> {
         match self.source_secrets.get(name) {
-            Some(list) if !list.is_empty() => list.clone(),
-            _ => std::env::var(env)
-                .unwrap_or_default()
-                .split([',', ' ', '\n'])
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .collect(),
+            Some(list) if !list.is_empty() => Ok(list.clone()),
+            _ => env_secrets(env),
         }
     }
 }
@@ -250,6 +247,45 @@ pub fn env_flag(name: &str) -> bool {
 }
 
 /// A list from the environment, split at `separators`, empty items dropped.
+/// The shortest secret accepted for a sender, a Slack app or a bearer
+/// token: anything shorter can be guessed, and is refused at start-up.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// A list of secrets as one setting holds them: a JSON list of strings
+/// (`["a b", "c"]`), or entries separated by commas or newlines. Each
+/// entry is one whole secret, its surrounding blanks trimmed and spaces
+/// inside kept (Okta's `Basic <base64>` is one secret, never two);
+/// blank entries are dropped. Errors name the problem, never the value.
+pub fn secret_list(raw: &str) -> Result<Vec<String>, String> {
+    let trimmed = raw.trim();
+    let entries: Vec<String> = if trimmed.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(trimmed).map_err(|e| {
+            format!(
+                "is not a JSON list of strings (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?
+    } else {
+        trimmed.split([',', '\n']).map(str::to_string).collect()
+    };
+    Ok(entries
+        .into_iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect())
+}
+
+/// [`secret_list`] of the environment variable `name` (none when unset);
+/// errors name the variable.
+pub fn env_secrets(name: &str) -> Result<Vec<Secret>, String> {
+    let raw = std::env::var(name).unwrap_or_default();
+    secret_list(&raw)
+        .map(|list| list.into_iter().map(Secret::new).collect())
+        .map_err(|e| format!("{name} {e}"))
+}
+
+/// Entries of a plain (not secret) list setting, such as user ids.
 pub fn env_list(name: &str, separators: &[char]) -> Vec<String> {
     env_var(name)
         .unwrap_or_default()
@@ -353,8 +389,45 @@ pub fn normalise_portal_url(raw: &str) -> Result<String, ConfigError> {
 }
 
 impl Secrets {
-    /// Loads the secrets from their source.
+    /// Loads the secrets from their source, then [`Secrets::checked`].
     pub async fn load(source: &SecretsSource) -> Result<Secrets, ConfigError> {
+        Self::load_unchecked(source).await?.checked()
+    }
+
+    /// Blank entries of the secret lists dropped (a blank secret would
+    /// verify anything signed with an empty key), and a Slack signing
+    /// secret or status token shorter than [`MIN_SECRET_CHARS`] refused.
+    /// Errors name the setting, never the value. (The senders' secrets are
+    /// checked with their sources, `intake::sources`.)
+    pub fn checked(mut self) -> Result<Secrets, ConfigError> {
+        let keep = |list: &mut Vec<Secret>| list.retain(|s| !s.expose().trim().is_empty());
+        keep(&mut self.slack_signing_secrets);
+        keep(&mut self.status_tokens);
+        keep(&mut self.standard_webhook_secrets);
+        for list in self.source_secrets.values_mut() {
+            keep(list);
+        }
+        for (what, list) in [
+            (
+                "SLACK_SIGNING_SECRETS (slack_signing_secrets)",
+                &self.slack_signing_secrets,
+            ),
+            ("STATUS_TOKEN (status_tokens)", &self.status_tokens),
+        ] {
+            if let Some(n) = list
+                .iter()
+                .position(|s| s.expose().chars().count() < MIN_SECRET_CHARS)
+            {
+                return Err(ConfigError(format!(
+                    "{what}: entry {} has fewer than {MIN_SECRET_CHARS} characters; a secret that short can be guessed",
+                    n + 1
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    async fn load_unchecked(source: &SecretsSource) -> Result<Secrets, ConfigError> {
         match source {
             SecretsSource::SecretsManager(arn) => {
                 let client = aws_sdk_secretsmanager::Client::new(aws_config().await);
@@ -395,21 +468,14 @@ impl Secrets {
                 Ok(Secrets {
                     arcgis_username: var("ARCGIS_USERNAME").unwrap_or_default(),
                     arcgis_password: Secret::new(password),
-                    standard_webhook_secrets: env_list(
-                        "STANDARD_WEBHOOK_SECRETS",
-                        &[',', ' ', '\n'],
-                    )
-                    .into_iter()
-                    .map(Secret::new)
-                    .collect(),
+                    standard_webhook_secrets: env_secrets("STANDARD_WEBHOOK_SECRETS")
+                        .map_err(ConfigError)?,
                     status_tokens: var("STATUS_TOKEN").into_iter().map(Secret::new).collect(),
                     source_secrets: Default::default(),
                     approval_link_secret: var("APPROVAL_LINK_SECRET").map(Secret::new),
                     notify_webhook_url: var("NOTIFY_WEBHOOK_URL").map(Secret::new),
-                    slack_signing_secrets: env_list("SLACK_SIGNING_SECRETS", &[',', ' ', '\n'])
-                        .into_iter()
-                        .map(Secret::new)
-                        .collect(),
+                    slack_signing_secrets: env_secrets("SLACK_SIGNING_SECRETS")
+                        .map_err(ConfigError)?,
                     admin_secret: var("ADMIN_SECRET").map(Secret::new),
                     admin_session_key: var("ADMIN_SESSION_KEY").map(Secret::new),
                 })
@@ -441,6 +507,58 @@ mod tests {
         assert_eq!(retention_days(0), Duration::ZERO);
         assert_eq!(retention_days(180), Duration::from_secs(180 * 86_400));
         assert_eq!(retention_days(u64::MAX), Duration::from_secs(u64::MAX));
+    }
+
+    /// Issue 13, critical: each entry is one whole secret (spaces inside
+    /// kept); commas, newlines or a JSON list separate them.
+    #[test]
+    fn a_secret_list_keeps_each_secret_whole() {
+        assert_eq!(
+            secret_list("Basic dXNlcjpwYXNz").unwrap(),
+            vec!["Basic dXNlcjpwYXNz"]
+        );
+        assert_eq!(
+            secret_list(" first secret , second\r\nthird\n\n").unwrap(),
+            vec!["first secret", "second", "third"]
+        );
+        assert_eq!(
+            secret_list(r#"["a, b", " c "]"#).unwrap(),
+            vec!["a, b", "c"]
+        );
+        assert!(secret_list("").unwrap().is_empty());
+        let err = secret_list(r#"["unterminated"#).unwrap_err();
+        assert!(!err.contains("unterminated"), "no value in errors: {err}");
+    }
+
+    #[test]
+    fn short_slack_secrets_and_status_tokens_are_refused_and_blank_ones_dropped() {
+        let s = Secrets {
+            slack_signing_secrets: vec![Secret::new(""), Secret::new("  ")],
+            status_tokens: vec![Secret::new("a-status-token-of-24-chr")],
+            ..Secrets::default()
+        }
+        .checked()
+        .unwrap();
+        assert!(s.slack_signing_secrets.is_empty(), "blank ones dropped");
+        assert_eq!(s.status_tokens.len(), 1);
+
+        let short = Secrets {
+            slack_signing_secrets: vec![Secret::new("0123456789abcde")],
+            ..Secrets::default()
+        }
+        .checked()
+        .unwrap_err()
+        .to_string();
+        assert!(short.contains("SLACK_SIGNING_SECRETS"), "{short}");
+        assert!(!short.contains("0123456789abcde"), "{short}");
+        let short = Secrets {
+            status_tokens: vec![Secret::new("tok")],
+            ..Secrets::default()
+        }
+        .checked()
+        .unwrap_err()
+        .to_string();
+        assert!(short.contains("STATUS_TOKEN"), "{short}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ use serde::Deserialize;
 
 use super::FieldMap;
 use super::entra::EntraConfig;
-use crate::config::Secret;
+use crate::config::{MIN_SECRET_CHARS, Secret};
 use crate::domain::{ApprovalMode, LayerUrl, Overrides};
 
 /// The senders with a route of their own (besides Standard Webhooks).
@@ -193,7 +193,7 @@ impl Sources {
     /// reported, naming the source.
     pub fn load(
         rules_text: &str,
-        secrets_for: impl Fn(&str, &str) -> Vec<Secret>,
+        secrets_for: impl Fn(&str, &str) -> Result<Vec<Secret>, String>,
     ) -> Result<Sources, String> {
         let file: File = toml::from_str(rules_text).map_err(|e| format!("[sources]: {e}"))?;
         let mut problems = Vec::new();
@@ -216,10 +216,26 @@ impl Sources {
             let secrets = if env.is_empty() {
                 Vec::new()
             } else {
-                let secrets = secrets_for(&name, env);
+                let secrets = match secrets_for(&name, env) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problems.push(format!("[sources.{name}]: {e}"));
+                        continue;
+                    }
+                };
                 if secrets.iter().all(|s| s.expose().trim().is_empty()) {
                     problems.push(format!(
                         "[sources.{name}] is enabled but has no secret (set {env}, or source_secrets.{name} in the secret)"
+                    ));
+                    continue;
+                }
+                if let Some(n) = secrets
+                    .iter()
+                    .position(|s| s.expose().chars().count() < MIN_SECRET_CHARS)
+                {
+                    problems.push(format!(
+                        "[sources.{name}]: secret {} of {env} (or source_secrets.{name}) has fewer than {MIN_SECRET_CHARS} characters; a secret that short can be guessed",
+                        n + 1
                     ));
                     continue;
                 }
@@ -247,6 +263,7 @@ impl Sources {
                         ("okta_api", "OKTA_API_TOKEN")
                     };
                     let token = secrets_for(secret_name, env)
+                        .unwrap_or_default()
                         .into_iter()
                         .next()
                         .filter(|t| secret_name != "auth0_api" || t.expose().contains(':'));
@@ -386,17 +403,18 @@ fn entra_config(spec: &SourceSpec) -> Result<EntraConfig, String> {
 mod tests {
     use super::*;
 
-    fn secrets<'a>(env: &'a BTreeMap<&'a str, &'a str>) -> impl Fn(&str, &str) -> Vec<Secret> + 'a {
+    fn secrets<'a>(
+        env: &'a BTreeMap<&'a str, &'a str>,
+    ) -> impl Fn(&str, &str) -> Result<Vec<Secret>, String> + 'a {
         move |_, var| {
-            env.get(var)
-                .map(|v| v.split(',').map(Secret::new).collect())
-                .unwrap_or_default()
+            crate::config::secret_list(env.get(var).copied().unwrap_or_default())
+                .map(|list| list.into_iter().map(Secret::new).collect())
         }
     }
 
     #[test]
     fn enabled_sources_get_their_secrets_and_fields() {
-        let env = BTreeMap::from([("TYPEFORM_SECRETS", "a,b")]);
+        let env = BTreeMap::from([("TYPEFORM_SECRETS", "typeform-secret-a,typeform-secret-b")]);
         let text = r#"
             [[pools]]
             name = "x"
@@ -414,6 +432,16 @@ mod tests {
         assert!(s.get("tally").is_none());
     }
 
+    /// Issue 13: a sender's secret shorter than 16 characters refuses the
+    /// start, naming the variable and not the value.
+    #[test]
+    fn a_short_sender_secret_refuses_to_start() {
+        let env = BTreeMap::from([("TALLY_SECRETS", "a-long-enough-secret, short")]);
+        let err = Sources::load("[sources.tally]\nenabled = true\n", secrets(&env)).unwrap_err();
+        assert!(err.contains("secret 2 of TALLY_SECRETS"), "{err}");
+        assert!(!err.contains("short,") && !err.contains(": short"), "{err}");
+    }
+
     #[test]
     fn an_enabled_source_without_secret_or_an_unknown_source_refuses_to_start() {
         let env = BTreeMap::new();
@@ -425,13 +453,13 @@ mod tests {
 
     #[test]
     fn a_file_without_sources_has_none() {
-        let s = Sources::load("[[pools]]\nname = \"x\"\n", |_, _| vec![]).unwrap();
+        let s = Sources::load("[[pools]]\nname = \"x\"\n", |_, _| Ok(vec![])).unwrap();
         assert!(s.enabled().is_empty());
     }
 
     #[test]
     fn entra_needs_no_secret_but_its_token_settings_and_okta_api_needs_a_token() {
-        let env = BTreeMap::from([("OKTA_SECRETS", "s")]);
+        let env = BTreeMap::from([("OKTA_SECRETS", "okta-header-secret")]);
         let text = r#"
             [sources.entra]
             enabled = true
@@ -456,7 +484,10 @@ mod tests {
         assert!(err.contains("jwks_url and issuer are required"), "{err}");
         assert!(err.contains("OKTA_API_TOKEN"), "{err}");
 
-        let with_token = BTreeMap::from([("OKTA_SECRETS", "s"), ("OKTA_API_TOKEN", "t")]);
+        let with_token = BTreeMap::from([
+            ("OKTA_SECRETS", "okta-header-secret"),
+            ("OKTA_API_TOKEN", "t"),
+        ]);
         let s = Sources::load(
             "[sources.okta]\nenabled = true\napi_base = \"https://example.okta.com/\"\n",
             secrets(&with_token),
@@ -473,8 +504,8 @@ mod tests {
     #[test]
     fn a_survey123_layer_url_switches_the_re_read_on() {
         let env = BTreeMap::from([
-            ("SURVEY123_TOKENS", "t"),
-            ("SURVEY123_APPROVAL_TOKENS", "a"),
+            ("SURVEY123_TOKENS", "survey123-token-t"),
+            ("SURVEY123_APPROVAL_TOKENS", "survey123-approval-a"),
         ]);
         let text = format!(
             "[sources.survey123]\nenabled = true\nlayer_url = \"{LAYER}/\"\n\
@@ -502,9 +533,9 @@ mod tests {
     #[test]
     fn unusable_survey123_re_read_settings_refuse_to_start() {
         let env = BTreeMap::from([
-            ("SURVEY123_TOKENS", "t"),
-            ("SURVEY123_APPROVAL_TOKENS", "a"),
-            ("TALLY_SECRETS", "t"),
+            ("SURVEY123_TOKENS", "survey123-token-t"),
+            ("SURVEY123_APPROVAL_TOKENS", "survey123-approval-a"),
+            ("TALLY_SECRETS", "tally-signing-secret"),
         ]);
         let cases = [
             (
@@ -545,7 +576,7 @@ mod tests {
     #[test]
     fn an_entra_jwks_over_plain_http_is_refused() {
         let text = "[sources.entra]\nenabled = true\njwks_url = \"http://evil.example/keys\"\nissuer = \"i\"\naudience = [\"a\"]\n";
-        let err = Sources::load(text, |_, _| vec![]).unwrap_err();
+        let err = Sources::load(text, |_, _| Ok(vec![])).unwrap_err();
         assert!(err.contains("https"), "{err}");
     }
 }

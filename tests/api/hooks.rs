@@ -902,3 +902,45 @@ async fn the_local_worker_retries_a_member_it_admitted_from_the_waitlist() {
     assert_eq!(active_soon(&app, "partners", 1).await, 1);
     assert_eq!(app.used("partners").await, 1);
 }
+
+/// Issue 13, critical: a secret containing a space was split into
+/// fragments and each fragment accepted. Okta's registration hook is
+/// configured with `Authorization: Basic <base64>`: the real header was
+/// refused while `Basic` alone, or the base64 alone, got ALLOW and a
+/// member. The sources here are loaded the way the broker loads them
+/// (`OKTA_SECRETS` through `secret_list`), then served over HTTP.
+#[tokio::test]
+async fn an_okta_secret_with_a_space_is_one_secret_and_neither_half_is_accepted() {
+    use agol_seat_broker::config::secret_list;
+    const HEADER: &str = "Basic b2t0YS1ob29rOnMzY3IzdC1wYXNzd29yZC0xMjM=";
+    let rules = format!("{RULES}\n[sources.okta_registration]\nenabled = true\n");
+    let sources = Sources::load(&rules, |_, _| {
+        secret_list(&format!("{HEADER}\n")).map(|l| l.into_iter().map(Secret::new).collect())
+    })
+    .expect("the sources load");
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+    let path = "/hooks/okta/registration";
+
+    for half in ["Basic", "b2t0YS1ob29rOnMzY3IzdC1wYXNzd29yZC0xMjM="] {
+        let (status, v) = post(&app, path, half, registration("eve@example.org", "evt-eve")).await;
+        assert_eq!(status, 401, "{half:?} alone: {v}");
+    }
+    assert_eq!(app.used("partners").await, 0, "nothing reserved");
+
+    let (status, v) = post(
+        &app,
+        path,
+        HEADER,
+        registration("ana@example.org", "evt-ana"),
+    )
+    .await;
+    assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
+    assert_eq!(app.used("partners").await, 1);
+}
