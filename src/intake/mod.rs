@@ -51,12 +51,18 @@ pub const MAX_TEXT_LEN: usize = 256;
 /// these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntakeError {
-    /// A required header is absent.
+    /// A credential header (signature, timestamp, shared secret) is absent.
     #[error("missing header {0}")]
     MissingHeader(&'static str),
-    /// A header is present but malformed.
+    /// A header that is not a credential is absent or malformed (the
+    /// `webhook-id`, Okta's verification challenge).
     #[error("malformed header {0}")]
     InvalidHeader(&'static str),
+    /// A credential header (a signature, its signed timestamp) is present
+    /// but unusable: empty, not the expected form, not a number. As much a
+    /// failed authentication as a wrong signature.
+    #[error("unusable credential in header {0}")]
+    InvalidCredential(&'static str),
     /// The timestamp is outside the tolerance window (replayed or clock skew).
     #[error("timestamp outside the allowed window")]
     StaleTimestamp,
@@ -100,6 +106,7 @@ impl IntakeError {
         match self {
             IntakeError::MissingHeader(_) => "missing_header",
             IntakeError::InvalidHeader(_) => "invalid_header",
+            IntakeError::InvalidCredential(_) => "invalid_credential",
             IntakeError::StaleTimestamp => "stale_timestamp",
             IntakeError::BadSignature => "invalid_signature",
             IntakeError::SourceNotConfigured => "source_not_configured",
@@ -110,11 +117,13 @@ impl IntakeError {
         }
     }
 
-    /// The HTTP status for this error: 401 for authenticity failures, 404
+    /// The HTTP status for this error: 401 for authenticity failures (a
+    /// credential missing, unusable, stale or wrong), 404
     /// for a disabled source, 413 for size, 400/422 for bad content.
     pub fn status(&self) -> u16 {
         match self {
             IntakeError::MissingHeader(_)
+            | IntakeError::InvalidCredential(_)
             | IntakeError::StaleTimestamp
             | IntakeError::BadSignature => 401,
             IntakeError::SourceNotConfigured => 404,

@@ -109,7 +109,7 @@ pub fn verification_response(challenge_header: Option<&str>) -> Result<Value, In
     let challenge = challenge_header
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .ok_or(IntakeError::MissingHeader(CHALLENGE_HEADER))?;
+        .ok_or(IntakeError::InvalidHeader(CHALLENGE_HEADER))?;
     if challenge.len() > MAX_CHALLENGE_LEN || !challenge.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(IntakeError::InvalidHeader(CHALLENGE_HEADER));
     }
@@ -689,10 +689,15 @@ mod tests {
         let v = verification_response(Some("We_3PqmqQm1iJ8SgMLmE-kW7fD4")).unwrap();
         assert_eq!(v, json!({"verification": "We_3PqmqQm1iJ8SgMLmE-kW7fD4"}));
         let missing = verification_response(None).unwrap_err();
-        assert_eq!(missing, IntakeError::MissingHeader(CHALLENGE_HEADER));
+        assert_eq!(missing, IntakeError::InvalidHeader(CHALLENGE_HEADER));
+        // Issue 13: the challenge is not a credential; without it the
+        // call is malformed (400), not unauthenticated.
         assert_eq!(
-            verification_response(Some(" ")).unwrap_err().code(),
-            "missing_header"
+            (
+                verification_response(Some(" ")).unwrap_err().code(),
+                missing.status()
+            ),
+            ("invalid_header", 400)
         );
         let bad = verification_response(Some("a\u{7}b")).unwrap_err();
         assert_eq!((bad.code(), bad.status()), ("invalid_header", 400));

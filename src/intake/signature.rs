@@ -16,8 +16,24 @@ use crate::domain::DeliveryKey;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Bytes of an HMAC-SHA256.
+const MAC_LEN: usize = 32;
+
 /// Default tolerance between the sender's clock and ours, both directions.
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
+
+/// Most signatures one `webhook-signature` header may carry (a sender
+/// rotating keys sends two or three): more is refused before any MAC.
+pub const MAX_SIGNATURES: usize = 8;
+
+/// Whether `ts` lies within `tolerance_secs` of `now_secs`, either way;
+/// arithmetic that would overflow is outside.
+pub fn fresh(now_secs: i64, ts: i64, tolerance_secs: i64) -> bool {
+    now_secs
+        .checked_sub(ts)
+        .and_then(i64::checked_abs)
+        .is_some_and(|skew| skew <= tolerance_secs)
+}
 
 /// One configured signing key (the decoded bytes of a `whsec_` secret).
 #[derive(Clone)]
@@ -55,13 +71,6 @@ impl SigningKey {
             .finalize()
             .into_bytes()
             .to_vec()
-    }
-
-    fn verify(&self, id: &str, timestamp: i64, body: &[u8], signature: &[u8]) -> bool {
-        // verify_slice compares in constant time.
-        self.keyed(id, timestamp, body)
-            .verify_slice(signature)
-            .is_ok()
     }
 
     /// The HMAC over the signed content `{id}.{timestamp}.{body}`.
@@ -112,19 +121,33 @@ pub fn verify(
     let ts: i64 = ts_raw
         .trim()
         .parse()
-        .map_err(|_| IntakeError::InvalidHeader("webhook-timestamp"))?;
-    if (now_secs - ts).abs() > tolerance_secs {
+        .map_err(|_| IntakeError::InvalidCredential("webhook-timestamp"))?;
+    if !fresh(now_secs, ts, tolerance_secs) {
         return Err(IntakeError::StaleTimestamp);
     }
     if keys.is_empty() {
         return Err(IntakeError::SourceNotConfigured);
     }
-    let matched = sigs
-        .split_whitespace()
+    let entries: Vec<&str> = sigs.split_whitespace().take(MAX_SIGNATURES + 1).collect();
+    if entries.is_empty() || entries.len() > MAX_SIGNATURES {
+        return Err(IntakeError::InvalidCredential("webhook-signature"));
+    }
+    let presented: Vec<Vec<u8>> = entries
+        .iter()
         .filter_map(|s| s.split_once(','))
         .filter(|(version, _)| *version == "v1")
         .filter_map(|(_, b64)| B64.decode(b64).ok())
-        .any(|sig| keys.iter().any(|k| k.verify(id, ts, body, &sig)));
+        .filter(|sig| sig.len() == MAC_LEN)
+        .collect();
+    // One MAC per key, however many signatures were presented; each
+    // comparison in constant time (CtOutput's equality).
+    let matched = keys.iter().any(|k| {
+        let expected = k.keyed(id, ts, body).finalize();
+        presented.iter().any(|sig| {
+            expected
+                == hmac::digest::CtOutput::new(*hmac::digest::Output::<HmacSha256>::from_slice(sig))
+        })
+    });
     if !matched {
         return Err(IntakeError::BadSignature);
     }

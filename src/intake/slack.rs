@@ -37,8 +37,8 @@ pub fn verify_slack(
     let ts: i64 = ts_text
         .trim()
         .parse()
-        .map_err(|_| IntakeError::InvalidHeader("x-slack-request-timestamp"))?;
-    if (now_secs - ts).abs() > SLACK_TOLERANCE_SECS {
+        .map_err(|_| IntakeError::InvalidCredential("x-slack-request-timestamp"))?;
+    if !super::signature::fresh(now_secs, ts, SLACK_TOLERANCE_SECS) {
         return Err(IntakeError::StaleTimestamp);
     }
     let sig = presented

@@ -80,7 +80,7 @@ pub fn verify(signature: Option<&str>, body: &[u8], secrets: &[Secret]) -> Resul
         .decode(raw.trim())
         .ok()
         .filter(|s| s.len() == 32)
-        .ok_or(IntakeError::InvalidHeader(SIGNATURE_HEADER))?;
+        .ok_or(IntakeError::InvalidCredential(SIGNATURE_HEADER))?;
     // verify_slice compares in constant time; every key is tried.
     let matched = keys.iter().fold(false, |ok, key| {
         mac(key, body).verify_slice(&sig).is_ok() | ok
@@ -325,7 +325,7 @@ mod tests {
         ] {
             assert_eq!(
                 verify(Some(bad), body, &s),
-                Err(IntakeError::InvalidHeader(SIGNATURE_HEADER)),
+                Err(IntakeError::InvalidCredential(SIGNATURE_HEADER)),
                 "{bad}"
             );
         }

@@ -73,7 +73,8 @@ async fn forged_stale_and_unsigned_deliveries_are_refused() {
             401,
             "missing_header",
         ),
-        // Garbage timestamp.
+        // Garbage timestamp: an unusable credential is a failed
+        // authentication (issue 13; was 400 invalid_header).
         (
             vec![
                 ("webhook-id", "msg_x".into()),
@@ -81,8 +82,8 @@ async fn forged_stale_and_unsigned_deliveries_are_refused() {
                 ("webhook-signature", good.clone()),
             ],
             body.clone(),
-            400,
-            "invalid_header",
+            401,
+            "invalid_credential",
         ),
     ];
     for (headers, body, status, code) in cases {

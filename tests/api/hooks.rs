@@ -944,3 +944,70 @@ async fn an_okta_secret_with_a_space_is_one_secret_and_neither_half_is_accepted(
     assert_eq!((status, command(&v)), (200, Some("ALLOW")), "{v}");
     assert_eq!(app.used("partners").await, 1);
 }
+
+/// Issue 13: Entra's attribute-collection route answered 200
+/// `showBlockPage` to calls that are not attribute-collection events at
+/// all; those are 400 (the block page is for what the person typed). A
+/// valid token each time; nothing is written.
+#[tokio::test]
+async fn entra_answers_400_to_a_body_that_is_not_an_attribute_collection_event() {
+    let jwks = entra_keys::JwksServer::start(entra_keys::jwks(&[(1, "k1")])).await;
+    let app = app_with(Some(&jwks.url), Duration::from_secs(5)).await;
+    let items = app.item_count().await;
+    let now_s = agol_seat_broker::clock::now_millis() / 1000;
+    let jwt = entra_keys::bearer(&entra_keys::mint(1, "k1", &entra_keys::claims_at(now_s)));
+    let signup = fixture("entra-attribute-collection-signup");
+    let truncated = signup[..signup.len() / 2].to_vec();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "malformed_body"),
+        ("not JSON", b"{not json".to_vec(), "malformed_body"),
+        ("not UTF-8", vec![0xff, 0xfe, b'{', b'}'], "malformed_body"),
+        ("truncated", truncated, "malformed_body"),
+        ("an array", b"[]".to_vec(), "malformed_body"),
+        ("no type", br#"{"data":{}}"#.to_vec(), "missing_field"),
+        (
+            "another event",
+            br#"{"type":"microsoft.graph.authenticationEvent.tokenIssuanceStart","data":{}}"#
+                .to_vec(),
+            "invalid_field",
+        ),
+        (
+            "no correlation id",
+            br#"{"type":"microsoft.graph.authenticationEvent.attributeCollectionSubmit","data":{}}"#
+                .to_vec(),
+            "missing_field",
+        ),
+    ];
+    for (what, body, code) in cases {
+        let (status, v) = post(&app, "/hooks/entra/attribute-collection", &jwt, body).await;
+        let status_class = if status == 400 || status == 422 {
+            400
+        } else {
+            status
+        };
+        assert_eq!(
+            (status_class, v["code"].as_str()),
+            (400, Some(code)),
+            "{what}: {status} {v}"
+        );
+    }
+    // What the person typed still gets the block page.
+    let no_email = String::from_utf8(signup)
+        .unwrap()
+        .replace("ana.lopez@example.org", "not-an-email");
+    let (status, v) = post(
+        &app,
+        "/hooks/entra/attribute-collection",
+        &jwt,
+        no_email.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["data"]["actions"][0]["@odata.type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("showBlockPage")),
+        "{v}"
+    );
+    assert_eq!(app.item_count().await, items, "nothing written");
+}

@@ -9,6 +9,7 @@ mod helpers;
 mod admin;
 mod approvals;
 mod bad_input;
+mod contracts;
 mod failures;
 mod hooks;
 mod lambda_events;

@@ -229,7 +229,9 @@ pub(crate) async fn okta_registration<L: SeatLedger, P: Portal>(
 
 /// `POST /hooks/entra/attribute-collection`: continue with a seat reserved,
 /// or a block page with the reason. 401 for a token that fails verification;
-/// 200 with one action otherwise.
+/// 400 for a body that is not an attribute-collection event (not JSON, not
+/// UTF-8, empty, truncated, of the wrong shape); 200 with one action
+/// otherwise.
 pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
     State(state): State<Arc<AppState<L, P>>>,
     headers: HeaderMap,
@@ -254,6 +256,7 @@ pub(crate) async fn entra_attribute_collection<L: SeatLedger, P: Portal>(
         match entra::parse_verified(&body, &src.fields.or(&entra::default_fields()), &claims) {
             Ok(s) => s,
             Err(e @ IntakeError::BadSignature) => return intake_error(&e),
+            Err(e) if entra::is_envelope_error(&e) => return intake_error(&e),
             Err(e) => {
                 tracing::info!(
                     source = entra::SOURCE,

@@ -126,6 +126,21 @@ pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Signup, IntakeError> {
     Ok(Signup { key, request })
 }
 
+/// Whether `e` (from [`parse`]) is about the call rather than the person:
+/// a body that is not JSON, not an object, too large, or without the
+/// event's own structure (`type`, `data`, its correlation id, its
+/// `userSignUpInfo`). Such a call is answered 400; only what the person
+/// typed (a missing or unusable e-mail, name, …) gets a block page.
+pub fn is_envelope_error(e: &IntakeError) -> bool {
+    match e {
+        IntakeError::MalformedBody(_) | IntakeError::BodyTooLarge => true,
+        IntakeError::MissingField(field) | IntakeError::InvalidField { field, .. } => {
+            *field == "type" || *field == "data" || field.starts_with("data.")
+        }
+        _ => false,
+    }
+}
+
 /// [`parse`], plus a consistency check with the verified token: when both
 /// the body's `data.tenantId` and the token's `tid` are present they must
 /// be equal (the token authenticates the caller, not the body; this stops a
