@@ -244,6 +244,115 @@ mod tests {
         ));
     }
 
+    /// The pins a mutation run asks for (issue 13): each rule of the
+    /// module has a test on both sides of its boundary.
+    #[test]
+    fn a_key_needs_16_bytes() {
+        let b64 = |n: usize| format!("whsec_{}", B64.encode(vec![7u8; n]));
+        assert!(SigningKey::parse(&b64(15)).is_err());
+        assert!(SigningKey::parse(&b64(16)).is_ok());
+        // The prefix is optional.
+        assert!(SigningKey::parse(&B64.encode([7u8; 16])).is_ok());
+    }
+
+    #[test]
+    fn the_webhook_id_must_be_present_short_and_printable() {
+        let key = SigningKey::parse(SECRET).unwrap();
+        let check = |id: &str| {
+            let h = WebhookHeaders {
+                id: Some(id),
+                timestamp: Some("1649367553"),
+                signature: Some(SIG),
+            };
+            verify(h, BODY.as_bytes(), std::slice::from_ref(&key), TS, 300)
+        };
+        let longest = "m".repeat(DeliveryKey::MAX_ID_LEN);
+        let too_long = "m".repeat(DeliveryKey::MAX_ID_LEN + 1);
+        for bad in ["", too_long.as_str(), "msg\u{7}x", "msg\nx"] {
+            assert_eq!(
+                check(bad),
+                Err(IntakeError::InvalidHeader("webhook-id")),
+                "{bad:?}"
+            );
+        }
+        // Within the rules, the id reaches the signature check (which it
+        // fails: the vector signs another id).
+        assert_eq!(check(&longest), Err(IntakeError::BadSignature));
+        assert!(check(ID).is_ok());
+        let mut h = headers(SIG);
+        h.id = None;
+        assert_eq!(
+            verify(h, BODY.as_bytes(), &[key], TS, 300),
+            Err(IntakeError::MissingHeader("webhook-id"))
+        );
+    }
+
+    #[test]
+    fn the_window_includes_its_edges_and_nothing_beyond() {
+        let key = SigningKey::parse(SECRET).unwrap();
+        let at = |now: i64| {
+            verify(
+                headers(SIG),
+                BODY.as_bytes(),
+                std::slice::from_ref(&key),
+                now,
+                300,
+            )
+        };
+        assert!(at(TS + 300).is_ok());
+        assert!(at(TS - 300).is_ok());
+        assert_eq!(at(TS + 301), Err(IntakeError::StaleTimestamp));
+        assert_eq!(at(TS - 301), Err(IntakeError::StaleTimestamp));
+        assert!(fresh(0, 0, 0));
+        assert!(!fresh(i64::MAX, i64::MIN, i64::MAX), "overflow is outside");
+        assert!(!fresh(i64::MIN, 1, i64::MAX), "overflow is outside");
+        let mut h = headers(SIG);
+        h.timestamp = Some(" 1649367553 ");
+        assert!(verify(h, BODY.as_bytes(), std::slice::from_ref(&key), TS, 300).is_ok());
+        h.timestamp = Some("16493675x3");
+        assert_eq!(
+            verify(h, BODY.as_bytes(), &[key], TS, 300),
+            Err(IntakeError::InvalidCredential("webhook-timestamp"))
+        );
+    }
+
+    #[test]
+    fn at_most_eight_signatures_and_only_well_formed_v1_ones_count() {
+        let key = SigningKey::parse(SECRET).unwrap();
+        let at = |sig: &str| {
+            verify(
+                headers(sig),
+                BODY.as_bytes(),
+                std::slice::from_ref(&key),
+                TS,
+                300,
+            )
+        };
+        let filler = "v1,Zm9vYmFyYmF6";
+        let eight = format!("{} {SIG}", vec![filler; MAX_SIGNATURES - 1].join(" "));
+        assert!(at(&eight).is_ok());
+        let nine = format!("{filler} {eight}");
+        assert_eq!(
+            at(&nine),
+            Err(IntakeError::InvalidCredential("webhook-signature"))
+        );
+        assert_eq!(
+            at("   "),
+            Err(IntakeError::InvalidCredential("webhook-signature"))
+        );
+        // Another version, or no version, never matches.
+        let b64 = SIG.trim_start_matches("v1,");
+        assert_eq!(at(&format!("v2,{b64}")), Err(IntakeError::BadSignature));
+        assert_eq!(at(b64), Err(IntakeError::BadSignature));
+        // A truncated signature never matches.
+        let short = B64.encode(&B64.decode(b64).unwrap()[..31]);
+        assert_eq!(at(&format!("v1,{short}")), Err(IntakeError::BadSignature));
+        assert_eq!(
+            verify(headers(SIG), BODY.as_bytes(), &[], TS, 300),
+            Err(IntakeError::SourceNotConfigured)
+        );
+    }
+
     #[test]
     fn secrets_never_appear_in_debug_or_errors() {
         let key = SigningKey::parse(SECRET).unwrap();
