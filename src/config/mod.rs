@@ -127,6 +127,11 @@ pub struct Secrets {
     /// `okta`), several for rotation.
     #[serde(default)]
     pub source_secrets: std::collections::BTreeMap<String, Vec<Secret>>,
+    /// Standard Webhooks keys (`whsec_…`) of signed decisions
+    /// (`APPROVAL_WEBHOOK_SECRETS`): their own, so a sign-up sender cannot
+    /// approve; none switches `POST /approvals/{id}` off.
+    #[serde(default)]
+    pub approval_webhook_secrets: Vec<Secret>,
     /// Key of the one-time approval links (`APPROVAL_LINK_SECRET`).
     #[serde(default)]
     pub approval_link_secret: Option<Secret>,
@@ -404,6 +409,7 @@ impl Secrets {
         keep(&mut self.slack_signing_secrets);
         keep(&mut self.status_tokens);
         keep(&mut self.standard_webhook_secrets);
+        keep(&mut self.approval_webhook_secrets);
         for list in self.source_secrets.values_mut() {
             keep(list);
         }
@@ -472,6 +478,8 @@ impl Secrets {
                         .map_err(ConfigError)?,
                     status_tokens: var("STATUS_TOKEN").into_iter().map(Secret::new).collect(),
                     source_secrets: Default::default(),
+                    approval_webhook_secrets: env_secrets("APPROVAL_WEBHOOK_SECRETS")
+                        .map_err(ConfigError)?,
                     approval_link_secret: var("APPROVAL_LINK_SECRET").map(Secret::new),
                     notify_webhook_url: var("NOTIFY_WEBHOOK_URL").map(Secret::new),
                     slack_signing_secrets: env_secrets("SLACK_SIGNING_SECRETS")

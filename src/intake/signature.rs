@@ -329,7 +329,7 @@ mod tests {
             )
         };
         let filler = "v1,Zm9vYmFyYmF6";
-        let eight = format!("{} {SIG}", vec![filler; MAX_SIGNATURES - 1].join(" "));
+        let eight = format!("{} {SIG}", [filler; MAX_SIGNATURES - 1].join(" "));
         assert!(at(&eight).is_ok());
         let nine = format!("{filler} {eight}");
         assert_eq!(

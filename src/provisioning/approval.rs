@@ -20,13 +20,15 @@ use crate::notify::ApprovalNotice;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
-use crate::seats::{Hold, RequestChange, Reservation, SeatLedger, SignupRecord, Stage};
+use crate::seats::{
+    DeliveryBegin, Hold, LeaseHolder, RequestChange, Reservation, SeatLedger, SignupRecord, Stage,
+};
 
 use super::claims::{APPROVAL, QUEUED};
 use super::requests::{RequestPayload, RequestSeat, view};
 
 /// What a decision came to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DecisionOutcome {
     /// This call decided it.
     Decided {
@@ -49,6 +51,101 @@ pub enum DecisionOutcome {
     PoolFull,
     /// Store or queue trouble: nothing was decided; try again.
     Unavailable(String),
+    /// The signed decision's delivery id was used before with another
+    /// body (or for another request): nothing changed.
+    DeliveryReused,
+}
+
+/// A decision answered for a delivery (a signed webhook): whether it was
+/// answered from the delivery's stored record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveredDecision {
+    /// What the decision came to (the first time, for a replay).
+    pub outcome: DecisionOutcome,
+    /// Answered from the stored record: nothing was decided now.
+    pub replayed: bool,
+}
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// A decision that arrives as a delivery (a signed webhook): single use.
+    /// The delivery's lease is taken first, as for a sign-up; a delivery
+    /// seen before is answered from its stored outcome (the sender's retry
+    /// after a lost reply) and decides nothing, one reused with another
+    /// body is refused. Only final answers are stored: "try again"
+    /// (`Unavailable`) drops the lease so the retry runs.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decide_delivered(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        id: &str,
+        verdict: Verdict,
+        actor: &str,
+        comment: Option<&str>,
+        sink: Option<&dyn JobSink>,
+        now: UnixMillis,
+    ) -> DeliveredDecision {
+        let lease_ms = self.settings.lease.as_millis() as i64;
+        let attempt = self.ids.delivery_attempt();
+        let fresh = |outcome| DeliveredDecision {
+            outcome,
+            replayed: false,
+        };
+        match self
+            .ledger
+            .begin_delivery(delivery, &attempt, payload_hash, now, lease_ms)
+            .await
+        {
+            Ok(DeliveryBegin::Started) => {}
+            Ok(DeliveryBegin::InProgress) => {
+                return fresh(DecisionOutcome::Unavailable(
+                    "this decision is being handled by another attempt".into(),
+                ));
+            }
+            Ok(DeliveryBegin::PayloadMismatch) => return fresh(DecisionOutcome::DeliveryReused),
+            Ok(DeliveryBegin::Completed(json)) => {
+                return match serde_json::from_str::<DecisionOutcome>(&json) {
+                    Ok(outcome) => DeliveredDecision {
+                        outcome,
+                        replayed: true,
+                    },
+                    Err(e) => fresh(DecisionOutcome::Unavailable(format!(
+                        "stored decision unreadable: {e}"
+                    ))),
+                };
+            }
+            Err(e) => {
+                self.drop_unanswered_lease(delivery, &attempt).await;
+                return fresh(DecisionOutcome::Unavailable(e.to_string()));
+            }
+        }
+        let outcome = self
+            .decide_request(id, verdict, actor, comment, sink, now)
+            .await;
+        let stored = match &outcome {
+            DecisionOutcome::Unavailable(_) => None,
+            final_answer => serde_json::to_string(final_answer).ok(),
+        };
+        let kept = match stored {
+            Some(json) => {
+                let retain_until = now + self.settings.retain.as_millis() as i64;
+                self.ledger
+                    .finish_delivery(delivery, &attempt, &json, now, retain_until)
+                    .await
+            }
+            None => {
+                self.ledger
+                    .abandon_delivery(delivery, LeaseHolder::Attempt(&attempt))
+                    .await
+            }
+        };
+        if let Err(e) = kept {
+            // The lease expires on its own; a retry then decides again,
+            // which the request's own state makes harmless.
+            tracing::warn!(delivery = %delivery.as_string(), "decision record not written: {e}");
+        }
+        fresh(outcome)
+    }
 }
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {

@@ -129,5 +129,21 @@ pub async fn approvals(
         notifiers,
         links: links.clone().map(|l| l as Arc<dyn LinkMaker>),
     };
-    Ok((ApprovalConfig { links, slack }, wiring))
+    let webhook_keys = secrets
+        .approval_webhook_secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            SigningKey::parse(s.expose())
+                .map_err(|e| ConfigError(format!("approval webhook secret #{}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        ApprovalConfig {
+            links,
+            slack,
+            webhook_keys,
+        },
+        wiring,
+    ))
 }

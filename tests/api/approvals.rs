@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use agol_seat_broker::config::Secret;
 use agol_seat_broker::entrypoints::http::ApprovalConfig;
+use agol_seat_broker::intake::signature::SigningKey;
 use agol_seat_broker::intake::slack::{SlackApprovals, sign_slack};
 use agol_seat_broker::intake::sources::{Source, Sources};
 use agol_seat_broker::notify::links::LinkSigner;
@@ -19,6 +20,12 @@ use crate::helpers::{Options, STATUS_TOKEN, TestApp, spawn_app};
 const LINK_KEY: &str = "test-only-approval-link-key-0123456789";
 const SLACK_SECRET: &str = "test-only-slack-signing-secret";
 const SURVEY_TOKEN: &str = "test-only-survey123-approval-token";
+/// The approval webhooks' own key (never the sign-up key).
+const APPROVAL_KEY: &str = "whsec_YXBwcm92YWwta2V5LW9mLXRoZS10ZXN0cw==";
+
+fn approval_key() -> SigningKey {
+    SigningKey::parse(APPROVAL_KEY).unwrap()
+}
 
 /// `review` needs approval and holds a seat while pending (2 seats, a
 /// waitlist); `open` needs none.
@@ -89,6 +96,7 @@ async fn world(rules: &'static str) -> World {
                 signing_secrets: vec![Secret::new(SLACK_SECRET)],
                 approvers: vec!["U0APPROVER".into()],
             }),
+            webhook_keys: vec![approval_key()],
         },
         ..Options::default()
     };
@@ -110,10 +118,26 @@ async fn sign_up(app: &TestApp, id: &str, email: &str) -> (u16, Value) {
     (status, res.json().await.unwrap())
 }
 
+/// A signed decision on `id` (the body gets `"request_id": id` unless it
+/// names one), signed with the approval key.
 async fn decide(app: &TestApp, id: &str, body: &Value, msg_id: &str) -> (u16, Value) {
-    let raw = serde_json::to_vec(body).unwrap();
+    decide_signed(app, &approval_key(), id, body, msg_id).await
+}
+
+async fn decide_signed(
+    app: &TestApp,
+    key: &SigningKey,
+    id: &str,
+    body: &Value,
+    msg_id: &str,
+) -> (u16, Value) {
+    let mut body = body.clone();
+    if body.get("request_id").is_none() {
+        body["request_id"] = json!(id);
+    }
+    let raw = serde_json::to_vec(&body).unwrap();
     let ts = app.now_secs();
-    let sig = app.key.sign(msg_id, ts, &raw);
+    let sig = key.sign(msg_id, ts, &raw);
     let res = app
         .http
         .post(format!("{}/approvals/{id}", app.url))
@@ -218,12 +242,36 @@ async fn a_signed_approval_creates_the_member_and_replays_or_forgeries_change_no
     assert_eq!(app.used("review").await, 1);
     assert_eq!(app.active_claims("review").await, 1);
 
-    // The same decision again, or the opposite one: nothing changes.
+    // The same delivery again (the sender's retry after a lost reply):
+    // the same answer, from its record; nothing decided twice (issue 13:
+    // a signed decision is single use).
+    let (code, v) = decide(
+        app,
+        &id,
+        &json!({"decision": "approve", "approver": "ops@example.org", "comment": "partner"}),
+        "msg_d1",
+    )
+    .await;
+    assert_eq!((code, v["status"].as_str()), (200, Some("decided")), "{v}");
+    // Its delivery id with another body: refused.
     let (code, v) = decide(
         app,
         &id,
         &json!({"decision": "approve", "approver": "ops@example.org"}),
         "msg_d1",
+    )
+    .await;
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (422, Some("delivery_id_reused")),
+        "{v}"
+    );
+    // The same decision again, or the opposite one: nothing changes.
+    let (code, v) = decide(
+        app,
+        &id,
+        &json!({"decision": "approve", "approver": "ops@example.org"}),
+        "msg_d1b",
     )
     .await;
     assert_eq!(
@@ -516,4 +564,91 @@ async fn each_sender_is_answered_in_its_terms_and_a_source_can_skip_approval() {
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["status"], "provisioned", "{v}");
     assert!(app.sim.member("tf_review").is_some());
+}
+
+/// Issue 13: signed decisions were verified with the sign-up keys (any
+/// sign-up sender could approve), the request id was not inside what is
+/// signed (a captured approval could be sent to another request), and
+/// nothing made one single use. Now: keys of their own, the id signed,
+/// each delivery id used once.
+#[tokio::test]
+async fn a_signed_decision_needs_the_approval_key_and_decides_only_the_request_it_names() {
+    let w = world(RULES).await;
+    let app = &w.app;
+    let (_, a) = sign_up(app, "msg_k1", "first@example.org").await;
+    let (_, b) = sign_up(app, "msg_k2", "second@example.org").await;
+    let a = a["request_id"].as_str().unwrap().to_string();
+    let b = b["request_id"].as_str().unwrap().to_string();
+    let approve = json!({"decision": "approve", "approver": "ops"});
+
+    // Signed with the sign-up key: not an approver's.
+    let (code, v) = decide_signed(app, &app.key, &a, &approve, "msg_k3").await;
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (401, Some("invalid_signature")),
+        "{v}"
+    );
+    // A decision signed for A, sent to B: refused, B still pending.
+    let mut for_a = approve.clone();
+    for_a["request_id"] = json!(a);
+    let (code, v) = decide(app, &b, &for_a, "msg_k4").await;
+    assert_eq!(
+        (
+            code,
+            v["code"].as_str(),
+            v["message"].as_str().map(|m| m.contains("request_id"))
+        ),
+        (422, Some("invalid_field"), Some(true)),
+        "{v}"
+    );
+    let s = status(app).await;
+    assert_eq!(pool(&s, "review")["pending"], 2, "{s}");
+    assert!(app.sim.members().is_empty());
+    // No request_id at all: refused as malformed.
+    let raw = serde_json::to_vec(&approve).unwrap();
+    let ts = app.now_secs();
+    let res = app
+        .http
+        .post(format!("{}/approvals/{a}", app.url))
+        .header("webhook-id", "msg_k5")
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", approval_key().sign("msg_k5", ts, &raw))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+
+    // The approval key, the right id: decided, once.
+    let (code, v) = decide(app, &a, &approve, "msg_k6").await;
+    assert_eq!((code, v["status"].as_str()), (200, Some("decided")), "{v}");
+}
+
+/// Without approval keys the signed-decision route does not exist (404),
+/// whatever the sign-up keys.
+#[tokio::test]
+async fn without_approval_keys_signed_decisions_are_switched_off() {
+    let mut o = Options {
+        rules: RULES,
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+    let (code, v) = sign_up(&app, "msg_n1", "ana@example.org").await;
+    assert_eq!(code, 202, "{v}");
+    let id = v["request_id"].as_str().unwrap().to_string();
+    let (code, v) = decide_signed(
+        &app,
+        &app.key,
+        &id,
+        &json!({"decision": "approve", "approver": "ops"}),
+        "msg_n2",
+    )
+    .await;
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (404, Some("source_not_configured")),
+        "{v}"
+    );
+    assert!(app.sim.members().is_empty());
 }

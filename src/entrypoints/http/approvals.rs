@@ -1,8 +1,12 @@
 //! Every way a decision on a pending request can arrive, each verified:
 //!
-//! - `POST /approvals/{id}`: Standard Webhooks signed (the broker's keys),
-//!   body `{"decision": "approve"|"deny", "approver": "…", "comment": "…"}`,
-//!   for Power Automate Approvals, scripts, other systems;
+//! - `POST /approvals/{id}`: Standard Webhooks signed with the approval
+//!   keys (`APPROVAL_WEBHOOK_SECRETS`, never the sign-up keys), body
+//!   `{"request_id": "…", "decision": "approve"|"deny", "approver": "…",
+//!   "comment": "…"}` whose `request_id` must be the path's, for Power
+//!   Automate Approvals, scripts, other systems; single use: its
+//!   `webhook-id` is a delivery (a retry is answered again, a reuse with
+//!   another body refused);
 //! - `GET`/`POST /approvals/{id}/link`: one-time signed links from the
 //!   notification. The GET only renders a confirmation page (mail scanners
 //!   open links); its POST decides. Single use comes from the ledger's
@@ -35,9 +39,9 @@ use serde_json::{Value, json};
 use super::errors::{intake_error, reread_refusal, source_not_configured};
 use super::pages::{esc, page};
 use super::render::{self, DecisionReply};
-use super::request::{header_value, read_body, standard_headers};
+use super::request::{header_value, payload_hash, read_body, standard_headers};
 use super::state::AppState;
-use crate::domain::{UnixMillis, Verdict};
+use crate::domain::{DeliveryKey, UnixMillis, Verdict};
 use crate::intake::approvals::parse_signed_decision;
 use crate::intake::{
     IntakeError, signature, slack, static_secret_matches, survey123, survey123_reread,
@@ -52,29 +56,41 @@ pub(crate) async fn signed_decision<L: SeatLedger, P: Portal>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let keys = &state.approval_routes.webhook_keys;
+    if keys.is_empty() {
+        return source_not_configured();
+    }
     let body = match read_body(body) {
         Ok(b) => b,
         Err(e) => return intake_error(&e),
     };
     let now = state.clock.now();
-    if let Err(e) = signature::verify(
+    let delivery = match signature::verify(
         standard_headers(&headers),
         &body,
-        &state.standard_keys,
+        keys,
         now.div_euclid(1000),
         state.tolerance_secs,
     ) {
-        tracing::warn!(code = e.code(), "approval webhook refused: {e}");
-        return intake_error(&e);
-    }
-    let decision = match parse_signed_decision(&body) {
+        Ok(d) => DeliveryKey {
+            source: "approval".into(),
+            id: d.id,
+        },
+        Err(e) => {
+            tracing::warn!(code = e.code(), "approval webhook refused: {e}");
+            return intake_error(&e);
+        }
+    };
+    let decision = match parse_signed_decision(&body, &id) {
         Ok(d) => d,
         Err(e) => return intake_error(&e),
     };
-    let outcome = state
+    let delivered = state
         .provisioner
-        .decide_request(
-            &id,
+        .decide_delivered(
+            &delivery,
+            &payload_hash(&body),
+            &decision.request_id,
             decision.verdict,
             &format!("webhook:{}", decision.approver),
             decision.comment.as_deref(),
@@ -82,7 +98,10 @@ pub(crate) async fn signed_decision<L: SeatLedger, P: Portal>(
             now,
         )
         .await;
-    render::decision(&outcome, DecisionReply::Json)
+    if delivered.replayed {
+        tracing::info!(delivery = %delivery.as_string(), "signed decision answered again (replay)");
+    }
+    render::decision(&delivered.outcome, DecisionReply::Json)
 }
 
 /// The query (GET) or form (POST) of a link.

@@ -263,6 +263,11 @@ fn decision_json(outcome: &DecisionOutcome) -> Response {
             "pool_full",
             "The pool is full; nothing changed. Decide again when a seat frees.",
         ),
+        DecisionOutcome::DeliveryReused => error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "delivery_id_reused",
+            "This delivery id was already used with a different body; nothing changed.",
+        ),
         DecisionOutcome::Unavailable(e) => {
             tracing::error!("decision: {e}");
             let mut r = error_response(
@@ -313,6 +318,12 @@ fn decision_page(outcome: &DecisionOutcome) -> Response {
             "Pool full",
             "<p>The pool is full. Nothing changed; decide again when a seat frees.</p>",
         ),
+        // Only signed webhook decisions are deliveries.
+        DecisionOutcome::DeliveryReused => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not accepted",
+            "<p>This decision was already used. Nothing changed.</p>",
+        ),
         DecisionOutcome::Unavailable(e) => {
             tracing::error!("link decision: {e}");
             page(
@@ -342,6 +353,9 @@ fn decision_slack_text(outcome: &DecisionOutcome, id: &str, user: &str) -> Strin
         DecisionOutcome::PoolFull => {
             format!("Pool full: request {id} stays pending until a seat frees.")
         }
+        DecisionOutcome::DeliveryReused => {
+            format!("Request {id}: this decision was already used. Nothing changed.")
+        }
         DecisionOutcome::Unavailable(e) => {
             tracing::error!("slack decision: {e}");
             format!("Request {id}: the decision could not be recorded; try again.")
@@ -363,6 +377,7 @@ fn admin_flash(outcome: &DecisionOutcome, id: &str) -> Flash {
         DecisionOutcome::Expired => Flash::Expired,
         DecisionOutcome::NotFound => Flash::NotFound,
         DecisionOutcome::PoolFull => Flash::PoolFull,
+        DecisionOutcome::DeliveryReused => Flash::NotFound,
         DecisionOutcome::Unavailable(why) => {
             tracing::error!(request = %id, "admin decision failed: {why}");
             Flash::Unavailable

@@ -59,11 +59,14 @@ impl<L, P> AppState<L, P> {
     }
 }
 
-/// How decisions may arrive besides signed webhooks.
+/// How decisions may arrive: signed webhooks, links, Slack buttons.
 #[derive(Clone, Default)]
 pub struct ApprovalConfig {
     /// Signs and checks the one-time links.
     pub links: Option<Arc<LinkSigner>>,
     /// Slack interactive buttons.
     pub slack: Option<SlackApprovals>,
+    /// Standard Webhooks keys of signed decisions (`POST /approvals/{id}`),
+    /// their own and never the sign-up keys; none switches the route off.
+    pub webhook_keys: Vec<SigningKey>,
 }
