@@ -208,12 +208,13 @@ fn leave_reservations(db: &std::path::Path, n: usize) {
     use agol_seat_broker::domain::{ClaimKey, PoolId};
     use agol_seat_broker::seats::sqlite::SqliteLedger;
     use agol_seat_broker::seats::{ClaimStore, Hold, ReserveRequest};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // A thread of its own with its own runtime: the caller is async.
     std::thread::scope(|scope| {
         scope.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async {
                 let ledger = SqliteLedger::open(db).expect("sqlite");
                 let pool = PoolId::parse("field-crews").expect("pool");
