@@ -1,14 +1,85 @@
 //! The text of an approval notice, the same on every channel (plain text
-//! with the links; no secrets).
+//! with the links; no secrets), with what the applicant typed escaped for
+//! the channel's markup.
 
 use super::ApprovalNotice;
 
+/// How the channel reading a notice renders its text: what the applicant
+/// typed (name, e-mail, organization) is escaped for it, so a name like
+/// `<https://evil|Approve>` or `<!channel>` stays text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Markup {
+    /// Plain text (e-mail through SNS, the log).
+    Plain,
+    /// Slack `mrkdwn`: `&`, `<`, `>` are control characters (links,
+    /// mentions such as `<!channel>`); Slack's own advice is to escape
+    /// them as HTML entities.
+    Slack,
+    /// Microsoft Teams incoming webhooks (Markdown, with HTML tags):
+    /// Markdown's punctuation is backslash-escaped and `<`, `>` become
+    /// entities, so `[Approve](https://evil)` stays text.
+    Teams,
+}
+
+impl Markup {
+    /// The markup of the channel behind an incoming-webhook URL: Slack's
+    /// and Teams' (Office 365 connectors, Power Automate workflows) hosts;
+    /// any other is treated as Slack-compatible (Mattermost, Rocket.Chat
+    /// take Slack's format).
+    pub fn of_webhook(url: &str) -> Markup {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default();
+        let teams = host.ends_with(".webhook.office.com")
+            || host == "outlook.office.com"
+            || host.ends_with(".logic.azure.com")
+            || host.ends_with(".powerplatform.com");
+        if teams { Markup::Teams } else { Markup::Slack }
+    }
+
+    /// `text` (typed by an applicant) made inert for this markup.
+    pub fn escape(self, text: &str) -> String {
+        match self {
+            Markup::Plain => text.to_string(),
+            Markup::Slack => text
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;"),
+            Markup::Teams => {
+                let mut out = String::with_capacity(text.len());
+                for c in text.chars() {
+                    match c {
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        '&' => out.push_str("&amp;"),
+                        '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+'
+                        | '-' | '.' | '!' | '|' | '~' => {
+                            out.push('\\');
+                            out.push(c);
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 /// The message approvers read (plain text with the links; no secrets).
 pub fn message(n: &ApprovalNotice) -> String {
+    message_for(n, Markup::Plain)
+}
+
+/// [`message`] for a channel with `markup`: the applicant's fields escaped.
+pub fn message_for(n: &ApprovalNotice, markup: Markup) -> String {
     let r = &n.request;
+    let esc = |t: &str| markup.escape(t);
     let name = [r.first_name.as_deref(), r.last_name.as_deref()]
         .into_iter()
         .flatten()
+        .map(esc)
         .collect::<Vec<_>>()
         .join(" ");
     let mut text = format!(
@@ -16,11 +87,11 @@ pub fn message(n: &ApprovalNotice) -> String {
         pool = r.pool,
         name = name,
         sep = if name.is_empty() { "" } else { " " },
-        email = format_args!("<{}>", r.email),
+        email = esc(&format!("<{}>", r.email)),
         org = r
             .organization
             .as_deref()
-            .map(|o| format!(" ({o})"))
+            .map(|o| format!(" ({})", esc(o)))
             .unwrap_or_default(),
         role = r.role,
         ut = r.user_type,
@@ -77,5 +148,83 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00");
         assert_eq!(utc(1_772_443_800_000), "2026-03-02 09:30");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00");
+    }
+
+    fn hostile() -> ApprovalNotice {
+        use crate::domain::RequestState;
+        use crate::notify::RequestView;
+        ApprovalNotice {
+            request: RequestView {
+                id: "r1".into(),
+                pool: "review".into(),
+                email: "eve@example.org".into(),
+                first_name: Some("<https://evil.example|Approve>".into()),
+                last_name: Some("[Approve](https://evil.example)".into()),
+                organization: Some("<!channel> & <@U0ADMIN>".into()),
+                role: "viewer".into(),
+                user_type: "viewerUT".into(),
+                groups: Vec::new(),
+                created_at: 0,
+                expires_at: 0,
+                state: RequestState::Pending,
+                holds_seat: true,
+                position: None,
+            },
+            seats_left: 1,
+            approve_url: Some(
+                "https://broker.example/approvals/r1/link?decision=approve&sig=x".into(),
+            ),
+            deny_url: Some("https://broker.example/approvals/r1/link?decision=deny&sig=y".into()),
+            admin_url: None,
+        }
+    }
+
+    /// Issue 13: applicant names and organizations went unescaped into
+    /// Slack/Teams text (`<https://evil|Approve>`, `<!channel>`).
+    #[test]
+    fn what_the_applicant_typed_is_inert_on_slack_and_teams() {
+        let n = hostile();
+        let slack = message_for(&n, Markup::Slack);
+        for live in ["<https://evil", "<!channel>", "<@U0ADMIN>"] {
+            assert!(!slack.contains(live), "{live} in {slack}");
+        }
+        assert!(
+            slack.contains("&lt;!channel&gt; &amp; &lt;@U0ADMIN&gt;"),
+            "{slack}"
+        );
+        // Our own links stay links.
+        assert!(
+            slack.contains(
+                "\nApprove: https://broker.example/approvals/r1/link?decision=approve&sig=x"
+            ),
+            "{slack}"
+        );
+
+        let teams = message_for(&n, Markup::Teams);
+        assert!(!teams.contains("[Approve](https://evil"), "{teams}");
+        assert!(
+            teams.contains("\\[Approve\\]\\(https://evil\\.example\\)"),
+            "{teams}"
+        );
+        assert!(!teams.contains("<!channel>"), "{teams}");
+        // Plain text (e-mail, the log) keeps the text as typed.
+        assert!(message(&n).contains("<!channel>"));
+    }
+
+    #[test]
+    fn the_markup_follows_the_webhooks_host() {
+        assert_eq!(
+            Markup::of_webhook("https://hooks.slack.com/services/T/B/X"),
+            Markup::Slack
+        );
+        assert_eq!(
+            Markup::of_webhook("https://contoso.webhook.office.com/webhookb2/abc"),
+            Markup::Teams
+        );
+        assert_eq!(
+            Markup::of_webhook("https://prod-01.westus.logic.azure.com/workflows/x"),
+            Markup::Teams
+        );
+        assert_eq!(Markup::of_webhook("not a url"), Markup::Slack);
     }
 }

@@ -3,13 +3,15 @@
 
 use std::time::Duration;
 
-use super::message::message;
+use super::message::{Markup, message_for};
 use super::{ApprovalNotice, BoxFuture, Notifier};
 use crate::config::Secret;
 
 /// Posts `{"text": …}` to an incoming-webhook URL (Slack, Teams, …).
 pub struct WebhookNotifier {
     url: Secret,
+    /// The channel's markup, from the URL's host (Slack or Teams).
+    markup: Markup,
     /// Built on the first notice, so a cold start does not pay for TLS set-up.
     client: std::sync::OnceLock<reqwest::Client>,
 }
@@ -24,6 +26,7 @@ impl WebhookNotifier {
             return Err("NOTIFY_WEBHOOK_URL must use https".into());
         }
         Ok(WebhookNotifier {
+            markup: Markup::of_webhook(url.expose()),
             url,
             client: std::sync::OnceLock::new(),
         })
@@ -44,7 +47,7 @@ impl WebhookNotifier {
 impl Notifier for WebhookNotifier {
     fn notify<'a>(&'a self, notice: &'a ApprovalNotice) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let body = serde_json::json!({ "text": message(notice) });
+            let body = serde_json::json!({ "text": message_for(notice, self.markup) });
             let client = match self.client() {
                 Ok(c) => c,
                 Err(e) => {
