@@ -173,13 +173,54 @@ pub(super) fn failure_outcome(err: &PortalError) -> Outcome {
             code: "portal_refused".into(),
             message: "ArcGIS Online refused to create the member (no seat of this user type left in the organization, an incompatible role, or an invalid e-mail); the seat was released.".into(),
         },
-        PortalError::Rejected { code, message } => Outcome::PortalFailed {
-            code: if code == "group_not_found" || code == "username_unavailable" {
-                code.clone()
-            } else {
-                "portal_rejected".into()
+        // The portal's own text (group ids, internal messages) stays in
+        // the log (the caller logs the error); outward, a stable code and a
+        // fixed message (issue 13).
+        PortalError::Rejected { code, .. } => match code.as_str() {
+            "group_not_found" => Outcome::PortalFailed {
+                code: code.clone(),
+                message: "A group this pool gives is missing in ArcGIS Online; the seat was released. An operator must fix the rules or the group.".into(),
             },
-            message: format!("ArcGIS Online rejected the request: {message}; the seat was released."),
+            "username_unavailable" => Outcome::PortalFailed {
+                code: code.clone(),
+                message: "No free username was found for this person; the seat was released.".into(),
+            },
+            _ => Outcome::PortalFailed {
+                code: "portal_rejected".into(),
+                message: "ArcGIS Online rejected the request; the seat was released. The details are in the broker's log.".into(),
+            },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13: the portal's own text (group ids, internal messages)
+    /// reached response bodies and stored outcomes. Outward, a stable code
+    /// and a fixed message; the details stay in the log.
+    #[test]
+    fn a_portal_rejection_says_nothing_of_the_portals_own_text() {
+        let secret_ish = "Group 0f3a9c1e22b84d7f not accessible; internal error at node-7";
+        for code in ["group_not_found", "username_unavailable", "COM_0042", ""] {
+            let outcome = failure_outcome(&PortalError::Rejected {
+                code: code.into(),
+                message: secret_ish.into(),
+            });
+            let Outcome::PortalFailed { code: out, message } = &outcome else {
+                panic!("{outcome:?}");
+            };
+            assert!(
+                !message.contains("0f3a9c1e") && !message.contains("node-7"),
+                "{message}"
+            );
+            let expected = if code == "group_not_found" || code == "username_unavailable" {
+                code
+            } else {
+                "portal_rejected"
+            };
+            assert_eq!(out, expected);
+        }
     }
 }
