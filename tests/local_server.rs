@@ -107,9 +107,14 @@ async fn the_readme_quickstart_creates_a_member_from_a_sent_signup() {
     );
 
     let store = format!("sqlite:{}", data.join("ledger.db").display());
-    let (ok, out) = run(&["seats", "--store", &store, "--json"]).await;
-    assert!(ok, "{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // JSON on stdout; the log (rules warnings) goes to stderr.
+    let out = Command::new(BIN)
+        .args(["seats", "--store", &store, "--json"])
+        .output()
+        .await
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let water = &v["pools"][0];
     assert_eq!(water["pool"], "water-board");
     assert_eq!(water["used"], 1);

@@ -114,7 +114,17 @@ impl Policy {
             invitation: pool.invitation,
             username,
             matched_by: why,
-            approval: pool.approval,
+            approval: match (pool.approval, why) {
+                // What the applicant declares (an organization name, a
+                // `pool` field) is not proof of belonging: unless the rules
+                // trust it, a person approves first (issue 13).
+                (ApprovalMode::None, MatchReason::Organization | MatchReason::PoolField)
+                    if !pool.trust_declared =>
+                {
+                    ApprovalMode::Manual
+                }
+                (mode, _) => mode,
+            },
             hold_seat: pool.hold_seat,
             pending_expiry: pool.pending_expiry,
             waitlist: pool.waitlist,
@@ -126,13 +136,16 @@ impl Policy {
         let domain = req.email.domain();
         let org = req.organization.as_deref().map(rules::normalise_org);
         for pool in &self.rules.pools {
+            // Within a pool the e-mail domain is named first: of the reasons
+            // that select the same pool, the one the applicant cannot just
+            // type decides whether approval is needed.
+            if pool.email_domains.iter().any(|d| domain_matches(d, domain)) {
+                return Some((pool, MatchReason::EmailDomain));
+            }
             if let Some(w) = &wanted_pool
                 && pool.pool_field.iter().any(|p| p == w)
             {
                 return Some((pool, MatchReason::PoolField));
-            }
-            if pool.email_domains.iter().any(|d| domain_matches(d, domain)) {
-                return Some((pool, MatchReason::EmailDomain));
             }
             if let Some(o) = &org
                 && pool.organizations.iter().any(|p| p == o)
@@ -198,6 +211,72 @@ mod tests {
             pool: pool.map(str::to_string),
             attributes: Default::default(),
         }
+    }
+
+    /// Issue 13: an organization name or `pool` field is what the
+    /// applicant types; a pool reached only through it waits for approval
+    /// unless the rules trust it. The e-mail domain of the same pool wins.
+    #[test]
+    fn a_pool_reached_only_by_what_the_applicant_declares_needs_approval() {
+        let p = policy();
+        let by = |email: &str, org: Option<&str>, pool: Option<&str>| {
+            let g = p.grant(&req(email, org, pool)).unwrap();
+            (g.pool.to_string(), g.matched_by, g.approval)
+        };
+        assert_eq!(
+            by("eve@gmail.com", Some("ACME corp"), None),
+            (
+                "acme".into(),
+                MatchReason::Organization,
+                ApprovalMode::Manual
+            )
+        );
+        assert_eq!(
+            by("eve@gmail.com", None, Some("water")),
+            ("water".into(), MatchReason::PoolField, ApprovalMode::Manual)
+        );
+        assert_eq!(
+            by("ana@eu.acme.org", Some("ACME corp"), None),
+            ("acme".into(), MatchReason::EmailDomain, ApprovalMode::None)
+        );
+        assert_eq!(
+            by("bo@water.example", None, Some("water")),
+            ("water".into(), MatchReason::EmailDomain, ApprovalMode::None)
+        );
+
+        let trusting = Policy::new(
+            Rules::from_toml(
+                r#"
+                [defaults]
+                trust_declared = true
+                [[pools]]
+                name = "acme"
+                seats = 5
+                role = "viewer"
+                user_type = "viewerUT"
+                [pools.match]
+                organizations = ["ACME Corp"]
+                "#,
+            )
+            .unwrap(),
+        );
+        assert!(
+            trusting.rules().warnings.is_empty(),
+            "{:?}",
+            trusting.rules().warnings
+        );
+        let g = trusting
+            .grant(&req("eve@gmail.com", Some("acme corp"), None))
+            .unwrap();
+        assert_eq!(g.approval, ApprovalMode::None);
+        // check-rules says which pools wait for approval this way.
+        let warned = &p.rules().warnings;
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.contains("acme") && w.contains("trust_declared")),
+            "{warned:?}"
+        );
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub struct PoolDefaults {
     pub pending_expiry_hours: Option<u32>,
     /// Queue requests for a full pool instead of refusing them.
     pub waitlist: Option<bool>,
+    /// Provision at once a request matched only by what the applicant
+    /// declared (organization name, `pool` field); default false: such a
+    /// request waits for approval.
+    pub trust_declared: Option<bool>,
 }
 
 /// One pool as written.
@@ -100,6 +104,10 @@ pub struct PoolSpec {
     pub pending_expiry_hours: Option<u32>,
     /// A request for a full pool waits in line (default false: refused).
     pub waitlist: Option<bool>,
+    /// Provision at once a request matched only by its organization name
+    /// or `pool` field, which the applicant types (default false: such a
+    /// request waits for approval).
+    pub trust_declared: Option<bool>,
     /// Which requests belong here.
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
@@ -164,6 +172,9 @@ pub struct Pool {
     pub pending_expiry: std::time::Duration,
     /// Queue requests for a full pool.
     pub waitlist: bool,
+    /// Provision requests matched only by what the applicant declared
+    /// (organization, `pool` field) without approval.
+    pub trust_declared: bool,
 }
 
 /// A rules file that loaded and passed every check.
@@ -347,6 +358,14 @@ impl Rules {
                     "{at}: has no [pools.match] criteria and is not the default pool, so no sign-up can reach it"
                 ));
             }
+            let approval = spec.approval.or(d.approval).unwrap_or_default();
+            let trust_declared = spec.trust_declared.or(d.trust_declared).unwrap_or(false);
+            let declared = !m.organizations.is_empty() || !m.pool_field.is_empty();
+            if declared && approval == ApprovalMode::None && !trust_declared {
+                warnings.push(format!(
+                    "{at}: a request matched only by its organization name or pool field (what the applicant types) waits for approval; set trust_declared = true to provision such requests at once"
+                ));
+            }
             if let (Some(id), Some(role), Some(user_type), Some(username)) =
                 (id, role, user_type, template)
             {
@@ -368,7 +387,8 @@ impl Rules {
                         .iter()
                         .map(|p| p.trim().to_lowercase())
                         .collect(),
-                    approval: spec.approval.or(d.approval).unwrap_or_default(),
+                    approval,
+                    trust_declared,
                     hold_seat: spec.hold_seat.or(d.hold_seat).unwrap_or(true),
                     pending_expiry: std::time::Duration::from_secs(u64::from(expiry_hours) * 3600),
                     waitlist: spec.waitlist.or(d.waitlist).unwrap_or(false),

@@ -42,6 +42,9 @@ const ONE_SEAT_EACH: &str = r#"
     user_type = "fieldWorkerUT"
     groups = ["Field data collection"]
     username = "{first}.{last}_field"
+    # The forms' pool field is trusted here (issue 13: otherwise such a
+    # request waits for approval).
+    trust_declared = true
     [pools.match]
     pool_field = ["field"]
 "#;
