@@ -127,6 +127,9 @@ async fn http_burst<L: Counted>(
     )
     .await
     .expect("app");
+    // As `serve` does in the background once it listens (the portal
+    // calls it makes are counted with the burst's).
+    app.state.provisioner.warm_up().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

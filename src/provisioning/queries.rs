@@ -28,6 +28,26 @@ pub struct Overview {
 }
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Fills the portal client's caches before the first sign-up needs
+    /// them: the token and organization id, and every pool's group ids, so
+    /// a new member then costs its one invitation. For a long-running
+    /// server, in the background once it serves; a failure (the portal
+    /// down at start) is only logged: the first sign-up fills the caches.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.portal.org_id().await {
+            tracing::warn!("portal warm-up: {e}");
+            return;
+        }
+        for pool in &self.policy.rules().pools {
+            if pool.groups.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.portal.group_ids(&pool.groups).await {
+                tracing::warn!(pool = %pool.id, "portal warm-up: {e}");
+            }
+        }
+    }
+
     /// Whether the person already holds a seat (reserved or active) in the
     /// pool the rules give them. Reads only: for events that fire on every
     /// sign-in, so those write nothing for people who have a seat.

@@ -431,7 +431,8 @@ async fn serve_with<L: SeatLedger>(
 }
 
 /// What a start used to do before serving, now after: lists the pools'
-/// seats (a read of the store) and settles the reservations a previous run
+/// seats (a read of the store), warms the portal client (token,
+/// organization, group ids), and settles the reservations a previous run
 /// left (portal look-ups), then says so on stdout with a line that starts
 /// with `  start-up sweep done:` (tests and scripts wait for it).
 async fn start_up_in_background<L: SeatLedger, P: Portal>(
@@ -452,6 +453,7 @@ async fn start_up_in_background<L: SeatLedger, P: Portal>(
         }
         Err(e) => eprintln!("agol-seat-broker: cannot read the store: {e}"),
     }
+    provisioner.warm_up().await;
     let swept = provisioner.sweep(started, startup_stale, &resumed).await;
     println!(
         "  start-up sweep done: {} adopted, {} released, {} kept (reservations a previous run left)",

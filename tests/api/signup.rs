@@ -248,3 +248,28 @@ async fn a_new_member_costs_one_portal_call_after_warm_up_and_a_replay_none() {
         "invite, 3 look-ups, invite"
     );
 }
+
+/// Issue 12, part 3: the server's background warm-up (token,
+/// organization, every pool's group ids) leaves the first sign-up of each
+/// pool its one invitation and no other portal request.
+#[tokio::test]
+async fn after_the_warm_up_even_the_first_member_of_each_pool_costs_one_portal_call() {
+    let app = spawn_app(Options::default()).await;
+    app.state.provisioner.warm_up().await;
+    assert!(
+        app.sim.request_count("") > 0,
+        "the warm-up asked the portal"
+    );
+    for (id, email) in [("f1", "ana@acme.org"), ("f2", "bo@city.example")] {
+        let all = app.sim.request_count("");
+        assert_eq!(app.post_signup(id, &signup(email)).await.status(), 201);
+        assert_eq!(
+            (
+                app.sim.request_count("") - all,
+                app.sim.request_count("invite")
+            ),
+            (1, if id == "f1" { 1 } else { 2 }),
+            "{email}: only its invitation"
+        );
+    }
+}
