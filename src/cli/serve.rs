@@ -184,12 +184,55 @@ fn read_or_create_secret(path: &Path, make: impl FnOnce() -> String) -> Result<S
         }
     }
     let value = make();
-    std::fs::write(path, format!("{value}\n"))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    // Created 0600 from the start (issue 13: written, then chmod-ed, it
+    // was readable by others in between); an existing empty file is
+    // narrowed to 0600 before the secret goes in.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", path.display()))?;
+        }
     }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{value}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(value)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// Issue 13: a generated secret file is never readable by others, not
+    /// even between its creation and a later chmod.
+    #[test]
+    fn a_generated_secret_file_is_created_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("asb-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("webhook-secret");
+        let _ = std::fs::remove_file(&path);
+        let v = read_or_create_secret(&path, || "whsec_generated".into()).unwrap();
+        assert_eq!(v, "whsec_generated");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // An existing empty file, world-readable, is narrowed first.
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        read_or_create_secret(&path, || "whsec_again".into()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            "whsec_again"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

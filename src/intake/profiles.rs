@@ -71,7 +71,12 @@ impl ProfileClients {
         if let Some(c) = self.client.get() {
             return Some(c);
         }
-        match reqwest::Client::builder().build() {
+        // No redirects: a redirect would re-send the API token or the
+        // client secret to wherever it points (issue 13).
+        match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
             Ok(c) => Some(self.client.get_or_init(|| c)),
             Err(e) => {
                 tracing::error!("outbound HTTP client: {}", e.without_url());

@@ -267,7 +267,18 @@ impl Sources {
                         .into_iter()
                         .next()
                         .filter(|t| secret_name != "auth0_api" || t.expose().contains(':'));
-                    match (url::Url::parse(base.trim()), token) {
+                    let parsed = url::Url::parse(base.trim());
+                    if let Ok(u) = &parsed {
+                        let loopback =
+                            matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                        if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+                            problems.push(format!(
+                                "[sources.{name}]: api_base must use https (the API token or client secret is sent to it)"
+                            ));
+                            continue;
+                        }
+                    }
+                    match (parsed, token) {
                         (Err(_), _) => {
                             problems.push(format!("[sources.{name}]: api_base is not a URL"));
                             continue;
@@ -440,6 +451,26 @@ mod tests {
         let err = Sources::load("[sources.tally]\nenabled = true\n", secrets(&env)).unwrap_err();
         assert!(err.contains("secret 2 of TALLY_SECRETS"), "{err}");
         assert!(!err.contains("short,") && !err.contains(": short"), "{err}");
+    }
+
+    /// Issue 13: the provider API base must be https (loopback excepted
+    /// for tests): its token or client secret is sent there.
+    #[test]
+    fn a_plain_http_provider_api_base_refuses_to_start() {
+        let env = BTreeMap::from([
+            ("OKTA_SECRETS", "okta-header-secret"),
+            ("OKTA_API_TOKEN", "okta-api-token-value"),
+        ]);
+        let load = |base: &str| {
+            Sources::load(
+                &format!("[sources.okta]\nenabled = true\napi_base = \"{base}\"\n"),
+                secrets(&env),
+            )
+        };
+        let err = load("http://example.okta.com").unwrap_err();
+        assert!(err.contains("api_base must use https"), "{err}");
+        assert!(load("https://example.okta.com").is_ok());
+        assert!(load("http://127.0.0.1:9999").is_ok());
     }
 
     #[test]

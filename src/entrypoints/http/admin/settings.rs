@@ -81,7 +81,10 @@ impl AdminSettings {
     }
 
     /// The settings the secrets call for: `None` (the page is off) when no
-    /// administrator secret is configured.
+    /// administrator secret is configured, or when it (or the session key)
+    /// is too short: then only `/admin` is switched off, with an error in
+    /// the log naming the setting, and the broker still starts (issue 13:
+    /// a short secret used to abort the whole start).
     pub fn from_secrets(
         secrets: &Secrets,
         secure_cookies: bool,
@@ -92,12 +95,17 @@ impl AdminSettings {
             .filter(|s| !s.expose().is_empty())
         {
             None => Ok(None),
-            Some(secret) => Self::new(
+            Some(secret) => match Self::new(
                 secret.clone(),
                 secrets.admin_session_key.as_ref(),
                 secure_cookies,
-            )
-            .map(Some),
+            ) {
+                Ok(settings) => Ok(Some(settings)),
+                Err(e) => {
+                    tracing::error!("the administrator's page /admin is switched off: {e}");
+                    Ok(None)
+                }
+            },
         }
     }
 
@@ -126,5 +134,41 @@ impl AdminSettings {
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             r.headers_mut().append(header::SET_COOKIE, v);
         }
+    }
+}
+
+#[cfg(test)]
+mod short_secret_tests {
+    use super::*;
+
+    /// Issue 13: a short administrator secret switches `/admin` off (with
+    /// a log line) instead of aborting the broker's start.
+    #[test]
+    fn a_short_admin_secret_switches_the_page_off_and_the_start_goes_on() {
+        let short = Secrets {
+            admin_secret: Some(Secret::new("too-short")),
+            ..Secrets::default()
+        };
+        assert!(matches!(
+            AdminSettings::from_secrets(&short, true),
+            Ok(None)
+        ));
+        let short_key = Secrets {
+            admin_secret: Some(Secret::new("a-long-enough-admin-secret")),
+            admin_session_key: Some(Secret::new("short-key")),
+            ..Secrets::default()
+        };
+        assert!(matches!(
+            AdminSettings::from_secrets(&short_key, true),
+            Ok(None)
+        ));
+        let fine = Secrets {
+            admin_secret: Some(Secret::new("a-long-enough-admin-secret")),
+            ..Secrets::default()
+        };
+        assert!(matches!(
+            AdminSettings::from_secrets(&fine, true),
+            Ok(Some(_))
+        ));
     }
 }
