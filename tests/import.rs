@@ -443,6 +443,38 @@ async fn a_dry_run_writes_the_plan_and_nothing_else() {
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+/// Issue 13: a refused row's cells reach the result file neutralised
+/// (OWASP CSV injection): a spreadsheet opening it runs no formula.
+#[tokio::test]
+async fn cells_starting_like_a_formula_are_neutralised_in_the_result_file() {
+    let e = env("injection", RULES, sim_config()).await;
+    let file = e.write(
+        "formula.csv",
+        "username,email\n\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",f1@acme.org\n@SUM(1+1),f2@acme.org\n-2+3_user,f3@acme.org\n+cmd_user,f4@acme.org\n",
+    );
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 2, "{lines:#?}");
+    assert!(all(&lines, outcome::ERROR), "{lines:#?}");
+    let usernames: Vec<&str> = lines.iter().map(|l| l.username.as_str()).collect();
+    assert_eq!(
+        usernames,
+        [
+            "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            "'@SUM(1+1)",
+            "'-2+3_user",
+            "'+cmd_user"
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.message.starts_with("invalid_username")),
+        "{lines:#?}"
+    );
+    assert!(e.sim.members().is_empty());
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
 #[tokio::test]
 async fn an_update_file_changes_only_the_given_fields_and_moves_seats() {
     let e = env("update", RULES, sim_config()).await;
