@@ -475,6 +475,36 @@ async fn cells_starting_like_a_formula_are_neutralised_in_the_result_file() {
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+/// Issue 13: a blank line is reported as a skipped row, so the rows after
+/// it keep the numbers a spreadsheet shows.
+#[tokio::test]
+async fn a_blank_line_is_a_skipped_row_and_later_rows_keep_their_numbers() {
+    let e = env("blank", RULES, sim_config()).await;
+    let file = e.write(
+        "blank.csv",
+        "username,email\nrow_one_acme,one@acme.org\n\nbad,two@acme.org\n\r\nrow_five_acme,five@acme.org\n",
+    );
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 2, "{lines:#?}");
+    let got: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|l| (l.row, l.outcome.as_str(), l.username.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, outcome::SKIPPED, "row_one_acme"),
+            (2, outcome::SKIPPED, ""),
+            (3, outcome::ERROR, "bad"),
+            (4, outcome::SKIPPED, ""),
+            (5, outcome::SKIPPED, "row_five_acme"),
+        ]
+    );
+    assert_eq!(lines[1].message, "empty row");
+    assert_eq!(s.validation.empty, 2);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
 #[tokio::test]
 async fn an_update_file_changes_only_the_given_fields_and_moves_seats() {
     let e = env("update", RULES, sim_config()).await;

@@ -21,8 +21,9 @@
 //!    row order ([`report`]).
 //!
 //! Row numbers are 1-based **data rows**: row 1 is the first record after
-//! the header. (They equal line numbers minus one unless a quoted cell holds
-//! a line break.)
+//! the header, and a blank line is a row (an empty one, `skipped`), so row
+//! N is the row a spreadsheet shows as N + 1. (They equal line numbers
+//! minus one unless a quoted cell holds a line break.)
 
 pub mod execute;
 pub mod layout;

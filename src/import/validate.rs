@@ -5,7 +5,7 @@
 //! pool can still give. Nothing is written to the portal or the ledger.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Read};
@@ -21,17 +21,82 @@ use super::plan::{Action, Context, RowPlan};
 use super::row::RowError;
 
 /// Opens a CSV reader the way both passes read the file.
-pub fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
+pub fn csv_reader<R: Read>(input: R) -> csv::Reader<Tracked<R>> {
     csv::ReaderBuilder::new()
         .has_headers(true)
         // Short rows are fine (missing cells are empty); long ones are
         // reported per row rather than failing the whole file.
         .flexible(true)
-        .from_reader(input)
+        .from_reader(Tracked::new(input))
+}
+
+/// The input under the CSV parser. The parser skips blank lines without a
+/// word; this keeps the bytes it has read but not yet passed (at most its
+/// buffer and the record being read), so [`Records`] can count the blank
+/// lines in front of each record and number rows as a spreadsheet does.
+pub struct Tracked<R> {
+    inner: R,
+    window: VecDeque<u8>,
+    /// File offset of `window[0]`.
+    base: u64,
+}
+
+impl<R> Tracked<R> {
+    fn new(inner: R) -> Self {
+        Tracked {
+            inner,
+            window: VecDeque::new(),
+            base: 0,
+        }
+    }
+
+    /// Drops the bytes before file offset `end` (the parser's position),
+    /// returning the blank lines they start with and whether they end with
+    /// `\r` (see [`leading_blank_lines`]).
+    fn pass_to(&mut self, end: u64, after_cr: bool) -> (u64, bool) {
+        let n = usize::try_from(end.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.window.len());
+        let found = leading_blank_lines(self.window.range(..n).copied(), after_cr);
+        let ends_cr = n > 0 && self.window.get(n - 1) == Some(&b'\r');
+        self.window.drain(..n);
+        self.base += n as u64;
+        (found, ends_cr)
+    }
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window.extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The blank lines at the start of what the parser consumed for one record
+/// (it skips them before the record). `\r\n`, `\n` and `\r` each end one
+/// line, as for the parser; with `after_cr` (the previous record ended with
+/// `\r`), a first `\n` is that line's end, not a blank line.
+fn leading_blank_lines(consumed: impl Iterator<Item = u8>, after_cr: bool) -> u64 {
+    let mut bytes = consumed.peekable();
+    if after_cr {
+        bytes.next_if_eq(&b'\n');
+    }
+    let mut blanks = 0;
+    loop {
+        match bytes.next() {
+            Some(b'\r') => {
+                blanks += 1;
+                bytes.next_if_eq(&b'\n');
+            }
+            Some(b'\n') => blanks += 1,
+            _ => return blanks,
+        }
+    }
 }
 
 /// Opens the file, buffered.
-pub fn open(path: &Path) -> std::io::Result<csv::Reader<BufReader<File>>> {
+pub fn open(path: &Path) -> std::io::Result<csv::Reader<Tracked<BufReader<File>>>> {
     Ok(csv_reader(BufReader::with_capacity(
         64 * 1024,
         File::open(path)?,
@@ -80,29 +145,81 @@ pub fn file_hash(path: &Path) -> std::io::Result<String> {
 pub enum Record {
     /// A row with cells.
     Row(StringRecord),
-    /// Every cell empty (spreadsheets leave such rows behind): skipped.
+    /// A blank line, or every cell empty (spreadsheets leave such rows
+    /// behind): skipped.
     Empty,
     /// Not UTF-8, or more cells than headers.
     Bad(RowError),
 }
 
 /// Iterates the data records of a reader whose header was read, numbering
-/// them from 1. Stops at the end or at an I/O error (returned as `Err`).
+/// them from 1 as a spreadsheet shows them: a blank line (which the parser
+/// skips) is an [`Record::Empty`] row of its own; blank lines at the very
+/// end of the file are not rows. Stops at the end or at an I/O error
+/// (returned as `Err`).
 pub struct Records<R: Read> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Tracked<R>>,
     buf: ByteRecord,
     row: u64,
     width: usize,
+    /// Blank lines still to report before `held`.
+    blanks: u64,
+    /// The record read after those blank lines.
+    held: Option<Record>,
+    /// What the parser consumed last ended with `\r`.
+    after_cr: bool,
 }
 
 impl<R: Read> Records<R> {
     /// `width`: the number of header cells.
-    pub fn new(reader: csv::Reader<R>, width: usize) -> Self {
+    pub fn new(mut reader: csv::Reader<Tracked<R>>, width: usize) -> Self {
+        // The header (and any blank line before it) is behind us.
+        let end = reader.position().byte();
+        let (_, after_cr) = reader.get_mut().pass_to(end, false);
         Records {
             reader,
             buf: ByteRecord::new(),
             row: 0,
             width,
+            blanks: 0,
+            held: None,
+            after_cr,
+        }
+    }
+
+    /// Counts the blank lines the parser skipped before the record it just
+    /// read.
+    fn skipped_blank_lines(&mut self) -> u64 {
+        let end = self.reader.position().byte();
+        let (blanks, after_cr) = self.reader.get_mut().pass_to(end, self.after_cr);
+        self.after_cr = after_cr;
+        blanks
+    }
+
+    fn classify(&self) -> Record {
+        if self.buf.len() > self.width && self.buf.iter().skip(self.width).any(|c| !c.is_empty()) {
+            Record::Bad(RowError::new(
+                "invalid_row",
+                format!(
+                    "the row has {} cells but the header only {} (a comma outside quotes?)",
+                    self.buf.len(),
+                    self.width
+                ),
+            ))
+        } else if self
+            .buf
+            .iter()
+            .all(|c| c.iter().all(u8::is_ascii_whitespace))
+        {
+            Record::Empty
+        } else {
+            match StringRecord::from_byte_record(self.buf.clone()) {
+                Ok(r) => Record::Row(r),
+                Err(_) => Record::Bad(RowError::new(
+                    "invalid_encoding",
+                    "the row is not UTF-8 (save the file as CSV UTF-8)",
+                )),
+            }
         }
     }
 }
@@ -111,47 +228,22 @@ impl<R: Read> Iterator for Records<R> {
     type Item = Result<(u64, Record), csv::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.reader.read_byte_record(&mut self.buf) {
-            Ok(false) => None,
-            Err(e) if e.is_io_error() => Some(Err(e)),
-            Err(e) => {
-                self.row += 1;
-                Some(Ok((
-                    self.row,
-                    Record::Bad(RowError::new("invalid_row", format!("unreadable: {e}"))),
-                )))
-            }
-            Ok(true) => {
-                self.row += 1;
-                let rec = if self.buf.len() > self.width
-                    && self.buf.iter().skip(self.width).any(|c| !c.is_empty())
-                {
-                    Record::Bad(RowError::new(
-                        "invalid_row",
-                        format!(
-                            "the row has {} cells but the header only {} (a comma outside quotes?)",
-                            self.buf.len(),
-                            self.width
-                        ),
-                    ))
-                } else if self
-                    .buf
-                    .iter()
-                    .all(|c| c.iter().all(u8::is_ascii_whitespace))
-                {
-                    Record::Empty
-                } else {
-                    match StringRecord::from_byte_record(self.buf.clone()) {
-                        Ok(r) => Record::Row(r),
-                        Err(_) => Record::Bad(RowError::new(
-                            "invalid_encoding",
-                            "the row is not UTF-8 (save the file as CSV UTF-8)",
-                        )),
-                    }
-                };
-                Some(Ok((self.row, rec)))
-            }
+        if self.held.is_none() {
+            let rec = match self.reader.read_byte_record(&mut self.buf) {
+                Ok(false) => return None,
+                Err(e) if e.is_io_error() => return Some(Err(e)),
+                Err(e) => Record::Bad(RowError::new("invalid_row", format!("unreadable: {e}"))),
+                Ok(true) => self.classify(),
+            };
+            self.blanks = self.skipped_blank_lines();
+            self.held = Some(rec);
         }
+        self.row += 1;
+        if self.blanks > 0 {
+            self.blanks -= 1;
+            return Some(Ok((self.row, Record::Empty)));
+        }
+        self.held.take().map(|rec| Ok((self.row, rec)))
     }
 }
 
@@ -426,6 +518,84 @@ mod tests {
             assert_eq!(v.rows, rows);
             let asked = v.pools.values().map(|a| a.asked - a.refused).sum::<u32>();
             assert!(asked <= 2, "never more new seats than free");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue 13: a blank line is a row like any other (reported `skipped`),
+    /// so row numbers stay those a spreadsheet shows (row N = spreadsheet
+    /// row N + 1), whatever the line endings; a quoted line break does not
+    /// start a row; blank lines at the very end are not rows.
+    #[test]
+    fn blank_lines_are_counted_as_empty_rows() {
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 30
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let org = OrgView::new("ORG".into(), vec![], vec![], vec![]);
+        let seats = SeatView::with_usage([(rules.pools[0].id.clone(), 30, 0)]);
+        let layout =
+            Layout::from_header(&StringRecord::from(vec!["username", "email", "firstName"]))
+                .unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-blank-{}-{}",
+            std::process::id(),
+            crate::clock::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        let body = |eol: &str| {
+            [
+                "username,email,firstName",
+                "aaa_user,a@x.org,A",
+                "",
+                "bbb_user,b@x.org,B",
+                "",
+                "",
+                "ccc_user,c@x.org,\"two",
+                "lines\"",
+                "",
+                "   ",
+                ",,",
+                "ddd_user,d@x.org,D",
+                "",
+                "",
+            ]
+            .join(eol)
+        };
+        for eol in ["\n", "\r\n", "\r"] {
+            for text in [body(eol), format!("{eol}{eol}{}", body(eol))] {
+                std::fs::write(&path, &text).unwrap();
+                let mut rows = Vec::new();
+                let v = validation_pass(&ctx, &path, |plan| {
+                    // (ccc_user is refused: a name holds no line break.)
+                    let name = match &plan.action {
+                        Ok(Action::Empty) => "-".to_string(),
+                        _ => plan.username.clone(),
+                    };
+                    rows.push((plan.row, name));
+                    Ok(())
+                })
+                .unwrap();
+                let expected: Vec<(u64, String)> = [
+                    "aaa_user", "-", "bbb_user", "-", "-", "ccc_user", "-", "-", "-", "ddd_user",
+                ]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as u64 + 1, n.to_string()))
+                .collect();
+                assert_eq!(rows, expected, "line ends {eol:?}: {text:?}");
+                assert_eq!((v.rows, v.empty, v.creates), (10, 6, 3));
+            }
         }
         std::fs::remove_dir_all(&dir).ok();
     }
