@@ -366,7 +366,18 @@ async fn every_error_class_is_reported_per_row_and_nothing_is_written() {
         "{:?}",
         lines[8]
     );
-    assert!(lines[9].message.contains("row 1"), "{:?}", lines[9]);
+    // Both rows of a duplicate are refused, each naming the other.
+    assert!(lines[9].message.contains("row 4"), "{:?}", lines[9]);
+    assert!(
+        lines[3].message.contains("duplicate_username") && lines[3].message.contains("row 10"),
+        "{:?}",
+        lines[3]
+    );
+    assert!(
+        lines[4].message.contains("duplicate_email") && lines[4].message.contains("row 11"),
+        "{:?}",
+        lines[4]
+    );
     assert!(
         lines[13].message.contains("did you mean \"creatorUT\""),
         "{:?}",
@@ -502,6 +513,69 @@ async fn a_blank_line_is_a_skipped_row_and_later_rows_keep_their_numbers() {
     );
     assert_eq!(lines[1].message, "empty row");
     assert_eq!(s.validation.empty, 2);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a username or e-mail on two rows refuses both rows (not only
+/// the second), each naming the other; --partial creates neither.
+#[tokio::test]
+async fn both_rows_of_a_duplicate_are_refused_even_with_partial() {
+    let e = env("dups", RULES, sim_config()).await;
+    let file = e.write(
+        "dups.csv",
+        "username,email\ntwice_acme,a@acme.org\nonce_acme,b@acme.org\ntwice_acme,c@acme.org\nmail_one_acme,same@acme.org\nmail_two_acme,SAME@acme.org\n",
+    );
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                partial: true,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 1, "{lines:#?}");
+    let got: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|l| {
+            let m = if l.outcome == outcome::ERROR {
+                l.message.as_str()
+            } else {
+                ""
+            };
+            (l.row, l.outcome.as_str(), m)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                1,
+                outcome::ERROR,
+                "duplicate_username: username \"twice_acme\" is also on row 3"
+            ),
+            (2, outcome::CREATED, ""),
+            (
+                3,
+                outcome::ERROR,
+                "duplicate_username: username \"twice_acme\" is also on row 1"
+            ),
+            (
+                4,
+                outcome::ERROR,
+                "duplicate_email: e-mail \"same@acme.org\" is also on row 5"
+            ),
+            (
+                5,
+                outcome::ERROR,
+                "duplicate_email: e-mail \"same@acme.org\" is also on row 4"
+            ),
+        ],
+        "{lines:#?}"
+    );
+    let members: Vec<String> = e.sim.members().into_iter().map(|m| m.username).collect();
+    assert_eq!(members, ["once_acme"]);
+    assert_eq!(e.used("acme").await, 1);
     std::fs::remove_dir_all(&e.dir).ok();
 }
 

@@ -53,7 +53,7 @@ use layout::HeaderError;
 use org::{OrgView, SeatView};
 use plan::{Action, Context, RowPlan};
 use report::{Counts, Observer, ResultWriter, RowResult, outcome};
-use validate::{Records, Validation, Validator};
+use validate::{Duplicates, Records, Validation, Validator};
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -416,8 +416,9 @@ enum Work {
     Do(u64, Action),
 }
 
-/// Reads the file once, streaming, and hands every planned row (empty rows
-/// as `skipped`) to `each`, in order. Deterministic: the same file against
+/// Reads the file, streaming (a first read for the duplicates, then the
+/// planning one), and hands every planned row (empty rows as `skipped`) to
+/// `each`, in order. Deterministic: the same file against
 /// the same context gives the same plans, which is what lets the writing
 /// pass re-read the file instead of keeping the plan in memory.
 pub fn validation_pass(
@@ -425,13 +426,19 @@ pub fn validation_pass(
     input: &Path,
     mut each: impl FnMut(RowPlan) -> std::io::Result<()>,
 ) -> std::io::Result<Validation> {
-    let mut reader = validate::open(input)?;
-    let width = reader
-        .byte_headers()
-        .map(|h| h.len())
-        .map_err(std::io::Error::other)?;
-    let mut v = Validator::new(ctx);
-    for item in Records::new(reader, width) {
+    let records = || -> std::io::Result<_> {
+        let mut reader = validate::open(input)?;
+        let width = reader
+            .byte_headers()
+            .map(|h| h.len())
+            .map_err(std::io::Error::other)?;
+        Ok(Records::new(reader, width))
+    };
+    // A first read finds the duplicates, so the first row of one is
+    // refused too.
+    let duplicates = Duplicates::scan(&ctx.layout, records()?).map_err(std::io::Error::other)?;
+    let mut v = Validator::new(ctx, duplicates);
+    for item in records()? {
         let (row, record) = item.map_err(std::io::Error::other)?;
         each(v.check(row, record))?;
     }

@@ -1,8 +1,9 @@
 //! The validation pass: reads the file once, streaming (a `csv::Reader` over
 //! a `BufReader`, one record at a time), plans every row and adds the checks
-//! that span rows: duplicate usernames and e-mail addresses (kept as 64-bit
-//! hashes of the lower-cased values, not as strings) and the new seats each
-//! pool can still give. Nothing is written to the portal or the ledger.
+//! that span rows: duplicate usernames and e-mail addresses (found by a
+//! first read of the file, [`Duplicates`], kept as 64-bit hashes of the
+//! lower-cased values, not as strings; every row of a duplicate is refused)
+//! and the new seats each pool can still give. Nothing is written to the portal or the ledger.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::PoolId;
 
-use super::layout::{HeaderError, Layout};
+use super::layout::{Column, HeaderError, Layout};
 use super::plan::{Action, Context, RowPlan};
 use super::row::RowError;
 
@@ -287,11 +288,84 @@ impl Validation {
     }
 }
 
+/// Usernames and e-mail addresses that are on more than one row of the
+/// file, and those rows: found by a first read of the file, so the first
+/// row of a duplicate is refused too, not only the later ones. Kept as
+/// 64-bit hashes of the lower-cased values (only the duplicated ones stay
+/// once the read is done).
+#[derive(Debug, Clone, Default)]
+pub struct Duplicates {
+    usernames: HashMap<u64, Vec<u64>>,
+    emails: HashMap<u64, Vec<u64>>,
+}
+
+impl Duplicates {
+    /// Reads every record once (cells only, no planning).
+    pub fn scan<R: Read>(layout: &Layout, records: Records<R>) -> Result<Duplicates, csv::Error> {
+        let mut first_username: HashMap<u64, u64> = HashMap::new();
+        let mut first_email: HashMap<u64, u64> = HashMap::new();
+        let mut dups = Duplicates::default();
+        for item in records {
+            let (row, record) = item?;
+            let Record::Row(rec) = record else { continue };
+            // The keys the plan gives the row (see `Context::plan`).
+            let username = layout.get(&rec, Column::Username).unwrap_or("");
+            let email = layout.get(&rec, Column::Email).unwrap_or("");
+            for (value, first, dup) in [
+                (username, &mut first_username, &mut dups.usernames),
+                (email, &mut first_email, &mut dups.emails),
+            ] {
+                if value.is_empty() {
+                    continue;
+                }
+                let h = key_hash(&value.to_lowercase());
+                match first.get(&h) {
+                    Some(&earlier) => dup.entry(h).or_insert_with(|| vec![earlier]).push(row),
+                    None => {
+                        first.insert(h, row);
+                    }
+                }
+            }
+        }
+        Ok(dups)
+    }
+
+    /// The other rows with this username.
+    fn username_rows(&self, username: &str, row: u64) -> Option<String> {
+        others(&self.usernames, username, row)
+    }
+
+    /// The other rows with this e-mail (lower-cased).
+    fn email_rows(&self, email_key: &str, row: u64) -> Option<String> {
+        others(&self.emails, email_key, row)
+    }
+}
+
+/// `row 3` or `rows 3, 7`; at most ten rows are named.
+fn others(map: &HashMap<u64, Vec<u64>>, value: &str, row: u64) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    let rows: Vec<u64> = map
+        .get(&key_hash(&value.to_lowercase()))?
+        .iter()
+        .copied()
+        .filter(|r| *r != row)
+        .collect();
+    const SHOWN: usize = 10;
+    let named: Vec<String> = rows.iter().take(SHOWN).map(u64::to_string).collect();
+    Some(match rows.len() {
+        0 => return None,
+        1 => format!("row {}", named[0]),
+        n if n <= SHOWN => format!("rows {}", named.join(", ")),
+        n => format!("rows {}, … ({n} other rows)", named.join(", ")),
+    })
+}
+
 /// The cross-row checks, fed one planned row at a time.
 pub struct Validator<'c> {
     ctx: &'c Context,
-    usernames: HashMap<u64, u64>,
-    emails: HashMap<u64, u64>,
+    duplicates: Duplicates,
     /// Licences taken per user type by the rows so far.
     licenses: HashMap<String, u64>,
     /// The result so far.
@@ -305,12 +379,11 @@ fn key_hash(s: &str) -> u64 {
 }
 
 impl<'c> Validator<'c> {
-    /// A validator over `ctx`.
-    pub fn new(ctx: &'c Context) -> Self {
+    /// A validator over `ctx`, with the file's duplicates.
+    pub fn new(ctx: &'c Context, duplicates: Duplicates) -> Self {
         Validator {
             ctx,
-            usernames: HashMap::new(),
-            emails: HashMap::new(),
+            duplicates,
             licenses: HashMap::new(),
             result: Validation::default(),
         }
@@ -337,30 +410,20 @@ impl<'c> Validator<'c> {
             },
             Record::Row(rec) => self.ctx.plan(row, &rec),
         };
+        // Every row of a duplicate is refused, the first one too: which of
+        // them the administrator meant is theirs to say.
         let mut dup = Vec::new();
-        if !plan.username.is_empty() {
-            let h = key_hash(&plan.username.to_lowercase());
-            match self.usernames.get(&h) {
-                Some(first) => dup.push(RowError::new(
-                    "duplicate_username",
-                    format!("username {:?} is also on row {first}", plan.username),
-                )),
-                None => {
-                    self.usernames.insert(h, row);
-                }
-            }
+        if let Some(rows) = self.duplicates.username_rows(&plan.username, row) {
+            dup.push(RowError::new(
+                "duplicate_username",
+                format!("username {:?} is also on {rows}", plan.username),
+            ));
         }
-        if !plan.email_key.is_empty() {
-            let h = key_hash(&plan.email_key);
-            match self.emails.get(&h) {
-                Some(first) => dup.push(RowError::new(
-                    "duplicate_email",
-                    format!("e-mail {:?} is also on row {first}", plan.email_key),
-                )),
-                None => {
-                    self.emails.insert(h, row);
-                }
-            }
+        if let Some(rows) = self.duplicates.email_rows(&plan.email_key, row) {
+            dup.push(RowError::new(
+                "duplicate_email",
+                format!("e-mail {:?} is also on {rows}", plan.email_key),
+            ));
         }
         if !dup.is_empty() {
             match &mut plan.action {
@@ -597,6 +660,86 @@ mod tests {
                 assert_eq!((v.rows, v.empty, v.creates), (10, 6, 3));
             }
         }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue 13: every row of a duplicated username or e-mail is refused,
+    /// the first one too, each naming the others; a refused row takes no
+    /// seat.
+    #[test]
+    fn every_occurrence_of_a_duplicate_is_refused_naming_the_others() {
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 30
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let org = OrgView::new("ORG".into(), vec![], vec![], vec![]);
+        let seats = SeatView::with_usage([(rules.pools[0].id.clone(), 30, 0)]);
+        let layout = Layout::from_header(&StringRecord::from(vec!["username", "email"])).unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-dup-{}-{}",
+            std::process::id(),
+            crate::clock::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        std::fs::write(
+            &path,
+            "username,email\n\
+             xxx_user,1@x.org\n\
+             yyy_user,2@x.org\n\
+             XXX_user,3@x.org\n\
+             zzz_user,2@X.org\n\
+             www_user,5@x.org\n\
+             xxx_user,6@x.org\n",
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let v = validation_pass(&ctx, &path, |plan| {
+            got.push(match plan.action {
+                Ok(_) => (plan.row, "ok".to_string()),
+                Err(e) => (plan.row, super::super::row::render_errors(&e)),
+            });
+            Ok(())
+        })
+        .unwrap();
+        let msg = |row: u64| got.iter().find(|(r, _)| *r == row).unwrap().1.clone();
+        assert_eq!(
+            msg(1),
+            "duplicate_username: username \"xxx_user\" is also on rows 3, 6"
+        );
+        assert_eq!(
+            msg(3),
+            "duplicate_username: username \"XXX_user\" is also on rows 1, 6"
+        );
+        assert_eq!(
+            msg(6),
+            "duplicate_username: username \"xxx_user\" is also on rows 1, 3"
+        );
+        assert_eq!(
+            msg(2),
+            "duplicate_email: e-mail \"2@x.org\" is also on row 4"
+        );
+        assert_eq!(
+            msg(4),
+            "duplicate_email: e-mail \"2@x.org\" is also on row 2"
+        );
+        assert_eq!(msg(5), "ok");
+        assert_eq!(v.refused.len(), 5);
+        assert_eq!(v.creates, 1);
+        assert_eq!(
+            v.pools.values().map(|a| a.asked).sum::<u32>(),
+            1,
+            "only the valid row asks for a seat"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
