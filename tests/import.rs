@@ -406,7 +406,21 @@ async fn header_errors_name_the_header_and_refuse_the_file() {
     let e = env("headers", RULES, sim_config()).await;
     let (s, lines) = e.import(&fixture("unknown-header.csv"), &opts()).await;
     assert_eq!(s.exit_code(), 2);
-    assert!(lines.is_empty());
+    // Issue 13: the result file says why, one line per header problem, as
+    // row 0 (the header line).
+    let got: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|l| (l.row, l.outcome.as_str(), l.username.as_str()))
+        .collect();
+    assert_eq!(got, [(0, outcome::ERROR, ""), (0, outcome::ERROR, "")]);
+    assert!(
+        lines[0].message.starts_with("unknown_header: ") && lines[0].message.contains("nickname"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].message.contains("did you mean \"role\""),
+        "{lines:#?}"
+    );
     let errs: Vec<_> = s
         .header_errors
         .iter()
@@ -1015,6 +1029,49 @@ async fn the_command_prints_the_plan_and_exits_with_the_documented_codes() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("created 6"), "{out}");
     assert_eq!(e.sim.members().len(), 6);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a header error is a clear error, exit 2, and the command names
+/// the result file, which says why.
+#[tokio::test]
+async fn the_command_reports_a_header_error_and_names_the_result_file() {
+    let e = env("cli-header", RULES, sim_config()).await;
+    let rules = e.write("rules.toml", RULES);
+    let file = e.dir.join("headers.csv");
+    std::fs::copy(fixture("unknown-header.csv"), &file).unwrap();
+    let store = format!("sqlite:{}", e.dir.join("cli.db").display());
+    let (code, out) = cli(&[
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        rules.to_str().unwrap(),
+        "--store",
+        &store,
+        "--portal",
+        &e.sim.base_url(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the header line cannot be used: nothing was written"),
+        "{out}"
+    );
+    assert!(out.contains("unknown_header"), "{out}");
+    let report = e.dir.join("headers.result.csv");
+    assert!(
+        out.contains(&format!("Result file: {}", report.display())),
+        "{out}"
+    );
+    let lines = read_results(&report);
+    assert!(
+        !lines.is_empty()
+            && lines
+                .iter()
+                .all(|l| l.row == 0 && l.outcome == outcome::ERROR),
+        "{lines:#?}"
+    );
+    assert!(e.sim.members().is_empty());
     std::fs::remove_dir_all(&e.dir).ok();
 }
 

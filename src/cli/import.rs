@@ -351,11 +351,17 @@ impl Observer for Printer {
 }
 
 fn print_summary(s: &ImportSummary, rules: &Rules, opts: &ImportOptions, elapsed: Duration) {
-    for e in &s.header_errors {
-        println!("header  {}: {}", e.code, e.message);
-    }
     if !s.header_errors.is_empty() {
-        println!("The file cannot be imported; nothing was written.");
+        println!(
+            "Error: the file cannot be imported, the header line cannot be used: nothing was written."
+        );
+        for e in &s.header_errors {
+            println!("header  {}: {}", e.code, e.message);
+        }
+        println!(
+            "Result file: {} (row 0 = the header line)",
+            s.report.display()
+        );
         return;
     }
     let v = &s.validation;

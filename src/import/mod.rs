@@ -197,10 +197,14 @@ pub async fn run<L: SeatLedger, P: Portal>(
     let layout = match validate::read_layout(&mut reader) {
         Ok(l) => l,
         Err(errors) => {
-            summary.header_errors = errors;
+            // The result file says why (row 0: the header line).
             ResultWriter::create(report)
-                .and_then(ResultWriter::finish)
+                .and_then(|mut w| {
+                    w.header_errors(&errors)?;
+                    w.finish()
+                })
                 .map_err(io(report))?;
+            summary.header_errors = errors;
             return Ok(summary);
         }
     };

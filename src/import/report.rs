@@ -1,5 +1,6 @@
 //! The result file (`row,outcome,username,message`, one line per data row,
-//! in file order) and the counts the command prints and turns into an exit
+//! in file order; or, when the header line is unusable, one line per header
+//! problem as row 0) and the counts the command prints and turns into an exit
 //! code.
 //!
 //! Every cell is written through [`neutralise`]: a cell a spreadsheet would
@@ -172,6 +173,21 @@ impl ResultWriter {
         if self.since_flush >= 256 {
             self.out.flush()?;
             self.since_flush = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes why the file cannot be imported at all: one `error` line per
+    /// header problem, as row 0 (the header line), the message starting
+    /// with the code. Not counted as rows.
+    pub fn header_errors(&mut self, errors: &[super::layout::HeaderError]) -> std::io::Result<()> {
+        for e in errors {
+            let message = format!("{}: {}", e.code, e.message);
+            self.out
+                .write_record(
+                    ["0", outcome::ERROR, "", &message].map(|cell| neutralise(cell).into_owned()),
+                )
+                .map_err(std::io::Error::other)?;
         }
         Ok(())
     }
