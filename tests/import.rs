@@ -1075,6 +1075,41 @@ async fn the_command_reports_a_header_error_and_names_the_result_file() {
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+/// Issue 13: the plan's summary is printed once validated, before the
+/// writes start, not after them.
+#[tokio::test]
+async fn the_command_prints_the_plan_summary_before_writing() {
+    let e = env("cli-plan", RULES, sim_config()).await;
+    let rules = e.write("rules.toml", RULES);
+    let file = e.write(
+        "plan.csv",
+        "username,email\nplan_one_acme,p1@acme.org\nplan_two_acme,p2@acme.org\n",
+    );
+    let store = format!("sqlite:{}", e.dir.join("cli.db").display());
+    let (code, out) = cli(&[
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        rules.to_str().unwrap(),
+        "--store",
+        &store,
+        "--portal",
+        &e.sim.base_url(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {out}"))
+    };
+    assert!(at("Plan for 2 rows") < at("Writing 2 rows"), "{out}");
+    assert!(at("pool acme: 20 seats") < at("Writing 2 rows"), "{out}");
+    assert!(at("Writing 2 rows") < at("created 2"), "{out}");
+    assert_eq!(out.matches("Plan for").count(), 1, "{out}");
+    assert_eq!(e.sim.members().len(), 2);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_half_way_and_restarted_creates_each_user_once() {
     const N: usize = 60;

@@ -114,7 +114,7 @@ async fn import(a: ImportArgs) -> Result<u8> {
     } else {
         Some(lock_file(&a.file)?)
     };
-    let observer = Arc::new(Printer::new(a.verbose));
+    let observer = Arc::new(Printer::new(a.verbose, rules.clone()));
     let (portal, _sim) = portal(&a.portal, &rules, &opts.workflow, &opts.ids).await?;
     println!(
         "Importing {} (store {}, portal {})",
@@ -161,7 +161,7 @@ async fn import(a: ImportArgs) -> Result<u8> {
             }
         };
     observer.finish_bar();
-    print_summary(&summary, &rules, &opts, observer.elapsed());
+    print_summary(&summary, &opts, observer.elapsed());
     Ok(summary.exit_code())
 }
 
@@ -249,6 +249,8 @@ const MAX_PRINTED_ERRORS: u64 = 50;
 /// seconds otherwise.
 struct Printer {
     verbose: bool,
+    /// The rules (each pool's seats, in the plan's summary).
+    rules: Rules,
     started: Instant,
     printed_errors: AtomicU64,
     planned: AtomicU64,
@@ -259,9 +261,10 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(verbose: bool) -> Self {
+    fn new(verbose: bool, rules: Rules) -> Self {
         Printer {
             verbose,
+            rules,
             started: Instant::now(),
             printed_errors: AtomicU64::new(0),
             planned: AtomicU64::new(0),
@@ -307,6 +310,10 @@ impl Observer for Printer {
         }
     }
 
+    fn validated(&self, s: &ImportSummary) {
+        print_plan(s, &self.rules);
+    }
+
     fn start(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
         if std::io::stdout().is_terminal() {
@@ -350,20 +357,9 @@ impl Observer for Printer {
     }
 }
 
-fn print_summary(s: &ImportSummary, rules: &Rules, opts: &ImportOptions, elapsed: Duration) {
-    if !s.header_errors.is_empty() {
-        println!(
-            "Error: the file cannot be imported, the header line cannot be used: nothing was written."
-        );
-        for e in &s.header_errors {
-            println!("header  {}: {}", e.code, e.message);
-        }
-        println!(
-            "Result file: {} (row 0 = the header line)",
-            s.report.display()
-        );
-        return;
-    }
+/// The plan's summary, once the file is validated and before anything is
+/// written.
+fn print_plan(s: &ImportSummary, rules: &Rules) {
     let v = &s.validation;
     if s.settled.confirmed + s.settled.released > 0 {
         println!(
@@ -403,6 +399,24 @@ fn print_summary(s: &ImportSummary, rules: &Rules, opts: &ImportOptions, elapsed
             }
         );
     }
+}
+
+/// How the import ended, and where the result file is.
+fn print_summary(s: &ImportSummary, opts: &ImportOptions, elapsed: Duration) {
+    if !s.header_errors.is_empty() {
+        println!(
+            "Error: the file cannot be imported, the header line cannot be used: nothing was written."
+        );
+        for e in &s.header_errors {
+            println!("header  {}: {}", e.code, e.message);
+        }
+        println!(
+            "Result file: {} (row 0 = the header line)",
+            s.report.display()
+        );
+        return;
+    }
+    let v = &s.validation;
     if opts.dry_run {
         println!("Dry run: nothing was written.");
     } else if !s.wrote {

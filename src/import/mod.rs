@@ -275,6 +275,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
         .await
         .map_err(|e| ImportError::Internal(format!("validation task failed: {e}")))??
     };
+    observer.validated(&summary);
     if opts.dry_run {
         summary.results = plan_counts(&summary.validation);
         return Ok(summary);

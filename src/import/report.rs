@@ -220,6 +220,10 @@ pub trait Observer: Send + Sync {
     /// A row planned by the validation pass (outcome and message as in the
     /// dry-run result file).
     fn planned(&self, _row: &RowResult) {}
+    /// The validation pass is done (the plan's totals are in
+    /// `summary.validation`); called before anything is written, and in a
+    /// dry run too.
+    fn validated(&self, _summary: &super::ImportSummary) {}
     /// Writing starts; `total` rows will be reported.
     fn start(&self, _total: u64) {}
     /// A row finished.

@@ -194,6 +194,19 @@ struct LogProgress {
 }
 
 impl Observer for LogProgress {
+    fn validated(&self, s: &crate::import::ImportSummary) {
+        let v = &s.validation;
+        tracing::info!(
+            rows = v.rows,
+            create = v.creates,
+            update = v.updates,
+            unchanged = v.unchanged,
+            refused = v.refused.len() as u64,
+            empty = v.empty,
+            "plan"
+        );
+    }
+
     fn start(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
         tracing::info!(rows = total, "writing");
