@@ -1110,6 +1110,40 @@ async fn the_command_prints_the_plan_summary_before_writing() {
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+/// Issue 13: logs written to a stderr that is not a terminal (a file, a
+/// pipe, CI) carry no ANSI colour codes.
+#[tokio::test]
+async fn logs_to_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
+    let e = env("cli-ansi", RULES, sim_config()).await;
+    let rules = e.write("rules.toml", RULES);
+    let file = e.write("ansi.csv", "username,email\nansi_one_acme,a1@acme.org\n");
+    let store = format!("sqlite:{}", e.dir.join("cli.db").display());
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "import",
+            file.to_str().unwrap(),
+            "--config",
+            rules.to_str().unwrap(),
+            "--store",
+            &store,
+            "--portal",
+            &e.sim.base_url(),
+        ])
+        .env("ARCGIS_USERNAME", ADMIN)
+        .env("ARCGIS_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "debug")
+        .env_remove("LOG_FORMAT")
+        .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("DEBUG"), "logs were written: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_half_way_and_restarted_creates_each_user_once() {
     const N: usize = 60;
