@@ -1144,6 +1144,40 @@ async fn logs_to_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+/// Issue 13: an import against the built-in simulator (the default
+/// `--portal`), whose members vanish with the command, keeps its seats in
+/// a throw-away store: the named store is left alone, says so, and the
+/// same file runs again.
+#[tokio::test]
+async fn an_import_against_the_built_in_simulator_leaves_the_store_alone() {
+    let dir = scratch("cli-sim");
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let file = dir.join("sim.csv");
+    std::fs::write(&file, "username,email\nsim_one_acme,s1@acme.org\n").unwrap();
+    let db = dir.join("real.db");
+    let store = format!("sqlite:{}", db.display());
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        rules.to_str().unwrap(),
+        "--store",
+        &store,
+        "--portal",
+        "simulator",
+    ];
+    for run in 0..2 {
+        let (code, out) = cli(&args).await;
+        assert_eq!(code, 0, "run {run}: {out}");
+        assert!(out.contains("created 1"), "run {run}: {out}");
+        assert!(out.contains("throw-away"), "run {run}: {out}");
+        assert!(out.contains(&store), "names the store left alone: {out}");
+    }
+    assert!(!db.exists(), "the named store was not written");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_killed_half_way_and_restarted_creates_each_user_once() {
     const N: usize = 60;

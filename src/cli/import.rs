@@ -25,9 +25,13 @@ use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::simulator::RunningSimulator;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+use crate::seats::memory::MemoryLedger;
 use crate::seats::sqlite::SqliteLedger;
 use crate::startup;
 use crate::startup::local::{Store, simulated_portal};
+
+/// `--portal simulator`: the built-in, empty simulated organization.
+const SIMULATOR: &str = "simulator";
 
 /// Arguments of `import`.
 #[derive(Debug, Args)]
@@ -39,13 +43,15 @@ pub struct ImportArgs {
     /// The rules file (pools).
     #[arg(long, short, default_value = "config/rules.toml", env = "RULES_PATH")]
     pub config: PathBuf,
-    /// Where seats are kept: `sqlite:<file>` or `dynamodb:<table>`.
+    /// Where seats are kept: `sqlite:<file>` or `dynamodb:<table>` (not
+    /// used with `--portal simulator`).
     #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
     pub store: String,
     /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
     #[arg(long, env = "DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
-    /// `simulator` (an empty simulated organization, to try a file out) or
+    /// `simulator` (an empty simulated organization, to try a file out:
+    /// its seats go to a throw-away store in memory, never to --store) or
     /// your organization's URL; a real portal takes the administrator's
     /// credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD (or
     /// ARCGIS_PASSWORD_FILE).
@@ -116,17 +122,36 @@ async fn import(a: ImportArgs) -> Result<u8> {
     };
     let observer = Arc::new(Printer::new(a.verbose, rules.clone()));
     let (portal, _sim) = portal(&a.portal, &rules, &opts.workflow, &opts.ids).await?;
-    println!(
-        "Importing {} (store {}, portal {})",
-        a.file.display(),
-        a.store,
-        if a.portal == "simulator" {
-            "simulator (built in, empty)"
-        } else {
-            &a.portal
-        }
-    );
-    let summary =
+    let summary = if a.portal == SIMULATOR {
+        // The built-in simulator's members vanish when the command ends: a
+        // seat kept in a lasting store would outlive its member and refuse
+        // the next run of the file (`already_member`). Its seats go to a
+        // throw-away store in memory instead, whatever --store says.
+        println!(
+            "Importing {} (portal simulator (built in, empty); store: a throw-away one in memory)",
+            a.file.display()
+        );
+        println!(
+            "The built-in simulator forgets its members when the command ends, so its seats go to a throw-away store, not to {}: nothing lasts. Name your organization with --portal URL to import for real.",
+            a.store
+        );
+        go(
+            Arc::new(MemoryLedger::new()),
+            portal,
+            &rules,
+            &a.file,
+            &report,
+            &opts,
+            observer.clone(),
+        )
+        .await?
+    } else {
+        println!(
+            "Importing {} (store {}, portal {})",
+            a.file.display(),
+            a.store,
+            a.portal
+        );
         match Store::parse(&a.store, a.dynamodb_endpoint.clone()).map_err(|e| anyhow!("{e}"))? {
             Store::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -159,7 +184,8 @@ async fn import(a: ImportArgs) -> Result<u8> {
                 )
                 .await?
             }
-        };
+        }
+    };
     observer.finish_bar();
     print_summary(&summary, &opts, observer.elapsed());
     Ok(summary.exit_code())
@@ -194,7 +220,7 @@ async fn portal(
     workflow: &WorkflowSettings,
     ids: &Ids,
 ) -> Result<(ArcGisPortal, Option<RunningSimulator>)> {
-    if choice != "simulator" {
+    if choice != SIMULATOR {
         let url = normalise_portal_url(choice).map_err(|e| anyhow!("{e}"))?;
         let secrets = Secrets::load(&SecretsSource::Environment)
             .await
