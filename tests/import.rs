@@ -118,6 +118,9 @@ async fn env(name: &str, rules: &str, sim: SimulatorConfig) -> Env {
 
 fn opts() -> ImportOptions {
     ImportOptions {
+        // all-columns.csv makes an Administrator; refusing one by default
+        // has a test of its own.
+        allow_admin_roles: true,
         backoff: (Duration::from_millis(20), Duration::from_millis(200)),
         retry_budget: Duration::from_secs(30),
         ..ImportOptions::default()
@@ -593,6 +596,62 @@ async fn both_rows_of_a_duplicate_are_refused_even_with_partial() {
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
+/// Issue 13: a file cannot make an administrator unless the run says so
+/// (`allow_admin_roles`: `--allow-admin-roles`, `IMPORT_ALLOW_ADMIN_ROLES`):
+/// by default the row is refused with a stable code and nothing is written.
+#[tokio::test]
+async fn an_administrator_row_is_refused_unless_the_run_allows_it() {
+    let e = env("admins", RULES, sim_config()).await;
+    let file = fixture("all-columns.csv");
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                allow_admin_roles: false,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 2, "{lines:#?}");
+    let refused: Vec<(u64, &str)> = lines
+        .iter()
+        .filter(|l| l.outcome == outcome::ERROR)
+        .map(|l| (l.row, l.username.as_str()))
+        .collect();
+    assert_eq!(refused, [(4, "dee_admin")], "{lines:#?}");
+    assert!(
+        lines[3].message.starts_with("admin_role_not_allowed: "),
+        "{:?}",
+        lines[3]
+    );
+    assert!(e.sim.members().is_empty(), "nothing was written");
+
+    // With --partial the other rows are imported, the administrator is not.
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                allow_admin_roles: false,
+                partial: true,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 1, "{lines:#?}");
+    assert_eq!(e.sim.members().len(), 5);
+    assert!(e.sim.member("dee_admin").is_none());
+    assert!(
+        e.sim.members().iter().all(|m| m.role != "org_admin"),
+        "no administrator made"
+    );
+
+    // Allowed explicitly: created, then promoted.
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 0, "{lines:#?}");
+    assert_eq!(e.sim.member("dee_admin").unwrap().role, "org_admin");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
 #[tokio::test]
 async fn an_update_file_changes_only_the_given_fields_and_moves_seats() {
     let e = env("update", RULES, sim_config()).await;
@@ -1018,13 +1077,19 @@ async fn the_command_prints_the_plan_and_exits_with_the_documented_codes() {
     std::fs::copy(fixture("all-columns.csv"), &good).unwrap();
     let mut args = base(&good);
     args.push("--dry-run".into());
+    // all-columns.csv makes an Administrator: refused unless allowed.
+    let (code, out) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("admin_role_not_allowed"), "{out}");
+    args.push("--allow-admin-roles".into());
     let (code, out) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("create"), "{out}");
     assert!(out.contains("Dry run: nothing was written."), "{out}");
     assert!(e.sim.members().is_empty());
 
-    let args = base(&good);
+    let mut args = base(&good);
+    args.push("--allow-admin-roles".into());
     let (code, out) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("created 6"), "{out}");

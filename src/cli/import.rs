@@ -67,6 +67,11 @@ pub struct ImportArgs {
     /// Put every new member in this pool instead of asking the rules.
     #[arg(long)]
     pub pool: Option<String>,
+    /// Let rows create or promote organization administrators (`role`
+    /// Administrator, `roleid` org_admin, a custom role whose name says
+    /// admin); without it such rows are refused (`admin_role_not_allowed`).
+    #[arg(long)]
+    pub allow_admin_roles: bool,
     /// Rows written at the same time.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -108,6 +113,7 @@ async fn import(a: ImportArgs) -> Result<u8> {
         dry_run: a.dry_run,
         partial: a.partial,
         pool: a.pool.clone(),
+        allow_admin_roles: a.allow_admin_roles,
         concurrency: usize::from(a.concurrency),
         retry_budget: Duration::from_secs(a.retry_budget_secs),
         workflow: WorkflowSettings::default(),

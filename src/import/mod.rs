@@ -65,6 +65,11 @@ pub struct ImportOptions {
     pub partial: bool,
     /// Put every new member in this pool instead of asking the rules.
     pub pool: Option<String>,
+    /// Let rows create or promote organization administrators (`role` or
+    /// `roleid` naming an administrator role); off, such rows are refused
+    /// `admin_role_not_allowed`. (`--allow-admin-roles`;
+    /// `IMPORT_ALLOW_ADMIN_ROLES=true` for the import function.)
+    pub allow_admin_roles: bool,
     /// Rows written at the same time.
     pub concurrency: usize,
     /// How long one row keeps retrying while the portal is unavailable
@@ -86,6 +91,7 @@ impl Default for ImportOptions {
             dry_run: false,
             partial: false,
             pool: None,
+            allow_admin_roles: false,
             concurrency: 8,
             retry_budget: Duration::from_secs(15 * 60),
             backoff: (Duration::from_millis(500), Duration::from_secs(30)),
@@ -239,7 +245,8 @@ pub async fn run<L: SeatLedger, P: Portal>(
             opts.pool.as_deref(),
             file_hash.clone(),
         )
-        .map_err(ImportError::Options)?,
+        .map_err(ImportError::Options)?
+        .with_admin_roles(opts.allow_admin_roles),
     );
 
     // Pass 1: validate. A dry run writes the plan as its result file.

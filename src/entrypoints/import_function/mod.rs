@@ -51,7 +51,8 @@ pub struct ImportFunction<L, P, O> {
     /// Only keys under this prefix are imported (`IMPORT_PREFIX`).
     pub prefix: String,
     /// Import options (`IMPORT_CONCURRENCY`, `IMPORT_PARTIAL`,
-    /// `IMPORT_RETRY_BUDGET_SECS`), with the process's clock and ids.
+    /// `IMPORT_RETRY_BUDGET_SECS`, `IMPORT_ALLOW_ADMIN_ROLES`), with the
+    /// process's clock and ids.
     pub options: ImportOptions,
     /// Scratch directory for the downloaded file and the result (`/tmp`).
     pub work_dir: PathBuf,
