@@ -1,5 +1,9 @@
 //! Logging set-up: JSON lines in Lambda (CloudWatch parses them), compact
-//! human lines locally. `RUST_LOG` overrides the level (default `info`).
+//! human lines locally, coloured only when stderr is a terminal (a file, a
+//! pipe or CI gets plain text). `RUST_LOG` overrides the level (default
+//! `info`).
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +13,8 @@ pub fn init() {
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if in_lambda || std::env::var("LOG_FORMAT").as_deref() == Ok("json") {
         builder
             .json()

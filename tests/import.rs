@@ -118,6 +118,9 @@ async fn env(name: &str, rules: &str, sim: SimulatorConfig) -> Env {
 
 fn opts() -> ImportOptions {
     ImportOptions {
+        // all-columns.csv makes an Administrator; refusing one by default
+        // has a test of its own.
+        allow_admin_roles: true,
         backoff: (Duration::from_millis(20), Duration::from_millis(200)),
         retry_budget: Duration::from_secs(30),
         ..ImportOptions::default()
@@ -366,7 +369,18 @@ async fn every_error_class_is_reported_per_row_and_nothing_is_written() {
         "{:?}",
         lines[8]
     );
-    assert!(lines[9].message.contains("row 1"), "{:?}", lines[9]);
+    // Both rows of a duplicate are refused, each naming the other.
+    assert!(lines[9].message.contains("row 4"), "{:?}", lines[9]);
+    assert!(
+        lines[3].message.contains("duplicate_username") && lines[3].message.contains("row 10"),
+        "{:?}",
+        lines[3]
+    );
+    assert!(
+        lines[4].message.contains("duplicate_email") && lines[4].message.contains("row 11"),
+        "{:?}",
+        lines[4]
+    );
     assert!(
         lines[13].message.contains("did you mean \"creatorUT\""),
         "{:?}",
@@ -395,7 +409,21 @@ async fn header_errors_name_the_header_and_refuse_the_file() {
     let e = env("headers", RULES, sim_config()).await;
     let (s, lines) = e.import(&fixture("unknown-header.csv"), &opts()).await;
     assert_eq!(s.exit_code(), 2);
-    assert!(lines.is_empty());
+    // Issue 13: the result file says why, one line per header problem, as
+    // row 0 (the header line).
+    let got: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|l| (l.row, l.outcome.as_str(), l.username.as_str()))
+        .collect();
+    assert_eq!(got, [(0, outcome::ERROR, ""), (0, outcome::ERROR, "")]);
+    assert!(
+        lines[0].message.starts_with("unknown_header: ") && lines[0].message.contains("nickname"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].message.contains("did you mean \"role\""),
+        "{lines:#?}"
+    );
     let errs: Vec<_> = s
         .header_errors
         .iter()
@@ -440,6 +468,187 @@ async fn a_dry_run_writes_the_plan_and_nothing_else() {
     assert!(e.sim.members().is_empty());
     assert_eq!(e.used("acme").await + e.used("acme-creators").await, 0);
     assert_eq!(e.sim.request_count("invite"), 0);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a refused row's cells reach the result file neutralised
+/// (OWASP CSV injection): a spreadsheet opening it runs no formula.
+#[tokio::test]
+async fn cells_starting_like_a_formula_are_neutralised_in_the_result_file() {
+    let e = env("injection", RULES, sim_config()).await;
+    let file = e.write(
+        "formula.csv",
+        "username,email\n\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",f1@acme.org\n@SUM(1+1),f2@acme.org\n-2+3_user,f3@acme.org\n+cmd_user,f4@acme.org\n",
+    );
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 2, "{lines:#?}");
+    assert!(all(&lines, outcome::ERROR), "{lines:#?}");
+    let usernames: Vec<&str> = lines.iter().map(|l| l.username.as_str()).collect();
+    assert_eq!(
+        usernames,
+        [
+            "'=HYPERLINK(\"http://evil.example\",\"x\")",
+            "'@SUM(1+1)",
+            "'-2+3_user",
+            "'+cmd_user"
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.message.starts_with("invalid_username")),
+        "{lines:#?}"
+    );
+    assert!(e.sim.members().is_empty());
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a blank line is reported as a skipped row, so the rows after
+/// it keep the numbers a spreadsheet shows.
+#[tokio::test]
+async fn a_blank_line_is_a_skipped_row_and_later_rows_keep_their_numbers() {
+    let e = env("blank", RULES, sim_config()).await;
+    let file = e.write(
+        "blank.csv",
+        "username,email\nrow_one_acme,one@acme.org\n\nbad,two@acme.org\n\r\nrow_five_acme,five@acme.org\n",
+    );
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 2, "{lines:#?}");
+    let got: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|l| (l.row, l.outcome.as_str(), l.username.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, outcome::SKIPPED, "row_one_acme"),
+            (2, outcome::SKIPPED, ""),
+            (3, outcome::ERROR, "bad"),
+            (4, outcome::SKIPPED, ""),
+            (5, outcome::SKIPPED, "row_five_acme"),
+        ]
+    );
+    assert_eq!(lines[1].message, "empty row");
+    assert_eq!(s.validation.empty, 2);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a username or e-mail on two rows refuses both rows (not only
+/// the second), each naming the other; --partial creates neither.
+#[tokio::test]
+async fn both_rows_of_a_duplicate_are_refused_even_with_partial() {
+    let e = env("dups", RULES, sim_config()).await;
+    let file = e.write(
+        "dups.csv",
+        "username,email\ntwice_acme,a@acme.org\nonce_acme,b@acme.org\ntwice_acme,c@acme.org\nmail_one_acme,same@acme.org\nmail_two_acme,SAME@acme.org\n",
+    );
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                partial: true,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 1, "{lines:#?}");
+    let got: Vec<(u64, &str, &str)> = lines
+        .iter()
+        .map(|l| {
+            let m = if l.outcome == outcome::ERROR {
+                l.message.as_str()
+            } else {
+                ""
+            };
+            (l.row, l.outcome.as_str(), m)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                1,
+                outcome::ERROR,
+                "duplicate_username: username \"twice_acme\" is also on row 3"
+            ),
+            (2, outcome::CREATED, ""),
+            (
+                3,
+                outcome::ERROR,
+                "duplicate_username: username \"twice_acme\" is also on row 1"
+            ),
+            (
+                4,
+                outcome::ERROR,
+                "duplicate_email: e-mail \"same@acme.org\" is also on row 5"
+            ),
+            (
+                5,
+                outcome::ERROR,
+                "duplicate_email: e-mail \"same@acme.org\" is also on row 4"
+            ),
+        ],
+        "{lines:#?}"
+    );
+    let members: Vec<String> = e.sim.members().into_iter().map(|m| m.username).collect();
+    assert_eq!(members, ["once_acme"]);
+    assert_eq!(e.used("acme").await, 1);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a file cannot make an administrator unless the run says so
+/// (`allow_admin_roles`: `--allow-admin-roles`, `IMPORT_ALLOW_ADMIN_ROLES`):
+/// by default the row is refused with a stable code and nothing is written.
+#[tokio::test]
+async fn an_administrator_row_is_refused_unless_the_run_allows_it() {
+    let e = env("admins", RULES, sim_config()).await;
+    let file = fixture("all-columns.csv");
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                allow_admin_roles: false,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 2, "{lines:#?}");
+    let refused: Vec<(u64, &str)> = lines
+        .iter()
+        .filter(|l| l.outcome == outcome::ERROR)
+        .map(|l| (l.row, l.username.as_str()))
+        .collect();
+    assert_eq!(refused, [(4, "dee_admin")], "{lines:#?}");
+    assert!(
+        lines[3].message.starts_with("admin_role_not_allowed: "),
+        "{:?}",
+        lines[3]
+    );
+    assert!(e.sim.members().is_empty(), "nothing was written");
+
+    // With --partial the other rows are imported, the administrator is not.
+    let (s, lines) = e
+        .import(
+            &file,
+            &ImportOptions {
+                allow_admin_roles: false,
+                partial: true,
+                ..opts()
+            },
+        )
+        .await;
+    assert_eq!(s.exit_code(), 1, "{lines:#?}");
+    assert_eq!(e.sim.members().len(), 5);
+    assert!(e.sim.member("dee_admin").is_none());
+    assert!(
+        e.sim.members().iter().all(|m| m.role != "org_admin"),
+        "no administrator made"
+    );
+
+    // Allowed explicitly: created, then promoted.
+    let (s, lines) = e.import(&file, &opts()).await;
+    assert_eq!(s.exit_code(), 0, "{lines:#?}");
+    assert_eq!(e.sim.member("dee_admin").unwrap().role, "org_admin");
     std::fs::remove_dir_all(&e.dir).ok();
 }
 
@@ -868,18 +1077,170 @@ async fn the_command_prints_the_plan_and_exits_with_the_documented_codes() {
     std::fs::copy(fixture("all-columns.csv"), &good).unwrap();
     let mut args = base(&good);
     args.push("--dry-run".into());
+    // all-columns.csv makes an Administrator: refused unless allowed.
+    let (code, out) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("admin_role_not_allowed"), "{out}");
+    args.push("--allow-admin-roles".into());
     let (code, out) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("create"), "{out}");
     assert!(out.contains("Dry run: nothing was written."), "{out}");
     assert!(e.sim.members().is_empty());
 
-    let args = base(&good);
+    let mut args = base(&good);
+    args.push("--allow-admin-roles".into());
     let (code, out) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("created 6"), "{out}");
     assert_eq!(e.sim.members().len(), 6);
     std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: a header error is a clear error, exit 2, and the command names
+/// the result file, which says why.
+#[tokio::test]
+async fn the_command_reports_a_header_error_and_names_the_result_file() {
+    let e = env("cli-header", RULES, sim_config()).await;
+    let rules = e.write("rules.toml", RULES);
+    let file = e.dir.join("headers.csv");
+    std::fs::copy(fixture("unknown-header.csv"), &file).unwrap();
+    let store = format!("sqlite:{}", e.dir.join("cli.db").display());
+    let (code, out) = cli(&[
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        rules.to_str().unwrap(),
+        "--store",
+        &store,
+        "--portal",
+        &e.sim.base_url(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the header line cannot be used: nothing was written"),
+        "{out}"
+    );
+    assert!(out.contains("unknown_header"), "{out}");
+    let report = e.dir.join("headers.result.csv");
+    assert!(
+        out.contains(&format!("Result file: {}", report.display())),
+        "{out}"
+    );
+    let lines = read_results(&report);
+    assert!(
+        !lines.is_empty()
+            && lines
+                .iter()
+                .all(|l| l.row == 0 && l.outcome == outcome::ERROR),
+        "{lines:#?}"
+    );
+    assert!(e.sim.members().is_empty());
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: the plan's summary is printed once validated, before the
+/// writes start, not after them.
+#[tokio::test]
+async fn the_command_prints_the_plan_summary_before_writing() {
+    let e = env("cli-plan", RULES, sim_config()).await;
+    let rules = e.write("rules.toml", RULES);
+    let file = e.write(
+        "plan.csv",
+        "username,email\nplan_one_acme,p1@acme.org\nplan_two_acme,p2@acme.org\n",
+    );
+    let store = format!("sqlite:{}", e.dir.join("cli.db").display());
+    let (code, out) = cli(&[
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        rules.to_str().unwrap(),
+        "--store",
+        &store,
+        "--portal",
+        &e.sim.base_url(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}");
+    let at = |needle: &str| {
+        out.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {out}"))
+    };
+    assert!(at("Plan for 2 rows") < at("Writing 2 rows"), "{out}");
+    assert!(at("pool acme: 20 seats") < at("Writing 2 rows"), "{out}");
+    assert!(at("Writing 2 rows") < at("created 2"), "{out}");
+    assert_eq!(out.matches("Plan for").count(), 1, "{out}");
+    assert_eq!(e.sim.members().len(), 2);
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: logs written to a stderr that is not a terminal (a file, a
+/// pipe, CI) carry no ANSI colour codes.
+#[tokio::test]
+async fn logs_to_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
+    let e = env("cli-ansi", RULES, sim_config()).await;
+    let rules = e.write("rules.toml", RULES);
+    let file = e.write("ansi.csv", "username,email\nansi_one_acme,a1@acme.org\n");
+    let store = format!("sqlite:{}", e.dir.join("cli.db").display());
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "import",
+            file.to_str().unwrap(),
+            "--config",
+            rules.to_str().unwrap(),
+            "--store",
+            &store,
+            "--portal",
+            &e.sim.base_url(),
+        ])
+        .env("ARCGIS_USERNAME", ADMIN)
+        .env("ARCGIS_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "debug")
+        .env_remove("LOG_FORMAT")
+        .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("DEBUG"), "logs were written: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
+    std::fs::remove_dir_all(&e.dir).ok();
+}
+
+/// Issue 13: an import against the built-in simulator (the default
+/// `--portal`), whose members vanish with the command, keeps its seats in
+/// a throw-away store: the named store is left alone, says so, and the
+/// same file runs again.
+#[tokio::test]
+async fn an_import_against_the_built_in_simulator_leaves_the_store_alone() {
+    let dir = scratch("cli-sim");
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let file = dir.join("sim.csv");
+    std::fs::write(&file, "username,email\nsim_one_acme,s1@acme.org\n").unwrap();
+    let db = dir.join("real.db");
+    let store = format!("sqlite:{}", db.display());
+    let args = [
+        "import",
+        file.to_str().unwrap(),
+        "--config",
+        rules.to_str().unwrap(),
+        "--store",
+        &store,
+        "--portal",
+        "simulator",
+    ];
+    for run in 0..2 {
+        let (code, out) = cli(&args).await;
+        assert_eq!(code, 0, "run {run}: {out}");
+        assert!(out.contains("created 1"), "run {run}: {out}");
+        assert!(out.contains("throw-away"), "run {run}: {out}");
+        assert!(out.contains(&store), "names the store left alone: {out}");
+    }
+    assert!(!db.exists(), "the named store was not written");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

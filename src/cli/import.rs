@@ -25,9 +25,13 @@ use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::simulator::RunningSimulator;
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
+use crate::seats::memory::MemoryLedger;
 use crate::seats::sqlite::SqliteLedger;
 use crate::startup;
 use crate::startup::local::{Store, simulated_portal};
+
+/// `--portal simulator`: the built-in, empty simulated organization.
+const SIMULATOR: &str = "simulator";
 
 /// Arguments of `import`.
 #[derive(Debug, Args)]
@@ -39,13 +43,15 @@ pub struct ImportArgs {
     /// The rules file (pools).
     #[arg(long, short, default_value = "config/rules.toml", env = "RULES_PATH")]
     pub config: PathBuf,
-    /// Where seats are kept: `sqlite:<file>` or `dynamodb:<table>`.
+    /// Where seats are kept: `sqlite:<file>` or `dynamodb:<table>` (not
+    /// used with `--portal simulator`).
     #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
     pub store: String,
     /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
     #[arg(long, env = "DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
-    /// `simulator` (an empty simulated organization, to try a file out) or
+    /// `simulator` (an empty simulated organization, to try a file out:
+    /// its seats go to a throw-away store in memory, never to --store) or
     /// your organization's URL; a real portal takes the administrator's
     /// credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD (or
     /// ARCGIS_PASSWORD_FILE).
@@ -61,6 +67,11 @@ pub struct ImportArgs {
     /// Put every new member in this pool instead of asking the rules.
     #[arg(long)]
     pub pool: Option<String>,
+    /// Let rows create or promote organization administrators (`role`
+    /// Administrator, `roleid` org_admin, a custom role whose name says
+    /// admin); without it such rows are refused (`admin_role_not_allowed`).
+    #[arg(long)]
+    pub allow_admin_roles: bool,
     /// Rows written at the same time.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -102,6 +113,7 @@ async fn import(a: ImportArgs) -> Result<u8> {
         dry_run: a.dry_run,
         partial: a.partial,
         pool: a.pool.clone(),
+        allow_admin_roles: a.allow_admin_roles,
         concurrency: usize::from(a.concurrency),
         retry_budget: Duration::from_secs(a.retry_budget_secs),
         workflow: WorkflowSettings::default(),
@@ -114,19 +126,38 @@ async fn import(a: ImportArgs) -> Result<u8> {
     } else {
         Some(lock_file(&a.file)?)
     };
-    let observer = Arc::new(Printer::new(a.verbose));
+    let observer = Arc::new(Printer::new(a.verbose, rules.clone()));
     let (portal, _sim) = portal(&a.portal, &rules, &opts.workflow, &opts.ids).await?;
-    println!(
-        "Importing {} (store {}, portal {})",
-        a.file.display(),
-        a.store,
-        if a.portal == "simulator" {
-            "simulator (built in, empty)"
-        } else {
-            &a.portal
-        }
-    );
-    let summary =
+    let summary = if a.portal == SIMULATOR {
+        // The built-in simulator's members vanish when the command ends: a
+        // seat kept in a lasting store would outlive its member and refuse
+        // the next run of the file (`already_member`). Its seats go to a
+        // throw-away store in memory instead, whatever --store says.
+        println!(
+            "Importing {} (portal simulator (built in, empty); store: a throw-away one in memory)",
+            a.file.display()
+        );
+        println!(
+            "The built-in simulator forgets its members when the command ends, so its seats go to a throw-away store, not to {}: nothing lasts. Name your organization with --portal URL to import for real.",
+            a.store
+        );
+        go(
+            Arc::new(MemoryLedger::new()),
+            portal,
+            &rules,
+            &a.file,
+            &report,
+            &opts,
+            observer.clone(),
+        )
+        .await?
+    } else {
+        println!(
+            "Importing {} (store {}, portal {})",
+            a.file.display(),
+            a.store,
+            a.portal
+        );
         match Store::parse(&a.store, a.dynamodb_endpoint.clone()).map_err(|e| anyhow!("{e}"))? {
             Store::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -159,9 +190,10 @@ async fn import(a: ImportArgs) -> Result<u8> {
                 )
                 .await?
             }
-        };
+        }
+    };
     observer.finish_bar();
-    print_summary(&summary, &rules, &opts, observer.elapsed());
+    print_summary(&summary, &opts, observer.elapsed());
     Ok(summary.exit_code())
 }
 
@@ -194,7 +226,7 @@ async fn portal(
     workflow: &WorkflowSettings,
     ids: &Ids,
 ) -> Result<(ArcGisPortal, Option<RunningSimulator>)> {
-    if choice != "simulator" {
+    if choice != SIMULATOR {
         let url = normalise_portal_url(choice).map_err(|e| anyhow!("{e}"))?;
         let secrets = Secrets::load(&SecretsSource::Environment)
             .await
@@ -249,6 +281,8 @@ const MAX_PRINTED_ERRORS: u64 = 50;
 /// seconds otherwise.
 struct Printer {
     verbose: bool,
+    /// The rules (each pool's seats, in the plan's summary).
+    rules: Rules,
     started: Instant,
     printed_errors: AtomicU64,
     planned: AtomicU64,
@@ -259,9 +293,10 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(verbose: bool) -> Self {
+    fn new(verbose: bool, rules: Rules) -> Self {
         Printer {
             verbose,
+            rules,
             started: Instant::now(),
             printed_errors: AtomicU64::new(0),
             planned: AtomicU64::new(0),
@@ -307,6 +342,10 @@ impl Observer for Printer {
         }
     }
 
+    fn validated(&self, s: &ImportSummary) {
+        print_plan(s, &self.rules);
+    }
+
     fn start(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
         if std::io::stdout().is_terminal() {
@@ -350,14 +389,9 @@ impl Observer for Printer {
     }
 }
 
-fn print_summary(s: &ImportSummary, rules: &Rules, opts: &ImportOptions, elapsed: Duration) {
-    for e in &s.header_errors {
-        println!("header  {}: {}", e.code, e.message);
-    }
-    if !s.header_errors.is_empty() {
-        println!("The file cannot be imported; nothing was written.");
-        return;
-    }
+/// The plan's summary, once the file is validated and before anything is
+/// written.
+fn print_plan(s: &ImportSummary, rules: &Rules) {
     let v = &s.validation;
     if s.settled.confirmed + s.settled.released > 0 {
         println!(
@@ -397,6 +431,24 @@ fn print_summary(s: &ImportSummary, rules: &Rules, opts: &ImportOptions, elapsed
             }
         );
     }
+}
+
+/// How the import ended, and where the result file is.
+fn print_summary(s: &ImportSummary, opts: &ImportOptions, elapsed: Duration) {
+    if !s.header_errors.is_empty() {
+        println!(
+            "Error: the file cannot be imported, the header line cannot be used: nothing was written."
+        );
+        for e in &s.header_errors {
+            println!("header  {}: {}", e.code, e.message);
+        }
+        println!(
+            "Result file: {} (row 0 = the header line)",
+            s.report.display()
+        );
+        return;
+    }
+    let v = &s.validation;
     if opts.dry_run {
         println!("Dry run: nothing was written.");
     } else if !s.wrote {

@@ -21,8 +21,9 @@
 //!    row order ([`report`]).
 //!
 //! Row numbers are 1-based **data rows**: row 1 is the first record after
-//! the header. (They equal line numbers minus one unless a quoted cell holds
-//! a line break.)
+//! the header, and a blank line is a row (an empty one, `skipped`), so row
+//! N is the row a spreadsheet shows as N + 1. (They equal line numbers
+//! minus one unless a quoted cell holds a line break.)
 
 pub mod execute;
 pub mod layout;
@@ -52,7 +53,7 @@ use layout::HeaderError;
 use org::{OrgView, SeatView};
 use plan::{Action, Context, RowPlan};
 use report::{Counts, Observer, ResultWriter, RowResult, outcome};
-use validate::{Records, Validation, Validator};
+use validate::{Duplicates, Records, Validation, Validator};
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -64,6 +65,11 @@ pub struct ImportOptions {
     pub partial: bool,
     /// Put every new member in this pool instead of asking the rules.
     pub pool: Option<String>,
+    /// Let rows create or promote organization administrators (`role` or
+    /// `roleid` naming an administrator role); off, such rows are refused
+    /// `admin_role_not_allowed`. (`--allow-admin-roles`;
+    /// `IMPORT_ALLOW_ADMIN_ROLES=true` for the import function.)
+    pub allow_admin_roles: bool,
     /// Rows written at the same time.
     pub concurrency: usize,
     /// How long one row keeps retrying while the portal is unavailable
@@ -85,6 +91,7 @@ impl Default for ImportOptions {
             dry_run: false,
             partial: false,
             pool: None,
+            allow_admin_roles: false,
             concurrency: 8,
             retry_budget: Duration::from_secs(15 * 60),
             backoff: (Duration::from_millis(500), Duration::from_secs(30)),
@@ -196,10 +203,14 @@ pub async fn run<L: SeatLedger, P: Portal>(
     let layout = match validate::read_layout(&mut reader) {
         Ok(l) => l,
         Err(errors) => {
-            summary.header_errors = errors;
+            // The result file says why (row 0: the header line).
             ResultWriter::create(report)
-                .and_then(ResultWriter::finish)
+                .and_then(|mut w| {
+                    w.header_errors(&errors)?;
+                    w.finish()
+                })
                 .map_err(io(report))?;
+            summary.header_errors = errors;
             return Ok(summary);
         }
     };
@@ -234,7 +245,8 @@ pub async fn run<L: SeatLedger, P: Portal>(
             opts.pool.as_deref(),
             file_hash.clone(),
         )
-        .map_err(ImportError::Options)?,
+        .map_err(ImportError::Options)?
+        .with_admin_roles(opts.allow_admin_roles),
     );
 
     // Pass 1: validate. A dry run writes the plan as its result file.
@@ -270,6 +282,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
         .await
         .map_err(|e| ImportError::Internal(format!("validation task failed: {e}")))??
     };
+    observer.validated(&summary);
     if opts.dry_run {
         summary.results = plan_counts(&summary.validation);
         return Ok(summary);
@@ -415,8 +428,9 @@ enum Work {
     Do(u64, Action),
 }
 
-/// Reads the file once, streaming, and hands every planned row (empty rows
-/// as `skipped`) to `each`, in order. Deterministic: the same file against
+/// Reads the file, streaming (a first read for the duplicates, then the
+/// planning one), and hands every planned row (empty rows as `skipped`) to
+/// `each`, in order. Deterministic: the same file against
 /// the same context gives the same plans, which is what lets the writing
 /// pass re-read the file instead of keeping the plan in memory.
 pub fn validation_pass(
@@ -424,13 +438,19 @@ pub fn validation_pass(
     input: &Path,
     mut each: impl FnMut(RowPlan) -> std::io::Result<()>,
 ) -> std::io::Result<Validation> {
-    let mut reader = validate::open(input)?;
-    let width = reader
-        .byte_headers()
-        .map(|h| h.len())
-        .map_err(std::io::Error::other)?;
-    let mut v = Validator::new(ctx);
-    for item in Records::new(reader, width) {
+    let records = || -> std::io::Result<_> {
+        let mut reader = validate::open(input)?;
+        let width = reader
+            .byte_headers()
+            .map(|h| h.len())
+            .map_err(std::io::Error::other)?;
+        Ok(Records::new(reader, width))
+    };
+    // A first read finds the duplicates, so the first row of one is
+    // refused too.
+    let duplicates = Duplicates::scan(&ctx.layout, records()?).map_err(std::io::Error::other)?;
+    let mut v = Validator::new(ctx, duplicates);
+    for item in records()? {
         let (row, record) = item.map_err(std::io::Error::other)?;
         each(v.check(row, record))?;
     }

@@ -220,6 +220,9 @@ pub struct Context {
     forced_pool: Option<String>,
     /// Short hash of the file's content, for delivery keys.
     pub file_hash: String,
+    /// Rows may create or promote administrators
+    /// ([`ImportOptions::allow_admin_roles`](super::ImportOptions::allow_admin_roles)).
+    allow_admin_roles: bool,
 }
 
 impl Context {
@@ -264,7 +267,15 @@ impl Context {
                 .collect(),
             forced_pool: forced_pool.map(str::to_string),
             file_hash,
+            allow_admin_roles: false,
         })
+    }
+
+    /// Lets rows create or promote organization administrators (refused by
+    /// default: `admin_role_not_allowed`).
+    pub fn with_admin_roles(mut self, allow: bool) -> Self {
+        self.allow_admin_roles = allow;
+        self
     }
 
     /// The policy new members go through.
@@ -343,6 +354,9 @@ impl Context {
             )]
         })?;
         let mut errors = Vec::new();
+        if let Some(asked) = &spec.role {
+            errors.extend(self.admin_refused(asked));
+        }
         let role = spec.role.clone().unwrap_or_else(|| grant.role.clone());
         let user_type = spec
             .user_type
@@ -466,6 +480,9 @@ impl Context {
         let old_role = m.role.clone().unwrap_or_default();
         let old_type = m.user_type.clone().unwrap_or_default();
         let role = spec.role.clone().filter(|r| *r != old_role);
+        if let Some(refused) = role.as_deref().and_then(|r| self.admin_refused(r)) {
+            return Err(vec![refused]);
+        }
         let user_type = spec.user_type.clone().filter(|t| *t != old_type);
         if role.is_some() {
             fields.push("role");
@@ -556,6 +573,23 @@ impl Context {
         })))
     }
 
+    /// A row asking for an administrator role (`org_admin`, or a custom
+    /// role whose name says admin: the role's privileges are not read), when
+    /// the run does not allow it: a file in the import bucket must not be
+    /// able to make organization administrators.
+    fn admin_refused(&self, role: &str) -> Option<RowError> {
+        if self.allow_admin_roles || !is_admin_role(&self.org, role) {
+            return None;
+        }
+        Some(RowError::new(
+            "admin_role_not_allowed",
+            format!(
+                "role {} makes an organization administrator: an import gives administrator roles only when run with --allow-admin-roles (IMPORT_ALLOW_ADMIN_ROLES=true for the import function)",
+                self.org.role_label(role)
+            ),
+        ))
+    }
+
     /// Where the member's seat must be once their user type is `new_type`.
     fn seat_change(
         &self,
@@ -644,6 +678,18 @@ pub fn role_goes_first(old_role: &str, old_type: &str, new_role: &str, new_type:
         (false, true) => false,
         _ => compat::role_rank(new_role) < compat::role_rank(old_role),
     }
+}
+
+/// Whether a role id is an administrator role: the built-in
+/// Administrator (`org_admin`), or a custom role whose name says so
+/// ("admin" in any case; custom roles built on the Administrator template
+/// usually are, and the listing does not carry their privileges).
+pub fn is_admin_role(org: &OrgView, role_id: &str) -> bool {
+    role_id == "org_admin"
+        || org
+            .role_label(role_id)
+            .to_ascii_lowercase()
+            .contains("admin")
 }
 
 fn incompatible(org: &OrgView, role: &str, user_type: &str) -> RowError {
@@ -759,6 +805,107 @@ mod tests {
 
     fn row(cells: &[&str]) -> StringRecord {
         StringRecord::from(cells.to_vec())
+    }
+
+    /// Issue 13: a file cannot make an administrator (create one, or
+    /// promote a member) unless the run allows it explicitly.
+    #[test]
+    fn administrator_roles_are_refused_unless_the_run_allows_them() {
+        let m = Member {
+            username: "Ana_Acme".into(),
+            email: Some("ana@acme.org".into()),
+            org_id: Some("ORG".into()),
+            role: Some("org_publisher".into()),
+            user_type: Some("creatorUT".into()),
+            ..Member::default()
+        };
+        let header = ["username", "email", "role", "roleid", "userLicenseTypeId"];
+        let mut refused = ctx(&header, vec![m.clone()]);
+        refused.org = OrgView::new(
+            "ORG".into(),
+            vec![m.clone()],
+            [
+                ("org_admin", "Administrator"),
+                ("org_publisher", "Publisher"),
+                ("iAAAAAAAAAAAAAAA", "Viewer"),
+                ("cUsToMaDmInRoLe1", "GIS Admins"),
+            ]
+            .map(|(id, name)| Role {
+                id: id.into(),
+                name: name.into(),
+            })
+            .to_vec(),
+            vec![],
+        );
+        let codes = |c: &Context, cells: &[&str]| match c.plan(1, &row(cells)).action {
+            Ok(Action::Create(cr)) => format!("create {}", cr.promote_to_admin),
+            Ok(Action::Update(u)) => format!("update {:?}", u.role),
+            Ok(other) => format!("{other:?}"),
+            Err(e) => e.iter().map(|e| e.code).collect::<Vec<_>>().join(","),
+        };
+        let rows: [&[&str]; 5] = [
+            &["new_admin", "n@acme.org", "Administrator", "", "creatorUT"],
+            &["new_admin", "n@acme.org", "", "org_admin", "creatorUT"],
+            &["new_admin", "n@acme.org", "GIS Admins", "", "creatorUT"],
+            &["ana_acme", "ana@acme.org", "Administrator", "", ""],
+            &["new_viewer", "v@acme.org", "Viewer", "", ""],
+        ];
+        let got: Vec<String> = rows.iter().map(|r| codes(&refused, r)).collect();
+        assert_eq!(
+            got,
+            [
+                "admin_role_not_allowed",
+                "admin_role_not_allowed",
+                "admin_role_not_allowed",
+                "admin_role_not_allowed",
+                "create false",
+            ]
+        );
+        let msg = refused.plan(1, &row(rows[0])).action.unwrap_err()[0]
+            .message
+            .clone();
+        assert!(
+            msg.contains("--allow-admin-roles") && msg.contains("IMPORT_ALLOW_ADMIN_ROLES"),
+            "{msg}"
+        );
+        // An existing administrator named as one changes nothing.
+        let admin = Member {
+            role: Some("org_admin".into()),
+            ..m.clone()
+        };
+        let mut same = ctx(&header, vec![admin.clone()]);
+        same.org = OrgView::new(
+            "ORG".into(),
+            vec![admin],
+            vec![Role {
+                id: "org_admin".into(),
+                name: "Administrator".into(),
+            }],
+            vec![],
+        );
+        assert_eq!(
+            codes(
+                &same,
+                &["ana_acme", "ana@acme.org", "Administrator", "", ""]
+            ),
+            "Unchanged { username: \"Ana_Acme\" }"
+        );
+
+        let allowed = Context {
+            allow_admin_roles: true,
+            ..refused
+        };
+        let got: Vec<String> = rows.iter().map(|r| codes(&allowed, r)).collect();
+        assert_eq!(
+            got,
+            [
+                "create true",
+                "create true",
+                "create false",
+                "update Some(\"org_admin\")",
+                "create false",
+            ]
+        );
     }
 
     #[test]

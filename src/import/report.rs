@@ -1,12 +1,18 @@
 //! The result file (`row,outcome,username,message`, one line per data row,
-//! in file order) and the counts the command prints and turns into an exit
+//! in file order; or, when the header line is unusable, one line per header
+//! problem as row 0) and the counts the command prints and turns into an exit
 //! code.
+//!
+//! Every cell is written through [`neutralise`]: a cell a spreadsheet would
+//! read as a formula gets a leading single quote (OWASP, CSV injection), so
+//! a refused row's username cannot run in the administrator's spreadsheet.
 //!
 //! Rows finish out of order under concurrency; [`ResultWriter`] holds the
 //! early ones until the rows before them are done, so the file is written
 //! as it goes, in order, and holds at most the rows in flight plus those
 //! finished behind a slow one.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -110,6 +116,17 @@ pub fn default_report_path(input: &Path) -> PathBuf {
     input.with_file_name(format!("{stem}.result.csv"))
 }
 
+/// A cell as the result file writes it: one that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return (which a spreadsheet may run as a
+/// formula) gets a leading single quote, as OWASP advises against CSV
+/// injection; any other cell is written as is.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
 /// Writes result lines in row order as rows finish.
 pub struct ResultWriter {
     out: csv::Writer<BufWriter<File>>,
@@ -141,13 +158,12 @@ impl ResultWriter {
         self.pending.insert(r.row, r);
         while let Some(r) = self.pending.remove(&self.next) {
             self.counts.add(r.outcome);
+            let row = r.row.to_string();
             self.out
-                .write_record([
-                    r.row.to_string().as_str(),
-                    r.outcome,
-                    &r.username,
-                    &r.message,
-                ])
+                .write_record(
+                    [row.as_str(), r.outcome, &r.username, &r.message]
+                        .map(|cell| neutralise(cell).into_owned()),
+                )
                 .map_err(std::io::Error::other)?;
             self.next += 1;
             self.since_flush += 1;
@@ -157,6 +173,21 @@ impl ResultWriter {
         if self.since_flush >= 256 {
             self.out.flush()?;
             self.since_flush = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes why the file cannot be imported at all: one `error` line per
+    /// header problem, as row 0 (the header line), the message starting
+    /// with the code. Not counted as rows.
+    pub fn header_errors(&mut self, errors: &[super::layout::HeaderError]) -> std::io::Result<()> {
+        for e in errors {
+            let message = format!("{}: {}", e.code, e.message);
+            self.out
+                .write_record(
+                    ["0", outcome::ERROR, "", &message].map(|cell| neutralise(cell).into_owned()),
+                )
+                .map_err(std::io::Error::other)?;
         }
         Ok(())
     }
@@ -189,6 +220,10 @@ pub trait Observer: Send + Sync {
     /// A row planned by the validation pass (outcome and message as in the
     /// dry-run result file).
     fn planned(&self, _row: &RowResult) {}
+    /// The validation pass is done (the plan's totals are in
+    /// `summary.validation`); called before anything is written, and in a
+    /// dry run too.
+    fn validated(&self, _summary: &super::ImportSummary) {}
     /// Writing starts; `total` rows will be reported.
     fn start(&self, _total: u64) {}
     /// A row finished.
@@ -203,3 +238,51 @@ pub trait Observer: Send + Sync {
 pub struct Quiet;
 
 impl Observer for Quiet {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13: a cell a spreadsheet would run as a formula (OWASP CSV
+    /// injection: `=`, `+`, `-`, `@`, tab, carriage return first) is
+    /// written with a leading single quote, in every cell.
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_get_a_leading_quote() {
+        let dir = std::env::temp_dir().join(format!(
+            "asb-report-injection-{}-{}",
+            std::process::id(),
+            crate::clock::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.csv");
+        let mut w = ResultWriter::create(&path).unwrap();
+        for (row, username, message) in [
+            (1, "=HYPERLINK(\"http://x\",\"y\")", "-2+3"),
+            (2, "+cmd", "@SUM(A1)"),
+            (3, "\tx", "\rx"),
+            (4, "ana_acme", "invalid_username: username \"=1\""),
+            (5, "", ""),
+        ] {
+            w.push(RowResult::new(row, outcome::ERROR, username, message))
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let rows: Vec<Vec<String>> = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        let cells = |i: usize| (rows[i][2].as_str(), rows[i][3].as_str());
+        assert_eq!(cells(0), ("'=HYPERLINK(\"http://x\",\"y\")", "'-2+3"));
+        assert_eq!(cells(1), ("'+cmd", "'@SUM(A1)"));
+        assert_eq!(cells(2), ("'\tx", "'\rx"));
+        assert_eq!(
+            cells(3),
+            ("ana_acme", "invalid_username: username \"=1\""),
+            "only the first character counts"
+        );
+        assert_eq!(cells(4), ("", ""));
+        assert!(rows.iter().all(|r| !r[0].starts_with('\'')));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

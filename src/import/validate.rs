@@ -1,11 +1,12 @@
 //! The validation pass: reads the file once, streaming (a `csv::Reader` over
 //! a `BufReader`, one record at a time), plans every row and adds the checks
-//! that span rows: duplicate usernames and e-mail addresses (kept as 64-bit
-//! hashes of the lower-cased values, not as strings) and the new seats each
-//! pool can still give. Nothing is written to the portal or the ledger.
+//! that span rows: duplicate usernames and e-mail addresses (found by a
+//! first read of the file, [`Duplicates`], kept as 64-bit hashes of the
+//! lower-cased values, not as strings; every row of a duplicate is refused)
+//! and the new seats each pool can still give. Nothing is written to the portal or the ledger.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, Read};
@@ -16,22 +17,87 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::PoolId;
 
-use super::layout::{HeaderError, Layout};
+use super::layout::{Column, HeaderError, Layout};
 use super::plan::{Action, Context, RowPlan};
 use super::row::RowError;
 
 /// Opens a CSV reader the way both passes read the file.
-pub fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
+pub fn csv_reader<R: Read>(input: R) -> csv::Reader<Tracked<R>> {
     csv::ReaderBuilder::new()
         .has_headers(true)
         // Short rows are fine (missing cells are empty); long ones are
         // reported per row rather than failing the whole file.
         .flexible(true)
-        .from_reader(input)
+        .from_reader(Tracked::new(input))
+}
+
+/// The input under the CSV parser. The parser skips blank lines without a
+/// word; this keeps the bytes it has read but not yet passed (at most its
+/// buffer and the record being read), so [`Records`] can count the blank
+/// lines in front of each record and number rows as a spreadsheet does.
+pub struct Tracked<R> {
+    inner: R,
+    window: VecDeque<u8>,
+    /// File offset of `window[0]`.
+    base: u64,
+}
+
+impl<R> Tracked<R> {
+    fn new(inner: R) -> Self {
+        Tracked {
+            inner,
+            window: VecDeque::new(),
+            base: 0,
+        }
+    }
+
+    /// Drops the bytes before file offset `end` (the parser's position),
+    /// returning the blank lines they start with and whether they end with
+    /// `\r` (see [`leading_blank_lines`]).
+    fn pass_to(&mut self, end: u64, after_cr: bool) -> (u64, bool) {
+        let n = usize::try_from(end.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.window.len());
+        let found = leading_blank_lines(self.window.range(..n).copied(), after_cr);
+        let ends_cr = n > 0 && self.window.get(n - 1) == Some(&b'\r');
+        self.window.drain(..n);
+        self.base += n as u64;
+        (found, ends_cr)
+    }
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.window.extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The blank lines at the start of what the parser consumed for one record
+/// (it skips them before the record). `\r\n`, `\n` and `\r` each end one
+/// line, as for the parser; with `after_cr` (the previous record ended with
+/// `\r`), a first `\n` is that line's end, not a blank line.
+fn leading_blank_lines(consumed: impl Iterator<Item = u8>, after_cr: bool) -> u64 {
+    let mut bytes = consumed.peekable();
+    if after_cr {
+        bytes.next_if_eq(&b'\n');
+    }
+    let mut blanks = 0;
+    loop {
+        match bytes.next() {
+            Some(b'\r') => {
+                blanks += 1;
+                bytes.next_if_eq(&b'\n');
+            }
+            Some(b'\n') => blanks += 1,
+            _ => return blanks,
+        }
+    }
 }
 
 /// Opens the file, buffered.
-pub fn open(path: &Path) -> std::io::Result<csv::Reader<BufReader<File>>> {
+pub fn open(path: &Path) -> std::io::Result<csv::Reader<Tracked<BufReader<File>>>> {
     Ok(csv_reader(BufReader::with_capacity(
         64 * 1024,
         File::open(path)?,
@@ -80,29 +146,81 @@ pub fn file_hash(path: &Path) -> std::io::Result<String> {
 pub enum Record {
     /// A row with cells.
     Row(StringRecord),
-    /// Every cell empty (spreadsheets leave such rows behind): skipped.
+    /// A blank line, or every cell empty (spreadsheets leave such rows
+    /// behind): skipped.
     Empty,
     /// Not UTF-8, or more cells than headers.
     Bad(RowError),
 }
 
 /// Iterates the data records of a reader whose header was read, numbering
-/// them from 1. Stops at the end or at an I/O error (returned as `Err`).
+/// them from 1 as a spreadsheet shows them: a blank line (which the parser
+/// skips) is an [`Record::Empty`] row of its own; blank lines at the very
+/// end of the file are not rows. Stops at the end or at an I/O error
+/// (returned as `Err`).
 pub struct Records<R: Read> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Tracked<R>>,
     buf: ByteRecord,
     row: u64,
     width: usize,
+    /// Blank lines still to report before `held`.
+    blanks: u64,
+    /// The record read after those blank lines.
+    held: Option<Record>,
+    /// What the parser consumed last ended with `\r`.
+    after_cr: bool,
 }
 
 impl<R: Read> Records<R> {
     /// `width`: the number of header cells.
-    pub fn new(reader: csv::Reader<R>, width: usize) -> Self {
+    pub fn new(mut reader: csv::Reader<Tracked<R>>, width: usize) -> Self {
+        // The header (and any blank line before it) is behind us.
+        let end = reader.position().byte();
+        let (_, after_cr) = reader.get_mut().pass_to(end, false);
         Records {
             reader,
             buf: ByteRecord::new(),
             row: 0,
             width,
+            blanks: 0,
+            held: None,
+            after_cr,
+        }
+    }
+
+    /// Counts the blank lines the parser skipped before the record it just
+    /// read.
+    fn skipped_blank_lines(&mut self) -> u64 {
+        let end = self.reader.position().byte();
+        let (blanks, after_cr) = self.reader.get_mut().pass_to(end, self.after_cr);
+        self.after_cr = after_cr;
+        blanks
+    }
+
+    fn classify(&self) -> Record {
+        if self.buf.len() > self.width && self.buf.iter().skip(self.width).any(|c| !c.is_empty()) {
+            Record::Bad(RowError::new(
+                "invalid_row",
+                format!(
+                    "the row has {} cells but the header only {} (a comma outside quotes?)",
+                    self.buf.len(),
+                    self.width
+                ),
+            ))
+        } else if self
+            .buf
+            .iter()
+            .all(|c| c.iter().all(u8::is_ascii_whitespace))
+        {
+            Record::Empty
+        } else {
+            match StringRecord::from_byte_record(self.buf.clone()) {
+                Ok(r) => Record::Row(r),
+                Err(_) => Record::Bad(RowError::new(
+                    "invalid_encoding",
+                    "the row is not UTF-8 (save the file as CSV UTF-8)",
+                )),
+            }
         }
     }
 }
@@ -111,47 +229,22 @@ impl<R: Read> Iterator for Records<R> {
     type Item = Result<(u64, Record), csv::Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.reader.read_byte_record(&mut self.buf) {
-            Ok(false) => None,
-            Err(e) if e.is_io_error() => Some(Err(e)),
-            Err(e) => {
-                self.row += 1;
-                Some(Ok((
-                    self.row,
-                    Record::Bad(RowError::new("invalid_row", format!("unreadable: {e}"))),
-                )))
-            }
-            Ok(true) => {
-                self.row += 1;
-                let rec = if self.buf.len() > self.width
-                    && self.buf.iter().skip(self.width).any(|c| !c.is_empty())
-                {
-                    Record::Bad(RowError::new(
-                        "invalid_row",
-                        format!(
-                            "the row has {} cells but the header only {} (a comma outside quotes?)",
-                            self.buf.len(),
-                            self.width
-                        ),
-                    ))
-                } else if self
-                    .buf
-                    .iter()
-                    .all(|c| c.iter().all(u8::is_ascii_whitespace))
-                {
-                    Record::Empty
-                } else {
-                    match StringRecord::from_byte_record(self.buf.clone()) {
-                        Ok(r) => Record::Row(r),
-                        Err(_) => Record::Bad(RowError::new(
-                            "invalid_encoding",
-                            "the row is not UTF-8 (save the file as CSV UTF-8)",
-                        )),
-                    }
-                };
-                Some(Ok((self.row, rec)))
-            }
+        if self.held.is_none() {
+            let rec = match self.reader.read_byte_record(&mut self.buf) {
+                Ok(false) => return None,
+                Err(e) if e.is_io_error() => return Some(Err(e)),
+                Err(e) => Record::Bad(RowError::new("invalid_row", format!("unreadable: {e}"))),
+                Ok(true) => self.classify(),
+            };
+            self.blanks = self.skipped_blank_lines();
+            self.held = Some(rec);
         }
+        self.row += 1;
+        if self.blanks > 0 {
+            self.blanks -= 1;
+            return Some(Ok((self.row, Record::Empty)));
+        }
+        self.held.take().map(|rec| Ok((self.row, rec)))
     }
 }
 
@@ -195,11 +288,84 @@ impl Validation {
     }
 }
 
+/// Usernames and e-mail addresses that are on more than one row of the
+/// file, and those rows: found by a first read of the file, so the first
+/// row of a duplicate is refused too, not only the later ones. Kept as
+/// 64-bit hashes of the lower-cased values (only the duplicated ones stay
+/// once the read is done).
+#[derive(Debug, Clone, Default)]
+pub struct Duplicates {
+    usernames: HashMap<u64, Vec<u64>>,
+    emails: HashMap<u64, Vec<u64>>,
+}
+
+impl Duplicates {
+    /// Reads every record once (cells only, no planning).
+    pub fn scan<R: Read>(layout: &Layout, records: Records<R>) -> Result<Duplicates, csv::Error> {
+        let mut first_username: HashMap<u64, u64> = HashMap::new();
+        let mut first_email: HashMap<u64, u64> = HashMap::new();
+        let mut dups = Duplicates::default();
+        for item in records {
+            let (row, record) = item?;
+            let Record::Row(rec) = record else { continue };
+            // The keys the plan gives the row (see `Context::plan`).
+            let username = layout.get(&rec, Column::Username).unwrap_or("");
+            let email = layout.get(&rec, Column::Email).unwrap_or("");
+            for (value, first, dup) in [
+                (username, &mut first_username, &mut dups.usernames),
+                (email, &mut first_email, &mut dups.emails),
+            ] {
+                if value.is_empty() {
+                    continue;
+                }
+                let h = key_hash(&value.to_lowercase());
+                match first.get(&h) {
+                    Some(&earlier) => dup.entry(h).or_insert_with(|| vec![earlier]).push(row),
+                    None => {
+                        first.insert(h, row);
+                    }
+                }
+            }
+        }
+        Ok(dups)
+    }
+
+    /// The other rows with this username.
+    fn username_rows(&self, username: &str, row: u64) -> Option<String> {
+        others(&self.usernames, username, row)
+    }
+
+    /// The other rows with this e-mail (lower-cased).
+    fn email_rows(&self, email_key: &str, row: u64) -> Option<String> {
+        others(&self.emails, email_key, row)
+    }
+}
+
+/// `row 3` or `rows 3, 7`; at most ten rows are named.
+fn others(map: &HashMap<u64, Vec<u64>>, value: &str, row: u64) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    let rows: Vec<u64> = map
+        .get(&key_hash(&value.to_lowercase()))?
+        .iter()
+        .copied()
+        .filter(|r| *r != row)
+        .collect();
+    const SHOWN: usize = 10;
+    let named: Vec<String> = rows.iter().take(SHOWN).map(u64::to_string).collect();
+    Some(match rows.len() {
+        0 => return None,
+        1 => format!("row {}", named[0]),
+        n if n <= SHOWN => format!("rows {}", named.join(", ")),
+        n => format!("rows {}, … ({n} other rows)", named.join(", ")),
+    })
+}
+
 /// The cross-row checks, fed one planned row at a time.
 pub struct Validator<'c> {
     ctx: &'c Context,
-    usernames: HashMap<u64, u64>,
-    emails: HashMap<u64, u64>,
+    duplicates: Duplicates,
     /// Licences taken per user type by the rows so far.
     licenses: HashMap<String, u64>,
     /// The result so far.
@@ -213,12 +379,11 @@ fn key_hash(s: &str) -> u64 {
 }
 
 impl<'c> Validator<'c> {
-    /// A validator over `ctx`.
-    pub fn new(ctx: &'c Context) -> Self {
+    /// A validator over `ctx`, with the file's duplicates.
+    pub fn new(ctx: &'c Context, duplicates: Duplicates) -> Self {
         Validator {
             ctx,
-            usernames: HashMap::new(),
-            emails: HashMap::new(),
+            duplicates,
             licenses: HashMap::new(),
             result: Validation::default(),
         }
@@ -245,30 +410,20 @@ impl<'c> Validator<'c> {
             },
             Record::Row(rec) => self.ctx.plan(row, &rec),
         };
+        // Every row of a duplicate is refused, the first one too: which of
+        // them the administrator meant is theirs to say.
         let mut dup = Vec::new();
-        if !plan.username.is_empty() {
-            let h = key_hash(&plan.username.to_lowercase());
-            match self.usernames.get(&h) {
-                Some(first) => dup.push(RowError::new(
-                    "duplicate_username",
-                    format!("username {:?} is also on row {first}", plan.username),
-                )),
-                None => {
-                    self.usernames.insert(h, row);
-                }
-            }
+        if let Some(rows) = self.duplicates.username_rows(&plan.username, row) {
+            dup.push(RowError::new(
+                "duplicate_username",
+                format!("username {:?} is also on {rows}", plan.username),
+            ));
         }
-        if !plan.email_key.is_empty() {
-            let h = key_hash(&plan.email_key);
-            match self.emails.get(&h) {
-                Some(first) => dup.push(RowError::new(
-                    "duplicate_email",
-                    format!("e-mail {:?} is also on row {first}", plan.email_key),
-                )),
-                None => {
-                    self.emails.insert(h, row);
-                }
-            }
+        if let Some(rows) = self.duplicates.email_rows(&plan.email_key, row) {
+            dup.push(RowError::new(
+                "duplicate_email",
+                format!("e-mail {:?} is also on {rows}", plan.email_key),
+            ));
         }
         if !dup.is_empty() {
             match &mut plan.action {
@@ -427,6 +582,164 @@ mod tests {
             let asked = v.pools.values().map(|a| a.asked - a.refused).sum::<u32>();
             assert!(asked <= 2, "never more new seats than free");
         }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue 13: a blank line is a row like any other (reported `skipped`),
+    /// so row numbers stay those a spreadsheet shows (row N = spreadsheet
+    /// row N + 1), whatever the line endings; a quoted line break does not
+    /// start a row; blank lines at the very end are not rows.
+    #[test]
+    fn blank_lines_are_counted_as_empty_rows() {
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 30
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let org = OrgView::new("ORG".into(), vec![], vec![], vec![]);
+        let seats = SeatView::with_usage([(rules.pools[0].id.clone(), 30, 0)]);
+        let layout =
+            Layout::from_header(&StringRecord::from(vec!["username", "email", "firstName"]))
+                .unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-blank-{}-{}",
+            std::process::id(),
+            crate::clock::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        let body = |eol: &str| {
+            [
+                "username,email,firstName",
+                "aaa_user,a@x.org,A",
+                "",
+                "bbb_user,b@x.org,B",
+                "",
+                "",
+                "ccc_user,c@x.org,\"two",
+                "lines\"",
+                "",
+                "   ",
+                ",,",
+                "ddd_user,d@x.org,D",
+                "",
+                "",
+            ]
+            .join(eol)
+        };
+        for eol in ["\n", "\r\n", "\r"] {
+            for text in [body(eol), format!("{eol}{eol}{}", body(eol))] {
+                std::fs::write(&path, &text).unwrap();
+                let mut rows = Vec::new();
+                let v = validation_pass(&ctx, &path, |plan| {
+                    // (ccc_user is refused: a name holds no line break.)
+                    let name = match &plan.action {
+                        Ok(Action::Empty) => "-".to_string(),
+                        _ => plan.username.clone(),
+                    };
+                    rows.push((plan.row, name));
+                    Ok(())
+                })
+                .unwrap();
+                let expected: Vec<(u64, String)> = [
+                    "aaa_user", "-", "bbb_user", "-", "-", "ccc_user", "-", "-", "-", "ddd_user",
+                ]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as u64 + 1, n.to_string()))
+                .collect();
+                assert_eq!(rows, expected, "line ends {eol:?}: {text:?}");
+                assert_eq!((v.rows, v.empty, v.creates), (10, 6, 3));
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Issue 13: every row of a duplicated username or e-mail is refused,
+    /// the first one too, each naming the others; a refused row takes no
+    /// seat.
+    #[test]
+    fn every_occurrence_of_a_duplicate_is_refused_naming_the_others() {
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "p"
+            seats = 30
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["x.org"]
+            "#,
+        )
+        .unwrap();
+        let org = OrgView::new("ORG".into(), vec![], vec![], vec![]);
+        let seats = SeatView::with_usage([(rules.pools[0].id.clone(), 30, 0)]);
+        let layout = Layout::from_header(&StringRecord::from(vec!["username", "email"])).unwrap();
+        let ctx = Context::new(layout, org, seats, &rules, None, "h".into()).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "asb-validate-dup-{}-{}",
+            std::process::id(),
+            crate::clock::now_millis()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.csv");
+        std::fs::write(
+            &path,
+            "username,email\n\
+             xxx_user,1@x.org\n\
+             yyy_user,2@x.org\n\
+             XXX_user,3@x.org\n\
+             zzz_user,2@X.org\n\
+             www_user,5@x.org\n\
+             xxx_user,6@x.org\n",
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let v = validation_pass(&ctx, &path, |plan| {
+            got.push(match plan.action {
+                Ok(_) => (plan.row, "ok".to_string()),
+                Err(e) => (plan.row, super::super::row::render_errors(&e)),
+            });
+            Ok(())
+        })
+        .unwrap();
+        let msg = |row: u64| got.iter().find(|(r, _)| *r == row).unwrap().1.clone();
+        assert_eq!(
+            msg(1),
+            "duplicate_username: username \"xxx_user\" is also on rows 3, 6"
+        );
+        assert_eq!(
+            msg(3),
+            "duplicate_username: username \"XXX_user\" is also on rows 1, 6"
+        );
+        assert_eq!(
+            msg(6),
+            "duplicate_username: username \"xxx_user\" is also on rows 1, 3"
+        );
+        assert_eq!(
+            msg(2),
+            "duplicate_email: e-mail \"2@x.org\" is also on row 4"
+        );
+        assert_eq!(
+            msg(4),
+            "duplicate_email: e-mail \"2@x.org\" is also on row 2"
+        );
+        assert_eq!(msg(5), "ok");
+        assert_eq!(v.refused.len(), 5);
+        assert_eq!(v.creates, 1);
+        assert_eq!(
+            v.pools.values().map(|a| a.asked).sum::<u32>(),
+            1,
+            "only the valid row asks for a seat"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -156,7 +156,9 @@ async fn sqs_queue(settings: &Settings, url: &str) -> Arc<dyn JobSink> {
 
 /// The import function: the same settings and secrets as the webhook
 /// function, plus `IMPORT_PREFIX` (default `imports/`), `IMPORT_CONCURRENCY`
-/// (8), `IMPORT_PARTIAL` (`false`) and `IMPORT_RETRY_BUDGET_SECS` (120).
+/// (8), `IMPORT_PARTIAL` (`false`), `IMPORT_RETRY_BUDGET_SECS` (120) and
+/// `IMPORT_ALLOW_ADMIN_ROLES` (`false`: rows that would make an
+/// administrator are refused).
 pub async fn import_function(
     settings: &Settings,
 ) -> Result<ImportFunction<DynamoLedger, ArcGisPortal, S3Objects>, ConfigError> {
@@ -175,6 +177,7 @@ pub async fn import_function(
         options: ImportOptions {
             concurrency,
             partial: env_flag("IMPORT_PARTIAL"),
+            allow_admin_roles: env_flag("IMPORT_ALLOW_ADMIN_ROLES"),
             retry_budget: Duration::from_secs(env_number("IMPORT_RETRY_BUDGET_SECS", 120)?),
             workflow: settings.workflow.clone(),
             clock: Clock::system(),

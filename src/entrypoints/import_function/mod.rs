@@ -51,7 +51,8 @@ pub struct ImportFunction<L, P, O> {
     /// Only keys under this prefix are imported (`IMPORT_PREFIX`).
     pub prefix: String,
     /// Import options (`IMPORT_CONCURRENCY`, `IMPORT_PARTIAL`,
-    /// `IMPORT_RETRY_BUDGET_SECS`), with the process's clock and ids.
+    /// `IMPORT_RETRY_BUDGET_SECS`, `IMPORT_ALLOW_ADMIN_ROLES`), with the
+    /// process's clock and ids.
     pub options: ImportOptions,
     /// Scratch directory for the downloaded file and the result (`/tmp`).
     pub work_dir: PathBuf,
@@ -194,6 +195,19 @@ struct LogProgress {
 }
 
 impl Observer for LogProgress {
+    fn validated(&self, s: &crate::import::ImportSummary) {
+        let v = &s.validation;
+        tracing::info!(
+            rows = v.rows,
+            create = v.creates,
+            update = v.updates,
+            unchanged = v.unchanged,
+            refused = v.refused.len() as u64,
+            empty = v.empty,
+            "plan"
+        );
+    }
+
     fn start(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
         tracing::info!(rows = total, "writing");
