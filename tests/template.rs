@@ -155,3 +155,56 @@ fn every_function_reads_its_tls_roots_from_the_runtimes_one_bundle_file() {
         );
     }
 }
+
+/// Issue 13: the dead-letter alarm had no action, no alarm watched the
+/// functions' errors or throttles, the webhook function had no reserved
+/// concurrency, and any principal allowed `PutObject` could upload an
+/// import (which creates members).
+#[test]
+fn alarms_tell_someone_the_webhook_function_is_bounded_and_only_named_uploaders_write_imports() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let alarms: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .collect();
+    for a in &alarms {
+        let actions = a["Properties"]["AlarmActions"].as_sequence();
+        assert!(
+            actions.is_some_and(|s| !s.is_empty()),
+            "an alarm without an action: {:?}",
+            a["Properties"]["AlarmDescription"]
+        );
+    }
+    let watched = |metric: &str, function: &str| {
+        alarms.iter().any(|a| {
+            let p = &a["Properties"];
+            p["Namespace"].as_str() == Some("AWS/Lambda")
+                && p["MetricName"].as_str() == Some(metric)
+                && format!("{:?}", p["Dimensions"]).contains(function)
+        })
+    };
+    for function in ["BrokerFunction", "WorkerFunction", "ImportFunction"] {
+        for metric in ["Errors", "Throttles"] {
+            assert!(watched(metric, function), "no {metric} alarm on {function}");
+        }
+    }
+    let broker = function(&t, "bootstrap-lambda");
+    assert!(
+        !broker["Properties"]["ReservedConcurrentExecutions"].is_null(),
+        "the webhook function has reserved concurrency"
+    );
+    let policy =
+        &t["Resources"]["ImportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(policy["Effect"].as_str(), Some("Deny"));
+    assert_eq!(policy["Action"].as_str(), Some("s3:PutObject"));
+    let text = format!("{policy:?}");
+    assert!(
+        text.contains("imports/*") && text.contains("ArnNotLike"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ImportUploaderArns") && text.contains("ImportFunctionRole"),
+        "{text}"
+    );
+}
