@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::{DeliveryKey, UnixMillis};
+
 /// A secret string: never printed.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -52,6 +54,13 @@ pub struct WorkflowSettings {
     pub lease: Duration,
     /// How long a finished delivery's outcome is kept for replays.
     pub retain: Duration,
+    /// How long it is kept for a sender whose deliveries carry no signed
+    /// time (Typeform, Tally, Survey123, Okta, Auth0): nothing else stops
+    /// a captured delivery replayed after its record is gone from
+    /// provisioning the person again (say, after their seat was
+    /// released), so the record outlives any project (`UNTIMED_RETAIN_DAYS`,
+    /// 400). See [`WorkflowSettings::retain_until`].
+    pub untimed_retain: Duration,
     /// A RESERVED claim older than this is considered abandoned by a crashed
     /// attempt, and a new delivery for the same person may take it over.
     pub stale_reservation: Duration,
@@ -77,11 +86,34 @@ impl Default for WorkflowSettings {
         WorkflowSettings {
             lease: Duration::from_secs(60),
             retain: Duration::from_secs(7 * 24 * 3600),
+            untimed_retain: DEFAULT_UNTIMED_RETAIN,
             stale_reservation: Duration::from_secs(120),
             deadline: Duration::from_secs(20),
             reservation_timeout: Duration::from_secs(3600),
             request_retention: DEFAULT_REQUEST_RETENTION,
         }
+    }
+}
+
+/// How long a delivery of a sender without signed times is kept: 400 days.
+pub const DEFAULT_UNTIMED_RETAIN: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// Senders whose deliveries carry a signed time checked against a short
+/// window (Standard Webhooks sign-ups and decisions, Entra's token, Slack):
+/// a replay after their record expired is refused as stale anyway.
+const TIMED_SOURCES: [&str; 4] = ["standard", "approval", "entra", "slack"];
+
+impl WorkflowSettings {
+    /// Until when a finished `delivery`'s record (its outcome for replays)
+    /// is kept: `retain` for senders with signed times, at least
+    /// `untimed_retain` for the others (issue 13).
+    pub fn retain_until(&self, delivery: &DeliveryKey, now: UnixMillis) -> UnixMillis {
+        let keep = if TIMED_SOURCES.contains(&delivery.source.as_str()) {
+            self.retain
+        } else {
+            self.retain.max(self.untimed_retain)
+        };
+        now.saturating_add(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
     }
 }
 
@@ -338,6 +370,7 @@ impl Settings {
             deadline: Duration::from_secs(num("PORTAL_DEADLINE_SECS", 15)?),
             lease: Duration::from_secs(num("LEASE_SECS", 60)?),
             retain: Duration::from_secs(num("RETAIN_HOURS", 24 * 7)? * 3600),
+            untimed_retain: retention_days(num("UNTIMED_RETAIN_DAYS", 400)?),
             stale_reservation: Duration::from_secs(num("STALE_RESERVATION_SECS", 120)?),
             reservation_timeout: Duration::from_secs(num("RESERVATION_TIMEOUT_SECS", 3600)?),
             request_retention: retention_days(num("REQUEST_RETENTION_DAYS", 180)?),

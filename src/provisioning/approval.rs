@@ -128,7 +128,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
         let kept = match stored {
             Some(json) => {
-                let retain_until = now + self.settings.retain.as_millis() as i64;
+                let retain_until = self.settings.retain_until(delivery, now);
                 self.ledger
                     .finish_delivery(delivery, &attempt, &json, now, retain_until)
                     .await

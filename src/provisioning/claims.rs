@@ -269,7 +269,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             attempt,
             outcome_json: &outcome_json,
             now,
-            retain_until: now + self.settings.retain.as_millis() as i64,
+            retain_until: self.settings.retain_until(delivery, now),
         };
         match self.ledger.close(req).await {
             Ok(done) => done,

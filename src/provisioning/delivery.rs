@@ -83,7 +83,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         now: UnixMillis,
     ) {
         if outcome.stored_for_replay() {
-            let retain_until = now + self.settings.retain.as_millis() as i64;
+            let retain_until = self.settings.retain_until(delivery, now);
             match serde_json::to_string(outcome) {
                 Ok(json) => match self
                     .ledger

@@ -1707,3 +1707,65 @@ async fn the_sweeper_never_gives_back_a_claim_a_retry_took_over_after_its_read()
     assert_eq!(ledger.usage(&acme()).await.unwrap().used, 1);
     assert_eq!(portal.members().len(), 1);
 }
+
+/// Issue 13: senders without a signed time (Typeform, Tally, Okta, Auth0,
+/// Survey123) could be replayed once their delivery record expired (7
+/// days) and provision the person again, say after their seat was given
+/// back. Their records are kept 400 days; Standard Webhooks' (a 5-minute
+/// signed window) stay 7 days.
+#[tokio::test]
+async fn a_delivery_without_a_signed_time_is_still_answered_from_its_record_after_a_month() {
+    let w = world();
+    let typeform = DeliveryKey {
+        source: "typeform".into(),
+        id: "tf-evt-1".into(),
+    };
+    let first =
+        w.p.sign_up(
+            &typeform,
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(first.outcome, Outcome::Provisioned { .. }),
+        "{first:?}"
+    );
+    let standard = key("std-evt-1");
+    w.p.sign_up(
+        &standard,
+        "h",
+        &signup("bo@acme.org"),
+        &Default::default(),
+        Creation::InRequest,
+        NOW,
+    )
+    .await;
+
+    let a_month = NOW + 30 * 86_400_000;
+    let again =
+        w.p.sign_up(
+            &typeform,
+            "h",
+            &signup("ana@acme.org"),
+            &Default::default(),
+            Creation::InRequest,
+            a_month,
+        )
+        .await;
+    assert!(again.replayed, "answered from its record: {again:?}");
+    // The Standard Webhooks record is gone by then (its window refuses
+    // such a replay before it reaches the workflow).
+    let begin = w
+        .ledger
+        .begin_delivery(&standard, "probe", "h", a_month, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(begin, crate::seats::DeliveryBegin::Started);
+    let s = WorkflowSettings::default();
+    assert_eq!(s.retain_until(&typeform, 0), 400 * 86_400_000);
+    assert_eq!(s.retain_until(&standard, 0), 7 * 86_400_000);
+}
