@@ -276,3 +276,63 @@ async fn a_sender_that_is_not_switched_on_answers_404_and_writes_nothing() {
     );
     assert_eq!(app.item_count().await, 0);
 }
+
+/// Issue 13: the Auth0 log stream created a batch's members one after
+/// another inside the request (each with the portal's deadline, in a 29 s
+/// function). With a queue they are reserved and queued like the identity
+/// providers' hooks: the batch is answered while the portal is down, and
+/// the worker creates the member once it is back.
+#[tokio::test]
+async fn an_auth0_batch_is_reserved_and_queued_not_created_in_the_request() {
+    use agol_seat_broker::entrypoints::local_worker::LocalWorkerSettings;
+    use agol_seat_broker::portal::simulator::{Fault, FaultKind};
+    use std::time::Duration;
+    let mut sources = Sources::default();
+    sources.insert("auth0_logs", source(AUTH0_TOKEN));
+    let mut o = Options {
+        rules: ONE_SEAT_EACH,
+        sources,
+        queue: crate::helpers::QueueMode::Local(LocalWorkerSettings {
+            attempts: 20,
+            first_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+            concurrency: 2,
+        }),
+        ..Options::default()
+    };
+    o.sim.groups = vec![
+        "Project Atlas partners".into(),
+        "Project Atlas editors".into(),
+        "Field data collection".into(),
+    ];
+    let app = spawn_app(o).await;
+    app.sim.inject(Fault {
+        endpoint: Some("invite".into()),
+        kind: FaultKind::HttpStatus(503),
+        times: Some(3),
+    });
+    let auth = vec![("authorization", AUTH0_TOKEN.to_string())];
+
+    let (status, v) = post(
+        &app,
+        "/webhooks/auth0-logs",
+        &auth,
+        fixture("auth0-logs-signup"),
+    )
+    .await;
+
+    assert_eq!((status, v["signups"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(app.used("water-board").await, 1, "the seat is reserved");
+    let mut made = false;
+    for _ in 0..200 {
+        if app.sim.member("ana.lopez_water-board").is_some() {
+            made = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        made,
+        "the worker created the member once the portal answered"
+    );
+}

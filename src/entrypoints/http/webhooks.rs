@@ -199,7 +199,25 @@ pub(crate) async fn auth0_logs_webhook<L: SeatLedger, P: Portal>(
                 // when the profile fetched from the API changed in between.
                 let hash = fingerprint(&s.request);
                 let s = state.profiles.auth0_signup(src, s).await;
-                let h = sign_up_waiting(&state, Some(src), &s, &hash).await;
+                // A batch holds many records inside one function timeout:
+                // each is reserved and queued like the identity providers'
+                // hooks (issue 13), never created in the request when a
+                // queue exists.
+                let creation = match state.jobs() {
+                    Some(sink) => Creation::Queued(sink),
+                    None => Creation::InRequest,
+                };
+                let h = state
+                    .provisioner
+                    .sign_up(
+                        &s.key,
+                        &hash,
+                        &s.request,
+                        &src.overrides(),
+                        creation,
+                        state.clock.now(),
+                    )
+                    .await;
                 handled += 1;
                 if let Outcome::RetryLater { .. } = h.outcome {
                     retry = Some(h);
