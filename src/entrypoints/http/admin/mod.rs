@@ -31,7 +31,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -46,6 +46,7 @@ use crate::seats::{AuditEvent, SeatLedger};
 use session::{LOGIN_COOKIE, LOGIN_FORM_SECS, SESSION_COOKIE, Session};
 
 pub use settings::AdminSettings;
+use settings::SecretCheck;
 
 /// The `/admin` routes, merged into the main router.
 pub fn routes<L: SeatLedger, P: Portal>() -> Router<Arc<AppState<L, P>>> {
@@ -198,12 +199,13 @@ async fn dashboard<L: SeatLedger, P: Portal>(
 fn login_page(
     admin: &AdminSettings,
     ids: &Ids,
+    now: UnixMillis,
     status: StatusCode,
     name: &str,
     error: Option<&str>,
 ) -> Response {
     let nonce = ids.hex(16);
-    let token = admin.key.login_token(&nonce);
+    let token = admin.key.login_token(&nonce, now);
     let mut r = html_page(status, html::login(&token, name, error));
     admin.add_cookie(&mut r, LOGIN_COOKIE, &nonce, LOGIN_FORM_SECS);
     r
@@ -220,7 +222,14 @@ async fn login_form<L: SeatLedger, P: Portal>(
     if admin.session(&headers, state.clock.now()).is_some() {
         return see_other("/admin");
     }
-    login_page(admin, &state.ids, StatusCode::OK, "", None)
+    login_page(
+        admin,
+        &state.ids,
+        state.clock.now(),
+        StatusCode::OK,
+        "",
+        None,
+    )
 }
 
 /// `POST /admin/login`: name, secret and the form's token.
@@ -235,27 +244,56 @@ async fn login<L: SeatLedger, P: Portal>(
     let form = Form::parse(body);
     let name = form.get("name").trim();
     let nonce = session::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if !admin.key.login_token_ok(nonce, form.get("csrf")) {
+    if !admin
+        .key
+        .login_token_ok(nonce, form.get("csrf"), state.clock.now())
+    {
         return login_page(
             admin,
             &state.ids,
+            state.clock.now(),
             StatusCode::FORBIDDEN,
             name,
             Some("This sign-in form has expired. Please try again."),
         );
     }
     if let Err(msg) = session::valid_name(name) {
-        return login_page(admin, &state.ids, StatusCode::BAD_REQUEST, "", Some(msg));
-    }
-    if !admin.secret_matches(form.get("secret")).await {
-        tracing::warn!(name, "admin sign-in refused");
         return login_page(
             admin,
             &state.ids,
-            StatusCode::UNAUTHORIZED,
-            name,
-            Some("Wrong administrator secret."),
+            state.clock.now(),
+            StatusCode::BAD_REQUEST,
+            "",
+            Some(msg),
         );
+    }
+    match admin.check_secret(form.get("secret")).await {
+        SecretCheck::Right => {}
+        SecretCheck::Busy => {
+            tracing::warn!(name, "admin sign-in not checked: too many attempts waiting");
+            let mut r = login_page(
+                admin,
+                &state.ids,
+                state.clock.now(),
+                StatusCode::TOO_MANY_REQUESTS,
+                name,
+                Some("Too many sign-in attempts right now. Please try again in a minute."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(30));
+            return r;
+        }
+        SecretCheck::Wrong => {
+            tracing::warn!(name, "admin sign-in refused");
+            return login_page(
+                admin,
+                &state.ids,
+                state.clock.now(),
+                StatusCode::UNAUTHORIZED,
+                name,
+                Some("Wrong administrator secret."),
+            );
+        }
     }
     let now = state.clock.now();
     let s = Session::new(name, now, admin.session_secs, &state.ids);

@@ -79,14 +79,27 @@ impl SessionKey {
         }
     }
 
-    /// A login form's token for the nonce in its cookie.
-    pub fn login_token(&self, nonce: &str) -> String {
-        self.sign(LABEL_LOGIN, &[nonce])
+    /// A login form's token for the nonce in its cookie, issued at `now`:
+    /// `<issued seconds>.<tag over nonce and issued>`.
+    pub fn login_token(&self, nonce: &str, now: UnixMillis) -> String {
+        let issued = now.div_euclid(1000).to_string();
+        format!("{issued}.{}", self.sign(LABEL_LOGIN, &[nonce, &issued]))
     }
 
-    /// Whether a login form's token belongs to the nonce in its cookie.
-    pub fn login_token_ok(&self, nonce: &str, token: &str) -> bool {
-        !nonce.is_empty() && self.verify(LABEL_LOGIN, &[nonce], token)
+    /// Whether a login form's token belongs to the nonce in its cookie and
+    /// was issued less than [`LOGIN_FORM_SECS`] ago (issue 13: the token
+    /// used to be valid for ever, whatever the cookie's lifetime).
+    pub fn login_token_ok(&self, nonce: &str, token: &str, now: UnixMillis) -> bool {
+        let Some((issued, tag)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(issued_secs) = issued.parse::<i64>() else {
+            return false;
+        };
+        let age = now.div_euclid(1000).saturating_sub(issued_secs);
+        !nonce.is_empty()
+            && (0..=LOGIN_FORM_SECS).contains(&age)
+            && self.verify(LABEL_LOGIN, &[nonce, issued], tag)
     }
 }
 
@@ -260,11 +273,27 @@ mod tests {
     }
 
     #[test]
+    fn login_tokens_expire_with_their_form() {
+        // Issue 13: the sign-in form's token never expired.
+        let token = key().login_token("n1", 1_000_000);
+        let at = |secs: i64| key().login_token_ok("n1", &token, 1_000_000 + secs * 1000);
+        assert!(at(0) && at(LOGIN_FORM_SECS));
+        assert!(!at(LOGIN_FORM_SECS + 1), "expired");
+        assert!(!at(-5), "issued in the future");
+        let tag_only = token.split_once('.').unwrap().1;
+        assert!(!key().login_token_ok("n1", tag_only, 1_000_000));
+        // The issue time is inside what is signed.
+        let (_, tag) = token.split_once('.').unwrap();
+        let moved = format!("{}.{tag}", 1_000_000 / 1000 + 600);
+        assert!(!key().login_token_ok("n1", &moved, 1_000_000 + 600_000));
+    }
+
+    #[test]
     fn login_tokens_are_bound_to_their_nonce() {
-        let token = key().login_token("n1");
-        assert!(key().login_token_ok("n1", &token));
-        assert!(!key().login_token_ok("n2", &token));
-        assert!(!key().login_token_ok("", &key().login_token("")));
+        let token = key().login_token("n1", 0);
+        assert!(key().login_token_ok("n1", &token, 0));
+        assert!(!key().login_token_ok("n2", &token, 0));
+        assert!(!key().login_token_ok("", &key().login_token("", 0), 0));
     }
 
     #[test]

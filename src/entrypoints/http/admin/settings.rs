@@ -29,6 +29,25 @@ pub struct AdminSettings {
     /// One secret check at a time in this process, so the delay of a wrong
     /// one also slows down guesses sent in parallel.
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// Checks waiting for the gate; beyond [`MAX_WAITING_SIGN_INS`] a
+    /// sign-in is answered "busy" at once instead of queueing without end.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Most sign-ins one process lets wait for the secret check (each wrong
+/// one holds it [`AdminSettings::failure_delay`]): a flood of guesses gets
+/// 429 at once instead of an ever longer queue.
+pub const MAX_WAITING_SIGN_INS: usize = 4;
+
+/// What a secret check came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// The administrator secret.
+    Right,
+    /// Not it (answered after the failure delay).
+    Wrong,
+    /// Too many checks waiting: not checked; try again shortly.
+    Busy,
 }
 
 impl std::fmt::Debug for AdminSettings {
@@ -77,6 +96,7 @@ impl AdminSettings {
             session_secs: Self::DEFAULT_SESSION_SECS,
             failure_delay: Duration::from_secs(1),
             gate: Arc::new(tokio::sync::Mutex::new(())),
+            waiting: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         })
     }
 
@@ -109,16 +129,29 @@ impl AdminSettings {
         }
     }
 
-    /// Whether `presented` is the secret. Checks run one at a time and a
-    /// wrong secret is answered after [`Self::failure_delay`].
-    pub(super) async fn secret_matches(&self, presented: &str) -> bool {
-        let _turn = self.gate.lock().await;
+    /// Whether `presented` is the secret. Checks run one at a time, a
+    /// wrong secret is answered after [`Self::failure_delay`], and no more
+    /// than [`MAX_WAITING_SIGN_INS`] wait their turn (issue 13: the queue
+    /// was unbounded, so a flood of guesses kept the administrator waiting).
+    pub(super) async fn check_secret(&self, presented: &str) -> SecretCheck {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_SIGN_INS {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return SecretCheck::Busy;
+        }
+        let turn = self.gate.lock().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
         let ok =
             crate::intake::static_secret_matches(presented, std::slice::from_ref(&self.secret));
         if !ok {
             tokio::time::sleep(self.failure_delay).await;
         }
-        ok
+        drop(turn);
+        if ok {
+            SecretCheck::Right
+        } else {
+            SecretCheck::Wrong
+        }
     }
 
     /// The valid session of a request, if any.
@@ -170,5 +203,34 @@ mod short_secret_tests {
             AdminSettings::from_secrets(&fine, true),
             Ok(Some(_))
         ));
+    }
+
+    /// Issue 13: a flood of wrong guesses queued without bound behind the
+    /// one-at-a-time check, so the administrator waited for all of them.
+    /// Beyond a few waiting, a check answers Busy at once.
+    #[tokio::test]
+    async fn a_flood_of_guesses_is_answered_busy_instead_of_queueing_for_ever() {
+        let mut admin =
+            AdminSettings::new(Secret::new("a-long-enough-admin-secret"), None, true).unwrap();
+        admin.failure_delay = Duration::from_millis(100);
+        let admin = Arc::new(admin);
+        let mut guesses = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let a = admin.clone();
+            guesses.spawn(async move { a.check_secret("wrong-guess").await });
+        }
+        let mut busy = 0;
+        while let Some(r) = guesses.join_next().await {
+            match r.unwrap() {
+                SecretCheck::Busy => busy += 1,
+                SecretCheck::Wrong => {}
+                SecretCheck::Right => panic!("a wrong guess matched"),
+            }
+        }
+        assert!(busy >= 12 - MAX_WAITING_SIGN_INS - 1, "busy {busy}");
+        assert_eq!(
+            admin.check_secret("a-long-enough-admin-secret").await,
+            SecretCheck::Right
+        );
     }
 }
