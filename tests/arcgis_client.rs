@@ -2167,3 +2167,56 @@ async fn the_simulator_serves_a_layer_record_only_to_a_token_and_by_the_braced_g
     assert_eq!(anonymous["error"]["code"], 499, "{anonymous}");
     assert_eq!(sim.request_count("FeatureServer/0/query"), 3);
 }
+
+/// Issue 13: the credentials were read once per cold start; a secret
+/// rotated after it failed every call until the next cold start. With a
+/// refresh, a refused generateToken re-reads them and, when they changed,
+/// signs in once more; the same credentials again are not retried.
+#[tokio::test]
+async fn refused_credentials_are_read_again_and_the_new_ones_sign_in() {
+    const ROTATED: &str = "R0tated-Pass-0f-2026";
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "generateToken" if seen.form.get("password").map(String::as_str) == Some(ROTATED) => Some(
+            Reply::json(json!({"token": "tok-after-rotation", "expires": 4_102_444_800_000i64})),
+        ),
+        "generateToken" => Some(Reply::json(json!({"error": {
+            "code": 400, "message": "Unable to generate token.",
+            "details": ["Invalid username or password."]
+        }}))),
+        _ => Some(portal_self()),
+    })
+    .await;
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let refresh_to = |password: &'static str| {
+        let reads = reads.clone();
+        let f: agol_seat_broker::portal::arcgis::CredentialRefresh = Arc::new(move || {
+            reads.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { Ok(Credentials::new(ADMIN, password)) })
+        });
+        f
+    };
+
+    // The same (stale) credentials again: refused once, not retried.
+    let stale = portal
+        .client()
+        .with_credential_refresh(refresh_to(PASSWORD));
+    let err = stale.org_id().await.unwrap_err();
+    assert!(matches!(err, PortalError::Auth(_)), "{err:?}");
+    assert_eq!(portal.hits("generateToken").len(), 1);
+
+    // Rotated: read again, signed in with the new ones.
+    let client = portal.client().with_credential_refresh(refresh_to(ROTATED));
+    assert!(client.org_id().await.is_ok());
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "read once per refusal");
+    let tries: Vec<_> = portal
+        .hits("generateToken")
+        .iter()
+        .map(|h| h.form.get("password").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(tries, vec![PASSWORD, PASSWORD, ROTATED]);
+    let shown = format!("{client:?}");
+    assert!(
+        !shown.contains(ROTATED) && !shown.contains(PASSWORD),
+        "{shown}"
+    );
+}

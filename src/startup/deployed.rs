@@ -26,6 +26,7 @@ use crate::ids::Ids;
 use crate::import::ImportOptions;
 use crate::policy::Rules;
 use crate::portal::arcgis::ArcGisPortal;
+use crate::portal::arcgis::{CredentialRefresh, Credentials};
 use crate::provisioning::Provisioner;
 use crate::queue::JobSink;
 use crate::queue::sqs::SqsQueue;
@@ -36,12 +37,26 @@ pub async fn deployed_ports(
     settings: &Settings,
     secrets: &Secrets,
 ) -> Result<(DynamoLedger, ArcGisPortal), ConfigError> {
+    let source = settings.secrets.clone();
+    let refresh: CredentialRefresh = std::sync::Arc::new(move || {
+        let source = source.clone();
+        Box::pin(async move {
+            let s = Secrets::load(&source).await.map_err(|e| e.to_string())?;
+            Ok(Credentials::new(
+                s.arcgis_username,
+                s.arcgis_password.expose(),
+            ))
+        })
+    });
     let portal = arcgis_portal(
         &settings.portal_url,
         &settings.portal_referer,
         secrets,
         &settings.workflow,
-    )?;
+    )?
+    // A secret rotated after this cold start is read again when the
+    // portal refuses the credentials held.
+    .with_credential_refresh(refresh);
     let client = client_for_endpoint(settings.dynamodb_endpoint.as_deref()).await;
     Ok((DynamoLedger::new(client, &settings.table), portal))
 }

@@ -123,11 +123,23 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where fresh administrator credentials come from when generateToken
+/// refuses the ones held (the secret was rotated since the cold start):
+/// the deployed function re-reads its secret.
+pub type CredentialRefresh = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Credentials, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
 /// The ArcGIS Online client. Cheap to share behind an `Arc`; one
 /// `reqwest::Client` (connection pool) is reused for every call.
 pub struct ArcGisPortal {
     transport: Transport,
-    credentials: Credentials,
+    /// Replaced only by a [`CredentialRefresh`] after a refusal.
+    credentials: std::sync::RwLock<Credentials>,
+    refresh: Option<CredentialRefresh>,
     /// Sent as the `referer` field of generateToken.
     referer: String,
     /// Why a `tokio` mutex: renewal awaits an HTTP call while holding it, so
@@ -148,7 +160,7 @@ impl fmt::Debug for ArcGisPortal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ArcGisPortal")
             .field("transport", &self.transport)
-            .field("credentials", &self.credentials)
+            .field("credentials", &self.credentials())
             .finish_non_exhaustive()
     }
 }
@@ -200,7 +212,8 @@ impl ArcGisPortal {
         };
         Ok(ArcGisPortal {
             transport: Transport::new(client, root, referer, policy),
-            credentials,
+            credentials: std::sync::RwLock::new(credentials),
+            refresh: None,
             referer: config.referer.trim().to_string(),
             token: Mutex::new(None),
             org_id: OnceCell::new(),
@@ -300,13 +313,59 @@ impl ArcGisPortal {
         }
     }
 
-    /// `POST generateToken` (fact sheet §4A).
+    /// Re-reads the administrator's credentials with `refresh` when
+    /// generateToken refuses the ones held (issue 13: a secret rotated after
+    /// the cold start kept failing until the next one).
+    pub fn with_credential_refresh(mut self, refresh: CredentialRefresh) -> Self {
+        self.refresh = Some(refresh);
+        self
+    }
+
+    /// The credentials held now.
+    fn credentials(&self) -> Credentials {
+        match self.credentials.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// `POST generateToken` (fact sheet §4A); once refused, the
+    /// credentials are re-read (when a refresh is set) and, if they
+    /// changed, tried once more.
     async fn generate_token(&self, deadline: Instant) -> Result<CachedToken, PortalError> {
+        let held = self.credentials();
+        let first = self.generate_token_with(&held, deadline).await;
+        let (Err(PortalError::Auth(_)), Some(refresh)) = (&first, &self.refresh) else {
+            return first;
+        };
+        let fresh = match refresh().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("re-reading the administrator credentials failed: {e}");
+                return first;
+            }
+        };
+        if fresh.username == held.username && fresh.password == held.password {
+            return first;
+        }
+        tracing::info!("the administrator credentials changed; signing in again with them");
+        match self.credentials.write() {
+            Ok(mut c) => *c = fresh.clone(),
+            Err(poisoned) => *poisoned.into_inner() = fresh.clone(),
+        }
+        self.generate_token_with(&fresh, deadline).await
+    }
+
+    async fn generate_token_with(
+        &self,
+        credentials: &Credentials,
+        deadline: Instant,
+    ) -> Result<CachedToken, PortalError> {
         let call = Call::post(
             &["generateToken"],
             vec![
-                ("username", self.credentials.username.clone()),
-                ("password", self.credentials.password.clone()),
+                ("username", credentials.username.clone()),
+                ("password", credentials.password.clone()),
                 ("client", "referer".into()),
                 ("referer", self.referer.clone()),
                 ("expiration", self.token_expiration_minutes.to_string()),
@@ -315,7 +374,7 @@ impl ArcGisPortal {
         let refused = |why: String| {
             PortalError::Auth(format!(
                 "generateToken refused the credentials of {}: {why}",
-                self.credentials.username
+                credentials.username
             ))
         };
         let value = match self
@@ -347,7 +406,8 @@ impl ArcGisPortal {
     /// Replaces the password and any given token in an error's text, in case
     /// the portal echoed one back.
     fn scrub(&self, e: PortalError, tokens: &[&str]) -> PortalError {
-        let mut secrets: Vec<&str> = vec![self.credentials.password.as_str()];
+        let held = self.credentials();
+        let mut secrets: Vec<&str> = vec![held.password.as_str()];
         secrets.extend_from_slice(tokens);
         scrub_error(e, &secrets)
     }
