@@ -265,6 +265,32 @@ mod tests {
       }
     }"#;
 
+    /// Pins a mutation run found missing (issue 13): the size limit's
+    /// edge (exactly {MAX_BODY_BYTES} bytes is checked, one more is too
+    /// large), and a secret listed twice still verifies.
+    #[test]
+    fn the_size_edge_and_a_secret_listed_twice_are_pinned() {
+        let secret = Secret::new("pin-test-typeform-secret");
+        let exact = vec![b' '; MAX_BODY_BYTES];
+        let sig = sign(secret.expose(), &exact);
+        assert_eq!(
+            verify(Some(&sig), &exact, std::slice::from_ref(&secret)),
+            Ok(())
+        );
+        let over = vec![b' '; MAX_BODY_BYTES + 1];
+        let sig_over = sign(secret.expose(), &over);
+        assert_eq!(
+            verify(Some(&sig_over), &over, std::slice::from_ref(&secret)),
+            Err(IntakeError::BodyTooLarge)
+        );
+        let body = br#"{"a":1}"#;
+        let sig = sign(secret.expose(), body);
+        assert_eq!(
+            verify(Some(&sig), body, &[secret.clone(), secret.clone()]),
+            Ok(())
+        );
+    }
+
     #[test]
     fn signing_reproduces_the_published_test_vector() {
         assert_eq!(sign(VECTOR_SECRET, VECTOR_BODY.as_bytes()), VECTOR_SIG);
