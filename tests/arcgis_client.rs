@@ -2220,3 +2220,72 @@ async fn refused_credentials_are_read_again_and_the_new_ones_sign_in() {
         "{shown}"
     );
 }
+
+/// Issue 13: the password-reset e-mail is `POST community/users/<u>/reset`
+/// with `email=true` (and `f=json`), as the Python API's
+/// `User.reset(reset_by_email=True)` sends it; `success: false` is a
+/// refusal.
+#[tokio::test]
+async fn the_password_reset_posts_email_true_to_the_users_reset() {
+    // Arrange
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme/reset" => Some(Reply::json(json!({"success": true}))),
+        "community/users/bo_acme/reset" => Some(Reply::json(json!({"success": false}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    // Act
+    let sent = client.send_password_reset("jdoe_acme").await;
+    let refused = client.send_password_reset("bo_acme").await;
+
+    // Assert
+    sent.unwrap();
+    assert!(
+        matches!(refused, Err(PortalError::Rejected { ref code, .. }) if code == "RESET_FAILED"),
+        "{refused:?}"
+    );
+    let hits = portal.hits("community/users/jdoe_acme/reset");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].method, Method::POST);
+    let mut keys: Vec<&str> = hits[0].form.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["email", "f"]);
+    assert_eq!(hits[0].form["email"], "true");
+}
+
+/// Issue 13: the simulator e-mails a reset only to a member of the
+/// organization who holds a password: a generated-password member gets
+/// it; a pending e-mail invitation (no password yet) and an unknown user
+/// are refused inside an HTTP 200, and nothing is sent.
+#[tokio::test]
+async fn the_simulator_sends_a_reset_only_to_a_member_with_a_password() {
+    let (srv, client) = simulated(SimulatorConfig::default()).await;
+    let mut with_password = new_member(Invitation::Password("Init-Pa55word!".into()));
+    with_password.role = VIEWER.into();
+    let mut by_email = new_member(Invitation::Email);
+    by_email.username = "bo_acme".into();
+    by_email.email = "bo@acme.test".into();
+    by_email.role = VIEWER.into();
+    by_email.group_ids = Vec::new();
+    with_password.group_ids = Vec::new();
+    client.invite(&with_password).await.unwrap();
+    client.invite(&by_email).await.unwrap();
+
+    client.send_password_reset("jdoe_acme").await.unwrap();
+    let pending = client.send_password_reset("bo_acme").await;
+    let unknown = client.send_password_reset("nobody_acme").await;
+
+    assert_eq!(srv.reset_emails("jdoe_acme"), 1);
+    assert!(
+        matches!(pending, Err(PortalError::Rejected { .. })),
+        "{pending:?}"
+    );
+    assert!(
+        matches!(unknown, Err(PortalError::Rejected { .. })),
+        "{unknown:?}"
+    );
+    assert_eq!(srv.reset_emails("bo_acme"), 0);
+    assert_eq!(srv.reset_emails("nobody_acme"), 0);
+}

@@ -350,7 +350,7 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
                 let how = if invitation {
                     "invitation e-mailed"
                 } else {
-                    "active, with a generated password"
+                    "active; the portal was asked to e-mail a link to choose a password"
                 };
                 let mut msg = if handled.replayed {
                     format!("created by an earlier run of this file, pool {pool}")

@@ -134,7 +134,10 @@ pub struct MatchSpec {
 pub enum InvitationMode {
     /// AGOL e-mails an invitation link; the person sets the password.
     Email,
-    /// The account is created active with a generated strong password.
+    /// The account is created active with a generated strong password that
+    /// is never stored, shown or sent; the portal then e-mails the person a
+    /// link to choose their own (`community/users/<u>/reset`). Costs one
+    /// more portal call than `Email`.
     Password,
 }
 

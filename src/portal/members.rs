@@ -154,6 +154,17 @@ pub trait Members: Send + Sync {
     /// request, so `notInvited` names exactly this person).
     fn invite(&self, member: &NewMember) -> impl Future<Output = Result<(), PortalError>> + Send;
 
+    /// Asks the portal to e-mail the member a link to choose a new password
+    /// (`POST community/users/<u>/reset` with `email=true`, as the Python
+    /// API's `User.reset(reset_by_email=True)` does; not in the fact sheet,
+    /// so [I]). How a member created with a generated password
+    /// ([`Invitation::Password`]) gets in: the password itself is never
+    /// stored, shown or sent. Built-in accounts only.
+    fn send_password_reset(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
+
     /// The pending invitation that reserves `username` (compared without
     /// regard to ASCII case); `Ok(None)` when there is none. The workflow
     /// asks after [`Members::member`] found nobody: an e-mail invitation

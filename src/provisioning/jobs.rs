@@ -157,7 +157,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         &delivery,
                         "member.created",
                         &job.claim,
-                        created.username.clone(),
+                        format!("{}{}", created.username, created.password_reset.detail()),
                         now,
                     )
                     .await;

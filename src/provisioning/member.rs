@@ -76,7 +76,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 )),
             };
             match invited {
-                Ok(()) => return Ok(Created::new(username)),
+                Ok(()) => {
+                    let mut created = Created::new(username);
+                    created.password_reset = self.password_reset(grant, username, deadline).await;
+                    return Ok(created);
+                }
                 Err(
                     err @ (PortalError::NotInvited { .. }
                     | PortalError::Unavailable(_)
@@ -91,7 +95,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     let look_until = deadline.max(Instant::now()) + LOOK_UP_GRACE;
                     let look = self.holder(&org_id, &email_key, username, look_until).await;
                     match look {
-                        Ok(Holder::Person) => return Ok(Created::adopted(username)),
+                        Ok(Holder::Person) => {
+                            // An earlier attempt may have stopped before its
+                            // reset e-mail: one more is harmless, none is not.
+                            let mut created = Created::adopted(username);
+                            created.password_reset =
+                                self.password_reset(grant, username, look_until).await;
+                            return Ok(created);
+                        }
                         Ok(Holder::Other) if matches!(err, PortalError::NotInvited { .. }) => {
                             // Someone else's name: the next candidate.
                             continue;
@@ -121,6 +132,38 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             },
         }
         .into())
+    }
+
+    /// For a pool whose members get a generated password
+    /// ([`InvitationMode::Password`]): asks the portal to e-mail the new
+    /// member a link to choose their own, the only way in (the generated
+    /// password is never stored, shown or sent). The member exists either
+    /// way, so a refusal keeps the seat: it is logged and audited, and an
+    /// administrator can send the reset from the portal.
+    async fn password_reset(
+        &self,
+        grant: &Grant,
+        username: &str,
+        deadline: Instant,
+    ) -> PasswordReset {
+        if grant.invitation != InvitationMode::Password {
+            return PasswordReset::NotNeeded;
+        }
+        let until = deadline.max(Instant::now() + LOOK_UP_GRACE);
+        match within(until, self.portal.send_password_reset(username)).await {
+            Ok(()) => PasswordReset::Sent,
+            Err(e) => {
+                // Why: the portal's text stays in the log; the audit trail
+                // (shown on the admin page) gets a neutral reason.
+                let reason = if e.is_transient() {
+                    "portal_unavailable"
+                } else {
+                    "portal_refused"
+                };
+                tracing::warn!(pool = %grant.pool, username, reason, "the password-reset e-mail was not sent: {e}");
+                PasswordReset::NotSent(reason.to_string())
+            }
+        }
     }
 
     /// Looks the candidates of `base` up in order,
@@ -254,6 +297,33 @@ pub(super) struct Created {
     pub(super) username: String,
     /// Whether it existed already (an earlier attempt created it).
     pub(super) adopted: bool,
+    /// The password-reset e-mail of a generated-password member.
+    pub(super) password_reset: PasswordReset,
+}
+
+/// Whether a member with a generated password was sent the portal's
+/// password-reset e-mail ([`Provisioner::password_reset`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PasswordReset {
+    /// E-mail invitation: the person sets their password from the link.
+    NotNeeded,
+    /// The portal accepted the reset.
+    Sent,
+    /// The portal refused it or did not answer (the error's stable code).
+    NotSent(String),
+}
+
+impl PasswordReset {
+    /// What the audit trail says of it (empty when not needed).
+    pub(super) fn detail(&self) -> String {
+        match self {
+            PasswordReset::NotNeeded => String::new(),
+            PasswordReset::Sent => ", password-reset e-mail sent".into(),
+            PasswordReset::NotSent(code) => {
+                format!(", password-reset e-mail NOT sent ({code}): send it from the portal")
+            }
+        }
+    }
 }
 
 impl Created {
@@ -261,12 +331,14 @@ impl Created {
         Created {
             username: u.to_string(),
             adopted: false,
+            password_reset: PasswordReset::NotNeeded,
         }
     }
     fn adopted(u: &str) -> Self {
         Created {
             username: u.to_string(),
             adopted: true,
+            password_reset: PasswordReset::NotNeeded,
         }
     }
 }

@@ -388,10 +388,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
 /// The audit detail of a member made or adopted.
 fn created_detail(created: &Created, grant: &Grant) -> String {
     format!(
-        "{} ({}, {}){}",
+        "{} ({}, {}){}{}",
         created.username,
         grant.role,
         grant.user_type,
-        if created.adopted { ", adopted" } else { "" }
+        if created.adopted { ", adopted" } else { "" },
+        created.password_reset.detail()
     )
 }

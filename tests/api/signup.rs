@@ -3,7 +3,8 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use agol_seat_broker::portal::simulator::MemberStatus;
+use agol_seat_broker::portal::simulator::{Fault, FaultKind, MemberStatus};
+use agol_seat_broker::seats::AuditLog;
 
 use crate::helpers::{Options, signup, spawn_app};
 
@@ -60,6 +61,80 @@ async fn a_password_pool_creates_an_active_member_with_a_creator_role() {
         MemberStatus::Active,
         "a password account is active at once"
     );
+}
+
+/// Issue 13: a member created with a generated password (never stored,
+/// shown or sent) is sent the portal's password-reset e-mail, so they can
+/// sign in; the audit trail says so. An e-mail pool's member gets none.
+#[tokio::test]
+async fn a_password_pool_member_is_sent_the_portals_reset_email() {
+    let app = spawn_app(Options::default()).await;
+
+    assert_eq!(
+        app.post_signup("msg_city_r1", &signup("bo@city.example"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.post_signup("msg_acme_r1", &signup("ana@acme.org"))
+            .await
+            .status(),
+        201
+    );
+
+    assert_eq!(app.sim.reset_emails("bo_city"), 1, "one reset e-mail");
+    assert_eq!(app.sim.reset_emails("ana_acme"), 0, "e-mail pools get none");
+    let trail = app.ledger.audit_since(0, 100).await.unwrap();
+    let created = trail
+        .iter()
+        .find(|e| e.action == "member.created" && e.detail.starts_with("bo_city"))
+        .expect("bo's member.created");
+    assert!(
+        created.detail.ends_with(", password-reset e-mail sent"),
+        "{}",
+        created.detail
+    );
+}
+
+/// Issue 13: a refused reset e-mail does not undo the member: the seat is
+/// held (ACTIVE), the sender is told it worked, and the audit trail tells
+/// the administrator to send the reset from the portal, with a neutral
+/// reason and none of the portal's text.
+#[tokio::test]
+async fn a_refused_reset_email_keeps_the_member_and_is_audited() {
+    let app = spawn_app(Options::default()).await;
+    app.sim.inject(Fault {
+        endpoint: Some("reset".into()),
+        kind: FaultKind::ErrorBody {
+            code: 400,
+            message_code: None,
+            message: "Internal detail g-123".into(),
+        },
+        times: None,
+    });
+
+    let res = app
+        .post_signup("msg_city_r2", &signup("bo@city.example"))
+        .await;
+
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.sim.reset_emails("bo_city"), 0);
+    assert!(app.sim.member("bo_city").is_some());
+    assert_eq!(app.active_claims("city").await, 1, "the seat is held");
+    let trail = app.ledger.audit_since(0, 100).await.unwrap();
+    let created = trail
+        .iter()
+        .find(|e| e.action == "member.created")
+        .expect("member.created");
+    assert!(
+        created.detail.ends_with(
+            ", password-reset e-mail NOT sent (portal_refused): send it from the portal"
+        ),
+        "{}",
+        created.detail
+    );
+    assert!(!created.detail.contains("g-123"));
 }
 
 #[tokio::test]
@@ -200,6 +275,7 @@ async fn a_new_member_costs_one_portal_call_after_warm_up_and_a_replay_none() {
     .enumerate()
     {
         let (all, invites) = (app.sim.request_count(""), app.sim.request_count("invite"));
+        let resets = app.sim.request_count("reset");
         let trips = app.ledger.round_trips();
         assert_eq!(app.post_signup(id, &signup(email)).await.status(), 201);
         // The ledger's side: the lease with the reservation, then the
@@ -214,9 +290,17 @@ async fn a_new_member_costs_one_portal_call_after_warm_up_and_a_replay_none() {
             1,
             "sign-up {n}: one invitation"
         );
+        // Issue 13: a password pool's member (bo@city.example) is also
+        // sent the portal's password-reset e-mail, its only way in.
+        let reset = u64::from(email.ends_with("@city.example"));
+        assert_eq!(
+            app.sim.request_count("reset") - resets,
+            reset,
+            "sign-up {n}: a password pool's reset e-mail"
+        );
         assert_eq!(
             app.sim.request_count("") - all,
-            1,
+            1 + reset,
             "sign-up {n}: no other portal request"
         );
     }
@@ -268,8 +352,13 @@ async fn after_the_warm_up_even_the_first_member_of_each_pool_costs_one_portal_c
                 app.sim.request_count("") - all,
                 app.sim.request_count("invite")
             ),
-            (1, if id == "f1" { 1 } else { 2 }),
-            "{email}: only its invitation"
+            // Issue 13: the password pool's member (f2) also gets the
+            // portal's password-reset e-mail.
+            (
+                if id == "f1" { 1 } else { 2 },
+                if id == "f1" { 1 } else { 2 }
+            ),
+            "{email}: only its invitation (and a password pool's reset e-mail)"
         );
     }
 }

@@ -20,7 +20,7 @@ use crate::portal::error::PortalError;
 use crate::portal::members::{Invitation, Member, Members, NewMember, PendingInvitation};
 use crate::portal::wire::{
     CheckUsernames, GroupSearchPage, InvitationJson, InvitationList, InvitationsPage,
-    InviteResponse, PendingInvitationJson, PortalSelf, UserJson,
+    InviteResponse, PendingInvitationJson, PortalSelf, SuccessResponse, UserJson,
 };
 
 /// Path of the organization's pending invitations (fact sheet §2).
@@ -198,6 +198,25 @@ impl Members for ArcGisPortal {
             PortalError::Rejected {
                 code: "INVITE_FAILED".into(),
                 message: "portals/self/invite answered success:false".into(),
+            }
+        })
+    }
+
+    /// `POST community/users/<u>/reset` with `email=true`: the portal
+    /// e-mails the member a reset link. An answer without `success: true`
+    /// is a refusal.
+    async fn send_password_reset(&self, username: &str) -> Result<(), PortalError> {
+        let user = username.trim();
+        let call = Call::post(
+            &["community", "users", user, "reset"],
+            vec![("email", "true".to_string())],
+        );
+        let v = self.call(call).await?;
+        let answer: SuccessResponse = decode(v, "community/users/reset")?;
+        succeeded(answer.success, "community/users/reset", || {
+            PortalError::Rejected {
+                code: "RESET_FAILED".into(),
+                message: "community/users/reset answered success:false".into(),
             }
         })
     }

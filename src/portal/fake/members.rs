@@ -99,6 +99,14 @@ impl Members for FakePortal {
         Ok(())
     }
 
+    async fn send_password_reset(&self, username: &str) -> Result<(), PortalError> {
+        let mut s = self.lock();
+        if !s.members.contains_key(username) {
+            return Err(super::org::no_user());
+        }
+        s.write(format!("send_password_reset {username}"))
+    }
+
     async fn invitation(&self, username: &str) -> Result<Option<PendingInvitation>, PortalError> {
         Ok(self.lock().invitation(username).map(|i| i.listed.clone()))
     }

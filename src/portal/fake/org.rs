@@ -17,13 +17,13 @@ use crate::portal::org::{
     USER_TYPE_REFUSED, built_in_roles,
 };
 
-fn no_user() -> PortalError {
+pub(super) fn no_user() -> PortalError {
     rejected("400", "User does not exist or is inaccessible.")
 }
 
 impl FakeState {
     /// Records a write and pops a scripted failure, if any.
-    fn write(&mut self, what: String) -> Result<(), PortalError> {
+    pub(super) fn write(&mut self, what: String) -> Result<(), PortalError> {
         self.writes.push(what);
         match self.write_failures.pop_front() {
             Some(err) => Err(err),

@@ -35,6 +35,14 @@
 //! owner, admins and members; admins of the org, the owner and members may
 //! read it, anyone else gets 403).
 //!
+//! Password reset: `community/users/<u>/reset` with `email=true` is not in
+//! the fact sheet (the ArcGIS API for Python's `User.reset(reset_by_email=
+//! True)` sends it, so mark \[I\]). The simulator takes the strict side:
+//! administrator or the member only, a member of the organization who holds
+//! a password (a pending e-mail invitation has none), by e-mail only; it
+//! counts the e-mails it would send ([`PortalSimulator::reset_emails`],
+//! `reset_emails` in `GET /_sim/state`).
+//!
 //! It also hosts feature layers (a Survey123 form's records): `GET|POST
 //! <any path>/FeatureServer/<n>/query` with `where` (`1=1` or one
 //! `<field> = '<text>'`; global ids only in the stored `'{UPPER}'` form),

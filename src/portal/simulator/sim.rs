@@ -163,6 +163,16 @@ impl PortalSimulator {
         }
     }
 
+    /// How many password-reset e-mails the portal sent `username`
+    /// (`community/users/<u>/reset` with `email=true`).
+    pub fn reset_emails(&self, username: &str) -> u32 {
+        self.lock()
+            .reset_emails
+            .get(username)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// Puts a member straight into the organization, bypassing the invite
     /// rules (an existing member before the test starts). It holds a seat of
     /// its type even beyond the purchased count. Returns `false`, changing

@@ -21,6 +21,8 @@ pub(super) enum Endpoint {
     RemoveUsers,
     CommunityUser(String),
     UpdateUser(String),
+    /// `community/users/<u>/reset` (the username).
+    ResetUser(String),
     CheckUsernames,
     GroupSearch,
     AddUsers(String),
@@ -79,6 +81,7 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         ["portals", p, "removeusers"] if is_self(p) => Endpoint::RemoveUsers,
         ["community", "users", _] => Endpoint::CommunityUser(segs[2].clone()),
         ["community", "users", _, "update"] => Endpoint::UpdateUser(segs[2].clone()),
+        ["community", "users", _, "reset"] => Endpoint::ResetUser(segs[2].clone()),
         ["community", "checkusernames"] => Endpoint::CheckUsernames,
         ["community", "groups"] => Endpoint::GroupSearch,
         ["community", "groups", _, "addusers"] => Endpoint::AddUsers(segs[2].clone()),

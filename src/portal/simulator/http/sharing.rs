@@ -257,6 +257,12 @@ pub(super) fn handle(
             sim.lock().update_user(caller, &username, &change)?;
             Ok(json!({ "success": true, "username": username }))
         }
+        Endpoint::ResetUser(username) => {
+            require_post(method)?;
+            sim.lock()
+                .reset_by_email(caller, &username, params.get("email"))?;
+            Ok(json!({ "success": true, "username": username }))
+        }
         Endpoint::CheckUsernames => {
             let names = params.list("usernames");
             let st = sim.lock();

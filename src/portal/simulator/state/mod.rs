@@ -88,6 +88,9 @@ pub(super) struct State {
     requests: BTreeMap<String, u64>,
     /// Hosted feature layers and their records.
     pub layers: Layers,
+    /// Password-reset e-mails sent, by exact username
+    /// (`community/users/<u>/reset` with `email=true`).
+    pub reset_emails: BTreeMap<String, u32>,
 }
 
 /// The digest passwords are kept as.
@@ -130,6 +133,7 @@ impl State {
             faults: Vec::new(),
             requests: BTreeMap::new(),
             layers: Layers::default(),
+            reset_emails: BTreeMap::new(),
         };
         for title in &cfg.groups {
             if st.groups.iter().any(|g| g.title == *title) {
@@ -192,6 +196,7 @@ impl State {
             "assigned": self.assigned_map(),
             "groups": self.groups.iter().map(|g| json!({"id": g.id, "title": g.title})).collect::<Vec<_>>(),
             "requests": self.requests,
+            "reset_emails": self.reset_emails,
             "faults": self.faults,
             "layers": self.layers.counts(),
         })
