@@ -51,6 +51,21 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("entra", ""),
 ];
 
+/// The identity providers' API secrets (`api_base`): the secret's name in
+/// `source_secrets` and its environment variable.
+pub const PROVIDER_SECRETS: &[(&str, &str)] = &[
+    (super::profiles::OKTA_API_SECRET, "OKTA_API_TOKEN"),
+    (super::profiles::AUTH0_API_SECRET, "AUTH0_API_CLIENT"),
+];
+
+/// The environment variable of a provider API secret ([`PROVIDER_SECRETS`]).
+pub fn provider_secret_env(secret_name: &str) -> Option<&'static str> {
+    PROVIDER_SECRETS
+        .iter()
+        .find(|(n, _)| *n == secret_name)
+        .map(|(_, env)| *env)
+}
+
 /// One source as written in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,9 +273,9 @@ impl Sources {
                     // Okta: an API token; Auth0: a Management API client
                     // (`client_id:client_secret`, client-credentials grant).
                     let (secret_name, env) = if name == "auth0_logs" {
-                        ("auth0_api", "AUTH0_API_CLIENT")
+                        PROVIDER_SECRETS[1]
                     } else {
-                        ("okta_api", "OKTA_API_TOKEN")
+                        PROVIDER_SECRETS[0]
                     };
                     let token = secrets_for(secret_name, env)
                         .unwrap_or_default()

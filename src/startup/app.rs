@@ -14,6 +14,7 @@ use crate::entrypoints::http::{AppState, ApprovalConfig, router};
 use crate::entrypoints::local_worker::{self, LocalWorkerSettings};
 use crate::ids::Ids;
 use crate::intake::entra::{self, EntraVerifier};
+use crate::intake::profiles::{ProfileClients, ProviderSecretRefresh};
 use crate::intake::signature::{DEFAULT_TOLERANCE_SECS, SigningKey};
 use crate::intake::sources::Sources;
 use crate::policy::{Policy, Rules};
@@ -67,6 +68,9 @@ pub struct AppParts {
     pub clock: Clock,
     /// The process's id source.
     pub ids: Ids,
+    /// Where an identity provider's API secret is read again after the
+    /// provider refused it (the deployed function's secret); `None`: never.
+    pub provider_secrets: Option<ProviderSecretRefresh>,
 }
 
 impl AppParts {
@@ -88,6 +92,7 @@ impl AppParts {
             admin: None,
             clock: Clock::system(),
             ids: Ids::random(),
+            provider_secrets: None,
         }
     }
 }
@@ -172,7 +177,10 @@ pub async fn app<L: SeatLedger, P: Portal>(
         status_tokens: parts.status_tokens,
         sources: parts.sources,
         entra,
-        profiles: Default::default(),
+        profiles: parts
+            .provider_secrets
+            .map(ProfileClients::with_refresh)
+            .unwrap_or_default(),
         approval_routes: parts.approval_routes,
         admin: parts.admin,
     });

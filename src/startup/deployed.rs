@@ -24,6 +24,8 @@ use crate::entrypoints::http::admin::AdminSettings;
 use crate::entrypoints::import_function::{ImportFunction, S3Objects};
 use crate::ids::Ids;
 use crate::import::ImportOptions;
+use crate::intake::profiles::ProviderSecretRefresh;
+use crate::intake::sources::provider_secret_env;
 use crate::policy::Rules;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::arcgis::{CredentialRefresh, Credentials};
@@ -112,11 +114,27 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
             admin,
             clock: Clock::system(),
             ids: Ids::random(),
+            provider_secrets: Some(provider_secret_refresh(settings)),
         },
     )
     .await
     .map_err(|e| ConfigError(e.to_string()))?;
     Ok(built.router)
+}
+
+/// Reads an identity provider's API secret again from the function's
+/// secret (Secrets Manager, or the environment), for a token or client the
+/// provider refused: rotated since the cold start.
+fn provider_secret_refresh(settings: &Settings) -> ProviderSecretRefresh {
+    let source = settings.secrets.clone();
+    Arc::new(move |name: &'static str| {
+        let source = source.clone();
+        Box::pin(async move {
+            let env = provider_secret_env(name).ok_or("not a provider secret")?;
+            let secrets = Secrets::load(&source).await.map_err(|e| e.to_string())?;
+            Ok(secrets.for_source(name, env)?.into_iter().next())
+        })
+    })
 }
 
 /// The queue worker's parts: the workflow and the queue it hands the

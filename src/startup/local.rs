@@ -345,6 +345,9 @@ async fn serve_with<L: SeatLedger>(
             admin: cfg.admin.clone(),
             clock: cfg.clock.clone(),
             ids: cfg.ids.clone(),
+            // Local secrets come from the environment, which does not
+            // change under a running process.
+            provider_secrets: None,
         },
     )
     .await

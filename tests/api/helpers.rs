@@ -69,6 +69,9 @@ pub struct Options {
     /// Changes `sources` once the simulator runs (settings that name its
     /// address, e.g. a Survey123 source's `layer_url`).
     pub sources_with_sim: Option<SourcesWithSim>,
+    /// Where refused identity-provider secrets are read again (none by
+    /// default).
+    pub provider_secrets: Option<agol_seat_broker::intake::profiles::ProviderSecretRefresh>,
 }
 
 /// See [`Options::sources_with_sim`].
@@ -110,6 +113,7 @@ impl Default for Options {
             approval_routes: Default::default(),
             admin: None,
             sources_with_sim: None,
+            provider_secrets: None,
         }
     }
 }
@@ -207,6 +211,7 @@ pub async fn spawn_app(opts: Options) -> TestApp {
             admin: opts.admin,
             clock: Clock::from_fn(move || c.load(Ordering::SeqCst)),
             ids: Ids::random(),
+            provider_secrets: opts.provider_secrets,
             ..AppParts::new(rules, vec![key.clone()])
         },
     )

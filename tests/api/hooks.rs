@@ -3,6 +3,7 @@
 //! attribute collection. They answer after verify, decide and reserve; the
 //! in-process worker creates the members afterwards.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agol_seat_broker::config::Secret;
@@ -631,6 +632,158 @@ async fn okta_events_take_names_and_e_mail_from_the_users_api_when_configured() 
         (ana.first_name.as_str(), ana.last_name.as_str()),
         ("Ana María", "López Ruiz")
     );
+}
+
+/// A provider secret store for the re-read after a refusal: answers
+/// `value` for `name` and counts the reads.
+fn secret_store(
+    name: &'static str,
+    value: &'static str,
+) -> (
+    agol_seat_broker::intake::profiles::ProviderSecretRefresh,
+    Arc<std::sync::atomic::AtomicU32>,
+) {
+    let reads = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = reads.clone();
+    let refresh: agol_seat_broker::intake::profiles::ProviderSecretRefresh =
+        Arc::new(move |asked: &'static str| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let found = (asked == name).then(|| Secret::new(value));
+            Box::pin(async move { Ok(found) })
+        });
+    (refresh, reads)
+}
+
+/// Issue 13: an Okta API token rotated after the start is refused (401);
+/// the token is read again from the secret store, the look-up is tried
+/// once more with the new one, and later look-ups use it without reading
+/// the store again.
+#[tokio::test]
+async fn a_rotated_okta_api_token_is_read_again_after_a_refusal() {
+    const NEW_TOKEN: &str = "test-only-okta-api-token-rotated";
+    let api = okta_users_api(NEW_TOKEN).await;
+    let mut sources = Sources::default();
+    let mut okta = source(OKTA_SECRET);
+    okta.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: api,
+        token: Secret::new("test-only-okta-api-token-before"),
+    });
+    sources.insert("okta", okta);
+    let (refresh, reads) = secret_store("okta_api", NEW_TOKEN);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        provider_secrets: Some(refresh),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let body = String::from_utf8(fixture("okta-events-signup"))
+        .unwrap()
+        .replace(
+            r#""alternateId": "ana.lopez@example.org""#,
+            r#""alternateId": "ana.l""#,
+        );
+    let (status, v) = post(&app, "/webhooks/okta", OKTA_SECRET, body.into_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        eventually(Duration::from_secs(10), || app
+            .sim
+            .member("ana.lopez_partners")
+            .is_some())
+        .await,
+        "the e-mail only the users API knows was used"
+    );
+    let ana = app.sim.member("ana.lopez_partners").unwrap();
+    assert_eq!(ana.first_name, "Ana María");
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Issue 13: when the secret store holds the same token Okta refused,
+/// nothing is tried again, the event's own data is used, and the store is
+/// not read again for every later delivery (once a minute at most).
+#[tokio::test]
+async fn a_refused_okta_token_the_store_still_holds_is_read_once_and_not_retried() {
+    const HELD: &str = "test-only-okta-api-token-revoked";
+    let api = okta_users_api("test-only-okta-api-token-other").await;
+    let mut sources = Sources::default();
+    let mut okta = source(OKTA_SECRET);
+    okta.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: api,
+        token: Secret::new(HELD),
+    });
+    sources.insert("okta", okta);
+    let (refresh, reads) = secret_store("okta_api", HELD);
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        queue: QueueMode::Local(fast_worker()),
+        provider_secrets: Some(refresh),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let body = fixture("okta-events-signup");
+    let (status, v) = post(&app, "/webhooks/okta", OKTA_SECRET, body).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        eventually(Duration::from_secs(10), || app.sim.members().len() == 1).await,
+        "the event's own e-mail was used"
+    );
+    let other = String::from_utf8(fixture("okta-events-signup"))
+        .unwrap()
+        .replace("ana.lopez@example.org", "bo.ruiz@example.org")
+        .replace("Ana Lopez", "Bo Ruiz")
+        .replace("00uNEW4567", "00uNEW9999")
+        .replace("a1b2c3d4-0000", "b1b2c3d4-0000")
+        .replace("3f0c9a52-0000", "4f0c9a52-0000");
+    let (status, v) = post(&app, "/webhooks/okta", OKTA_SECRET, other.into_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(eventually(Duration::from_secs(10), || app.sim.members().len() == 2).await);
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Issue 13: an Auth0 Management API client secret rotated after the start
+/// is refused at the token endpoint; the client is read again and the
+/// profile comes with the new one.
+#[tokio::test]
+async fn a_rotated_auth0_client_secret_is_read_again_after_a_refusal() {
+    const LOG_TOKEN: &str = "test-only-auth0-log-stream-token";
+    let mut sources = Sources::default();
+    let mut logs = source(LOG_TOKEN);
+    logs.api = Some(agol_seat_broker::intake::sources::ProviderApi {
+        base: auth0_api().await,
+        token: Secret::new("test-client:the-secret-before-rotation"),
+    });
+    sources.insert("auth0_logs", logs);
+    let (refresh, reads) = secret_store("auth0_api", "test-client:test-client-secret");
+    let mut o = Options {
+        rules: RULES,
+        sources,
+        provider_secrets: Some(refresh),
+        ..Options::default()
+    };
+    o.sim.groups = vec!["Partners".into()];
+    let app = spawn_app(o).await;
+
+    let (status, v) = post(
+        &app,
+        "/webhooks/auth0-logs",
+        LOG_TOKEN,
+        fixture("auth0-logs-signup"),
+    )
+    .await;
+
+    assert_eq!((status, v["signups"].as_u64()), (200, Some(1)), "{v}");
+    let ana = app.sim.member("ana.lopez_partners").expect("created");
+    assert_eq!(
+        (ana.first_name.as_str(), ana.last_name.as_str()),
+        ("Ana", "López")
+    );
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// A stand-in for Auth0: the client-credentials token endpoint and the
