@@ -11,6 +11,21 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
+/// How a pool tells people apart by their e-mail address (rules key
+/// `email_identity`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailIdentity {
+    /// The whole address, without regard to case (the default).
+    #[default]
+    Exact,
+    /// As `Exact`, with the `+tag` of the local part ignored: sub-addresses
+    /// deliver to one mailbox, so `ana+1@acme.org` and `ana+2@acme.org` get
+    /// one seat between them. The member is still invited at the address
+    /// as given.
+    FoldPlusTags,
+}
+
 /// Why an e-mail address was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid e-mail address: {0}")]
@@ -63,6 +78,25 @@ impl Email {
         self.0.to_lowercase()
     }
 
+    /// The identity of a person as a pool counts people ([`EmailIdentity`]):
+    /// [`Email::key`], with a `+tag` folded away when the pool says so
+    /// (`Ana+x@acme.org` and `ana@acme.org` are one person, one seat).
+    pub fn key_as(&self, identity: EmailIdentity) -> String {
+        let key = self.key();
+        match identity {
+            EmailIdentity::Exact => key,
+            EmailIdentity::FoldPlusTags => match key.rsplit_once('@') {
+                // Why: a local part that is only a tag (`+x@…`) is left as
+                // it is: folding it would leave an empty name.
+                Some((local, domain)) => match local.split_once('+') {
+                    Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),
+                    _ => key,
+                },
+                None => key,
+            },
+        }
+    }
+
     /// The part before the `@`.
     pub fn local_part(&self) -> &str {
         self.0.rsplit_once('@').map(|(l, _)| l).unwrap_or(&self.0)
@@ -95,6 +129,25 @@ impl fmt::Display for Email {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn plus_tags_fold_only_where_the_pool_says_so() {
+        let e = Email::parse("Ana.Lopez+Project-7@ACME.org").unwrap();
+        assert_eq!(
+            e.key_as(EmailIdentity::Exact),
+            "ana.lopez+project-7@acme.org"
+        );
+        assert_eq!(e.key_as(EmailIdentity::FoldPlusTags), "ana.lopez@acme.org");
+        assert_eq!(e.key(), e.key_as(EmailIdentity::Exact));
+        // Only the first `+` starts the tag; a bare tag is left alone.
+        let two = Email::parse("a+b+c@acme.org").unwrap();
+        assert_eq!(two.key_as(EmailIdentity::FoldPlusTags), "a@acme.org");
+        let bare = Email::parse("+x@acme.org").unwrap();
+        assert_eq!(bare.key_as(EmailIdentity::FoldPlusTags), "+x@acme.org");
+        let plain = Email::parse("bo@acme.org").unwrap();
+        assert_eq!(plain.key_as(EmailIdentity::FoldPlusTags), "bo@acme.org");
+    }
+
     use super::*;
 
     #[test]

@@ -30,7 +30,7 @@ pub mod signup;
 pub mod username;
 
 pub use delivery::DeliveryKey;
-pub use email::{Email, InvalidEmail};
+pub use email::{Email, EmailIdentity, InvalidEmail};
 pub use grants::{ApprovalMode, Overrides};
 pub use layer_url::LayerUrl;
 pub use pool::{ClaimKey, PoolId};

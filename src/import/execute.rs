@@ -554,10 +554,10 @@ impl<L: SeatLedger, P: Portal> Executor<L, P> {
         done: &mut Vec<&'u str>,
         notes: &mut String,
     ) -> Result<(), Stop> {
-        for (key, id) in &u.rekey {
+        for (key, id, person) in &u.rekey {
             let r = self
                 .ledger_call(started, "seat", || {
-                    self.seats.rekey_seat(key, id, &u.person, self.clock.now())
+                    self.seats.rekey_seat(key, id, person, self.clock.now())
                 })
                 .await?;
             match r {

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use csv::StringRecord;
 use sha2::{Digest, Sha256};
 
+use crate::domain::EmailIdentity;
 use crate::domain::compat::{self, Compat};
 use crate::domain::{ApprovalMode, ClaimKey, DeliveryKey, Overrides, PoolId, SignupRequest};
 use crate::policy::{Policy, Rules};
@@ -88,9 +89,10 @@ pub struct Update {
     pub add_groups: Vec<(String, String)>,
     /// What happens in the ledger.
     pub seat: SeatChange,
-    /// Seats kept under another e-mail than the member's new one, to move to
-    /// `person` once the portal has it: `(claim key, claim id)`.
-    pub rekey: Vec<(ClaimKey, String)>,
+    /// Seats kept under another e-mail than the member's new one, to move
+    /// once the portal has it: `(claim key, claim id, new person key)`, the
+    /// new key as the seat's pool tells people apart (`email_identity`).
+    pub rekey: Vec<(ClaimKey, String, String)>,
     /// The member's e-mail after the update, lower-cased (the ledger's
     /// person key).
     pub person: String,
@@ -216,6 +218,8 @@ pub struct Context {
     by_type: HashMap<String, Policy>,
     /// Every pool's user type.
     pool_types: HashMap<PoolId, String>,
+    /// How every pool tells people apart by e-mail (its seats' person keys).
+    pool_identities: HashMap<PoolId, EmailIdentity>,
     /// `--pool`.
     forced_pool: Option<String>,
     /// Short hash of the file's content, for delivery keys.
@@ -226,6 +230,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// How `pool` tells people apart by e-mail (a pool the rules no longer
+    /// name: exactly, as before the setting existed).
+    fn email_identity(&self, pool: &PoolId) -> EmailIdentity {
+        self.pool_identities.get(pool).copied().unwrap_or_default()
+    }
+
     /// Builds the context. `forced_pool` must name a pool of `rules`.
     pub fn new(
         layout: Layout,
@@ -264,6 +274,11 @@ impl Context {
                 .pools
                 .iter()
                 .map(|p| (p.id.clone(), p.user_type.clone()))
+                .collect(),
+            pool_identities: rules
+                .pools
+                .iter()
+                .map(|p| (p.id.clone(), p.email_identity))
                 .collect(),
             forced_pool: forced_pool.map(str::to_string),
             file_hash,
@@ -388,7 +403,10 @@ impl Context {
                 grant.groups.clone()
             }
         };
-        let needs_seat = match self.seats.claim(&grant.pool, &spec.email.key()) {
+        let needs_seat = match self
+            .seats
+            .claim(&grant.pool, &grant.person_key(&spec.email))
+        {
             None => true,
             Some(held) if held.state == crate::seats::ClaimState::Reserved => false,
             Some(held) => {
@@ -522,26 +540,29 @@ impl Context {
             SeatChange::Move { from, .. } => from.iter().map(|(_, id)| id.as_str()).collect(),
             _ => Vec::new(),
         };
-        let rekey: Vec<(ClaimKey, String)> = self
+        let rekey: Vec<(ClaimKey, String, String)> = self
             .seats
             .seats_of(&m.username)
             .iter()
-            .filter(|h| h.key.person != email_key && !released.contains(&h.claim_id.as_str()))
-            .map(|h| (h.key.clone(), h.claim_id.clone()))
+            .map(|h| (h, spec.email.key_as(self.email_identity(&h.key.pool))))
+            .filter(|(h, person)| {
+                &h.key.person != person && !released.contains(&h.claim_id.as_str())
+            })
+            .map(|(h, person)| (h.key.clone(), h.claim_id.clone(), person))
             .collect();
         // A seat can only follow the e-mail to where the person has none:
         // otherwise one person would hold two accounts. Refused before
         // anything is written; the administrator releases one first.
-        for (key, id) in &rekey {
+        for (key, id, person) in &rekey {
             if let Some(other) = self
                 .seats
-                .claim(&key.pool, &email_key)
+                .claim(&key.pool, person)
                 .filter(|o| &o.claim_id != id)
             {
                 return Err(vec![RowError::new(
                     "email_holds_seat",
                     format!(
-                        "{email_key} already holds a seat in pool {} as {}: moving {}'s seat to it would give one person two accounts; release one first",
+                        "{person} already holds a seat in pool {} as {}: moving {}'s seat to it would give one person two accounts; release one first",
                         key.pool,
                         other.username.as_deref().unwrap_or("a reservation"),
                         m.username
@@ -654,13 +675,14 @@ impl Context {
                 pool: held[0].key.pool.clone(),
             });
         };
+        let person = target.person_key(&spec.email);
         Ok(SeatChange::Move {
             to: target.pool,
             to_capacity: target.capacity,
             reserve: true,
             from: others,
             // The new seat is the person's under their (new) e-mail.
-            person: spec.email.key(),
+            person,
         })
     }
 }

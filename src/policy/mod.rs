@@ -8,7 +8,7 @@
 pub mod rules;
 pub mod username;
 
-use crate::domain::{Overrides, PoolId, SignupRequest, Username};
+use crate::domain::{ClaimKey, Email, EmailIdentity, Overrides, PoolId, SignupRequest, Username};
 
 pub use rules::{InvitationMode, Pool, Rules, RulesError};
 
@@ -41,9 +41,26 @@ pub struct Grant {
     pub pending_expiry: std::time::Duration,
     /// Queue the request when the pool is full.
     pub waitlist: bool,
+    /// How the pool tells people apart by e-mail.
+    pub email_identity: EmailIdentity,
 }
 
 impl Grant {
+    /// The person key of `email` in this grant's pool
+    /// ([`Email::key_as`] with the pool's [`EmailIdentity`]): what claims,
+    /// requests, adoption and the sweeper all compare.
+    pub fn person_key(&self, email: &Email) -> String {
+        email.key_as(self.email_identity)
+    }
+
+    /// The claim key of `email` in this grant's pool.
+    pub fn claim_key(&self, email: &Email) -> ClaimKey {
+        ClaimKey {
+            pool: self.pool.clone(),
+            person: self.person_key(email),
+        }
+    }
+
     /// Applies what a sender's configuration or a CSV row overrides: the
     /// role, user type and groups it names win over the pool's.
     pub fn apply(&mut self, overrides: &Overrides) {
@@ -103,6 +120,16 @@ impl Policy {
         let (pool, why) = self.select(req).ok_or(Rejection::NoMatchingPool)?;
         let username = match &req.username {
             Some(u) => u.clone(),
+            // Why: in a pool that folds `+tag`s the name is made from the
+            // folded address too, so every tag of one person derives the
+            // same username (and finds the same member).
+            None if pool.email_identity != EmailIdentity::Exact => {
+                let mut folded = req.clone();
+                if let Ok(e) = Email::parse(&req.email.key_as(pool.email_identity)) {
+                    folded.email = e;
+                }
+                pool.username.render(&folded, pool.id.as_str())
+            }
             None => pool.username.render(req, pool.id.as_str()),
         };
         Ok(Grant {
@@ -128,6 +155,7 @@ impl Policy {
             hold_seat: pool.hold_seat,
             pending_expiry: pool.pending_expiry,
             waitlist: pool.waitlist,
+            email_identity: pool.email_identity,
         })
     }
 

@@ -27,7 +27,7 @@
 use serde::Deserialize;
 
 use crate::domain::compat::{self, Compat};
-use crate::domain::{ApprovalMode, PoolId};
+use crate::domain::{ApprovalMode, EmailIdentity, PoolId};
 
 use super::username::UsernameTemplate;
 
@@ -75,6 +75,8 @@ pub struct PoolDefaults {
     /// declared (organization name, `pool` field); default false: such a
     /// request waits for approval.
     pub trust_declared: Option<bool>,
+    /// How people are told apart by e-mail (`exact` or `fold_plus_tags`).
+    pub email_identity: Option<EmailIdentity>,
 }
 
 /// One pool as written.
@@ -108,6 +110,9 @@ pub struct PoolSpec {
     /// or `pool` field, which the applicant types (default false: such a
     /// request waits for approval).
     pub trust_declared: Option<bool>,
+    /// How people are told apart by e-mail: `exact` (default) or
+    /// `fold_plus_tags` (`ana+1@x` and `ana+2@x` are one person, one seat).
+    pub email_identity: Option<EmailIdentity>,
     /// Which requests belong here.
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
@@ -178,6 +183,8 @@ pub struct Pool {
     /// Provision requests matched only by what the applicant declared
     /// (organization, `pool` field) without approval.
     pub trust_declared: bool,
+    /// How people are told apart by e-mail (the claim's person key).
+    pub email_identity: EmailIdentity,
 }
 
 /// A rules file that loaded and passed every check.
@@ -395,6 +402,7 @@ impl Rules {
                     hold_seat: spec.hold_seat.or(d.hold_seat).unwrap_or(true),
                     pending_expiry: std::time::Duration::from_secs(u64::from(expiry_hours) * 3600),
                     waitlist: spec.waitlist.or(d.waitlist).unwrap_or(false),
+                    email_identity: spec.email_identity.or(d.email_identity).unwrap_or_default(),
                 });
             }
         }
@@ -442,6 +450,40 @@ fn role_name(id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 13: `email_identity` per pool, inherited from `[defaults]`;
+    /// an unknown value is refused.
+    #[test]
+    fn email_identity_is_per_pool_with_a_default() {
+        let text = r#"
+            [defaults]
+            email_identity = "fold_plus_tags"
+            [[pools]]
+            name = "a"
+            seats = 1
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["a.org"]
+            [[pools]]
+            name = "b"
+            seats = 1
+            role = "viewer"
+            user_type = "viewerUT"
+            email_identity = "exact"
+            [pools.match]
+            email_domains = ["b.org"]
+        "#;
+        let r = Rules::from_toml(text).unwrap();
+        assert_eq!(r.pools[0].email_identity, EmailIdentity::FoldPlusTags);
+        assert_eq!(r.pools[1].email_identity, EmailIdentity::Exact);
+        let plain =
+            Rules::from_toml(&text.replace("email_identity = \"fold_plus_tags\"", "")).unwrap();
+        assert_eq!(plain.pools[0].email_identity, EmailIdentity::Exact);
+        let bad = Rules::from_toml(&text.replace("\"exact\"", "\"gmail\""));
+        assert!(bad.is_err());
+    }
+
     use super::*;
 
     const GOOD: &str = r#"

@@ -13,9 +13,7 @@
 
 use super::outcome::{Outcome, store_unavailable};
 use super::workflow::Provisioner;
-use crate::domain::{
-    ClaimKey, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis, Verdict,
-};
+use crate::domain::{DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis, Verdict};
 use crate::notify::ApprovalNotice;
 use crate::policy::Grant;
 use crate::portal::Portal;
@@ -161,10 +159,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         grant: &Grant,
         now: UnixMillis,
     ) -> Outcome {
-        let key = ClaimKey {
-            pool: grant.pool.clone(),
-            person: req.email.key(),
-        };
+        let key = grant.claim_key(&req.email);
         let mut state = RequestState::Pending;
         // The request's hold: its claim id, and whether this call took it.
         let mut held: Option<(String, bool)> = None;

@@ -90,10 +90,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         hold: Hold,
         now: UnixMillis,
     ) -> Result<Held, Outcome> {
-        let key = ClaimKey {
-            pool: grant.pool.clone(),
-            person: req.email.key(),
-        };
+        let key = grant.claim_key(&req.email);
         let this_delivery = delivery.as_string();
         let existing = match self
             .reserve_seat(&key, grant, &this_delivery, hold, now)
@@ -184,10 +181,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         now: UnixMillis,
     ) -> Result<(String, Option<Held>), Handled> {
         let attempt = self.ids.delivery_attempt();
-        let key = ClaimKey {
-            pool: grant.pool.clone(),
-            person: req.email.key(),
-        };
+        let key = grant.claim_key(&req.email);
         let this_delivery = delivery.as_string();
         let lease = LeaseRequest {
             key: delivery,

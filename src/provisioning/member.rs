@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::workflow::Provisioner;
 // Every Lambda's timeout leaves room for it: config::budget.
 use crate::config::budget::LOOK_UP_GRACE;
-use crate::domain::{Overrides, SignupRequest, Username};
+use crate::domain::{Email, EmailIdentity, Overrides, SignupRequest, Username};
 use crate::policy::username::{MAX_CANDIDATES, candidate};
 use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Invitation, Member, NewMember, Portal, PortalError};
@@ -46,7 +46,10 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 }
             }
         }
-        let email_key = req.email.key();
+        let person = Person {
+            key: grant.person_key(&req.email),
+            identity: grant.email_identity,
+        };
         // Invite the first candidate straight away: a new member costs one
         // portal call. Only when the portal does not invite it is the name
         // looked up: the person's own member or pending invitation (an
@@ -93,7 +96,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     // Past the deadline when the invite timed out: the look
                     // has a short time of its own (see LOOK_UP_GRACE).
                     let look_until = deadline.max(Instant::now()) + LOOK_UP_GRACE;
-                    let look = self.holder(&org_id, &email_key, username, look_until).await;
+                    let look = self.holder(&org_id, &person, username, look_until).await;
                     match look {
                         Ok(Holder::Person) => {
                             // An earlier attempt may have stopped before its
@@ -176,17 +179,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     pub(super) async fn scan(
         &self,
         org_id: &str,
-        email_key: &str,
+        person: &Person,
         base: &Username,
         candidates: u32,
         deadline: Instant,
     ) -> Result<Scan, PortalError> {
         for n in 0..candidates {
             let name = candidate(base, n);
-            match self
-                .holder(org_id, email_key, name.as_str(), deadline)
-                .await?
-            {
+            match self.holder(org_id, person, name.as_str(), deadline).await? {
                 Holder::Person => return Ok(Scan::Ours(name)),
                 Holder::Nobody => return Ok(Scan::Free),
                 Holder::Other => {}
@@ -204,13 +204,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     async fn holder(
         &self,
         org_id: &str,
-        email_key: &str,
+        person: &Person,
         name: &str,
         deadline: Instant,
     ) -> Result<Holder, PortalError> {
         let portal = &*self.portal;
         if let Some(existing) = within(deadline, portal.member(name)).await? {
-            return Ok(if is_ours(&existing, org_id, email_key) {
+            return Ok(if is_ours(&existing, org_id, person) {
                 Holder::Person
             } else {
                 Holder::Other
@@ -221,13 +221,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         }
         let now = self.clock.now();
         Ok(match within(deadline, portal.invitation(name)).await? {
-            Some(inv)
-                if !inv.expired_at(now)
-                    && inv.email.as_deref().map(str::to_lowercase).as_deref()
-                        == Some(email_key) =>
-            {
-                Holder::Person
-            }
+            Some(inv) if !inv.expired_at(now) && person.is(inv.email.as_deref()) => Holder::Person,
             _ => Holder::Other,
         })
     }
@@ -244,10 +238,29 @@ enum Holder {
 }
 
 /// Whether the portal's member is the person: this organization, this
-/// e-mail (compared lower-cased).
-fn is_ours(m: &Member, org_id: &str, email_key: &str) -> bool {
-    m.org_id.as_deref() == Some(org_id)
-        && m.email.as_deref().map(str::to_lowercase).as_deref() == Some(email_key)
+/// person's e-mail ([`Person::is`]).
+fn is_ours(m: &Member, org_id: &str, person: &Person) -> bool {
+    m.org_id.as_deref() == Some(org_id) && person.is(m.email.as_deref())
+}
+
+/// The person a member or invitation must belong to: their person key (the
+/// claim's) and how their pool tells people apart, so creation, adoption
+/// and the sweeper all compare portal e-mails the way the claim was keyed.
+pub(super) struct Person {
+    /// The claim's person key ([`crate::policy::Grant::person_key`]).
+    pub(super) key: String,
+    /// The pool's rule for telling people apart by e-mail.
+    pub(super) identity: EmailIdentity,
+}
+
+impl Person {
+    /// Whether a portal e-mail is this person's: its key under the pool's
+    /// rule is theirs (an address that does not parse is nobody's).
+    pub(super) fn is(&self, email: Option<&str>) -> bool {
+        email
+            .and_then(|e| Email::parse(e).ok())
+            .is_some_and(|e| e.key_as(self.identity) == self.key)
+    }
 }
 
 /// What the candidates of a username show ([`Provisioner::scan`]).

@@ -55,10 +55,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         let Ok(grant) = self.policy.grant(req) else {
             return Ok(false);
         };
-        let key = crate::domain::ClaimKey {
-            pool: grant.pool,
-            person: req.email.key(),
-        };
+        let key = grant.claim_key(&req.email);
         Ok(self.ledger.claim(&key).await?.is_some())
     }
 

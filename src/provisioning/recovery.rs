@@ -30,7 +30,7 @@ use crate::seats::{Claim, FailedSignup, Hold, LedgerError, SeatLedger, Stage, Tr
 
 use super::claims::APPROVAL;
 use super::jobs::FAILURE_RETENTION;
-use super::member::Scan;
+use super::member::{Person, Scan};
 use super::workflow::Provisioner;
 
 /// How long the sweeper gives the portal to settle one claim.
@@ -153,7 +153,16 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             Some(base) => {
                 let deadline = Instant::now() + SETTLE_TIME;
                 match self
-                    .scan(org_id, &claim.key.person, &base, MAX_CANDIDATES, deadline)
+                    .scan(
+                        org_id,
+                        &Person {
+                            key: claim.key.person.clone(),
+                            identity: pool.email_identity,
+                        },
+                        &base,
+                        MAX_CANDIDATES,
+                        deadline,
+                    )
                     .await?
                 {
                     Scan::Ours(name) => Some(name.as_str().to_string()),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::outcome::{Outcome, store_unavailable};
 use super::workflow::{Provisioner, effective_approval};
 use crate::domain::{
-    ApprovalMode, ClaimKey, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis,
+    ApprovalMode, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis,
 };
 use crate::notify::RequestView;
 use crate::policy::Grant;
@@ -69,10 +69,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
         let record = SignupRecord {
             id: self.ids.request_id(now),
-            key: ClaimKey {
-                pool: grant.pool.clone(),
-                person: req.email.key(),
-            },
+            key: grant.claim_key(&req.email),
             delivery: delivery.as_string(),
             payload: serde_json::to_string(&payload).unwrap_or_default(),
             state,

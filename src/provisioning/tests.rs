@@ -1769,3 +1769,79 @@ async fn a_delivery_without_a_signed_time_is_still_answered_from_its_record_afte
     assert_eq!(s.retain_until(&typeform, 0), 400 * 86_400_000);
     assert_eq!(s.retain_until(&standard, 0), 7 * 86_400_000);
 }
+
+/// Issue 13: in a pool that folds `+tag` sub-addresses, the member an
+/// earlier attempt created under one tag is the person's for creation's
+/// look-up and for the sweeper alike: adopted, never a second account.
+#[tokio::test]
+async fn with_plus_tags_folded_creation_and_the_sweeper_adopt_the_tagged_member() {
+    const FOLDING: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 2
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    email_identity = "fold_plus_tags"
+    [pools.match]
+    email_domains = ["acme.org"]
+"#;
+    let portal = Arc::new(FakePortal::new("org1", &["Partners"]));
+    let ledger = Arc::new(MemoryLedger::new());
+    let p = Provisioner::new(
+        ledger.clone(),
+        portal.clone(),
+        Arc::new(Policy::new(Rules::from_toml(FOLDING).unwrap())),
+        WorkflowSettings::default(),
+    );
+    let tagged = |username: &str, email: &str| Member {
+        username: username.into(),
+        email: Some(email.into()),
+        org_id: Some("org1".into()),
+        ..Member::default()
+    };
+    // Creation: the name is taken by Ana's member made under another tag.
+    portal.add_member(tagged("ana_acme", "Ana+old@acme.org"));
+    let h = p
+        .sign_up(
+            &key("d-tag"),
+            "h-tag",
+            &signup("ana+new@acme.org"),
+            &Overrides::default(),
+            Creation::InRequest,
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(h.outcome, Outcome::Provisioned { adopted: true, ref username, .. } if username == "ana_acme"),
+        "{:?}",
+        h.outcome
+    );
+    assert_eq!(portal.members().len(), 1);
+
+    // The sweeper: a crashed attempt's reservation under the folded key.
+    let k = ClaimKey {
+        pool: acme(),
+        person: "bo@acme.org".into(),
+    };
+    ledger
+        .reserve(ReserveRequest {
+            key: &k,
+            capacity: 2,
+            delivery: "standard:x",
+            claim_id: "c-bo",
+            username: "bo_acme",
+            now: NOW,
+            hold: crate::seats::Hold::InFlight,
+        })
+        .await
+        .unwrap();
+    portal.add_member(tagged("bo_acme", "bo+2026@acme.org"));
+    let r = p
+        .sweep(NOW + 10 * 60_000, std::time::Duration::from_secs(120), &[])
+        .await;
+    assert_eq!((r.adopted, r.released), (1, 0), "{r:?}");
+    let c = ledger.claim(&k).await.unwrap().unwrap();
+    assert_eq!(c.state, ClaimState::Active);
+    assert_eq!(c.username.as_deref(), Some("bo_acme"));
+}

@@ -188,6 +188,81 @@ async fn the_same_delivery_sent_three_times_concurrently_creates_one_member() {
     assert_eq!(app.sim.members().len(), 1);
 }
 
+/// Issue 13: `+tag` sub-addresses are one person in a pool that folds
+/// them (`email_identity = "fold_plus_tags"`): the second address gets the
+/// first's seat back as `already_member`, never a second account; a pool
+/// that does not fold them (the default) still tells them apart.
+#[tokio::test]
+async fn plus_tag_aliases_share_one_seat_where_the_pool_folds_them() {
+    const FOLDING: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 150
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    email_identity = "fold_plus_tags"
+    [pools.match]
+    email_domains = ["acme.org"]
+
+    [[pools]]
+    name = "city"
+    seats = 5
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    [pools.match]
+    email_domains = ["city.example"]
+"#;
+    let app = spawn_app(Options {
+        rules: FOLDING,
+        ..Options::default()
+    })
+    .await;
+
+    let first = app
+        .post_signup("msg_tag_1", &signup("ana+project@acme.org"))
+        .await;
+    let second = app
+        .post_signup("msg_tag_2", &signup("Ana+other@acme.org"))
+        .await;
+    let plain = app.post_signup("msg_tag_3", &signup("ana@acme.org")).await;
+    let city_a = app
+        .post_signup("msg_tag_4", &signup("bo+1@city.example"))
+        .await;
+    let city_b = app
+        .post_signup("msg_tag_5", &signup("bo+2@city.example"))
+        .await;
+
+    assert_eq!(first.status(), 201);
+    for (res, what) in [(second, "another tag"), (plain, "no tag")] {
+        assert_eq!(res.status(), 200, "{what}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["status"], "already_member", "{what}: {v}");
+    }
+    assert_eq!(app.used("acme").await, 1);
+    let claims = app.claims("acme").await;
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0].key.person, "ana@acme.org", "the folded key");
+    let acme_members: Vec<_> = app
+        .sim
+        .members()
+        .into_iter()
+        .filter(|m| m.email.ends_with("@acme.org"))
+        .collect();
+    assert_eq!(acme_members.len(), 1);
+    assert_eq!(
+        acme_members[0].email, "ana+project@acme.org",
+        "invited at the address as given"
+    );
+    // Without folding, two tags are two people.
+    assert_eq!(
+        (city_a.status().as_u16(), city_b.status().as_u16()),
+        (201, 201)
+    );
+    assert_eq!(app.used("city").await, 2);
+}
+
 #[tokio::test]
 async fn the_same_person_through_two_deliveries_holds_one_seat() {
     let app = spawn_app(Options::default()).await;
