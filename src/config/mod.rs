@@ -33,6 +33,10 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// Whether it has fewer than [`MIN_SECRET_CHARS`] characters.
+    pub fn is_short(&self) -> bool {
+        self.0.chars().count() < MIN_SECRET_CHARS
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -283,10 +287,16 @@ pub fn env_flag(name: &str) -> bool {
     )
 }
 
-/// A list from the environment, split at `separators`, empty items dropped.
-/// The shortest secret accepted for a sender, a Slack app or a bearer
-/// token: anything shorter can be guessed, and is refused at start-up.
+/// The shortest secret accepted for a sender, a Slack app, a bearer token
+/// or the administrator's page: anything shorter can be guessed, and is
+/// refused at start-up.
 pub const MIN_SECRET_CHARS: usize = 16;
+
+/// The 1-based position of the first secret in `list` shorter than
+/// [`MIN_SECRET_CHARS`], if any: the one check every secret list gets.
+pub fn first_short_secret(list: &[Secret]) -> Option<usize> {
+    list.iter().position(Secret::is_short).map(|n| n + 1)
+}
 
 /// A list of secrets as one setting holds them: a JSON list of strings
 /// (`["a b", "c"]`), or entries separated by commas or newlines. Each
@@ -453,13 +463,9 @@ impl Secrets {
             ),
             ("STATUS_TOKEN (status_tokens)", &self.status_tokens),
         ] {
-            if let Some(n) = list
-                .iter()
-                .position(|s| s.expose().chars().count() < MIN_SECRET_CHARS)
-            {
+            if let Some(n) = first_short_secret(list) {
                 return Err(ConfigError(format!(
-                    "{what}: entry {} has fewer than {MIN_SECRET_CHARS} characters; a secret that short can be guessed",
-                    n + 1
+                    "{what}: entry {n} has fewer than {MIN_SECRET_CHARS} characters; a secret that short can be guessed"
                 )));
             }
         }

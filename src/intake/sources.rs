@@ -34,7 +34,7 @@ use serde::Deserialize;
 
 use super::FieldMap;
 use super::entra::EntraConfig;
-use crate::config::{MIN_SECRET_CHARS, Secret};
+use crate::config::{MIN_SECRET_CHARS, Secret, first_short_secret};
 use crate::domain::{ApprovalMode, LayerUrl, Overrides};
 
 /// The senders with a route of their own (besides Standard Webhooks).
@@ -244,13 +244,9 @@ impl Sources {
                     ));
                     continue;
                 }
-                if let Some(n) = secrets
-                    .iter()
-                    .position(|s| s.expose().chars().count() < MIN_SECRET_CHARS)
-                {
+                if let Some(n) = first_short_secret(&secrets) {
                     problems.push(format!(
-                        "[sources.{name}]: secret {} of {env} (or source_secrets.{name}) has fewer than {MIN_SECRET_CHARS} characters; a secret that short can be guessed",
-                        n + 1
+                        "[sources.{name}]: secret {n} of {env} (or source_secrets.{name}) has fewer than {MIN_SECRET_CHARS} characters; a secret that short can be guessed"
                     ));
                     continue;
                 }

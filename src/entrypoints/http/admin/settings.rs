@@ -60,8 +60,8 @@ impl std::fmt::Debug for AdminSettings {
 }
 
 impl AdminSettings {
-    /// Shortest administrator secret accepted.
-    pub const MIN_SECRET_LEN: usize = 16;
+    /// Shortest administrator secret accepted (every secret's minimum).
+    pub const MIN_SECRET_LEN: usize = crate::config::MIN_SECRET_CHARS;
     /// Default session length: a working day.
     pub const DEFAULT_SESSION_SECS: i64 = 8 * 3600;
 
@@ -73,14 +73,14 @@ impl AdminSettings {
         session_key: Option<&Secret>,
         secure_cookies: bool,
     ) -> Result<Self, ConfigError> {
-        if secret.expose().chars().count() < Self::MIN_SECRET_LEN {
+        if secret.is_short() {
             return Err(ConfigError(format!(
                 "the administrator secret (admin_secret / ADMIN_SECRET) must have at least {} characters",
                 Self::MIN_SECRET_LEN
             )));
         }
         let key = match session_key.filter(|k| !k.expose().is_empty()) {
-            Some(k) if k.expose().chars().count() < Self::MIN_SECRET_LEN => {
+            Some(k) if k.is_short() => {
                 return Err(ConfigError(format!(
                     "ADMIN_SESSION_KEY / admin_session_key must have at least {} characters",
                     Self::MIN_SECRET_LEN
