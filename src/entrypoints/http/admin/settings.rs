@@ -161,7 +161,7 @@ impl AdminSettings {
     /// is not compared ([`SecretCheck::Throttled`]), nor when the store
     /// fails ([`SecretCheck::Unavailable`]). The right secret's count is
     /// given back. Never logs the secret.
-    pub async fn check_secret(
+    pub(super) async fn check_secret(
         &self,
         counts: &impl SignInThrottle,
         from: &ClientAddress,
