@@ -15,7 +15,7 @@ use crate::ids::Ids;
 use crate::notify::{LinkMaker, Notifier};
 use crate::policy::{Grant, Policy, Rejection};
 use crate::portal::Portal;
-use crate::seats::{AuditEvent, SeatLedger};
+use crate::seats::{AuditEvent, SeatLedger, SignInThrottle};
 
 /// The approval step's outside connections.
 #[derive(Clone, Default)]
@@ -86,6 +86,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// The policy (its rules name the pools).
     pub fn policy(&self) -> &Arc<Policy> {
         &self.policy
+    }
+
+    /// The administrator's sign-in counts in the ledger (the sign-in
+    /// throttle of `entrypoints/http/admin`). The one port the workflow
+    /// hands to a route as it is: counting sign-in attempts changes no seat,
+    /// request or member, so there is no rule of the workflow to apply.
+    pub fn sign_ins(&self) -> &impl SignInThrottle {
+        &*self.ledger
     }
 
     /// The policy's grant with the overrides applied.

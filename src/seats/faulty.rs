@@ -22,6 +22,7 @@ use crate::seats::deliveries::{DeliveryBegin, DeliveryStore, LeaseHolder};
 use crate::seats::error::LedgerError;
 use crate::seats::failures::{FailedSignup, FailureLog};
 use crate::seats::requests::{RequestChange, RequestStore, SignupRecord};
+use crate::seats::sign_ins::{SignInAttempt, SignInCounts, SignInSlot, SignInThrottle};
 
 /// A store operation a fault can hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +53,11 @@ pub enum StoreOp {
     RecordFailure,
     /// `audit`.
     Audit,
+    /// `take_sign_in` and `give_back_sign_in` (the sign-in throttle's
+    /// writes).
+    SignIn,
     /// Any read (`claim`, `claims`, `usage`, `request`, `requests`,
-    /// `failures`, `audit_since`).
+    /// `failures`, `audit_since`, `sign_in_counts`).
     Read,
     /// `open` (the lease and the reservation in one write); also struck by
     /// a fault scripted for `BeginDelivery` or `Reserve`, the writes it
@@ -407,6 +411,33 @@ impl<L: AuditLog> AuditLog for FaultyLedger<L> {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, LedgerError> {
         self.run(StoreOp::Read, || self.inner.audit_since(since, limit))
+            .await
+    }
+}
+
+impl<L: SignInThrottle> SignInThrottle for FaultyLedger<L> {
+    async fn take_sign_in(&self, attempt: &SignInAttempt<'_>) -> Result<SignInSlot, LedgerError> {
+        self.run(StoreOp::SignIn, || self.inner.take_sign_in(attempt))
+            .await
+    }
+
+    async fn give_back_sign_in(
+        &self,
+        window: UnixMillis,
+        address: &str,
+    ) -> Result<(), LedgerError> {
+        self.run(StoreOp::SignIn, || {
+            self.inner.give_back_sign_in(window, address)
+        })
+        .await
+    }
+
+    async fn sign_in_counts(
+        &self,
+        window: UnixMillis,
+        address: &str,
+    ) -> Result<SignInCounts, LedgerError> {
+        self.run(StoreOp::Read, || self.inner.sign_in_counts(window, address))
             .await
     }
 }

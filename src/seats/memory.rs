@@ -4,8 +4,8 @@
 //! It keeps exactly the semantics of the module contract in [`crate::seats`]
 //! (it passes the same contract suite as the DynamoDB adapter), with every
 //! operation done under one `std::sync::Mutex`. One struct implements the
-//! five ports, one `impl` block each, in this one file: every block is a few
-//! map operations on the shared `State`. It must stay small and obviously
+//! six ports and the batch, one `impl` block each, in this one file: every
+//! block is a few map operations on the shared `State`. It must stay small and obviously
 //! correct; it must not persist anything, and the lock is never held across
 //! an `.await` (no method awaits while holding it).
 
@@ -27,6 +27,7 @@ use crate::seats::failures::{FailedSignup, FailureLog, newest_first};
 use crate::seats::requests::{
     RequestChange, RequestStore, SignupRecord, oldest_first, request_id_taken,
 };
+use crate::seats::sign_ins::{SignInAttempt, SignInCounts, SignInSlot, SignInThrottle};
 
 /// A seat ledger held in memory. Cheap to create; share it behind an `Arc`.
 #[derive(Debug, Default)]
@@ -56,6 +57,20 @@ struct State {
     /// The audit trail, ordered by `at`; events with the same `at` keep
     /// their arrival order.
     audit: Vec<AuditEvent>,
+    /// Administrator sign-in attempts by window start. A window that ended
+    /// before the window of an attempt being taken starts is dropped then.
+    sign_ins: BTreeMap<UnixMillis, SignInWindow>,
+}
+
+/// One window's sign-in attempts.
+#[derive(Debug, Default)]
+struct SignInWindow {
+    /// The window's end.
+    until: UnixMillis,
+    /// Attempts of all addresses.
+    global: u32,
+    /// Attempts per address.
+    per_address: HashMap<String, u32>,
 }
 
 impl MemoryLedger {
@@ -435,5 +450,63 @@ impl AuditLog for MemoryLedger {
         let state = self.lock();
         let first = state.audit.partition_point(|x| x.at < since);
         Ok(state.audit[first..].iter().take(limit).cloned().collect())
+    }
+}
+
+impl SignInThrottle for MemoryLedger {
+    async fn take_sign_in(&self, attempt: &SignInAttempt<'_>) -> Result<SignInSlot, LedgerError> {
+        let mut state = self.lock();
+        state.sign_ins.retain(|_, w| w.until > attempt.window);
+        let window = state.sign_ins.entry(attempt.window).or_default();
+        window.until = window.until.max(attempt.until);
+        let used = window
+            .per_address
+            .get(attempt.address)
+            .copied()
+            .unwrap_or(0);
+        if window.global >= attempt.global {
+            return Ok(SignInSlot::GlobalLimit);
+        }
+        if used >= attempt.per_address {
+            return Ok(SignInSlot::AddressLimit);
+        }
+        window.global += 1;
+        window
+            .per_address
+            .insert(attempt.address.to_string(), used + 1);
+        Ok(SignInSlot::Taken)
+    }
+
+    async fn give_back_sign_in(
+        &self,
+        window: UnixMillis,
+        address: &str,
+    ) -> Result<(), LedgerError> {
+        let mut state = self.lock();
+        if let Some(w) = state.sign_ins.get_mut(&window)
+            && let Some(used) = w.per_address.get_mut(address)
+            && *used > 0
+            && w.global > 0
+        {
+            *used -= 1;
+            w.global -= 1;
+        }
+        Ok(())
+    }
+
+    async fn sign_in_counts(
+        &self,
+        window: UnixMillis,
+        address: &str,
+    ) -> Result<SignInCounts, LedgerError> {
+        let state = self.lock();
+        Ok(state
+            .sign_ins
+            .get(&window)
+            .map(|w| SignInCounts {
+                address: w.per_address.get(address).copied().unwrap_or(0),
+                global: w.global,
+            })
+            .unwrap_or_default())
     }
 }

@@ -1,7 +1,7 @@
 //! The seat ledger: who holds which seat of which pool, and which webhook
 //! deliveries have been handled.
 //!
-//! The ledger is five ports that never interact, and one that batches
+//! The ledger is six ports that never interact, and one that batches
 //! their writes, each in its own file with its vocabulary, so a caller asks
 //! only for what it uses:
 //!
@@ -15,12 +15,15 @@
 //! - [`SignupBatch`] (`batch.rs`): a new member's writes of several of the
 //!   ports above made as one (the lease with the reservation; the
 //!   activation with the audit record and the stored outcome), so the
-//!   happy path costs two round trips.
+//!   happy path costs two round trips;
+//! - [`SignInThrottle`] (`sign_ins.rs`): the administrator's sign-in
+//!   attempts counted per time window, per client address and in all, so
+//!   every process shares one limit. Not a claim: it touches nothing else.
 //!
-//! [`SeatLedger`] is all six together, what the workflow and the servers
-//! take; every type implementing the six is one. They share one error,
+//! [`SeatLedger`] is all seven together, what the workflow and the servers
+//! take; every type implementing the seven is one. They share one error,
 //! [`LedgerError`] (`error.rs`). Adapters live beside them, one struct per
-//! backend implementing all six: [`dynamo::DynamoLedger`] (DynamoDB, the
+//! backend implementing all seven: [`dynamo::DynamoLedger`] (DynamoDB, the
 //! deployed store), [`sqlite::SqliteLedger`] (an embedded SQLite file, for
 //! single-machine installs) and [`memory::MemoryLedger`] (in-process, for
 //! the workflow's unit tests and benchmarks). Every adapter must pass the
@@ -92,6 +95,13 @@
 //!   [`AuditEvent`]; events with the same time are all kept, and
 //!   `audit_since` reads them back oldest first. Requests and audit events
 //!   never touch seats, counters or claims.
+//! - **Sign-in attempts stay within their limits** ([`SignInThrottle`]).
+//!   `take_sign_in` counts an attempt for its address and in all in one
+//!   atomic write, only while both counts of the window are below their
+//!   limits; of concurrent takes never more succeed than the limits allow.
+//!   `give_back_sign_in` lowers both by one, never below zero. Windows are
+//!   independent; counts of a past window may be forgotten (DynamoDB by
+//!   TTL, SQLite by [`sqlite::SqliteLedger::purge_expired`]).
 //!
 //! Nothing here talks to the portal or knows about HTTP, and this file only
 //! gathers: the ports and the adapters never import it back (they import the
@@ -104,6 +114,7 @@ mod deliveries;
 mod error;
 mod failures;
 mod requests;
+mod sign_ins;
 
 pub mod dynamo;
 pub mod faulty;
@@ -120,9 +131,10 @@ pub use deliveries::{DeliveryBegin, DeliveryStore, LeaseHolder};
 pub use error::LedgerError;
 pub use failures::{FailedSignup, FailureLog};
 pub use requests::{RequestChange, RequestStore, SignupRecord};
+pub use sign_ins::{SignInAttempt, SignInCounts, SignInSlot, SignInThrottle};
 
-/// The whole seat ledger: the six ports together, what the workflow and
-/// the servers take. Implemented for every type implementing the six (see
+/// The whole seat ledger: the seven ports together, what the workflow and
+/// the servers take. Implemented for every type implementing the seven (see
 /// the module docs for the contract); a caller that needs only some of them
 /// asks for those instead.
 pub trait SeatLedger:
@@ -132,6 +144,7 @@ pub trait SeatLedger:
     + RequestStore
     + AuditLog
     + SignupBatch
+    + SignInThrottle
     + Send
     + Sync
     + 'static
@@ -145,6 +158,7 @@ impl<T> SeatLedger for T where
         + RequestStore
         + AuditLog
         + SignupBatch
+        + SignInThrottle
         + Send
         + Sync
         + 'static

@@ -365,10 +365,17 @@ async fn serve_with<L: SeatLedger>(
     // Serve first: nothing that waits on the network (the store's read of
     // the pools, the start-up sweep's portal look-ups) runs before the
     // listener accepts.
+    // Why with the peer's address: the administrator's sign-in counts its
+    // attempts per client address (`entrypoints/http/admin/throttle.rs`).
     let server = tokio::spawn(
-        axum::serve(listener, built.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .into_future(),
+        axum::serve(
+            listener,
+            built
+                .router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .into_future(),
     );
     println!("agol-seat-broker listening on http://{addr}");
     println!("  store:  {}", cfg.store.describe());

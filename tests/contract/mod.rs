@@ -16,7 +16,8 @@ use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, Unix
 use agol_seat_broker::seats::{
     AuditEvent, Change, Claim, ClaimState, CloseRequest, DeliveryBegin, Expect, FailedSignup, Hold,
     LeaseHolder, LeaseRequest, LedgerError, Opened, Rekey, RequestChange, Reservation,
-    ReserveRequest, SeatLedger, SignupRecord, Stage, Transition,
+    ReserveRequest, SeatLedger, SignInAttempt, SignInCounts, SignInSlot, SignupRecord, Stage,
+    Transition,
 };
 use tokio::task::JoinSet;
 
@@ -81,6 +82,9 @@ macro_rules! for_each_contract_check {
             open_answers_a_seen_delivery_as_begin_would_and_writes_nothing,
             close_writes_nothing_when_the_claim_or_the_lease_moved_on,
             a_transition_expecting_the_claim_as_read_is_refused_once_it_changed,
+            sign_in_attempts_stop_at_the_address_and_the_global_limit_and_windows_start_afresh,
+            of_20_concurrent_sign_in_attempts_exactly_the_limit_are_counted,
+            a_sign_in_given_back_frees_its_slot_and_never_goes_below_zero,
         );
     };
 }
@@ -2941,4 +2945,171 @@ pub async fn a_transition_expecting_the_claim_as_read_is_refused_once_it_changed
         .unwrap();
     assert_eq!(released, Transition::Released);
     assert_eq!(used(&*ledger, "acme").await, 0);
+}
+
+// ---------- the sign-in throttle ----------
+
+/// A 15-minute window starting at `T0`.
+const SIGN_IN_WINDOW: UnixMillis = 15 * 60 * 1000;
+
+/// An attempt from `address` in the window starting at `window`, with
+/// limits of 3 per address and 5 in all.
+fn sign_in(window: UnixMillis, address: &str) -> SignInAttempt<'_> {
+    SignInAttempt {
+        window,
+        until: window + SIGN_IN_WINDOW,
+        address,
+        per_address: 3,
+        global: 5,
+    }
+}
+
+fn counts(address: u32, global: u32) -> SignInCounts {
+    SignInCounts { address, global }
+}
+
+/// Attempts are counted per address and in all; beyond the address's
+/// limit only that address is refused, beyond the global one every
+/// address is; a refused attempt writes nothing; the next window starts at
+/// zero, and sign-in counts touch no seat.
+pub async fn sign_in_attempts_stop_at_the_address_and_the_global_limit_and_windows_start_afresh<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let (a, b, c) = ("198.51.100.7", "2001:db8:1:2::/64", "unknown");
+    assert_eq!(
+        ledger.sign_in_counts(T0, a).await.unwrap(),
+        counts(0, 0),
+        "nothing counted yet"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            ledger.take_sign_in(&sign_in(T0, a)).await.unwrap(),
+            SignInSlot::Taken
+        );
+    }
+    assert_eq!(
+        ledger.take_sign_in(&sign_in(T0, a)).await.unwrap(),
+        SignInSlot::AddressLimit
+    );
+    assert_eq!(ledger.sign_in_counts(T0, a).await.unwrap(), counts(3, 3));
+    // Another address still has its own.
+    for _ in 0..2 {
+        assert_eq!(
+            ledger.take_sign_in(&sign_in(T0, b)).await.unwrap(),
+            SignInSlot::Taken
+        );
+    }
+    // Five in all: every address is refused now, one never seen too.
+    for who in [a, b, c] {
+        assert_eq!(
+            ledger.take_sign_in(&sign_in(T0, who)).await.unwrap(),
+            SignInSlot::GlobalLimit,
+            "{who}"
+        );
+    }
+    assert_eq!(ledger.sign_in_counts(T0, b).await.unwrap(), counts(2, 5));
+    assert_eq!(ledger.sign_in_counts(T0, c).await.unwrap(), counts(0, 5));
+
+    // The next window starts afresh (the past one's counts may be
+    // forgotten: nothing reads them any more).
+    let next = T0 + SIGN_IN_WINDOW;
+    assert_eq!(
+        ledger.take_sign_in(&sign_in(next, a)).await.unwrap(),
+        SignInSlot::Taken
+    );
+    assert_eq!(ledger.sign_in_counts(next, a).await.unwrap(), counts(1, 1));
+
+    // Not a claim: no pool counter, no claim, no audit event.
+    assert_eq!(used(&*ledger, "acme").await, 0);
+    assert!(ledger.claims(&pool("acme")).await.unwrap().is_empty());
+    assert!(ledger.audit_since(0, 10).await.unwrap().is_empty());
+}
+
+/// Of 20 concurrent attempts from one address (limit 3), exactly 3 are
+/// counted, and of 20 from 20 addresses (limit 5 in all), exactly 5: the
+/// check and the count are one atomic write.
+pub async fn of_20_concurrent_sign_in_attempts_exactly_the_limit_are_counted<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..20 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            ledger
+                .take_sign_in(&sign_in(T0, "192.0.2.1"))
+                .await
+                .unwrap()
+        });
+    }
+    let taken = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|s| *s == SignInSlot::Taken)
+        .count();
+    assert_eq!(taken, 3);
+    assert_eq!(
+        ledger.sign_in_counts(T0, "192.0.2.1").await.unwrap(),
+        counts(3, 3)
+    );
+
+    let next = T0 + SIGN_IN_WINDOW;
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let ledger = ledger.clone();
+        tasks.spawn(async move {
+            let address = format!("192.0.2.{}", 10 + i);
+            ledger.take_sign_in(&sign_in(next, &address)).await.unwrap()
+        });
+    }
+    let slots = tasks.join_all().await;
+    assert_eq!(slots.iter().filter(|s| **s == SignInSlot::Taken).count(), 5);
+    assert!(
+        slots
+            .iter()
+            .all(|s| matches!(s, SignInSlot::Taken | SignInSlot::GlobalLimit)),
+        "{slots:?}"
+    );
+    assert_eq!(
+        ledger.sign_in_counts(next, "192.0.2.99").await.unwrap(),
+        counts(0, 5)
+    );
+}
+
+/// Giving a slot back lowers the address's count and the total by one, so
+/// the address may try again; giving back what was never taken (or more
+/// than was) changes nothing.
+pub async fn a_sign_in_given_back_frees_its_slot_and_never_goes_below_zero<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let (a, b) = ("198.51.100.7", "198.51.100.8");
+    for _ in 0..3 {
+        ledger.take_sign_in(&sign_in(T0, a)).await.unwrap();
+    }
+    ledger.take_sign_in(&sign_in(T0, b)).await.unwrap();
+    ledger.give_back_sign_in(T0, a).await.unwrap();
+    assert_eq!(ledger.sign_in_counts(T0, a).await.unwrap(), counts(2, 3));
+    assert_eq!(
+        ledger.take_sign_in(&sign_in(T0, a)).await.unwrap(),
+        SignInSlot::Taken
+    );
+    assert_eq!(ledger.sign_in_counts(T0, a).await.unwrap(), counts(3, 4));
+
+    // Nothing of this address's to give back: nothing changes.
+    ledger.give_back_sign_in(T0, "203.0.113.1").await.unwrap();
+    ledger
+        .give_back_sign_in(T0 + SIGN_IN_WINDOW, a)
+        .await
+        .unwrap();
+    assert_eq!(ledger.sign_in_counts(T0, a).await.unwrap(), counts(3, 4));
+    for _ in 0..3 {
+        ledger.give_back_sign_in(T0, b).await.unwrap();
+    }
+    assert_eq!(ledger.sign_in_counts(T0, b).await.unwrap(), counts(0, 3));
+    assert_eq!(
+        ledger.sign_in_counts(T0 + SIGN_IN_WINDOW, a).await.unwrap(),
+        counts(0, 0)
+    );
 }

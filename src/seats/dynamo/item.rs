@@ -14,6 +14,7 @@
 //! | open-request guard | `POOL#<pool>` | `OPEN#<person>` | `request_id`, `pool`, `person`, `created_at` |
 //! | audit event | `AUDIT#<yyyy-mm-dd, UTC day of at>` | `<at, 13 digits>#<16 random hex digits>` | `at`, `actor`, `action`, `pool`?, `person`?, `detail` |
 //! | audit day | `AUDIT_DAYS` | `<yyyy-mm-dd>` | none: marks a day that has audit events |
+//! | sign-in window | `SIGNIN#<window start, epoch ms>` | `COUNTS` | `total` N (every address's attempts), `addr:<address>` N (one per client address), `until` N (the window's end), `ttl` (epoch seconds of `until`) |
 //!
 //! A pool's counter, claims, failed sign-ups, request listings and open
 //! guards share a partition, so one Query per sort-key prefix (`CLAIM#`,
@@ -39,6 +40,15 @@
 //! be gone before the other, which only matters for a request nobody
 //! decides on any more. An open request carries neither attribute (every
 //! write puts the whole item, so reopening drops them).
+//!
+//! Sign-in windows: one item per window of the administrator's sign-in
+//! throttle, raised by one conditional `UpdateItem` (`ADD`) per attempt, so
+//! the address's count and the total move together. No other partition
+//! key begins with `SIGNIN#`, and the item's own attributes are the counts:
+//! `total`, `until`, `ttl`, `pk`, `sk` never begin with `addr:`. The item
+//! stays small: once `total` reaches the global limit nothing is added, so
+//! it holds at most that many addresses. DynamoDB's TTL deletes it after
+//! the window; nothing reads a past window.
 //!
 //! Audit events: one partition per UTC day; the random suffix keeps events
 //! with the same `at` apart. `AUDIT_DAYS` lists the days that have events,
@@ -85,6 +95,10 @@ pub(super) const OPEN_PREFIX: &str = "OPEN#";
 pub(super) const REQUEST_INDEX_PREFIX: &str = "RQ#";
 /// Partition of the days that have audit events.
 pub(super) const AUDIT_DAYS_PK: &str = "AUDIT_DAYS";
+/// Sort key of a sign-in window's counts.
+pub(super) const SIGN_IN_SK: &str = "COUNTS";
+/// The attribute of a sign-in window counting every address's attempts.
+pub(super) const SIGN_IN_TOTAL: &str = "total";
 
 /// Stored delivery status: a lease is held.
 pub(super) const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -200,6 +214,21 @@ pub(super) fn claim_key(key_: &ClaimKey) -> Item {
 /// The key of a delivery record.
 pub(super) fn delivery_key(key_: &DeliveryKey) -> Item {
     key(delivery_pk(key_), DELIVERY_SK.to_string())
+}
+
+/// The key of a sign-in window's counts.
+pub(super) fn sign_in_key(window: UnixMillis) -> Item {
+    key(format!("SIGNIN#{window}"), SIGN_IN_SK.to_string())
+}
+
+/// The attribute of a sign-in window counting `address`'s attempts.
+pub(super) fn sign_in_address(address: &str) -> String {
+    format!("addr:{address}")
+}
+
+/// A count of a sign-in window item (0 when absent).
+pub(super) fn sign_in_count(item: &Item, name: &str) -> Result<u32, LedgerError> {
+    Ok(item.opt_n(name)?.unwrap_or(0))
 }
 
 fn key(pk: String, sk: String) -> Item {

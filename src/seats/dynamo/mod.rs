@@ -31,6 +31,9 @@
 //! - audit events are conditional `PutItem`s (never overwriting) into one
 //!   partition per UTC day, after a marker of the day; `audit_since` Queries
 //!   the markers, then the days, in order. Nothing here ever Scans.
+//! - an administrator's sign-in attempt is one conditional `UpdateItem`
+//!   (`ADD`) on its window's item, counted only while the total and the
+//!   address's count are below their limits; the item carries `ttl`.
 //!
 //! Transaction conflicts (concurrent transactions on the same counter) are
 //! retried with full-jitter backoff within a [`ConflictRetry`] budget and
@@ -48,8 +51,8 @@
 //! write builders every operation shares), `table.rs` ([`create_table`],
 //! [`client_for_endpoint`]), `round_trips.rs` (the request count, see
 //! [`DynamoLedger::round_trips`]), and one file per port: `claims.rs`,
-//! `deliveries.rs`, `requests.rs`, `failures.rs`, `audit.rs`, and `batch.rs`
-//! for the batches of several ports' writes. This file
+//! `deliveries.rs`, `requests.rs`, `failures.rs`, `audit.rs`, `sign_ins.rs`,
+//! and `batch.rs` for the batches of several ports' writes. This file
 //! imports only the retry engine, the table helpers and the counter, which
 //! never import it back.
 
@@ -67,6 +70,7 @@ mod item;
 mod requests;
 mod retry;
 mod round_trips;
+mod sign_ins;
 mod table;
 
 use std::future::Future;

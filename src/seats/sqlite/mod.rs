@@ -13,7 +13,7 @@
 //! - a write that returned `Ok` is on disk: WAL journal with
 //!   `synchronous=FULL` (see [`SqliteLedger::open`]).
 //!
-//! # Layout (schema version 6, `PRAGMA user_version`)
+//! # Layout (schema version 7, `PRAGMA user_version`)
 //!
 //! - `pools(pool, used)`: one counter per pool ever used; `used >= 0`.
 //! - `claims(pool, person, claim_id, state, username, delivery, reserved_at,
@@ -37,6 +37,11 @@
 //!   audit trail, read by `(at, id)`, so events with the same `at` keep
 //!   their arrival order (version 3). Neither version-3 table references
 //!   `pools`: requests and audit events take no seat.
+//! - `sign_ins(window_start, address, attempts, until)`, keyed by
+//!   `(window_start, address)`: the administrator's sign-in attempts
+//!   counted in a window per client address, and in all under the address
+//!   `''` (never a client's); `until` is the window's end, after which
+//!   [`SqliteLedger::purge_expired`] deletes the row (version 7).
 //!
 //! The file is marked with [`APPLICATION_ID`]; a file of another application
 //! or of a newer schema version is refused, never rewritten.
@@ -53,7 +58,7 @@
 //! `schema.rs` (migrations and the checks that a file is ours), `rows.rs`
 //! (row ↔ domain mapping), `errors.rs` (how operations fail), and one file
 //! per port: `claims.rs`, `deliveries.rs`, `requests.rs`, `failures.rs`,
-//! `audit.rs`. None of them is imported back by this file except the
+//! `audit.rs`, `sign_ins.rs`. None of them is imported back by this file except the
 //! schema, the row mapping and the errors, which import nothing of it.
 
 use std::fmt;
@@ -77,6 +82,7 @@ mod failures;
 mod requests;
 mod rows;
 mod schema;
+mod sign_ins;
 
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
@@ -207,8 +213,9 @@ impl SqliteLedger {
     /// `retain_until`, in-progress ones whose lease ended more than
     /// [`IN_PROGRESS_PURGE_GRACE_MS`] before `now`, failed sign-ups past
     /// their `retain_until`, and closed sign-up requests past their
-    /// `retain_until` (with the applicant's personal data). Audit events are
-    /// never deleted. Returns how many records (of all kinds) were deleted.
+    /// `retain_until` (with the applicant's personal data), and sign-in
+    /// counts of windows that ended before `now`. Audit events are never
+    /// deleted. Returns how many records (of all kinds) were deleted.
     /// Call it now and then (the local server does, hourly) to keep the
     /// file small and personal data no longer than promised.
     pub async fn purge_expired(&self, now: UnixMillis) -> Result<usize, LedgerError> {
@@ -233,7 +240,10 @@ impl SqliteLedger {
                      AND state NOT IN ('PENDING', 'WAITLISTED')",
                 )?
                 .execute(params![now])?;
-            Ok(deliveries + failures + requests)
+            let sign_ins = tx
+                .prepare_cached("DELETE FROM sign_ins WHERE until < ?1")?
+                .execute(params![now])?;
+            Ok(deliveries + failures + requests + sign_ins)
         })
         .await
     }

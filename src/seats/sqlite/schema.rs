@@ -112,6 +112,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // lease. NULL on records written before this version: no attempt holds
     // them, and their leases expire as before.
     "ALTER TABLE deliveries ADD COLUMN attempt TEXT;",
+    // Version 7: the administrator's sign-in attempts per window, per
+    // address and in all (the row whose address is ''). No reference to
+    // anything: attempts take no seat.
+    "CREATE TABLE IF NOT EXISTS sign_ins (
+         window_start INTEGER NOT NULL,
+         address TEXT NOT NULL,
+         attempts INTEGER NOT NULL CHECK (attempts >= 0),
+         until INTEGER NOT NULL,
+         PRIMARY KEY (window_start, address)
+     ) STRICT;
+     CREATE INDEX IF NOT EXISTS sign_ins_by_end ON sign_ins (until);",
 ];
 
 /// Sets the connection up and brings the schema to [`SCHEMA_VERSION`].
@@ -166,7 +177,7 @@ fn check_ours(conn: &Connection) -> Result<i64, TxError> {
         "SELECT count(*) FROM sqlite_schema \
          WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
            AND name NOT IN ('pools', 'claims', 'deliveries', 'failures', 'requests', \
-                            'audit')",
+                            'audit', 'sign_ins')",
         [],
         |row| row.get(0),
     )?;

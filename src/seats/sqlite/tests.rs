@@ -221,7 +221,7 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         pragma_i64(&lock(&ledger.conn), "user_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     let k = key("acme", "ana@example.org");
     let claim = ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
@@ -786,6 +786,45 @@ async fn purging_deletes_failures_past_their_retention_and_keeps_the_others() {
     );
     // An earlier `now` still sees only what is stored: the purged one is gone.
     assert_eq!(ledger.failures(&pool, T0).await.unwrap(), vec![kept]);
+}
+
+#[tokio::test]
+async fn purging_deletes_the_sign_in_counts_of_windows_that_have_ended() {
+    use crate::seats::{SignInAttempt, SignInCounts, SignInThrottle};
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    let attempt = |window, address| SignInAttempt {
+        window,
+        until: window + 900_000,
+        address,
+        per_address: 10,
+        global: 100,
+    };
+    ledger
+        .take_sign_in(&attempt(T0, "192.0.2.1"))
+        .await
+        .unwrap();
+    ledger
+        .take_sign_in(&attempt(T0 + 900_000, "192.0.2.1"))
+        .await
+        .unwrap();
+
+    assert_eq!(ledger.purge_expired(T0 + 900_000).await.unwrap(), 0);
+    // The first window's row for the address and its row for all.
+    assert_eq!(ledger.purge_expired(T0 + 900_001).await.unwrap(), 2);
+    assert_eq!(
+        ledger.sign_in_counts(T0, "192.0.2.1").await.unwrap(),
+        SignInCounts::default()
+    );
+    assert_eq!(
+        ledger
+            .sign_in_counts(T0 + 900_000, "192.0.2.1")
+            .await
+            .unwrap(),
+        SignInCounts {
+            address: 1,
+            global: 1
+        }
+    );
 }
 
 /// Moves request `id` and returns it as stored; panics when it did not move.

@@ -84,11 +84,27 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
+/// Why the sign-in form is shown again: a stable code (the alert's
+/// `data-code`, for scripts and tests) and the message for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginError<'a> {
+    /// Stable code (`wrong_secret`, `sign_in_throttled`, …).
+    pub code: &'a str,
+    /// What the person is told.
+    pub message: &'a str,
+}
+
 /// The login form. `csrf` is the login token; `error` is one of our own
 /// messages.
-pub fn login(csrf: &str, name: &str, error: Option<&str>) -> String {
+pub fn login(csrf: &str, name: &str, error: Option<LoginError<'_>>) -> String {
     let error = error
-        .map(|e| format!("<p class=\"flash warn\" role=\"alert\">{}</p>", esc(e)))
+        .map(|e| {
+            format!(
+                "<p class=\"flash warn\" role=\"alert\" data-code=\"{}\">{}</p>",
+                esc(e.code),
+                esc(e.message)
+            )
+        })
         .unwrap_or_default();
     page(
         "Sign in · agol-seat-broker",
@@ -474,7 +490,15 @@ mod tests {
 
     #[test]
     fn the_login_page_escapes_what_it_echoes() {
-        let html = login("tok\"en", "<b>ana</b>", Some("Wrong <secret>"));
+        let html = login(
+            "tok\"en",
+            "<b>ana</b>",
+            Some(LoginError {
+                code: "wrong_secret",
+                message: "Wrong <secret>",
+            }),
+        );
+        assert!(html.contains("data-code=\"wrong_secret\""));
         assert!(html.contains("value=\"tok&quot;en\""));
         assert!(html.contains("&lt;b&gt;ana&lt;/b&gt;"));
         assert!(html.contains("Wrong &lt;secret&gt;"));

@@ -5,9 +5,14 @@
 //!
 //! - **Sign-in**: the configured administrator secret (`ADMIN_SECRET`, or
 //!   `admin_secret` in the Secrets Manager JSON), compared in constant time,
-//!   is exchanged for a signed session cookie (the `session` module). One check runs
-//!   at a time per process and a wrong secret costs a delay, so guessing is
-//!   slow. Without a secret configured every `/admin` route answers 404.
+//!   is exchanged for a signed session cookie (the `session` module). One
+//!   check runs at a time per process and a wrong secret costs a delay, so
+//!   guessing is slow; every attempt is counted in the store per client
+//!   address and in all, per 15-minute window, so that all processes
+//!   together stay within the limits (the [`throttle`] module): beyond them
+//!   429 `sign_in_throttled`, and 503 `sign_in_unavailable` when the store
+//!   cannot count, in both cases without comparing the secret. Without a
+//!   secret configured every `/admin` route answers 404.
 //! - **Requests**: a GET without a valid session is redirected to the
 //!   sign-in form; a POST without one is refused (401) and a POST without
 //!   the session's CSRF token is refused (403), in both cases before
@@ -24,6 +29,7 @@
 pub(crate) mod html;
 mod session;
 pub mod settings;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -31,7 +37,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -47,6 +53,7 @@ use session::{LOGIN_COOKIE, LOGIN_FORM_SECS, SESSION_COOKIE, Session};
 
 pub use settings::AdminSettings;
 use settings::SecretCheck;
+use throttle::ClientAddress;
 
 /// The `/admin` routes, merged into the main router.
 pub fn routes<L: SeatLedger, P: Portal>() -> Router<Arc<AppState<L, P>>> {
@@ -202,7 +209,7 @@ fn login_page(
     now: UnixMillis,
     status: StatusCode,
     name: &str,
-    error: Option<&str>,
+    error: Option<html::LoginError<'_>>,
 ) -> Response {
     let nonce = ids.hex(16);
     let token = admin.key.login_token(&nonce, now);
@@ -236,6 +243,7 @@ async fn login_form<L: SeatLedger, P: Portal>(
 async fn login<L: SeatLedger, P: Portal>(
     State(state): State<Arc<AppState<L, P>>>,
     headers: HeaderMap,
+    extensions: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(admin) = &state.admin else {
@@ -254,7 +262,10 @@ async fn login<L: SeatLedger, P: Portal>(
             state.clock.now(),
             StatusCode::FORBIDDEN,
             name,
-            Some("This sign-in form has expired. Please try again."),
+            Some(html::LoginError {
+                code: "form_expired",
+                message: "This sign-in form has expired. Please try again.",
+            }),
         );
     }
     if let Err(msg) = session::valid_name(name) {
@@ -264,34 +275,91 @@ async fn login<L: SeatLedger, P: Portal>(
             state.clock.now(),
             StatusCode::BAD_REQUEST,
             "",
-            Some(msg),
+            Some(html::LoginError {
+                code: "invalid_name",
+                message: msg,
+            }),
         );
     }
-    match admin.check_secret(form.get("secret")).await {
+    let from = ClientAddress::of(&extensions, &headers);
+    let check = admin
+        .check_secret(
+            state.provisioner.sign_ins(),
+            &from,
+            form.get("secret"),
+            state.clock.now(),
+        )
+        .await;
+    let refused = |status: StatusCode, code: &str, message: &str, retry_after: Option<u64>| {
+        let mut r = login_page(
+            admin,
+            &state.ids,
+            state.clock.now(),
+            status,
+            name,
+            Some(html::LoginError { code, message }),
+        );
+        if let Some(secs) = retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        r
+    };
+    match check {
         SecretCheck::Right => {}
         SecretCheck::Busy => {
             tracing::warn!(name, "admin sign-in not checked: too many attempts waiting");
-            let mut r = login_page(
-                admin,
-                &state.ids,
-                state.clock.now(),
+            return refused(
                 StatusCode::TOO_MANY_REQUESTS,
-                name,
-                Some("Too many sign-in attempts right now. Please try again in a minute."),
+                "sign_in_busy",
+                "Too many sign-in attempts right now. Please try again in a minute.",
+                Some(30),
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(30));
-            return r;
+        }
+        SecretCheck::Throttled {
+            retry_after_secs,
+            global,
+        } => {
+            let limit = if global {
+                "all addresses"
+            } else {
+                "this address"
+            };
+            tracing::warn!(
+                name,
+                address = %from,
+                limit,
+                retry_after_secs,
+                "admin sign-in not checked: too many attempts in this window"
+            );
+            let minutes = retry_after_secs.div_ceil(60);
+            return refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "sign_in_throttled",
+                &format!(
+                    "Too many sign-in attempts. Please try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                ),
+                Some(retry_after_secs),
+            );
+        }
+        SecretCheck::Unavailable => {
+            tracing::warn!(name, "admin sign-in not checked: the store cannot count it");
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sign_in_unavailable",
+                "Signing in is not possible right now (the seat store cannot be reached). \
+                 Please try again in a minute.",
+                Some(30),
+            );
         }
         SecretCheck::Wrong => {
-            tracing::warn!(name, "admin sign-in refused");
-            return login_page(
-                admin,
-                &state.ids,
-                state.clock.now(),
+            tracing::warn!(name, address = %from, "admin sign-in refused");
+            return refused(
                 StatusCode::UNAUTHORIZED,
-                name,
-                Some("Wrong administrator secret."),
+                "wrong_secret",
+                "Wrong administrator secret.",
+                None,
             );
         }
     }

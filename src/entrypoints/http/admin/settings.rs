@@ -1,5 +1,7 @@
 //! [`AdminSettings`]: the administrator's secret, the session key derived
-//! from it, the cookie flags and the sign-in throttle.
+//! from it, the cookie flags and the sign-in throttle: the per-process
+//! bound here (one check at a time, a delay after a wrong secret, a bounded
+//! queue), the counts in the store beside it (`throttle.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +10,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 
 use super::session::{self, SESSION_COOKIE, Session, SessionKey};
+use super::throttle::{ClientAddress, SignInLimits, retry_after_secs};
 use crate::config::{ConfigError, Secret, Secrets};
 use crate::domain::UnixMillis;
+use crate::seats::{SignInAttempt, SignInSlot, SignInThrottle};
 
 /// Administrator access, when configured.
 #[derive(Clone)]
@@ -26,6 +30,9 @@ pub struct AdminSettings {
     pub session_secs: i64,
     /// How long a wrong secret is answered late.
     pub failure_delay: Duration,
+    /// How many sign-in attempts a window allows, counted in the store
+    /// (see `throttle.rs`).
+    pub sign_in_limits: SignInLimits,
     /// One secret check at a time in this process, so the delay of a wrong
     /// one also slows down guesses sent in parallel.
     gate: Arc<tokio::sync::Mutex<()>>,
@@ -46,8 +53,21 @@ pub enum SecretCheck {
     Right,
     /// Not it (answered after the failure delay).
     Wrong,
-    /// Too many checks waiting: not checked; try again shortly.
+    /// Too many checks waiting in this process: not checked; try again
+    /// shortly.
     Busy,
+    /// The window's attempts reached a limit (the address's, or all
+    /// addresses' when `global`): not checked until the window ends, in
+    /// `retry_after_secs`.
+    Throttled {
+        /// Seconds to the window's end (at least 1).
+        retry_after_secs: u64,
+        /// Whether the global limit was reached (else the address's).
+        global: bool,
+    },
+    /// The attempt could not be counted in the store: not checked (a store
+    /// failure must not open the gate).
+    Unavailable,
 }
 
 impl std::fmt::Debug for AdminSettings {
@@ -95,6 +115,7 @@ impl AdminSettings {
             secure_cookies,
             session_secs: Self::DEFAULT_SESSION_SECS,
             failure_delay: Duration::from_secs(1),
+            sign_in_limits: SignInLimits::default(),
             gate: Arc::new(tokio::sync::Mutex::new(())),
             waiting: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         })
@@ -129,11 +150,24 @@ impl AdminSettings {
         }
     }
 
-    /// Whether `presented` is the secret. Checks run one at a time, a
-    /// wrong secret is answered after [`Self::failure_delay`], and no more
-    /// than [`MAX_WAITING_SIGN_INS`] wait their turn (issue 13: the queue
-    /// was unbounded, so a flood of guesses kept the administrator waiting).
-    pub(super) async fn check_secret(&self, presented: &str) -> SecretCheck {
+    /// Whether `presented`, sent from `from` at `now`, is the secret.
+    ///
+    /// In this process checks run one at a time, a wrong secret is answered
+    /// after [`Self::failure_delay`], and no more than
+    /// [`MAX_WAITING_SIGN_INS`] wait their turn (issue 13: the queue was
+    /// unbounded, so a flood of guesses kept the administrator waiting).
+    /// Then the attempt is counted in the store `counts`, shared by every
+    /// process, before the secret is compared: beyond the window's limits it
+    /// is not compared ([`SecretCheck::Throttled`]), nor when the store
+    /// fails ([`SecretCheck::Unavailable`]). The right secret's count is
+    /// given back. Never logs the secret.
+    pub(super) async fn check_secret(
+        &self,
+        counts: &impl SignInThrottle,
+        from: &ClientAddress,
+        presented: &str,
+        now: UnixMillis,
+    ) -> SecretCheck {
         use std::sync::atomic::Ordering;
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_SIGN_INS {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -141,17 +175,54 @@ impl AdminSettings {
         }
         let turn = self.gate.lock().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let check = self.counted_check(counts, from, presented, now).await;
+        drop(turn);
+        check
+    }
+
+    /// The check once this process's turn has come: count, then compare.
+    async fn counted_check(
+        &self,
+        counts: &impl SignInThrottle,
+        from: &ClientAddress,
+        presented: &str,
+        now: UnixMillis,
+    ) -> SecretCheck {
+        let limits = &self.sign_in_limits;
+        let (window, until) = limits.window_at(now);
+        let attempt = SignInAttempt {
+            window,
+            until,
+            address: from.as_str(),
+            per_address: limits.per_address,
+            global: limits.global,
+        };
+        match counts.take_sign_in(&attempt).await {
+            Ok(SignInSlot::Taken) => {}
+            Ok(limit) => {
+                return SecretCheck::Throttled {
+                    retry_after_secs: retry_after_secs(now, until),
+                    global: limit == SignInSlot::GlobalLimit,
+                };
+            }
+            Err(e) => {
+                tracing::error!(address = %from, "admin sign-in attempt not counted: {e}");
+                return SecretCheck::Unavailable;
+            }
+        }
         let ok =
             crate::intake::static_secret_matches(presented, std::slice::from_ref(&self.secret));
-        if !ok {
-            tokio::time::sleep(self.failure_delay).await;
-        }
-        drop(turn);
         if ok {
-            SecretCheck::Right
-        } else {
-            SecretCheck::Wrong
+            // Why give it back: the counts bound guesses, and the right
+            // secret is none; left counted, the administrator's own
+            // sign-ins would use up the address's limit.
+            if let Err(e) = counts.give_back_sign_in(window, from.as_str()).await {
+                tracing::warn!(address = %from, "a right sign-in's count not given back: {e}");
+            }
+            return SecretCheck::Right;
         }
+        tokio::time::sleep(self.failure_delay).await;
+        SecretCheck::Wrong
     }
 
     /// The valid session of a request, if any.
@@ -173,6 +244,10 @@ impl AdminSettings {
 #[cfg(test)]
 mod short_secret_tests {
     use super::*;
+    use crate::seats::memory::MemoryLedger;
+
+    /// 2100-01-01T00:00:00Z, the start of a window.
+    const T0: UnixMillis = 4_102_444_800_000;
 
     /// Issue 13: a short administrator secret switches `/admin` off (with
     /// a log line) instead of aborting the broker's start.
@@ -214,22 +289,26 @@ mod short_secret_tests {
             AdminSettings::new(Secret::new("a-long-enough-admin-secret"), None, true).unwrap();
         admin.failure_delay = Duration::from_millis(100);
         let admin = Arc::new(admin);
+        let store = Arc::new(MemoryLedger::new());
+        let from = ClientAddress::from_ip([192, 0, 2, 1].into());
         let mut guesses = tokio::task::JoinSet::new();
         for _ in 0..12 {
-            let a = admin.clone();
-            guesses.spawn(async move { a.check_secret("wrong-guess").await });
+            let (a, store, from) = (admin.clone(), store.clone(), from.clone());
+            guesses.spawn(async move { a.check_secret(&*store, &from, "wrong-guess", T0).await });
         }
         let mut busy = 0;
         while let Some(r) = guesses.join_next().await {
             match r.unwrap() {
                 SecretCheck::Busy => busy += 1,
                 SecretCheck::Wrong => {}
-                SecretCheck::Right => panic!("a wrong guess matched"),
+                other => panic!("a wrong guess came to {other:?}"),
             }
         }
         assert!(busy >= 12 - MAX_WAITING_SIGN_INS - 1, "busy {busy}");
         assert_eq!(
-            admin.check_secret("a-long-enough-admin-secret").await,
+            admin
+                .check_secret(&*store, &from, "a-long-enough-admin-secret", T0)
+                .await,
             SecretCheck::Right
         );
     }
