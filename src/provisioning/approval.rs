@@ -18,9 +18,7 @@ use crate::notify::ApprovalNotice;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
-use crate::seats::{
-    DeliveryBegin, Hold, LeaseHolder, RequestChange, Reservation, SeatLedger, SignupRecord, Stage,
-};
+use crate::seats::{Hold, RequestChange, Reservation, SeatLedger, SignupRecord, Stage};
 
 use super::claims::{APPROVAL, QUEUED};
 use super::requests::{RequestPayload, RequestSeat, view};
@@ -83,66 +81,26 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         sink: Option<&dyn JobSink>,
         now: UnixMillis,
     ) -> DeliveredDecision {
-        let lease_ms = self.settings.lease.as_millis() as i64;
-        let attempt = self.ids.delivery_attempt();
-        let fresh = |outcome| DeliveredDecision {
-            outcome,
-            replayed: false,
-        };
-        match self
-            .ledger
-            .begin_delivery(delivery, &attempt, payload_hash, now, lease_ms)
-            .await
-        {
-            Ok(DeliveryBegin::Started) => {}
-            Ok(DeliveryBegin::InProgress) => {
-                return fresh(DecisionOutcome::Unavailable(
-                    "this decision is being handled by another attempt".into(),
-                ));
-            }
-            Ok(DeliveryBegin::PayloadMismatch) => return fresh(DecisionOutcome::DeliveryReused),
-            Ok(DeliveryBegin::Completed(json)) => {
-                return match serde_json::from_str::<DecisionOutcome>(&json) {
-                    Ok(outcome) => DeliveredDecision {
-                        outcome,
-                        replayed: true,
-                    },
-                    Err(e) => fresh(DecisionOutcome::Unavailable(format!(
-                        "stored decision unreadable: {e}"
-                    ))),
+        let attempt = match self.begin_delivery(delivery, payload_hash, now).await {
+            Ok(attempt) => attempt,
+            Err(answered) => {
+                return DeliveredDecision {
+                    outcome: answered.answer,
+                    replayed: answered.replayed,
                 };
             }
-            Err(e) => {
-                self.drop_unanswered_lease(delivery, &attempt).await;
-                return fresh(DecisionOutcome::Unavailable(e.to_string()));
-            }
-        }
+        };
         let outcome = self
             .decide_request(id, verdict, actor, comment, sink, now)
             .await;
-        let stored = match &outcome {
-            DecisionOutcome::Unavailable(_) => None,
-            final_answer => serde_json::to_string(final_answer).ok(),
-        };
-        let kept = match stored {
-            Some(json) => {
-                let retain_until = self.settings.retain_until(delivery, now);
-                self.ledger
-                    .finish_delivery(delivery, &attempt, &json, now, retain_until)
-                    .await
-            }
-            None => {
-                self.ledger
-                    .abandon_delivery(delivery, LeaseHolder::Attempt(&attempt))
-                    .await
-            }
-        };
-        if let Err(e) = kept {
-            // The lease expires on its own; a retry then decides again,
-            // which the request's own state makes harmless.
-            tracing::warn!(delivery = %delivery.as_string(), "decision record not written: {e}");
+        // The lease expires on its own if this fails; a retry then decides
+        // again, which the request's own state makes harmless.
+        self.finish_delivery(delivery, &attempt, &outcome, now)
+            .await;
+        DeliveredDecision {
+            outcome,
+            replayed: false,
         }
-        fresh(outcome)
     }
 }
 

@@ -216,7 +216,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 None => Ok((attempt, None)),
             },
             Ok(Opened::Neither) => Ok((
-                self.begin_delivery(delivery, payload_hash, now).await?,
+                self.begin_delivery(delivery, payload_hash, now)
+                    .await
+                    .map_err(Handled::from)?,
                 None,
             )),
             Err(e) => {

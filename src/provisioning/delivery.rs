@@ -13,22 +13,28 @@
 //! Only final outcomes (2xx/4xx in the sender's terms) are stored; a
 //! "retry later" or a portal refusal (502) never is.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::approval::DecisionOutcome;
 use super::outcome::{Handled, Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, UnixMillis};
 use crate::portal::Portal;
-use crate::seats::{DeliveryBegin, LeaseHolder, SeatLedger};
+use crate::seats::{DeliveryBegin, LeaseHolder, LedgerError, SeatLedger};
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// Takes the delivery's lease for a new attempt and returns the
     /// attempt's token (to pass to [`Self::finish_delivery`]), or returns
-    /// the answer to give instead (a replay, "in progress", a reused id).
-    pub(super) async fn begin_delivery(
+    /// the answer to give instead (a replay, "in progress", a reused id, a
+    /// store failure) in the terms of `T`: a sign-up's [`Outcome`] or a
+    /// decision's [`DecisionOutcome`].
+    pub(super) async fn begin_delivery<T: DeliveryAnswer>(
         &self,
         delivery: &DeliveryKey,
         payload_hash: &str,
         now: UnixMillis,
-    ) -> Result<String, Handled> {
+    ) -> Result<String, Answered<T>> {
         let lease_ms = self.settings.lease.as_millis() as i64;
         let attempt = self.ids.delivery_attempt();
         match self
@@ -36,14 +42,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .begin_delivery(delivery, &attempt, payload_hash, now, lease_ms)
             .await
         {
-            Ok(begin) => match refused(delivery, begin) {
+            Ok(begin) => match answer_for(delivery, begin) {
                 None => Ok(attempt),
                 Some(answer) => Err(answer),
             },
             Err(e) => {
                 tracing::error!(delivery = %delivery.as_string(), "ledger: {e}");
                 self.drop_unanswered_lease(delivery, &attempt).await;
-                Err(Handled::fresh(store_unavailable()))
+                Err(Answered::fresh(T::store_failed(&e)))
             }
         }
     }
@@ -75,14 +81,14 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// Stores a final outcome for replays, or drops the lease of any other
     /// so the sender's retry runs again; either only while `attempt` (from
     /// [`Self::begin_delivery`]) still holds the lease.
-    pub(super) async fn finish_delivery(
+    pub(super) async fn finish_delivery<T: DeliveryAnswer>(
         &self,
         delivery: &DeliveryKey,
         attempt: &str,
-        outcome: &Outcome,
+        outcome: &T,
         now: UnixMillis,
     ) {
-        if outcome.stored_for_replay() {
+        if outcome.is_final() {
             let retain_until = self.settings.retain_until(delivery, now);
             match serde_json::to_string(outcome) {
                 Ok(json) => match self
@@ -148,32 +154,122 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     }
 }
 
-/// The answer a delivery whose lease was refused gets (a replay, another
-/// attempt's lease, a reused id), or `None` when the lease is the
-/// attempt's ([`DeliveryBegin::Started`]).
-pub(super) fn refused(delivery: &DeliveryKey, begin: DeliveryBegin) -> Option<Handled> {
-    Some(match begin {
-        DeliveryBegin::Started => return None,
-        DeliveryBegin::InProgress => Handled::fresh(Outcome::retry(
+/// An answer given instead of running a delivery, and whether it is the
+/// stored answer of an earlier run (a replay).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Answered<T> {
+    /// The answer.
+    pub(super) answer: T,
+    /// Whether it was read from the delivery's stored record.
+    pub(super) replayed: bool,
+}
+
+impl<T> Answered<T> {
+    fn fresh(answer: T) -> Self {
+        Answered {
+            answer,
+            replayed: false,
+        }
+    }
+}
+
+impl From<Answered<Outcome>> for Handled {
+    fn from(a: Answered<Outcome>) -> Self {
+        Handled {
+            outcome: a.answer,
+            replayed: a.replayed,
+        }
+    }
+}
+
+/// What a delivery answers its sender, as the lease around it needs to
+/// know it: the answers for a lease it did not get, and which answers are
+/// final (stored for replays; "retry later" never is). A sign-up answers
+/// with an [`Outcome`], a signed decision with a [`DecisionOutcome`].
+pub(super) trait DeliveryAnswer: Serialize + DeserializeOwned {
+    /// Another attempt holds the lease.
+    fn in_progress() -> Self;
+    /// The delivery id was used before with another body.
+    fn reused() -> Self;
+    /// The store failed: nothing was done; retry later.
+    fn store_failed(e: &LedgerError) -> Self;
+    /// The stored answer of an earlier run could not be read.
+    fn unreadable(e: &serde_json::Error) -> Self;
+    /// Whether the answer is final in the sender's terms, so stored and
+    /// replayed.
+    fn is_final(&self) -> bool;
+}
+
+impl DeliveryAnswer for Outcome {
+    fn in_progress() -> Self {
+        Outcome::retry(
             "delivery_in_progress",
             "This delivery is being handled by another attempt.",
             5,
-        )),
-        DeliveryBegin::Completed(json) => match serde_json::from_str::<Outcome>(&json) {
-            Ok(o) => Handled {
-                outcome: o,
+        )
+    }
+    fn reused() -> Self {
+        Outcome::Rejected {
+            code: "delivery_id_reused".into(),
+            message: "This delivery id was already used with a different body.".into(),
+        }
+    }
+    fn store_failed(_: &LedgerError) -> Self {
+        store_unavailable()
+    }
+    fn unreadable(_: &serde_json::Error) -> Self {
+        store_unavailable()
+    }
+    fn is_final(&self) -> bool {
+        self.stored_for_replay()
+    }
+}
+
+impl DeliveryAnswer for DecisionOutcome {
+    fn in_progress() -> Self {
+        DecisionOutcome::Unavailable("this decision is being handled by another attempt".into())
+    }
+    fn reused() -> Self {
+        DecisionOutcome::DeliveryReused
+    }
+    fn store_failed(e: &LedgerError) -> Self {
+        DecisionOutcome::Unavailable(e.to_string())
+    }
+    fn unreadable(e: &serde_json::Error) -> Self {
+        DecisionOutcome::Unavailable(format!("stored decision unreadable: {e}"))
+    }
+    fn is_final(&self) -> bool {
+        !matches!(self, DecisionOutcome::Unavailable(_))
+    }
+}
+
+/// The answer a delivery whose lease was refused gets (a replay, another
+/// attempt's lease, a reused id), or `None` when the lease is the
+/// attempt's ([`DeliveryBegin::Started`]).
+pub(super) fn answer_for<T: DeliveryAnswer>(
+    delivery: &DeliveryKey,
+    begin: DeliveryBegin,
+) -> Option<Answered<T>> {
+    Some(match begin {
+        DeliveryBegin::Started => return None,
+        DeliveryBegin::InProgress => Answered::fresh(T::in_progress()),
+        DeliveryBegin::Completed(json) => match serde_json::from_str::<T>(&json) {
+            Ok(answer) => Answered {
+                answer,
                 replayed: true,
             },
             Err(e) => {
                 tracing::error!(delivery = %delivery.as_string(), "stored outcome unreadable: {e}");
-                Handled::fresh(store_unavailable())
+                Answered::fresh(T::unreadable(&e))
             }
         },
-        DeliveryBegin::PayloadMismatch => Handled::fresh(Outcome::Rejected {
-            code: "delivery_id_reused".into(),
-            message: "This delivery id was already used with a different body.".into(),
-        }),
+        DeliveryBegin::PayloadMismatch => Answered::fresh(T::reused()),
     })
+}
+
+/// [`answer_for`] a sign-up.
+pub(super) fn refused(delivery: &DeliveryKey, begin: DeliveryBegin) -> Option<Handled> {
+    answer_for::<Outcome>(delivery, begin).map(Handled::from)
 }
 
 #[cfg(test)]

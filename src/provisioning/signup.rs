@@ -85,7 +85,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         } else {
             match self.begin_delivery(delivery, payload_hash, now).await {
                 Ok(attempt) => (attempt, None),
-                Err(answer) => return answer,
+                Err(answer) => return answer.into(),
             }
         };
         let mut stored = false;
