@@ -18,8 +18,10 @@
 //!   simulator.
 //! - [`layer_url`]: the checked URL of a hosted feature layer (Survey123
 //!   records are re-read from one).
+//! - [`date`]: UTC calendar days (a rule's `ends_on`, the trail's days).
 
 pub mod compat;
+pub mod date;
 pub mod delivery;
 pub mod email;
 pub mod grants;

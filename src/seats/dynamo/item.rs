@@ -167,23 +167,7 @@ pub(super) fn request_index_key(r: &SignupRecord, state: RequestState) -> Item {
 
 /// The UTC day (`yyyy-mm-dd`) of a time (negative times count as 0).
 pub(super) fn audit_day(at: UnixMillis) -> String {
-    let (y, m, d) = civil_from_days(at.max(0).div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// The proleptic Gregorian date of a day number (days since 1970-01-01);
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::domain::date::Day::of(at.max(0)).to_string()
 }
 
 /// `pk` of a day's audit events.
