@@ -741,6 +741,7 @@ fn restrict(rules: &Rules, keep: impl Fn(&crate::policy::Pool) -> bool) -> Rules
         pools,
         default_pool,
         warnings: Vec::new(),
+        keep: rules.keep.clone(),
     }
 }
 
@@ -762,6 +763,7 @@ pub fn only_pool(rules: &Rules, name: &str) -> Result<Rules, String> {
         pools: vec![pool.clone()],
         default_pool: Some(0),
         warnings: Vec::new(),
+        keep: rules.keep.clone(),
     })
 }
 

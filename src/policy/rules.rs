@@ -29,6 +29,7 @@ use serde::Deserialize;
 use crate::domain::compat::{self, Compat};
 use crate::domain::{ApprovalMode, EmailIdentity, PoolId};
 
+use super::lifecycle::{self, Lifecycle, LifecycleFile, LifecycleSpec};
 use super::username::UsernameTemplate;
 
 /// The file as written.
@@ -47,6 +48,9 @@ pub struct RulesFile {
     /// (`intake::sources::Sources`); the policy does not read it.
     #[serde(default)]
     pub sources: Option<toml::Table>,
+    /// The whole file's lifecycle settings (`[lifecycle]`).
+    #[serde(default)]
+    pub lifecycle: LifecycleFile,
 }
 
 /// Settings a pool inherits unless it sets them itself.
@@ -77,6 +81,8 @@ pub struct PoolDefaults {
     pub trust_declared: Option<bool>,
     /// How people are told apart by e-mail (`exact` or `fold_plus_tags`).
     pub email_identity: Option<EmailIdentity>,
+    /// The seat's life after sign-up (`[defaults.lifecycle]`), key by key.
+    pub lifecycle: Option<LifecycleSpec>,
 }
 
 /// One pool as written.
@@ -113,6 +119,9 @@ pub struct PoolSpec {
     /// How people are told apart by e-mail: `exact` (default) or
     /// `fold_plus_tags` (`ana+1@x` and `ana+2@x` are one person, one seat).
     pub email_identity: Option<EmailIdentity>,
+    /// The seat's life after sign-up (`[pools.lifecycle]`): expiry,
+    /// reclaiming idle seats (see [`super::lifecycle`]).
+    pub lifecycle: Option<LifecycleSpec>,
     /// Which requests belong here.
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
@@ -185,6 +194,8 @@ pub struct Pool {
     pub trust_declared: bool,
     /// How people are told apart by e-mail (the claim's person key).
     pub email_identity: EmailIdentity,
+    /// Expiry and reclaiming (`None`: seats last until released).
+    pub lifecycle: Option<Lifecycle>,
 }
 
 /// A rules file that loaded and passed every check.
@@ -197,6 +208,9 @@ pub struct Rules {
     /// Things that are allowed but worth an operator's look (undocumented
     /// role × type combinations, unreachable pools).
     pub warnings: Vec<String>,
+    /// Lower-cased usernames the lifecycle never touches (`[lifecycle]
+    /// keep`).
+    pub keep: Vec<String>,
 }
 
 /// A rules file that cannot be used; lists every problem found.
@@ -376,6 +390,14 @@ impl Rules {
                     "{at}: a request matched only by its organization name or pool field (what the applicant types) waits for approval; set trust_declared = true to provision such requests at once"
                 ));
             }
+            let lifecycle = lifecycle::resolve(
+                &at,
+                spec.lifecycle.as_ref(),
+                d.lifecycle.as_ref(),
+                user_type.as_deref(),
+                &mut problems,
+                &mut warnings,
+            );
             if let (Some(id), Some(role), Some(user_type), Some(username)) =
                 (id, role, user_type, template)
             {
@@ -403,6 +425,7 @@ impl Rules {
                     pending_expiry: std::time::Duration::from_secs(u64::from(expiry_hours) * 3600),
                     waitlist: spec.waitlist.or(d.waitlist).unwrap_or(false),
                     email_identity: spec.email_identity.or(d.email_identity).unwrap_or_default(),
+                    lifecycle,
                 });
             }
         }
@@ -423,6 +446,13 @@ impl Rules {
             pools,
             default_pool,
             warnings,
+            keep: file
+                .lifecycle
+                .keep
+                .iter()
+                .map(|u| u.trim().to_lowercase())
+                .filter(|u| !u.is_empty())
+                .collect(),
         })
     }
 
