@@ -29,6 +29,7 @@
 //! - `jobs`: the queued half. `requests`, `approval`, `waitlist`: sign-up
 //!   requests, decisions, the waitlist. `recovery`: stale reservations.
 //! - `queries`, `status`: read models. `outcome`: what a delivery came to.
+//! - `lifecycle`: what expiry and reclaiming call for (a plan; pure).
 //!
 //! The workflow never panics and never leaves a seat held for a member that
 //! was not created, unless the creation was queued (its job settles it).
@@ -37,6 +38,7 @@ mod approval;
 mod claims;
 mod delivery;
 mod jobs;
+pub mod lifecycle;
 mod member;
 mod outcome;
 mod queries;

@@ -1,0 +1,501 @@
+//! What the seat's life after sign-up calls for, today: which members to
+//! warn that their seat ends, whose seat ends (expired) and whose is
+//! reclaimed (idle), with the pool's end action: a [`LifecyclePlan`].
+//!
+//! Pure: [`plan_pool`] reads the pool's [`Lifecycle`], its ACTIVE claims
+//! and what the portal says of each member ([`MemberFacts`]), and changes
+//! nothing. `agol-seat-broker reclaim --dry-run` prints it; carrying a plan
+//! out goes through the claim state machine (a later change).
+//!
+//! The rules it follows:
+//! - **Never touched**: organization administrators, the broker's own
+//!   account, the `[lifecycle] keep` list, and members the portal does not
+//!   list (reconciliation's business, not expiry's): each is reported as
+//!   skipped with the reason.
+//! - **Expiry first**: a seat past its end is `Expired` even when also
+//!   idle; within `warn_before_days` of its end it gets a `Warn`.
+//! - **Idle seats**: `lastLogin` older than `reclaim_after_days_inactive`
+//!   → `Inactive`; `lastLogin = -1` (never signed in) counts from the
+//!   seat's activation, with `reclaim_never_signed_in_after_days` when set
+//!   (an invitation never accepted), else the inactivity setting. A member
+//!   whose `lastLogin` the portal did not give is skipped, never guessed.
+//! - **Activation time**: the ACTIVE claim's `updated_at` (the activation
+//!   is the last change an ACTIVE claim gets today).
+
+use std::collections::HashMap;
+
+use crate::domain::date::{DAY_MS, Day};
+use crate::domain::{PoolId, UnixMillis};
+use crate::policy::lifecycle::{Downgrade, EndAction, Lifecycle};
+use crate::seats::{Claim, ClaimState};
+
+/// What the portal says of one member, as the plan needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFacts {
+    /// Username.
+    pub username: String,
+    /// `lastLogin`: epoch ms, `-1` never, `None` not given.
+    pub last_login: Option<i64>,
+    /// Whether the member is an organization administrator.
+    pub admin: bool,
+}
+
+/// Why a seat ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// Past its end (`expires_after_days`, `ends_on`).
+    Expired {
+        /// When it ended.
+        ended_at: UnixMillis,
+    },
+    /// Not signed in for `days` (since `last_login`).
+    Inactive {
+        /// The last sign-in.
+        last_login: UnixMillis,
+        /// Whole days since.
+        days: i64,
+    },
+    /// Never signed in, `days` after the seat's activation.
+    NeverSignedIn {
+        /// Whole days since activation.
+        days: i64,
+    },
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Expired { ended_at } => {
+                write!(f, "expired (ended {})", Day::of(ended_at - 1))
+            }
+            EndReason::Inactive { last_login, days } => write!(
+                f,
+                "idle: last signed in {} ({days} days ago)",
+                Day::of(*last_login)
+            ),
+            EndReason::NeverSignedIn { days } => {
+                write!(f, "never signed in ({days} days since the seat began)")
+            }
+        }
+    }
+}
+
+/// What a plan does to one seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Tell the member the seat ends at `ends_at`.
+    Warn {
+        /// The seat's end.
+        ends_at: UnixMillis,
+    },
+    /// End the seat with the pool's action.
+    End {
+        /// Why.
+        reason: EndReason,
+        /// The pool's end action.
+        action: EndAction,
+        /// With `Downgrade`: the target.
+        downgrade_to: Option<Downgrade>,
+    },
+}
+
+/// Why a seat is left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// An organization administrator.
+    Administrator,
+    /// The broker's own account.
+    BrokerAccount,
+    /// On the `[lifecycle] keep` list.
+    Kept,
+    /// The portal does not list the member (reconciliation settles it).
+    NotInPortal,
+    /// The portal gave no `lastLogin` and the seat has not expired.
+    NoLastLogin,
+}
+
+impl Skip {
+    /// What the plan prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Administrator => "an organization administrator: never touched",
+            Skip::BrokerAccount => "the broker's own account: never touched",
+            Skip::Kept => "on the [lifecycle] keep list",
+            Skip::NotInPortal => "not in the portal's member list: left to reconciliation",
+            Skip::NoLastLogin => "the portal gave no last sign-in: not reclaimed",
+        }
+    }
+}
+
+/// One seat in a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned<T> {
+    /// The pool.
+    pub pool: PoolId,
+    /// The claim's person key.
+    pub person: String,
+    /// The claim's id (what a transition must name).
+    pub claim_id: String,
+    /// The member's username.
+    pub username: String,
+    /// The step or the skip.
+    pub what: T,
+}
+
+/// What the seat's life calls for now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LifecyclePlan {
+    /// Warnings and ends, pool by pool in rules order, then by username.
+    pub steps: Vec<Planned<Step>>,
+    /// Seats a rule would reach but that are left alone, and why.
+    pub skipped: Vec<Planned<Skip>>,
+}
+
+/// Who is never touched: the broker's account and the keep list (both
+/// lower-cased usernames).
+#[derive(Debug, Clone, Default)]
+pub struct Untouchable<'a> {
+    /// The broker's own username.
+    pub broker: &'a str,
+    /// `[lifecycle] keep`.
+    pub keep: &'a [String],
+}
+
+/// Whole days from `from` to `to` (never negative).
+fn days_between(from: UnixMillis, to: UnixMillis) -> i64 {
+    to.saturating_sub(from).max(0) / DAY_MS
+}
+
+/// The plan for one pool's ACTIVE claims at `now`; `members` by lower-cased
+/// username.
+pub fn plan_pool(
+    pool: &PoolId,
+    lc: &Lifecycle,
+    claims: &[Claim],
+    members: &HashMap<String, MemberFacts>,
+    who: &Untouchable<'_>,
+    now: UnixMillis,
+    plan: &mut LifecyclePlan,
+) {
+    let mut active: Vec<&Claim> = claims
+        .iter()
+        .filter(|c| c.state == ClaimState::Active && &c.key.pool == pool)
+        .collect();
+    active.sort_by(|a, b| a.username.cmp(&b.username));
+    for claim in active {
+        let Some(username) = claim.username.clone() else {
+            continue;
+        };
+        let lower = username.to_lowercase();
+        let step = step_for(lc, claim.updated_at, members.get(&lower), now);
+        let skip = if lower == who.broker.to_lowercase() {
+            Some(Skip::BrokerAccount)
+        } else if who.keep.contains(&lower) {
+            Some(Skip::Kept)
+        } else {
+            match members.get(&lower) {
+                None => Some(Skip::NotInPortal),
+                Some(m) if m.admin => Some(Skip::Administrator),
+                Some(_) => None,
+            }
+        };
+        match (step, skip) {
+            (Ok(None), _) => {}
+            (Ok(Some(_)) | Err(_), Some(skip)) | (Err(skip), None) => {
+                plan.skipped.push(planned(claim, &username, skip))
+            }
+            (Ok(Some(step)), None) => plan.steps.push(planned(claim, &username, step)),
+        }
+    }
+}
+
+/// A step or skip for `claim`'s seat.
+fn planned<T>(claim: &Claim, username: &str, what: T) -> Planned<T> {
+    Planned {
+        pool: claim.key.pool.clone(),
+        person: claim.key.person.clone(),
+        claim_id: claim.claim_id.clone(),
+        username: username.to_string(),
+        what,
+    }
+}
+
+/// The step a seat activated at `activated_at` calls for, `Ok(None)` when
+/// none, `Err` when a reclaim rule cannot be judged.
+fn step_for(
+    lc: &Lifecycle,
+    activated_at: UnixMillis,
+    member: Option<&MemberFacts>,
+    now: UnixMillis,
+) -> Result<Option<Step>, Skip> {
+    let end = |reason| Step::End {
+        reason,
+        action: lc.at_end,
+        downgrade_to: lc.downgrade_to.clone(),
+    };
+    if let Some(ends_at) = lc.ends_at(activated_at, None)
+        && now >= ends_at
+    {
+        return Ok(Some(end(EndReason::Expired { ended_at: ends_at })));
+    }
+    let inactive = lc.reclaim_after_days_inactive.map(i64::from);
+    let never = lc
+        .reclaim_never_signed_in_after_days
+        .map(i64::from)
+        .or(inactive);
+    if inactive.is_some() || never.is_some() {
+        match member.and_then(|m| m.last_login) {
+            Some(-1) => {
+                let days = days_between(activated_at, now);
+                if never.is_some_and(|n| days >= n) {
+                    return Ok(Some(end(EndReason::NeverSignedIn { days })));
+                }
+            }
+            Some(last) => {
+                let days = days_between(last, now);
+                if inactive.is_some_and(|n| days >= n) {
+                    return Ok(Some(end(EndReason::Inactive {
+                        last_login: last,
+                        days,
+                    })));
+                }
+            }
+            None if member.is_some() => return Err(Skip::NoLastLogin),
+            None => {}
+        }
+    }
+    if let Some(ends_at) = lc.ends_at(activated_at, None) {
+        let warn = i64::from(lc.warn_before_days).saturating_mul(DAY_MS);
+        if warn > 0 && now >= ends_at.saturating_sub(warn) {
+            return Ok(Some(Step::Warn { ends_at }));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClaimKey;
+    use crate::policy::Rules;
+
+    const NOW: UnixMillis = 1_796_256_000_000; // 2026-12-03 00:00 UTC
+
+    fn lifecycle(text: &str) -> Lifecycle {
+        let r = Rules::from_toml(&format!(
+            r#"
+            [[pools]]
+            name = "acme"
+            seats = 5
+            role = "publisher"
+            user_type = "creatorUT"
+            [pools.match]
+            email_domains = ["acme.org"]
+            [pools.lifecycle]
+            {text}
+            "#
+        ))
+        .unwrap();
+        r.pools[0].lifecycle.clone().unwrap()
+    }
+
+    fn active(user: &str, activated_days_ago: i64) -> Claim {
+        Claim {
+            key: ClaimKey {
+                pool: PoolId::parse("acme").unwrap(),
+                person: format!("{user}@acme.org"),
+            },
+            claim_id: format!("c-{user}"),
+            state: ClaimState::Active,
+            hold: None,
+            username: Some(format!("{user}_acme")),
+            delivery: "standard:x".into(),
+            reserved_at: NOW - activated_days_ago * DAY_MS,
+            updated_at: NOW - activated_days_ago * DAY_MS,
+        }
+    }
+
+    fn member(user: &str, last_login: Option<i64>) -> (String, MemberFacts) {
+        (
+            format!("{user}_acme"),
+            MemberFacts {
+                username: format!("{user}_acme"),
+                last_login,
+                admin: false,
+            },
+        )
+    }
+
+    fn plan(lc: &Lifecycle, claims: &[Claim], members: &[(String, MemberFacts)]) -> LifecyclePlan {
+        let members: HashMap<String, MemberFacts> = members.iter().cloned().collect();
+        let keep = vec!["kept_acme".to_string()];
+        let mut p = LifecyclePlan::default();
+        plan_pool(
+            &PoolId::parse("acme").unwrap(),
+            lc,
+            claims,
+            &members,
+            &Untouchable {
+                broker: "Broker_Admin",
+                keep: &keep,
+            },
+            NOW,
+            &mut p,
+        );
+        p
+    }
+
+    fn summary(p: &LifecyclePlan) -> Vec<(String, String)> {
+        p.steps
+            .iter()
+            .map(|s| {
+                let what = match &s.what {
+                    Step::Warn { ends_at } => format!("warn {}", Day::of(ends_at - 1)),
+                    Step::End { reason, action, .. } => format!("{} {reason}", action.as_str()),
+                };
+                (s.username.clone(), what)
+            })
+            .chain(
+                p.skipped
+                    .iter()
+                    .map(|s| (s.username.clone(), format!("skip: {}", s.what.as_str()))),
+            )
+            .collect()
+    }
+
+    #[test]
+    fn expiry_ends_seats_past_their_end_and_warns_within_the_window() {
+        let lc = lifecycle("expires_after_days = 90\nwarn_before_days = 14\nat_end = \"delete\"");
+        let claims = [
+            active("old", 91),
+            active("edge", 90),
+            active("soon", 80),
+            active("new", 10),
+        ];
+        let members = [
+            member("old", Some(NOW)),
+            member("edge", Some(NOW)),
+            member("soon", Some(NOW)),
+            member("new", Some(NOW)),
+        ];
+        let s = summary(&plan(&lc, &claims, &members));
+        assert_eq!(
+            s,
+            [
+                (
+                    "edge_acme".into(),
+                    "delete expired (ended 2026-12-02)".into()
+                ),
+                (
+                    "old_acme".into(),
+                    "delete expired (ended 2026-12-01)".into()
+                ),
+                ("soon_acme".into(), "warn 2026-12-12".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn idle_and_never_signed_in_seats_are_reclaimed_by_their_own_settings() {
+        let lc = lifecycle(
+            "reclaim_after_days_inactive = 60\nreclaim_never_signed_in_after_days = 21\nat_end = \"downgrade\"\ndowngrade_to = { role = \"viewer\", user_type = \"viewerUT\" }",
+        );
+        let claims = [
+            active("idle", 200),
+            active("busy", 200),
+            active("never", 22),
+            active("fresh", 20),
+            active("unknown", 200),
+        ];
+        let members = [
+            member("idle", Some(NOW - 61 * DAY_MS)),
+            member("busy", Some(NOW - 59 * DAY_MS)),
+            member("never", Some(-1)),
+            member("fresh", Some(-1)),
+            member("unknown", None),
+        ];
+        let p = plan(&lc, &claims, &members);
+        assert_eq!(
+            summary(&p),
+            [
+                (
+                    "idle_acme".into(),
+                    "downgrade idle: last signed in 2026-10-03 (61 days ago)".into()
+                ),
+                (
+                    "never_acme".into(),
+                    "downgrade never signed in (22 days since the seat began)".into()
+                ),
+                (
+                    "unknown_acme".into(),
+                    "skip: the portal gave no last sign-in: not reclaimed".into()
+                ),
+            ]
+        );
+        match &p.steps[0].what {
+            Step::End { downgrade_to, .. } => assert_eq!(
+                downgrade_to.as_ref().map(|d| d.user_type.as_str()),
+                Some("viewerUT")
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Without its own setting, never signing in counts as idle from
+        // the activation.
+        let lc = lifecycle("reclaim_after_days_inactive = 60\nat_end = \"delete\"");
+        let s = summary(&plan(
+            &lc,
+            &[active("never", 61), active("fresh", 22)],
+            &[member("never", Some(-1)), member("fresh", Some(-1))],
+        ));
+        assert_eq!(
+            s,
+            [(
+                "never_acme".into(),
+                "delete never signed in (61 days since the seat began)".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn administrators_the_broker_the_keep_list_and_unlisted_members_are_never_touched() {
+        let lc = lifecycle("expires_after_days = 30\nat_end = \"delete\"");
+        let mut admin = member("boss", Some(NOW));
+        admin.1.admin = true;
+        let claims = [
+            active("boss", 31),
+            active("kept", 31),
+            active("gone", 31),
+            {
+                let mut c = active("broker", 31);
+                c.username = Some("broker_admin".into());
+                c
+            },
+            {
+                let mut r = active("pending", 31);
+                r.state = ClaimState::Reserved;
+                r
+            },
+        ];
+        let members = [
+            admin,
+            member("kept", Some(NOW)),
+            member("broker", Some(NOW)),
+        ];
+        let p = plan(&lc, &claims, &members);
+        assert!(p.steps.is_empty(), "{:?}", p.steps);
+        let skipped: Vec<(&str, Skip)> = p
+            .skipped
+            .iter()
+            .map(|s| (s.username.as_str(), s.what))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("boss_acme", Skip::Administrator),
+                ("broker_admin", Skip::BrokerAccount),
+                ("gone_acme", Skip::NotInPortal),
+                ("kept_acme", Skip::Kept),
+            ]
+        );
+    }
+}
