@@ -157,7 +157,7 @@ pub trait Members: Send + Sync {
     /// Asks the portal to e-mail the member a link to choose a new password
     /// (`POST community/users/<u>/reset` with `email=true`, as the Python
     /// API's `User.reset(reset_by_email=True)` does; not in the fact sheet,
-    /// so [I]). How a member created with a generated password
+    /// so \[I\]). How a member created with a generated password
     /// ([`Invitation::Password`]) gets in: the password itself is never
     /// stored, shown or sent. Built-in accounts only.
     fn send_password_reset(

@@ -11,6 +11,7 @@
 //!
 //! Every step is written to the audit trail.
 
+use super::delivery::DeliveryAnswer;
 use super::outcome::{Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis, Verdict};
@@ -18,7 +19,9 @@ use crate::notify::ApprovalNotice;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
-use crate::seats::{Hold, RequestChange, Reservation, SeatLedger, SignupRecord, Stage};
+use crate::seats::{
+    Hold, LedgerError, RequestChange, Reservation, SeatLedger, SignupRecord, Stage,
+};
 
 use super::claims::{APPROVAL, QUEUED};
 use super::requests::{RequestPayload, RequestSeat, view};
@@ -50,6 +53,24 @@ pub enum DecisionOutcome {
     /// The signed decision's delivery id was used before with another
     /// body (or for another request): nothing changed.
     DeliveryReused,
+}
+
+impl DeliveryAnswer for DecisionOutcome {
+    fn in_progress() -> Self {
+        DecisionOutcome::Unavailable("this decision is being handled by another attempt".into())
+    }
+    fn reused() -> Self {
+        DecisionOutcome::DeliveryReused
+    }
+    fn store_failed(e: &LedgerError) -> Self {
+        DecisionOutcome::Unavailable(e.to_string())
+    }
+    fn unreadable(e: &serde_json::Error) -> Self {
+        DecisionOutcome::Unavailable(format!("stored decision unreadable: {e}"))
+    }
+    fn is_final(&self) -> bool {
+        !matches!(self, DecisionOutcome::Unavailable(_))
+    }
 }
 
 /// A decision answered for a delivery (a signed webhook): whether it was

@@ -16,7 +16,6 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::approval::DecisionOutcome;
 use super::outcome::{Handled, Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, UnixMillis};
@@ -28,7 +27,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// attempt's token (to pass to [`Self::finish_delivery`]), or returns
     /// the answer to give instead (a replay, "in progress", a reused id, a
     /// store failure) in the terms of `T`: a sign-up's [`Outcome`] or a
-    /// decision's [`DecisionOutcome`].
+    /// decision's `DecisionOutcome`.
     pub(super) async fn begin_delivery<T: DeliveryAnswer>(
         &self,
         delivery: &DeliveryKey,
@@ -185,7 +184,8 @@ impl From<Answered<Outcome>> for Handled {
 /// What a delivery answers its sender, as the lease around it needs to
 /// know it: the answers for a lease it did not get, and which answers are
 /// final (stored for replays; "retry later" never is). A sign-up answers
-/// with an [`Outcome`], a signed decision with a [`DecisionOutcome`].
+/// with an [`Outcome`], a signed decision with a `DecisionOutcome`
+/// (its impl lives with it, in `approval`).
 pub(super) trait DeliveryAnswer: Serialize + DeserializeOwned {
     /// Another attempt holds the lease.
     fn in_progress() -> Self;
@@ -222,24 +222,6 @@ impl DeliveryAnswer for Outcome {
     }
     fn is_final(&self) -> bool {
         self.stored_for_replay()
-    }
-}
-
-impl DeliveryAnswer for DecisionOutcome {
-    fn in_progress() -> Self {
-        DecisionOutcome::Unavailable("this decision is being handled by another attempt".into())
-    }
-    fn reused() -> Self {
-        DecisionOutcome::DeliveryReused
-    }
-    fn store_failed(e: &LedgerError) -> Self {
-        DecisionOutcome::Unavailable(e.to_string())
-    }
-    fn unreadable(e: &serde_json::Error) -> Self {
-        DecisionOutcome::Unavailable(format!("stored decision unreadable: {e}"))
-    }
-    fn is_final(&self) -> bool {
-        !matches!(self, DecisionOutcome::Unavailable(_))
     }
 }
 
