@@ -9,6 +9,8 @@ mod runtime_api;
 use std::process::Stdio;
 use std::time::Duration;
 
+use tokio::io::AsyncBufReadExt as _;
+
 use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
 use agol_seat_broker::seats::dynamo::{client_for_endpoint, create_table};
 use runtime_api::{Reply, RuntimeApi, lambda_env};
@@ -51,11 +53,13 @@ async fn the_lambda_binary_serves_recorded_events_through_the_runtime_api() {
             "WEBHOOK_TOLERANCE_SECS",
             (agol_seat_broker::clock::now_millis() / 1000 - SIGNED_AT + 3600).to_string(),
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("the lambda binary starts");
+    // Issue 14: metrics are EMF lines on standard output.
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
 
     let wait = Duration::from_secs(20);
     let signup = std::fs::read_to_string("events/standard-signup.apigw.json").unwrap();
@@ -73,6 +77,42 @@ async fn the_lambda_binary_serves_recorded_events_through_the_runtime_api() {
         panic!("no response to the tampered event");
     };
     assert_eq!(v["statusCode"], 401, "{v}");
+
+    // The sign-up was counted, by pool and outcome, in the broker's
+    // namespace, and the member's portal time measured.
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            let v: serde_json::Value =
+                serde_json::from_str(&line).expect("stdout holds JSON lines only");
+            seen.push(v.clone());
+            if v.get("SignUps").is_some() {
+                return Some(v);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("no SignUps metric line: {seen:?}"));
+    assert_eq!(
+        found["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "AgolSeatBroker"
+    );
+    assert_eq!(
+        (
+            found["Pool"].as_str(),
+            found["Code"].as_str(),
+            found["SignUps"].as_f64()
+        ),
+        (Some("water-board"), Some("provisioned"), Some(1.0))
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l["PortalMillis"].as_f64().is_some_and(|ms| ms > 0.0)),
+        "{seen:?}"
+    );
 
     child.kill().await.ok();
 }

@@ -208,3 +208,68 @@ fn alarms_tell_someone_the_webhook_function_is_bounded_and_only_named_uploaders_
         "{text}"
     );
 }
+
+/// Issue 14: the dashboard draws exactly the metrics the code writes
+/// (`telemetry::emf::METRICS`, in its namespace), every pool found by a
+/// SEARCH rather than listed, and its body is valid JSON once CloudFormation
+/// has substituted it. A metric added to the code without a graph, or a
+/// graph of a metric nobody writes, fails here.
+#[test]
+fn the_dashboard_draws_every_metric_the_code_writes_and_nothing_else() {
+    use agol_seat_broker::telemetry::emf;
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let dashboard = resources
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Dashboard"))
+        .expect("a dashboard");
+    let body = match &dashboard["Properties"]["DashboardBody"] {
+        Value::Tagged(tagged) => tagged.value.as_str().expect("a !Sub string").to_string(),
+        other => panic!("DashboardBody is not a !Sub: {other:?}"),
+    };
+    // What !Sub leaves: every ${…} replaced by a plain value.
+    let substituted = regex_free_substitute(&body);
+    let json: serde_json::Value =
+        serde_json::from_str(&substituted).expect("the dashboard body is JSON");
+    let mut drawn = std::collections::BTreeSet::new();
+    for widget in json["widgets"].as_array().expect("widgets") {
+        for row in widget["properties"]["metrics"].as_array().expect("metrics") {
+            if let Some(expr) = row[0]["expression"].as_str() {
+                assert!(
+                    expr.starts_with(&format!("SEARCH('{{{},", emf::NAMESPACE)),
+                    "{expr}"
+                );
+                let name = expr
+                    .split("MetricName=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .expect("a MetricName");
+                drawn.insert(name.to_string());
+            }
+        }
+    }
+    let written: std::collections::BTreeSet<String> =
+        emf::METRICS.iter().map(|m| m.to_string()).collect();
+    assert_eq!(drawn, written);
+}
+
+/// Replaces each `${…}` of a `!Sub` string with `x`.
+fn regex_free_substitute(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        match rest[at..].find('}') {
+            Some(end) => {
+                out.push('x');
+                rest = &rest[at + end + 1..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -34,5 +34,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
         provisioner
             .expire_requests(jobs.as_deref(), clock.now())
             .await;
+        // Written only with METRICS=emf on a local server.
+        super::worker::emit_pool_metrics(&provisioner, clock.now()).await;
     }
 }

@@ -64,9 +64,26 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
             .await;
         let expired = provisioner.expire_requests(Some(&*jobs), clock.now()).await;
         tracing::info!(?report, expired, "scheduled sweep");
+        emit_pool_metrics(&provisioner, clock.now()).await;
         return Ok(WorkerReply::Sweep(report));
     }
     Err("unsupported event: expected an SQS batch or a scheduled event".into())
+}
+
+/// Writes every pool's numbers as metric lines (the dashboard's seats,
+/// used, waiting); a store that cannot be read is logged and skipped.
+pub async fn emit_pool_metrics<L: SeatLedger, P: Portal>(
+    provisioner: &Provisioner<L, P>,
+    now: crate::domain::UnixMillis,
+) {
+    match provisioner.seat_status(now).await {
+        Ok(pools) => {
+            for line in crate::provisioning::status::metric_lines(&pools, now) {
+                crate::telemetry::emf::emit(&line);
+            }
+        }
+        Err(e) => tracing::warn!("pool metrics skipped: {e}"),
+    }
 }
 
 /// Completes every job of a batch concurrently; returns the ids of the

@@ -142,11 +142,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     .await;
             }
         };
-        let deadline = Instant::now() + self.settings.deadline;
-        match self
+        let started = Instant::now();
+        let deadline = started + self.settings.deadline;
+        let created = self
             .create_member(&request, &grant, candidates(&job.overrides), deadline)
-            .await
-        {
+            .await;
+        super::signup::emit_portal_time(&grant.pool, started, now);
+        match created {
             Ok(created) => match self
                 .activate(&job.claim, &job.claim_id, JOB, &created.username, now)
                 .await

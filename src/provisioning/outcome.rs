@@ -94,6 +94,39 @@ impl Outcome {
         }
     }
 
+    /// The outcome's stable code, as metrics and logs count it: the
+    /// status for the ones without a code of their own (`provisioned`,
+    /// `accepted`, `pending`, `waitlisted`, `already_member`, `pool_full`),
+    /// the code otherwise.
+    pub fn code(&self) -> &str {
+        match self {
+            Outcome::Provisioned { .. } => "provisioned",
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Pending { .. } => "pending",
+            Outcome::Waitlisted { .. } => "waitlisted",
+            Outcome::AlreadyMember { .. } => "already_member",
+            Outcome::PoolFull { .. } => "pool_full",
+            Outcome::Rejected { code, .. }
+            | Outcome::RetryLater { code, .. }
+            | Outcome::PortalFailed { code, .. } => code,
+        }
+    }
+
+    /// The pool the outcome names, if any.
+    pub fn pool(&self) -> Option<&str> {
+        match self {
+            Outcome::Provisioned { pool, .. }
+            | Outcome::Accepted { pool, .. }
+            | Outcome::Pending { pool, .. }
+            | Outcome::Waitlisted { pool, .. }
+            | Outcome::AlreadyMember { pool, .. }
+            | Outcome::PoolFull { pool, .. } => Some(pool),
+            Outcome::Rejected { .. }
+            | Outcome::RetryLater { .. }
+            | Outcome::PortalFailed { .. } => None,
+        }
+    }
+
     /// Whether this outcome is the delivery's last word rather than a
     /// transient failure the sender should retry.
     pub fn is_final(&self) -> bool {

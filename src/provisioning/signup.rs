@@ -18,6 +18,8 @@
 
 use tokio::time::Instant;
 
+use crate::telemetry::emf::{self, MetricLine, Unit};
+
 use super::claims::{Held, QUEUED};
 use super::member::{CreateError, Created, candidates};
 use super::outcome::{Handled, Outcome, failure_outcome, no_matching_pool, store_unavailable};
@@ -52,6 +54,34 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// CSV row's columns). The outcome is stored for replays unless it is
     /// "retry later".
     pub async fn sign_up(
+        &self,
+        delivery: &DeliveryKey,
+        payload_hash: &str,
+        req: &SignupRequest,
+        overrides: &Overrides,
+        creation: Creation<'_>,
+        now: UnixMillis,
+    ) -> Handled {
+        let handled = self
+            .sign_up_once(delivery, payload_hash, req, overrides, creation, now)
+            .await;
+        // A replay was counted when it was first handled.
+        if !handled.replayed {
+            let mut line = MetricLine::at(now);
+            if let Some(pool) = handled.outcome.pool() {
+                line = line.dimension("Pool", pool);
+            }
+            emf::emit(&line.dimension("Code", handled.outcome.code()).metric(
+                emf::SIGN_UPS,
+                1.0,
+                Unit::Count,
+            ));
+        }
+        handled
+    }
+
+    /// [`Self::sign_up`] without its metrics.
+    async fn sign_up_once(
         &self,
         delivery: &DeliveryKey,
         payload_hash: &str,
@@ -158,10 +188,12 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         };
         let (key, claim_id, from) = (&held.key, &held.claim_id, &held.stage());
 
-        let deadline = Instant::now() + self.settings.deadline;
+        let started = Instant::now();
+        let deadline = started + self.settings.deadline;
         let created = self
             .create_member(req, grant, candidates(overrides), deadline)
             .await;
+        emit_portal_time(&grant.pool, started, now);
         let outcome = match created {
             Ok(created) => {
                 let provisioned = Outcome::Provisioned {
@@ -395,4 +427,15 @@ fn created_detail(created: &Created, grant: &Grant) -> String {
         if created.adopted { ", adopted" } else { "" },
         created.password_reset.detail()
     )
+}
+
+/// The time one member's creation spent on the portal, as a metric.
+pub(super) fn emit_portal_time(pool: &crate::domain::PoolId, started: Instant, now: UnixMillis) {
+    emf::emit(
+        &MetricLine::at(now).dimension("Pool", pool.as_str()).metric(
+            emf::PORTAL_MILLIS,
+            started.elapsed().as_secs_f64() * 1000.0,
+            Unit::Milliseconds,
+        ),
+    );
 }

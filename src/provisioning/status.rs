@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::domain::{RequestState, UnixMillis};
 use crate::policy::Rules;
 use crate::seats::{ClaimState, ClaimStore, FailureLog, LedgerError, RequestStore};
+use crate::telemetry::emf::{self, MetricLine, Unit};
 
 /// One pool's seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +75,32 @@ pub struct SeatHolder {
     pub state: ClaimState,
     /// When the seat was reserved.
     pub since: UnixMillis,
+}
+
+/// The pools' numbers as metric lines (one per pool, dimension `Pool`):
+/// what the scheduled run writes, so the dashboard draws each pool's use
+/// without a call of its own.
+pub fn metric_lines(pools: &[PoolStatus], now: UnixMillis) -> Vec<MetricLine> {
+    pools
+        .iter()
+        .map(|p| {
+            let percent = if p.seats == 0 {
+                0.0
+            } else {
+                f64::from(p.used) * 100.0 / f64::from(p.seats)
+            };
+            MetricLine::at(now)
+                .dimension("Pool", &p.pool)
+                .metric(emf::SEATS, f64::from(p.seats), Unit::Count)
+                .metric(emf::USED, f64::from(p.used), Unit::Count)
+                .metric(emf::RESERVED, f64::from(p.reserved), Unit::Count)
+                .metric(emf::ACTIVE, f64::from(p.active), Unit::Count)
+                .metric(emf::PENDING, f64::from(p.pending), Unit::Count)
+                .metric(emf::WAITLISTED, f64::from(p.waitlisted), Unit::Count)
+                .metric(emf::FREE, f64::from(p.free), Unit::Count)
+                .metric(emf::USED_PERCENT, percent, Unit::Percent)
+        })
+        .collect()
 }
 
 /// Reads every pool of the rules.
@@ -183,4 +210,53 @@ pub fn render(pools: &[PoolStatus], summary_only: bool) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pool_becomes_one_metric_line_with_its_use_as_a_percentage() {
+        let pool = |name: &str, seats: u32, used: u32| PoolStatus {
+            pool: name.into(),
+            seats,
+            used,
+            reserved: 1,
+            active: used - 1,
+            pending: 2,
+            waitlisted: 3,
+            free: seats - used,
+            holders: Vec::new(),
+            waitlist: Vec::new(),
+            failed: Vec::new(),
+        };
+        let lines = metric_lines(&[pool("acme", 150, 120), pool("city", 5, 5)], 7);
+        assert_eq!(lines.len(), 2);
+        let acme = lines[0].to_json();
+        assert_eq!(acme["Pool"], "acme");
+        assert_eq!(
+            acme["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Pool"]])
+        );
+        assert_eq!(
+            (
+                acme["Seats"].as_f64(),
+                acme["Used"].as_f64(),
+                acme["Free"].as_f64(),
+                acme["UsedPercent"].as_f64()
+            ),
+            (Some(150.0), Some(120.0), Some(30.0), Some(80.0))
+        );
+        assert_eq!(
+            (
+                acme["Reserved"].as_f64(),
+                acme["Active"].as_f64(),
+                acme["Pending"].as_f64(),
+                acme["Waitlisted"].as_f64()
+            ),
+            (Some(1.0), Some(119.0), Some(2.0), Some(3.0))
+        );
+        assert_eq!(lines[1].to_json()["UsedPercent"].as_f64(), Some(100.0));
+    }
 }

@@ -1,7 +1,9 @@
 //! Logging set-up: JSON lines in Lambda (CloudWatch parses them), compact
 //! human lines locally, coloured only when stderr is a terminal (a file, a
 //! pipe or CI gets plain text). `RUST_LOG` overrides the level (default
-//! `info`).
+//! `info`). Metrics go out as log lines too ([`emf`]).
+
+pub mod emf;
 
 use std::io::IsTerminal as _;
 
