@@ -19,6 +19,7 @@
 
 pub mod approvals;
 pub mod auth0;
+pub mod body_mac;
 pub mod entra;
 #[cfg(test)]
 mod fuzz_support;
