@@ -87,6 +87,18 @@ pub struct Member {
     /// Not to be confused with [`Member::user_type`], the licence.
     #[serde(default)]
     pub esri_access: Option<String>,
+    /// Last sign-in (the user JSON's `lastLogin`), epoch ms: `Some(-1)` =
+    /// never signed in (fact sheet §6), `None` = the portal did not say.
+    #[serde(default)]
+    pub last_login: Option<UnixMillis>,
+    /// When the account was created (`created`), epoch ms; `None` = not
+    /// reported.
+    #[serde(default)]
+    pub created: Option<UnixMillis>,
+    /// Whether the account is disabled (`disabled`): it cannot sign in but
+    /// still holds its seat. `None` = not reported.
+    #[serde(default)]
+    pub disabled: Option<bool>,
 }
 
 /// An invitation to join the organization that nobody has accepted yet, as
@@ -157,7 +169,7 @@ pub trait Members: Send + Sync {
     /// Asks the portal to e-mail the member a link to choose a new password
     /// (`POST community/users/<u>/reset` with `email=true`, as the Python
     /// API's `User.reset(reset_by_email=True)` does; not in the fact sheet,
-    /// so [I]). How a member created with a generated password
+    /// so \[I\]). How a member created with a generated password
     /// ([`Invitation::Password`]) gets in: the password itself is never
     /// stored, shown or sent. Built-in accounts only.
     fn send_password_reset(
