@@ -100,6 +100,9 @@ fn child(path: &Path) {
             full_name: Some(format!("User Number {i}")),
             access: Some("org".into()),
             esri_access: Some("arcgisonly".into()),
+            last_login: Some(-1),
+            created: Some(1_700_000_000_000),
+            disabled: Some(false),
         })
         .collect();
     let roles = vec![

@@ -4,8 +4,10 @@
 //! test scripts and records every request it received (method, path, query,
 //! form, headers), then asserts on the client's result and on that record.
 //! The tests of the bulk operations (roles, org members, groups, profile,
-//! role and user type changes, group membership) run the client against the
-//! portal simulator instead and assert the state it leaves behind.
+//! role and user type changes, group membership) and of the seat's life
+//! after sign-up (disable, enable, delete, owned content, notifications)
+//! run the client against the portal simulator too and assert the state it
+//! leaves behind.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -19,8 +21,8 @@ use agol_seat_broker::portal::simulator::{
     SimMember, SimRole, SimulatorConfig,
 };
 use agol_seat_broker::portal::{
-    FeatureLayers, INCOMPATIBLE_ROLE, Invitation, Members, NewMember, OrgAdmin, PendingInvitation,
-    PortalError, ProfileUpdate, USER_TYPE_REFUSED,
+    FeatureLayers, INCOMPATIBLE_ROLE, Invitation, Members, NewMember, OWNS_CONTENT, OrgAdmin,
+    OwnedContent, PendingInvitation, PortalError, ProfileUpdate, USER_TYPE_REFUSED,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -2288,4 +2290,567 @@ async fn the_simulator_sends_a_reset_only_to_a_member_with_a_password() {
     );
     assert_eq!(srv.reset_emails("bo_acme"), 0);
     assert_eq!(srv.reset_emails("nobody_acme"), 0);
+}
+
+// ------------------------------------------- issue 14: the seat's life after sign-up (wire format)
+
+/// The form of the one request made to `path`, sorted, after checking it
+/// was a POST with nothing in the URL.
+fn posted_form(portal: &TestPortal, path: &str) -> Vec<(String, String)> {
+    let calls = portal.hits(path);
+    assert_eq!(calls.len(), 1, "{path}");
+    assert_eq!(calls[0].method, Method::POST, "{path}");
+    assert!(calls[0].query.is_empty(), "{path}: nothing in the URL");
+    let mut form: Vec<(String, String)> = calls[0].form.clone().into_iter().collect();
+    form.sort();
+    form
+}
+
+fn only_f_json() -> Vec<(String, String)> {
+    vec![("f".to_string(), "json".to_string())]
+}
+
+#[tokio::test]
+async fn disable_enable_delete_and_notify_send_exactly_the_documented_paths_and_fields() {
+    // Arrange: disable answers admin style, the others `success:true`.
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme/disable" => Some(Reply::json(json!({"status": "success"}))),
+        "community/users/jdoe_acme/enable" => Some(Reply::json(
+            json!({"success": true, "username": "jdoe_acme"}),
+        )),
+        "community/users/jdoe_acme/delete" => Some(Reply::json(
+            json!({"success": true, "username": "jdoe_acme"}),
+        )),
+        "portals/self/createNotification" => Some(Reply::json(json!({"success": true}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    // Act
+    client.disable(" jdoe_acme ").await.unwrap();
+    client.enable("jdoe_acme").await.unwrap();
+    client.delete_member("jdoe_acme").await.unwrap();
+    client
+        .send_notification(
+            &["jdoe_acme".into(), "bo_acme".into()],
+            "Your seat",
+            "It lapses on Friday & then it is gone.",
+        )
+        .await
+        .unwrap();
+
+    // Assert
+    for op in ["disable", "enable", "delete"] {
+        assert_eq!(
+            posted_form(&portal, &format!("community/users/jdoe_acme/{op}")),
+            only_f_json(),
+            "{op}: no parameter but f=json"
+        );
+    }
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        posted_form(&portal, "portals/self/createNotification"),
+        pairs(&[
+            ("f", "json"),
+            ("message", "It lapses on Friday & then it is gone."),
+            ("notificationChannelType", "email"),
+            ("subject", "Your seat"),
+            ("users", "jdoe_acme,bo_acme"),
+        ])
+    );
+    assert!(
+        portal
+            .hits("community/users/jdoe_acme/delete")
+            .iter()
+            .all(|s| s.auth() == Some("Bearer tok-1")),
+        "the token in the header"
+    );
+}
+
+#[tokio::test]
+async fn a_disable_or_enable_without_success_is_refused_or_a_protocol_error() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme/disable" => Some(Reply::json(json!({"success": false}))),
+        "community/users/jdoe_acme/enable" => Some(Reply::json(json!({"username": "jdoe_acme"}))),
+        "community/users/bo_acme/enable" => Some(Reply::json(json!({"status": "success"}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let refused = client.disable("jdoe_acme").await.unwrap_err();
+    let unclear = client.enable("jdoe_acme").await.unwrap_err();
+    client.enable("bo_acme").await.unwrap();
+    let dots = client.disable("..").await.unwrap_err();
+
+    assert!(
+        matches!(&refused, PortalError::Rejected { code, .. } if code == "DISABLE_FAILED"),
+        "{refused:?}"
+    );
+    assert!(matches!(unclear, PortalError::Protocol(_)), "{unclear:?}");
+    assert!(matches!(dots, PortalError::Rejected { .. }), "{dots:?}");
+    assert!(portal.hits("community/users/../disable").is_empty());
+}
+
+#[tokio::test]
+async fn notifications_go_out_25_usernames_per_request_in_order() {
+    // Arrange: 60 usernames, plus a blank and a repeat that are not sent.
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "portals/self/createNotification" => Some(Reply::json(json!({"success": true}))),
+        _ => None,
+    })
+    .await;
+    let mut names: Vec<String> = (0..60).map(|i| format!("member_{i:03}")).collect();
+    names.insert(10, "  ".into());
+    names.push("member_007".into());
+
+    // Act
+    portal
+        .client()
+        .send_notification(&names, "Subject", "Message")
+        .await
+        .unwrap();
+
+    // Assert
+    let calls = portal.hits("portals/self/createNotification");
+    let batches: Vec<Vec<&str>> = calls
+        .iter()
+        .map(|c| c.form["users"].split(',').collect())
+        .collect();
+    assert_eq!(
+        batches.iter().map(Vec::len).collect::<Vec<_>>(),
+        [25, 25, 10]
+    );
+    assert_eq!(batches[0][0], "member_000");
+    assert_eq!(batches[1][0], "member_025");
+    assert_eq!(batches[2][9], "member_059");
+    assert!(calls.iter().all(|c| c.form["subject"] == "Subject"
+        && c.form["message"] == "Message"
+        && c.form["notificationChannelType"] == "email"));
+}
+
+#[tokio::test]
+async fn a_refused_notification_batch_stops_the_rest_and_says_which_it_was() {
+    let portal = TestPortal::start(|seen, n| match seen.path.as_str() {
+        "portals/self/createNotification" if n == 2 => Some(Reply::json(json!({"success": false}))),
+        "portals/self/createNotification" => Some(Reply::json(json!({"success": true}))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+    let names: Vec<String> = (0..60).map(|i| format!("member_{i:03}")).collect();
+
+    let err = client
+        .send_notification(&names, "Subject", "Message")
+        .await
+        .unwrap_err();
+    client
+        .send_notification(&[" ".into()], "Subject", "Message")
+        .await
+        .unwrap();
+
+    match err {
+        PortalError::Rejected { code, message } => {
+            assert_eq!(code, "NOTIFICATION_FAILED");
+            assert!(message.contains("batch 2 of 3"), "{message}");
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert_eq!(
+        portal.hits("portals/self/createNotification").len(),
+        2,
+        "stopped at the refused batch; nobody to notify sends nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_delete_refused_for_what_the_member_owns_is_owns_content() {
+    // Arrange: ana's refusal names her items; bo's does not, but he owns a
+    // group; cy's does not and she owns nothing.
+    let refusal = |detail: &str| {
+        Reply::json(json!({"error": {
+            "code": 400, "message": "Unable to delete user.", "details": [detail]
+        }}))
+    };
+    let portal = TestPortal::start(move |seen, _| match seen.path.as_str() {
+        "community/users/ana_acme/delete" => Some(refusal("User 'ana_acme' owns 3 items.")),
+        "community/users/bo_acme/delete" | "community/users/cy_acme/delete" => {
+            Some(refusal("Operation not allowed."))
+        }
+        "community/users/bo_acme" => Some(Reply::json(json!({
+            "username": "bo_acme",
+            "groups": [{"id": "g1id", "title": "Crew", "owner": "bo_acme"}]
+        }))),
+        "community/users/cy_acme" => Some(Reply::json(json!({
+            "username": "cy_acme",
+            "groups": [{"id": "g1id", "title": "Crew", "owner": "bo_acme"}]
+        }))),
+        "content/users/bo_acme" | "content/users/cy_acme" => Some(Reply::json(json!({
+            "total": 0, "start": 1, "num": 0, "nextStart": -1, "items": [], "folders": []
+        }))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    // Act
+    let ana = client.delete_member("ana_acme").await.unwrap_err();
+    let bo = client.delete_member("bo_acme").await.unwrap_err();
+    let cy = client.delete_member("cy_acme").await.unwrap_err();
+
+    // Assert
+    for err in [&ana, &bo] {
+        assert!(
+            matches!(err, PortalError::Rejected { code, .. } if code == OWNS_CONTENT),
+            "{err:?}"
+        );
+    }
+    assert!(bo.to_string().contains("1 groups"), "{bo}");
+    assert!(
+        matches!(&cy, PortalError::Rejected { code, .. } if code == "400"),
+        "{cy:?}"
+    );
+    assert!(
+        portal.hits("community/users/ana_acme").is_empty(),
+        "a refusal that names the content needs no second look"
+    );
+    assert_eq!(portal.hits("community/users/ana_acme/delete").len(), 1);
+}
+
+#[tokio::test]
+async fn owned_content_counts_root_and_folder_items_and_the_groups_the_member_owns() {
+    // Arrange: 3 items at the root, 3 in folder f1 (two pages, no total),
+    // 4 in folder f2; owner of g1 (listed twice), member of g2.
+    let portal = TestPortal::start(|seen, _| {
+        let start = seen.query.get("start").map(String::as_str);
+        match (seen.path.as_str(), start) {
+            ("community/users/jdoe_acme", _) => Some(Reply::json(json!({
+                "username": "jdoe_acme",
+                "groups": [
+                    {"id": "g1id", "title": "Mine", "owner": "JDOE_ACME"},
+                    {"id": "g2id", "title": "Theirs", "owner": "admin_acme"},
+                    {"id": "g1id", "title": "Mine", "owner": "jdoe_acme"}
+                ]
+            }))),
+            ("content/users/jdoe_acme", _) => Some(Reply::json(json!({
+                "username": "jdoe_acme", "total": 3, "start": 1, "num": 3, "nextStart": -1,
+                "items": [{"id": "i1"}, {"id": "i2"}, {"id": "i3"}],
+                "folders": [{"id": "f1", "title": "Maps"}, {"id": "f2", "title": "Data"},
+                            {"id": "f1", "title": "Maps"}, {"id": ".."}]
+            }))),
+            ("content/users/jdoe_acme/f1", Some("1")) => Some(Reply::json(json!({
+                "items": [{"id": "i4"}, {"id": "i5"}], "nextStart": 3
+            }))),
+            ("content/users/jdoe_acme/f1", Some("3")) => Some(Reply::json(json!({
+                "items": [{"id": "i6"}], "nextStart": -1
+            }))),
+            ("content/users/jdoe_acme/f2", _) => Some(Reply::json(json!({
+                "total": 4, "items": [{"id": "i7"}], "nextStart": 2
+            }))),
+            _ => None,
+        }
+    })
+    .await;
+
+    let owned = portal.client().owned_content("jdoe_acme").await.unwrap();
+
+    assert_eq!(
+        owned,
+        OwnedContent {
+            items: 3 + 3 + 4,
+            groups: 1
+        }
+    );
+    let root = portal.hits("content/users/jdoe_acme");
+    assert_eq!(root.len(), 1, "the first page's total is enough");
+    assert_eq!(root[0].method, Method::GET);
+    assert_eq!(root[0].query["start"], "1");
+    assert_eq!(root[0].query["num"], "100");
+    assert_eq!(portal.hits("content/users/jdoe_acme/f1").len(), 2);
+    assert_eq!(portal.hits("content/users/jdoe_acme/f2").len(), 1);
+}
+
+#[tokio::test]
+async fn last_login_created_and_disabled_are_read_leniently_and_absent_is_none() {
+    let portal = TestPortal::start(|seen, _| match seen.path.as_str() {
+        "community/users/jdoe_acme" => Some(Reply::json(json!({
+            "username": "jdoe_acme", "lastLogin": "1700000000000",
+            "created": 1.6e12, "disabled": "true"
+        }))),
+        "community/users/never_in" => Some(Reply::json(json!({
+            "username": "never_in", "lastLogin": -1, "created": 5, "disabled": false
+        }))),
+        "community/users/terse_one" => Some(Reply::json(json!({
+            "username": "terse_one", "lastLogin": null, "disabled": "maybe"
+        }))),
+        _ => None,
+    })
+    .await;
+    let client = portal.client();
+
+    let read = client.member("jdoe_acme").await.unwrap().unwrap();
+    let never = client.member("never_in").await.unwrap().unwrap();
+    let terse = client.member("terse_one").await.unwrap().unwrap();
+
+    assert_eq!(
+        (read.last_login, read.created, read.disabled),
+        (Some(1_700_000_000_000), Some(1_600_000_000_000), Some(true))
+    );
+    assert_eq!(
+        (never.last_login, never.created, never.disabled),
+        (Some(-1), Some(5), Some(false))
+    );
+    assert_eq!(
+        (terse.last_login, terse.created, terse.disabled),
+        (None, None, None)
+    );
+}
+
+// ------------------------------------------- issue 14: the seat's life after sign-up (simulator)
+
+/// A client signed in as `username` with `password` against `srv`.
+fn client_as(srv: &RunningSimulator, username: &str, password: &str) -> ArcGisPortal {
+    let mut c = ArcGisConfig::new(srv.base_url(), REFERER);
+    c.request_timeout = Duration::from_secs(2);
+    c.deadline = Duration::from_secs(5);
+    c.max_attempts = 3;
+    c.base_backoff = Duration::from_millis(1);
+    c.max_backoff = Duration::from_millis(5);
+    ArcGisPortal::new(c, Credentials::new(username, password)).unwrap()
+}
+
+#[tokio::test]
+async fn a_disabled_member_keeps_its_seat_cannot_sign_in_and_enable_restores_it() {
+    // Arrange: a Viewer created with a password, who signs in once.
+    let (sim, admin) = simulated(SimulatorConfig::default()).await;
+    let mut jdoe = new_member(Invitation::Password("Init-Pa55word!".into()));
+    jdoe.group_ids = Vec::new();
+    admin.invite(&jdoe).await.unwrap();
+    client_as(&sim, "jdoe_acme", "Init-Pa55word!")
+        .org_id()
+        .await
+        .unwrap();
+    let seats_before = admin.license_counts().await.unwrap();
+    let assigned_before = sim.assigned("viewerUT");
+
+    // Act
+    admin.disable("jdoe_acme").await.unwrap();
+    let shown = admin.member("jdoe_acme").await.unwrap().unwrap();
+    let listed = admin.org_members().await.unwrap();
+    let sign_in = client_as(&sim, "jdoe_acme", "Init-Pa55word!")
+        .org_id()
+        .await;
+    let seats_disabled = admin.license_counts().await.unwrap();
+    admin.disable("jdoe_acme").await.unwrap();
+    admin.enable("jdoe_acme").await.unwrap();
+    let restored = admin.member("jdoe_acme").await.unwrap().unwrap();
+    let again = client_as(&sim, "jdoe_acme", "Init-Pa55word!")
+        .org_id()
+        .await;
+    let ghost = admin.disable("ghost_user").await;
+
+    // Assert
+    assert_eq!(shown.disabled, Some(true));
+    let entry = listed.iter().find(|m| m.username == "jdoe_acme").unwrap();
+    assert_eq!(entry.disabled, Some(true), "the org listing says so too");
+    match sign_in {
+        Err(PortalError::Auth(why)) => {
+            assert!(why.contains("disabled"), "{why}");
+            assert!(!why.contains("Init-Pa55word!"), "{why}");
+        }
+        other => panic!("expected Auth, got {other:?}"),
+    }
+    assert_eq!(
+        sim.assigned("viewerUT"),
+        assigned_before,
+        "still holds its seat"
+    );
+    assert_eq!(seats_disabled, seats_before);
+    assert!(sim.member("jdoe_acme").unwrap().user_type == "viewerUT");
+    assert_eq!(restored.disabled, Some(false));
+    assert_eq!(again.unwrap(), sim.org_id());
+    assert!(
+        matches!(ghost, Err(PortalError::Rejected { ref message, .. }) if message.contains("does not exist")),
+        "{ghost:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_member_who_owns_content_is_not_deleted_and_one_who_owns_nothing_is_and_frees_its_seat() {
+    // Arrange: ana owns an item, cy owns a group, bo owns nothing.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    for name in ["ana_acme", "bo_acme", "cy_acme"] {
+        assert!(sim.seed_member(SimMember::new(name, VIEWER, "viewerUT")));
+    }
+    sim.seed_item("ana_acme", "Trail map");
+    sim.seed_group("Cy's crew", "cy_acme").unwrap();
+    let assigned = sim.assigned("viewerUT");
+
+    // Act
+    let ana = client.delete_member("ana_acme").await.unwrap_err();
+    let cy = client.delete_member("cy_acme").await.unwrap_err();
+    let after_refusals = sim.assigned("viewerUT");
+    client.delete_member("bo_acme").await.unwrap();
+    let bo_again = client.delete_member("bo_acme").await.unwrap_err();
+
+    // Assert
+    for err in [&ana, &cy] {
+        assert!(
+            matches!(err, PortalError::Rejected { code, .. } if code == OWNS_CONTENT),
+            "{err:?}"
+        );
+    }
+    assert!(ana.to_string().contains("1 item"), "{ana}");
+    assert!(sim.member("ana_acme").is_some() && sim.member("cy_acme").is_some());
+    assert_eq!(after_refusals, assigned, "nothing changed");
+    assert!(sim.member("bo_acme").is_none());
+    assert!(client.member("bo_acme").await.unwrap().is_none());
+    assert_eq!(sim.assigned("viewerUT"), assigned - 1, "the seat is free");
+    assert!(
+        !client.username_available("bo_acme").await.unwrap(),
+        "a deleted member's name is not free again"
+    );
+    assert!(
+        matches!(bo_again, PortalError::Rejected { ref message, .. } if message.contains("does not exist")),
+        "{bo_again:?}"
+    );
+}
+
+#[tokio::test]
+async fn owned_content_counts_a_members_items_and_the_groups_it_owns() {
+    // Arrange: ana owns 120 items and two groups and is a member of a
+    // group the administrator owns; bo owns nothing.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    let crews = sim.group_id("Field Crews").unwrap();
+    sim.seed_member(SimMember {
+        group_ids: vec![crews],
+        ..SimMember::new("ana_acme", VIEWER, "viewerUT")
+    });
+    sim.seed_member(SimMember::new("bo_acme", VIEWER, "viewerUT"));
+    for i in 0..120 {
+        sim.seed_item("ana_acme", &format!("Map {i}"));
+    }
+    sim.seed_group("Ana's team", "ana_acme").unwrap();
+    sim.seed_group("Ana's partners", "ana_acme").unwrap();
+
+    // Act
+    let ana = client.owned_content("ana_acme").await.unwrap();
+    let bo = client.owned_content("bo_acme").await.unwrap();
+    let ghost = client.owned_content("ghost_user").await.unwrap_err();
+
+    // Assert
+    assert_eq!(
+        ana,
+        OwnedContent {
+            items: 120,
+            groups: 2
+        }
+    );
+    assert!(bo.is_empty(), "{bo:?}");
+    assert!(
+        matches!(ghost, PortalError::Rejected { ref message, .. } if message.contains("does not exist")),
+        "{ghost:?}"
+    );
+    assert_eq!(
+        sim.request_count("content/users/ana_acme"),
+        1,
+        "the first page's total is enough"
+    );
+}
+
+#[tokio::test]
+async fn notifications_are_recorded_per_member_and_an_unknown_username_is_refused() {
+    // Arrange: 30 members.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    seed_viewers(&sim, 30);
+    let names: Vec<String> = (0..30).map(|i| format!("member_{i:03}")).collect();
+
+    // Act
+    client
+        .send_notification(&names, "Your seat", "Sign in this week to keep it.")
+        .await
+        .unwrap();
+    let sent = sim.notifications();
+    let unknown = client
+        .send_notification(
+            &["member_000".into(), "ghost_user".into()],
+            "Again",
+            "Hello",
+        )
+        .await
+        .unwrap_err();
+
+    // Assert
+    assert_eq!(sim.request_count("createNotification"), 3, "25 + 5, then 1");
+    assert_eq!(sent.len(), 30);
+    assert_eq!(sent[0].username, "member_000");
+    assert_eq!(sent[29].username, "member_029");
+    assert!(sent.iter().all(|n| n.subject == "Your seat"
+        && n.message == "Sign in this week to keep it."
+        && n.channel == "email"));
+    assert!(
+        matches!(unknown, PortalError::Rejected { ref message, .. } if message.contains("ghost_user")),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        sim.notifications().len(),
+        30,
+        "the refused request sent nothing"
+    );
+    assert_eq!(
+        sim.state_json()["notifications"].as_array().map(Vec::len),
+        Some(30)
+    );
+}
+
+#[tokio::test]
+async fn last_login_created_and_disabled_are_mapped_from_member_and_org_members() {
+    // Arrange: one member signed in, one never did, one disabled.
+    let (sim, client) = simulated(SimulatorConfig::default()).await;
+    sim.seed_member(SimMember {
+        created: 1_600_000_000_000,
+        ..SimMember::new("signed_in", VIEWER, "viewerUT")
+    });
+    sim.seed_member(SimMember {
+        created: 1_650_000_000_000,
+        ..SimMember::new("never_in", VIEWER, "viewerUT")
+    });
+    sim.seed_member(SimMember::new("turned_off", VIEWER, "viewerUT"));
+    assert!(sim.sign_in("signed_in", 1_700_000_000_000));
+    client.disable("turned_off").await.unwrap();
+
+    // Act
+    let one = client.member("signed_in").await.unwrap().unwrap();
+    let never = client.member("never_in").await.unwrap().unwrap();
+    let off = client.member("turned_off").await.unwrap().unwrap();
+    let listed = client.org_members().await.unwrap();
+
+    // Assert
+    assert_eq!(
+        (one.last_login, one.created, one.disabled),
+        (
+            Some(1_700_000_000_000),
+            Some(1_600_000_000_000),
+            Some(false)
+        )
+    );
+    assert_eq!(
+        (never.last_login, never.created, never.disabled),
+        (Some(-1), Some(1_650_000_000_000), Some(false))
+    );
+    assert_eq!(off.disabled, Some(true));
+    for m in [&one, &never, &off] {
+        let entry = listed.iter().find(|l| l.username == m.username).unwrap();
+        assert_eq!(
+            (entry.last_login, entry.created, entry.disabled),
+            (m.last_login, m.created, m.disabled),
+            "{}",
+            m.username
+        );
+    }
 }

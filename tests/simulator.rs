@@ -2115,3 +2115,248 @@ async fn serve_answers_until_its_shutdown_future_completes() {
     assert!(body["token"].is_string());
     assert!(result.is_ok());
 }
+
+// ----- issue 14: a seat's life after sign-up -----
+
+#[tokio::test]
+async fn a_disabled_member_shows_disabled_cannot_sign_in_and_holds_its_seat() {
+    let h = Harness::start(config()).await;
+    let admin = h.admin_token().await;
+    let plain = h.token_for("plain_member", "plain-pass1").await;
+    let plain = plain["token"].as_str().expect("a token").to_string();
+    let seats = h.sim().assigned("creatorUT");
+
+    let by_member = h
+        .post("community/users/plain_member/disable", &[("token", &plain)])
+        .await;
+    let over_get = h
+        .get("community/users/plain_member/disable", &[("token", &admin)])
+        .await;
+    let self_disable = h
+        .post(
+            &format!("community/users/{ADMIN}/disable"),
+            &[("token", &admin)],
+        )
+        .await;
+    let done = h
+        .post("community/users/plain_member/disable", &[("token", &admin)])
+        .await;
+    let old_token = h
+        .get("community/users/plain_member", &[("token", &plain)])
+        .await;
+    let wrong_password = h.token_for("plain_member", "wrong-pass1").await;
+    let sign_in = h.token_for("plain_member", "plain-pass1").await;
+    let shown = h
+        .get("community/users/plain_member", &[("token", &admin)])
+        .await;
+    let enabled = h
+        .post("community/users/plain_member/enable", &[("token", &admin)])
+        .await;
+    let after = h.token_for("plain_member", "plain-pass1").await;
+
+    assert_eq!(error_code(&by_member), Some(403));
+    assert_eq!(error_code(&over_get), Some(400));
+    assert_eq!(error_code(&self_disable), Some(400));
+    assert_eq!(done, json!({ "success": true, "username": "plain_member" }));
+    assert_eq!(error_code(&old_token), Some(498), "its session ended");
+    assert_eq!(
+        wrong_password["error"]["details"],
+        json!(["Invalid username or password."]),
+        "a wrong guess learns nothing"
+    );
+    assert_eq!(error_code(&sign_in), Some(400));
+    assert_eq!(
+        sign_in["error"]["details"],
+        json!(["This account has been disabled."])
+    );
+    assert_eq!(shown["disabled"], true);
+    assert_eq!(h.sim().assigned("creatorUT"), seats, "still holds its seat");
+    assert_eq!(enabled["success"], true);
+    assert!(after["token"].is_string(), "{after}");
+    assert_eq!(
+        h.sim().member("plain_member").map(|m| m.disabled),
+        Some(false)
+    );
+}
+
+#[tokio::test]
+async fn a_member_owning_an_item_or_a_group_is_not_deleted_and_a_deleted_name_stays_taken() {
+    let h = Harness::start(config()).await;
+    let admin = h.admin_token().await;
+    for name in ["owner_one", "leader_one", "leaver_one"] {
+        assert!(
+            h.sim()
+                .seed_member(SimMember::new(name, VIEWER, "viewerUT"))
+        );
+    }
+    h.sim().seed_item("owner_one", "Trail map");
+    h.sim().seed_item("owner_one", "Water points");
+    h.sim()
+        .seed_group("Leaders", "leader_one")
+        .expect("a new title");
+    let seats = h.sim().assigned("viewerUT");
+
+    let owner = h
+        .post("community/users/owner_one/delete", &[("token", &admin)])
+        .await;
+    let leader = h
+        .post("community/users/leader_one/delete", &[("token", &admin)])
+        .await;
+    let deleted = h
+        .post("community/users/leaver_one/delete", &[("token", &admin)])
+        .await;
+    let checked = h
+        .get(
+            "community/checkUsernames",
+            &[("token", &admin), ("usernames", "leaver_one")],
+        )
+        .await;
+    let reinvited = h
+        .invite(
+            &admin,
+            &[invitation("leaver_one", VIEWER, "viewerUT", "", None)],
+        )
+        .await;
+    let self_delete = h
+        .post(
+            &format!("community/users/{ADMIN}/delete"),
+            &[("token", &admin)],
+        )
+        .await;
+
+    assert_eq!(error_code(&owner), Some(400));
+    assert_eq!(
+        owner["error"]["details"][0],
+        "User 'owner_one' owns 2 items and 0 groups; reassign or delete them first."
+    );
+    assert_eq!(error_code(&leader), Some(400));
+    assert!(h.sim().member("owner_one").is_some() && h.sim().member("leader_one").is_some());
+    assert_eq!(
+        deleted,
+        json!({ "success": true, "username": "leaver_one" })
+    );
+    assert!(h.sim().member("leaver_one").is_none());
+    assert_eq!(h.sim().assigned("viewerUT"), seats - 1);
+    assert_eq!(
+        checked,
+        json!({ "usernames": [] }),
+        "as seen for deleted names"
+    );
+    assert_eq!(reinvited["notInvited"], json!(["leaver_one"]));
+    assert_eq!(error_code(&self_delete), Some(400));
+}
+
+#[tokio::test]
+async fn content_users_pages_a_members_items_for_the_member_and_administrators_only() {
+    let h = Harness::start(config()).await;
+    let admin = h.admin_token().await;
+    let plain = h.token_for("plain_member", "plain-pass1").await;
+    let plain = plain["token"].as_str().expect("a token").to_string();
+    let ids: Vec<String> = (0..25)
+        .map(|i| h.sim().seed_item("plain_member", &format!("Map {i:02}")))
+        .collect();
+    h.sim().seed_item(ADMIN, "Admin's map");
+
+    let page = h
+        .get(
+            "content/users/plain_member",
+            &[("token", &admin), ("start", "11"), ("num", "10")],
+        )
+        .await;
+    let own = h
+        .get("content/users/plain_member", &[("token", &plain)])
+        .await;
+    let others = h
+        .get(&format!("content/users/{ADMIN}"), &[("token", &plain)])
+        .await;
+    let ghost = h
+        .get("content/users/ghost_user", &[("token", &admin)])
+        .await;
+
+    assert_eq!(page["username"], "plain_member");
+    assert_eq!(page["total"], 25);
+    assert_eq!(page["start"], 11);
+    assert_eq!(page["num"], 10);
+    assert_eq!(page["nextStart"], 21);
+    assert_eq!(page["folders"], json!([]));
+    assert_eq!(page["items"][0]["id"], ids[10].as_str());
+    assert_eq!(page["items"][0]["owner"], "plain_member");
+    assert_eq!(page["items"][0]["title"], "Map 10");
+    assert_eq!(own["total"], 25, "a member reads its own content");
+    assert_eq!(own["items"].as_array().map(Vec::len), Some(10));
+    assert_eq!(error_code(&others), Some(403));
+    assert!(
+        ghost["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist")),
+        "{ghost}"
+    );
+}
+
+/// POSTs `portals/self/createNotification` with a message of "Hello".
+async fn notify(h: &Harness, token: &str, channel: &str, subject: &str, users: &str) -> Value {
+    h.post(
+        "portals/self/createNotification",
+        &[
+            ("token", token),
+            ("notificationChannelType", channel),
+            ("subject", subject),
+            ("message", "Hello"),
+            ("users", users),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn create_notification_is_strict_about_channel_subject_size_and_recipients() {
+    let h = Harness::start(config()).await;
+    let admin = h.admin_token().await;
+    let plain = h.token_for("plain_member", "plain-pass1").await;
+    let plain = plain["token"].as_str().expect("a token").to_string();
+    for i in 0..26 {
+        h.sim().seed_member(SimMember::new(
+            &format!("member_{i:03}"),
+            VIEWER,
+            "viewerUT",
+        ));
+    }
+    let all: Vec<String> = (0..26).map(|i| format!("member_{i:03}")).collect();
+    let by_member = notify(&h, &plain, "email", "Hi", "member_000").await;
+    let push = notify(&h, &admin, "push", "Hi", "member_000").await;
+    let no_subject = notify(&h, &admin, "email", " ", "member_000").await;
+    let too_many = notify(&h, &admin, "email", "Hi", &all.join(",")).await;
+    let unknown = notify(&h, &admin, "email", "Hi", "member_000,Member_001").await;
+    let sent = notify(
+        &h,
+        &admin,
+        "email",
+        "Hi",
+        r#"["member_000","member_001","member_000"]"#,
+    )
+    .await;
+    let builtin = notify(&h, &admin, "builtin", "", "member_002").await;
+
+    for refused in [&push, &no_subject, &too_many, &unknown] {
+        assert_eq!(error_code(refused), Some(400), "{refused}");
+    }
+    assert_eq!(error_code(&by_member), Some(403));
+    assert_eq!(sent, json!({ "success": true }));
+    assert_eq!(builtin, json!({ "success": true }));
+    let recorded = h.sim().notifications();
+    let to: Vec<(&str, &str)> = recorded
+        .iter()
+        .map(|n| (n.username.as_str(), n.channel.as_str()))
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("member_000", "email"),
+            ("member_001", "email"),
+            ("member_002", "builtin")
+        ],
+        "each name once; refused requests sent nothing"
+    );
+    let state = h.control(reqwest::Method::GET, "state", None).await;
+    assert_eq!(state["notifications"].as_array().map(Vec::len), Some(3));
+}

@@ -1013,6 +1013,9 @@ mod tests {
             full_name: Some("Ana Lopez".into()),
             access: Some("org".into()),
             esri_access: Some("arcgisonly".into()),
+            last_login: Some(-1),
+            created: Some(1_700_000_000_000),
+            disabled: Some(false),
         };
         let c = ctx(
             &["username", "email", "firstName", "role", "access", "groups"],

@@ -87,6 +87,18 @@ pub struct Member {
     /// Not to be confused with [`Member::user_type`], the licence.
     #[serde(default)]
     pub esri_access: Option<String>,
+    /// Last sign-in (the user JSON's `lastLogin`), epoch ms: `Some(-1)` =
+    /// never signed in (fact sheet §6), `None` = the portal did not say.
+    #[serde(default)]
+    pub last_login: Option<UnixMillis>,
+    /// When the account was created (`created`), epoch ms; `None` = not
+    /// reported.
+    #[serde(default)]
+    pub created: Option<UnixMillis>,
+    /// Whether the account is disabled (`disabled`): it cannot sign in but
+    /// still holds its seat. `None` = not reported.
+    #[serde(default)]
+    pub disabled: Option<bool>,
 }
 
 /// An invitation to join the organization that nobody has accepted yet, as

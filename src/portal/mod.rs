@@ -10,9 +10,10 @@
 //!   candidate name; [`Members::invitations`]: all of them, for seat
 //!   reconciliation). The provisioning workflow's port.
 //! - [`OrgAdmin`] (`org.rs`): the organization as a whole — paged listings
-//!   (members, roles, groups, group members, seats) and changes to existing
-//!   members (profile, role, user type, groups). The CSV import's port,
-//!   together with [`Members`].
+//!   (members, roles, groups, group members, seats), changes to existing
+//!   members (profile, role, user type, groups), and the seat's life after
+//!   sign-up (disable, enable, delete, what a member owns, e-mail
+//!   notifications). The CSV import's port, together with [`Members`].
 //! - [`FeatureLayers`] (`layers.rs`): one record of a hosted feature layer
 //!   by global id. The Survey123 re-read's port.
 //! - [`PortalError`] (`error.rs`): the failure classification all three
@@ -50,8 +51,8 @@ pub use error::PortalError;
 pub use layers::FeatureLayers;
 pub use members::{Invitation, Member, Members, NewMember, PendingInvitation};
 pub use org::{
-    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OrgAdmin, ProfileUpdate, Role,
-    USER_TYPE_REFUSED,
+    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin, OwnedContent,
+    ProfileUpdate, Role, USER_TYPE_REFUSED,
 };
 
 /// The whole portal: [`Members`], [`OrgAdmin`] and [`FeatureLayers`] of one

@@ -1,6 +1,8 @@
 //! [`OrgAdmin`]: the port the CSV import calls to read the whole
-//! organization once and to change existing members, with its vocabulary
-//! ([`Role`], [`ProfileUpdate`], [`LicenseCounts`], the refusal codes).
+//! organization once and to change existing members, and the seat's life
+//! after sign-up (issue 14: disable, enable, delete, owned content,
+//! notifications), with its vocabulary ([`Role`], [`ProfileUpdate`],
+//! [`LicenseCounts`], [`OwnedContent`], the refusal codes).
 //!
 //! Only the contract lives here: no HTTP, no JSON shapes, and no import
 //! logic (what to change is the caller's decision).
@@ -48,6 +50,29 @@ pub const INCOMPATIBLE_ROLE: &str = "incompatible_role";
 /// `Rejected` code of a user type change the portal refused
 /// ([`OrgAdmin::update_user_type`]).
 pub const USER_TYPE_REFUSED: &str = "user_type_refused";
+
+/// `Rejected` code of a deletion the portal refused because the member
+/// still owns items or groups ([`OrgAdmin::delete_member`]); the caller
+/// may disable the member instead.
+pub const OWNS_CONTENT: &str = "owns_content";
+
+/// What a member owns that keeps the portal from deleting it
+/// ([`OrgAdmin::owned_content`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedContent {
+    /// Items the member owns, in every folder.
+    pub items: u64,
+    /// Groups the member owns.
+    pub groups: u64,
+}
+
+impl OwnedContent {
+    /// Whether the member owns nothing (a deletion would not be refused
+    /// for content).
+    pub fn is_empty(&self) -> bool {
+        self.items == 0 && self.groups == 0
+    }
+}
 
 /// Profile fields to change with `community/users/<u>/update`; `None` =
 /// leave as is.
@@ -150,4 +175,51 @@ pub trait OrgAdmin: Send + Sync {
         username: &str,
         group_ids: &[String],
     ) -> impl Future<Output = Result<Vec<String>, PortalError>> + Send;
+
+    /// Disables a member (`POST community/users/<u>/disable`; fact sheet
+    /// §6 "Disable / enable one", \[D\] docs, \[V\] Python API): it can no
+    /// longer sign in, and still holds its seat of its user type (ArcGIS
+    /// Online counts disabled members). Success is `{"success":true}` or
+    /// `{"status":"success"}` (the Python API accepts both). Disabling a
+    /// disabled member is not an error.
+    fn disable(&self, username: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Enables a disabled member again (`POST community/users/<u>/enable`;
+    /// fact sheet §6, \[D\]/\[V\] as [`OrgAdmin::disable`]), with the same
+    /// answers.
+    fn enable(&self, username: &str) -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// Deletes a member (`POST community/users/<u>/delete`; fact sheet §6
+    /// "Delete one", \[D\] docs, \[V\] Python API), which frees its seat. The
+    /// portal refuses (an error in an HTTP 200 body) while the member owns
+    /// items or groups: that refusal → `Rejected { code: "owns_content" }`
+    /// ([`OWNS_CONTENT`]), so the caller can disable the member instead.
+    fn delete_member(&self, username: &str)
+    -> impl Future<Output = Result<(), PortalError>> + Send;
+
+    /// What the member owns: items in every folder (`GET
+    /// content/users/<u>`, then each folder) and the groups it owns (its
+    /// `community/users/<u>` groups whose `owner` is the member). For a
+    /// dry-run plan that says "would be disabled, not deleted: owns 3
+    /// items". A member that does not exist is `Rejected`.
+    fn owned_content(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<OwnedContent, PortalError>> + Send;
+
+    /// E-mails members of the organization through the portal (`POST
+    /// portals/self/createNotification`, `notificationChannelType=email`,
+    /// `subject`, `message`, `users` as a comma list), 25 usernames per
+    /// request. Not in the fact sheet, so \[I\]: the call is the one the
+    /// Python API's `gis.users.send_notification` (portal 6.4 and later)
+    /// and Esri REST JS's `createOrgNotification` (which batches by 25)
+    /// send. Done when every batch answers `{"success":true}`; a failing
+    /// batch stops the rest (the batches before it were sent). No
+    /// username → nothing is sent.
+    fn send_notification(
+        &self,
+        usernames: &[String],
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), PortalError>> + Send;
 }

@@ -118,6 +118,16 @@ pub(crate) struct UserJson {
     /// Esri access: `arcgisonly` or `both` (not the licence).
     #[serde(default, rename = "userType")]
     pub user_type: Option<String>,
+    /// Last sign-in, epoch ms; `-1` = never (a number; tolerated as a
+    /// numeric string).
+    #[serde(default, rename = "lastLogin")]
+    pub last_login: Option<Value>,
+    /// Creation time, epoch ms (a number; tolerated as a numeric string).
+    #[serde(default)]
+    pub created: Option<Value>,
+    /// Whether the account is disabled (a boolean; tolerated as a string).
+    #[serde(default)]
+    pub disabled: Option<Value>,
 }
 
 /// One page of `portals/self/users`.
@@ -161,6 +171,48 @@ pub(crate) struct SuccessResponse {
     pub success: Option<bool>,
 }
 
+/// `{"success": bool}` or admin-style `{"status": "success"}` answers
+/// (`community/users/<u>/disable` and `/enable`: the Python API accepts
+/// both).
+#[derive(Debug, Deserialize)]
+pub(crate) struct SuccessOrStatus {
+    /// Whether the change was made.
+    #[serde(default)]
+    pub success: Option<bool>,
+    /// `success` when the change was made (admin style).
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// One page of `content/users/<u>` (or of one of its folders): the items
+/// of the folder and, at the root, the user's folders. The fact sheet
+/// names none of it; the keys are those Esri's REST JS client types
+/// (`IUserContentResponse`: `total`, `start`, `num`, `nextStart`, `items`,
+/// `folders`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct UserContentPage {
+    /// Items in this folder, all pages together, when reported.
+    #[serde(default)]
+    pub total: Option<Value>,
+    /// Items on this page (only counted).
+    #[serde(default)]
+    pub items: Vec<Value>,
+    /// The user's folders (root listing only).
+    #[serde(default)]
+    pub folders: Vec<FolderJson>,
+    /// Start of the next page, `-1` (or absent) at the end.
+    #[serde(default, rename = "nextStart")]
+    pub next_start: Option<i64>,
+}
+
+/// One folder of a user's content.
+#[derive(Debug, Deserialize)]
+pub(crate) struct FolderJson {
+    /// Folder id (the path segment of its listing).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
 /// `portals/self/updateUserLicenseType` answer.
 #[derive(Debug, Deserialize)]
 pub(crate) struct UserResults {
@@ -200,6 +252,9 @@ pub(crate) struct GroupRef {
     /// Owning organization, when the portal reports it.
     #[serde(default, rename = "orgId")]
     pub org_id: Option<String>,
+    /// The group's owner (username), when reported.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// One page of `community/groups/<gid>/userList`: the owner on every page,

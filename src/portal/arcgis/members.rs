@@ -345,7 +345,35 @@ pub(super) fn member_from(user: UserJson, what: &str) -> Result<Member, PortalEr
         full_name: non_empty(user.full_name),
         access: non_empty(user.access),
         esri_access: non_empty(user.user_type),
+        // Why not `epoch_ms`: `-1` means "never signed in" here (fact
+        // sheet §6) and must survive.
+        last_login: integer(user.last_login.as_ref()),
+        created: integer(user.created.as_ref()),
+        disabled: flag(user.disabled.as_ref()),
     })
+}
+
+/// A whole number given as a number or a numeric string (`-1` included);
+/// anything else is unknown.
+fn integer(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A boolean given as `true`/`false` or as a string spelling one; anything
+/// else is unknown.
+fn flag(v: Option<&Value>) -> Option<bool> {
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
 }
 
 /// The port's view of one `portals/self/invitations` entry; `None` for an
@@ -384,7 +412,7 @@ fn epoch_ms(v: Option<&Value>) -> Option<UnixMillis> {
 
 /// Whether a portal message is the "User does not exist or is
 /// inaccessible." error (its code varies).
-fn is_missing_user(message: &str) -> bool {
+pub(super) fn is_missing_user(message: &str) -> bool {
     message
         .to_ascii_lowercase()
         .contains("does not exist or is inaccessible")

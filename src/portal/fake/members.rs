@@ -76,6 +76,9 @@ impl Members for FakePortal {
             // The simulator's defaults for a new member.
             access: Some("org".into()),
             esri_access: Some("arcgisonly".into()),
+            last_login: Some(-1),
+            created: None,
+            disabled: Some(false),
         };
         // Why: with the option on, an e-mail invitation leaves only a
         // pending invitation, one of the two outcomes the fact sheet leaves

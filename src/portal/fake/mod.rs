@@ -18,6 +18,14 @@
 //! name until a test accepts it ([`FakePortal::accept_invitation`]) or lets
 //! it lapse ([`FakePortal::expire_invitation`]).
 //!
+//! The seat's life after sign-up: `disable`/`enable` set the member's
+//! `disabled`; `delete_member` removes it (its seat is free, its name stays
+//! taken) unless what it owns, scripted with [`FakePortal::set_owned_content`]
+//! (nothing by default), is not empty, then it is refused with the real
+//! client's `owns_content`; `send_notification` records each call
+//! ([`FakePortal::notifications`]) and refuses a username that is no
+//! member, as the simulator does.
+//!
 //! Layout: this file (the fake's state and the test-facing controls);
 //! `members`, `org`, `layers` implement one port each.
 //!
@@ -41,7 +49,7 @@ use crate::portal::layers::FeatureLayers;
 use crate::portal::members::{Member, PendingInvitation};
 #[cfg(doc)]
 use crate::portal::org::OrgAdmin;
-use crate::portal::org::Role;
+use crate::portal::org::{OwnedContent, Role};
 
 /// The fake portal.
 #[derive(Default)]
@@ -81,6 +89,21 @@ struct FakeState {
     email_invitations_pending: bool,
     /// Pending invitations by exact username.
     invitations: HashMap<String, FakeInvitation>,
+    /// What members own, by exact username (absent = nothing).
+    owned: HashMap<String, OwnedContent>,
+    /// Every notification sent, in order.
+    notifications: Vec<FakeNotification>,
+}
+
+/// One [`OrgAdmin::send_notification`] call as the fake recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeNotification {
+    /// The usernames, as given (trimmed, empty ones dropped, each once).
+    pub usernames: Vec<String>,
+    /// The subject.
+    pub subject: String,
+    /// The message.
+    pub message: String,
 }
 
 /// A pending invitation of the fake and the member it becomes on
@@ -151,8 +174,9 @@ impl FakePortal {
     }
 
     /// The next write (`update_profile`, `update_role`, `update_user_type`,
-    /// `add_to_groups`) fails with `err` and changes nothing (queue several
-    /// for several).
+    /// `add_to_groups`, `disable`, `enable`, `delete_member`,
+    /// `send_notification`) fails with `err` and changes nothing (queue
+    /// several for several).
     pub fn fail_next_write(&self, err: PortalError) {
         self.lock().write_failures.push_back(err);
     }
@@ -310,9 +334,24 @@ impl FakePortal {
 
     /// Every write attempted, in order, e.g. `update_role ana_acme
     /// iAAAAAAAAAAAAAAA`, `update_user_type ana_acme viewerUT`,
-    /// `update_profile ana_acme`, `add_to_groups ana_acme g-Crew,g-Office`.
+    /// `update_profile ana_acme`, `add_to_groups ana_acme g-Crew,g-Office`,
+    /// `disable ana_acme`, `enable ana_acme`, `delete_member ana_acme`,
+    /// `send_notification ana_acme,bo_acme`.
     pub fn writes(&self) -> Vec<String> {
         self.lock().writes.clone()
+    }
+
+    /// What `username` owns from now on ([`OrgAdmin::owned_content`]); a
+    /// deletion of a member owning anything is refused with
+    /// `owns_content`. Nothing is the default.
+    pub fn set_owned_content(&self, username: &str, owned: OwnedContent) {
+        self.lock().owned.insert(username.to_string(), owned);
+    }
+
+    /// Every notification sent ([`OrgAdmin::send_notification`]), in
+    /// order.
+    pub fn notifications(&self) -> Vec<FakeNotification> {
+        self.lock().notifications.clone()
     }
 }
 

@@ -1,20 +1,22 @@
 //! [`OrgAdmin`] for [`FakePortal`]: the organization's listings from the
-//! member map, and changes checked against the compatibility table and the
-//! purchased seats, refused with the real client's codes.
+//! member map, changes checked against the compatibility table and the
+//! purchased seats, refused with the real client's codes, and the seat's
+//! life after sign-up (disable, enable, delete, owned content as scripted,
+//! notifications recorded).
 //!
 //! Every write is recorded (see [`FakePortal::writes`]) and may fail on
 //! script; a scripted failure changes nothing.
 
 use std::collections::HashMap;
 
-use super::{FakePortal, FakeState, rejected};
+use super::{FakeNotification, FakePortal, FakeState, rejected};
 use crate::domain::Email;
 use crate::domain::compat::{self, Compat};
 use crate::portal::error::PortalError;
 use crate::portal::members::Member;
 use crate::portal::org::{
-    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OrgAdmin, ProfileUpdate, Role,
-    USER_TYPE_REFUSED, built_in_roles,
+    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin, OwnedContent,
+    ProfileUpdate, Role, USER_TYPE_REFUSED, built_in_roles,
 };
 
 pub(super) fn no_user() -> PortalError {
@@ -235,6 +237,87 @@ impl OrgAdmin for FakePortal {
         }
         Ok(not_added)
     }
+
+    async fn disable(&self, username: &str) -> Result<(), PortalError> {
+        let mut s = self.lock();
+        s.write(format!("disable {username}"))?;
+        let m = s.members.get_mut(username).ok_or_else(no_user)?;
+        m.disabled = Some(true);
+        Ok(())
+    }
+
+    async fn enable(&self, username: &str) -> Result<(), PortalError> {
+        let mut s = self.lock();
+        s.write(format!("enable {username}"))?;
+        let m = s.members.get_mut(username).ok_or_else(no_user)?;
+        m.disabled = Some(false);
+        Ok(())
+    }
+
+    /// Refused with `owns_content` while the scripted content is not
+    /// empty; otherwise the member is gone (its seat free) and its name
+    /// stays taken, as the simulator keeps a deleted member's name.
+    async fn delete_member(&self, username: &str) -> Result<(), PortalError> {
+        let mut s = self.lock();
+        s.write(format!("delete_member {username}"))?;
+        if !s.members.contains_key(username) {
+            return Err(no_user());
+        }
+        let owned = s.owned.get(username).copied().unwrap_or_default();
+        if !owned.is_empty() {
+            return Err(rejected(
+                OWNS_CONTENT,
+                format!(
+                    "{username} owns {} items and {} groups",
+                    owned.items, owned.groups
+                ),
+            ));
+        }
+        s.members.remove(username);
+        s.taken_elsewhere.insert(username.to_string());
+        Ok(())
+    }
+
+    async fn owned_content(&self, username: &str) -> Result<OwnedContent, PortalError> {
+        let s = self.lock();
+        if !s.members.contains_key(username) {
+            return Err(no_user());
+        }
+        Ok(s.owned.get(username).copied().unwrap_or_default())
+    }
+
+    /// Recorded once per call; a username that is no member refuses the
+    /// whole call (nothing recorded), as the simulator does.
+    async fn send_notification(
+        &self,
+        usernames: &[String],
+        subject: &str,
+        message: &str,
+    ) -> Result<(), PortalError> {
+        let mut names: Vec<String> = Vec::new();
+        for u in usernames.iter().map(|u| u.trim()) {
+            if !u.is_empty() && !names.iter().any(|n| n == u) {
+                names.push(u.to_string());
+            }
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut s = self.lock();
+        s.write(format!("send_notification {}", names.join(",")))?;
+        if let Some(unknown) = names.iter().find(|n| !s.members.contains_key(*n)) {
+            return Err(rejected(
+                "400",
+                format!("User '{unknown}' does not exist or is not a member of the organization."),
+            ));
+        }
+        s.notifications.push(FakeNotification {
+            usernames: names,
+            subject: subject.to_string(),
+            message: message.to_string(),
+        });
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +372,76 @@ mod tests {
         );
         let counts = fake.license_counts().await.unwrap();
         assert!(counts.types.contains(&("creatorUT".into(), 1, 1)));
+    }
+
+    #[tokio::test]
+    async fn disable_enable_delete_and_notifications_follow_the_script() {
+        // Arrange: one member owns an item, one owns nothing.
+        let fake = FakePortal::new("org1", &[]);
+        fake.add_member(member("ana_acme", "iAAAAAAAAAAAAAAA", "viewerUT"));
+        fake.add_member(member("bo_acme", "iAAAAAAAAAAAAAAA", "viewerUT"));
+        fake.set_owned_content(
+            "ana_acme",
+            OwnedContent {
+                items: 1,
+                groups: 0,
+            },
+        );
+        fake.fail_next_write(PortalError::Unavailable("down".into()));
+
+        // Act
+        let failed = fake.disable("ana_acme").await;
+        fake.disable("ana_acme").await.unwrap();
+        let disabled = fake.member("ana_acme").await.unwrap().unwrap().disabled;
+        fake.enable("ana_acme").await.unwrap();
+        let owns = fake.delete_member("ana_acme").await;
+        let owned = fake.owned_content("ana_acme").await.unwrap();
+        fake.delete_member("bo_acme").await.unwrap();
+        let ghost = fake.owned_content("bo_acme").await;
+        let unknown = fake
+            .send_notification(&["ana_acme".into(), "bo_acme".into()], "S", "M")
+            .await;
+        fake.send_notification(&[" ana_acme ".into(), "ana_acme".into()], "Seat", "Hello")
+            .await
+            .unwrap();
+        fake.send_notification(&[], "Nobody", "Nothing")
+            .await
+            .unwrap();
+
+        // Assert
+        assert!(failed.unwrap_err().is_transient());
+        assert_eq!(disabled, Some(true));
+        let ana = fake.member("ana_acme").await.unwrap().unwrap();
+        assert_eq!(ana.disabled, Some(false), "enabled again; still a member");
+        assert_eq!(code_of(owns.unwrap_err()), OWNS_CONTENT);
+        assert_eq!(owned.items, 1);
+        assert!(fake.member("bo_acme").await.unwrap().is_none());
+        assert!(
+            !fake.username_available("bo_acme").await.unwrap(),
+            "name kept"
+        );
+        assert_eq!(code_of(ghost.unwrap_err()), "400");
+        assert_eq!(code_of(unknown.unwrap_err()), "400");
+        assert_eq!(
+            fake.notifications(),
+            [FakeNotification {
+                usernames: vec!["ana_acme".into()],
+                subject: "Seat".into(),
+                message: "Hello".into(),
+            }]
+        );
+        assert_eq!(
+            fake.writes(),
+            [
+                "disable ana_acme",
+                "disable ana_acme",
+                "enable ana_acme",
+                "delete_member ana_acme",
+                "delete_member bo_acme",
+                "send_notification ana_acme,bo_acme",
+                "send_notification ana_acme",
+            ]
+        );
     }
 
     #[tokio::test]

@@ -57,6 +57,10 @@ pub struct SimMember {
     /// Esri access (the user JSON's `userType`): `arcgisonly` or `both`.
     #[serde(default = "default_esri_access")]
     pub esri_access: String,
+    /// Disabled (`community/users/<u>/disable`): cannot sign in, still
+    /// holds its seat.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 fn default_access() -> String {
@@ -71,7 +75,7 @@ impl SimMember {
     /// An active member with this role and user type and the defaults of a
     /// new member: e-mail `<username>@example.com`, first name "Test", last
     /// name the username, no groups, access `org`, Esri access `arcgisonly`,
-    /// never signed in, created at 0. Change fields with struct update
+    /// never signed in, created at 0, not disabled. Change fields with struct update
     /// syntax, then [`PortalSimulator::seed_member`] it.
     ///
     /// [`PortalSimulator::seed_member`]: crate::portal::simulator::PortalSimulator::seed_member
@@ -90,6 +94,7 @@ impl SimMember {
             full_name: String::new(),
             access: default_access(),
             esri_access: default_esri_access(),
+            disabled: false,
         }
     }
 }

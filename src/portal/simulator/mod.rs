@@ -43,6 +43,39 @@
 //! counts the e-mails it would send ([`PortalSimulator::reset_emails`],
 //! `reset_emails` in `GET /_sim/state`).
 //!
+//! A seat's life after sign-up (fact sheet §6, \[D\]; issue 14):
+//!
+//! - `community/users/<u>/disable` and `/enable` (POST, administrators;
+//!   `{"success":true,"username"}`): a disabled member shows `disabled:
+//!   true` in its user JSON and the org listing, keeps its seat of its user
+//!   type (ArcGIS Online counts disabled members), loses its tokens, and
+//!   cannot `generateToken`: after a correct password it gets the
+//!   bad-credentials shape with the detail "This account has been
+//!   disabled." (wording \[I\]). An administrator cannot disable itself
+//!   (strict side).
+//! - `community/users/<u>/delete` (POST, administrators): refused with an
+//!   error object naming what the member owns while it owns items or groups
+//!   (the cause is the fact sheet's, the wording \[I\]); otherwise the
+//!   member is gone and its seat free, and its username stays taken:
+//!   `checkUsernames` answers an empty list for it (what the fact sheet saw
+//!   for deleted names) and an invite under it is `notInvited`. An
+//!   administrator cannot delete itself.
+//! - `GET content/users/<u>` (the member or an administrator, else 403;
+//!   strict side): `{username, total, start, num, nextStart, currentFolder,
+//!   items, folders}` with `start`/`num` paging; items are seeded with
+//!   [`PortalSimulator::seed_item`] and all sit in the root folder, so
+//!   `folders` is empty. Groups a member owns ([`PortalSimulator::seed_group`])
+//!   are listed in its user JSON's `groups` with their `owner`.
+//! - `portals/self/createNotification` (POST, administrators): not in the
+//!   fact sheet (\[I\]: the Python API's `gis.users.send_notification`, REST
+//!   JS's `createOrgNotification`), so strict throughout:
+//!   `notificationChannelType` `email` or `builtin`, a `message`, a
+//!   `subject` for e-mail, at most 25 `users` (REST JS batches by 25), each
+//!   an exact member's username, or the whole request is refused and
+//!   nothing sent. Each recipient's notification is recorded
+//!   ([`PortalSimulator::notifications`], `notifications` in `GET
+//!   /_sim/state`).
+//!
 //! It also hosts feature layers (a Survey123 form's records): `GET|POST
 //! <any path>/FeatureServer/<n>/query` with `where` (`1=1` or one
 //! `<field> = '<text>'`; global ids only in the stored `'{UPPER}'` form),
@@ -57,15 +90,17 @@
 //!
 //! - `config`: [`SimulatorConfig`] and what it is made of ([`SimAccount`],
 //!   [`SimRole`], [`RefusalStyle`]); `member`: [`SimMember`],
-//!   [`MemberStatus`], [`SimInvitation`]; `fault`: [`Fault`], [`FaultKind`]; `duration_ms`:
-//!   their millisecond durations in JSON;
+//!   [`MemberStatus`], [`SimInvitation`]; `content`: [`SimItem`];
+//!   `notification`: [`SimNotification`]; `fault`: [`Fault`],
+//!   [`FaultKind`]; `duration_ms`: their millisecond durations in JSON;
 //! - `sim`: the in-process API ([`PortalSimulator`]: inspection, fault
 //!   injection, clock-free controls);
 //! - `server`: the server lifecycle ([`spawn`], [`serve`],
 //!   [`RunningSimulator`]);
 //! - `org`: the fixed organization settings and its role rules;
 //! - `state`: the mutable organization and the portal's rules, one concern
-//!   per file (accounts and tokens, members and invitations, pending
+//!   per file (accounts and tokens, members and invitations, disabling and
+//!   deleting members, members' content, notifications, pending
 //!   invitations, groups, licences, faults and request counts); no HTTP, no
 //!   clock;
 //! - `layers`: hosted feature layers, their records and `query`;
@@ -77,7 +112,8 @@
 //! # Control routes (for other processes)
 //!
 //! `GET /_sim/state` (members, pending invitations, purchased/assigned
-//! seats, groups, request counts, records per hosted layer), `POST
+//! seats, groups, items, notifications, request counts, records per hosted
+//! layer), `POST
 //! /_sim/faults` (a JSON [`Fault`]), `DELETE /_sim/faults`, `POST
 //! /_sim/expire-tokens`, `POST /_sim/purchased`
 //! (`{"user_type":"viewerUT","count":5}`), `POST /_sim/sign-in`
@@ -93,6 +129,7 @@
 //! digests and, like tokens and query strings, never logged.
 
 mod config;
+mod content;
 mod duration_ms;
 mod error;
 mod fault;
@@ -100,13 +137,16 @@ mod http;
 mod layers;
 mod lists;
 mod member;
+mod notification;
 mod org;
 mod server;
 mod sim;
 mod state;
 
 pub use config::{INVITATION_LIFETIME, RefusalStyle, SimAccount, SimRole, SimulatorConfig};
+pub use content::SimItem;
 pub use fault::{Fault, FaultKind};
 pub use member::{MemberStatus, SimInvitation, SimMember};
+pub use notification::SimNotification;
 pub use server::{RunningSimulator, serve, spawn};
 pub use sim::PortalSimulator;

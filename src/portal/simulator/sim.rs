@@ -12,6 +12,7 @@ use super::config::SimulatorConfig;
 use super::fault::Fault;
 use super::layers;
 use super::member::{SimInvitation, SimMember};
+use super::notification::SimNotification;
 use super::org::Org;
 use super::state::State;
 use crate::clock::Clock;
@@ -268,14 +269,37 @@ impl PortalSimulator {
         self.lock().lapse(username)
     }
 
+    /// Gives `owner` (exact username; not checked) an item titled `title`,
+    /// added now, in its root folder: `content/users/<owner>` lists it, and
+    /// a member owning an item cannot be deleted. Returns the item id (32
+    /// lower-case hex characters).
+    pub fn seed_item(&self, owner: &str, title: &str) -> String {
+        let now = self.now();
+        self.lock().seed_item(owner, title, now)
+    }
+
+    /// Adds a group titled `title` owned by `owner` (exact username; not
+    /// checked): the owner's user JSON lists it, and a member owning a
+    /// group cannot be deleted. Returns its id, or `None`, changing
+    /// nothing, when a group already has that title (any case).
+    pub fn seed_group(&self, title: &str, owner: &str) -> Option<String> {
+        self.lock().seed_group(&self.inner.org, title, owner)
+    }
+
+    /// Every notification sent (`portals/self/createNotification`), oldest
+    /// first, one per recipient.
+    pub fn notifications(&self) -> Vec<SimNotification> {
+        self.lock().notifications.clone()
+    }
+
     /// Marks a username as taken by an account of another organization.
     pub fn take_username_elsewhere(&self, username: &str) {
         self.lock().taken_elsewhere.insert(username.to_lowercase());
     }
 
     /// The `GET /_sim/state` document: members, pending invitations,
-    /// purchased and assigned seats per user type, groups, request counts
-    /// and pending faults.
+    /// purchased and assigned seats per user type, groups, items,
+    /// notifications, request counts and pending faults.
     pub fn state_json(&self) -> serde_json::Value {
         self.lock().snapshot_json(&self.inner.org)
     }

@@ -23,6 +23,16 @@ pub(super) enum Endpoint {
     UpdateUser(String),
     /// `community/users/<u>/reset` (the username).
     ResetUser(String),
+    /// `community/users/<u>/disable` (the username).
+    DisableUser(String),
+    /// `community/users/<u>/enable` (the username).
+    EnableUser(String),
+    /// `community/users/<u>/delete` (the username).
+    DeleteUser(String),
+    /// `content/users/<u>`: the member's items (the username).
+    UserContent(String),
+    /// `portals/self/createNotification`.
+    CreateNotification,
     CheckUsernames,
     GroupSearch,
     AddUsers(String),
@@ -79,9 +89,14 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         ["portals", p, "updateuserlicensetype"] if is_self(p) => Endpoint::UpdateLicenseType,
         ["portals", p, "updateuserrole"] if is_self(p) => Endpoint::UpdateRole,
         ["portals", p, "removeusers"] if is_self(p) => Endpoint::RemoveUsers,
+        ["portals", p, "createnotification"] if is_self(p) => Endpoint::CreateNotification,
         ["community", "users", _] => Endpoint::CommunityUser(segs[2].clone()),
         ["community", "users", _, "update"] => Endpoint::UpdateUser(segs[2].clone()),
         ["community", "users", _, "reset"] => Endpoint::ResetUser(segs[2].clone()),
+        ["community", "users", _, "disable"] => Endpoint::DisableUser(segs[2].clone()),
+        ["community", "users", _, "enable"] => Endpoint::EnableUser(segs[2].clone()),
+        ["community", "users", _, "delete"] => Endpoint::DeleteUser(segs[2].clone()),
+        ["content", "users", _] => Endpoint::UserContent(segs[2].clone()),
         ["community", "checkusernames"] => Endpoint::CheckUsernames,
         ["community", "groups"] => Endpoint::GroupSearch,
         ["community", "groups", _, "addusers"] => Endpoint::AddUsers(segs[2].clone()),
@@ -125,6 +140,30 @@ mod tests {
         assert_eq!(
             route("community/users/jdoe_acme/update", "ORG"),
             Endpoint::UpdateUser("jdoe_acme".into())
+        );
+        assert_eq!(
+            route("community/users/Jdoe_Acme/Disable", "ORG"),
+            Endpoint::DisableUser("Jdoe_Acme".into())
+        );
+        assert_eq!(
+            route("community/users/jdoe_acme/enable", "ORG"),
+            Endpoint::EnableUser("jdoe_acme".into())
+        );
+        assert_eq!(
+            route("community/users/jdoe_acme/delete", "ORG"),
+            Endpoint::DeleteUser("jdoe_acme".into())
+        );
+        assert_eq!(
+            route("content/users/jdoe_acme", "ORG"),
+            Endpoint::UserContent("jdoe_acme".into())
+        );
+        assert_eq!(
+            route("content/users/jdoe_acme/someFolderId", "ORG"),
+            Endpoint::Unknown
+        );
+        assert_eq!(
+            route("portals/ORG/createNotification", "ORG"),
+            Endpoint::CreateNotification
         );
     }
 

@@ -1,7 +1,9 @@
 //! The sharing API operations the simulator serves, one match arm each:
-//! `generateToken`, `portals/self…` (pending invitations included),
-//! `community/…`, and hosted layers' `query`. Each reads its parameters, checks method and caller, takes the
-//! state lock once and answers JSON.
+//! `generateToken`, `portals/self…` (pending invitations and notifications
+//! included), `community/…` (disable, enable and delete included),
+//! `content/users/<u>`, and hosted layers' `query`. Each reads its
+//! parameters, checks method and caller, takes the state lock once and
+//! answers JSON.
 //!
 //! Synchronous and free of HTTP plumbing (that is `dispatch`); the rules
 //! themselves are `state`'s.
@@ -266,11 +268,51 @@ pub(super) fn handle(
         Endpoint::CheckUsernames => {
             let names = params.list("usernames");
             let st = sim.lock();
+            // A deleted member's name gets no entry: the fact sheet saw an
+            // empty list for deleted names (§6).
             let usernames: Vec<Value> = names
                 .iter()
+                .filter(|n| !st.is_deleted_name(n))
                 .map(|n| json!({ "requested": n, "suggested": st.suggest(n) }))
                 .collect();
             Ok(json!({ "usernames": usernames }))
+        }
+        Endpoint::DisableUser(username) => {
+            require_post(method)?;
+            require_admin(caller)?;
+            sim.lock().set_disabled(caller, &username, true)?;
+            Ok(json!({ "success": true, "username": username }))
+        }
+        Endpoint::EnableUser(username) => {
+            require_post(method)?;
+            require_admin(caller)?;
+            sim.lock().set_disabled(caller, &username, false)?;
+            Ok(json!({ "success": true, "username": username }))
+        }
+        Endpoint::DeleteUser(username) => {
+            require_post(method)?;
+            require_admin(caller)?;
+            sim.lock().delete_member(caller, &username)?;
+            Ok(json!({ "success": true, "username": username }))
+        }
+        Endpoint::UserContent(username) => {
+            let st = sim.lock();
+            let items = st.user_items(caller, &username)?;
+            let mut listed = listing(params, &items, 10, "items", |i| st.item_json(i));
+            listed.insert("username".into(), json!(username));
+            listed.insert("currentFolder".into(), Value::Null);
+            listed.insert("folders".into(), json!([]));
+            Ok(Value::Object(listed))
+        }
+        Endpoint::CreateNotification => {
+            require_post(method)?;
+            require_admin(caller)?;
+            let channel = params.require("notificationChannelType")?;
+            let message = params.require("message")?;
+            let users = params.require_list("users")?;
+            sim.lock()
+                .create_notification(channel, params.get("subject"), message, &users)?;
+            Ok(json!({ "success": true }))
         }
         Endpoint::GroupSearch => {
             let q = params.get("q").unwrap_or_default();

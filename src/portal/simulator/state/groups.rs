@@ -45,6 +45,26 @@ impl State {
         self.groups.iter().find(|g| g.id == id)
     }
 
+    /// Adds a group titled `title` owned by `owner` (exact username; not
+    /// checked). Returns its id, or `None`, changing nothing, when a group
+    /// already has that title (any case).
+    pub fn seed_group(&mut self, org: &Org, title: &str, owner: &str) -> Option<String> {
+        if self
+            .groups
+            .iter()
+            .any(|g| g.title.eq_ignore_ascii_case(title))
+        {
+            return None;
+        }
+        let id = super::group_id(&org.id, title);
+        self.groups.push(Group {
+            id: id.clone(),
+            title: title.to_string(),
+            owner: owner.to_string(),
+        });
+        Some(id)
+    }
+
     /// `community/groups/{gid}/addUsers`. Returns `notAdded`.
     pub fn add_users(&mut self, group_id: &str, names: &[String]) -> Result<Vec<String>, ApiError> {
         if self.group(group_id).is_none() {

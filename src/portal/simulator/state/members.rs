@@ -51,13 +51,16 @@ impl State {
     /// Usernames are unique across all of ArcGIS Online (§8); uniqueness is
     /// taken to be case-insensitive (an assumption: sign-in is
     /// case-sensitive, uniqueness is not documented). A pending invitation's
-    /// username is taken, and so is a lapsed one's (§2: not simply reused).
+    /// username is taken, and so is a lapsed one's (§2: not simply reused)
+    /// and a deleted member's (§6: `checkUsernames` shows deleted names as
+    /// not free).
     pub fn is_taken(&self, username: &str) -> bool {
         let lc = username.to_lowercase();
         self.taken_elsewhere.contains(&lc)
             || self.members.keys().any(|k| k.to_lowercase() == lc)
             || self.is_invited(username)
             || self.is_lapsed_name(username)
+            || self.is_deleted_name(username)
     }
 
     pub fn seed_member(&mut self, member: SimMember) -> bool {
@@ -196,6 +199,7 @@ impl State {
             full_name,
             access: "org".to_string(),
             esri_access: esri_access.to_string(),
+            disabled: false,
         };
         Ok((member, password))
     }
@@ -310,7 +314,10 @@ impl State {
     }
 
     /// The user JSON of `community/users/{u}` (fact sheet §6): `role` is the
-    /// base level, `roleId` the role id when it is not a base role.
+    /// base level, `roleId` the role id when it is not a base role;
+    /// `groups` the groups the member belongs to or owns (an owner is in its
+    /// group), each with its `owner`; `lastLogin` (`-1` = never), `created`
+    /// and `disabled` as ArcGIS Online's user JSON carries them.
     pub fn user_json(&self, org: &Org, m: &SimMember, show_email: bool) -> Value {
         let base = org.base_role(&m.role).unwrap_or("org_user");
         let full_name = if m.full_name.trim().is_empty() {
@@ -320,10 +327,15 @@ impl State {
         } else {
             m.full_name.clone()
         };
+        let owned = self
+            .groups
+            .iter()
+            .filter(|g| g.owner == m.username && !m.group_ids.contains(&g.id));
         let groups: Vec<Value> = m
             .group_ids
             .iter()
             .filter_map(|id| self.group(id))
+            .chain(owned)
             .map(|g| json!({ "id": g.id, "title": g.title, "owner": g.owner }))
             .collect();
         let mut u = Map::new();
@@ -347,7 +359,7 @@ impl State {
         u.insert("created".into(), json!(m.created));
         u.insert("modified".into(), json!(m.created));
         u.insert("provider".into(), json!("arcgis"));
-        u.insert("disabled".into(), json!(false));
+        u.insert("disabled".into(), json!(m.disabled));
         Value::Object(u)
     }
 }

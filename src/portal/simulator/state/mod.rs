@@ -9,17 +9,22 @@
 //! This file holds the data and how it starts; the portal's rules are in
 //! one file per concern, each adding methods to [`State`]: `accounts`
 //! (passwords, tokens, who is calling), `members` (invitations, profiles,
-//! removal, the user JSON), `invitations` (pending invitations: listing,
+//! removal, the user JSON), `lifecycle` (disabling, enabling and deleting
+//! one member), `content` (members' items), `notifications`
+//! (`createNotification`), `invitations` (pending invitations: listing,
 //! acceptance, lapse), `groups` (search, membership), `licenses` (seats per
 //! user type, user type and role changes), `faults` (injected faults and
 //! request counts).
 
 mod accounts;
+mod content;
 mod faults;
 mod groups;
 mod invitations;
 mod licenses;
+mod lifecycle;
 mod members;
+mod notifications;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -27,9 +32,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::config::SimulatorConfig;
+use super::content::SimItem;
 use super::fault::Fault;
 use super::layers::Layers;
 use super::member::{MemberStatus, SimInvitation, SimMember};
+use super::notification::SimNotification;
 use super::org::Org;
 use crate::domain::UnixMillis;
 
@@ -91,6 +98,15 @@ pub(super) struct State {
     /// Password-reset e-mails sent, by exact username
     /// (`community/users/<u>/reset` with `email=true`).
     pub reset_emails: BTreeMap<String, u32>,
+    /// Lower-cased usernames of members deleted with
+    /// `community/users/<u>/delete`: not reused.
+    deleted_names: BTreeSet<String>,
+    /// Members' items, oldest first.
+    items: Vec<SimItem>,
+    /// How many items were ever added (their ids' sequence).
+    item_seq: u64,
+    /// Notifications sent, oldest first, one per recipient.
+    pub notifications: Vec<SimNotification>,
 }
 
 /// The digest passwords are kept as.
@@ -134,6 +150,10 @@ impl State {
             requests: BTreeMap::new(),
             layers: Layers::default(),
             reset_emails: BTreeMap::new(),
+            deleted_names: BTreeSet::new(),
+            items: Vec::new(),
+            item_seq: 0,
+            notifications: Vec::new(),
         };
         for title in &cfg.groups {
             if st.groups.iter().any(|g| g.title == *title) {
@@ -159,6 +179,7 @@ impl State {
             full_name: username.to_string(),
             access: "org".to_string(),
             esri_access: "arcgisonly".to_string(),
+            disabled: false,
         };
         st.passwords
             .insert(cfg.admin.username.clone(), sha256(&cfg.admin.password));
@@ -186,7 +207,8 @@ impl State {
         st
     }
 
-    /// The `GET /_sim/state` document (pending invitations included).
+    /// The `GET /_sim/state` document (pending invitations, items and
+    /// notifications included).
     pub fn snapshot_json(&self, org: &Org) -> Value {
         json!({
             "orgId": org.id,
@@ -194,7 +216,9 @@ impl State {
             "invitations": self.invitations.values().collect::<Vec<_>>(),
             "purchased": self.purchased,
             "assigned": self.assigned_map(),
-            "groups": self.groups.iter().map(|g| json!({"id": g.id, "title": g.title})).collect::<Vec<_>>(),
+            "groups": self.groups.iter().map(|g| json!({"id": g.id, "title": g.title, "owner": g.owner})).collect::<Vec<_>>(),
+            "items": self.items,
+            "notifications": self.notifications,
             "requests": self.requests,
             "reset_emails": self.reset_emails,
             "faults": self.faults,
