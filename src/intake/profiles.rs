@@ -61,6 +61,9 @@ pub struct ProfileClients {
     /// Provider secrets read again since the start, by secret name, with
     /// when each was last read: they replace the configured ones.
     rotated: std::sync::Mutex<HashMap<&'static str, (Option<Secret>, Instant)>>,
+    /// One re-read at a time: refusals that arrive together (a batch of
+    /// events) wait for the first one's read instead of each reading.
+    rereading: tokio::sync::Mutex<()>,
 }
 
 impl ProfileClients {
@@ -87,12 +90,19 @@ impl ProfileClients {
     /// from `held`, for one more try; `None` otherwise (logged).
     async fn reread(&self, name: &'static str, held: &Secret) -> Option<Secret> {
         let refresh = self.refresh.as_ref()?;
+        let _one_at_a_time = self.rereading.lock().await;
         {
             let rotated = self.rotated.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, at)) = rotated.get(name)
-                && at.elapsed() < SECRET_REREAD_INTERVAL
-            {
-                return None;
+            if let Some((fresh, at)) = rotated.get(name) {
+                // Read meanwhile by a refusal that came first: use it.
+                if let Some(fresh) = fresh
+                    && fresh.expose() != held.expose()
+                {
+                    return Some(fresh.clone());
+                }
+                if at.elapsed() < SECRET_REREAD_INTERVAL {
+                    return None;
+                }
             }
         }
         let read = refresh(name).await;
