@@ -323,6 +323,22 @@ mod tests {
         );
     }
 
+    /// Pins what a cargo-mutants run of `verify` left unchecked (issue
+    /// 13): a body of exactly `MAX_BODY_BYTES` is accepted (one more is
+    /// 413, below), and a `Bearer` value that matches the configured tokens
+    /// both verbatim and without its scheme (the token configured in both
+    /// forms) is accepted, not refused because both comparisons matched.
+    #[test]
+    fn the_size_edge_and_a_value_matching_both_forms_are_accepted() {
+        let exact = vec![b' '; MAX_BODY_BYTES];
+        assert_eq!(verify(Some(TOKEN), &exact, &tokens()), Ok(()));
+        let both_forms = [Secret::new(TOKEN), Secret::new(format!("Bearer {TOKEN}"))];
+        assert_eq!(
+            verify(Some(&format!("Bearer {TOKEN}")), b"", &both_forms),
+            Ok(())
+        );
+    }
+
     #[test]
     fn a_wrong_missing_or_unconfigured_token_is_refused() {
         let cases = [

@@ -708,6 +708,31 @@ mod tests {
         );
     }
 
+    /// Pins what a cargo-mutants run of `verify` and
+    /// `verification_response` left unchecked (issue 13): both limits are
+    /// inclusive. A body of exactly `MAX_BODY_BYTES` and a challenge of
+    /// exactly 256 characters are accepted; one byte or character more is
+    /// refused.
+    #[test]
+    fn the_body_and_challenge_limits_are_inclusive() {
+        let exact = vec![b' '; MAX_BODY_BYTES];
+        assert_eq!(verify(Some(SECRET), &exact, &secrets()), Ok(()));
+        let over = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            verify(Some(SECRET), &over, &secrets()),
+            Err(IntakeError::BodyTooLarge)
+        );
+        let longest = "c".repeat(256);
+        assert_eq!(
+            verification_response(Some(&longest)),
+            Ok(json!({ "verification": longest }))
+        );
+        assert_eq!(
+            verification_response(Some(&"c".repeat(257))),
+            Err(IntakeError::InvalidHeader(CHALLENGE_HEADER))
+        );
+    }
+
     #[test]
     fn the_documented_app_assignment_becomes_a_signup() {
         let items = parse_events(DOC_EVENT.as_bytes()).unwrap();

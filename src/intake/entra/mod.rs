@@ -263,4 +263,41 @@ mod tests {
         assert_eq!(extension_name("extension_short_pool"), None);
         assert_eq!(extension_name("pool"), None);
     }
+
+    /// Pins what a cargo-mutants run of `parse_verified` left unchecked
+    /// (issue 13): a token of one tenant does not vouch for another
+    /// tenant's body (401); the same tenant in any case, a token without
+    /// `tid` or a body without `tenantId` pass.
+    #[test]
+    fn a_body_from_another_tenant_than_the_token_is_refused() {
+        let claims = |tid: Option<&str>| Claims {
+            issuer: "https://example.ciamlogin.com/t/v2.0".into(),
+            audience: "app-id".into(),
+            authorized_party: ENTRA_SERVICE_APP_ID.into(),
+            subject: None,
+            tenant_id: tid.map(str::to_string),
+            version: Some("2.0".into()),
+            issued_at: None,
+            not_before: 1000,
+            expires_at: 2000,
+        };
+        let tenant = "11111111-2222-3333-4444-555555555555";
+        let body = EXAMPLE.as_bytes();
+        let fields = default_fields();
+        let signup = parse_verified(body, &fields, &claims(Some(tenant))).unwrap();
+        assert_eq!(signup, parse(body, &fields).unwrap());
+        let hex_tenant = EXAMPLE.replace(tenant, "abcdef00-2222-3333-4444-555555555555");
+        let upper = claims(Some("ABCDEF00-2222-3333-4444-555555555555"));
+        assert!(parse_verified(hex_tenant.as_bytes(), &fields, &upper).is_ok());
+        let other = parse_verified(
+            body,
+            &fields,
+            &claims(Some("99999999-2222-3333-4444-555555555555")),
+        );
+        assert_eq!(other, Err(IntakeError::BadSignature));
+        assert!(parse_verified(body, &fields, &claims(None)).is_ok());
+        let no_tenant = EXAMPLE.replace(&format!("\"tenantId\": \"{tenant}\","), "");
+        assert_ne!(no_tenant, EXAMPLE);
+        assert!(parse_verified(no_tenant.as_bytes(), &fields, &claims(Some("other"))).is_ok());
+    }
 }

@@ -718,4 +718,388 @@ mod tests {
         assert!(parse_jwks(b"[]").is_err());
         assert!(parse_jwks(b"nope").is_err());
     }
+
+    // ---- Pins of a cargo-mutants run of this file (issue 13) ----
+
+    #[test]
+    fn only_a_missing_header_is_a_missing_header_every_other_refusal_is_401_bad_signature() {
+        assert_eq!(
+            IntakeError::from(TokenRejection::MissingHeader),
+            IntakeError::MissingHeader("authorization")
+        );
+        for r in [
+            TokenRejection::NotBearer,
+            TokenRejection::UnknownKey,
+            TokenRejection::Signature,
+            TokenRejection::Expired,
+        ] {
+            assert_eq!(IntakeError::from(r), IntakeError::BadSignature);
+        }
+    }
+
+    #[test]
+    fn cached_keys_are_fresh_strictly_inside_the_ttl() {
+        let ttl = Duration::from_secs(10);
+        let mut cache = KeyCache::default();
+        assert!(!cache.is_fresh(5_000, ttl), "never fetched");
+        cache.fetched_at = Some(5_000);
+        assert!(cache.is_fresh(5_000, ttl));
+        assert!(cache.is_fresh(14_999, ttl));
+        assert!(!cache.is_fresh(15_000, ttl));
+        // A clock read just before a concurrent fetch finished still counts.
+        assert!(cache.is_fresh(4_000, ttl));
+    }
+
+    #[test]
+    fn a_fetch_is_allowed_once_the_interval_has_passed_either_way() {
+        let interval = Duration::from_secs(30);
+        let mut cache = KeyCache::default();
+        assert!(cache.may_fetch(5_000, interval), "never attempted");
+        cache.last_attempt = Some(100_000);
+        assert!(!cache.may_fetch(100_000, interval));
+        assert!(!cache.may_fetch(129_999, interval));
+        assert!(cache.may_fetch(130_000, interval));
+        assert!(!cache.may_fetch(70_001, interval));
+        // A clock gone back by the interval or more does not block refreshes.
+        assert!(cache.may_fetch(70_000, interval));
+    }
+
+    #[test]
+    fn durations_become_milliseconds_saturating() {
+        assert_eq!(millis(Duration::from_millis(1_500)), 1_500);
+        assert_eq!(millis(Duration::ZERO), 0);
+        assert_eq!(millis(Duration::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn jwks_kid_lengths_and_the_key_count_are_bounded() {
+        let n = B64URL.encode([0xC5u8; 256]);
+        let key = |kid: &str| serde_json::json!({"kty": "RSA", "kid": kid, "n": n, "e": "AQAB"});
+        let long = "k".repeat(256);
+        let too_long = "k".repeat(257);
+        let doc = serde_json::json!({"keys": [
+            key(""), key(&long), key(&too_long), key("a"), key("b"),
+            {"kty": "RSA", "kid": "rs384", "alg": "RS384", "n": n, "e": "AQAB"},
+        ]});
+        let keys = parse_jwks(doc.to_string().as_bytes()).unwrap();
+        let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
+        kids.sort();
+        assert_eq!(kids, vec!["a", "b", long.as_str()]);
+
+        let many: Vec<Value> = (0..65).map(|i| key(&format!("k{i}"))).collect();
+        let doc = serde_json::json!({ "keys": many });
+        assert_eq!(parse_jwks(doc.to_string().as_bytes()).unwrap().len(), 64);
+    }
+
+    /// Over real HTTP: a JWKS endpoint on 127.0.0.1:0 serving the TEST-ONLY
+    /// keys of `tests/fixtures/entra/`, and tokens minted with them.
+    mod live {
+        use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering::SeqCst};
+        use std::sync::{Arc, Mutex};
+
+        use base64::engine::general_purpose::STANDARD as B64;
+        use jsonwebtoken::{EncodingKey, Header};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        use super::*;
+
+        /// 2026-03-02T09:30:00Z, in milliseconds.
+        const NOW: UnixMillis = 1_772_443_800_000;
+
+        fn fixture(name: &str) -> String {
+            let path = format!("{}/tests/fixtures/entra/{name}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        }
+
+        /// `Bearer <token>` for valid claims at [`NOW`], signed with test key
+        /// `key` and naming `kid`.
+        fn bearer(key: u8, kid: &str) -> String {
+            let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+                &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+            );
+            let pem = fixture(&format!("test-key-{key}.pem"));
+            let der: String = pem
+                .lines()
+                .skip_while(|l| !l.starts_with("-----BEGIN"))
+                .filter(|l| !l.starts_with("-----"))
+                .collect();
+            let signing = EncodingKey::from_rsa_der(&B64.decode(der).unwrap());
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some(kid.to_string());
+            let now_s = NOW / 1000;
+            let claims = serde_json::json!({
+                "iss": "https://example.ciamlogin.com/t/v2.0", "aud": "app-id",
+                "azp": ENTRA_SERVICE_APP_ID, "nbf": now_s - 5, "exp": now_s + 300,
+            });
+            format!(
+                "Bearer {}",
+                jsonwebtoken::encode(&header, &claims, &signing).unwrap()
+            )
+        }
+
+        /// A JWKS document publishing test key `n` under `kid`, for each pair.
+        fn jwks(keys: &[(u8, &str)]) -> String {
+            let keys: Vec<Value> = keys
+                .iter()
+                .map(|(n, kid)| {
+                    let mut jwk: Value =
+                        serde_json::from_str(&fixture(&format!("test-key-{n}.jwk.json"))).unwrap();
+                    let o = jwk.as_object_mut().unwrap();
+                    o.remove("_comment");
+                    o.insert("kid".into(), (*kid).into());
+                    jwk
+                })
+                .collect();
+            serde_json::json!({ "keys": keys }).to_string()
+        }
+
+        struct Endpoint {
+            doc: Mutex<String>,
+            status: AtomicU16,
+            /// Answer without Content-Length, the body in two writes.
+            unframed: AtomicBool,
+            /// While set, a request waits for `release` before its answer.
+            hold: AtomicBool,
+            release: tokio::sync::Notify,
+            hits: AtomicUsize,
+        }
+
+        impl Endpoint {
+            fn hits(&self) -> usize {
+                self.hits.load(SeqCst)
+            }
+        }
+
+        /// Serves `doc` on 127.0.0.1:0; the URL is that of the keys.
+        async fn serve(doc: String) -> (Arc<Endpoint>, String) {
+            let endpoint = Arc::new(Endpoint {
+                doc: Mutex::new(doc),
+                status: AtomicU16::new(200),
+                unframed: AtomicBool::new(false),
+                hold: AtomicBool::new(false),
+                release: tokio::sync::Notify::new(),
+                hits: AtomicUsize::new(0),
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/keys", listener.local_addr().unwrap());
+            let state = endpoint.clone();
+            tokio::spawn(async move {
+                while let Ok((mut conn, _)) = listener.accept().await {
+                    let ep = state.clone();
+                    tokio::spawn(async move {
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match conn.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        ep.hits.fetch_add(1, SeqCst);
+                        if ep.hold.load(SeqCst) {
+                            ep.release.notified().await;
+                        }
+                        let doc = ep.doc.lock().unwrap().clone();
+                        let status = ep.status.load(SeqCst);
+                        let start = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                        );
+                        if ep.unframed.load(SeqCst) {
+                            let (a, b) = doc.as_bytes().split_at(doc.len() / 2);
+                            let _ = conn.write_all(format!("{start}\r\n").as_bytes()).await;
+                            let _ = conn.write_all(a).await;
+                            let _ = conn.flush().await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let _ = conn.write_all(b).await;
+                        } else {
+                            let head = format!("{start}content-length: {}\r\n\r\n", doc.len());
+                            let _ = conn.write_all(head.as_bytes()).await;
+                            let _ = conn.write_all(doc.as_bytes()).await;
+                        }
+                        let _ = conn.shutdown().await;
+                    });
+                }
+            });
+            (endpoint, url)
+        }
+
+        fn verifier(url: &str, policy: JwksPolicy) -> EntraVerifier {
+            let mut config = config();
+            config.jwks_url = url.to_string();
+            EntraVerifier::with_policy(config, policy).unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_token_verifies_against_the_fetched_key_and_one_from_another_key_does_not() {
+            let (endpoint, url) = serve(jwks(&[(1, "k1")])).await;
+            let v = verifier(&url, JwksPolicy::default());
+            let claims = v.check(Some(&bearer(1, "k1")), NOW).await.unwrap();
+            assert_eq!(claims.audience, "app-id");
+            assert_eq!(claims.authorized_party, ENTRA_SERVICE_APP_ID);
+            assert!(v.verify(Some(&bearer(1, "k1")), NOW).await.is_ok());
+            assert_eq!(endpoint.hits(), 1, "the key is cached");
+            // Test key 2 under the published kid: the signature fails.
+            assert_eq!(
+                v.check(Some(&bearer(2, "k1")), NOW).await,
+                Err(TokenRejection::Signature)
+            );
+            assert_eq!(
+                v.verify(Some(&bearer(2, "k1")), NOW).await,
+                Err(IntakeError::BadSignature)
+            );
+            assert_eq!(
+                v.verify(None, NOW).await,
+                Err(IntakeError::MissingHeader("authorization"))
+            );
+        }
+
+        #[tokio::test]
+        async fn the_authorization_value_is_read_before_any_fetch() {
+            let (endpoint, url) = serve(jwks(&[(1, "k1")])).await;
+            let v = verifier(&url, JwksPolicy::default());
+            for blank in [None, Some(""), Some("  ")] {
+                assert_eq!(
+                    v.check(blank, NOW).await,
+                    Err(TokenRejection::MissingHeader)
+                );
+            }
+            // The documented limit is 16 KiB: a value of exactly that length
+            // is read (here: not a bearer token), one byte more is not.
+            let at_limit = format!("Basic {}", "a".repeat(16 * 1024 - 6));
+            assert_eq!(
+                v.check(Some(&at_limit), NOW).await,
+                Err(TokenRejection::NotBearer)
+            );
+            assert_eq!(
+                v.check(Some(&format!("{at_limit}a")), NOW).await,
+                Err(TokenRejection::Malformed)
+            );
+            assert_eq!(
+                v.check(Some("Bearer a.b"), NOW).await,
+                Err(TokenRejection::Malformed)
+            );
+            assert_eq!(endpoint.hits(), 0);
+        }
+
+        #[tokio::test]
+        async fn an_unknown_kid_is_refused_without_a_fetch_until_the_interval_has_passed() {
+            let (endpoint, url) = serve(jwks(&[(1, "k1")])).await;
+            let v = verifier(&url, JwksPolicy::default());
+            assert!(v.check(Some(&bearer(1, "k1")), NOW).await.is_ok());
+            endpoint
+                .doc
+                .lock()
+                .unwrap()
+                .clone_from(&jwks(&[(1, "k1"), (2, "k2")]));
+            assert_eq!(
+                v.check(Some(&bearer(2, "k2")), NOW + 29_999).await,
+                Err(TokenRejection::UnknownKey)
+            );
+            assert_eq!(endpoint.hits(), 1, "no fetch inside the 30 s interval");
+            // Once the interval has passed, the unknown kid triggers a fetch
+            // that finds the new key.
+            assert!(v.check(Some(&bearer(2, "k2")), NOW + 30_000).await.is_ok());
+            assert_eq!(endpoint.hits(), 2);
+        }
+
+        #[tokio::test]
+        async fn keys_older_than_the_ttl_are_fetched_again_and_served_stale_if_that_fails() {
+            let (endpoint, url) = serve(jwks(&[(1, "k1")])).await;
+            let policy = JwksPolicy {
+                cache_ttl: Duration::from_secs(60),
+                min_refresh_interval: Duration::from_secs(1),
+                ..JwksPolicy::default()
+            };
+            let v = verifier(&url, policy);
+            assert!(v.check(Some(&bearer(1, "k1")), NOW).await.is_ok());
+            assert!(v.check(Some(&bearer(1, "k1")), NOW + 59_999).await.is_ok());
+            assert_eq!(endpoint.hits(), 1);
+            endpoint.status.store(500, SeqCst);
+            assert!(v.check(Some(&bearer(1, "k1")), NOW + 60_000).await.is_ok());
+            assert_eq!(endpoint.hits(), 2, "stale keys trigger one fetch");
+        }
+
+        #[tokio::test]
+        async fn a_failing_endpoint_with_nothing_cached_means_keys_unavailable() {
+            let (endpoint, url) = serve(jwks(&[(1, "k1")])).await;
+            endpoint.status.store(503, SeqCst);
+            let v = verifier(&url, JwksPolicy::default());
+            assert_eq!(
+                v.check(Some(&bearer(1, "k1")), NOW).await,
+                Err(TokenRejection::KeysUnavailable)
+            );
+            assert_eq!(endpoint.hits(), 1);
+        }
+
+        #[tokio::test]
+        async fn the_document_size_limit_is_inclusive_with_and_without_content_length() {
+            for unframed in [false, true] {
+                let doc = jwks(&[(1, "k1")]);
+                let len = doc.len();
+                let (endpoint, url) = serve(doc).await;
+                endpoint.unframed.store(unframed, SeqCst);
+                let exact = JwksPolicy {
+                    max_bytes: len,
+                    ..JwksPolicy::default()
+                };
+                let v = verifier(&url, exact);
+                assert!(
+                    v.check(Some(&bearer(1, "k1")), NOW).await.is_ok(),
+                    "unframed {unframed}: exactly max_bytes"
+                );
+                let under = JwksPolicy {
+                    max_bytes: len - 1,
+                    ..JwksPolicy::default()
+                };
+                let v = verifier(&url, under);
+                assert_eq!(
+                    v.check(Some(&bearer(1, "k1")), NOW).await,
+                    Err(TokenRejection::KeysUnavailable),
+                    "unframed {unframed}: one byte over"
+                );
+                assert_eq!(endpoint.hits(), 2);
+            }
+        }
+
+        #[tokio::test]
+        async fn a_cached_key_is_served_while_a_fetch_for_another_kid_is_in_flight() {
+            let (endpoint, url) = serve(jwks(&[(1, "k1")])).await;
+            let policy = JwksPolicy {
+                min_refresh_interval: Duration::ZERO,
+                fetch_timeout: Duration::from_secs(60),
+                ..JwksPolicy::default()
+            };
+            let v = Arc::new(verifier(&url, policy));
+            assert!(v.check(Some(&bearer(1, "k1")), NOW).await.is_ok());
+            endpoint.hold.store(true, SeqCst);
+            let miss = {
+                let v = v.clone();
+                tokio::spawn(async move { v.check(Some(&bearer(1, "k9")), NOW).await })
+            };
+            for _ in 0..500 {
+                if endpoint.hits() == 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(endpoint.hits(), 2, "the fetch for k9 is in flight");
+            let hit = tokio::time::timeout(
+                Duration::from_secs(10),
+                v.check(Some(&bearer(1, "k1")), NOW),
+            )
+            .await;
+            assert!(matches!(hit, Ok(Ok(_))), "k1 waited for the fetch: {hit:?}");
+            endpoint.release.notify_one();
+            assert_eq!(miss.await.unwrap(), Err(TokenRejection::UnknownKey));
+        }
+
+        #[test]
+        fn the_verifier_debug_names_its_configuration() {
+            let v = EntraVerifier::new(config()).unwrap();
+            let text = format!("{v:?}");
+            assert!(text.starts_with("EntraVerifier"), "{text}");
+            assert!(text.contains("example.ciamlogin.com"), "{text}");
+            assert_eq!(v.config(), &config());
+        }
+    }
 }
