@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod check_rules;
 pub mod import;
+pub mod reclaim;
 pub mod seats;
 pub mod send;
 pub mod serve;
@@ -58,6 +59,9 @@ enum Command {
     },
     /// Create and update members from a CSV file (AdminTools "Import Users from CSV" layout).
     Import(import::ImportArgs),
+    /// What expiry and reclaiming idle seats call for today (`--dry-run`:
+    /// printed, nothing changed).
+    Reclaim(reclaim::ReclaimArgs),
 }
 
 /// Where the rules and the seats are: shared by the commands that open a
@@ -94,6 +98,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit(a) => audit::audit(a).await,
         Command::CheckRules { path } => check_rules::check_rules(&path),
         Command::Import(a) => import::run(a).await,
+        Command::Reclaim(a) => reclaim::reclaim(a).await,
     }
 }
 

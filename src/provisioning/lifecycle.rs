@@ -2,9 +2,10 @@
 //! warn that their seat ends, whose seat ends (expired) and whose is
 //! reclaimed (idle), with the pool's end action: a [`LifecyclePlan`].
 //!
-//! Pure: [`plan_pool`] reads the pool's [`Lifecycle`], its ACTIVE claims
-//! and what the portal says of each member ([`MemberFacts`]), and changes
-//! nothing. `agol-seat-broker reclaim --dry-run` prints it; carrying a plan
+//! [`plan_pool`] is pure: it reads the pool's [`Lifecycle`], its ACTIVE
+//! claims and what the portal says of each member ([`MemberFacts`]);
+//! [`read_plan`] reads those from the store and the portal (one member
+//! listing for every pool). Neither changes anything. `agol-seat-broker reclaim --dry-run` prints it; carrying a plan
 //! out goes through the claim state machine (a later change).
 //!
 //! The rules it follows:
@@ -26,8 +27,10 @@ use std::collections::HashMap;
 
 use crate::domain::date::{DAY_MS, Day};
 use crate::domain::{PoolId, UnixMillis};
+use crate::policy::Rules;
 use crate::policy::lifecycle::{Downgrade, EndAction, Lifecycle};
-use crate::seats::{Claim, ClaimState};
+use crate::portal::{OrgAdmin, PortalError};
+use crate::seats::{Claim, ClaimState, ClaimStore, LedgerError};
 
 /// What the portal says of one member, as the plan needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,6 +162,107 @@ pub struct Untouchable<'a> {
     pub broker: &'a str,
     /// `[lifecycle] keep`.
     pub keep: &'a [String],
+}
+
+/// What a plan needs of the store and the portal failed to read.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The store could not be read.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] LedgerError),
+    /// The portal's member list could not be read.
+    #[error("cannot read the organization's members: {0}")]
+    Portal(#[from] PortalError),
+}
+
+/// Reads every pool with a lifecycle (its claims) and the organization's
+/// members (once, all pages), and plans: what `reclaim --dry-run` prints.
+/// Changes nothing. No pool with a lifecycle: an empty plan, and no portal
+/// call.
+pub async fn read_plan<L: ClaimStore, P: OrgAdmin>(
+    ledger: &L,
+    portal: &P,
+    rules: &Rules,
+    broker: &str,
+    now: UnixMillis,
+) -> Result<LifecyclePlan, PlanError> {
+    let mut plan = LifecyclePlan::default();
+    let pools: Vec<(&PoolId, &Lifecycle)> = rules
+        .pools
+        .iter()
+        .filter_map(|p| p.lifecycle.as_ref().map(|lc| (&p.id, lc)))
+        .collect();
+    if pools.is_empty() {
+        return Ok(plan);
+    }
+    let members: HashMap<String, MemberFacts> = portal
+        .org_members()
+        .await?
+        .into_iter()
+        .map(|m| {
+            let facts = MemberFacts {
+                username: m.username.clone(),
+                last_login: m.last_login,
+                // The base role; a custom administrator role shows as its
+                // base level `org_admin` too (fact sheet §6, role fields).
+                admin: m.role.as_deref() == Some("org_admin"),
+            };
+            (m.username.to_lowercase(), facts)
+        })
+        .collect();
+    let who = Untouchable {
+        broker,
+        keep: &rules.keep,
+    };
+    for (pool, lc) in pools {
+        let claims = ledger.claims(pool).await?;
+        plan_pool(pool, lc, &claims, &members, &who, now, &mut plan);
+    }
+    Ok(plan)
+}
+
+/// The plan as an administrator reads it, one line per seat.
+pub fn render(plan: &LifecyclePlan) -> String {
+    let mut out = String::new();
+    if plan.steps.is_empty() && plan.skipped.is_empty() {
+        out.push_str("Nothing to do: no seat is due for a warning, an end or reclaiming.\n");
+        return out;
+    }
+    for s in &plan.steps {
+        let what = match &s.what {
+            Step::Warn { ends_at } => {
+                format!("warn: the seat ends {}", Day::of(ends_at.saturating_sub(1)))
+            }
+            Step::End {
+                reason,
+                action,
+                downgrade_to,
+            } => match (action, downgrade_to) {
+                (EndAction::Downgrade, Some(d)) => format!(
+                    "downgrade to role {} and user type {} ({reason}); the seat is given back",
+                    d.role, d.user_type
+                ),
+                (EndAction::Disable, _) => {
+                    format!("disable ({reason}); the licence stays assigned")
+                }
+                (action, _) => format!("{} ({reason})", action.as_str()),
+            },
+        };
+        out.push_str(&format!(
+            "{:<12} {:<24} {what}\n",
+            s.pool.as_str(),
+            s.username
+        ));
+    }
+    for s in &plan.skipped {
+        out.push_str(&format!(
+            "{:<12} {:<24} skipped: {}\n",
+            s.pool.as_str(),
+            s.username,
+            s.what.as_str()
+        ));
+    }
+    out
 }
 
 /// Whole days from `from` to `to` (never negative).
@@ -497,5 +601,112 @@ mod tests {
                 ("kept_acme", Skip::Kept),
             ]
         );
+    }
+
+    /// The plan read from a store and a portal: the member listing's
+    /// `lastLogin` decides, an administrator is left alone, and a store
+    /// without lifecycle pools costs no portal call.
+    #[tokio::test]
+    async fn the_plan_reads_the_claims_and_the_portals_member_list() {
+        use crate::portal::Member;
+        use crate::portal::fake::FakePortal;
+        use crate::seats::memory::MemoryLedger;
+        use crate::seats::{Change, Expect, ReserveRequest, Stage};
+
+        let rules = Rules::from_toml(
+            r#"
+            [[pools]]
+            name = "acme"
+            seats = 5
+            role = "viewer"
+            user_type = "viewerUT"
+            [pools.match]
+            email_domains = ["acme.org"]
+            [pools.lifecycle]
+            reclaim_after_days_inactive = 30
+            at_end = "delete"
+            "#,
+        )
+        .unwrap();
+        let ledger = MemoryLedger::new();
+        let portal = FakePortal::new("org1", &[]);
+        for (user, last_login, role) in [
+            ("ana", NOW - 40 * DAY_MS, "iAAAAAAAAAAAAAAA"),
+            ("bo", NOW - 5 * DAY_MS, "iAAAAAAAAAAAAAAA"),
+            ("cy", NOW - 400 * DAY_MS, "org_admin"),
+        ] {
+            let key = ClaimKey {
+                pool: PoolId::parse("acme").unwrap(),
+                person: format!("{user}@acme.org"),
+            };
+            let username = format!("{user}_acme");
+            ledger
+                .reserve(ReserveRequest {
+                    key: &key,
+                    capacity: 5,
+                    delivery: "standard:x",
+                    claim_id: &format!("c-{user}"),
+                    username: &username,
+                    now: NOW - 100 * DAY_MS,
+                    hold: crate::seats::Hold::InFlight,
+                })
+                .await
+                .unwrap();
+            let id = format!("c-{user}");
+            ledger
+                .transition(
+                    &key,
+                    Expect::new(&id, &[Stage::Reserved(crate::seats::Hold::InFlight)]),
+                    Change::Activate {
+                        username: &username,
+                    },
+                    NOW - 100 * DAY_MS,
+                )
+                .await
+                .unwrap();
+            portal.add_member(Member {
+                username: username.clone(),
+                org_id: Some("org1".into()),
+                role: Some(role.into()),
+                last_login: Some(last_login),
+                ..Member::default()
+            });
+        }
+
+        let plan = read_plan(&ledger, &portal, &rules, "broker_admin", NOW)
+            .await
+            .unwrap();
+
+        let steps: Vec<&str> = plan.steps.iter().map(|s| s.username.as_str()).collect();
+        assert_eq!(steps, ["ana_acme"]);
+        assert!(matches!(
+            plan.steps[0].what,
+            Step::End {
+                reason: EndReason::Inactive { days: 40, .. },
+                action: EndAction::Delete,
+                ..
+            }
+        ));
+        assert_eq!(plan.skipped.len(), 1);
+        assert_eq!(plan.skipped[0].what, Skip::Administrator);
+        let text = render(&plan);
+        assert!(text.contains("ana_acme"), "{text}");
+        assert!(text.contains("delete (idle: last signed in"), "{text}");
+        assert!(
+            text.contains("cy_acme") && text.contains("never touched"),
+            "{text}"
+        );
+
+        // No pool with a lifecycle: nothing read from the portal.
+        let plain = Rules::from_toml(
+            "[[pools]]\nname = \"acme\"\nseats = 5\nrole = \"viewer\"\nuser_type = \"viewerUT\"\n[pools.match]\nemail_domains = [\"acme.org\"]\n",
+        )
+        .unwrap();
+        portal.fail_next_read(PortalError::Unavailable("must not be called".into()));
+        let empty = read_plan(&ledger, &portal, &plain, "broker_admin", NOW)
+            .await
+            .unwrap();
+        assert_eq!(empty, LifecyclePlan::default());
+        assert!(render(&empty).starts_with("Nothing to do"));
     }
 }
