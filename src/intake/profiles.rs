@@ -23,25 +23,19 @@ use http::{StatusCode, header};
 use serde_json::{Value, json};
 
 use super::okta::{self, OktaUserEvent};
-use super::sources::{ProviderApi, Source};
+use super::sources::{AUTH0_API_SECRET, OKTA_API_SECRET, ProviderApi, Source};
 use super::{FieldMap, Signup, auth0};
 use crate::config::Secret;
 
 /// How long a profile look-up may take inside a 3-second hook.
 pub const PROFILE_TIMEOUT: Duration = Duration::from_millis(1200);
 
-/// The secret holding the Okta API token (`source_secrets.okta_api`).
-pub const OKTA_API_SECRET: &str = "okta_api";
-/// The secret holding the Auth0 Management API client
-/// (`source_secrets.auth0_api`, `client_id:client_secret`).
-pub const AUTH0_API_SECRET: &str = "auth0_api";
-
 /// Shortest time between two re-reads of one provider secret: a token that
 /// stays refused must not cost a secret read per delivery.
 pub const SECRET_REREAD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Where a provider secret is read again after the provider refused it
-/// ([`OKTA_API_SECRET`] or [`AUTH0_API_SECRET`]): the deployed function
+/// (`okta_api` or `auth0_api`): the deployed function
 /// re-reads its Secrets Manager secret. `Ok(None)`: not configured there.
 pub type ProviderSecretRefresh = Arc<
     dyn Fn(&'static str) -> Pin<Box<dyn Future<Output = Result<Option<Secret>, String>> + Send>>

@@ -54,9 +54,15 @@ pub const SOURCES: &[(&str, &str)] = &[
 /// The identity providers' API secrets (`api_base`): the secret's name in
 /// `source_secrets` and its environment variable.
 pub const PROVIDER_SECRETS: &[(&str, &str)] = &[
-    (super::profiles::OKTA_API_SECRET, "OKTA_API_TOKEN"),
-    (super::profiles::AUTH0_API_SECRET, "AUTH0_API_CLIENT"),
+    (OKTA_API_SECRET, "OKTA_API_TOKEN"),
+    (AUTH0_API_SECRET, "AUTH0_API_CLIENT"),
 ];
+
+/// The secret holding the Okta API token (`source_secrets.okta_api`).
+pub const OKTA_API_SECRET: &str = "okta_api";
+/// The secret holding the Auth0 Management API client
+/// (`source_secrets.auth0_api`, `client_id:client_secret`).
+pub const AUTH0_API_SECRET: &str = "auth0_api";
 
 /// The environment variable of a provider API secret ([`PROVIDER_SECRETS`]).
 pub fn provider_secret_env(secret_name: &str) -> Option<&'static str> {
