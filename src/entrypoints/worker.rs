@@ -71,11 +71,15 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
 }
 
 /// Writes every pool's numbers as metric lines (the dashboard's seats,
-/// used, waiting); a store that cannot be read is logged and skipped.
+/// used, waiting); a store that cannot be read is logged and skipped. Reads
+/// nothing when metrics are off (a local server without `METRICS=emf`).
 pub async fn emit_pool_metrics<L: SeatLedger, P: Portal>(
     provisioner: &Provisioner<L, P>,
     now: crate::domain::UnixMillis,
 ) {
+    if !crate::telemetry::emf::enabled() {
+        return;
+    }
     match provisioner.seat_status(now).await {
         Ok(pools) => {
             for line in crate::provisioning::status::metric_lines(&pools, now) {

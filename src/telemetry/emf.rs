@@ -134,13 +134,14 @@ impl MetricLine {
 }
 
 /// Whether metric lines are written: `METRICS=emf` on, `METRICS=off` off,
-/// otherwise on in Lambda only.
+/// otherwise on in Lambda only. Read from the environment once per process.
 pub fn enabled() -> bool {
-    match std::env::var("METRICS").as_deref() {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| match std::env::var("METRICS").as_deref() {
         Ok("emf") => true,
         Ok("off") => false,
         _ => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
-    }
+    })
 }
 
 /// Writes the line to standard output when [`enabled`] (one write, so
