@@ -20,8 +20,11 @@
 //!   seat's activation, with `reclaim_never_signed_in_after_days` when set
 //!   (an invitation never accepted), else the inactivity setting. A member
 //!   whose `lastLogin` the portal did not give is skipped, never guessed.
-//! - **Activation time**: the ACTIVE claim's `updated_at` (the activation
-//!   is the last change an ACTIVE claim gets today).
+//! - **Activation time**: the claim's first activation
+//!   ([`Claim::activated_at`]); an administrator's extension
+//!   (`extended_until`) replaces the pool's end.
+//! - **Warned once per end**: a seat already warned (`warned_at`) is not
+//!   warned again until an extension clears it.
 
 use std::collections::HashMap;
 
@@ -291,7 +294,7 @@ pub fn plan_pool(
             continue;
         };
         let lower = username.to_lowercase();
-        let step = step_for(lc, claim.updated_at, members.get(&lower), now);
+        let step = step_for(lc, claim, members.get(&lower), now);
         let skip = if lower == who.broker.to_lowercase() {
             Some(Skip::BrokerAccount)
         } else if who.keep.contains(&lower) {
@@ -324,20 +327,22 @@ fn planned<T>(claim: &Claim, username: &str, what: T) -> Planned<T> {
     }
 }
 
-/// The step a seat activated at `activated_at` calls for, `Ok(None)` when
-/// none, `Err` when a reclaim rule cannot be judged.
+/// The step an ACTIVE `claim`'s seat calls for, `Ok(None)` when none,
+/// `Err` when a reclaim rule cannot be judged.
 fn step_for(
     lc: &Lifecycle,
-    activated_at: UnixMillis,
+    claim: &Claim,
     member: Option<&MemberFacts>,
     now: UnixMillis,
 ) -> Result<Option<Step>, Skip> {
+    let activated_at = claim.activated_at().unwrap_or(claim.updated_at);
+    let ends_at = lc.ends_at(activated_at, claim.extended_until);
     let end = |reason| Step::End {
         reason,
         action: lc.at_end,
         downgrade_to: lc.downgrade_to.clone(),
     };
-    if let Some(ends_at) = lc.ends_at(activated_at, None)
+    if let Some(ends_at) = ends_at
         && now >= ends_at
     {
         return Ok(Some(end(EndReason::Expired { ended_at: ends_at })));
@@ -368,7 +373,9 @@ fn step_for(
             None => {}
         }
     }
-    if let Some(ends_at) = lc.ends_at(activated_at, None) {
+    if let Some(ends_at) = ends_at
+        && claim.warned_at.is_none()
+    {
         let warn = i64::from(lc.warn_before_days).saturating_mul(DAY_MS);
         if warn > 0 && now >= ends_at.saturating_sub(warn) {
             return Ok(Some(Step::Warn { ends_at }));
@@ -416,6 +423,9 @@ mod tests {
             delivery: "standard:x".into(),
             reserved_at: NOW - activated_days_ago * DAY_MS,
             updated_at: NOW - activated_days_ago * DAY_MS,
+            activated_at: Some(NOW - activated_days_ago * DAY_MS),
+            extended_until: None,
+            warned_at: None,
         }
     }
 
@@ -495,6 +505,46 @@ mod tests {
                     "delete expired (ended 2026-12-01)".into()
                 ),
                 ("soon_acme".into(), "warn 2026-12-12".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_extension_moves_the_end_a_warned_seat_is_not_warned_again_and_old_claims_read_their_update()
+     {
+        let lc = lifecycle("expires_after_days = 90\nwarn_before_days = 14\nat_end = \"disable\"");
+        let mut extended = active("extended", 120);
+        extended.extended_until = Some(NOW + 30 * DAY_MS);
+        let mut extended_soon = active("ext_soon", 120);
+        extended_soon.extended_until = Some(NOW + 3 * DAY_MS);
+        let mut warned = active("warned", 80);
+        warned.warned_at = Some(NOW - DAY_MS);
+        // Stored before activations were recorded: `updated_at` is the
+        // activation.
+        let mut legacy = active("legacy", 95);
+        legacy.activated_at = None;
+        // Activated long ago, touched (warned) yesterday: the activation
+        // counts, not the last change.
+        let mut touched = active("touched", 95);
+        touched.updated_at = NOW - DAY_MS;
+        touched.warned_at = Some(NOW - DAY_MS);
+        let claims = [extended, extended_soon, warned, legacy, touched];
+        let members: Vec<_> = ["extended", "ext_soon", "warned", "legacy", "touched"]
+            .iter()
+            .map(|u| member(u, Some(NOW)))
+            .collect();
+        assert_eq!(
+            summary(&plan(&lc, &claims, &members)),
+            [
+                ("ext_soon_acme".into(), "warn 2026-12-05".into()),
+                (
+                    "legacy_acme".into(),
+                    "disable expired (ended 2026-11-27)".into()
+                ),
+                (
+                    "touched_acme".into(),
+                    "disable expired (ended 2026-11-27)".into()
+                ),
             ]
         );
     }

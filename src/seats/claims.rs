@@ -136,8 +136,22 @@ pub struct Claim {
     pub delivery: String,
     /// When the seat was reserved.
     pub reserved_at: UnixMillis,
-    /// Last state change.
+    /// Last change (any transition): what an [`Expect::updated_at`] names.
     pub updated_at: UnixMillis,
+    /// When the claim first became ACTIVE (the member's seat began): set by
+    /// the first activation and never moved after. `None` while RESERVED,
+    /// and on ACTIVE claims stored before the field existed (read
+    /// [`Claim::activated_at`], which falls back to `updated_at`).
+    #[serde(default)]
+    pub activated_at: Option<UnixMillis>,
+    /// When an administrator extended the seat: its end, overriding the
+    /// pool's `expires_after_days` / `ends_on`.
+    #[serde(default)]
+    pub extended_until: Option<UnixMillis>,
+    /// When the member was last warned that the seat ends (cleared by an
+    /// extension, so a new end gets its own warning).
+    #[serde(default)]
+    pub warned_at: Option<UnixMillis>,
 }
 
 impl Claim {
@@ -147,6 +161,16 @@ impl Claim {
         match self.state {
             ClaimState::Active => Stage::Active,
             ClaimState::Reserved => Stage::Reserved(self.hold.unwrap_or(Hold::InFlight)),
+        }
+    }
+
+    /// When the seat began: the first activation; for an ACTIVE claim
+    /// stored before activations were recorded, its `updated_at` (its
+    /// activation was its last change then). `None` while RESERVED.
+    pub fn activated_at(&self) -> Option<UnixMillis> {
+        match self.state {
+            ClaimState::Reserved => None,
+            ClaimState::Active => Some(self.activated_at.unwrap_or(self.updated_at)),
         }
     }
 }
@@ -184,6 +208,9 @@ impl ReserveRequest<'_> {
             delivery: self.delivery.to_string(),
             reserved_at: self.now,
             updated_at: self.now,
+            activated_at: None,
+            extended_until: None,
+            warned_at: None,
         }
     }
 }
@@ -254,6 +281,21 @@ pub enum Change<'a> {
     },
     /// Only `updated_at` refreshed (a worker still on it).
     Touch,
+    /// An ACTIVE seat's end moved to `until` by an administrator; the
+    /// warning is cleared so the new end gets its own.
+    Extend {
+        /// The new end.
+        until: UnixMillis,
+        /// The seat's activation as the caller read it
+        /// ([`Claim::activated_at`]): recorded when the claim predates the
+        /// field, so the change (which moves `updated_at`) cannot move it.
+        activated_at: UnixMillis,
+    },
+    /// The member of an ACTIVE seat was warned that it ends.
+    Warn {
+        /// As for [`Change::Extend`].
+        activated_at: UnixMillis,
+    },
     /// The claim deleted and its seat given back.
     Release,
     /// A release that also records why: the person's failed sign-up is
@@ -309,6 +351,21 @@ impl Claim {
                 next.state = ClaimState::Active;
                 next.hold = None;
                 next.username = Some(username.to_string());
+                next.updated_at = now;
+                next.activated_at = self.activated_at.or(Some(now));
+            }
+            Change::Extend {
+                until,
+                activated_at,
+            } => {
+                next.extended_until = Some(until);
+                next.warned_at = None;
+                next.activated_at = self.activated_at.or(Some(activated_at));
+                next.updated_at = now;
+            }
+            Change::Warn { activated_at } => {
+                next.warned_at = Some(now);
+                next.activated_at = self.activated_at.or(Some(activated_at));
                 next.updated_at = now;
             }
             Change::Rehold { hold, delivery } => {

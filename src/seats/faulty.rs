@@ -35,6 +35,8 @@ pub enum StoreOp {
     Rehold,
     /// A transition that only refreshes the time.
     Touch,
+    /// A transition of an ACTIVE seat's end (extend, warn).
+    Lifecycle,
     /// A transition that gives the seat back.
     Release,
     /// `rekey`.
@@ -226,6 +228,7 @@ fn op_of(change: Change<'_>) -> StoreOp {
         Change::Activate { .. } => StoreOp::Activate,
         Change::Rehold { .. } => StoreOp::Rehold,
         Change::Touch => StoreOp::Touch,
+        Change::Extend { .. } | Change::Warn { .. } => StoreOp::Lifecycle,
         Change::Release | Change::Fail { .. } => StoreOp::Release,
     }
 }

@@ -60,6 +60,7 @@ macro_rules! for_each_contract_check {
             touch_refuses_a_released_an_active_or_a_never_made_claim_and_writes_nothing,
             a_reservation_keeps_its_hold_and_a_transition_moves_it_only_from_the_expected_stage_and_id,
             release_refuses_an_active_claim_and_keeps_its_seat,
+            an_active_seat_keeps_its_first_activation_and_is_warned_extended_and_ended_only_as_expected,
             a_release_that_fails_a_sign_up_records_the_failure_in_the_same_write_or_writes_nothing,
             of_20_concurrent_transitions_from_one_stage_exactly_one_is_done,
             a_refused_transition_returns_the_claim_as_it_is,
@@ -1385,6 +1386,120 @@ pub async fn release_refuses_an_active_claim_and_keeps_its_seat<L: SeatLedger>(l
     assert!(!ledger.release(&k, "c-1").await.expect("release answers"));
 
     assert_eq!(ledger.claim(&k).await.unwrap(), Some(active));
+    assert_eq!(used(&*ledger, "acme").await, 1);
+}
+
+/// The seat's life after sign-up: the first activation is recorded and
+/// kept; a warning and an extension change only an ACTIVE claim of the
+/// expected id (an extension clears the warning); the fields survive a
+/// re-keying; ending the seat gives it back.
+pub async fn an_active_seat_keeps_its_first_activation_and_is_warned_extended_and_ended_only_as_expected<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    let k = key("acme", "ana@example.org");
+    let reserved = reserve_held(&*ledger, &k, "c-1", Hold::InFlight).await;
+    assert_eq!(
+        (reserved.activated_at, reserved.activated_at()),
+        (None, None)
+    );
+    let active = ledger.confirm(&k, "c-1", "ana_acme", T0 + 1).await.unwrap();
+    assert_eq!(active.activated_at, Some(T0 + 1));
+    let again = ledger.confirm(&k, "c-1", "ana_acme", T0 + 5).await.unwrap();
+    assert_eq!(
+        again.activated_at,
+        Some(T0 + 1),
+        "a repeated confirmation keeps it"
+    );
+    assert_eq!(again.updated_at, T0 + 5);
+
+    // Not from a RESERVED claim, nor with another id: nothing written.
+    let other = key("acme", "bo@example.org");
+    reserve_held(&*ledger, &other, "c-2", Hold::Approval).await;
+    let warn = Change::Warn {
+        activated_at: T0 + 1,
+    };
+    let refused = ledger
+        .transition(&other, Expect::new("c-2", &[Stage::Active]), warn, T0 + 9)
+        .await
+        .unwrap();
+    assert!(matches!(refused, Transition::Refused(Some(_))));
+    let wrong_id = ledger
+        .transition(&k, Expect::new("c-x", &[Stage::Active]), warn, T0 + 9)
+        .await
+        .unwrap();
+    assert_eq!(wrong_id, Transition::Refused(Some(again.clone())));
+
+    let Transition::Done(warned) = ledger
+        .transition(&k, Expect::new("c-1", &[Stage::Active]), warn, T0 + 10)
+        .await
+        .unwrap()
+    else {
+        panic!("the warning is recorded");
+    };
+    assert_eq!(warned.warned_at, Some(T0 + 10));
+    assert_eq!(
+        (warned.activated_at, warned.updated_at),
+        (Some(T0 + 1), T0 + 10)
+    );
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(warned.clone()));
+
+    let extend = Change::Extend {
+        until: T0 + 1_000,
+        activated_at: T0 + 1,
+    };
+    // Expecting the claim as read before the warning: refused.
+    let stale = Expect {
+        updated_at: Some(T0 + 5),
+        ..Expect::new("c-1", &[Stage::Active])
+    };
+    assert!(matches!(
+        ledger.transition(&k, stale, extend, T0 + 20).await.unwrap(),
+        Transition::Refused(_)
+    ));
+    let Transition::Done(extended) = ledger
+        .transition(&k, Expect::new("c-1", &[Stage::Active]), extend, T0 + 20)
+        .await
+        .unwrap()
+    else {
+        panic!("the extension is recorded");
+    };
+    assert_eq!(extended.extended_until, Some(T0 + 1_000));
+    assert_eq!(extended.warned_at, None, "a new end gets its own warning");
+    assert_eq!(extended.activated_at, Some(T0 + 1));
+    assert_eq!(ledger.claim(&k).await.unwrap(), Some(extended.clone()));
+
+    // A re-keying keeps the seat's life.
+    let Rekey::Moved(moved) = ledger
+        .rekey(&k, "c-1", "ana@new.example.org", T0 + 30)
+        .await
+        .unwrap()
+    else {
+        panic!("the claim moves");
+    };
+    let k2 = key("acme", "ana@new.example.org");
+    let stored = ledger.claim(&k2).await.unwrap().expect("moved claim");
+    assert_eq!(stored, moved);
+    assert_eq!(
+        (stored.activated_at, stored.extended_until, stored.warned_at),
+        (Some(T0 + 1), Some(T0 + 1_000), None)
+    );
+
+    // Ending the seat: the ACTIVE claim released, its seat given back.
+    assert_eq!(used(&*ledger, "acme").await, 2);
+    let end = Expect {
+        updated_at: Some(stored.updated_at),
+        ..Expect::new("c-1", &[Stage::Active])
+    };
+    assert_eq!(
+        ledger
+            .transition(&k2, end, Change::Release, T0 + 40)
+            .await
+            .unwrap(),
+        Transition::Released
+    );
+    assert_eq!(ledger.claim(&k2).await.unwrap(), None);
     assert_eq!(used(&*ledger, "acme").await, 1);
 }
 

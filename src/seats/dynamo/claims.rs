@@ -153,12 +153,11 @@ impl DynamoLedger {
             .condition_expression(&condition.expression)
             .set_expression_attribute_names(Some(condition.names))
             .set_expression_attribute_values(Some(condition.values))
-            .update_expression(
-                "SET #state = :active, #username = :username, #updated_at = :now REMOVE #hold",
-            )
+            .update_expression(ACTIVATE)
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#hold", "hold")
             .expression_attribute_names("#username", "username")
+            .expression_attribute_names("#activated_at", "activated_at")
             .expression_attribute_names("#updated_at", "updated_at")
             .expression_attribute_values(":active", s(ClaimState::Active.as_str()))
             .expression_attribute_values(":username", s(username))
@@ -281,9 +280,8 @@ impl DynamoLedger {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         update = match change {
             Change::Activate { username } => update
-                .update_expression(
-                    "SET #state = :active, #username = :username, #updated_at = :now REMOVE #hold",
-                )
+                .update_expression(ACTIVATE)
+                .expression_attribute_names("#activated_at", "activated_at")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_names("#hold", "hold")
                 .expression_attribute_names("#username", "username")
@@ -306,6 +304,27 @@ impl DynamoLedger {
                 }
             }
             Change::Touch => update.update_expression("SET #updated_at = :now"),
+            Change::Extend {
+                until,
+                activated_at,
+            } => update
+                .update_expression(
+                    "SET #extended_until = :until, #updated_at = :now, \
+                     #activated_at = if_not_exists(#activated_at, :activated) REMOVE #warned_at",
+                )
+                .expression_attribute_names("#extended_until", "extended_until")
+                .expression_attribute_names("#warned_at", "warned_at")
+                .expression_attribute_names("#activated_at", "activated_at")
+                .expression_attribute_values(":until", n(until))
+                .expression_attribute_values(":activated", n(activated_at)),
+            Change::Warn { activated_at } => update
+                .update_expression(
+                    "SET #warned_at = :now, #updated_at = :now, \
+                     #activated_at = if_not_exists(#activated_at, :activated)",
+                )
+                .expression_attribute_names("#warned_at", "warned_at")
+                .expression_attribute_names("#activated_at", "activated_at")
+                .expression_attribute_values(":activated", n(activated_at)),
             Change::Release | Change::Fail { .. } => {
                 return Err(LedgerError::Corrupt("a release is a delete".into()));
             }
@@ -400,6 +419,11 @@ fn as_it_was(returned: Option<&Item>) -> Result<Option<Claim>, LedgerError> {
         .map(|found| Claim::try_from(ClaimItem(found)))
         .transpose()
 }
+
+/// The update of an activation: ACTIVE under `:username`, the first
+/// activation's time kept (a repeated confirmation does not move it).
+const ACTIVATE: &str = "SET #state = :active, #username = :username, #updated_at = :now, \
+     #activated_at = if_not_exists(#activated_at, :now) REMOVE #hold";
 
 /// A transition's expectation as a DynamoDB condition: the claim id, and
 /// one of the expected stages (a RESERVED claim without a hold, stored

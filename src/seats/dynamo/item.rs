@@ -6,7 +6,7 @@
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
 //! | pool counter | `POOL#<pool>` | `COUNTER` | `used` N, `seats` N (last capacity seen), `updated_at` N |
-//! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `hold`? (`IN_FLIGHT`/`APPROVAL`/`QUEUED`/`UNKNOWN` while RESERVED; absent on claims reserved before holds existed: in flight), `username`?, `delivery`, `reserved_at`, `updated_at`, `pool`, `person` |
+//! | claim | `POOL#<pool>` | `CLAIM#<person>` | `claim_id`, `state` (`RESERVED`/`ACTIVE`), `hold`? (`IN_FLIGHT`/`APPROVAL`/`QUEUED`/`UNKNOWN` while RESERVED; absent on claims reserved before holds existed: in flight), `username`?, `delivery`, `reserved_at`, `updated_at`, `activated_at`? (first activation; absent on claims activated before it was recorded: read `updated_at`), `extended_until`?, `warned_at`?, `pool`, `person` |
 //! | delivery | `DELIVERY#<source>#<id>` | `DELIVERY` | `status` (`IN_PROGRESS`/`COMPLETE`), `payload_hash`, `lease_until`, `attempt`? (the run of the delivery holding the lease; absent on records written before attempts were: no attempt's), `outcome`?, `retain_until`?, `ttl` (epoch seconds) |
 //! | failed sign-up | `POOL#<pool>` | `FAILED#<person>` | `delivery`, `username`?, `code`, `message`, `at`, `retain_until`, `ttl` (epoch seconds), `pool`, `person` |
 //! | sign-up request | `REQ#<id>` | `REQUEST` | the request's fields (below), `rev` N, `ttl`? (epoch seconds, while closed) |
@@ -307,6 +307,9 @@ impl TryFrom<ClaimItem<'_>> for Claim {
                 ),
                 None => None,
             },
+            activated_at: item.opt_n("activated_at")?,
+            extended_until: item.opt_n("extended_until")?,
+            warned_at: item.opt_n("warned_at")?,
         })
     }
 }
@@ -328,6 +331,15 @@ impl From<&Claim> for ClaimRecord {
         }
         item.insert("reserved_at".into(), n(claim.reserved_at));
         item.insert("updated_at".into(), n(claim.updated_at));
+        for (name, value) in [
+            ("activated_at", claim.activated_at),
+            ("extended_until", claim.extended_until),
+            ("warned_at", claim.warned_at),
+        ] {
+            if let Some(v) = value {
+                item.insert(name.into(), n(v));
+            }
+        }
         item.insert("pool".into(), s(claim.key.pool.as_str()));
         item.insert("person".into(), s(&claim.key.person));
         ClaimRecord(item)
@@ -580,6 +592,9 @@ mod tests {
             reserved_at: 1_000,
             updated_at: 2_000,
             hold: None,
+            activated_at: Some(1_500),
+            extended_until: Some(9_000),
+            warned_at: None,
         }
     }
 

@@ -48,7 +48,8 @@ pub(super) fn insert_claim(tx: &Connection, claim: &Claim) -> Result<(), TxError
     .execute(params![claim.key.pool.as_str()])?;
     tx.prepare_cached(
         "INSERT INTO claims (pool, person, claim_id, state, username, delivery, \
-             reserved_at, updated_at, hold) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+             reserved_at, updated_at, hold, activated_at, extended_until, warned_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         claim.key.pool.as_str(),
@@ -58,7 +59,11 @@ pub(super) fn insert_claim(tx: &Connection, claim: &Claim) -> Result<(), TxError
         claim.username,
         claim.delivery,
         claim.reserved_at,
+        claim.updated_at,
         claim.hold.map(Hold::as_str),
+        claim.activated_at,
+        claim.extended_until,
+        claim.warned_at,
     ])?;
     Ok(())
 }
@@ -68,7 +73,8 @@ pub(super) fn insert_claim(tx: &Connection, claim: &Claim) -> Result<(), TxError
 pub(super) fn update_claim(tx: &Connection, next: &Claim) -> Result<(), TxError> {
     tx.prepare_cached(
         "UPDATE claims SET state = ?4, hold = ?5, username = ?6, delivery = ?7, \
-         updated_at = ?8 WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
+         updated_at = ?8, activated_at = ?9, extended_until = ?10, warned_at = ?11 \
+         WHERE pool = ?1 AND person = ?2 AND claim_id = ?3",
     )?
     .execute(params![
         next.key.pool.as_str(),
@@ -79,6 +85,9 @@ pub(super) fn update_claim(tx: &Connection, next: &Claim) -> Result<(), TxError>
         next.username,
         next.delivery,
         next.updated_at,
+        next.activated_at,
+        next.extended_until,
+        next.warned_at,
     ])?;
     Ok(())
 }
@@ -231,7 +240,8 @@ impl ClaimStore for SqliteLedger {
 enum OwnedChange {
     Activate(String),
     Rehold(Hold, Option<String>),
-    Touch,
+    /// A change that borrows nothing (touch, extend, warn).
+    Plain(Change<'static>),
     /// A release, with the failure it records (`Change::Fail`).
     Release(Option<(FailedSignup, UnixMillis)>),
 }
@@ -243,7 +253,15 @@ impl From<Change<'_>> for OwnedChange {
             Change::Rehold { hold, delivery } => {
                 OwnedChange::Rehold(hold, delivery.map(str::to_string))
             }
-            Change::Touch => OwnedChange::Touch,
+            Change::Touch => OwnedChange::Plain(Change::Touch),
+            Change::Extend {
+                until,
+                activated_at,
+            } => OwnedChange::Plain(Change::Extend {
+                until,
+                activated_at,
+            }),
+            Change::Warn { activated_at } => OwnedChange::Plain(Change::Warn { activated_at }),
             Change::Release => OwnedChange::Release(None),
             Change::Fail {
                 failure,
@@ -261,7 +279,7 @@ impl OwnedChange {
                 hold: *hold,
                 delivery: delivery.as_deref(),
             },
-            OwnedChange::Touch => Change::Touch,
+            OwnedChange::Plain(change) => *change,
             OwnedChange::Release(None) => Change::Release,
             OwnedChange::Release(Some((failure, retain_until))) => Change::Fail {
                 failure,

@@ -46,11 +46,13 @@ pub(super) const COMPLETE: &str = "COMPLETE";
 
 /// The claim of pool `?1` and person `?2`, in [`claim_from_row`]'s order.
 pub(super) const SELECT_CLAIM: &str = "SELECT pool, person, claim_id, state, username, delivery, \
-     reserved_at, updated_at, hold FROM claims WHERE pool = ?1 AND person = ?2";
+     reserved_at, updated_at, hold, activated_at, extended_until, warned_at \
+     FROM claims WHERE pool = ?1 AND person = ?2";
 /// The claims of pool `?1`, oldest reservation first (ties by person), in
 /// [`claim_from_row`]'s order.
 pub(super) const SELECT_CLAIMS: &str = "SELECT pool, person, claim_id, state, username, delivery, \
-     reserved_at, updated_at, hold FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
+     reserved_at, updated_at, hold, activated_at, extended_until, warned_at \
+     FROM claims WHERE pool = ?1 ORDER BY reserved_at, person";
 /// The columns of a request, in [`request_from_row`]'s order.
 pub(super) const REQUEST_COLUMNS: &str = "id, pool, person, delivery, payload, state, claim_id, \
      created_at, expires_at, decided_at, decided_by, reason, retain_until";
@@ -97,6 +99,9 @@ pub(super) fn claim_from_row(row: &Row<'_>) -> Result<Claim, TxError> {
             Some(h) => Some(Hold::parse(&h).ok_or_else(|| corrupt("a claim has an unknown hold"))?),
             None => None,
         },
+        activated_at: row.get(9)?,
+        extended_until: row.get(10)?,
+        warned_at: row.get(11)?,
     })
 }
 

@@ -123,6 +123,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (window_start, address)
      ) STRICT;
      CREATE INDEX IF NOT EXISTS sign_ins_by_end ON sign_ins (until);",
+    // Version 8: the seat's life after sign-up. NULL on claims stored
+    // before: an ACTIVE one reads its activation from `updated_at`.
+    "ALTER TABLE claims ADD COLUMN activated_at INTEGER;
+     ALTER TABLE claims ADD COLUMN extended_until INTEGER;
+     ALTER TABLE claims ADD COLUMN warned_at INTEGER;",
 ];
 
 /// Sets the connection up and brings the schema to [`SCHEMA_VERSION`].
