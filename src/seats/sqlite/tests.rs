@@ -221,10 +221,12 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         pragma_i64(&lock(&ledger.conn), "user_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     let k = key("acme", "ana@example.org");
     let claim = ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
+    // Activated before activations were recorded: its last change is.
+    assert_eq!((claim.activated_at, claim.activated_at()), (None, Some(8)));
     assert_eq!(ledger.usage(&k.pool).await.unwrap().used, 1);
     assert_eq!(ledger.failures(&k.pool, 10).await.unwrap().len(), 1);
     let request = SignupRecord {
