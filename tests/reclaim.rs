@@ -1,4 +1,4 @@
-//! `agol-seat-broker reclaim --dry-run` end to end: the compiled binary,
+//! `agol-seat-broker reclaim` (dry run and for real) and `extend` end to end: the compiled binary,
 //! an SQLite store holding ACTIVE seats, and the portal simulator over
 //! HTTP whose members' `lastLogin` decides (issue 14).
 
@@ -161,12 +161,84 @@ async fn the_dry_run_prints_who_would_be_reclaimed_and_changes_nothing() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["steps"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["skipped"][0]["username"], "kept_acme");
+    // For real: idle and never are downgraded in the simulator and their
+    // seats given back; busy and kept are untouched.
     let out = run(&[]).await.unwrap();
-    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not available yet"),
-        "{}",
+        out.status.success(),
+        "{text}{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |user: &str| text.lines().find(|l| l.contains(user)).map(str::to_string);
+    assert!(
+        line("idle_acme").unwrap().contains(
+            "downgraded to role iAAAAAAAAAAAAAAA and user type fieldWorkerUT; seat given back"
+        ),
+        "{text}"
+    );
+    assert!(line("busy_acme").is_none(), "{text}");
+    assert_eq!(sim.member("idle_acme").unwrap().user_type, "fieldWorkerUT");
+    assert_eq!(sim.member("never_acme").unwrap().user_type, "fieldWorkerUT");
+    assert_eq!(sim.member("busy_acme").unwrap().user_type, "viewerUT");
+    let ledger = SqliteLedger::open(&db).unwrap();
+    assert_eq!(
+        ledger
+            .usage(&PoolId::parse("acme").unwrap())
+            .await
+            .unwrap()
+            .used,
+        2
+    );
+    drop(ledger);
+    // A second run finds nothing more to do.
+    let out = run(&[]).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("idle_acme"), "{text}");
+
+    // Extending a seat from the command line.
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "extend",
+            "--config",
+            &rules.display().to_string(),
+            "--store",
+            &format!("sqlite:{}", db.display()),
+            "--portal",
+            &sim.base_url(),
+            "--pool",
+            "acme",
+            "--email",
+            "busy@acme.org",
+            "--until",
+            "2099-12-31",
+        ])
+        .env("ARCGIS_USERNAME", "broker_admin")
+        .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
+        .env_remove("PORTAL_URL")
+        .env_remove("LEDGER_STORE")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("busy_acme in acme: extended until 2099-12-31"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ledger = SqliteLedger::open(&db).unwrap();
+    let key = ClaimKey {
+        pool: PoolId::parse("acme").unwrap(),
+        person: "busy@acme.org".into(),
+    };
+    assert!(
+        ledger
+            .claim(&key)
+            .await
+            .unwrap()
+            .unwrap()
+            .extended_until
+            .is_some()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -59,9 +59,11 @@ enum Command {
     },
     /// Create and update members from a CSV file (AdminTools "Import Users from CSV" layout).
     Import(import::ImportArgs),
-    /// What expiry and reclaiming idle seats call for today (`--dry-run`:
-    /// printed, nothing changed).
+    /// Expiry and reclaiming idle seats: warn, end and give seats back as
+    /// the rules say (`--dry-run`: print the plan, change nothing).
     Reclaim(reclaim::ReclaimArgs),
+    /// Move one member's seat end (`--until YYYY-MM-DD` or `--days N`).
+    Extend(reclaim::ExtendArgs),
 }
 
 /// Where the rules and the seats are: shared by the commands that open a
@@ -99,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::CheckRules { path } => check_rules::check_rules(&path),
         Command::Import(a) => import::run(a).await,
         Command::Reclaim(a) => reclaim::reclaim(a).await,
+        Command::Extend(a) => reclaim::extend(a).await,
     }
 }
 

@@ -546,3 +546,63 @@ fn in_progress(grant: &Grant, existing: Claim, hold: Hold) -> Outcome {
         )
     }
 }
+
+/// The seat's life after sign-up: the transitions of an ACTIVE claim
+/// (warned, extended, ended), each expecting the claim as the caller read
+/// it (its id and `updated_at`), so a plan made before an administrator's
+/// extension never ends the extended seat.
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Records that the member of `read` was warned its seat ends. Whether
+    /// it was recorded (false: the claim changed since it was read).
+    pub async fn record_warning(&self, read: &Claim, now: UnixMillis) -> Result<bool, LedgerError> {
+        let change = Change::Warn {
+            activated_at: read.activated_at().unwrap_or(read.updated_at),
+        };
+        let done = self
+            .ledger
+            .transition(&read.key, as_read(read), change, now)
+            .await?;
+        Ok(matches!(done, Transition::Done(_)))
+    }
+
+    /// Moves the end of the ACTIVE seat `read` to `until`. The claim after
+    /// the change, or `None` when it changed since it was read.
+    pub async fn extend_claim(
+        &self,
+        read: &Claim,
+        until: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<Option<Claim>, LedgerError> {
+        let change = Change::Extend {
+            until,
+            activated_at: read.activated_at().unwrap_or(read.updated_at),
+        };
+        match self
+            .ledger
+            .transition(&read.key, as_read(read), change, now)
+            .await?
+        {
+            Transition::Done(c) => Ok(Some(c)),
+            Transition::Released | Transition::Refused(_) => Ok(None),
+        }
+    }
+
+    /// Gives back the seat of the ACTIVE claim `read` whose member was
+    /// downgraded or deleted in the portal (its licence freed). Whether a
+    /// seat was given back (false: the claim changed since it was read).
+    pub async fn end_claim(&self, read: &Claim) -> Result<bool, LedgerError> {
+        let done = self
+            .ledger
+            .transition(&read.key, as_read(read), Change::Release, 0)
+            .await?;
+        Ok(matches!(done, Transition::Released))
+    }
+}
+
+/// What a lifecycle transition expects: the ACTIVE claim exactly as read.
+fn as_read(read: &Claim) -> Expect<'_> {
+    Expect {
+        updated_at: Some(read.updated_at),
+        ..Expect::new(&read.claim_id, ACTIVE)
+    }
+}

@@ -44,6 +44,8 @@ pub struct MemberFacts {
     pub last_login: Option<i64>,
     /// Whether the member is an organization administrator.
     pub admin: bool,
+    /// Whether the member is disabled (it still holds its licence).
+    pub disabled: bool,
 }
 
 /// Why a seat ends.
@@ -66,6 +68,11 @@ pub enum EndReason {
         /// Whole days since activation.
         days: i64,
     },
+    /// An administrator reclaimed it now.
+    Reclaimed {
+        /// Who (`admin:<name>`, `cli`).
+        by: String,
+    },
 }
 
 impl std::fmt::Display for EndReason {
@@ -82,6 +89,7 @@ impl std::fmt::Display for EndReason {
             EndReason::NeverSignedIn { days } => {
                 write!(f, "never signed in ({days} days since the seat began)")
             }
+            EndReason::Reclaimed { by } => write!(f, "reclaimed by {by}"),
         }
     }
 }
@@ -118,6 +126,10 @@ pub enum Skip {
     NotInPortal,
     /// The portal gave no `lastLogin` and the seat has not expired.
     NoLastLogin,
+    /// Disabled: it still holds its licence, so its seat stays held until
+    /// the member is deleted in the portal (reconciliation then gives it
+    /// back).
+    Disabled,
 }
 
 impl Skip {
@@ -129,6 +141,9 @@ impl Skip {
             Skip::Kept => "on the [lifecycle] keep list",
             Skip::NotInPortal => "not in the portal's member list: left to reconciliation",
             Skip::NoLastLogin => "the portal gave no last sign-in: not reclaimed",
+            Skip::Disabled => {
+                "disabled: it still holds its licence, so the seat stays held until the member is deleted"
+            }
         }
     }
 }
@@ -144,6 +159,8 @@ pub struct Planned<T> {
     pub claim_id: String,
     /// The member's username.
     pub username: String,
+    /// The claim as read: what carrying the step out expects to find.
+    pub claim: Claim,
     /// The step or the skip.
     pub what: T,
 }
@@ -209,6 +226,7 @@ pub async fn read_plan<L: ClaimStore, P: OrgAdmin>(
                 // The base role; a custom administrator role shows as its
                 // base level `org_admin` too (fact sheet §6, role fields).
                 admin: m.role.as_deref() == Some("org_admin"),
+                disabled: m.disabled == Some(true),
             };
             (m.username.to_lowercase(), facts)
         })
@@ -303,6 +321,7 @@ pub fn plan_pool(
             match members.get(&lower) {
                 None => Some(Skip::NotInPortal),
                 Some(m) if m.admin => Some(Skip::Administrator),
+                Some(m) if m.disabled => Some(Skip::Disabled),
                 Some(_) => None,
             }
         };
@@ -323,6 +342,7 @@ fn planned<T>(claim: &Claim, username: &str, what: T) -> Planned<T> {
         person: claim.key.person.clone(),
         claim_id: claim.claim_id.clone(),
         username: username.to_string(),
+        claim: claim.clone(),
         what,
     }
 }
@@ -436,6 +456,7 @@ mod tests {
                 username: format!("{user}_acme"),
                 last_login,
                 admin: false,
+                disabled: false,
             },
         )
     }
@@ -607,6 +628,28 @@ mod tests {
                 "never_acme".into(),
                 "delete never signed in (61 days since the seat began)".into()
             )]
+        );
+    }
+
+    #[test]
+    fn a_disabled_member_keeps_its_seat_held_and_is_neither_warned_nor_ended_again() {
+        let lc = lifecycle("expires_after_days = 30\nwarn_before_days = 7\nat_end = \"disable\"");
+        let mut off = member("off", Some(NOW));
+        off.1.disabled = true;
+        let mut soon = member("soon", Some(NOW));
+        soon.1.disabled = true;
+        let s = summary(&plan(
+            &lc,
+            &[active("off", 31), active("soon", 25)],
+            &[off, soon],
+        ));
+        let skip = format!("skip: {}", Skip::Disabled.as_str());
+        assert_eq!(
+            s,
+            [
+                ("off_acme".into(), skip.clone()),
+                ("soon_acme".into(), skip)
+            ]
         );
     }
 

@@ -42,6 +42,7 @@ pub mod lifecycle;
 mod member;
 mod outcome;
 mod queries;
+pub mod reclaim;
 mod recovery;
 mod requests;
 mod signup;
