@@ -273,3 +273,36 @@ fn regex_free_substitute(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Issue 14: the seat's life runs once a day in its own function (the
+/// worker's binary with a long timeout), asked with the input the worker
+/// recognises, and told its own timeout.
+#[test]
+fn the_lifecycle_runs_daily_in_its_own_function_with_the_task_the_worker_recognises() {
+    let t = template();
+    let f = &t["Resources"]["LifecycleFunction"];
+    assert_eq!(
+        f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("worker-lambda")
+    );
+    let timeout = timeout(&t, f);
+    assert_eq!(
+        secs(env(f, "FUNCTION_TIMEOUT_SECS")).map(Duration::from_secs),
+        Some(timeout)
+    );
+    let b = FunctionBudget::new(Function::Worker, Some(timeout)).unwrap();
+    if let Err(e) = b.check_deadline(largest_deadline(&t, f)) {
+        panic!("LifecycleFunction: {e}");
+    }
+    let daily = &f["Properties"]["Events"]["Daily"];
+    assert_eq!(daily["Type"].as_str(), Some("Schedule"));
+    let input: serde_json::Value =
+        serde_json::from_str(daily["Properties"]["Input"].as_str().expect("Input")).unwrap();
+    assert_eq!(
+        input["task"].as_str(),
+        Some(agol_seat_broker::entrypoints::worker::LIFECYCLE_TASK)
+    );
+    let schedule = &t["Parameters"]["LifecycleSchedule"]["Default"];
+    assert_eq!(schedule.as_str(), Some("cron(0 6 * * ? *)"), "daily");
+    assert!(!env(f, "JOB_QUEUE_URL").is_null(), "admissions are queued");
+}

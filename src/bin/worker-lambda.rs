@@ -1,6 +1,7 @@
 //! The queue worker function (SAM `BuildProperties: Binary: worker-lambda`):
 //! creates the members the Okta and Entra hooks queued, and sweeps stuck
-//! reservations on a schedule. See `entrypoints::worker`. Needs the job
+//! reservations on a schedule, and (as `LifecycleFunction`) runs the seat's
+//! life once a day. See `entrypoints::worker`. Needs the job
 //! queue's URL (`JOB_QUEUE_URL`): the members it admits from a waitlist are
 //! queued there.
 
@@ -31,8 +32,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let provisioner = parts.provisioner.clone();
         let jobs = parts.jobs.clone();
+        let broker = parts.broker.clone();
         async move {
-            worker::handle_event(provisioner, jobs, event.payload, attempts, timeout)
+            worker::handle_event(provisioner, jobs, event.payload, attempts, timeout, &broker)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

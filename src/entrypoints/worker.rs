@@ -25,6 +25,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::portal::Portal;
+use crate::provisioning::reclaim::{Done, LifecycleReport, SCHEDULE_ACTOR, render_report};
 use crate::provisioning::{Provisioner, SweepReport};
 use crate::queue::{Job, JobSink};
 use crate::seats::SeatLedger;
@@ -37,19 +38,99 @@ pub enum WorkerReply {
     Batch(SqsBatchResponse),
     /// For a scheduled sweep.
     Sweep(SweepReport),
+    /// For the daily lifecycle run.
+    Lifecycle(LifecycleSummary),
 }
 
-/// Handles one invocation: an SQS batch (`Records`) or a scheduled event
+/// The scheduled event's input that asks for the lifecycle run
+/// (`template.yaml`'s `LifecycleFunction`): `{"task": "lifecycle"}`.
+pub const LIFECYCLE_TASK: &str = "lifecycle";
+
+/// What a lifecycle run did, in numbers (the full report is in the log and
+/// the audit trail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LifecycleSummary {
+    /// Members warned that their seat ends.
+    pub warned: usize,
+    /// Seats ended in the portal (downgraded, deleted or disabled).
+    pub ended: usize,
+    /// Seats given back to their pools.
+    pub seats_returned: usize,
+    /// People admitted from the waitlists.
+    pub admitted: u32,
+    /// Steps not done (tried again on the next run).
+    pub not_done: usize,
+    /// Seats left alone (administrators, the keep list, …).
+    pub skipped: usize,
+}
+
+impl LifecycleSummary {
+    /// The numbers of `report`.
+    pub fn of(report: &LifecycleReport) -> Self {
+        let count = |f: fn(&Done) -> bool| report.applied.iter().filter(|a| f(&a.done)).count();
+        LifecycleSummary {
+            warned: count(|d| matches!(d, Done::Warned { .. })),
+            ended: count(|d| {
+                matches!(
+                    d,
+                    Done::Downgraded { .. } | Done::Deleted | Done::Disabled { .. }
+                )
+            }),
+            seats_returned: report.seats_returned(),
+            admitted: report.admitted,
+            not_done: count(|d| matches!(d, Done::NotDone { .. })),
+            skipped: report.skipped.len(),
+        }
+    }
+}
+
+/// Plans and carries out the seat's life (expiry, warnings, idle seats),
+/// admitting the waitlists through `jobs`; `broker` is the broker's own
+/// account, never touched. A portal or store failure to read the plan is
+/// logged and answered as an error (the schedule runs again tomorrow).
+pub async fn run_lifecycle<L: SeatLedger, P: Portal>(
+    provisioner: &Provisioner<L, P>,
+    jobs: Option<&dyn JobSink>,
+    broker: &str,
+) -> Result<LifecycleSummary, String> {
+    let now = provisioner.clock().now();
+    match provisioner
+        .run_lifecycle(broker, jobs, SCHEDULE_ACTOR, now)
+        .await
+    {
+        Ok(report) => {
+            let summary = LifecycleSummary::of(&report);
+            tracing::info!(?summary, "lifecycle run");
+            for line in render_report(&report).lines() {
+                tracing::info!(target: "lifecycle", "{line}");
+            }
+            Ok(summary)
+        }
+        Err(e) => {
+            tracing::error!("lifecycle run: {e}");
+            Err(format!("lifecycle run: {e}"))
+        }
+    }
+}
+
+/// Handles one invocation: an SQS batch (`Records`), a scheduled event
 /// (EventBridge `Scheduled Event`), which sweeps claims RESERVED for longer
-/// than `reservation_timeout` and expires requests past their time. The
-/// members admitted from a waitlist on the way are queued on `jobs`.
+/// than `reservation_timeout` and expires requests past their time, or the
+/// daily lifecycle run (`{"task": "lifecycle"}`, see [`run_lifecycle`]).
+/// The members admitted from a waitlist on the way are queued on `jobs`.
 pub async fn handle_event<L: SeatLedger, P: Portal>(
     provisioner: Arc<Provisioner<L, P>>,
     jobs: Arc<dyn JobSink>,
     event: Value,
     max_attempts: u32,
     reservation_timeout: Duration,
+    broker: &str,
 ) -> Result<WorkerReply, String> {
+    if event.get("task").and_then(Value::as_str) == Some(LIFECYCLE_TASK) {
+        return run_lifecycle(&provisioner, Some(&*jobs), broker)
+            .await
+            .map(WorkerReply::Lifecycle);
+    }
     if event.get("Records").is_some() {
         let batch: SqsEvent =
             serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;

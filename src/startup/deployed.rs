@@ -144,6 +144,9 @@ pub struct WorkerParts {
     pub provisioner: Arc<Provisioner<DynamoLedger, ArcGisPortal>>,
     /// The job queue (`JOB_QUEUE_URL`): the one the worker consumes.
     pub jobs: Arc<dyn JobSink>,
+    /// The broker's own account (the ArcGIS credentials' username): the
+    /// lifecycle run never touches it.
+    pub broker: String,
 }
 
 /// The queue worker: DynamoDB ledger, ArcGIS client, the rules, and the job
@@ -176,6 +179,7 @@ pub async fn worker_parts(settings: &Settings) -> Result<WorkerParts, ConfigErro
             Ids::random(),
         )),
         jobs,
+        broker: secrets.arcgis_username.clone(),
     })
 }
 

@@ -135,6 +135,9 @@ pub struct LocalServer {
     pub ids: Ids,
 }
 
+/// The built-in simulator's administrator: the broker's account there.
+const SIMULATED_ADMIN: &str = "broker_admin";
+
 fn fail(what: impl std::fmt::Display) -> StartError {
     StartError(what.to_string())
 }
@@ -240,7 +243,7 @@ pub async fn simulated_portal(
     let password = format!("Sim-{}-9", ids.base64(12).replace(['+', '/', '='], "x"));
     let sim_cfg = SimulatorConfig {
         admin: SimAccount {
-            username: "broker_admin".into(),
+            username: SIMULATED_ADMIN.into(),
             password: password.clone(),
         },
         admin_user_type: None,
@@ -254,7 +257,7 @@ pub async fn simulated_portal(
         .map_err(fail)?;
     let running = sim.start(listener).map_err(fail)?;
     let secrets = Secrets {
-        arcgis_username: "broker_admin".into(),
+        arcgis_username: SIMULATED_ADMIN.into(),
         arcgis_password: Secret::new(password),
         ..Secrets::default()
     };
@@ -409,10 +412,16 @@ async fn serve_with<L: SeatLedger>(
         startup_stale,
         built.resumed,
     ));
+    // The broker's own account, which the lifecycle never touches.
+    let broker = match &cfg.portal {
+        LocalPortal::Url { secrets, .. } => secrets.arcgis_username.clone(),
+        LocalPortal::Simulator { .. } => SIMULATED_ADMIN.to_string(),
+    };
     let sweeper = tokio::spawn(schedule::run(
         provisioner,
         state.jobs.clone(),
         cfg.workflow.reservation_timeout,
+        broker,
     ));
     let served = server
         .await
