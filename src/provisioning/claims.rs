@@ -546,3 +546,24 @@ fn in_progress(grant: &Grant, existing: Claim, hold: Hold) -> Outcome {
         )
     }
 }
+
+impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Gives back the seat of an ACTIVE claim whose member is gone from
+    /// the organization (deleted outside the broker, or an e-mail
+    /// invitation that lapsed unaccepted): reconciliation's release. Only
+    /// if the claim is still exactly as read (same id, ACTIVE, same
+    /// `updated_at`): a claim the person's sign-up or the import touched
+    /// since is left alone. Whether a seat was given back.
+    pub(super) async fn release_gone_member(&self, claim: &Claim) -> Result<bool, LedgerError> {
+        let expect = Expect {
+            claim_id: &claim.claim_id,
+            stages: ACTIVE,
+            updated_at: Some(claim.updated_at),
+        };
+        let done = self
+            .ledger
+            .transition(&claim.key, expect, Change::Release, 0)
+            .await?;
+        Ok(matches!(done, Transition::Released))
+    }
+}
