@@ -8,7 +8,9 @@
 //! - `seats` ([`seats`]), `audit` ([`audit`]): the status read model and the
 //!   audit trail of any store;
 //! - `simulate-portal` ([`simulate`]): the portal simulator alone;
-//! - `check-rules` ([`check_rules`]); `import` ([`import`]).
+//! - `check-rules` ([`check_rules`]); `import` ([`import`]);
+//! - `reclaim` ([`reclaim`]), `reconcile` ([`reconcile`]): the seat's life
+//!   after sign-up, the ledger against the organization.
 //!
 //! Only this module and `bin/` use `anyhow`.
 
@@ -16,6 +18,7 @@ pub mod audit;
 pub mod check_rules;
 pub mod import;
 pub mod reclaim;
+pub mod reconcile;
 pub mod seats;
 pub mod send;
 pub mod serve;
@@ -62,6 +65,9 @@ enum Command {
     /// What expiry and reclaiming idle seats call for today (`--dry-run`:
     /// printed, nothing changed).
     Reclaim(reclaim::ReclaimArgs),
+    /// Compare the ledger with the organization's members, invitations and
+    /// licences, and repair it (`--dry-run`: printed, nothing changed).
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 /// Where the rules and the seats are: shared by the commands that open a
@@ -99,6 +105,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::CheckRules { path } => check_rules::check_rules(&path),
         Command::Import(a) => import::run(a).await,
         Command::Reclaim(a) => reclaim::reclaim(a).await,
+        Command::Reconcile(a) => reconcile::reconcile(a).await,
     }
 }
 
