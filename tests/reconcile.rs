@@ -300,6 +300,36 @@ async fn scenario<L: SeatLedger>(ledger: &L, store: &str, dir: &std::path::Path)
     );
     assert_eq!(ledger.usage(&acme()).await.unwrap().used, 3);
     assert_eq!(holders(ledger).await.len(), 3);
+
+    // check-rules with the portal says the same of the licences (the
+    // broker's share read from the store's ACTIVE claims).
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "check-rules",
+            &rules.display().to_string(),
+            "--portal",
+            &sim.base_url(),
+            "--store",
+            store,
+        ])
+        .env("ARCGIS_USERNAME", "broker_admin")
+        .env("ARCGIS_PASSWORD", "Sim-Admin-Pass-42")
+        .env_remove("LEDGER_STORE")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "warning: pools acme promise 10 seats of user type viewerUT but the organization has 7"
+        ),
+        "{text}"
+    );
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {

@@ -59,6 +59,18 @@ enum Command {
         /// The rules file.
         #[arg(default_value = "config/rules.toml")]
         path: PathBuf,
+        /// Also check the pools' seats against the organization's licences
+        /// (purchased minus assigned outside the broker) at this portal
+        /// URL; credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD.
+        #[arg(long)]
+        portal: Option<String>,
+        /// With --portal: the store whose ACTIVE claims are the broker's
+        /// share of the assigned licences (a missing SQLite file: none).
+        #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
+        store: String,
+        /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
+        #[arg(long, env = "DYNAMODB_ENDPOINT")]
+        dynamodb_endpoint: Option<String>,
     },
     /// Create and update members from a CSV file (AdminTools "Import Users from CSV" layout).
     Import(import::ImportArgs),
@@ -102,7 +114,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Seats(a) => seats::seats(a).await,
         Command::SimulatePortal(a) => simulate::simulate(a).await,
         Command::Audit(a) => audit::audit(a).await,
-        Command::CheckRules { path } => check_rules::check_rules(&path),
+        Command::CheckRules {
+            path, portal: None, ..
+        } => check_rules::check_rules(&path),
+        Command::CheckRules {
+            path,
+            portal: Some(portal),
+            store,
+            dynamodb_endpoint,
+        } => {
+            let store = Store::parse(&store, dynamodb_endpoint).map_err(|e| anyhow!("{e}"))?;
+            check_rules::check_rules_with_portal(&path, &portal, store).await
+        }
         Command::Import(a) => import::run(a).await,
         Command::Reclaim(a) => reclaim::reclaim(a).await,
         Command::Reconcile(a) => reconcile::reconcile(a).await,

@@ -781,6 +781,86 @@ impl<L: crate::seats::SeatLedger, P: Portal> Provisioner<L, P> {
     }
 }
 
+/// How long `/status` reuses the licence counts it read.
+pub const LICENSES_FRESH_MS: UnixMillis = 10 * 60 * 1000;
+/// How long `/status` waits before asking again after a failed read.
+pub const LICENSES_RETRY_MS: UnixMillis = 60 * 1000;
+
+/// The licence check `/status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LicenseCheck {
+    /// When the licence counts were read (epoch ms); `None` when they
+    /// could not be.
+    pub checked_at: Option<UnixMillis>,
+    /// Per user type of the pools.
+    pub types: Vec<TypeCapacity>,
+    /// One line per over-promised user type.
+    pub warnings: Vec<String>,
+    /// Why the counts could not be read (`portal_unavailable: ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<L: crate::seats::SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Licences per user type against what the pools promise, for
+    /// `/status`: the counts come from the portal at most once every
+    /// [`LICENSES_FRESH_MS`] (after a failure, every [`LICENSES_RETRY_MS`]),
+    /// the broker's share from `active` (`(pool, ACTIVE claims)`, which
+    /// `/status` has read anyway). A portal that cannot be read leaves the
+    /// check empty with the reason; it never fails the caller.
+    pub async fn license_check<'a>(
+        &self,
+        active: impl IntoIterator<Item = (&'a str, u32)>,
+        now: UnixMillis,
+    ) -> LicenseCheck {
+        let cached = self
+            .licenses
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|(at, r)| {
+                let ttl = if r.is_ok() {
+                    LICENSES_FRESH_MS
+                } else {
+                    LICENSES_RETRY_MS
+                };
+                now.saturating_sub(*at) < ttl
+            });
+        let (at, counts) = match cached {
+            Some(hit) => hit,
+            None => {
+                let read = self
+                    .portal
+                    .license_counts()
+                    .await
+                    .map_err(|e| format!("portal_unavailable: {e}"));
+                if let Ok(mut c) = self.licenses.lock() {
+                    *c = Some((now, read.clone()));
+                }
+                (now, read)
+            }
+        };
+        match counts {
+            Ok(counts) => {
+                let rules = self.policy.rules();
+                let types = capacity(rules, &counts, &active_by_type(rules, active));
+                LicenseCheck {
+                    checked_at: Some(at),
+                    warnings: types.iter().filter_map(TypeCapacity::warning).collect(),
+                    types,
+                    error: None,
+                }
+            }
+            Err(e) => LicenseCheck {
+                checked_at: None,
+                types: Vec::new(),
+                warnings: Vec::new(),
+                error: Some(e),
+            },
+        }
+    }
+}
+
 /// The kind's name as the report and the trail print it.
 pub fn kind_name(kind: &Kind) -> &'static str {
     match kind {
