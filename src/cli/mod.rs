@@ -8,7 +8,9 @@
 //! - `seats` ([`seats`]), `audit` ([`audit`]): the status read model and the
 //!   audit trail of any store;
 //! - `simulate-portal` ([`simulate`]): the portal simulator alone;
-//! - `check-rules` ([`check_rules`]); `import` ([`import`]).
+//! - `check-rules` ([`check_rules`]); `import` ([`import`]);
+//! - `reclaim` ([`reclaim`]), `reconcile` ([`reconcile`]): the seat's life
+//!   after sign-up, the ledger against the organization.
 //!
 //! Only this module and `bin/` use `anyhow`.
 
@@ -16,6 +18,7 @@ pub mod audit;
 pub mod check_rules;
 pub mod import;
 pub mod reclaim;
+pub mod reconcile;
 pub mod seats;
 pub mod send;
 pub mod serve;
@@ -56,6 +59,18 @@ enum Command {
         /// The rules file.
         #[arg(default_value = "config/rules.toml")]
         path: PathBuf,
+        /// Also check the pools' seats against the organization's licences
+        /// (purchased minus assigned outside the broker) at this portal
+        /// URL; credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD.
+        #[arg(long)]
+        portal: Option<String>,
+        /// With --portal: the store whose ACTIVE claims are the broker's
+        /// share of the assigned licences (a missing SQLite file: none).
+        #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
+        store: String,
+        /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
+        #[arg(long, env = "DYNAMODB_ENDPOINT")]
+        dynamodb_endpoint: Option<String>,
     },
     /// Create and update members from a CSV file (AdminTools "Import Users from CSV" layout).
     Import(import::ImportArgs),
@@ -64,6 +79,9 @@ enum Command {
     Reclaim(reclaim::ReclaimArgs),
     /// Move one member's seat end (`--until YYYY-MM-DD` or `--days N`).
     Extend(reclaim::ExtendArgs),
+    /// Compare the ledger with the organization's members, invitations and
+    /// licences, and repair it (`--dry-run`: printed, nothing changed).
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 /// Where the rules and the seats are: shared by the commands that open a
@@ -98,10 +116,22 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Seats(a) => seats::seats(a).await,
         Command::SimulatePortal(a) => simulate::simulate(a).await,
         Command::Audit(a) => audit::audit(a).await,
-        Command::CheckRules { path } => check_rules::check_rules(&path),
+        Command::CheckRules {
+            path, portal: None, ..
+        } => check_rules::check_rules(&path),
+        Command::CheckRules {
+            path,
+            portal: Some(portal),
+            store,
+            dynamodb_endpoint,
+        } => {
+            let store = Store::parse(&store, dynamodb_endpoint).map_err(|e| anyhow!("{e}"))?;
+            check_rules::check_rules_with_portal(&path, &portal, store).await
+        }
         Command::Import(a) => import::run(a).await,
         Command::Reclaim(a) => reclaim::reclaim(a).await,
         Command::Extend(a) => reclaim::extend(a).await,
+        Command::Reconcile(a) => reconcile::reconcile(a).await,
     }
 }
 

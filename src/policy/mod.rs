@@ -189,6 +189,17 @@ impl Policy {
     }
 }
 
+impl Pool {
+    /// Whether the domain of `email` is one of the pool's `email_domains`
+    /// (the one criterion a member of the portal can be matched by: it has
+    /// no sign-up's organization name or `pool` field).
+    pub fn matches_email_domain(&self, email: &Email) -> bool {
+        self.email_domains
+            .iter()
+            .any(|d| domain_matches(d, email.domain()))
+    }
+}
+
 /// `acme.org` matches exactly; `*.acme.org` matches `acme.org` and any
 /// sub-domain of it.
 fn domain_matches(pattern: &str, domain: &str) -> bool {

@@ -122,9 +122,25 @@ pub struct PoolSpec {
     /// The seat's life after sign-up (`[pools.lifecycle]`): expiry,
     /// reclaiming idle seats (see [`super::lifecycle`]).
     pub lifecycle: Option<LifecycleSpec>,
+    /// What reconciliation may do in this pool (`[pools.reconcile]`).
+    pub reconcile: Option<ReconcileSpec>,
     /// Which requests belong here.
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
+}
+
+/// `[pools.reconcile]`: what `agol-seat-broker reconcile` may do in the
+/// pool beyond repairing the ledger.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSpec {
+    /// Adopt members created outside the broker whose e-mail domain matches
+    /// the pool's `email_domains` and whose user type is the pool's: each
+    /// takes one of the pool's seats (default false: they are only
+    /// reported). Administrators and the broker's own account are never
+    /// adopted.
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 /// Matching criteria; any one matching is enough.
@@ -196,6 +212,9 @@ pub struct Pool {
     pub email_identity: EmailIdentity,
     /// Expiry and reclaiming (`None`: seats last until released).
     pub lifecycle: Option<Lifecycle>,
+    /// Reconciliation adopts members made outside the broker that fit the
+    /// pool (`[pools.reconcile] adopt`).
+    pub adopt_outside: bool,
 }
 
 /// A rules file that loaded and passed every check.
@@ -398,6 +417,12 @@ impl Rules {
                 &mut problems,
                 &mut warnings,
             );
+            let adopt_outside = spec.reconcile.as_ref().is_some_and(|r| r.adopt);
+            if adopt_outside && spec.matcher.email_domains.is_empty() {
+                problems.push(format!(
+                    "{at}: [pools.reconcile] adopt = true needs [pools.match] email_domains (a member is adopted by the domain of its e-mail)"
+                ));
+            }
             if let (Some(id), Some(role), Some(user_type), Some(username)) =
                 (id, role, user_type, template)
             {
@@ -426,6 +451,7 @@ impl Rules {
                     waitlist: spec.waitlist.or(d.waitlist).unwrap_or(false),
                     email_identity: spec.email_identity.or(d.email_identity).unwrap_or_default(),
                     lifecycle,
+                    adopt_outside,
                 });
             }
         }

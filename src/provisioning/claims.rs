@@ -597,6 +597,16 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .await?;
         Ok(matches!(done, Transition::Released))
     }
+
+    /// Gives back the seat of an ACTIVE claim whose member is gone from
+    /// the organization (deleted outside the broker, or an e-mail
+    /// invitation that lapsed unaccepted): reconciliation's release, with
+    /// the same expectation as [`Self::end_claim`] (a claim the person's
+    /// sign-up or the import touched since is left alone). Whether a seat
+    /// was given back.
+    pub(super) async fn release_gone_member(&self, claim: &Claim) -> Result<bool, LedgerError> {
+        self.end_claim(claim).await
+    }
 }
 
 /// What a lifecycle transition expects: the ACTIVE claim exactly as read.

@@ -30,6 +30,8 @@
 //!   requests, decisions, the waitlist. `recovery`: stale reservations.
 //! - `queries`, `status`: read models. `outcome`: what a delivery came to.
 //! - `lifecycle`: what expiry and reclaiming call for (a plan; pure).
+//! - `reconcile`: the ledger against the organization (a pure plan, and
+//!   [`Provisioner::apply_reconcile`] carrying it out through `claims`).
 //!
 //! The workflow never panics and never leaves a seat held for a member that
 //! was not created, unless the creation was queued (its job settles it).
@@ -43,6 +45,7 @@ mod member;
 mod outcome;
 mod queries;
 pub mod reclaim;
+pub mod reconcile;
 mod recovery;
 mod requests;
 mod signup;

@@ -37,7 +37,14 @@ pub struct Provisioner<L, P> {
     pub(super) clock: Clock,
     /// Where claim ids, request ids and generated passwords come from.
     pub(super) ids: Ids,
+    /// The organization's licence counts as last read for `/status`, and
+    /// when (see `reconcile::Provisioner::license_check`).
+    pub(super) licenses: LicenseCache,
 }
+
+/// Licence counts read at a time, or why they could not be read.
+pub(super) type LicenseCache =
+    Arc<std::sync::Mutex<Option<(UnixMillis, Result<crate::portal::LicenseCounts, String>)>>>;
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     /// Wires the workflow, with the system clock and random ids (see
@@ -56,6 +63,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             approvals: ApprovalWiring::default(),
             clock: Clock::system(),
             ids: Ids::random(),
+            licenses: LicenseCache::default(),
         }
     }
 

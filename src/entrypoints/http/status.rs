@@ -1,5 +1,6 @@
 //! `GET /health` (liveness, no store read) and `GET /status` (seats per
-//! pool, for operators and dashboards).
+//! pool, for operators and dashboards, and the licences per user type
+//! against what the pools promise, with a warning when they over-promise).
 
 use std::sync::Arc;
 
@@ -43,9 +44,18 @@ pub(crate) async fn status<L: SeatLedger, P: Portal>(
             "A valid bearer token is required.",
         );
     }
-    match state.provisioner.seat_status(state.clock.now()).await {
+    let now = state.clock.now();
+    match state.provisioner.seat_status(now).await {
         Ok(pools) => {
-            let mut r = (StatusCode::OK, axum::Json(json!({"pools": pools}))).into_response();
+            // Licences against what the pools promise: the counts are
+            // cached by the workflow (one portal read per few minutes),
+            // the broker's share is the ACTIVE claims just read.
+            let licenses = state
+                .provisioner
+                .license_check(pools.iter().map(|p| (p.pool.as_str(), p.active)), now)
+                .await;
+            let body = json!({"pools": pools, "licenses": licenses});
+            let mut r = (StatusCode::OK, axum::Json(body)).into_response();
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r

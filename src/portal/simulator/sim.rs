@@ -182,6 +182,28 @@ impl PortalSimulator {
         self.lock().seed_member(member)
     }
 
+    /// Deletes a member outside the broker (as another administrator would
+    /// in the portal's member page): its seat is free, its username stays
+    /// taken (as after `community/users/<u>/delete`), and it may own
+    /// content (no check: a test's back door). Returns whether there was
+    /// one.
+    pub fn remove_member(&self, username: &str) -> bool {
+        self.lock().remove_member(username)
+    }
+
+    /// Changes a member's user type outside the broker, bypassing the
+    /// licence count and the role × user type rules (as an administrator
+    /// who bought the licence first). Returns whether the member exists.
+    pub fn set_user_type(&self, username: &str, user_type: &str) -> bool {
+        match self.lock().members.get_mut(username) {
+            Some(m) => {
+                m.user_type = user_type.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds a record to a hosted layer, as `editor` now: `layer` is the
     /// layer's URL or path (`<org id>/arcgis/rest/services/<service>/
     /// FeatureServer/<n>`; see [`RunningSimulator::layer_url`]). The layer

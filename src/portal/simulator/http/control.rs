@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::portal::simulator::fault::Fault;
+use crate::portal::simulator::member::SimMember;
 use crate::portal::simulator::sim::PortalSimulator;
 
 /// The `/_sim/*` routes, on the simulator's state.
@@ -30,6 +31,9 @@ pub(super) fn routes() -> Router<PortalSimulator> {
         .route("/_sim/invitations", get(control_invitations))
         .route("/_sim/invitations/accept", post(control_accept_invitation))
         .route("/_sim/invitations/expire", post(control_expire_invitation))
+        .route("/_sim/members", post(control_add_member))
+        .route("/_sim/members/delete", post(control_remove_member))
+        .route("/_sim/members/user-type", post(control_user_type))
 }
 
 async fn control_state(State(sim): State<PortalSimulator>) -> Json<Value> {
@@ -115,4 +119,50 @@ async fn control_expire_invitation(
     Json(b): Json<UsernameBody>,
 ) -> Response {
     found(sim.expire_invitation(&b.username))
+}
+
+#[derive(Deserialize)]
+struct AddMemberBody {
+    username: String,
+    email: String,
+    role: String,
+    user_type: String,
+}
+
+/// A member created outside the broker (`seed_member`): 409 `{"ok":false}`
+/// when the username is taken.
+async fn control_add_member(
+    State(sim): State<PortalSimulator>,
+    Json(b): Json<AddMemberBody>,
+) -> Response {
+    let member = SimMember {
+        email: b.email,
+        created: sim.now(),
+        ..SimMember::new(&b.username, &b.role, &b.user_type)
+    };
+    if sim.seed_member(member) {
+        Json(json!({ "ok": true })).into_response()
+    } else {
+        (StatusCode::CONFLICT, Json(json!({ "ok": false }))).into_response()
+    }
+}
+
+async fn control_remove_member(
+    State(sim): State<PortalSimulator>,
+    Json(b): Json<UsernameBody>,
+) -> Response {
+    found(sim.remove_member(&b.username))
+}
+
+#[derive(Deserialize)]
+struct UserTypeBody {
+    username: String,
+    user_type: String,
+}
+
+async fn control_user_type(
+    State(sim): State<PortalSimulator>,
+    Json(b): Json<UserTypeBody>,
+) -> Response {
+    found(sim.set_user_type(&b.username, &b.user_type))
 }

@@ -91,6 +91,19 @@ impl State {
         Ok(())
     }
 
+    /// Deletes a member whatever it owns (a test's back door for a deletion
+    /// made outside the broker): as [`Self::delete_member`] otherwise.
+    /// `false` when there is no such member.
+    pub fn remove_member(&mut self, username: &str) -> bool {
+        if self.members.remove(username).is_none() {
+            return false;
+        }
+        self.passwords.remove(username);
+        self.tokens.retain(|_, t| t.username != username);
+        self.deleted_names.insert(username.to_lowercase());
+        true
+    }
+
     /// Whether `username` belonged to a member deleted with
     /// `community/users/<u>/delete` (any case).
     pub fn is_deleted_name(&self, username: &str) -> bool {
