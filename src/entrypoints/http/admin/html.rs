@@ -49,7 +49,7 @@ button{padding:.5rem .9rem;font-size:1rem;border-radius:.3rem;border:1px solid #
 button.approve{background:#1a7f37;border-color:#1a7f37;color:#fff}\
 button.deny{background:#b42318;border-color:#b42318;color:#fff}\
 .muted{color:#888}.small{font-size:.85rem}\
-a{color:inherit}h1 a{text-decoration:none}svg.chart{max-width:100%;height:auto;vertical-align:middle;overflow:visible}\
+a{color:inherit}h1 a{text-decoration:none}svg.chart{max-width:100%;height:auto;vertical-align:middle;overflow:visible}td.usage svg.chart{max-width:none}\
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,23rem),1fr));gap:.8rem}\
 .card{border:1px solid #8885;border-radius:.5rem;padding:.6rem .8rem;margin:0;min-width:0}\
 .card h3{font-size:1rem;margin:0 0 .4rem;display:flex;justify-content:space-between;gap:.5rem}\
