@@ -2,9 +2,12 @@
 //! driven through ChromeDriver (WebDriver, with `fantoccini`) against the
 //! local server binary (`serve`: embedded SQLite store, the portal
 //! simulator over HTTP). An administrator signs in, sees a pending request,
-//! approves it, and sees the pool's counts change; a screenshot is kept at
+//! approves it, and sees the pool's counts change, its usage bar and its
+//! sign-ups chart (SVG drawn by the server), then opens the pool's page and
+//! its member list; screenshots are kept at
 //! `<target dir>/test-artifacts/admin.png` (with `admin-pending.png` before
-//! the decision and a phone-sized `admin-phone.png`).
+//! the decision, `admin-pool.png` of the pool's page, and phone-sized
+//! `admin-phone.png` and `admin-pool-phone.png`).
 //!
 //! Needs `chromium` and `chromedriver` on the PATH: `scripts/test.sh`
 //! installs them with `scripts/browser-test-deps.sh`. Without them this
@@ -375,7 +378,124 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
         .expect("the member exists in the portal");
     assert_eq!(member.user_type, "viewerUT");
 
+    // The pictures: the pool's usage bar and today's column of sign-ups.
+    let bar = c
+        .find(Locator::Css("#pool-partners svg.bar[role=img]"))
+        .await
+        .expect("a usage bar in the pool's row");
+    let label = bar.attr("aria-label").await.unwrap().unwrap_or_default();
+    assert!(
+        label.starts_with("Pool partners: 1 of 3 seats taken"),
+        "{label}"
+    );
+    assert!(
+        !c.find_all(Locator::Css("#pool-partners svg.bar g.seg.active"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "an active segment"
+    );
+    let days = c
+        .find_all(Locator::Css("#signups-partners svg.signups g.day"))
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 30, "a column a day");
+    let today = chrono::DateTime::from_timestamp_millis(agol_seat_broker::clock::now_millis())
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    let yesterday =
+        chrono::DateTime::from_timestamp_millis(agol_seat_broker::clock::now_millis() - 86_400_000)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string();
+    // The sign-up's day: today, or yesterday on a run across midnight.
+    let mut counted = false;
+    for day in [&today, &yesterday] {
+        if let Ok(col) = c
+            .find(Locator::Css(&format!(
+                "#signups-partners g.day[data-day='{day}'][data-count='1'] rect.col"
+            )))
+            .await
+        {
+            let height: f64 = col
+                .attr("height")
+                .await
+                .unwrap()
+                .and_then(|h| h.parse().ok())
+                .unwrap_or(0.0);
+            assert!(height > 0.0, "the column is drawn");
+            counted = true;
+        }
+    }
+    assert!(counted, "the member's sign-up is counted");
+    let projection = c
+        .find(Locator::Css("#signups-partners .projection"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(projection.starts_with("Full in ~"), "{projection}");
     std::fs::write(shots.join("admin.png"), c.screenshot().await.unwrap()).unwrap();
+
+    // The pool's own page: its member list.
+    c.find(Locator::Css(
+        "#pool-partners a[href='/admin/pools/partners']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    arrive(&c, &base, "/admin/pools/partners").await;
+    assert!(
+        c.find(Locator::Css("#usage svg.bar[role=img]"))
+            .await
+            .is_ok()
+    );
+    assert!(c.find(Locator::Css("#signups svg.signups")).await.is_ok());
+    let rows = c.find_all(Locator::Css("#members tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "one seat, one row");
+    let text = rows[0].text().await.unwrap();
+    assert!(
+        text.contains("ana.lopez@example.org") && text.contains(&member.username),
+        "{text}"
+    );
+    assert_eq!(
+        rows[0]
+            .find(Locator::Css("td.state"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "active"
+    );
+    assert!(
+        rows[0].find(Locator::Css("td.actions")).await.is_ok(),
+        "the actions cell is there"
+    );
+    // Last sign-ins only when asked for: one listing of the organization.
+    c.find(Locator::Id("read-signins"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&c, &base, "/admin/pools/partners?signins=1").await;
+    let signed_in = c
+        .find(Locator::Css("#members tbody tr td.signin"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed_in, "never",
+        "the simulator's new member never signed in"
+    );
+    std::fs::write(shots.join("admin-pool.png"), c.screenshot().await.unwrap()).unwrap();
 
     // On a phone-sized screen the page does not overflow sideways: wide
     // tables scroll inside their own box.
@@ -393,6 +513,25 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
         "page wider than the phone: {overflow}"
     );
     std::fs::write(shots.join("admin-phone.png"), c.screenshot().await.unwrap()).unwrap();
+    c.goto(&format!("{base}/admin/pools/partners"))
+        .await
+        .unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "pool page wider than the phone: {overflow}"
+    );
+    std::fs::write(
+        shots.join("admin-pool-phone.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     // Signing out ends the session in this browser.
     c.find(Locator::Id("logout"))

@@ -17,7 +17,7 @@
 //! | [`Provisioner::admit_waitlisted`], [`Provisioner::expire_requests`] | `waitlist` | jobs, decisions, the scheduled sweep |
 //! | [`Provisioner::sweep`], [`Provisioner::settle_import`] | `recovery` | the scheduled sweep, start-up, the CSV import |
 //! | [`Provisioner::reserve_seat_for`], [`Provisioner::confirm_seat`], [`Provisioner::release_seat`], [`Provisioner::rekey_seat`] | `seats` | the CSV import (user type and e-mail changes) |
-//! | [`Provisioner::seat_status`], [`Provisioner::overview`], [`Provisioner::request_view`], [`Provisioner::holds_seat`] … | `queries` | `/status`, the administrator's page, confirmation pages, the Okta event hook |
+//! | [`Provisioner::seat_status`], [`Provisioner::overview`], [`Provisioner::signup_history`], [`Provisioner::pool_detail`], [`Provisioner::request_view`], [`Provisioner::holds_seat`] … | `queries` | `/status`, the administrator's page, confirmation pages, the Okta event hook |
 //!
 //! # Files
 //!
@@ -28,7 +28,9 @@
 //! - `seats`: every write to a claim (reserve, confirm, release, move).
 //! - `jobs`: the queued half. `requests`, `approval`, `waitlist`: sign-up
 //!   requests, decisions, the waitlist. `recovery`: stale reservations.
-//! - `queries`, `status`: read models. `outcome`: what a delivery came to.
+//! - `queries`, `status`: read models; `history` (sign-ups per day, from
+//!   the audit trail) and `roster` (a pool's member list) are theirs for
+//!   the administrator's page. `outcome`: what a delivery came to.
 //! - `lifecycle`: what expiry and reclaiming call for (a plan; pure).
 //! - `reconcile`: the ledger against the organization (a pure plan, and
 //!   [`Provisioner::apply_reconcile`] carrying it out through `claims`).
@@ -39,6 +41,7 @@
 mod approval;
 mod claims;
 mod delivery;
+pub mod history;
 mod jobs;
 pub mod lifecycle;
 mod member;
@@ -48,6 +51,7 @@ pub mod reclaim;
 pub mod reconcile;
 mod recovery;
 mod requests;
+pub mod roster;
 mod signup;
 pub mod status;
 mod waitlist;
@@ -56,7 +60,7 @@ mod workflow;
 pub use approval::DecisionOutcome;
 pub use jobs::JobResult;
 pub use outcome::{Handled, Outcome};
-pub use queries::{Overview, RECENT_EVENTS, WINDOW_CAP};
+pub use queries::{Overview, PoolDetail, RECENT_EVENTS, SignIns, WINDOW_CAP};
 pub use recovery::{SettleError, Settled, SweepReport};
 pub use requests::{RequestPayload, view};
 pub use signup::Creation;

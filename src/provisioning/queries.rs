@@ -1,14 +1,21 @@
 //! What the workflow answers without changing anything: the seat status of
 //! every pool (`GET /status`, the `seats` command, the administrator's
 //! page), the requests waiting for a decision or a seat, one request as a
-//! confirmation page shows it, the recent audit trail, and whether a person
-//! holds a seat. Routes read through these, never through the ledger.
+//! confirmation page shows it, the recent audit trail, sign-ups over the
+//! last days, one pool's member list, and whether a person holds a seat.
+//! Routes read through these, never through the ledger.
 
+use std::collections::HashMap;
+
+use super::history::{HISTORY_CAP, SignupHistory};
 use super::requests::view;
+use super::roster::{self, MemberRow};
 use super::status::{self, PoolStatus};
 use super::workflow::Provisioner;
+use crate::domain::date::{DAY_MS, Day};
 use crate::domain::{PoolId, RequestState, SignupRequest, UnixMillis};
 use crate::notify::RequestView;
+use crate::policy::lifecycle::Lifecycle;
 use crate::portal::Portal;
 use crate::seats::{AuditEvent, AuditLog, LedgerError, SeatLedger};
 
@@ -27,7 +34,109 @@ pub struct Overview {
     pub degraded: bool,
 }
 
+/// One pool as its page on the administrator's site shows it.
+#[derive(Debug, Clone)]
+pub struct PoolDetail {
+    /// The pool's numbers.
+    pub status: PoolStatus,
+    /// Its pending requests that hold no seat yet (each takes a free seat
+    /// when approved).
+    pub pending_without_seat: u32,
+    /// The pool's lifecycle, if it has one.
+    pub lifecycle: Option<Lifecycle>,
+    /// One row per seat, by person.
+    pub members: Vec<MemberRow>,
+    /// Whether the last sign-ins were read from the portal.
+    pub sign_ins: SignIns,
+}
+
+/// Whether a member list carries the portal's last sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIns {
+    /// Not asked for.
+    NotRead,
+    /// Read from the organization's member list.
+    Read,
+    /// Asked for, but the portal could not be read (why, for the page).
+    Unavailable(String),
+}
+
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Sign-ups per pool on each of the `days` days ending today (UTC),
+    /// from the audit trail (see `provisioning::history`): one read of the
+    /// trail, at most [`HISTORY_CAP`] events.
+    pub async fn signup_history(
+        &self,
+        now: UnixMillis,
+        days: usize,
+    ) -> Result<SignupHistory, LedgerError> {
+        let today = Day::of(now);
+        let back = i64::try_from(days.saturating_sub(1)).unwrap_or(i64::MAX);
+        let since = today.start().saturating_sub(back.saturating_mul(DAY_MS));
+        let events = self.ledger.audit_since(since, HISTORY_CAP).await?;
+        let complete = events.len() < HISTORY_CAP;
+        Ok(SignupHistory::count(&events, today, days, complete))
+    }
+
+    /// The pool named `pool` with its member list; `None` when the rules
+    /// have no such pool. With `sign_ins`, the members' last sign-ins are
+    /// read from the portal (one listing of the whole organization); a
+    /// portal that cannot be read leaves them unread and says why.
+    pub async fn pool_detail(
+        &self,
+        pool: &str,
+        sign_ins: bool,
+        now: UnixMillis,
+    ) -> Result<Option<PoolDetail>, LedgerError> {
+        let Some(p) = self
+            .policy
+            .rules()
+            .pools
+            .iter()
+            .find(|p| p.id.as_str() == pool)
+        else {
+            return Ok(None);
+        };
+        let status = status::pool_status(&*self.ledger, p, now).await?;
+        let pending_without_seat = self
+            .request_views(&p.id, RequestState::Pending)
+            .await?
+            .iter()
+            .filter(|r| !r.holds_seat)
+            .count() as u32;
+        let claims = self.ledger.claims(&p.id).await?;
+        let (logins, sign_ins) = if sign_ins {
+            match self.portal.org_members().await {
+                Ok(members) => (
+                    Some(
+                        members
+                            .into_iter()
+                            .map(|m| (m.username.to_lowercase(), m.last_login))
+                            .collect::<HashMap<_, _>>(),
+                    ),
+                    SignIns::Read,
+                ),
+                Err(e) => {
+                    tracing::warn!(pool, "admin page: last sign-ins: {e}");
+                    (
+                        None,
+                        SignIns::Unavailable("ArcGIS Online could not be read".into()),
+                    )
+                }
+            }
+        } else {
+            (None, SignIns::NotRead)
+        };
+        let members = roster::rows(&claims, p.lifecycle.as_ref(), logins.as_ref());
+        Ok(Some(PoolDetail {
+            status,
+            pending_without_seat,
+            lifecycle: p.lifecycle.clone(),
+            members,
+            sign_ins,
+        }))
+    }
+
     /// Fills the portal client's caches before the first sign-up needs
     /// them: the token and organization id, and every pool's group ids, so
     /// a new member then costs its one invitation. For a long-running

@@ -1,10 +1,11 @@
 //! Seat status per pool: seats, used, reserved, free, and who holds them.
-//! One read model for the `seats` command and the `GET /status` route.
+//! One read model for the `seats` command, the `GET /status` route and
+//! the administrator's page.
 
 use serde::Serialize;
 
 use crate::domain::{RequestState, UnixMillis};
-use crate::policy::Rules;
+use crate::policy::{Pool, Rules};
 use crate::seats::{ClaimState, ClaimStore, FailureLog, LedgerError, RequestStore};
 use crate::telemetry::emf::{self, MetricLine, Unit};
 
@@ -111,65 +112,74 @@ pub async fn pools<L: ClaimStore + RequestStore + FailureLog>(
 ) -> Result<Vec<PoolStatus>, LedgerError> {
     let mut out = Vec::with_capacity(rules.pools.len());
     for pool in &rules.pools {
-        let usage = ledger.usage(&pool.id).await?;
-        let mut claims = ledger.claims(&pool.id).await?;
-        let pending = ledger
-            .requests(&pool.id, RequestState::Pending)
-            .await?
-            .len() as u32;
-        let waitlist: Vec<Waiting> = ledger
-            .requests(&pool.id, RequestState::Waitlisted)
-            .await?
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| Waiting {
-                position: i as u32 + 1,
-                person: r.key.person,
-                request_id: r.id,
-                since: r.created_at,
-            })
-            .collect();
-        let failed = ledger
-            .failures(&pool.id, now)
-            .await?
-            .into_iter()
-            .filter(|f| !claims.iter().any(|c| c.key.person == f.key.person))
-            .map(|f| FailedHolder {
-                person: f.key.person,
-                delivery: f.delivery,
-                code: f.code,
-                message: f.message,
-                at: f.at,
-            })
-            .collect();
-        claims.sort_by_key(|c| c.reserved_at);
-        let reserved = claims
-            .iter()
-            .filter(|c| c.state == ClaimState::Reserved)
-            .count() as u32;
-        out.push(PoolStatus {
-            pool: pool.id.to_string(),
-            seats: pool.seats,
-            used: usage.used,
-            reserved,
-            active: claims.len() as u32 - reserved,
-            pending,
-            waitlisted: waitlist.len() as u32,
-            waitlist,
-            free: pool.seats.saturating_sub(usage.used),
-            holders: claims
-                .into_iter()
-                .map(|c| SeatHolder {
-                    person: c.key.person,
-                    username: c.username,
-                    state: c.state,
-                    since: c.reserved_at,
-                })
-                .collect(),
-            failed,
-        });
+        out.push(pool_status(ledger, pool, now).await?);
     }
     Ok(out)
+}
+
+/// Reads one pool (the administrator's page of a pool).
+pub async fn pool_status<L: ClaimStore + RequestStore + FailureLog>(
+    ledger: &L,
+    pool: &Pool,
+    now: UnixMillis,
+) -> Result<PoolStatus, LedgerError> {
+    let usage = ledger.usage(&pool.id).await?;
+    let mut claims = ledger.claims(&pool.id).await?;
+    let pending = ledger
+        .requests(&pool.id, RequestState::Pending)
+        .await?
+        .len() as u32;
+    let waitlist: Vec<Waiting> = ledger
+        .requests(&pool.id, RequestState::Waitlisted)
+        .await?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Waiting {
+            position: i as u32 + 1,
+            person: r.key.person,
+            request_id: r.id,
+            since: r.created_at,
+        })
+        .collect();
+    let failed = ledger
+        .failures(&pool.id, now)
+        .await?
+        .into_iter()
+        .filter(|f| !claims.iter().any(|c| c.key.person == f.key.person))
+        .map(|f| FailedHolder {
+            person: f.key.person,
+            delivery: f.delivery,
+            code: f.code,
+            message: f.message,
+            at: f.at,
+        })
+        .collect();
+    claims.sort_by_key(|c| c.reserved_at);
+    let reserved = claims
+        .iter()
+        .filter(|c| c.state == ClaimState::Reserved)
+        .count() as u32;
+    Ok(PoolStatus {
+        pool: pool.id.to_string(),
+        seats: pool.seats,
+        used: usage.used,
+        reserved,
+        active: claims.len() as u32 - reserved,
+        pending,
+        waitlisted: waitlist.len() as u32,
+        waitlist,
+        free: pool.seats.saturating_sub(usage.used),
+        holders: claims
+            .into_iter()
+            .map(|c| SeatHolder {
+                person: c.key.person,
+                username: c.username,
+                state: c.state,
+                since: c.reserved_at,
+            })
+            .collect(),
+        failed,
+    })
 }
 
 /// A plain-text table for terminals: one summary line per pool, then its

@@ -190,7 +190,7 @@ fn assert_hardened(res: &reqwest::Response) {
 #[tokio::test]
 async fn without_an_admin_secret_the_page_does_not_exist() {
     let app = spawn_app(Options::default()).await;
-    for path in ["/admin", "/admin/login"] {
+    for path in ["/admin", "/admin/login", "/admin/pools/acme"] {
         let res = client()
             .get(format!("{}{path}", app.url))
             .send()
@@ -642,4 +642,180 @@ async fn the_session_cookie_works_through_api_gateway_events() {
     assert_eq!(status, 303);
     assert_eq!(state_of(&app, &id).await, RequestState::Denied);
     assert_eq!(app.used("acme").await, 0, "the hold is released");
+}
+
+/// A pool without approval whose seats end 180 days after activation.
+const LIFECYCLE_RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 10
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    [pools.match]
+    email_domains = ["acme.org"]
+    [pools.lifecycle]
+    expires_after_days = 180
+    at_end = "delete"
+"#;
+
+async fn app_with_members(emails: &[&str]) -> TestApp {
+    let app = spawn_app(Options {
+        rules: LIFECYCLE_RULES,
+        admin: Some(admin_settings()),
+        ..Options::default()
+    })
+    .await;
+    for (i, email) in emails.iter().enumerate() {
+        let res = app
+            .post_signup(&format!("msg_m{i}"), &json_signup(email, "Member"))
+            .await;
+        assert_eq!(res.status(), 201, "{email} gets a seat");
+    }
+    app
+}
+
+/// The UTC day of the app's clock plus `days`, as `yyyy-mm-dd`.
+fn day_of(app: &TestApp, days: i64) -> String {
+    let now = app.clock.load(std::sync::atomic::Ordering::SeqCst);
+    chrono::DateTime::from_timestamp_millis(now + days * 86_400_000)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_page_draws_each_pools_usage_sign_ups_and_when_it_fills() {
+    let app = app_with_members(&["ana@acme.org", "bo@acme.org"]).await;
+    let admin = Admin::sign_in(&app, "ana").await;
+    let html = admin.page().await;
+
+    // The usage bar, in the pool's row: 2 active of 10.
+    let row = &html[html.find("id=\"pool-acme\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<svg class=\"chart bar\""), "{row}");
+    assert!(row.contains(
+        "aria-label=\"Pool acme: 2 of 10 seats taken (20%): 2 active, 0 reserved, 0 requests pending, 8 free\""
+    ));
+    assert!(row.contains("<a href=\"/admin/pools/acme\">acme</a>"));
+    // Two sign-ups in 14 days, 8 seats free: 8 × 14 / 2 = 56 days.
+    assert!(row.contains(">full in ~56 days</span>"), "{row}");
+
+    // Sign-ups per day: today's column holds both.
+    let card = &html[html.find("id=\"signups-acme\"").unwrap()..];
+    let card = &card[..card.find("</figure>").unwrap()];
+    assert_eq!(card.matches("<g class=\"day\"").count(), 30);
+    let today = day_of(&app, 0);
+    assert!(
+        card.contains(&format!(
+            "data-day=\"{today}\" data-count=\"2\"><title>{today}: 2 sign-ups</title>"
+        )),
+        "{card}"
+    );
+    assert!(card.contains(&format!(
+        "Full in ~56 days, around {}, at the recent rate (2 sign-ups in the last 14 days).",
+        day_of(&app, 56)
+    )));
+    assert!(!html.contains("<script"), "still no JavaScript");
+}
+
+#[tokio::test]
+async fn a_pool_page_lists_its_members_only_behind_the_session() {
+    let app = app_with_members(&["o'brien@acme.org", "bo@acme.org"]).await;
+
+    // Signed out: sent to the sign-in form, as every other page.
+    let res = client()
+        .get(format!("{}/admin/pools/acme", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/admin/login");
+    assert_hardened(&res);
+
+    let admin = Admin::sign_in(&app, "ana").await;
+    let res = admin.get("/admin/pools/acme").await;
+    assert_eq!(res.status(), 200);
+    assert_hardened(&res);
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("<script"));
+    assert!(
+        html.contains("<svg class=\"chart bar\"") && html.contains("<svg class=\"chart signups\"")
+    );
+    assert!(html.contains("Seats end 180 days after activation (then: delete)."));
+
+    // One row per seat, by person, escaped; the actions cell is there,
+    // empty for now.
+    let members = &html[html.find("id=\"members\"").unwrap()..];
+    assert!(members.contains("<h2>Members (2)</h2>"));
+    let bo = members
+        .find("id=\"member-bo%40acme.org\"")
+        .expect("bo is listed");
+    let ob = members
+        .find("id=\"member-o%27brien%40acme.org\"")
+        .expect("o'brien is listed");
+    assert!(bo < ob, "by person");
+    assert!(members.contains("<td>o&#39;brien@acme.org</td>"));
+    assert!(!members.contains("o'brien"));
+    let row = &members[bo..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td class=\"state\">active</td>"), "{row}");
+    assert!(row.contains(&format!("<td class=\"activated\">{} ", day_of(&app, 0))));
+    assert!(row.contains(&format!("<td class=\"ends\">{} ", day_of(&app, 180))));
+    assert!(
+        row.contains("in 179 days") || row.contains("in 180 days"),
+        "{row}"
+    );
+    assert!(row.contains("<td class=\"actions\"></td>"));
+    // Last sign-ins are not read from the portal unless asked for.
+    assert!(row.contains("title=\"not read\""), "{row}");
+    assert!(members.contains("href=\"/admin/pools/acme?signins=1\""));
+
+    // Asked for, they come from the organization's member list.
+    let bo_user = app
+        .sim
+        .members()
+        .into_iter()
+        .find(|m| m.email == "bo@acme.org")
+        .unwrap()
+        .username;
+    let signed_in_at = app.clock.load(std::sync::atomic::Ordering::SeqCst) - 3_600_000;
+    assert!(app.sim.sign_in(&bo_user, signed_in_at));
+    let html = admin
+        .get("/admin/pools/acme?signins=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let members = &html[html.find("id=\"members\"").unwrap()..];
+    assert!(members.contains("Last sign-ins as ArcGIS Online reported them"));
+    let signed_in = chrono::DateTime::from_timestamp_millis(signed_in_at)
+        .unwrap()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    let row = &members[members.find("id=\"member-bo%40acme.org\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains(&format!("<td class=\"signin\">{signed_in}</td>")),
+        "{row}"
+    );
+    let row = &members[members.find("id=\"member-o%27brien%40acme.org\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td class=\"signin\">never</td>"), "{row}");
+}
+
+#[tokio::test]
+async fn an_unknown_pool_has_no_page() {
+    let app = app_with_members(&[]).await;
+    let admin = Admin::sign_in(&app, "ana").await;
+    let res = admin.get("/admin/pools/%3Cb%3Enope").await;
+    assert_eq!(res.status(), 404);
+    assert_hardened(&res);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"no-pool\""));
+    assert!(html.contains("&lt;b&gt;nope") && !html.contains("<b>nope"));
+    // A pool nobody holds a seat in says so.
+    let html = admin.get("/admin/pools/acme").await.text().await.unwrap();
+    assert!(html.contains("Nobody holds a seat in this pool."));
+    assert!(html.contains("No sign-ups in the last 14 days: no projection."));
 }

@@ -13,12 +13,22 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::charts::{self, Usage};
 use crate::domain::UnixMillis;
+use crate::domain::date::DAY_MS;
 // One escaping for every page the broker renders (the approval links' too).
 use crate::entrypoints::http::pages::esc;
 use crate::notify::RequestView;
+use crate::provisioning::history::SignupHistory;
+use crate::provisioning::roster::{LastSignIn, MemberRow};
 use crate::provisioning::status::PoolStatus;
-use crate::seats::AuditEvent;
+use crate::provisioning::{PoolDetail, SignIns};
+use crate::seats::{AuditEvent, Hold, Stage};
+
+/// Days of sign-ups the charts show.
+pub const HISTORY_DAYS: usize = 30;
+/// The recent days whose sign-ups make the rate a projection uses.
+pub const RATE_DAYS: usize = 14;
 
 /// The stylesheet, inlined in every page.
 const CSS: &str = "\
@@ -39,6 +49,14 @@ button{padding:.5rem .9rem;font-size:1rem;border-radius:.3rem;border:1px solid #
 button.approve{background:#1a7f37;border-color:#1a7f37;color:#fff}\
 button.deny{background:#b42318;border-color:#b42318;color:#fff}\
 .muted{color:#888}.small{font-size:.85rem}\
+a{color:inherit}h1 a{text-decoration:none}svg.chart{max-width:100%;height:auto;vertical-align:middle;overflow:visible}td.usage svg.chart{max-width:none}\
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,23rem),1fr));gap:.8rem}\
+.card{border:1px solid #8885;border-radius:.5rem;padding:.6rem .8rem;margin:0;min-width:0}\
+.card h3{font-size:1rem;margin:0 0 .4rem;display:flex;justify-content:space-between;gap:.5rem}\
+.card p{margin:.4rem 0 0}.legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;margin:.5rem 0;padding:0;list-style:none}\
+.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:.15rem;vertical-align:-.1rem;margin-right:.3rem;border:1px solid #8888}\
+.sw.active{background:#1a7f37}.sw.reserved{background:#b7791f}.sw.pending{background:#8250df}.sw.free{background:#8884}\
+.ended{color:#b42318;font-weight:600}\
 .login{max-width:24rem;margin:3rem auto}.login label{display:block;margin:.8rem 0 .2rem}\
 .login input{width:100%}.login button{margin-top:1rem;width:100%}\
 @media (max-width:40rem){body{padding:.6rem}th,td{padding:.35rem}}";
@@ -229,20 +247,28 @@ pub struct Dashboard<'a> {
     pub waitlist: &'a [RequestView],
     /// Recent audit events, newest first.
     pub events: &'a [AuditEvent],
+    /// Sign-ups per pool and day (`None`: the trail could not be read).
+    pub history: Option<&'a SignupHistory>,
     /// A part of the page could not be read (store trouble).
     pub degraded: bool,
+}
+
+/// The top of every signed-in page: the title, who is signed in, and the
+/// sign-out button.
+fn header(name: &str, csrf: &str) -> String {
+    format!(
+        "<header><h1><a href=\"/admin\">agol-seat-broker</a></h1><div class=\"small\">Signed in as <b id=\"who\">{}</b> \
+<form class=\"inline\" method=\"post\" action=\"/admin/logout\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" id=\"logout\">Sign out</button></form></div></header>",
+        esc(name)
+    )
 }
 
 /// The administrator's page.
 pub fn dashboard(d: &Dashboard<'_>) -> String {
     let csrf = esc(d.csrf);
-    let mut body = format!(
-        "<header><h1>agol-seat-broker</h1><div class=\"small\">Signed in as <b id=\"who\">{}</b> \
-<form class=\"inline\" method=\"post\" action=\"/admin/logout\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<button type=\"submit\" id=\"logout\">Sign out</button></form></div></header>",
-        esc(d.name)
-    );
+    let mut body = header(d.name, &csrf);
     if let Some(f) = d.flash {
         body.push_str(&f.render());
     }
@@ -251,7 +277,8 @@ pub fn dashboard(d: &Dashboard<'_>) -> String {
             "<p class=\"flash warn\" role=\"alert\">Part of this page could not be read from the seat store; reload to try again.</p>",
         );
     }
-    body.push_str(&pools(d.pools));
+    body.push_str(&pools(d.pools, d.pending, d.history));
+    body.push_str(&signups(d.pools, d.history));
     body.push_str(&pending(d.pending, &csrf));
     body.push_str(&waitlist(d.waitlist));
     body.push_str(&events(d.events));
@@ -261,16 +288,63 @@ pub fn dashboard(d: &Dashboard<'_>) -> String {
     )
 }
 
-fn pools(pools: &[PoolStatus]) -> String {
+/// A pool's numbers as its usage bar draws them; `pending_without_seat`:
+/// its pending requests that hold no seat yet.
+fn usage(p: &PoolStatus, pending_without_seat: u32) -> Usage {
+    Usage {
+        seats: p.seats,
+        used: p.used,
+        active: p.active,
+        reserved: p.reserved,
+        pending: pending_without_seat,
+        free: p.free,
+    }
+}
+
+/// Pending requests of `pool` that hold no seat yet.
+fn pending_without_seat(pending: &[RequestView], pool: &str) -> u32 {
+    let n = pending
+        .iter()
+        .filter(|r| r.pool == pool && !r.holds_seat)
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// When `p` fills at the rate of the last [`RATE_DAYS`] days; `None`
+/// without a history.
+fn projection(p: &PoolStatus, history: Option<&SignupHistory>) -> Option<charts::Projection> {
+    history.map(|h| charts::project(p.seats, p.free, &h.recent(&p.pool, RATE_DAYS), h.last_day))
+}
+
+/// The link to a pool's own page.
+fn pool_link(pool: &str) -> String {
+    format!(
+        "<a href=\"/admin/pools/{}\">{}</a>",
+        esc(&path_segment(pool)),
+        esc(pool)
+    )
+}
+
+fn pools(pools: &[PoolStatus], pending: &[RequestView], history: Option<&SignupHistory>) -> String {
     let mut rows = String::new();
     for p in pools {
+        let outlook = projection(p, history)
+            .map(|pr| {
+                format!(
+                    "<span title=\"{}\">{}</span>",
+                    esc(&pr.sentence()),
+                    esc(&pr.short())
+                )
+            })
+            .unwrap_or_else(|| "<span class=\"muted\">-</span>".into());
         let _ = write!(
             rows,
-            "<tr id=\"pool-{}\"><td>{}</td><td class=\"num seats\">{}</td><td class=\"num used\">{}</td>\
+            "<tr id=\"pool-{}\"><td>{}</td><td class=\"usage\">{}</td><td class=\"num seats\">{}</td><td class=\"num used\">{}</td>\
 <td class=\"num reserved\">{}</td><td class=\"num pending\">{}</td><td class=\"num waitlisted\">{}</td>\
-<td class=\"num free\">{}</td></tr>",
+<td class=\"num free\">{}</td><td class=\"outlook\">{outlook}</td></tr>",
             esc(&path_segment(&p.pool)),
-            esc(&p.pool),
+            pool_link(&p.pool),
+            charts::usage_bar(&p.pool, &usage(p, pending_without_seat(pending, &p.pool))),
             p.seats,
             p.used,
             p.reserved,
@@ -280,10 +354,251 @@ fn pools(pools: &[PoolStatus]) -> String {
         );
     }
     format!(
-        "<section id=\"pools\"><h2>Pools</h2><div class=\"scroll\"><table><thead><tr><th>Pool</th>\
+        "<section id=\"pools\"><h2>Pools</h2>{}<div class=\"scroll\"><table><thead><tr><th>Pool</th><th>Usage</th>\
 <th class=\"num\">Seats</th><th class=\"num\">Used</th><th class=\"num\">Reserved</th>\
-<th class=\"num\">Pending</th><th class=\"num\">Waitlisted</th><th class=\"num\">Free</th></tr></thead>\
-<tbody>{rows}</tbody></table></div></section>"
+<th class=\"num\">Pending</th><th class=\"num\">Waitlisted</th><th class=\"num\">Free</th><th>Outlook</th></tr></thead>\
+<tbody>{rows}</tbody></table></div></section>",
+        legend()
+    )
+}
+
+/// What the usage bars' colours mean.
+fn legend() -> &'static str {
+    "<ul class=\"legend small\" aria-hidden=\"true\"><li><span class=\"sw active\"></span>active</li>\
+<li><span class=\"sw reserved\"></span>reserved (being set up)</li>\
+<li><span class=\"sw pending\"></span>pending approval</li><li><span class=\"sw free\"></span>free</li></ul>"
+}
+
+/// A note when the history is missing or partial; empty otherwise.
+fn history_note(history: Option<&SignupHistory>) -> &'static str {
+    match history {
+        None => {
+            "<p class=\"flash warn\" role=\"alert\">Sign-ups could not be read from the audit trail; reload to try again.</p>"
+        }
+        Some(h) if !h.complete => {
+            "<p class=\"small muted\">The audit trail holds more events than one page reads: the latest days may miss some sign-ups.</p>"
+        }
+        Some(_) => "",
+    }
+}
+
+/// Sign-ups per day and the projection, one card per pool.
+fn signups(pools: &[PoolStatus], history: Option<&SignupHistory>) -> String {
+    let mut cards = String::new();
+    if let Some(h) = history {
+        for p in pools {
+            let counts = h.pool(&p.pool);
+            let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+            let _ = write!(
+                cards,
+                "<figure class=\"card\" id=\"signups-{}\"><h3>{}<span class=\"small muted\">{total} in {} days</span></h3>\
+{}<p class=\"projection small\">{}</p></figure>",
+                esc(&path_segment(&p.pool)),
+                pool_link(&p.pool),
+                h.days,
+                charts::signups_chart(&p.pool, &counts, h.last_day),
+                projection(p, Some(h))
+                    .map(|pr| esc(&pr.sentence()))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    format!(
+        "<section id=\"signups\"><h2>Sign-ups, last {HISTORY_DAYS} days</h2>{}<div class=\"cards\">{cards}</div></section>",
+        history_note(history)
+    )
+}
+
+/// Everything a pool's page shows.
+pub struct PoolPage<'a> {
+    /// The signed-in administrator.
+    pub name: &'a str,
+    /// The session's CSRF token, put in every form.
+    pub csrf: &'a str,
+    /// The pool, its numbers and members.
+    pub detail: &'a PoolDetail,
+    /// Sign-ups per pool and day (`None`: the trail could not be read).
+    pub history: Option<&'a SignupHistory>,
+    /// The current time (what has ended).
+    pub now: UnixMillis,
+}
+
+/// A pool's page: its usage, sign-ups, projection and member list.
+pub fn pool_page(d: &PoolPage<'_>) -> String {
+    let csrf = esc(d.csrf);
+    let p = &d.detail.status;
+    let seg = path_segment(&p.pool);
+    let mut body = header(d.name, &csrf);
+    let _ = write!(
+        body,
+        "<p class=\"small\"><a href=\"/admin\" id=\"back\">&larr; All pools</a></p><h2 id=\"pool-title\">Pool {}</h2>",
+        esc(&p.pool)
+    );
+    let u = usage(p, d.detail.pending_without_seat);
+    let _ = write!(
+        body,
+        "<section id=\"usage\">{}{}<p class=\"small\">{} seats · {} active · {} reserved · {} pending · {} waitlisted · {} free. {}</p></section>",
+        charts::usage_bar(&p.pool, &u),
+        legend(),
+        p.seats,
+        p.active,
+        p.reserved,
+        p.pending,
+        p.waitlisted,
+        p.free,
+        esc(&lifecycle_summary(d.detail))
+    );
+    let _ = write!(
+        body,
+        "<section id=\"signups\"><h2>Sign-ups, last {HISTORY_DAYS} days</h2>{}",
+        history_note(d.history)
+    );
+    if let Some(h) = d.history {
+        let _ = write!(
+            body,
+            "<figure class=\"card\" id=\"signups-{}\">{}<p class=\"projection\">{}</p></figure>",
+            esc(&seg),
+            charts::signups_chart(&p.pool, &h.pool(&p.pool), h.last_day),
+            projection(p, Some(h))
+                .map(|pr| esc(&pr.sentence()))
+                .unwrap_or_default()
+        );
+    }
+    body.push_str("</section>");
+    body.push_str(&members(d, &seg));
+    page(
+        &format!("Pool {} · agol-seat-broker", p.pool),
+        &format!("<main>{body}</main>"),
+    )
+}
+
+/// What the pool's lifecycle does to a seat, in a sentence.
+fn lifecycle_summary(d: &PoolDetail) -> String {
+    let Some(lc) = &d.lifecycle else {
+        return "Seats do not end.".into();
+    };
+    let after = lc
+        .expires_after_days
+        .map(|n| format!("{n} days after activation"));
+    let on = lc.ends_on.map(|day| format!("after {day}"));
+    let ends = match (after, on) {
+        (Some(a), Some(o)) => format!("Seats end {a}, and {o} at the latest"),
+        (Some(a), None) => format!("Seats end {a}"),
+        (None, Some(o)) => format!("Seats end {o}"),
+        (None, None) => "Seats do not expire".into(),
+    };
+    format!("{ends} (then: {}).", lc.at_end.as_str())
+}
+
+/// A claim's stage for people.
+fn stage(s: Stage) -> &'static str {
+    match s {
+        Stage::Active => "active",
+        Stage::Reserved(Hold::InFlight) => "reserved: being created",
+        Stage::Reserved(Hold::Approval) => "reserved: awaiting approval",
+        Stage::Reserved(Hold::Queued) => "reserved: queued",
+        Stage::Reserved(Hold::Unknown) => "reserved: checking the portal",
+    }
+}
+
+/// The time a seat ends and how far off that is.
+fn ends(at: Option<UnixMillis>, now: UnixMillis) -> String {
+    match at {
+        None => "<span class=\"muted\">-</span>".into(),
+        Some(at) if at <= now => {
+            format!("{}<br><span class=\"ended small\">ended</span>", time(at))
+        }
+        Some(at) => {
+            let when = match (at - now) / DAY_MS {
+                0 => "today".to_string(),
+                1 => "in 1 day".to_string(),
+                n => format!("in {n} days"),
+            };
+            format!("{}<br><span class=\"muted small\">{when}</span>", time(at))
+        }
+    }
+}
+
+/// A last sign-in for people.
+fn last_sign_in(s: LastSignIn) -> String {
+    match s {
+        LastSignIn::NotRead => "<span class=\"muted\" title=\"not read\">&mdash;</span>".into(),
+        LastSignIn::Never => "never".into(),
+        LastSignIn::At(at) => time(at),
+        LastSignIn::NotGiven => "<span class=\"muted\">not reported</span>".into(),
+        LastSignIn::NotListed => "<span class=\"muted\">not in the organization</span>".into(),
+    }
+}
+
+/// The forms acting on one member's seat (extend, reclaim now): none yet.
+/// They go here, one `<form method="post">` each carrying the session's
+/// `csrf` (already escaped), and the handlers behind them check the
+/// session and the token as `decide` does.
+fn member_actions(_row: &MemberRow, _pool_segment: &str, _csrf: &str) -> String {
+    String::new()
+}
+
+/// The member list: one row per seat.
+fn members(d: &PoolPage<'_>, seg: &str) -> String {
+    if d.detail.members.is_empty() {
+        return "<section id=\"members\"><h2>Members</h2><p class=\"muted\">Nobody holds a seat in this pool.</p></section>".into();
+    }
+    let csrf = esc(d.csrf);
+    let note = match &d.detail.sign_ins {
+        SignIns::NotRead => format!(
+            "<p class=\"small muted\" id=\"signin-note\">Last sign-ins are not read on every visit: they take a listing of the whole \
+ArcGIS Online organization. <a href=\"/admin/pools/{}?signins=1\" id=\"read-signins\">Read them now</a>.</p>",
+            esc(seg)
+        ),
+        SignIns::Read => format!(
+            "<p class=\"small muted\" id=\"signin-note\">Last sign-ins as ArcGIS Online reported them at {}.</p>",
+            time(d.now)
+        ),
+        SignIns::Unavailable(why) => format!(
+            "<p class=\"flash warn\" role=\"alert\" id=\"signin-note\">Last sign-ins could not be read: {}. Try again later.</p>",
+            esc(why)
+        ),
+    };
+    let mut rows = String::new();
+    for m in &d.detail.members {
+        let _ = write!(
+            rows,
+            "<tr id=\"member-{}\"><td>{}</td><td>{}</td><td class=\"state\">{}</td><td class=\"activated\">{}</td>\
+<td class=\"ends\">{}</td><td class=\"signin\">{}</td><td class=\"actions\">{}</td></tr>",
+            esc(&path_segment(&m.person)),
+            esc(&m.person),
+            m.username
+                .as_deref()
+                .map(esc)
+                .unwrap_or_else(|| "<span class=\"muted\">-</span>".into()),
+            stage(m.stage),
+            m.activated_at.map(time).unwrap_or_else(|| format!(
+                "<span class=\"muted\">reserved {}</span>",
+                time(m.reserved_at)
+            )),
+            ends(m.ends_at, d.now),
+            last_sign_in(m.last_sign_in),
+            member_actions(m, seg, &csrf),
+        );
+    }
+    format!(
+        "<section id=\"members\"><h2>Members ({})</h2>{note}<div class=\"scroll\"><table><thead><tr>\
+<th>Person</th><th>Username</th><th>State</th><th>Activated</th><th>Seat ends</th><th>Last sign-in</th>\
+<th><span class=\"muted\">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div></section>",
+        d.detail.members.len()
+    )
+}
+
+/// A page naming a pool the rules do not have.
+pub fn no_such_pool(name: &str, csrf: &str, pool: &str) -> String {
+    page(
+        "No such pool · agol-seat-broker",
+        &format!(
+            "<main>{}<p class=\"flash warn\" role=\"alert\" id=\"no-pool\">The rules have no pool named <b>{}</b>. \
+<a href=\"/admin\">Back to all pools</a>.</p></main>",
+            header(name, &esc(csrf)),
+            esc(pool)
+        ),
     )
 }
 
@@ -504,5 +819,75 @@ mod tests {
         assert!(html.contains("Wrong &lt;secret&gt;"));
         assert!(!html.contains("<b>ana"));
         assert!(!html.contains("<script"));
+    }
+
+    fn detail(pool: &str, members: Vec<MemberRow>, sign_ins: SignIns) -> PoolDetail {
+        PoolDetail {
+            status: PoolStatus {
+                pool: pool.into(),
+                seats: 4,
+                used: 2,
+                reserved: 1,
+                active: 1,
+                pending: 0,
+                waitlisted: 0,
+                free: 2,
+                holders: Vec::new(),
+                waitlist: Vec::new(),
+                failed: Vec::new(),
+            },
+            pending_without_seat: 0,
+            lifecycle: None,
+            members,
+            sign_ins,
+        }
+    }
+
+    #[test]
+    fn a_pool_page_escapes_its_members_and_leaves_an_actions_cell() {
+        const NOW: UnixMillis = 1_795_000_000_000;
+        let members = vec![
+            MemberRow {
+                person: "<i>eve</i>@x.org".into(),
+                username: Some("eve\"x".into()),
+                stage: Stage::Active,
+                reserved_at: NOW - DAY_MS,
+                activated_at: Some(NOW - DAY_MS),
+                ends_at: Some(NOW - 1),
+                last_sign_in: LastSignIn::Never,
+            },
+            MemberRow {
+                person: "bo@x.org".into(),
+                username: None,
+                stage: Stage::Reserved(Hold::Approval),
+                reserved_at: NOW,
+                activated_at: None,
+                ends_at: None,
+                last_sign_in: LastSignIn::NotRead,
+            },
+        ];
+        let d = detail(
+            "p<1>",
+            members,
+            SignIns::Unavailable("<portal> down".into()),
+        );
+        let html = pool_page(&PoolPage {
+            name: "ana",
+            csrf: "t\"k",
+            detail: &d,
+            history: None,
+            now: NOW,
+        });
+        assert!(html.contains("id=\"member-%3Ci%3Eeve%3C%2Fi%3E%40x.org\""));
+        assert!(html.contains("<td>&lt;i&gt;eve&lt;/i&gt;@x.org</td><td>eve&quot;x</td>"));
+        assert!(html.contains("<span class=\"ended small\">ended</span>"));
+        assert!(html.contains("<td class=\"state\">reserved: awaiting approval</td>"));
+        assert_eq!(html.matches("<td class=\"actions\"></td>").count(), 2);
+        assert!(html.contains("Last sign-ins could not be read: &lt;portal&gt; down."));
+        assert!(html.contains("Sign-ups could not be read from the audit trail"));
+        assert!(html.contains("Pool p&lt;1&gt;") && !html.contains("p<1>"));
+        assert!(html.contains("Seats do not end."));
+        assert!(html.contains("value=\"t&quot;k\""));
+        assert!(!html.contains("<script") && !html.contains("<i>"));
     }
 }

@@ -1,7 +1,17 @@
-//! The administrator's page at `/admin`: the pools, the requests waiting
-//! for a decision (with Approve and Deny buttons), the waitlist and the
-//! recent audit trail. Served by the same router as everything else, so the
-//! Lambda and the local server show the same page.
+//! The administrator's page at `/admin`: the pools (a usage bar each, and
+//! when each fills at the recent rate), sign-ups per day, the requests
+//! waiting for a decision (with Approve and Deny buttons), the waitlist and
+//! the recent audit trail; and a page per pool at `/admin/pools/{pool}`
+//! with its member list. Served by the same router as everything else, so
+//! the Lambda and the local server show the same pages. The pictures are
+//! SVG drawn on the server (the `charts` module): the pages run no script.
+//!
+//! What each page reads, so that it stays quick: `/admin` reads the store
+//! only (the pools, the requests, the audit trail of the last 30 days,
+//! `html::HISTORY_DAYS`); a pool's page reads that pool and the
+//! trail, and asks ArcGIS Online for the members' last sign-ins only when
+//! the administrator asks for them (`?signins=1`): that is one listing of
+//! the whole organization.
 //!
 //! - **Sign-in**: the configured administrator secret (`ADMIN_SECRET`, or
 //!   `admin_secret` in the Secrets Manager JSON), compared in constant time,
@@ -26,6 +36,7 @@
 //! with the actor `admin:<name>`; the result comes back as a flash message
 //! after a redirect (POST → 303 → GET), so a reload never decides twice.
 
+pub(crate) mod charts;
 pub(crate) mod html;
 mod session;
 pub mod settings;
@@ -59,6 +70,7 @@ use throttle::ClientAddress;
 pub fn routes<L: SeatLedger, P: Portal>() -> Router<Arc<AppState<L, P>>> {
     Router::new()
         .route("/admin", get(dashboard::<L, P>))
+        .route("/admin/pools/{pool}", get(pool_page::<L, P>))
         .route("/admin/login", get(login_form::<L, P>).post(login::<L, P>))
         .route("/admin/logout", post(logout::<L, P>))
         .route("/admin/requests/{id}/decide", post(decide::<L, P>))
@@ -185,7 +197,8 @@ async fn dashboard<L: SeatLedger, P: Portal>(
         q.get("state").map(|s| s.as_str()),
     );
 
-    let overview = state.provisioner.overview(now).await;
+    let (overview, history) =
+        tokio::join!(state.provisioner.overview(now), signup_history(&state, now));
     let csrf = session.csrf_token(&admin.key);
     html_page(
         StatusCode::OK,
@@ -197,9 +210,78 @@ async fn dashboard<L: SeatLedger, P: Portal>(
             pending: &overview.pending,
             waitlist: &overview.waitlist,
             events: &overview.events,
+            history: history.as_ref(),
             degraded: overview.degraded,
         }),
     )
+}
+
+/// Sign-ups of the last [`html::HISTORY_DAYS`] days; `None` (logged) when
+/// the audit trail cannot be read: the page says so and shows the rest.
+async fn signup_history<L: SeatLedger, P: Portal>(
+    state: &AppState<L, P>,
+    now: UnixMillis,
+) -> Option<crate::provisioning::history::SignupHistory> {
+    match state
+        .provisioner
+        .signup_history(now, html::HISTORY_DAYS)
+        .await
+    {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::error!("admin page: sign-ups: {e}");
+            None
+        }
+    }
+}
+
+/// `GET /admin/pools/{pool}`: one pool's usage, sign-ups and member list;
+/// `?signins=1` adds the members' last sign-ins from the portal.
+async fn pool_page<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let now = state.clock.now();
+    let Some(session) = admin.session(&headers, now) else {
+        return see_other("/admin/login");
+    };
+    let sign_ins = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(k, v)| k == "signins" && v == "1");
+    let csrf = session.csrf_token(&admin.key);
+    let (detail, history) = tokio::join!(
+        state.provisioner.pool_detail(&pool, sign_ins, now),
+        signup_history(&state, now)
+    );
+    match detail {
+        Ok(Some(detail)) => html_page(
+            StatusCode::OK,
+            html::pool_page(&html::PoolPage {
+                name: &session.name,
+                csrf: &csrf,
+                detail: &detail,
+                history: history.as_ref(),
+                now,
+            }),
+        ),
+        Ok(None) => html_page(
+            StatusCode::NOT_FOUND,
+            html::no_such_pool(&session.name, &csrf, &pool),
+        ),
+        Err(e) => {
+            tracing::error!(pool, "admin page: pool: {e}");
+            html_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "<!doctype html><meta charset=\"utf-8\"><title>Unavailable</title>\
+<p>The seat store cannot be read right now. <a href=\"/admin\">Back to the page</a>.</p>"
+                    .into(),
+            )
+        }
+    }
 }
 
 /// A fresh login form with its nonce cookie.
