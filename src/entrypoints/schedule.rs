@@ -2,7 +2,8 @@
 //! scheduled worker Lambda (`entrypoints::worker`): every minute, settle the
 //! reservations that stayed stuck longer than the reservation timeout
 //! (queued jobs touch theirs on every attempt, so only abandoned ones get
-//! this old) and expire the requests past their time.
+//! this old), expire the requests past their time, and send the usage
+//! alerts due (`provisioning::alerts`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,5 +37,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
             .await;
         // Written only with METRICS=emf on a local server.
         super::worker::emit_pool_metrics(&provisioner, clock.now()).await;
+        let alerts = provisioner.check_alerts(clock.now()).await;
+        tracing::debug!(?alerts, "seat alerts checked");
     }
 }

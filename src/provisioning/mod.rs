@@ -17,6 +17,7 @@
 //! | [`Provisioner::admit_waitlisted`], [`Provisioner::expire_requests`] | `waitlist` | jobs, decisions, the scheduled sweep |
 //! | [`Provisioner::sweep`], [`Provisioner::settle_import`] | `recovery` | the scheduled sweep, start-up, the CSV import |
 //! | [`Provisioner::reserve_seat_for`], [`Provisioner::confirm_seat`], [`Provisioner::release_seat`], [`Provisioner::rekey_seat`] | `seats` | the CSV import (user type and e-mail changes) |
+//! | [`Provisioner::check_alerts`], [`Provisioner::report_drift`] | `alerts` | the scheduled run (worker Lambda, local server); reconciliation |
 //! | [`Provisioner::seat_status`], [`Provisioner::overview`], [`Provisioner::request_view`], [`Provisioner::holds_seat`] … | `queries` | `/status`, the administrator's page, confirmation pages, the Okta event hook |
 //!
 //! # Files
@@ -30,10 +31,13 @@
 //!   requests, decisions, the waitlist. `recovery`: stale reservations.
 //! - `queries`, `status`: read models. `outcome`: what a delivery came to.
 //! - `lifecycle`: what expiry and reclaiming call for (a plan; pure).
+//! - `alerts`: usage alerts once per threshold crossing, and
+//!   reconciliation's drift, through the notification channels.
 //!
 //! The workflow never panics and never leaves a seat held for a member that
 //! was not created, unless the creation was queued (its job settles it).
 
+pub mod alerts;
 mod approval;
 mod claims;
 mod delivery;
