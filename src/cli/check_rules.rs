@@ -39,15 +39,20 @@ pub fn check_rules(path: &Path) -> Result<()> {
             ""
         };
         println!(
-            "  {}{default}: {} seats, role {}, user type {}, groups [{}], {:?} invitation",
+            "  {}{default}: {} seats, role {}, user type {}, groups [{}], {:?} invitation, alerts at {}",
             p.id,
             p.seats,
             p.role,
             p.user_type,
             p.groups.join(", "),
-            p.invitation
+            p.invitation,
+            p.alert_thresholds
         );
     }
+    println!(
+        "  user type alerts at {} of the licences purchased",
+        rules.alerts.user_types
+    );
     for w in &rules.warnings {
         println!("  warning: {w}");
     }

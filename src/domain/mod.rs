@@ -19,7 +19,11 @@
 //! - [`layer_url`]: the checked URL of a hosted feature layer (Survey123
 //!   records are re-read from one).
 //! - [`date`]: UTC calendar days (a rule's `ends_on`, the trail's days).
+//! - [`alert`]: usage alerts: the thresholds a pool or user type is
+//!   watched at, what an alert is about, and the pure once-per-crossing
+//!   rule.
 
+pub mod alert;
 pub mod compat;
 pub mod date;
 pub mod delivery;
@@ -31,6 +35,7 @@ pub mod request;
 pub mod signup;
 pub mod username;
 
+pub use alert::{AlertSubject, Crossing, Thresholds, UserTypeId};
 pub use delivery::DeliveryKey;
 pub use email::{Email, EmailIdentity, InvalidEmail};
 pub use grants::{ApprovalMode, Overrides};

@@ -2,9 +2,10 @@
 //! scheduled worker Lambda (`entrypoints::worker`): every minute, settle the
 //! reservations that stayed stuck longer than the reservation timeout
 //! (queued jobs touch theirs on every attempt, so only abandoned ones get
-//! this old) and expire the requests past their time; and once a day (UTC),
-//! the first time a minute after the start, run the seat's life (expiry,
-//! warnings, idle seats), as `template.yaml`'s `LifecycleFunction` does.
+//! this old), expire the requests past their time, and send the usage
+//! alerts due (`provisioning::alerts`); and once a day (UTC), the first time
+//! a minute after the start, run the seat's life (expiry, warnings, idle
+//! seats), as `template.yaml`'s `LifecycleFunction` does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,5 +50,7 @@ pub async fn run<L: SeatLedger, P: Portal>(
             .await;
         // Written only with METRICS=emf on a local server.
         super::worker::emit_pool_metrics(&provisioner, clock.now()).await;
+        let alerts = provisioner.check_alerts(clock.now()).await;
+        tracing::debug!(?alerts, "seat alerts checked");
     }
 }

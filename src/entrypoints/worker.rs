@@ -115,9 +115,11 @@ pub async fn run_lifecycle<L: SeatLedger, P: Portal>(
 
 /// Handles one invocation: an SQS batch (`Records`), a scheduled event
 /// (EventBridge `Scheduled Event`), which sweeps claims RESERVED for longer
-/// than `reservation_timeout` and expires requests past their time, or the
-/// daily lifecycle run (`{"task": "lifecycle"}`, see [`run_lifecycle`]).
-/// The members admitted from a waitlist on the way are queued on `jobs`.
+/// than `reservation_timeout`, expires requests past their time, writes the
+/// pools' metrics and sends the usage alerts due
+/// ([`Provisioner::check_alerts`]), or the daily lifecycle run (`{"task":
+/// "lifecycle"}`, see [`run_lifecycle`]). The members admitted from a
+/// waitlist on the way are queued on `jobs`.
 pub async fn handle_event<L: SeatLedger, P: Portal>(
     provisioner: Arc<Provisioner<L, P>>,
     jobs: Arc<dyn JobSink>,
@@ -146,6 +148,8 @@ pub async fn handle_event<L: SeatLedger, P: Portal>(
         let expired = provisioner.expire_requests(Some(&*jobs), clock.now()).await;
         tracing::info!(?report, expired, "scheduled sweep");
         emit_pool_metrics(&provisioner, clock.now()).await;
+        let alerts = provisioner.check_alerts(clock.now()).await;
+        tracing::info!(?alerts, "seat alerts checked");
         return Ok(WorkerReply::Sweep(report));
     }
     Err("unsupported event: expected an SQS batch or a scheduled event".into())

@@ -742,6 +742,7 @@ fn restrict(rules: &Rules, keep: impl Fn(&crate::policy::Pool) -> bool) -> Rules
         default_pool,
         warnings: Vec::new(),
         keep: rules.keep.clone(),
+        alerts: rules.alerts.clone(),
     }
 }
 
@@ -764,6 +765,7 @@ pub fn only_pool(rules: &Rules, name: &str) -> Result<Rules, String> {
         default_pool: Some(0),
         warnings: Vec::new(),
         keep: rules.keep.clone(),
+        alerts: rules.alerts.clone(),
     })
 }
 

@@ -1,8 +1,14 @@
-//! The text of an approval notice, the same on every channel (plain text
-//! with the links; no secrets), with what the applicant typed escaped for
-//! the channel's markup.
+//! The text of an approval notice and of a usage alert, the same on every
+//! channel (plain text with the links; no secrets), with what the applicant
+//! typed (and what the portal or reconciliation reported) escaped for the
+//! channel's markup.
 
-use super::ApprovalNotice;
+use super::{AlertNotice, ApprovalNotice};
+use crate::domain::alert::percent;
+use crate::domain::{AlertSubject, Crossing};
+
+/// How many of a drift's differences an alert lists.
+pub const DRIFT_EXAMPLES: usize = 10;
 
 /// How the channel reading a notice renders its text: what the applicant
 /// typed (name, e-mail, organization) is escaped for it, so a name like
@@ -113,6 +119,80 @@ pub fn message_for(n: &ApprovalNotice, markup: Markup) -> String {
     text
 }
 
+/// The text of a usage alert for a channel with `markup`, one line (a
+/// drift alert adds its examples, one per line):
+///
+/// - `Pool acme is at 96 % (48 of 50 seats) — crossed 95 %`
+/// - `User type creatorUT is at 100 % (20 of 20 licences) — crossed 100 %`
+/// - `Pool acme is back under 80 % (39 of 50 seats)`
+/// - `Reconciliation found drift: 3 differences between the ledger and the organization`
+pub fn alert_message(n: &AlertNotice, markup: Markup) -> String {
+    match n {
+        AlertNotice::Usage {
+            subject,
+            used,
+            seats,
+            crossing,
+        } => {
+            let (what, unit) = match subject {
+                AlertSubject::Pool(p) => (format!("Pool {p}"), "seats"),
+                AlertSubject::UserType(t) => (
+                    format!("User type {}", markup.escape(t.as_str())),
+                    "licences",
+                ),
+                AlertSubject::Reconciliation => ("Reconciliation".to_string(), "items"),
+            };
+            let pct = percent(*used, *seats).unwrap_or(0);
+            match crossing {
+                Crossing::Up(t) => {
+                    format!("{what} is at {pct} % ({used} of {seats} {unit}) — crossed {t} %")
+                }
+                Crossing::Down(t) => {
+                    format!("{what} is back under {t} % ({used} of {seats} {unit})")
+                }
+            }
+        }
+        AlertNotice::Drift {
+            differences,
+            examples,
+        } => {
+            let mut text = format!(
+                "Reconciliation found drift: {differences} difference{} between the ledger and the organization",
+                if *differences == 1 { "" } else { "s" }
+            );
+            for e in examples.iter().take(DRIFT_EXAMPLES) {
+                text.push_str("\n- ");
+                text.push_str(&markup.escape(e));
+            }
+            if examples.len() > DRIFT_EXAMPLES {
+                text.push_str(&format!("\n… and {} more", examples.len() - DRIFT_EXAMPLES));
+            }
+            text
+        }
+        AlertNotice::DriftResolved => {
+            "Reconciliation found no drift any more: the ledger and the organization agree"
+                .to_string()
+        }
+    }
+}
+
+/// A short title for a usage alert (an e-mail subject).
+pub fn alert_title(n: &AlertNotice) -> String {
+    match n {
+        AlertNotice::Usage {
+            subject: AlertSubject::Pool(p),
+            ..
+        } => format!("Seat alert: pool {p}"),
+        AlertNotice::Usage {
+            subject: AlertSubject::UserType(t),
+            ..
+        } => format!("Seat alert: user type {t}"),
+        AlertNotice::Usage { .. } | AlertNotice::Drift { .. } | AlertNotice::DriftResolved => {
+            "Seat alert: reconciliation".to_string()
+        }
+    }
+}
+
 pub(crate) fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -195,6 +275,63 @@ mod tests {
         assert!(!teams.contains("<!channel>"), "{teams}");
         // Plain text (e-mail, the log) keeps the text as typed.
         assert!(message(&n).contains("<!channel>"));
+    }
+
+    #[test]
+    fn alerts_read_as_one_line_per_crossing() {
+        use crate::domain::{PoolId, UserTypeId};
+        let pool = AlertSubject::Pool(PoolId::parse("acme").unwrap());
+        let up = AlertNotice::Usage {
+            subject: pool.clone(),
+            used: 48,
+            seats: 50,
+            crossing: Crossing::Up(95),
+        };
+        assert_eq!(
+            alert_message(&up, Markup::Plain),
+            "Pool acme is at 96 % (48 of 50 seats) — crossed 95 %"
+        );
+        assert_eq!(alert_title(&up), "Seat alert: pool acme");
+        let down = AlertNotice::Usage {
+            subject: pool,
+            used: 39,
+            seats: 50,
+            crossing: Crossing::Down(80),
+        };
+        assert_eq!(
+            alert_message(&down, Markup::Plain),
+            "Pool acme is back under 80 % (39 of 50 seats)"
+        );
+        let ut = AlertNotice::Usage {
+            subject: AlertSubject::UserType(UserTypeId::parse("creatorUT").unwrap()),
+            used: 20,
+            seats: 20,
+            crossing: Crossing::Up(100),
+        };
+        assert_eq!(
+            alert_message(&ut, Markup::Plain),
+            "User type creatorUT is at 100 % (20 of 20 licences) — crossed 100 %"
+        );
+        let drift = AlertNotice::Drift {
+            differences: 12,
+            examples: (0..12).map(|i| format!("<!channel> member_{i}")).collect(),
+        };
+        let text = alert_message(&drift, Markup::Slack);
+        assert!(text.starts_with(
+            "Reconciliation found drift: 12 differences between the ledger and the organization\n- &lt;!channel&gt; member_0"
+        ));
+        assert!(text.ends_with("\n… and 2 more"), "{text}");
+        assert!(!text.contains("<!channel>"));
+        assert_eq!(
+            alert_message(
+                &AlertNotice::Drift {
+                    differences: 1,
+                    examples: vec![]
+                },
+                Markup::Plain
+            ),
+            "Reconciliation found drift: 1 difference between the ledger and the organization"
+        );
     }
 
     #[test]

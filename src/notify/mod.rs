@@ -1,7 +1,10 @@
 //! Telling people: the notification port and its adapters.
 //!
 //! The workflow tells approvers about a new pending request through
-//! [`Notifier`]s, with one-time approve/deny links from a [`LinkMaker`].
+//! [`Notifier`]s, with one-time approve/deny links from a [`LinkMaker`],
+//! and tells the same channels about usage alerts ([`AlertNotice`]: a pool
+//! or a user type crossing a threshold, reconciliation finding drift), so
+//! an organization configures one place where the broker speaks to people.
 //! Adapters, one per file:
 //!
 //! - [`webhook::WebhookNotifier`]: a Slack or Microsoft Teams incoming
@@ -28,7 +31,7 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-use crate::domain::{RequestState, UnixMillis};
+use crate::domain::{AlertSubject, Crossing, RequestState, UnixMillis};
 
 /// A boxed, sendable future (notifiers are used as trait objects).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -81,10 +84,49 @@ pub struct ApprovalNotice {
     pub admin_url: Option<String>,
 }
 
-/// Where approvers are told (SNS, a Slack/Teams incoming webhook, the log).
+/// A usage alert: what administrators are told when a pool or a user type
+/// crosses a threshold, or reconciliation finds drift. Sent once per
+/// crossing (`provisioning::alerts` decides when); the text is
+/// [`message::alert_message`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertNotice {
+    /// A pool's seats used, or a user type's licences assigned, reached a
+    /// threshold (`Crossing::Up`) or fell back under one
+    /// (`Crossing::Down`).
+    Usage {
+        /// The pool or the user type.
+        subject: AlertSubject,
+        /// Seats used (a pool) or licences assigned (a user type).
+        used: u64,
+        /// The pool's seats or the user type's licences purchased.
+        seats: u64,
+        /// Which threshold, which way.
+        crossing: Crossing,
+    },
+    /// Seat reconciliation found differences between the ledger and the
+    /// organization.
+    Drift {
+        /// How many.
+        differences: u64,
+        /// A few of them in words, for the message (at most
+        /// [`message::DRIFT_EXAMPLES`] are shown).
+        examples: Vec<String>,
+    },
+    /// Seat reconciliation found no difference any more, after it had.
+    DriftResolved,
+}
+
+/// Where approvers and administrators are told (SNS, a Slack/Teams
+/// incoming webhook, the log).
 pub trait Notifier: Send + Sync {
     /// Sends the notice; failures are logged by the adapter, never fatal.
     fn notify<'a>(&'a self, notice: &'a ApprovalNotice) -> BoxFuture<'a, ()>;
+
+    /// Sends a usage alert; failures are logged by the adapter, never
+    /// fatal (the alert is then not sent again: see
+    /// `provisioning::alerts`).
+    fn alert<'a>(&'a self, notice: &'a AlertNotice) -> BoxFuture<'a, ()>;
 }
 
 /// Makes the one-time approval links.

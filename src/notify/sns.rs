@@ -1,7 +1,8 @@
-//! [`SnsNotifier`]: approval notices published to an SNS topic.
+//! [`SnsNotifier`]: approval notices and usage alerts published to an SNS
+//! topic (its e-mail subscriptions).
 
-use super::message::message;
-use super::{ApprovalNotice, BoxFuture, Notifier};
+use super::message::{Markup, alert_message, alert_title, message};
+use super::{AlertNotice, ApprovalNotice, BoxFuture, Notifier};
 
 /// Publishes to an SNS topic.
 pub struct SnsNotifier {
@@ -33,6 +34,25 @@ impl Notifier for SnsNotifier {
                 .await;
             if let Err(e) = result {
                 tracing::warn!(request = %notice.request.id, "SNS publish failed: {}", aws_sdk_sns::error::DisplayErrorContext(&e));
+            }
+        })
+    }
+
+    fn alert<'a>(&'a self, notice: &'a AlertNotice) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .publish()
+                .topic_arn(&self.topic_arn)
+                .subject(alert_title(notice).chars().take(99).collect::<String>())
+                .message(alert_message(notice, Markup::Plain))
+                .send()
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(
+                    "SNS publish of a seat alert failed: {}",
+                    aws_sdk_sns::error::DisplayErrorContext(&e)
+                );
             }
         })
     }

@@ -1,10 +1,10 @@
-//! [`WebhookNotifier`]: approval notices to an incoming webhook (Slack,
-//! Teams, …).
+//! [`WebhookNotifier`]: approval notices and usage alerts to an incoming
+//! webhook (Slack, Teams, …).
 
 use std::time::Duration;
 
-use super::message::{Markup, message_for};
-use super::{ApprovalNotice, BoxFuture, Notifier};
+use super::message::{Markup, alert_message, message_for};
+use super::{AlertNotice, ApprovalNotice, BoxFuture, Notifier};
 use crate::config::Secret;
 
 /// Posts `{"text": …}` to an incoming-webhook URL (Slack, Teams, …).
@@ -44,27 +44,47 @@ impl WebhookNotifier {
     }
 }
 
+impl WebhookNotifier {
+    /// Posts `{"text": text}`; `what` names the notice in the log (a
+    /// request id, or `seat alert`), never the URL.
+    async fn post(&self, text: String, what: &str) {
+        let body = serde_json::json!({ "text": text });
+        let client = match self.client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(notice = what, "notification webhook: {e}");
+                return;
+            }
+        };
+        match client.post(self.url.expose()).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), notice = what, "notification webhook refused the notice")
+            }
+            // Never log the URL: it is the credential.
+            Err(e) => {
+                tracing::warn!(
+                    notice = what,
+                    "notification webhook failed: {}",
+                    e.without_url()
+                )
+            }
+        }
+    }
+}
+
 impl Notifier for WebhookNotifier {
     fn notify<'a>(&'a self, notice: &'a ApprovalNotice) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let body = serde_json::json!({ "text": message_for(notice, self.markup) });
-            let client = match self.client() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(request = %notice.request.id, "approval webhook: {e}");
-                    return;
-                }
-            };
-            match client.post(self.url.expose()).json(&body).send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    tracing::warn!(status = %r.status(), request = %notice.request.id, "approval webhook refused the notice")
-                }
-                // Never log the URL: it is the credential.
-                Err(e) => {
-                    tracing::warn!(request = %notice.request.id, "approval webhook failed: {}", e.without_url())
-                }
-            }
+            self.post(message_for(notice, self.markup), &notice.request.id)
+                .await;
+        })
+    }
+
+    fn alert<'a>(&'a self, notice: &'a AlertNotice) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.post(alert_message(notice, self.markup), "seat alert")
+                .await;
         })
     }
 }

@@ -5,6 +5,7 @@
 //! order) any of whose criteria match wins; otherwise the default pool, if
 //! any; otherwise the request is rejected, never provisioned.
 
+pub mod alerts;
 pub mod lifecycle;
 pub mod rules;
 pub mod username;

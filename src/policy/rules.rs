@@ -22,13 +22,21 @@
 //! email_domains = ["acme.org", "*.acme.org"]
 //! organizations = ["ACME Corp"]
 //! pool_field = ["acme"]            # values of the request's `pool` field
+//! [pools.alerts]                   # optional (see [`super::alerts`])
+//! thresholds = [90, 100]           # % of the seats; [] silences the pool
 //! ```
+//!
+//! `[alerts]` sets the usage alerts of every pool and of the
+//! organization's user types ([`super::alerts`]).
 
 use serde::Deserialize;
 
 use crate::domain::compat::{self, Compat};
 use crate::domain::{ApprovalMode, EmailIdentity, PoolId};
 
+use crate::domain::Thresholds;
+
+use super::alerts::{self, Alerts, AlertsFile, PoolAlertsSpec};
 use super::lifecycle::{self, Lifecycle, LifecycleFile, LifecycleSpec};
 use super::username::UsernameTemplate;
 
@@ -51,6 +59,10 @@ pub struct RulesFile {
     /// The whole file's lifecycle settings (`[lifecycle]`).
     #[serde(default)]
     pub lifecycle: LifecycleFile,
+    /// Usage alerts (`[alerts]`): every pool's thresholds and the user
+    /// types'.
+    #[serde(default)]
+    pub alerts: AlertsFile,
 }
 
 /// Settings a pool inherits unless it sets them itself.
@@ -124,6 +136,8 @@ pub struct PoolSpec {
     pub lifecycle: Option<LifecycleSpec>,
     /// What reconciliation may do in this pool (`[pools.reconcile]`).
     pub reconcile: Option<ReconcileSpec>,
+    /// This pool's usage alerts (`[pools.alerts]`): its own thresholds.
+    pub alerts: Option<PoolAlertsSpec>,
     /// Which requests belong here.
     #[serde(default, rename = "match")]
     pub matcher: MatchSpec,
@@ -215,6 +229,9 @@ pub struct Pool {
     /// Reconciliation adopts members made outside the broker that fit the
     /// pool (`[pools.reconcile] adopt`).
     pub adopt_outside: bool,
+    /// The percentages of the seats at which an alert is sent (empty:
+    /// never).
+    pub alert_thresholds: Thresholds,
 }
 
 /// A rules file that loaded and passed every check.
@@ -230,6 +247,9 @@ pub struct Rules {
     /// Lower-cased usernames the lifecycle never touches (`[lifecycle]
     /// keep`).
     pub keep: Vec<String>,
+    /// The file's alert settings (`[alerts]`); each pool's own thresholds
+    /// are in [`Pool::alert_thresholds`].
+    pub alerts: Alerts,
 }
 
 /// A rules file that cannot be used; lists every problem found.
@@ -270,6 +290,7 @@ impl Rules {
             problems.push("no [[pools]] defined".to_string());
         }
         let d = &file.defaults;
+        let file_alerts = alerts::resolve_file(&file.alerts, &mut problems);
         for spec in &file.pools {
             let at = format!("pool {:?}", spec.name);
             let id = match PoolId::parse(&spec.name) {
@@ -423,6 +444,8 @@ impl Rules {
                     "{at}: [pools.reconcile] adopt = true needs [pools.match] email_domains (a member is adopted by the domain of its e-mail)"
                 ));
             }
+            let alert_thresholds =
+                alerts::resolve_pool(&at, spec.alerts.as_ref(), &file_alerts, &mut problems);
             if let (Some(id), Some(role), Some(user_type), Some(username)) =
                 (id, role, user_type, template)
             {
@@ -452,6 +475,7 @@ impl Rules {
                     email_identity: spec.email_identity.or(d.email_identity).unwrap_or_default(),
                     lifecycle,
                     adopt_outside,
+                    alert_thresholds,
                 });
             }
         }
@@ -479,6 +503,7 @@ impl Rules {
                 .map(|u| u.trim().to_lowercase())
                 .filter(|u| !u.is_empty())
                 .collect(),
+            alerts: file_alerts,
         })
     }
 
@@ -570,6 +595,40 @@ mod tests {
         assert_eq!(r.pools[1].role, "org_user");
         assert_eq!(r.pools[1].invitation, InvitationMode::Password);
         assert_eq!(r.default_pool, Some(1));
+    }
+
+    #[test]
+    fn alert_thresholds_default_to_80_95_100_and_a_pool_may_set_or_silence_its_own() {
+        let r = Rules::from_toml(GOOD).unwrap();
+        assert_eq!(r.pools[0].alert_thresholds, Thresholds::default());
+        assert_eq!(r.alerts.user_types, Thresholds::default());
+        let text = format!(
+            "{GOOD}\n[pools.alerts]\nthresholds = []\n[alerts]\nthresholds = [50, 100]\nuser_type_thresholds = []\n"
+        );
+        let r = Rules::from_toml(&text).unwrap();
+        assert_eq!(r.pools[0].alert_thresholds.as_slice(), [50, 100]);
+        assert!(r.pools[1].alert_thresholds.is_empty());
+        assert!(r.alerts.user_types.is_empty());
+    }
+
+    #[test]
+    fn bad_alert_thresholds_refuse_to_start_naming_the_section() {
+        let text = format!(
+            "{GOOD}\n[pools.alerts]\nthresholds = [95, 80]\n[alerts]\nthresholds = [80, 101]\n"
+        );
+        let s = Rules::from_toml(&text).unwrap_err().to_string();
+        assert!(
+            s.contains("[alerts] thresholds: 101 is not a percentage from 1 to 100"),
+            "{s}"
+        );
+        assert!(
+            s.contains("[pools.alerts] thresholds: thresholds must be in ascending order without repeats, but 80 follows 95"),
+            "{s}"
+        );
+        let s = Rules::from_toml(&format!("{GOOD}\n[alerts]\nthreshold = [80]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(s.contains("unknown field `threshold`"), "{s}");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! | [`Provisioner::sweep`], [`Provisioner::settle_import`] | `recovery` | the scheduled sweep, start-up, the CSV import |
 //! | [`Provisioner::reserve_seat_for`], [`Provisioner::confirm_seat`], [`Provisioner::release_seat`], [`Provisioner::rekey_seat`] | `seats` | the CSV import (user type and e-mail changes) |
 //! | [`Provisioner::seat_status`], [`Provisioner::overview`], [`Provisioner::signup_history`], [`Provisioner::pool_detail`], [`Provisioner::request_view`], [`Provisioner::holds_seat`] … | `queries` | `/status`, the administrator's page, confirmation pages, the Okta event hook |
+//! | [`Provisioner::check_alerts`], [`Provisioner::report_drift`] | `alerts` | the scheduled run (worker Lambda, local server); reconciliation |
 //!
 //! # Files
 //!
@@ -34,10 +35,13 @@
 //! - `lifecycle`: what expiry and reclaiming call for (a plan; pure).
 //! - `reconcile`: the ledger against the organization (a pure plan, and
 //!   [`Provisioner::apply_reconcile`] carrying it out through `claims`).
+//! - `alerts`: usage alerts once per threshold crossing, and
+//!   reconciliation's drift, through the notification channels.
 //!
 //! The workflow never panics and never leaves a seat held for a member that
 //! was not created, unless the creation was queued (its job settles it).
 
+pub mod alerts;
 mod approval;
 mod claims;
 mod delivery;

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use crate::domain::{AlertSubject, ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use crate::seats::alert_levels::AlertLevels;
 use crate::seats::audit::{AuditEvent, AuditLog};
 use crate::seats::batch::{CloseRequest, LeaseRequest, Opened, SignupBatch};
 use crate::seats::claims::{
@@ -58,8 +59,10 @@ pub enum StoreOp {
     /// `take_sign_in` and `give_back_sign_in` (the sign-in throttle's
     /// writes).
     SignIn,
+    /// `set_alert_level`.
+    AlertLevel,
     /// Any read (`claim`, `claims`, `usage`, `request`, `requests`,
-    /// `failures`, `audit_since`, `sign_in_counts`).
+    /// `failures`, `audit_since`, `sign_in_counts`, `alert_level`).
     Read,
     /// `open` (the lease and the reservation in one write); also struck by
     /// a fault scripted for `BeginDelivery` or `Reserve`, the writes it
@@ -442,5 +445,25 @@ impl<L: SignInThrottle> SignInThrottle for FaultyLedger<L> {
     ) -> Result<SignInCounts, LedgerError> {
         self.run(StoreOp::Read, || self.inner.sign_in_counts(window, address))
             .await
+    }
+}
+
+impl<L: AlertLevels> AlertLevels for FaultyLedger<L> {
+    async fn alert_level(&self, subject: &AlertSubject) -> Result<Option<u8>, LedgerError> {
+        self.run(StoreOp::Read, || self.inner.alert_level(subject))
+            .await
+    }
+
+    async fn set_alert_level(
+        &self,
+        subject: &AlertSubject,
+        expected: Option<u8>,
+        new: Option<u8>,
+        now: UnixMillis,
+    ) -> Result<bool, LedgerError> {
+        self.run(StoreOp::AlertLevel, || {
+            self.inner.set_alert_level(subject, expected, new, now)
+        })
+        .await
     }
 }

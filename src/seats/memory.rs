@@ -4,7 +4,7 @@
 //! It keeps exactly the semantics of the module contract in [`crate::seats`]
 //! (it passes the same contract suite as the DynamoDB adapter), with every
 //! operation done under one `std::sync::Mutex`. One struct implements the
-//! six ports and the batch, one `impl` block each, in this one file: every
+//! eight ports and the batch, one `impl` block each, in this one file: every
 //! block is a few map operations on the shared `State`. It must stay small and obviously
 //! correct; it must not persist anything, and the lock is never held across
 //! an `.await` (no method awaits while holding it).
@@ -12,7 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use crate::domain::{AlertSubject, ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use crate::seats::alert_levels::AlertLevels;
 use crate::seats::audit::{AuditEvent, AuditLog};
 use crate::seats::batch::{CloseRequest, LeaseRequest, Opened, SignupBatch};
 use crate::seats::claims::{
@@ -60,6 +61,9 @@ struct State {
     /// Administrator sign-in attempts by window start. A window that ended
     /// before the window of an attempt being taken starts is dropped then.
     sign_ins: BTreeMap<UnixMillis, SignInWindow>,
+    /// Alert levels by subject key; a subject fallen back is kept as
+    /// `None` (absent and `None` read alike).
+    alert_levels: HashMap<String, Option<u8>>,
 }
 
 /// One window's sign-in attempts.
@@ -508,5 +512,32 @@ impl SignInThrottle for MemoryLedger {
                 global: w.global,
             })
             .unwrap_or_default())
+    }
+}
+
+impl AlertLevels for MemoryLedger {
+    async fn alert_level(&self, subject: &AlertSubject) -> Result<Option<u8>, LedgerError> {
+        Ok(self
+            .lock()
+            .alert_levels
+            .get(&subject.key())
+            .copied()
+            .flatten())
+    }
+
+    async fn set_alert_level(
+        &self,
+        subject: &AlertSubject,
+        expected: Option<u8>,
+        new: Option<u8>,
+        _now: UnixMillis,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        let level = state.alert_levels.entry(subject.key()).or_default();
+        if *level != expected {
+            return Ok(false);
+        }
+        *level = new;
+        Ok(true)
     }
 }

@@ -1,7 +1,7 @@
 //! The seat ledger: who holds which seat of which pool, and which webhook
 //! deliveries have been handled.
 //!
-//! The ledger is six ports that never interact, and one that batches
+//! The ledger is seven ports that never interact, and one that batches
 //! their writes, each in its own file with its vocabulary, so a caller asks
 //! only for what it uses:
 //!
@@ -18,12 +18,16 @@
 //!   happy path costs two round trips;
 //! - [`SignInThrottle`] (`sign_ins.rs`): the administrator's sign-in
 //!   attempts counted per time window, per client address and in all, so
-//!   every process shares one limit. Not a claim: it touches nothing else.
+//!   every process shares one limit. Not a claim: it touches nothing else;
+//! - [`AlertLevels`] (`alert_levels.rs`): the usage alert level each pool,
+//!   user type or reconciliation was last alerted at, moved by a
+//!   conditional write so two runs never send the same alert. Not a claim
+//!   either.
 //!
-//! [`SeatLedger`] is all seven together, what the workflow and the servers
-//! take; every type implementing the seven is one. They share one error,
+//! [`SeatLedger`] is all eight together, what the workflow and the servers
+//! take; every type implementing the eight is one. They share one error,
 //! [`LedgerError`] (`error.rs`). Adapters live beside them, one struct per
-//! backend implementing all seven: [`dynamo::DynamoLedger`] (DynamoDB, the
+//! backend implementing all eight: [`dynamo::DynamoLedger`] (DynamoDB, the
 //! deployed store), [`sqlite::SqliteLedger`] (an embedded SQLite file, for
 //! single-machine installs) and [`memory::MemoryLedger`] (in-process, for
 //! the workflow's unit tests and benchmarks). Every adapter must pass the
@@ -102,11 +106,17 @@
 //!   `give_back_sign_in` lowers both by one, never below zero. Windows are
 //!   independent; counts of a past window may be forgotten (DynamoDB by
 //!   TTL, SQLite by [`sqlite::SqliteLedger::purge_expired`]).
+//! - **An alert level moves once** ([`AlertLevels`]).
+//!   `set_alert_level` writes the new level only while the subject's level
+//!   is still the one the caller read, in one conditional write; of
+//!   concurrent moves from one level exactly one writes. Levels never
+//!   expire and touch nothing else.
 //!
 //! Nothing here talks to the portal or knows about HTTP, and this file only
 //! gathers: the ports and the adapters never import it back (they import the
 //! port files), so it re-exports their vocabulary without a cycle.
 
+mod alert_levels;
 mod audit;
 mod batch;
 mod claims;
@@ -121,6 +131,7 @@ pub mod faulty;
 pub mod memory;
 pub mod sqlite;
 
+pub use alert_levels::AlertLevels;
 pub use audit::{AuditEvent, AuditLog};
 pub use batch::{CloseRequest, LeaseRequest, Opened, SignupBatch};
 pub use claims::{
@@ -133,8 +144,8 @@ pub use failures::{FailedSignup, FailureLog};
 pub use requests::{RequestChange, RequestStore, SignupRecord};
 pub use sign_ins::{SignInAttempt, SignInCounts, SignInSlot, SignInThrottle};
 
-/// The whole seat ledger: the seven ports together, what the workflow and
-/// the servers take. Implemented for every type implementing the seven (see
+/// The whole seat ledger: the eight ports together, what the workflow and
+/// the servers take. Implemented for every type implementing the eight (see
 /// the module docs for the contract); a caller that needs only some of them
 /// asks for those instead.
 pub trait SeatLedger:
@@ -145,6 +156,7 @@ pub trait SeatLedger:
     + AuditLog
     + SignupBatch
     + SignInThrottle
+    + AlertLevels
     + Send
     + Sync
     + 'static
@@ -159,6 +171,7 @@ impl<T> SeatLedger for T where
         + AuditLog
         + SignupBatch
         + SignInThrottle
+        + AlertLevels
         + Send
         + Sync
         + 'static

@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use agol_seat_broker::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use agol_seat_broker::domain::{
+    AlertSubject, ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis, UserTypeId,
+};
 use agol_seat_broker::seats::{
     AuditEvent, Change, Claim, ClaimState, CloseRequest, DeliveryBegin, Expect, FailedSignup, Hold,
     LeaseHolder, LeaseRequest, LedgerError, Opened, Rekey, RequestChange, Reservation,
@@ -86,6 +88,8 @@ macro_rules! for_each_contract_check {
             sign_in_attempts_stop_at_the_address_and_the_global_limit_and_windows_start_afresh,
             of_20_concurrent_sign_in_attempts_exactly_the_limit_are_counted,
             a_sign_in_given_back_frees_its_slot_and_never_goes_below_zero,
+            an_alert_level_moves_only_from_the_level_the_caller_read,
+            of_20_concurrent_moves_of_an_alert_level_from_one_level_exactly_one_writes,
         );
     };
 }
@@ -1336,6 +1340,7 @@ pub async fn a_reservation_keeps_its_hold_and_a_transition_moves_it_only_from_th
         hold: None,
         username: Some("ana_acme".into()),
         updated_at: T0 + 20,
+        activated_at: Some(T0 + 20),
         ..touched
     };
     assert_eq!(r, Transition::Done(active.clone()));
@@ -3227,4 +3232,133 @@ pub async fn a_sign_in_given_back_frees_its_slot_and_never_goes_below_zero<L: Se
         ledger.sign_in_counts(T0 + SIGN_IN_WINDOW, a).await.unwrap(),
         counts(0, 0)
     );
+}
+
+// ---------- alert levels ----------
+
+fn pool_subject(name: &str) -> AlertSubject {
+    AlertSubject::Pool(pool(name))
+}
+
+/// A subject never written reads none; a level moves only from the level
+/// the caller names (none matching a subject never written), and a move
+/// from another level writes nothing; falling back to none and rising again
+/// work the same; subjects are independent and levels touch no seat.
+pub async fn an_alert_level_moves_only_from_the_level_the_caller_read<L: SeatLedger>(
+    ledger: Arc<L>,
+) {
+    let acme = pool_subject("acme");
+    let creator = AlertSubject::UserType(UserTypeId::parse("creatorUT").unwrap());
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), None);
+    assert!(
+        !ledger
+            .set_alert_level(&acme, Some(80), Some(95), T0)
+            .await
+            .unwrap(),
+        "no level 80 to move from"
+    );
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), None);
+    assert!(
+        ledger
+            .set_alert_level(&acme, None, Some(80), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), Some(80));
+    // A second run that read none too: refused, the level kept.
+    assert!(
+        !ledger
+            .set_alert_level(&acme, None, Some(95), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), Some(80));
+    assert!(
+        ledger
+            .set_alert_level(&acme, Some(80), Some(100), T0 + 1)
+            .await
+            .unwrap()
+    );
+    // Falling back under every threshold, then rising again.
+    assert!(
+        ledger
+            .set_alert_level(&acme, Some(100), None, T0 + 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), None);
+    assert!(
+        !ledger
+            .set_alert_level(&acme, Some(100), None, T0 + 3)
+            .await
+            .unwrap(),
+        "already none"
+    );
+    assert!(
+        ledger
+            .set_alert_level(&acme, None, Some(80), T0 + 4)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), Some(80));
+
+    // Other subjects are untouched, and their own.
+    assert_eq!(
+        ledger.alert_level(&pool_subject("beta")).await.unwrap(),
+        None
+    );
+    assert_eq!(ledger.alert_level(&creator).await.unwrap(), None);
+    assert!(
+        ledger
+            .set_alert_level(&creator, None, Some(95), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        ledger
+            .set_alert_level(&AlertSubject::Reconciliation, None, Some(1), T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(ledger.alert_level(&creator).await.unwrap(), Some(95));
+    assert_eq!(ledger.alert_level(&acme).await.unwrap(), Some(80));
+    assert_eq!(
+        ledger
+            .alert_level(&AlertSubject::Reconciliation)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+
+    // Not a claim: no pool counter, no claim, no audit event.
+    assert_eq!(used(&*ledger, "acme").await, 0);
+    assert!(ledger.claims(&pool("acme")).await.unwrap().is_empty());
+    assert!(ledger.audit_since(0, 10).await.unwrap().is_empty());
+}
+
+/// Of 20 concurrent moves from the level all of them read, exactly one
+/// writes (the one run that sends the alert), from none and from a level.
+pub async fn of_20_concurrent_moves_of_an_alert_level_from_one_level_exactly_one_writes<
+    L: SeatLedger,
+>(
+    ledger: Arc<L>,
+) {
+    for (expected, new) in [(None, Some(80)), (Some(80), Some(95)), (Some(95), None)] {
+        let mut tasks = JoinSet::new();
+        for i in 0..20 {
+            let ledger = ledger.clone();
+            tasks.spawn(async move {
+                ledger
+                    .set_alert_level(&pool_subject("acme"), expected, new, T0 + i)
+                    .await
+                    .unwrap()
+            });
+        }
+        let written = tasks.join_all().await.into_iter().filter(|w| *w).count();
+        assert_eq!(written, 1, "{expected:?} -> {new:?}");
+        assert_eq!(
+            ledger.alert_level(&pool_subject("acme")).await.unwrap(),
+            new
+        );
+    }
 }

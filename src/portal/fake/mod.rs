@@ -73,6 +73,8 @@ struct FakeState {
     panic_next_invite: bool,
     write_failures: VecDeque<PortalError>,
     read_failures: VecDeque<PortalError>,
+    /// Failures the next [`OrgAdmin::license_counts`] calls return.
+    license_count_failures: VecDeque<PortalError>,
     /// Hosted layer records by checked layer URL.
     layers: HashMap<String, Vec<Map<String, Value>>>,
     invites: u32,
@@ -185,6 +187,12 @@ impl FakePortal {
     /// several for several).
     pub fn fail_next_read(&self, err: PortalError) {
         self.lock().read_failures.push_back(err);
+    }
+
+    /// The next [`OrgAdmin::license_counts`] fails with `err` (queue
+    /// several for several).
+    pub fn fail_next_license_counts(&self, err: PortalError) {
+        self.lock().license_count_failures.push_back(err);
     }
 
     /// Adds a record to a hosted layer (`layer_url` as configured) and

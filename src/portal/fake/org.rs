@@ -50,7 +50,10 @@ impl FakeState {
 
 impl OrgAdmin for FakePortal {
     async fn license_counts(&self) -> Result<LicenseCounts, PortalError> {
-        let s = self.lock();
+        let mut s = self.lock();
+        if let Some(err) = s.license_count_failures.pop_front() {
+            return Err(err);
+        }
         let mut counts: HashMap<String, (u64, u64)> = HashMap::new();
         for (t, n) in &s.purchased {
             counts.entry(t.clone()).or_default().0 = *n;

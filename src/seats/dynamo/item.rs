@@ -15,6 +15,7 @@
 //! | audit event | `AUDIT#<yyyy-mm-dd, UTC day of at>` | `<at, 13 digits>#<16 random hex digits>` | `at`, `actor`, `action`, `pool`?, `person`?, `detail` |
 //! | audit day | `AUDIT_DAYS` | `<yyyy-mm-dd>` | none: marks a day that has audit events |
 //! | sign-in window | `SIGNIN#<window start, epoch ms>` | `COUNTS` | `total` N (every address's attempts), `addr:<address>` N (one per client address), `until` N (the window's end), `ttl` (epoch seconds of `until`) |
+//! | alert level | `ALERT#<subject: pool:<name>, usertype:<id> or reconciliation>` | `LEVEL` | `level`? N (absent once the subject fell back under every threshold), `subject`, `updated_at` |
 //!
 //! A pool's counter, claims, failed sign-ups, request listings and open
 //! guards share a partition, so one Query per sort-key prefix (`CLAIM#`,
@@ -50,6 +51,14 @@
 //! it holds at most that many addresses. DynamoDB's TTL deletes it after
 //! the window; nothing reads a past window.
 //!
+//! Alert levels: one item per subject of the usage alerts, moved by one
+//! conditional `UpdateItem` on the `level` read (`attribute_not_exists`
+//! for none, which a missing item meets), so of two runs deciding the same
+//! crossing one writes and sends. No other partition key begins with
+//! `ALERT#`; subjects are pool names and checked user type ids, short
+//! enough for a key. The items are never deleted (one per pool and user
+//! type) and carry no `ttl`.
+//!
 //! Audit events: one partition per UTC day; the random suffix keeps events
 //! with the same `at` apart. `AUDIT_DAYS` lists the days that have events,
 //! so reading the trail from a time on needs no Scan and no clock: Query the
@@ -64,7 +73,7 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::{ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
+use crate::domain::{AlertSubject, ClaimKey, DeliveryKey, PoolId, RequestState, UnixMillis};
 use crate::seats::audit::AuditEvent;
 use crate::seats::claims::{Claim, ClaimState, Hold};
 use crate::seats::deliveries::{DeliveryStatus, StoredDelivery};
@@ -99,6 +108,10 @@ pub(super) const AUDIT_DAYS_PK: &str = "AUDIT_DAYS";
 pub(super) const SIGN_IN_SK: &str = "COUNTS";
 /// The attribute of a sign-in window counting every address's attempts.
 pub(super) const SIGN_IN_TOTAL: &str = "total";
+/// Sort key of an alert level.
+pub(super) const ALERT_LEVEL_SK: &str = "LEVEL";
+/// The attribute of an alert level item holding the level.
+pub(super) const ALERT_LEVEL: &str = "level";
 
 /// Stored delivery status: a lease is held.
 pub(super) const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -213,6 +226,19 @@ pub(super) fn sign_in_address(address: &str) -> String {
 /// A count of a sign-in window item (0 when absent).
 pub(super) fn sign_in_count(item: &Item, name: &str) -> Result<u32, LedgerError> {
     Ok(item.opt_n(name)?.unwrap_or(0))
+}
+
+/// The key of a subject's alert level.
+pub(super) fn alert_level_key(subject: &AlertSubject) -> Item {
+    key(
+        format!("ALERT#{}", subject.key()),
+        ALERT_LEVEL_SK.to_string(),
+    )
+}
+
+/// The level of an alert level item (`None` when it has none).
+pub(super) fn alert_level_of(item: &Item) -> Result<Option<u8>, LedgerError> {
+    item.opt_n(ALERT_LEVEL)
 }
 
 fn key(pk: String, sk: String) -> Item {

@@ -34,6 +34,8 @@
 //! - an administrator's sign-in attempt is one conditional `UpdateItem`
 //!   (`ADD`) on its window's item, counted only while the total and the
 //!   address's count are below their limits; the item carries `ttl`.
+//! - an alert level is one conditional `UpdateItem` on the subject's item,
+//!   on condition that its level is still the one read.
 //!
 //! Transaction conflicts (concurrent transactions on the same counter) are
 //! retried with full-jitter backoff within a [`ConflictRetry`] budget and
@@ -52,7 +54,7 @@
 //! [`client_for_endpoint`]), `round_trips.rs` (the request count, see
 //! [`DynamoLedger::round_trips`]), and one file per port: `claims.rs`,
 //! `deliveries.rs`, `requests.rs`, `failures.rs`, `audit.rs`, `sign_ins.rs`,
-//! and `batch.rs` for the batches of several ports' writes. This file
+//! `alert_levels.rs`, and `batch.rs` for the batches of several ports' writes. This file
 //! imports only the retry engine, the table helpers and the counter, which
 //! never import it back.
 
@@ -60,6 +62,7 @@
 mod fake_tests;
 
 mod access;
+mod alert_levels;
 mod audit;
 mod batch;
 mod claims;

@@ -13,7 +13,7 @@
 //! - a write that returned `Ok` is on disk: WAL journal with
 //!   `synchronous=FULL` (see [`SqliteLedger::open`]).
 //!
-//! # Layout (schema version 7, `PRAGMA user_version`)
+//! # Layout (schema version 8, `PRAGMA user_version`)
 //!
 //! - `pools(pool, used)`: one counter per pool ever used; `used >= 0`.
 //! - `claims(pool, person, claim_id, state, username, delivery, reserved_at,
@@ -42,6 +42,10 @@
 //!   counted in a window per client address, and in all under the address
 //!   `''` (never a client's); `until` is the window's end, after which
 //!   [`SqliteLedger::purge_expired`] deletes the row (version 7).
+//! - `alert_levels(subject, level, updated_at)`, keyed by `subject`
+//!   (`pool:<name>`, `usertype:<id>`, `reconciliation`): the usage alert
+//!   level each subject was last alerted at, NULL once it fell back under
+//!   every threshold; never purged (version 8).
 //!
 //! The file is marked with [`APPLICATION_ID`]; a file of another application
 //! or of a newer schema version is refused, never rewritten.
@@ -58,7 +62,7 @@
 //! `schema.rs` (migrations and the checks that a file is ours), `rows.rs`
 //! (row ↔ domain mapping), `errors.rs` (how operations fail), and one file
 //! per port: `claims.rs`, `deliveries.rs`, `requests.rs`, `failures.rs`,
-//! `audit.rs`, `sign_ins.rs`. None of them is imported back by this file except the
+//! `audit.rs`, `sign_ins.rs`, `alert_levels.rs`. None of them is imported back by this file except the
 //! schema, the row mapping and the errors, which import nothing of it.
 
 use std::fmt;
@@ -73,6 +77,7 @@ use crate::domain::UnixMillis;
 use crate::seats::claims::PoolUsage;
 use crate::seats::error::LedgerError;
 
+mod alert_levels;
 mod audit;
 mod batch;
 mod claims;

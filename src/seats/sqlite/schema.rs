@@ -128,6 +128,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE claims ADD COLUMN activated_at INTEGER;
      ALTER TABLE claims ADD COLUMN extended_until INTEGER;
      ALTER TABLE claims ADD COLUMN warned_at INTEGER;",
+    // Version 9: the usage alert level each subject (`pool:<name>`,
+    // `usertype:<id>`, `reconciliation`) was last alerted at; NULL once it
+    // fell back under every threshold. No reference to anything: levels
+    // take no seat.
+    "CREATE TABLE IF NOT EXISTS alert_levels (
+         subject TEXT NOT NULL PRIMARY KEY,
+         level INTEGER CHECK (level IS NULL OR level BETWEEN 0 AND 255),
+         updated_at INTEGER NOT NULL
+     ) STRICT;",
 ];
 
 /// Sets the connection up and brings the schema to [`SCHEMA_VERSION`].
@@ -182,7 +191,7 @@ fn check_ours(conn: &Connection) -> Result<i64, TxError> {
         "SELECT count(*) FROM sqlite_schema \
          WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
            AND name NOT IN ('pools', 'claims', 'deliveries', 'failures', 'requests', \
-                            'audit', 'sign_ins')",
+                            'audit', 'sign_ins', 'alert_levels')",
         [],
         |row| row.get(0),
     )?;

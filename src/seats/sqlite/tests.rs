@@ -221,7 +221,7 @@ async fn a_version_2_file_gains_the_request_and_audit_tables_in_place_and_keeps_
         pragma_i64(&lock(&ledger.conn), "user_version"),
         SCHEMA_VERSION
     );
-    assert_eq!(SCHEMA_VERSION, 8);
+    assert_eq!(SCHEMA_VERSION, 9);
     let k = key("acme", "ana@example.org");
     let claim = ledger.claim(&k).await.unwrap().unwrap();
     assert_eq!((claim.claim_id.as_str(), claim.updated_at), ("c-1", 8));
@@ -973,4 +973,52 @@ async fn every_operation_counts_as_one_round_trip() {
     assert!(ledger.claim(&k).await.unwrap().is_some());
     ledger.usage(&k.pool).await.unwrap();
     assert_eq!(ledger.round_trips(), 3);
+}
+
+#[tokio::test]
+async fn a_version_7_file_gains_the_alert_levels_in_place_and_keeps_its_sign_in_counts() {
+    use crate::domain::AlertSubject;
+    use crate::seats::{AlertLevels, SignInThrottle};
+    let dir = scratch("upgrade7");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    // A file as the version-7 build left it, with a sign-in count.
+    let raw = Connection::open(&path).unwrap();
+    raw.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        .unwrap();
+    for migration in &MIGRATIONS[..7] {
+        raw.execute_batch(migration).unwrap();
+    }
+    raw.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    raw.pragma_update(None, "user_version", 7).unwrap();
+    raw.execute_batch(
+        "INSERT INTO sign_ins VALUES (4102444800000, '', 2, 4102445700000);
+         INSERT INTO sign_ins VALUES (4102444800000, '192.0.2.1', 2, 4102445700000);",
+    )
+    .unwrap();
+    drop(raw);
+
+    let ledger = SqliteLedger::open(&path).unwrap();
+
+    assert_eq!(
+        pragma_i64(&lock(&ledger.conn), "user_version"),
+        SCHEMA_VERSION
+    );
+    let counts = ledger.sign_in_counts(T0, "192.0.2.1").await.unwrap();
+    assert_eq!((counts.address, counts.global), (2, 2));
+    let pool = AlertSubject::Pool(PoolId::parse("acme").unwrap());
+    assert_eq!(ledger.alert_level(&pool).await.unwrap(), None);
+    assert!(
+        ledger
+            .set_alert_level(&pool, None, Some(80), T0)
+            .await
+            .unwrap()
+    );
+    drop(ledger);
+    // Opened again, the upgraded file is taken as it is, its level kept.
+    let reopened = SqliteLedger::open(&path).unwrap();
+    assert_eq!(reopened.alert_level(&pool).await.unwrap(), Some(80));
+    drop(reopened);
+    cleanup(&dir);
 }
