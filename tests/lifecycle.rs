@@ -65,7 +65,7 @@ struct World {
     sim_time: ManualTime,
     time: ManualTime,
     clock: Clock,
-    p: Provisioner<SqliteLedger, ArcGisPortal>,
+    p: Arc<Provisioner<SqliteLedger, ArcGisPortal>>,
     ledger: Arc<SqliteLedger>,
     _dir: tempdir::Dir,
     n: std::sync::atomic::AtomicU32,
@@ -108,13 +108,15 @@ impl World {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let ledger = Arc::new(SqliteLedger::open(dir.join("ledger.db")).unwrap());
-        let p = Provisioner::new(
-            ledger.clone(),
-            portal,
-            Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
-            WorkflowSettings::default(),
-        )
-        .with_clock(clock.clone());
+        let p = Arc::new(
+            Provisioner::new(
+                ledger.clone(),
+                portal,
+                Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+                WorkflowSettings::default(),
+            )
+            .with_clock(clock.clone()),
+        );
         World {
             sim,
             sim_time,
@@ -442,4 +444,64 @@ async fn extend_and_reclaim_now_refuse_what_they_cannot_do() {
             .unwrap_err(),
         SeatActionError::NotFound
     );
+}
+
+/// The scheduled function's own entry point: `{"task": "lifecycle"}`
+/// reconciles first (a member deleted outside the broker gives its seat
+/// back), then runs the seat's life (a never-signed-in member is ended),
+/// and answers with the numbers.
+#[tokio::test]
+async fn the_scheduled_task_reconciles_then_runs_the_lifecycle() {
+    use agol_seat_broker::entrypoints::worker::{WorkerReply, handle_event};
+    use agol_seat_broker::queue::{BoxFuture, Job, JobSink, QueueError};
+
+    struct NoJobs;
+    impl JobSink for NoJobs {
+        fn enqueue<'a>(&'a self, _job: &'a Job) -> BoxFuture<'a, Result<(), QueueError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    let w = World::new().await;
+    let ana = username(&w.sign_up("ana@acme.org").await);
+    let bo = username(&w.sign_up("bo@acme.org").await);
+    w.sim.sign_in(&bo, T0);
+    assert!(w.sim.remove_member(&ana), "deleted outside the broker");
+    w.days(6);
+    w.sim.sign_in(&bo, w.clock.now());
+    let cy = username(&w.sign_up("cy@acme.org").await);
+    w.days(6); // Cy never signed in for 6 days; Bo did 6 days ago.
+    w.sim.sign_in(&bo, w.clock.now());
+
+    let reply = handle_event(
+        w.p.clone(),
+        Arc::new(NoJobs),
+        serde_json::json!({"task": "lifecycle"}),
+        5,
+        Duration::from_secs(3600),
+        ADMIN,
+    )
+    .await
+    .expect("the task runs");
+    let WorkerReply::Lifecycle(summary) = reply else {
+        panic!("a lifecycle reply: {reply:?}");
+    };
+    assert_eq!(
+        (summary.ended, summary.seats_returned),
+        (1, 1),
+        "{summary:?}"
+    );
+    assert!(
+        w.ledger
+            .claim(&key("acme", "ana@acme.org"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(w.sim.member(&cy).is_none(), "Cy's seat ended");
+    assert!(w.sim.member(&bo).is_some());
+    assert_eq!(w.used("acme").await, 1);
+    let trail = w.ledger.audit_since(T0, 500).await.unwrap();
+    let did = |action: &str| trail.iter().filter(|e| e.action == action).count();
+    assert_eq!((did("reconcile.released"), did("seat.deleted")), (1, 1));
 }

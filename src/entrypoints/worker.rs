@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::portal::Portal;
 use crate::provisioning::reclaim::{Done, LifecycleReport, SCHEDULE_ACTOR, render_report};
+use crate::provisioning::reconcile;
 use crate::provisioning::{Provisioner, SweepReport};
 use crate::queue::{Job, JobSink};
 use crate::seats::SeatLedger;
@@ -84,8 +85,9 @@ impl LifecycleSummary {
     }
 }
 
-/// Plans and carries out the seat's life (expiry, warnings, idle seats),
-/// admitting the waitlists through `jobs`; `broker` is the broker's own
+/// Reconciles the ledger with the organization, then plans and carries
+/// out the seat's life (expiry, warnings, idle seats), admitting the
+/// waitlists through `jobs`; `broker` is the broker's own
 /// account, never touched. A portal or store failure to read the plan is
 /// logged and answered as an error (the schedule runs again tomorrow).
 pub async fn run_lifecycle<L: SeatLedger, P: Portal>(
@@ -94,6 +96,27 @@ pub async fn run_lifecycle<L: SeatLedger, P: Portal>(
     broker: &str,
 ) -> Result<LifecycleSummary, String> {
     let now = provisioner.clock().now();
+    // Reconciliation first: a claim whose member is gone is released, so
+    // the lifecycle plans only seats that still have a member.
+    match provisioner.run_reconcile(broker, SCHEDULE_ACTOR, now).await {
+        Ok((plan, applied)) => {
+            let changed = applied
+                .iter()
+                .filter(|a| a.outcome == reconcile::Outcome::Done)
+                .count();
+            tracing::info!(
+                differences = plan.differences.len(),
+                changed,
+                "reconciliation"
+            );
+            for line in reconcile::render(&plan, Some(&applied)).lines() {
+                tracing::info!(target: "reconcile", "{line}");
+            }
+        }
+        // The lifecycle still runs: its own reads fail the same way if the
+        // portal is down.
+        Err(e) => tracing::error!("reconciliation: {e}"),
+    }
     match provisioner
         .run_lifecycle(broker, jobs, SCHEDULE_ACTOR, now)
         .await

@@ -653,6 +653,33 @@ impl<L: crate::seats::SeatLedger, P: Portal> Provisioner<L, P> {
         .await
     }
 
+    /// Reads, plans and carries the plan out (the scheduled run), then
+    /// tells the notification channels when the ledger and the
+    /// organization disagree (once when drift appears, a note when it is
+    /// gone; see [`Provisioner::report_drift`]).
+    pub async fn run_reconcile(
+        &self,
+        broker: &str,
+        actor: &str,
+        now: UnixMillis,
+    ) -> Result<(ReconcilePlan, Vec<Applied>), ReconcileError> {
+        let plan = self.reconcile_plan(broker, now).await?;
+        let applied = self.apply_reconcile(&plan, actor, now).await;
+        let drift = super::alerts::Drift {
+            differences: plan.differences.len() as u64,
+            examples: plan
+                .differences
+                .iter()
+                .take(10)
+                .map(|d| format!("{}: {}", d.username, d.detail))
+                .collect(),
+        };
+        if let Err(e) = self.report_drift(&drift, now).await {
+            tracing::warn!("reconcile: the drift alert's level could not be kept: {e}");
+        }
+        Ok((plan, applied))
+    }
+
     /// Carries `plan` out: releases and adoptions through the claim state
     /// machine, every difference (and every over-promised user type) written
     /// to the audit trail as `actor`. One failing difference does not stop
