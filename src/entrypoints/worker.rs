@@ -98,7 +98,10 @@ pub async fn run_lifecycle<L: SeatLedger, P: Portal>(
     let now = provisioner.clock().now();
     // Reconciliation first: a claim whose member is gone is released, so
     // the lifecycle plans only seats that still have a member.
-    match provisioner.run_reconcile(broker, SCHEDULE_ACTOR, now).await {
+    match provisioner
+        .run_reconcile(broker, jobs, SCHEDULE_ACTOR, now)
+        .await
+    {
         Ok((plan, applied)) => {
             let changed = applied
                 .iter()

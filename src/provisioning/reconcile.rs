@@ -653,18 +653,29 @@ impl<L: crate::seats::SeatLedger, P: Portal> Provisioner<L, P> {
         .await
     }
 
-    /// Reads, plans and carries the plan out (the scheduled run), then
-    /// tells the notification channels when the ledger and the
+    /// Reads, plans and carries the plan out (the scheduled run), admits
+    /// the waitlists of the pools that got seats back (through `jobs`),
+    /// then tells the notification channels when the ledger and the
     /// organization disagree (once when drift appears, a note when it is
     /// gone; see [`Provisioner::report_drift`]).
     pub async fn run_reconcile(
         &self,
         broker: &str,
+        jobs: Option<&dyn crate::queue::JobSink>,
         actor: &str,
         now: UnixMillis,
     ) -> Result<(ReconcilePlan, Vec<Applied>), ReconcileError> {
         let plan = self.reconcile_plan(broker, now).await?;
         let applied = self.apply_reconcile(&plan, actor, now).await;
+        // A seat given back admits the pool's waitlist.
+        let freed: std::collections::BTreeSet<&PoolId> = applied
+            .iter()
+            .filter(|a| a.outcome == Outcome::Done && a.difference.action == Action::Release)
+            .filter_map(|a| a.difference.pool.as_ref())
+            .collect();
+        for pool in freed {
+            self.admit_waitlisted(pool, jobs, now).await;
+        }
         let drift = super::alerts::Drift {
             differences: plan.differences.len() as u64,
             examples: plan

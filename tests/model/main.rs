@@ -7,7 +7,11 @@
 //! (new members, e-mail changes, user type changes), portal faults
 //! (refusal, licences running out, HTTP 500, lost reply, late success, a
 //! call too slow to start, token expiry), process crashes (a task dropped
-//! mid-way, the store kept), restarts, sweeps and time jumps. It runs them
+//! mid-way, the store kept), restarts, sweeps and time jumps, and the
+//! seat's life after sign-up (the daily run: reconciliation, warnings,
+//! seats ended and reclaimed in the portal, the waitlist admitted; an
+//! administrator's extension and reclaim-now; members signing in; some of
+//! them at the same time as sign-ups and decisions). It runs them
 //! against the real workflow on a real ledger adapter, with the ArcGIS
 //! client talking HTTP to the portal simulator, and checks after every
 //! step, and again once everything has settled, what
@@ -15,7 +19,9 @@
 //! the counters equal the claims holding seats and never exceed the seats,
 //! nobody has two accounts, every ACTIVE claim has exactly one member or
 //! pending invitation and every account its claim, every approved request
-//! ends with a member or a recorded failure, and nothing panics.
+//! ends with a member, a recorded failure or a recorded end of its seat,
+//! and nothing panics. Settling includes a reconciliation: a change the
+//! portal made after its caller gave up is found by that look-up.
 //!
 //! A failing case is shrunk (chunks and single steps removed, groups and
 //! crashes opened up, while it still fails), printed as JSON lines, and

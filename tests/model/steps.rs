@@ -124,6 +124,18 @@ pub enum Step {
     Import(ImportRow),
     /// A pending e-mail invitation is accepted.
     Accept { who: u8 },
+    /// The daily run: reconciliation, then the seat's life (warnings,
+    /// ends, idle seats reclaimed; `acme` seats last 2 days and a member
+    /// who never signs in loses the seat after 1).
+    Daily,
+    /// Reconciliation alone (as `agol-seat-broker reconcile`).
+    Reconcile,
+    /// An administrator extends `acme` person `who`'s seat by `days`.
+    Extend { who: u8, days: u8 },
+    /// An administrator reclaims `acme` person `who`'s seat now.
+    ReclaimNow { who: u8 },
+    /// `acme` person `who` signs in to ArcGIS Online.
+    SignIn { who: u8 },
 }
 
 /// A seeded generator of set-ups and sequences.
@@ -182,17 +194,19 @@ impl Gen {
     fn step(&mut self, top: bool) -> Step {
         let roll = self.0.random_range(0..100);
         match roll {
-            0..=29 => self.sign_up(),
+            0..=25 => self.sign_up(),
+            26..=29 => self.later(),
             30..=35 if top => {
                 let n = self.0.random_range(2..=3);
                 Step::Together(
                     (0..n)
-                        .map(|_| {
-                            if self.0.random_bool(0.7) {
-                                self.sign_up()
-                            } else {
-                                self.decide()
-                            }
+                        .map(|_| match self.0.random_range(0..10) {
+                            0..=5 => self.sign_up(),
+                            6..=7 => self.decide(),
+                            8 => Step::Daily,
+                            _ => Step::ReclaimNow {
+                                who: self.0.random_range(0..PEOPLE),
+                            },
                         })
                         .collect(),
                 )
@@ -229,8 +243,9 @@ impl Gen {
             79..=80 => Step::Restart,
             81..=83 => Step::Sweep,
             84..=88 => Step::Jump {
-                minutes: *[1u16, 3, 30, 240, 1_500]
-                    .get(self.0.random_range(0..5))
+                // Up to two days: the `acme` seats' life is counted in days.
+                minutes: *[1u16, 3, 30, 240, 1_500, 2_880]
+                    .get(self.0.random_range(0..6))
                     .unwrap_or(&1),
             },
             89..=93 => {
@@ -241,10 +256,25 @@ impl Gen {
                     _ => ImportRow::Move(who),
                 })
             }
-            94..=99 => Step::Accept {
-                who: self.0.random_range(0..PEOPLE),
-            },
+            94..=99 => self.later(),
             _ => self.sign_up(),
+        }
+    }
+
+    /// Accepting invitations and the seat's life after sign-up (one roll
+    /// range, so older seeds keep most of their shape).
+    fn later(&mut self) -> Step {
+        let who = self.0.random_range(0..PEOPLE);
+        match self.0.random_range(0..13) {
+            0..=3 => Step::Accept { who },
+            4..=6 => Step::Daily,
+            7 => Step::Reconcile,
+            8 => Step::Extend {
+                who,
+                days: self.0.random_range(1..=3),
+            },
+            9 => Step::ReclaimNow { who },
+            _ => Step::SignIn { who },
         }
     }
 

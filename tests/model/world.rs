@@ -58,6 +58,11 @@ fn rules(setup: &Setup) -> String {
         waitlist = true
         [pools.match]
         email_domains = ["acme.org"]
+        [pools.lifecycle]
+        expires_after_days = 2
+        warn_before_days = 1
+        reclaim_never_signed_in_after_days = 1
+        at_end = "delete"
 
         [[pools]]
         name = "acme-creators"
@@ -322,6 +327,11 @@ impl<L: SeatLedger> World<L> {
                 }
                 Step::Import(row) => w.import(row).await,
                 Step::Accept { who } => w.accept(who),
+                Step::Daily => w.daily().await,
+                Step::Reconcile => w.reconcile().await,
+                Step::Extend { who, days } => w.extend(who, days).await,
+                Step::ReclaimNow { who } => w.reclaim_now(who).await,
+                Step::SignIn { who } => w.sign_in(who).await,
             }
             w.after_step();
         })
@@ -549,6 +559,91 @@ impl<L: SeatLedger> World<L> {
         }
     }
 
+    /// The daily run: reconciliation, then the seat's life.
+    async fn daily(&self) {
+        let now = self.now();
+        let reconciled = self
+            .p
+            .run_reconcile(ADMIN, Some(&*self.jobs), "model:daily", now)
+            .await;
+        let report = self
+            .p
+            .run_lifecycle(ADMIN, Some(&*self.jobs), "model:daily", now)
+            .await;
+        let line = format!(
+            "daily: reconcile {:?}; lifecycle {:?}",
+            reconciled.map(|(p, _)| p.differences.len()),
+            report.map(|r| r
+                .applied
+                .iter()
+                .map(|a| format!("{} {:?}", a.planned.username, a.done))
+                .collect::<Vec<_>>())
+        );
+        self.note(line);
+    }
+
+    async fn reconcile(&self) {
+        let r = self
+            .p
+            .run_reconcile(ADMIN, Some(&*self.jobs), "model:cli", self.now())
+            .await;
+        self.note(format!(
+            "reconcile: {:?}",
+            r.map(|(_, applied)| applied
+                .iter()
+                .map(|a| format!("{} {:?}", a.difference.username, a.outcome))
+                .collect::<Vec<_>>())
+        ));
+    }
+
+    fn acme_key(&self, who: u8) -> agol_seat_broker::domain::ClaimKey {
+        agol_seat_broker::domain::ClaimKey {
+            pool: pool_id(Pool::Acme),
+            person: self.email_of(who, Pool::Acme, true),
+        }
+    }
+
+    async fn extend(&self, who: u8, days: u8) {
+        let now = self.now();
+        let until = now + i64::from(days) * 86_400_000;
+        let r = self
+            .p
+            .extend_seat(&self.acme_key(who), until, "admin:model", now)
+            .await;
+        self.note(format!(
+            "extend p{who} +{days}d → {:?}",
+            r.map(|c| c.extended_until)
+        ));
+    }
+
+    async fn reclaim_now(&self, who: u8) {
+        let r = self
+            .p
+            .reclaim_seat_now(
+                &self.acme_key(who),
+                Some(&*self.jobs),
+                "admin:model",
+                self.now(),
+            )
+            .await;
+        self.note(format!(
+            "reclaim now p{who} → {:?}",
+            r.map(|r| r
+                .applied
+                .iter()
+                .map(|a| format!("{:?}", a.done))
+                .collect::<Vec<_>>())
+        ));
+    }
+
+    async fn sign_in(&self, who: u8) {
+        let email = self.email_of(who, Pool::Acme, true);
+        if let Some(username) = self.acme_member(&email).await {
+            self.sim.sign_in(&username, self.sim_time.now());
+            self.note(format!("{username} signs in"));
+        }
+    }
+
     /// The username of `acme`'s active member with this e-mail, if any.
     async fn acme_member(&self, email: &str) -> Option<String> {
         let claims = self.ledger.claims(&pool_id(Pool::Acme)).await.ok()?;
@@ -727,6 +822,13 @@ impl<L: SeatLedger> World<L> {
             self.p
                 .sweep(self.now(), self.settings.stale_reservation, &[])
                 .await;
+            // What a look-up settles: a change the portal made after its
+            // caller gave up (a member deleted late) is found by the
+            // daily reconciliation.
+            let _ = self
+                .p
+                .run_reconcile(ADMIN, Some(&*self.jobs), "model:settle", self.now())
+                .await;
             let unsettled = self.unsettled().await;
             if self.jobs.lock().is_empty() && unsettled == 0 {
                 break;
@@ -793,6 +895,22 @@ impl<L: SeatLedger> World<L> {
             ));
         }
         let renamed = self.made().renamed.clone();
+        // People whose seat ended after their member was made (the seat's
+        // life, or reconciliation finding the member gone).
+        let ended: BTreeSet<String> = self
+            .ledger
+            .audit_since(0, 100_000)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.action.as_str(),
+                    "seat.deleted" | "seat.downgraded" | "reconcile.released"
+                )
+            })
+            .filter_map(|e| e.person)
+            .collect();
         for pool in &self.rules.pools {
             let approved = self
                 .ledger
@@ -809,7 +927,8 @@ impl<L: SeatLedger> World<L> {
                 let now_known_as = renamed.get(person).unwrap_or(person);
                 let has_member = active.iter().any(|(_, p)| p == person || p == now_known_as);
                 let failed = failures.iter().any(|f| &f.key.person == person);
-                if !has_member && !failed {
+                let seat_ended = ended.contains(person) || ended.contains(now_known_as);
+                if !has_member && !failed && !seat_ended {
                     return Err(format!(
                         "approved request {} of {person} in {} has neither a member nor a recorded failure",
                         r.id, pool.id
