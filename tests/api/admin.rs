@@ -992,7 +992,8 @@ async fn extending_a_seat_records_its_new_last_day_and_audits_it() {
         .unwrap();
     assert!(
         html.contains(&format!(
-            "data-code=\"extended\">Extended: the seat now ends after {until} (UTC).</p>"
+            "data-code=\"extended\">Extended: the seat&#39;s last day is now {until}; it ends at {} 00:00 UTC.</p>",
+            day_of(&app, 401)
         )),
         "{html}"
     );

@@ -53,7 +53,7 @@ input{padding:.5rem;font-size:1rem;max-width:100%;box-sizing:border-box}\
 button{padding:.5rem .9rem;font-size:1rem;border-radius:.3rem;border:1px solid #888;cursor:pointer}\
 button.approve{background:#1a7f37;border-color:#1a7f37;color:#fff}\
 button.deny{background:#b42318;border-color:#b42318;color:#fff}\
-form.extend{display:inline-flex;flex-wrap:wrap;gap:.3rem;align-items:center;margin:0 .4rem .3rem 0}\
+form.extend{display:flex;gap:.3rem;align-items:center;margin:0 0 .3rem}form.extend input{width:10.5rem}\
 a.button{display:inline-block;padding:.5rem .9rem;border-radius:.3rem;border:1px solid #888;text-decoration:none}\
 a.danger{background:#b42318;border-color:#b42318;color:#fff}tr:target{outline:2px solid #2a7}\
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0}\
@@ -377,7 +377,10 @@ impl PoolFlash {
             PoolFlash::Extended { until } => (
                 "flash",
                 "extended",
-                format!("Extended: the seat now ends after {until} (UTC)."),
+                format!(
+                    "Extended: the seat's last day is now {until}; it ends at {}.",
+                    time(until.end())
+                ),
             ),
             PoolFlash::Reclaimed {
                 how,
@@ -780,8 +783,8 @@ fn member_actions(
     format!(
         "<form class=\"extend\" method=\"post\" action=\"{}\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<label class=\"small\" for=\"until-{id}\">New last day (UTC)</label>\
-<input type=\"date\" id=\"until-{id}\" name=\"until\" value=\"{}\" min=\"{today}\" required>\
+<input type=\"date\" id=\"until-{id}\" name=\"until\" value=\"{}\" min=\"{today}\" required \
+aria-label=\"New last day of the seat (UTC)\" title=\"New last day of the seat (UTC)\">\
 <button type=\"submit\" class=\"extend\">Extend</button></form>\
 <a class=\"button danger reclaim\" href=\"{}\">Reclaim now&hellip;</a>",
         esc(&member_path(pool_segment, &row.person, "extend")),
@@ -836,7 +839,7 @@ ArcGIS Online organization. <a href=\"/admin/pools/{}?signins=1\" id=\"read-sign
     format!(
         "<section id=\"members\"><h2>Members ({})</h2>{note}<div class=\"scroll\"><table><thead><tr>\
 <th>Person</th><th>Username</th><th>State</th><th>Activated</th><th>Seat ends</th><th>Last sign-in</th>\
-<th><span class=\"muted\">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div></section>",
+<th>Actions</th></tr></thead><tbody>{rows}</tbody></table></div></section>",
         d.detail.members.len()
     )
 }
