@@ -4,10 +4,12 @@
 //! simulator over HTTP). An administrator signs in, sees a pending request,
 //! approves it, and sees the pool's counts change, its usage bar and its
 //! sign-ups chart (SVG drawn by the server), then opens the pool's page and
-//! its member list; screenshots are kept at
+//! its member list, extends the new member's seat and reclaims it now
+//! through the confirmation page; screenshots are kept at
 //! `<target dir>/test-artifacts/admin.png` (with `admin-pending.png` before
-//! the decision, `admin-pool.png` of the pool's page, and phone-sized
-//! `admin-phone.png` and `admin-pool-phone.png`).
+//! the decision, `admin-pool.png` of the pool's page, phone-sized
+//! `admin-phone.png` and `admin-pool-phone.png`, `admin-pool-extended.png`,
+//! `admin-reclaim-confirm.png` and `admin-pool-reclaimed.png`).
 //!
 //! Needs `chromium` and `chromedriver` on the PATH: `scripts/test.sh`
 //! installs them with `scripts/browser-test-deps.sh`. Without them this
@@ -29,7 +31,9 @@ const ADMIN_SECRET: &str = "browser-test-admin-secret-0123";
 const SIM_PASSWORD: &str = "Sim-Admin-Pass-42";
 
 /// One pool behind an approver, holding no seat while a request waits, so
-/// the approval visibly takes a seat.
+/// the approval visibly takes a seat; its seats end 180 days after
+/// activation with the member deleted, so the member list offers extend
+/// and reclaim.
 const RULES: &str = r#"
 [[pools]]
 name = "partners"
@@ -41,7 +45,32 @@ approval = "manual"
 hold_seat = false
 [pools.match]
 email_domains = ["example.org"]
+[pools.lifecycle]
+expires_after_days = 180
+at_end = "delete"
 "#;
+
+/// The UTC day `days` from now, `yyyy-mm-dd`.
+fn day_from_now(days: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(
+        agol_seat_broker::clock::now_millis() + days * 86_400_000,
+    )
+    .unwrap()
+    .format("%Y-%m-%d")
+    .to_string()
+}
+
+/// The text of the flash message, once the page that shows it is there.
+async fn flash_text(c: &Client) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("flash"))
+        .await
+        .expect("a flash message")
+        .text()
+        .await
+        .unwrap()
+}
 
 /// The first of `names` found on the PATH (or named by the variable `env`).
 fn executable(env: &str, names: &[&str]) -> Option<PathBuf> {
@@ -533,6 +562,134 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
     )
     .unwrap();
 
+    // Back on a desktop-sized screen: extend the member's seat. The form
+    // is filled in with 30 days past the current end (180 days after the
+    // activation today, or yesterday on a run across midnight).
+    c.set_window_size(1280, 1100).await.unwrap();
+    c.goto(&format!("{base}/admin/pools/partners"))
+        .await
+        .unwrap();
+    let row = c.find(Locator::Css("#members tbody tr")).await.unwrap();
+    let until = row
+        .find(Locator::Css("form.extend input[name=until]"))
+        .await
+        .expect("a date to extend to")
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        until == day_from_now(210) || until == day_from_now(209),
+        "{until}"
+    );
+    row.find(Locator::Css("form.extend button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let day_after = chrono::NaiveDate::parse_from_str(&until, "%Y-%m-%d")
+        .unwrap()
+        .succ_opt()
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    let text = flash_text(&c).await;
+    assert_eq!(
+        text,
+        format!("Extended: the seat's last day is now {until}; it ends at {day_after} 00:00 UTC.")
+    );
+    let ends = c
+        .find(Locator::Css("#members tbody tr td.ends"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ends.starts_with(&format!("{day_after} 00:00 UTC")),
+        "{ends}"
+    );
+    std::fs::write(
+        shots.join("admin-pool-extended.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // Reclaim it now: first a confirmation page that changes nothing.
+    c.find(Locator::Css("#members tbody tr a.reclaim"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(
+        &c,
+        &base,
+        "/admin/pools/partners/members/ana.lopez%40example.org/reclaim",
+    )
+    .await;
+    let what = c
+        .find(Locator::Id("what-happens"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(what.contains("then deleted"), "{what}");
+    assert!(
+        sim.member(&member.username).is_some(),
+        "the confirmation page changes nothing"
+    );
+    std::fs::write(
+        shots.join("admin-reclaim-confirm.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    c.find(Locator::Id("confirm-reclaim"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = flash_text(&c).await;
+    assert!(
+        text.starts_with(
+            "Reclaimed: the member was deleted in ArcGIS Online and the seat given back to the pool."
+        ),
+        "{text}"
+    );
+    let members = c
+        .find(Locator::Id("members"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        members.contains("Nobody holds a seat in this pool."),
+        "{members}"
+    );
+    assert!(
+        c.find(Locator::Css("#usage p"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("3 free"),
+        "the seat is back"
+    );
+    assert!(
+        sim.member(&member.username).is_none(),
+        "deleted in the portal"
+    );
+    std::fs::write(
+        shots.join("admin-pool-reclaimed.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
     // Signing out ends the session in this browser.
     c.find(Locator::Id("logout"))
         .await
@@ -584,6 +741,11 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
     assert!(created < approved, "{actions:?}");
     assert_eq!(events[approved]["actor"], "admin:ana.admin");
     assert_eq!(events[approved]["detail"], "partner confirmed by phone");
+    let extended = actions.iter().position(|a| *a == "seat.extended").unwrap();
+    let deleted = actions.iter().position(|a| *a == "seat.deleted").unwrap();
+    assert!(approved < extended && extended < deleted, "{actions:?}");
+    assert_eq!(events[extended]["actor"], "admin:ana.admin");
+    assert_eq!(events[deleted]["actor"], "admin:ana.admin");
     let bad = Command::new(BIN)
         .args(["audit", "--since", "last tuesday", "--store", &store])
         .output()

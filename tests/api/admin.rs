@@ -1,12 +1,14 @@
 //! The administrator's page over real HTTP: sign-in, the session cookie,
-//! CSRF tokens, the headers of every page, and escaping.
+//! CSRF tokens, the headers of every page, and escaping; the member list's
+//! actions (extend, reclaim now) behind the same checks.
 
 use std::time::{Duration, Instant};
 
 use agol_seat_broker::config::Secret;
-use agol_seat_broker::domain::{PoolId, RequestState};
+use agol_seat_broker::domain::date::Day;
+use agol_seat_broker::domain::{ClaimKey, PoolId, RequestState};
 use agol_seat_broker::entrypoints::http::admin::AdminSettings;
-use agol_seat_broker::seats::RequestStore;
+use agol_seat_broker::seats::{AuditLog, ClaimState, ClaimStore, RequestStore};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::helpers::{Options, TestApp, spawn_app};
@@ -133,6 +135,16 @@ impl Admin {
         let res = self.get("/admin").await;
         assert_eq!(res.status(), 200);
         res.text().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn decide(&self, id: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -744,8 +756,7 @@ async fn a_pool_page_lists_its_members_only_behind_the_session() {
     );
     assert!(html.contains("Seats end 180 days after activation (then: delete)."));
 
-    // One row per seat, by person, escaped; the actions cell is there,
-    // empty for now.
+    // One row per seat, by person, escaped, with its actions.
     let members = &html[html.find("id=\"members\"").unwrap()..];
     assert!(members.contains("<h2>Members (2)</h2>"));
     let bo = members
@@ -766,7 +777,7 @@ async fn a_pool_page_lists_its_members_only_behind_the_session() {
         row.contains("in 179 days") || row.contains("in 180 days"),
         "{row}"
     );
-    assert!(row.contains("<td class=\"actions\"></td>"));
+    assert!(row.contains("<form class=\"extend\""), "{row}");
     // Last sign-ins are not read from the portal unless asked for.
     assert!(row.contains("title=\"not read\""), "{row}");
     assert!(members.contains("href=\"/admin/pools/acme?signins=1\""));
@@ -818,4 +829,454 @@ async fn an_unknown_pool_has_no_page() {
     let html = admin.get("/admin/pools/acme").await.text().await.unwrap();
     assert!(html.contains("Nobody holds a seat in this pool."));
     assert!(html.contains("No sign-ups in the last 14 days: no projection."));
+}
+
+/// The claim key of `email` in pool `acme`.
+fn acme(email: &str) -> ClaimKey {
+    ClaimKey {
+        pool: PoolId::parse("acme").unwrap(),
+        person: email.to_string(),
+    }
+}
+
+/// The path of an action on a member's seat in pool `acme`.
+fn member_path(email: &str, action: &str) -> String {
+    format!(
+        "/admin/pools/acme/members/{}/{action}",
+        email.replace('@', "%40").replace('\'', "%27")
+    )
+}
+
+/// Audit events with `action`, as (actor, detail).
+async fn audited(app: &TestApp, action: &str) -> Vec<(String, String)> {
+    app.ledger
+        .audit_since(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .map(|e| (e.actor, e.detail))
+        .collect()
+}
+
+/// The row of `email` in a pool page's member list, if listed.
+fn member_row<'a>(html: &'a str, email: &str) -> Option<&'a str> {
+    let id = format!(
+        "id=\"member-{}\"",
+        email.replace('@', "%40").replace('\'', "%27")
+    );
+    let row = &html[html.find(&id)?..];
+    Some(&row[..row.find("</tr>").unwrap()])
+}
+
+#[tokio::test]
+async fn member_actions_need_a_session_and_the_sessions_token() {
+    let app = app_with_members(&["ana@acme.org"]).await;
+    let until = day_of(&app, 365);
+    let extend = member_path("ana@acme.org", "extend");
+    let reclaim = member_path("ana@acme.org", "reclaim");
+
+    // Signed out: the POSTs are refused, the confirmation page sends to
+    // the sign-in form.
+    for path in [&extend, &reclaim] {
+        let res = client()
+            .post(format!("{}{path}", app.url))
+            .form(&[("until", until.as_str()), ("csrf", "anything")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        assert_hardened(&res);
+    }
+    let res = client()
+        .get(format!("{}{reclaim}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/admin/login");
+
+    // Signed in, without the session's own token.
+    let admin = Admin::sign_in(&app, "bo").await;
+    let other = Admin::sign_in(&app, "bo").await;
+    let items = app.item_count().await;
+    for token in [None, Some(""), Some(other.csrf.as_str()), Some("Zm9vYmFy")] {
+        let mut form = vec![("until", until.as_str())];
+        if let Some(t) = token {
+            form.push(("csrf", t));
+        }
+        for path in [&extend, &reclaim] {
+            let res = admin.post(path, &form).await;
+            assert_eq!(res.status(), 403, "{path} with {token:?}");
+            assert_hardened(&res);
+        }
+    }
+    assert_eq!(app.item_count().await, items, "nothing was written");
+    let claim = app
+        .ledger
+        .claim(&acme("ana@acme.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.state, ClaimState::Active);
+    assert_eq!(claim.extended_until, None);
+    assert_eq!(app.sim.members().len(), 1, "the member is still there");
+    assert!(
+        app.sim.notifications().is_empty(),
+        "nobody was told anything"
+    );
+}
+
+#[tokio::test]
+async fn extending_a_seat_records_its_new_last_day_and_audits_it() {
+    let app = app_with_members(&["o'brien@acme.org", "bo@acme.org"]).await;
+    let admin = Admin::sign_in(&app, "ana").await;
+
+    // Each active row has the form, with the session's token.
+    let html = admin.get("/admin/pools/acme").await.text().await.unwrap();
+    let row = member_row(&html, "o'brien@acme.org").unwrap();
+    let extend = member_path("o'brien@acme.org", "extend");
+    assert!(row.contains(&format!("action=\"{extend}\"")), "{row}");
+    assert!(row.contains(&format!("name=\"csrf\" value=\"{}\"", admin.csrf)));
+    // Suggested: 30 days past the current end (180 days after today).
+    assert!(row.contains(&format!("name=\"until\" value=\"{}\"", day_of(&app, 210))));
+    assert!(row.contains(&format!(
+        "href=\"{}\"",
+        member_path("o'brien@acme.org", "reclaim")
+    )));
+
+    let until = day_of(&app, 400);
+    let res = admin
+        .post(&extend, &[("until", until.as_str()), ("csrf", &admin.csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        format!("/admin/pools/acme?done=extended&until={until}#member-o%27brien%40acme.org")
+    );
+    let claim = app
+        .ledger
+        .claim(&acme("o'brien@acme.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.state, ClaimState::Active);
+    assert_eq!(
+        claim.extended_until,
+        Some(Day::parse(&until).unwrap().end())
+    );
+    let events = audited(&app, "seat.extended").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, "admin:ana");
+    assert!(
+        events[0].1.contains(&format!("extended until {until}")),
+        "{:?}",
+        events[0]
+    );
+    // The other seat is untouched.
+    let bo = app
+        .ledger
+        .claim(&acme("bo@acme.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bo.extended_until, None);
+
+    // The page shows the message once and the new end.
+    let html = admin
+        .get(location.split('#').next().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            "data-code=\"extended\">Extended: the seat&#39;s last day is now {until}; it ends at {} 00:00 UTC.</p>",
+            day_of(&app, 401)
+        )),
+        "{html}"
+    );
+    let row = member_row(&html, "o'brien@acme.org").unwrap();
+    assert!(
+        row.contains(&format!("<td class=\"ends\">{} ", day_of(&app, 401))),
+        "ends at the end of the new last day: {row}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_date_or_member_is_refused_and_writes_nothing() {
+    let app = app_with_members(&["ana@acme.org"]).await;
+    let admin = Admin::sign_in(&app, "bo").await;
+    let items = app.item_count().await;
+    let extend = member_path("ana@acme.org", "extend");
+
+    for bad in ["2027-02-30", "", "tomorrow", "<b>1</b>", "2027-1-5"] {
+        let res = admin
+            .post(&extend, &[("until", bad), ("csrf", &admin.csrf)])
+            .await;
+        assert_eq!(res.status(), 400, "{bad:?}");
+        assert_hardened(&res);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("data-code=\"invalid_date\""), "{html}");
+        assert!(!html.contains("<b>1"));
+    }
+    // A person that is not a claim's key (upper case, not an address,
+    // markup), and a pool name that is not one.
+    for path in [
+        "/admin/pools/acme/members/ANA%40acme.org/extend",
+        "/admin/pools/acme/members/ana/extend",
+        "/admin/pools/acme/members/%22%3Cb%3E%22%40acme.org/reclaim",
+        "/admin/pools/a%20b/members/ana%40acme.org/reclaim",
+    ] {
+        let res = admin
+            .post(path, &[("until", &day_of(&app, 30)), ("csrf", &admin.csrf)])
+            .await;
+        assert_eq!(res.status(), 400, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("data-code=\"invalid_member\""), "{html}");
+        assert!(!html.contains("<b>"));
+    }
+    assert_eq!(app.item_count().await, items, "nothing was written");
+
+    // A real date in the past: the workflow refuses it, with its code.
+    let res = admin
+        .post(
+            &extend,
+            &[("until", &day_of(&app, -1)), ("csrf", &admin.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        "/admin/pools/acme?done=refused&code=end_in_past#member-ana%40acme.org"
+    );
+    assert_eq!(app.item_count().await, items, "nothing was written");
+    let html = admin
+        .get(location.split('#').next().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-code=\"end_in_past\""), "{html}");
+    assert!(html.contains("(end_in_past)"));
+
+    // Nobody by that name in the pool.
+    let res = admin
+        .post(
+            &member_path("nobody@acme.org", "extend"),
+            &[("until", &day_of(&app, 30)), ("csrf", &admin.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("done=refused&code=seat_not_found")
+    );
+    let claim = app
+        .ledger
+        .claim(&acme("ana@acme.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim.extended_until, None);
+}
+
+#[tokio::test]
+async fn reclaiming_a_seat_asks_first_then_ends_it_with_the_pools_action() {
+    let app = app_with_members(&["ana@acme.org", "bo@acme.org"]).await;
+    let admin = Admin::sign_in(&app, "carla").await;
+    let reclaim = member_path("ana@acme.org", "reclaim");
+    let ana = app
+        .sim
+        .members()
+        .into_iter()
+        .find(|m| m.email == "ana@acme.org")
+        .unwrap();
+    assert_eq!(app.used("acme").await, 2);
+
+    // The confirmation page: who, and what the pool's action does; it
+    // changes nothing.
+    let items = app.item_count().await;
+    let res = admin.get(&reclaim).await;
+    assert_eq!(res.status(), 200);
+    assert_hardened(&res);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Reclaim the seat of ana@acme.org now?"),
+        "{html}"
+    );
+    assert!(html.contains(&ana.username));
+    assert!(html.contains("then deleted"));
+    assert!(html.contains(&format!("action=\"{reclaim}\"")));
+    assert!(html.contains(&format!("name=\"csrf\" value=\"{}\"", admin.csrf)));
+    assert!(!html.contains("<script"));
+    assert_eq!(app.item_count().await, items);
+    assert_eq!(app.sim.members().len(), 2);
+
+    // Confirmed: told, deleted, the seat back in the pool.
+    let res = admin.post(&reclaim, &[("csrf", &admin.csrf)]).await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        "/admin/pools/acme?done=reclaimed&how=deleted&told=1&admitted=0#member-ana%40acme.org"
+    );
+    assert!(
+        app.sim.member(&ana.username).is_none(),
+        "deleted in the portal"
+    );
+    assert_eq!(app.sim.members().len(), 1, "bo stays");
+    assert!(
+        app.sim
+            .notifications()
+            .iter()
+            .any(|n| n.username == ana.username && n.subject.contains("has ended")),
+        "the member was told"
+    );
+    assert_eq!(app.used("acme").await, 1, "the seat is back");
+    assert!(
+        app.ledger
+            .claim(&acme("ana@acme.org"))
+            .await
+            .unwrap()
+            .is_none_or(|c| c.state != ClaimState::Active)
+    );
+    let events = audited(&app, "seat.deleted").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, "admin:carla");
+
+    let html = admin
+        .get(location.split('#').next().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(
+        "Reclaimed: the member was deleted in ArcGIS Online and the seat given back to the pool."
+    ));
+    assert!(member_row(&html, "ana@acme.org").is_none(), "ana is gone");
+    assert!(member_row(&html, "bo@acme.org").is_some());
+
+    // Again (a second tab, a reload of the POST): nothing left to reclaim.
+    let res = admin.post(&reclaim, &[("csrf", &admin.csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("done=refused&code=seat_not_found")
+    );
+    let res = admin.get(&reclaim).await;
+    assert_eq!(res.status(), 404);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("data-code=\"seat_not_found\"")
+    );
+    assert_eq!(app.sim.members().len(), 1);
+}
+
+/// One seat with a waitlist, ending 180 days after activation.
+const WAITLIST_LIFECYCLE_RULES: &str = r#"
+    [[pools]]
+    name = "acme"
+    seats = 1
+    role = "viewer"
+    user_type = "viewerUT"
+    groups = ["Partners"]
+    waitlist = true
+    [pools.match]
+    email_domains = ["acme.org"]
+    [pools.lifecycle]
+    expires_after_days = 180
+    at_end = "delete"
+"#;
+
+#[tokio::test]
+async fn a_reclaimed_seat_goes_to_the_first_person_waiting() {
+    let app = spawn_app(Options {
+        rules: WAITLIST_LIFECYCLE_RULES,
+        admin: Some(admin_settings()),
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .post_signup("msg_q1", &json_signup("first@acme.org", "First"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = app
+        .post_signup("msg_q2", &json_signup("next@acme.org", "Next"))
+        .await;
+    assert_eq!(res.status(), 202, "waits for the seat");
+    let admin = Admin::sign_in(&app, "ana").await;
+
+    let res = admin
+        .post(
+            &member_path("first@acme.org", "reclaim"),
+            &[("csrf", &admin.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        location.contains("done=reclaimed&how=deleted&told=1&admitted=1"),
+        "{location}"
+    );
+    let html = admin
+        .get(location.split('#').next().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("1 waiting person was admitted."), "{html}");
+    assert!(member_row(&html, "next@acme.org").is_some(), "{html}");
+    assert_eq!(app.used("acme").await, 1);
+}
+
+#[tokio::test]
+async fn a_pool_without_a_lifecycle_offers_nothing_to_extend_or_reclaim() {
+    let app = spawn_app(Options {
+        rules: WAITLIST_RULES,
+        admin: Some(admin_settings()),
+        ..Options::default()
+    })
+    .await;
+    let res = app
+        .post_signup("msg_n1", &json_signup("ana@acme.org", "Ana"))
+        .await;
+    assert_eq!(res.status(), 201);
+    let admin = Admin::sign_in(&app, "bo").await;
+
+    let html = admin.get("/admin/pools/acme").await.text().await.unwrap();
+    let row = member_row(&html, "ana@acme.org").unwrap();
+    assert!(
+        row.contains("no lifecycle: extend and reclaim unavailable"),
+        "{row}"
+    );
+    assert!(!row.contains("<form") && !row.contains("/reclaim"));
+
+    let reclaim = member_path("ana@acme.org", "reclaim");
+    let res = admin.get(&reclaim).await;
+    assert_eq!(res.status(), 409);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("data-code=\"no_lifecycle\"")
+    );
+    let items = app.item_count().await;
+    let res = admin.post(&reclaim, &[("csrf", &admin.csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/admin/pools/acme?done=refused&code=no_lifecycle#member-ana%40acme.org"
+    );
+    assert_eq!(app.item_count().await, items, "nothing was written");
+    assert_eq!(app.sim.members().len(), 1);
+    assert_eq!(app.used("acme").await, 1);
 }

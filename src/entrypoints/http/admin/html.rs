@@ -6,6 +6,10 @@
 //! pool names, audit details) goes through [`esc`]; ids in URLs also go
 //! through [`path_segment`]. The templates are plain `format!` calls, so
 //! reading one shows exactly what is sent.
+//!
+//! A flash message after a redirect never carries text from the URL: the
+//! query names one of our own messages ([`Flash`], [`PoolFlash`]) and
+//! anything else shows nothing.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -15,10 +19,11 @@ use sha2::{Digest, Sha256};
 
 use super::charts::{self, Usage};
 use crate::domain::UnixMillis;
-use crate::domain::date::DAY_MS;
+use crate::domain::date::{DAY_MS, Day};
 // One escaping for every page the broker renders (the approval links' too).
 use crate::entrypoints::http::pages::esc;
 use crate::notify::RequestView;
+use crate::policy::lifecycle::{EndAction, Lifecycle};
 use crate::provisioning::history::SignupHistory;
 use crate::provisioning::roster::{LastSignIn, MemberRow};
 use crate::provisioning::status::PoolStatus;
@@ -48,6 +53,10 @@ input{padding:.5rem;font-size:1rem;max-width:100%;box-sizing:border-box}\
 button{padding:.5rem .9rem;font-size:1rem;border-radius:.3rem;border:1px solid #888;cursor:pointer}\
 button.approve{background:#1a7f37;border-color:#1a7f37;color:#fff}\
 button.deny{background:#b42318;border-color:#b42318;color:#fff}\
+form.extend{display:flex;gap:.3rem;align-items:center;margin:0 0 .3rem}form.extend input{width:10.5rem}\
+a.button{display:inline-block;padding:.5rem .9rem;border-radius:.3rem;border:1px solid #888;text-decoration:none}\
+a.danger{background:#b42318;border-color:#b42318;color:#fff}tr:target{outline:2px solid #2a7}\
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0}\
 .muted{color:#888}.small{font-size:.85rem}\
 a{color:inherit}h1 a{text-decoration:none}svg.chart{max-width:100%;height:auto;vertical-align:middle;overflow:visible}td.usage svg.chart{max-width:none}\
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,23rem),1fr));gap:.8rem}\
@@ -226,6 +235,198 @@ impl Flash {
         };
         format!(
             "<p class=\"{class}\" role=\"status\" id=\"flash\">{}</p>",
+            esc(&text)
+        )
+    }
+}
+
+/// The stable codes of a refused seat action (`SeatActionError::code`)
+/// with what the pool's page says about each; [`PoolFlash::parse`] knows
+/// only these.
+const REFUSALS: &[(&str, &str)] = &[
+    (
+        "seat_not_found",
+        "Nothing changed: this person holds no seat in this pool.",
+    ),
+    (
+        "seat_not_active",
+        "Nothing changed: the seat is not active (its member is still being created, or waits for approval).",
+    ),
+    (
+        "seat_changed",
+        "Nothing changed: the seat changed meanwhile. Look at it again and retry.",
+    ),
+    (
+        "no_lifecycle",
+        "Nothing changed: this pool has no [pools.lifecycle] at_end action to reclaim with.",
+    ),
+    (
+        "end_in_past",
+        "Nothing changed: the new last day must be today or later.",
+    ),
+    (
+        "store_unavailable",
+        "Nothing changed: the seat store is unavailable. Try again.",
+    ),
+];
+
+/// What became of a reclaimed seat in the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReclaimedAs {
+    /// Deleted; the seat was given back.
+    Deleted,
+    /// Downgraded; the seat was given back.
+    Downgraded,
+    /// Disabled (the pool's action); the seat stays held.
+    Disabled,
+    /// Disabled because the member owns content; the seat stays held.
+    DisabledOwnsContent,
+}
+
+impl ReclaimedAs {
+    const ALL: [ReclaimedAs; 4] = [
+        ReclaimedAs::Deleted,
+        ReclaimedAs::Downgraded,
+        ReclaimedAs::Disabled,
+        ReclaimedAs::DisabledOwnsContent,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReclaimedAs::Deleted => "deleted",
+            ReclaimedAs::Downgraded => "downgraded",
+            ReclaimedAs::Disabled => "disabled",
+            ReclaimedAs::DisabledOwnsContent => "disabled_owns_content",
+        }
+    }
+}
+
+/// A message shown once on a pool's page after an action on a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolFlash {
+    /// The seat now ends after `until` (its new last day, UTC).
+    Extended {
+        /// The new last day.
+        until: Day,
+    },
+    /// The seat was ended now with the pool's action.
+    Reclaimed {
+        /// What the portal did.
+        how: ReclaimedAs,
+        /// Whether the member was told.
+        told: bool,
+        /// People admitted from the waitlist into the seat.
+        admitted: u32,
+    },
+    /// Refused, nothing changed: one of the stable codes of
+    /// `SeatActionError::code`.
+    Refused {
+        /// The code.
+        code: &'static str,
+    },
+}
+
+impl PoolFlash {
+    /// A refusal by its stable code; `None` for a code the page does not
+    /// know.
+    pub fn refused(code: &str) -> Option<PoolFlash> {
+        REFUSALS
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(c, _)| PoolFlash::Refused { code: c })
+    }
+
+    /// The query string of the redirect that shows it.
+    pub fn query(self) -> String {
+        match self {
+            PoolFlash::Extended { until } => format!("done=extended&until={until}"),
+            PoolFlash::Reclaimed {
+                how,
+                told,
+                admitted,
+            } => format!(
+                "done=reclaimed&how={}&told={}&admitted={admitted}",
+                how.as_str(),
+                u8::from(told)
+            ),
+            PoolFlash::Refused { code } => format!("done=refused&code={code}"),
+        }
+    }
+
+    /// Reads a redirect's query back; anything unknown shows nothing.
+    pub fn parse(q: &std::collections::HashMap<String, String>) -> Option<PoolFlash> {
+        let get = |k: &str| q.get(k).map(String::as_str);
+        match get("done")? {
+            "extended" => Some(PoolFlash::Extended {
+                until: Day::parse(get("until")?).ok()?,
+            }),
+            "reclaimed" => Some(PoolFlash::Reclaimed {
+                how: ReclaimedAs::ALL
+                    .into_iter()
+                    .find(|h| Some(h.as_str()) == get("how"))?,
+                told: get("told") != Some("0"),
+                admitted: get("admitted").and_then(|n| n.parse().ok()).unwrap_or(0),
+            }),
+            "refused" => PoolFlash::refused(get("code")?),
+            _ => None,
+        }
+    }
+
+    fn render(self) -> String {
+        let (class, code, text) = match self {
+            PoolFlash::Extended { until } => (
+                "flash",
+                "extended",
+                format!(
+                    "Extended: the seat's last day is now {until}; it ends at {}.",
+                    time(until.end())
+                ),
+            ),
+            PoolFlash::Reclaimed {
+                how,
+                told,
+                admitted,
+            } => {
+                let (class, mut text) = match how {
+                    ReclaimedAs::Deleted => (
+                        "flash",
+                        "Reclaimed: the member was deleted in ArcGIS Online and the seat given back to the pool.".to_string(),
+                    ),
+                    ReclaimedAs::Downgraded => (
+                        "flash",
+                        "Reclaimed: the member was downgraded in ArcGIS Online and the seat given back to the pool.".to_string(),
+                    ),
+                    ReclaimedAs::Disabled => (
+                        "flash warn",
+                        "Disabled in ArcGIS Online: the portal still counts a disabled member, so the seat stays held until the member is deleted.".to_string(),
+                    ),
+                    ReclaimedAs::DisabledOwnsContent => (
+                        "flash warn",
+                        "Disabled, not deleted: the member owns content. The seat stays held until the content is moved and the member deleted.".to_string(),
+                    ),
+                };
+                if !told {
+                    text.push_str(" The member was NOT told: the portal refused the notice.");
+                }
+                match admitted {
+                    0 => {}
+                    1 => text.push_str(" 1 waiting person was admitted."),
+                    n => text.push_str(&format!(" {n} waiting people were admitted.")),
+                }
+                (class, how.as_str(), text)
+            }
+            PoolFlash::Refused { code } => {
+                let message = REFUSALS
+                    .iter()
+                    .find(|(c, _)| *c == code)
+                    .map_or("Nothing changed.", |(_, m)| m);
+                ("flash warn", code, format!("{message} ({code})"))
+            }
+        };
+        let role = if class == "flash" { "status" } else { "alert" };
+        format!(
+            "<p class=\"{class}\" role=\"{role}\" id=\"flash\" data-code=\"{}\">{}</p>",
+            esc(code),
             esc(&text)
         )
     }
@@ -415,6 +616,8 @@ pub struct PoolPage<'a> {
     pub name: &'a str,
     /// The session's CSRF token, put in every form.
     pub csrf: &'a str,
+    /// The message of the last action on a seat, if any.
+    pub flash: Option<PoolFlash>,
     /// The pool, its numbers and members.
     pub detail: &'a PoolDetail,
     /// Sign-ups per pool and day (`None`: the trail could not be read).
@@ -434,6 +637,9 @@ pub fn pool_page(d: &PoolPage<'_>) -> String {
         "<p class=\"small\"><a href=\"/admin\" id=\"back\">&larr; All pools</a></p><h2 id=\"pool-title\">Pool {}</h2>",
         esc(&p.pool)
     );
+    if let Some(f) = d.flash {
+        body.push_str(&f.render());
+    }
     let u = usage(p, d.detail.pending_without_seat);
     let _ = write!(
         body,
@@ -530,12 +736,61 @@ fn last_sign_in(s: LastSignIn) -> String {
     }
 }
 
-/// The forms acting on one member's seat (extend, reclaim now): none yet.
-/// They go here, one `<form method="post">` each carrying the session's
-/// `csrf` (already escaped), and the handlers behind them check the
-/// session and the token as `decide` does.
-fn member_actions(_row: &MemberRow, _pool_segment: &str, _csrf: &str) -> String {
-    String::new()
+/// The last day of a seat ending at `ends_at` (exclusive).
+fn last_day(ends_at: UnixMillis) -> Day {
+    Day::of(ends_at.saturating_sub(1))
+}
+
+/// `day` plus `n` days.
+fn plus_days(day: Day, n: i64) -> Day {
+    Day::of(day.start().saturating_add(n.saturating_mul(DAY_MS)))
+}
+
+/// The path of an action on one member's seat (`extend`, `reclaim`).
+fn member_path(pool_segment: &str, person: &str, action: &str) -> String {
+    format!(
+        "/admin/pools/{pool_segment}/members/{}/{action}",
+        path_segment(person)
+    )
+}
+
+/// The actions on one member's seat, for ACTIVE seats only: a form moving
+/// the seat's last day (filled in with 30 days past the current end, or
+/// past today when it has ended), and a link to the confirmation page of
+/// reclaiming it now. `csrf` is already escaped. Without a lifecycle seats
+/// do not end, so there is nothing to extend or reclaim.
+fn member_actions(
+    row: &MemberRow,
+    pool_segment: &str,
+    csrf: &str,
+    lifecycle: Option<&Lifecycle>,
+    now: UnixMillis,
+) -> String {
+    if row.stage != Stage::Active {
+        return String::new();
+    }
+    if lifecycle.is_none() {
+        return "<span class=\"muted small\">no lifecycle: extend and reclaim unavailable</span>"
+            .into();
+    }
+    let today = Day::of(now);
+    let from = row
+        .ends_at
+        .filter(|&e| e > now)
+        .map_or(today, last_day)
+        .max(today);
+    let id = esc(&path_segment(&row.person));
+    format!(
+        "<form class=\"extend\" method=\"post\" action=\"{}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<input type=\"date\" id=\"until-{id}\" name=\"until\" value=\"{}\" min=\"{today}\" required \
+aria-label=\"New last day of the seat (UTC)\" title=\"New last day of the seat (UTC)\">\
+<button type=\"submit\" class=\"extend\">Extend</button></form>\
+<a class=\"button danger reclaim\" href=\"{}\">Reclaim now&hellip;</a>",
+        esc(&member_path(pool_segment, &row.person, "extend")),
+        plus_days(from, 30),
+        esc(&member_path(pool_segment, &row.person, "reclaim")),
+    )
 }
 
 /// The member list: one row per seat.
@@ -578,13 +833,13 @@ ArcGIS Online organization. <a href=\"/admin/pools/{}?signins=1\" id=\"read-sign
             )),
             ends(m.ends_at, d.now),
             last_sign_in(m.last_sign_in),
-            member_actions(m, seg, &csrf),
+            member_actions(m, seg, &csrf, d.detail.lifecycle.as_ref(), d.now),
         );
     }
     format!(
         "<section id=\"members\"><h2>Members ({})</h2>{note}<div class=\"scroll\"><table><thead><tr>\
 <th>Person</th><th>Username</th><th>State</th><th>Activated</th><th>Seat ends</th><th>Last sign-in</th>\
-<th><span class=\"muted\">Actions</span></th></tr></thead><tbody>{rows}</tbody></table></div></section>",
+<th>Actions</th></tr></thead><tbody>{rows}</tbody></table></div></section>",
         d.detail.members.len()
     )
 }
@@ -598,6 +853,99 @@ pub fn no_such_pool(name: &str, csrf: &str, pool: &str) -> String {
 <a href=\"/admin\">Back to all pools</a>.</p></main>",
             header(name, &esc(csrf)),
             esc(pool)
+        ),
+    )
+}
+
+/// A signed-in page saying why an action on a seat did nothing (bad
+/// input, a seat that cannot be reclaimed, a portal that did not do it):
+/// `code` is a stable code (the alert's `data-code`), `message` is text
+/// (escaped here), with a way back to the pool's page.
+pub fn seat_notice(name: &str, csrf: &str, pool: &str, code: &str, message: &str) -> String {
+    page(
+        "Nothing changed · agol-seat-broker",
+        &format!(
+            "<main>{}<p class=\"flash warn\" role=\"alert\" id=\"notice\" data-code=\"{}\">{}</p>\
+<p><a href=\"/admin/pools/{}\" id=\"back\">&larr; Back to pool {}</a></p></main>",
+            header(name, &esc(csrf)),
+            esc(code),
+            esc(message),
+            esc(&path_segment(pool)),
+            esc(pool)
+        ),
+    )
+}
+
+/// What reclaiming a seat does with the pool's lifecycle, in a sentence.
+fn what_reclaiming_does(lc: &Lifecycle) -> String {
+    use crate::domain::compat::{CURRENT_USER_TYPES, KNOWN_ROLES};
+    const BACK: &str =
+        "the seat goes back to the pool and the first person on its waitlist, if any, is admitted";
+    match (lc.at_end, &lc.downgrade_to) {
+        (EndAction::Delete, _) => format!(
+            "The member is told through ArcGIS Online, then deleted; {BACK}. \
+A member who owns content is disabled instead, and the seat stays held until the content is moved."
+        ),
+        (EndAction::Downgrade, Some(to)) => format!(
+            "The member is told through ArcGIS Online, then downgraded to {} · {}; {BACK}.",
+            display_name(&to.role, KNOWN_ROLES),
+            display_name(&to.user_type, CURRENT_USER_TYPES)
+        ),
+        (EndAction::Downgrade, None) => {
+            "The member is told through ArcGIS Online, then downgraded; the rules name no role to downgrade to, so this will fail.".into()
+        }
+        (EndAction::Disable, _) => "The member is told through ArcGIS Online, then disabled. \
+ArcGIS Online still counts a disabled member, so the seat stays held until the member is deleted."
+            .into(),
+    }
+}
+
+/// Everything the confirmation page of reclaiming a seat shows.
+pub struct ReclaimConfirm<'a> {
+    /// The signed-in administrator.
+    pub name: &'a str,
+    /// The session's CSRF token, put in the form.
+    pub csrf: &'a str,
+    /// The pool.
+    pub pool: &'a str,
+    /// The seat, ACTIVE.
+    pub row: &'a MemberRow,
+    /// The pool's lifecycle: its end action is what reclaiming does.
+    pub lifecycle: &'a Lifecycle,
+    /// The current time.
+    pub now: UnixMillis,
+}
+
+/// The confirmation page of reclaiming a seat now: who, what will happen,
+/// and the one button that does it (a POST with the session's token).
+/// Showing it changes nothing.
+pub fn reclaim_confirm(c: &ReclaimConfirm<'_>) -> String {
+    let csrf = esc(c.csrf);
+    let seg = path_segment(c.pool);
+    let r = c.row;
+    page(
+        &format!("Reclaim {}? · agol-seat-broker", r.person),
+        &format!(
+            "<main>{}<h2 id=\"confirm-title\">Reclaim the seat of {} now?</h2>\
+<dl class=\"facts\"><dt>Person</dt><dd id=\"confirm-person\">{}</dd><dt>Username</dt><dd>{}</dd>\
+<dt>Pool</dt><dd>{}</dd><dt>Activated</dt><dd>{}</dd><dt>Seat ends</dt><dd>{}</dd></dl>\
+<p id=\"what-happens\">{}</p><p class=\"small muted\">This cannot be undone from this page; the audit trail records it under your name.</p>\
+<form method=\"post\" action=\"{}\" class=\"decide\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button type=\"submit\" class=\"deny\" id=\"confirm-reclaim\">Reclaim now</button>\
+<a class=\"button\" href=\"/admin/pools/{}\" id=\"cancel\">Cancel</a></form></main>",
+            header(c.name, &csrf),
+            esc(&r.person),
+            esc(&r.person),
+            r.username
+                .as_deref()
+                .map(esc)
+                .unwrap_or_else(|| "<span class=\"muted\">-</span>".into()),
+            esc(c.pool),
+            r.activated_at.map(time).unwrap_or_else(|| "-".into()),
+            ends(r.ends_at, c.now),
+            esc(&what_reclaiming_does(c.lifecycle)),
+            esc(&member_path(&seg, &r.person, "reclaim")),
+            esc(&seg),
         ),
     )
 }
@@ -844,7 +1192,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_page_escapes_its_members_and_leaves_an_actions_cell() {
+    fn a_pool_page_escapes_its_members_and_fills_the_actions_cell_of_active_seats() {
         const NOW: UnixMillis = 1_795_000_000_000;
         let members = vec![
             MemberRow {
@@ -874,6 +1222,7 @@ mod tests {
         let html = pool_page(&PoolPage {
             name: "ana",
             csrf: "t\"k",
+            flash: None,
             detail: &d,
             history: None,
             now: NOW,
@@ -882,12 +1231,158 @@ mod tests {
         assert!(html.contains("<td>&lt;i&gt;eve&lt;/i&gt;@x.org</td><td>eve&quot;x</td>"));
         assert!(html.contains("<span class=\"ended small\">ended</span>"));
         assert!(html.contains("<td class=\"state\">reserved: awaiting approval</td>"));
-        assert_eq!(html.matches("<td class=\"actions\"></td>").count(), 2);
+        // Without a lifecycle nothing ends: the active seat says so, the
+        // reserved one has no actions.
+        assert_eq!(html.matches("<td class=\"actions\"></td>").count(), 1);
+        assert!(html.contains("no lifecycle: extend and reclaim unavailable"));
+        assert!(!html.contains("/extend") && !html.contains("/reclaim"));
         assert!(html.contains("Last sign-ins could not be read: &lt;portal&gt; down."));
         assert!(html.contains("Sign-ups could not be read from the audit trail"));
         assert!(html.contains("Pool p&lt;1&gt;") && !html.contains("p<1>"));
         assert!(html.contains("Seats do not end."));
         assert!(html.contains("value=\"t&quot;k\""));
         assert!(!html.contains("<script") && !html.contains("<i>"));
+    }
+
+    fn lifecycle(at_end: EndAction) -> Lifecycle {
+        Lifecycle {
+            expires_after_days: Some(180),
+            ends_at: None,
+            ends_on: None,
+            warn_before_days: 0,
+            at_end,
+            downgrade_to: None,
+            reclaim_after_days_inactive: None,
+            reclaim_never_signed_in_after_days: None,
+        }
+    }
+
+    fn active(person: &str, ends_at: Option<UnixMillis>) -> MemberRow {
+        MemberRow {
+            person: person.into(),
+            username: Some("o_brien".into()),
+            stage: Stage::Active,
+            reserved_at: 0,
+            activated_at: Some(0),
+            ends_at,
+            last_sign_in: LastSignIn::NotRead,
+        }
+    }
+
+    #[test]
+    fn an_active_seat_gets_an_extend_form_and_a_reclaim_link() {
+        // 2026-12-03 00:00 UTC
+        const NOW: UnixMillis = 1_796_256_000_000;
+        let lc = lifecycle(EndAction::Delete);
+        // Ends after 2026-12-10: the form suggests 30 days past that.
+        let row = active("o'brien@acme.org", Some(NOW + 8 * DAY_MS));
+        let html = member_actions(&row, "acme", "t&quot;k", Some(&lc), NOW);
+        assert!(html.contains(
+            "<form class=\"extend\" method=\"post\" action=\"/admin/pools/acme/members/o%27brien%40acme.org/extend\">"
+        ));
+        assert!(html.contains("name=\"csrf\" value=\"t&quot;k\""));
+        assert!(html.contains("name=\"until\" value=\"2027-01-09\" min=\"2026-12-03\""));
+        assert!(html.contains("href=\"/admin/pools/acme/members/o%27brien%40acme.org/reclaim\""));
+        assert!(!html.contains("o'brien"));
+        // An ended seat: 30 days from today.
+        let ended = member_actions(
+            &active("a@x.org", Some(NOW - 1)),
+            "acme",
+            "t",
+            Some(&lc),
+            NOW,
+        );
+        assert!(ended.contains("value=\"2027-01-02\""), "{ended}");
+        // Nothing for a seat not active yet.
+        let mut reserved = active("a@x.org", None);
+        reserved.stage = Stage::Reserved(Hold::InFlight);
+        assert_eq!(member_actions(&reserved, "acme", "t", Some(&lc), NOW), "");
+    }
+
+    #[test]
+    fn pool_flashes_round_trip_and_ignore_anything_else() {
+        let parse = |q: &str| {
+            PoolFlash::parse(
+                &url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect(),
+            )
+        };
+        let mut flashes = vec![PoolFlash::Extended {
+            until: Day::parse("2027-01-09").unwrap(),
+        }];
+        for how in ReclaimedAs::ALL {
+            for told in [true, false] {
+                flashes.push(PoolFlash::Reclaimed {
+                    how,
+                    told,
+                    admitted: 2,
+                });
+            }
+        }
+        for (code, _) in REFUSALS {
+            flashes.push(PoolFlash::Refused { code });
+        }
+        for f in flashes {
+            assert_eq!(parse(&f.query()), Some(f), "{}", f.query());
+        }
+        for junk in [
+            "done=extended&until=<b>",
+            "done=refused&code=<script>",
+            "done=reclaimed&how=eaten",
+            "done=approved",
+            "",
+        ] {
+            assert_eq!(parse(junk), None, "{junk}");
+        }
+        let html = PoolFlash::Refused {
+            code: "seat_not_active",
+        }
+        .render();
+        assert!(
+            html.contains("data-code=\"seat_not_active\"") && html.contains("(seat_not_active)")
+        );
+    }
+
+    #[test]
+    fn every_refusal_of_a_seat_action_has_a_message() {
+        use crate::provisioning::reclaim::SeatActionError as E;
+        for e in [
+            E::NotFound,
+            E::NotActive,
+            E::Changed,
+            E::NoLifecycle("acme".into()),
+            E::EndInPast,
+            E::Store,
+        ] {
+            assert!(PoolFlash::refused(e.code()).is_some(), "{}", e.code());
+        }
+    }
+
+    #[test]
+    fn the_reclaim_confirmation_names_the_action_and_escapes() {
+        const NOW: UnixMillis = 1_796_256_000_000;
+        let row = active("<i>o'brien</i>@acme.org", Some(NOW + DAY_MS));
+        for (action, says) in [
+            (EndAction::Delete, "then deleted"),
+            (EndAction::Disable, "the seat stays held"),
+            (EndAction::Downgrade, "no role to downgrade to"),
+        ] {
+            let html = reclaim_confirm(&ReclaimConfirm {
+                name: "ana",
+                csrf: "t\"k",
+                pool: "acme",
+                row: &row,
+                lifecycle: &lifecycle(action),
+                now: NOW,
+            });
+            assert!(html.contains(says), "{action:?}");
+            assert!(html.contains(
+                "action=\"/admin/pools/acme/members/%3Ci%3Eo%27brien%3C%2Fi%3E%40acme.org/reclaim\""
+            ));
+            assert!(html.contains("&lt;i&gt;o&#39;brien&lt;/i&gt;@acme.org"));
+            assert!(html.contains("value=\"t&quot;k\""));
+            assert!(!html.contains("<i>") && !html.contains("<script"));
+        }
     }
 }

@@ -35,6 +35,25 @@
 //! [`Provisioner::decide_request`](crate::provisioning::Provisioner::decide_request)
 //! with the actor `admin:<name>`; the result comes back as a flash message
 //! after a redirect (POST → 303 → GET), so a reload never decides twice.
+//!
+//! The member list acts on ACTIVE seats of pools with a lifecycle, behind
+//! the same session and CSRF checks:
+//! - **Extend**: `POST /admin/pools/{pool}/members/{person}/extend` with
+//!   `until` (the new last day, UTC, `yyyy-mm-dd`) →
+//!   [`Provisioner::extend_seat`](crate::provisioning::Provisioner::extend_seat).
+//!   The form sends a date, not "+30 days", so a second click or a reload
+//!   of the form sets the same end instead of adding to it.
+//! - **Reclaim now**: `GET …/reclaim` is a confirmation page only (what
+//!   the pool's `at_end` action will do); its `POST` ends the seat with
+//!   [`Provisioner::reclaim_seat_now`](crate::provisioning::Provisioner::reclaim_seat_now),
+//!   as the scheduled run would.
+//!
+//! `{person}` is the claim's person key (the lower-cased e-mail address);
+//! anything else is refused (400) before anything is read. Input that
+//! cannot be acted on (a date that is not one) answers 400 and writes
+//! nothing; a refusal of the workflow (`SeatActionError`) and a success
+//! come back as a flash on the pool's page after a redirect, the refusal
+//! with its stable code.
 
 pub(crate) mod charts;
 pub(crate) mod html;
@@ -56,9 +75,11 @@ use super::errors::error_response;
 use super::pages::protect_page;
 use super::render::{self, DecisionReply, see_other};
 use super::state::AppState;
-use crate::domain::{UnixMillis, Verdict};
+use crate::domain::date::Day;
+use crate::domain::{ClaimKey, Email, PoolId, UnixMillis, Verdict};
 use crate::ids::Ids;
 use crate::portal::Portal;
+use crate::provisioning::reclaim::{Done, LifecycleReport};
 use crate::seats::{AuditEvent, SeatLedger};
 use session::{LOGIN_COOKIE, LOGIN_FORM_SECS, SESSION_COOKIE, Session};
 
@@ -74,6 +95,14 @@ pub fn routes<L: SeatLedger, P: Portal>() -> Router<Arc<AppState<L, P>>> {
         .route("/admin/login", get(login_form::<L, P>).post(login::<L, P>))
         .route("/admin/logout", post(logout::<L, P>))
         .route("/admin/requests/{id}/decide", post(decide::<L, P>))
+        .route(
+            "/admin/pools/{pool}/members/{person}/extend",
+            post(extend::<L, P>),
+        )
+        .route(
+            "/admin/pools/{pool}/members/{person}/reclaim",
+            get(reclaim_page::<L, P>).post(reclaim::<L, P>),
+        )
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -250,8 +279,12 @@ async fn pool_page<L: SeatLedger, P: Portal>(
     let Some(session) = admin.session(&headers, now) else {
         return see_other("/admin/login");
     };
-    let sign_ins = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .any(|(k, v)| k == "signins" && v == "1");
+    let q: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let sign_ins = q.get("signins").is_some_and(|v| v == "1");
+    let flash = html::PoolFlash::parse(&q);
     let csrf = session.csrf_token(&admin.key);
     let (detail, history) = tokio::join!(
         state.provisioner.pool_detail(&pool, sign_ins, now),
@@ -263,6 +296,7 @@ async fn pool_page<L: SeatLedger, P: Portal>(
             html::pool_page(&html::PoolPage {
                 name: &session.name,
                 csrf: &csrf,
+                flash,
                 detail: &detail,
                 history: history.as_ref(),
                 now,
@@ -532,4 +566,278 @@ async fn decide<L: SeatLedger, P: Portal>(
         .decide_request(&id, verdict, &actor, comment, state.jobs.as_deref(), now)
         .await;
     render::decision(&outcome, DecisionReply::Admin { request_id: &id })
+}
+
+/// The seat a member action names: the pool (a valid pool name) and the
+/// person (a lower-cased e-mail address, as claims are keyed); `None` for
+/// anything else.
+fn seat_key(pool: &str, person: &str) -> Option<ClaimKey> {
+    let pool = PoolId::parse(pool).ok()?;
+    let email = Email::parse(person).ok()?;
+    (email.key() == person).then(|| ClaimKey {
+        pool,
+        person: person.to_string(),
+    })
+}
+
+/// 400: the pool or person in the path is not one (nothing was read).
+fn bad_seat(name: &str, csrf: &str, pool: &str) -> Response {
+    html_page(
+        StatusCode::BAD_REQUEST,
+        html::seat_notice(
+            name,
+            csrf,
+            pool,
+            "invalid_member",
+            "Nothing changed: the address does not name a pool and a person (a lower-cased e-mail address).",
+        ),
+    )
+}
+
+/// 303 back to the pool's page with `flash`, scrolled to the member's row.
+fn back_to_pool(key: &ClaimKey, flash: html::PoolFlash) -> Response {
+    see_other(&format!(
+        "/admin/pools/{}?{}#member-{}",
+        html::path_segment(key.pool.as_str()),
+        flash.query(),
+        html::path_segment(&key.person)
+    ))
+}
+
+/// 303 back to the pool's page with a refusal's stable code.
+fn refused_back(key: &ClaimKey, code: &str) -> Response {
+    match html::PoolFlash::refused(code) {
+        Some(flash) => back_to_pool(key, flash),
+        None => see_other(&format!(
+            "/admin/pools/{}",
+            html::path_segment(key.pool.as_str())
+        )),
+    }
+}
+
+/// `POST /admin/pools/{pool}/members/{person}/extend`: `until` (the new
+/// last day, `yyyy-mm-dd`, UTC) and the session's CSRF token.
+async fn extend<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    Path((pool, person)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let now = state.clock.now();
+    let form = Form::parse(body);
+    let session = match authorize(admin, &headers, now, &form) {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
+    };
+    let csrf = session.csrf_token(&admin.key);
+    let Some(key) = seat_key(&pool, &person) else {
+        return bad_seat(&session.name, &csrf, &pool);
+    };
+    let until = match Day::parse(form.get("until")) {
+        Ok(day) => day,
+        Err(_) => {
+            return html_page(
+                StatusCode::BAD_REQUEST,
+                html::seat_notice(
+                    &session.name,
+                    &csrf,
+                    &pool,
+                    "invalid_date",
+                    "Nothing changed: the new last day must be a date (yyyy-mm-dd, UTC).",
+                ),
+            );
+        }
+    };
+    let actor = format!("admin:{}", session.name);
+    match state
+        .provisioner
+        .extend_seat(&key, until.end(), &actor, now)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(pool = %key.pool, %until, by = %actor, "seat extended");
+            back_to_pool(&key, html::PoolFlash::Extended { until })
+        }
+        Err(e) => {
+            tracing::info!(pool = %key.pool, code = e.code(), "seat not extended: {e}");
+            refused_back(&key, e.code())
+        }
+    }
+}
+
+/// `GET /admin/pools/{pool}/members/{person}/reclaim`: the confirmation
+/// page; nothing changes.
+async fn reclaim_page<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    Path((pool, person)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let now = state.clock.now();
+    let Some(session) = admin.session(&headers, now) else {
+        return see_other("/admin/login");
+    };
+    let csrf = session.csrf_token(&admin.key);
+    if seat_key(&pool, &person).is_none() {
+        return bad_seat(&session.name, &csrf, &pool);
+    }
+    let notice = |status: StatusCode, code: &str, message: &str| {
+        html_page(
+            status,
+            html::seat_notice(&session.name, &csrf, &pool, code, message),
+        )
+    };
+    let detail = match state.provisioner.pool_detail(&pool, false, now).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return html_page(
+                StatusCode::NOT_FOUND,
+                html::no_such_pool(&session.name, &csrf, &pool),
+            );
+        }
+        Err(e) => {
+            tracing::error!(pool, "admin page: reclaim confirmation: {e}");
+            return notice(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "The seat store cannot be read right now. Try again.",
+            );
+        }
+    };
+    let Some(lifecycle) = &detail.lifecycle else {
+        return notice(
+            StatusCode::CONFLICT,
+            "no_lifecycle",
+            "This pool has no [pools.lifecycle] at_end action to reclaim with.",
+        );
+    };
+    match detail.members.iter().find(|m| m.person == person) {
+        Some(row) if row.stage == crate::seats::Stage::Active => html_page(
+            StatusCode::OK,
+            html::reclaim_confirm(&html::ReclaimConfirm {
+                name: &session.name,
+                csrf: &csrf,
+                pool: &pool,
+                row,
+                lifecycle,
+                now,
+            }),
+        ),
+        Some(_) => notice(
+            StatusCode::CONFLICT,
+            "seat_not_active",
+            "This seat is not active yet: nothing to reclaim.",
+        ),
+        None => notice(
+            StatusCode::NOT_FOUND,
+            "seat_not_found",
+            "This person holds no seat in this pool.",
+        ),
+    }
+}
+
+/// `POST /admin/pools/{pool}/members/{person}/reclaim`: ends the seat now
+/// with the pool's end action (the session's CSRF token only).
+async fn reclaim<L: SeatLedger, P: Portal>(
+    State(state): State<Arc<AppState<L, P>>>,
+    Path((pool, person)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(admin) = &state.admin else {
+        return disabled();
+    };
+    let now = state.clock.now();
+    let form = Form::parse(body);
+    let session = match authorize(admin, &headers, now, &form) {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
+    };
+    let csrf = session.csrf_token(&admin.key);
+    let Some(key) = seat_key(&pool, &person) else {
+        return bad_seat(&session.name, &csrf, &pool);
+    };
+    let actor = format!("admin:{}", session.name);
+    let report = match state
+        .provisioner
+        .reclaim_seat_now(&key, state.jobs(), &actor, now)
+        .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::info!(pool = %key.pool, code = e.code(), "seat not reclaimed: {e}");
+            return refused_back(&key, e.code());
+        }
+    };
+    match reclaimed(&report) {
+        Ok(flash) => {
+            tracing::info!(pool = %key.pool, by = %actor, "seat reclaimed");
+            back_to_pool(&key, flash)
+        }
+        Err(why) => {
+            tracing::warn!(pool = %key.pool, by = %actor, "seat not reclaimed: {why}");
+            html_page(
+                StatusCode::BAD_GATEWAY,
+                html::seat_notice(
+                    &session.name,
+                    &csrf,
+                    &pool,
+                    "reclaim_not_done",
+                    &format!(
+                        "Not reclaimed: {why}. The seat is still held; try again, or the scheduled run will."
+                    ),
+                ),
+            )
+        }
+    }
+}
+
+/// The flash of a reclaim's report (one seat), or why it was not done.
+fn reclaimed(report: &LifecycleReport) -> Result<html::PoolFlash, String> {
+    let Some(applied) = report.applied.first() else {
+        return Err("nothing was planned for this seat".into());
+    };
+    let how = match &applied.done {
+        Done::Deleted => html::ReclaimedAs::Deleted,
+        Done::Downgraded { .. } => html::ReclaimedAs::Downgraded,
+        Done::Disabled {
+            owns_content: false,
+        } => html::ReclaimedAs::Disabled,
+        Done::Disabled { owns_content: true } => html::ReclaimedAs::DisabledOwnsContent,
+        Done::NotDone { why } => return Err(why.clone()),
+        Done::Warned { .. } => return Err("only a warning was sent".into()),
+    };
+    Ok(html::PoolFlash::Reclaimed {
+        how,
+        told: applied.told,
+        admitted: report.admitted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_action_names_a_pool_and_a_claims_person_key() {
+        let key = seat_key("acme", "o'brien@acme.org").unwrap();
+        assert_eq!(key.pool.as_str(), "acme");
+        assert_eq!(key.person, "o'brien@acme.org");
+        for (pool, person) in [
+            ("acme", "Ana@acme.org"),
+            ("acme", "ana"),
+            ("acme", " ana@acme.org"),
+            ("acme", "a b@acme.org"),
+            ("acme", ""),
+            ("a/b", "ana@acme.org"),
+            ("", "ana@acme.org"),
+        ] {
+            assert!(seat_key(pool, person).is_none(), "{pool:?} {person:?}");
+        }
+    }
 }
