@@ -505,3 +505,35 @@ async fn the_scheduled_task_reconciles_then_runs_the_lifecycle() {
     let did = |action: &str| trail.iter().filter(|e| e.action == action).count();
     assert_eq!((did("reconcile.released"), did("seat.deleted")), (1, 1));
 }
+
+/// The cost of the seat's life, counted: a run reads the organization's
+/// members once for every pool; ending a seat by deletion costs one notice
+/// and one deletion, a downgrade one notice and two changes (role, then
+/// user type), a warning one notice.
+#[tokio::test]
+async fn ending_a_seat_costs_one_notice_and_the_pools_action_in_portal_calls() {
+    let w = World::new().await;
+    let ana = username(&w.sign_up("ana@acme.org").await);
+    let kim = username(&w.sign_up("kim@crew.org").await);
+    w.sim.sign_in(&ana, T0);
+    w.sim.sign_in(&kim, T0);
+    w.days(9); // Ana: 9 days idle (limit 10), Kim: nothing due yet.
+    w.sim.sign_in(&kim, w.clock.now());
+    // Calls of the run itself (a token renewed after days is not one).
+    let calls = || w.sim.request_count("") - w.sim.request_count("generateToken");
+    let before = calls();
+    assert!(w.run().await.applied.is_empty());
+    assert_eq!(calls() - before, 1, "one member listing");
+
+    w.days(12); // Ana idle 21 days, Kim's seat (20 days) ended.
+    let before = calls();
+    let listings = w.sim.request_count("portals/self/users");
+    let report = w.run().await;
+    assert_eq!(report.applied.len(), 2, "{report:?}");
+    assert_eq!(w.sim.request_count("portals/self/users") - listings, 1);
+    assert_eq!(
+        calls() - before,
+        1 + (1 + 1) + (1 + 2),
+        "listing + (notice + delete) + (notice + role + user type)"
+    );
+}
