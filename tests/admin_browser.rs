@@ -438,8 +438,24 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
             .unwrap()
             .format("%Y-%m-%d")
             .to_string();
-    // The sign-up's day: today, or yesterday on a run across midnight.
+    // The sign-up's day: today, or yesterday on a run across midnight. The
+    // worker writes the member's audit event (what the chart counts) just
+    // after the claim turns ACTIVE: reload until it is there.
     let mut counted = false;
+    for attempt in 0..50 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.goto(&format!("{base}/admin")).await.unwrap();
+        }
+        if c.find(Locator::Css(&format!(
+            "#signups-partners g.day[data-count='1']"
+        )))
+        .await
+        .is_ok()
+        {
+            break;
+        }
+    }
     for day in [&today, &yesterday] {
         if let Ok(col) = c
             .find(Locator::Css(&format!(
