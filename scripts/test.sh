@@ -16,6 +16,12 @@ cd "$(dirname "$0")/.."
 # drives Debian's Chromium through ChromeDriver: installed here when missing.
 scripts/browser-test-deps.sh
 
+# Esri's own ArcGIS REST JS client drives the portal simulator in
+# tests/esri_clients.rs: its packages, pinned by the lock file.
+if [ ! -d scripts/esri-clients/node_modules/@esri/arcgis-rest-portal ]; then
+  (cd scripts/esri-clients && npm ci --no-audit --no-fund --silent)
+fi
+
 if [ -z "${DYNAMODB_ENDPOINT:-}" ]; then
   # Stop it afterwards only if this run started it.
   already_running=0

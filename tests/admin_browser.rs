@@ -447,11 +447,9 @@ async fn an_administrator_approves_a_request_in_a_real_browser() {
             tokio::time::sleep(Duration::from_millis(200)).await;
             c.goto(&format!("{base}/admin")).await.unwrap();
         }
-        if c.find(Locator::Css(&format!(
-            "#signups-partners g.day[data-count='1']"
-        )))
-        .await
-        .is_ok()
+        if c.find(Locator::Css("#signups-partners g.day[data-count='1']"))
+            .await
+            .is_ok()
         {
             break;
         }

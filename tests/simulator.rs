@@ -2360,3 +2360,115 @@ async fn create_notification_is_strict_about_channel_subject_size_and_recipients
     let state = h.control(reqwest::Method::GET, "state", None).await;
     assert_eq!(state["notifications"].as_array().map(Vec::len), Some(3));
 }
+
+/// Issue 15: what Esri's clients read to sign in and to manage members,
+/// beyond what the broker itself calls: the REST root and `info` without a
+/// token, `community/self` with the administrator's privileges,
+/// `portals/self`'s portal fields, the organization's user search by
+/// query, a group and its members, a member's user type, the default
+/// settings of new members.
+#[tokio::test]
+async fn esri_clients_find_what_they_read_to_sign_in_and_manage_members() {
+    let h = Harness::start(SimulatorConfig {
+        groups: vec!["Field Crews".into()],
+        ..config()
+    })
+    .await;
+    // Without a token.
+    let root = h
+        .http
+        .get(format!("{}?f=json", h.srv.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status().as_u16(), 200);
+    let root: Value = root.json().await.unwrap();
+    assert!(root["currentVersion"].is_string(), "{root}");
+    let info = h.get("info", &[]).await;
+    assert!(
+        info["authInfo"]["tokenServicesUrl"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/sharing/rest/generateToken")),
+        "{info}"
+    );
+    assert_eq!(info["authInfo"]["isTokenBasedSecurity"], true);
+
+    let token = h.admin_token().await;
+    let me = h.get("community/self", &[("token", &token)]).await;
+    assert_eq!(me["role"], "org_admin");
+    let privileges: Vec<&str> = me["privileges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(privileges.contains(&"portal:admin:inviteUsers"), "{me}");
+    let plain = h.token_for("plain_member", "plain-pass1").await;
+    let plain = plain["token"].as_str().unwrap();
+    let them = h.get("community/self", &[("token", plain)]).await;
+    assert!(
+        !them["privileges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.starts_with("portal:admin:"))),
+        "{them}"
+    );
+    let self_ = h.get("portals/self", &[("token", &token)]).await;
+    assert_eq!(
+        (self_["portalName"].as_str(), self_["portalMode"].as_str()),
+        (Some("ArcGIS Online"), Some("multitenant"))
+    );
+
+    // The organization's user search, by query, for administrators only.
+    let all = h
+        .get(
+            "portals/self/users/search",
+            &[("token", &token), ("q", "*")],
+        )
+        .await;
+    assert_eq!(all["total"], 2, "{all}");
+    let one = h
+        .get(
+            "portals/self/users/search",
+            &[("token", &token), ("q", "username:plain")],
+        )
+        .await;
+    assert_eq!(one["results"][0]["username"], "plain_member", "{one}");
+    let refused = h
+        .get("portals/self/users/search", &[("token", plain), ("q", "*")])
+        .await;
+    assert_eq!(refused["error"]["code"], 403, "{refused}");
+
+    // A group, its members after one is added, a member's user type.
+    let gid = h.sim().group_id("Field Crews").unwrap();
+    let group = h
+        .get(&format!("community/groups/{gid}"), &[("token", &token)])
+        .await;
+    assert_eq!(group["title"], "Field Crews");
+    h.post(
+        &format!("community/groups/{gid}/addUsers"),
+        &[("token", &token), ("users", "plain_member")],
+    )
+    .await;
+    let members = h
+        .get(
+            &format!("community/groups/{gid}/users"),
+            &[("token", &token)],
+        )
+        .await;
+    assert_eq!(members["users"], json!(["plain_member"]), "{members}");
+    let ut = h
+        .get(
+            "community/users/plain_member/userLicenseType",
+            &[("token", &token)],
+        )
+        .await;
+    assert!(ut["userLicenseType"]["id"].is_string(), "{ut}");
+    let defaults = h
+        .get("portals/self/userDefaultSettings", &[("token", &token)])
+        .await;
+    assert_eq!(defaults["role"], "org_user");
+    let unknown = h.get("community/groups/nope", &[("token", &token)]).await;
+    assert!(unknown["error"].is_object(), "{unknown}");
+}

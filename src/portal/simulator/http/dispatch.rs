@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::endpoint::{Endpoint, route};
 use super::params::{Params, token_of};
-use super::sharing::{generate_token, handle};
+use super::sharing::{discovery, generate_token, handle};
 use crate::portal::simulator::error::ApiError;
 use crate::portal::simulator::fault::FaultKind;
 use crate::portal::simulator::layers;
@@ -35,7 +35,12 @@ pub(super) async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (path_lc, endpoint) = match uri.path().strip_prefix("/sharing/rest/") {
+    // `sharing/rest` itself (Esri's clients read its version) is the root.
+    let path = match uri.path() {
+        "/sharing/rest" => Some(""),
+        p => p.strip_prefix("/sharing/rest/"),
+    };
+    let (path_lc, endpoint) = match path {
         Some(path) => (
             path.trim_matches('/').to_ascii_lowercase(),
             route(path, sim.org_id()),
@@ -148,6 +153,7 @@ fn operate(
     let now = sim.now();
     match endpoint {
         Endpoint::GenerateToken => generate_token(sim, method, params, now),
+        Endpoint::Root | Endpoint::Info | Endpoint::Languages => Ok(discovery(&endpoint, headers)),
         Endpoint::Unknown => {
             Err(ApiError::new(400, "Unable to complete operation.")
                 .with_detail("Unknown operation."))

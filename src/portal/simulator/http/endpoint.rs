@@ -7,7 +7,27 @@
 /// The sharing API operations the simulator knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Endpoint {
+    /// `sharing/rest` itself: the version (no token needed).
+    Root,
+    /// `sharing/rest/info`: where tokens come from (no token needed).
+    Info,
+    /// `portals/languages` (no token needed).
+    Languages,
     GenerateToken,
+    /// `community/self`: the signed-in user, with its privileges.
+    CommunitySelf,
+    /// `portals/self/users/search`: the organization's members by query.
+    UserSearch,
+    /// `community/users`: users by query (the organization's, here).
+    CommunityUserSearch,
+    /// `community/users/<u>/userLicenseType` (the username).
+    CommunityUserLicenseType(String),
+    /// `portals/self/userDefaultSettings`.
+    UserDefaultSettings,
+    /// `community/groups/<gid>` (the group id).
+    Group(String),
+    /// `community/groups/<gid>/users` (the group id).
+    GroupUsers(String),
     PortalSelf,
     UserLicenseTypes,
     UserCounts,
@@ -78,7 +98,19 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
     let lc: Vec<&str> = lc.iter().map(String::as_str).collect();
     let is_self = |s: &str| s == "self" || s.eq_ignore_ascii_case(org_id);
     match lc.as_slice() {
+        [] => Endpoint::Root,
+        ["info"] => Endpoint::Info,
+        ["portals", "languages"] => Endpoint::Languages,
         ["generatetoken"] => Endpoint::GenerateToken,
+        ["community", "self"] => Endpoint::CommunitySelf,
+        ["portals", p, "users", "search"] if is_self(p) => Endpoint::UserSearch,
+        ["portals", p, "userdefaultsettings"] if is_self(p) => Endpoint::UserDefaultSettings,
+        ["community", "users"] => Endpoint::CommunityUserSearch,
+        ["community", "users", _, "userlicensetype"] => {
+            Endpoint::CommunityUserLicenseType(segs[2].clone())
+        }
+        ["community", "groups", _] => Endpoint::Group(segs[2].clone()),
+        ["community", "groups", _, "users"] => Endpoint::GroupUsers(segs[2].clone()),
         ["portals", p] if is_self(p) => Endpoint::PortalSelf,
         ["portals", p, "userlicensetypes"] if is_self(p) => Endpoint::UserLicenseTypes,
         ["portals", p, "users", "counts"] if is_self(p) => Endpoint::UserCounts,
@@ -120,6 +152,21 @@ mod tests {
             Endpoint::UpdateRole
         );
         assert_eq!(route("portals/ORG/invite", "ORG"), Endpoint::Invite);
+        assert_eq!(route("", "ORG"), Endpoint::Root);
+        assert_eq!(route("Info", "ORG"), Endpoint::Info);
+        assert_eq!(route("community/self", "ORG"), Endpoint::CommunitySelf);
+        assert_eq!(
+            route("portals/self/users/search", "ORG"),
+            Endpoint::UserSearch
+        );
+        assert_eq!(
+            route("community/groups/abc/users", "ORG"),
+            Endpoint::GroupUsers("abc".into())
+        );
+        assert_eq!(
+            route("community/groups/abc", "ORG"),
+            Endpoint::Group("abc".into())
+        );
         assert_eq!(
             route("portals/self/Invitations", "ORG"),
             Endpoint::Invitations

@@ -59,6 +59,117 @@ pub(super) fn generate_token(
     Ok(json!({ "token": token, "expires": expires, "ssl": false }))
 }
 
+/// The version ArcGIS Online answered when these shapes were read.
+const CURRENT_VERSION: &str = "2025.2";
+
+/// What a client reads before it signs in, without a token: the REST
+/// root's version, `info` (where tokens come from) and the languages.
+/// `info` names this simulator's own address (the request's `Host`, over
+/// https when a proxy or the TLS listener says so with
+/// `X-Forwarded-Proto`), as ArcGIS Online names its own.
+pub(super) fn discovery(endpoint: &Endpoint, headers: &axum::http::HeaderMap) -> Value {
+    match endpoint {
+        Endpoint::Info => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .filter(|p| *p == "https")
+                .unwrap_or("http");
+            let base = format!("{scheme}://{host}");
+            json!({
+                "owningSystemUrl": base,
+                "authInfo": {
+                    "tokenServicesUrl": format!("{base}/sharing/rest/generateToken"),
+                    "isTokenBasedSecurity": true,
+                },
+            })
+        }
+        Endpoint::Languages => json!({
+            "languages": [
+                { "language": "English", "culture": "en" },
+                { "language": "Español", "culture": "es" },
+                { "language": "Français", "culture": "fr" },
+                { "language": "Deutsch", "culture": "de" },
+            ]
+        }),
+        _ => json!({ "currentVersion": CURRENT_VERSION }),
+    }
+}
+
+/// The privileges a member of base role `base` holds (`community/self`,
+/// `portals/self`'s `user`). The fact sheet lists none (\[I\]): these are
+/// the names ArcGIS Online's built-in roles carry, enough for a client that
+/// checks it may administer members.
+fn privileges(base: &str) -> Vec<&'static str> {
+    let user = [
+        "portal:user:createGroup",
+        "portal:user:joinGroup",
+        "portal:user:createItem",
+        "portal:user:shareToGroup",
+        "portal:user:shareToOrg",
+        "portal:user:viewOrgGroups",
+        "portal:user:viewOrgItems",
+        "portal:user:viewOrgUsers",
+    ];
+    let admin = [
+        "portal:admin:viewUsers",
+        "portal:admin:updateUsers",
+        "portal:admin:deleteUsers",
+        "portal:admin:inviteUsers",
+        "portal:admin:disableUsers",
+        "portal:admin:changeUserRoles",
+        "portal:admin:manageLicenses",
+        "portal:admin:viewGroups",
+        "portal:admin:updateGroups",
+        "portal:admin:assignToGroups",
+        "portal:admin:manageRoles",
+    ];
+    let mut p: Vec<&'static str> = user.to_vec();
+    match base {
+        "org_admin" => {
+            p.push("portal:publisher:publishFeatures");
+            p.extend(admin);
+        }
+        "org_publisher" => p.push("portal:publisher:publishFeatures"),
+        _ => {}
+    }
+    p
+}
+
+/// Members matching a search query `q`: `*` or empty for all; otherwise
+/// every word (fields `username:`, `email:`, `fullname:`, `orgid:`, or
+/// none for any of them) must match, case-insensitively, by prefix (as the
+/// portal's search index does; `*` at the end of a word allowed).
+fn matches_query(org_id: &str, m: &crate::portal::simulator::member::SimMember, q: &str) -> bool {
+    q.split_whitespace()
+        .filter(|w| !matches!(*w, "AND" | "OR" | "*"))
+        .all(|word| {
+            let (field, value) = match word.split_once(':') {
+                Some((f, v)) => (f.to_ascii_lowercase(), v),
+                None => (String::new(), word),
+            };
+            let value = value.trim_matches('"').trim_end_matches('*').to_lowercase();
+            let full = format!("{} {}", m.first_name, m.last_name).to_lowercase();
+            let starts = |s: &str| {
+                s.to_lowercase().starts_with(&value)
+                    || s.to_lowercase()
+                        .split([' ', '.', '_', '@'])
+                        .any(|part| part.starts_with(&value))
+            };
+            match field.as_str() {
+                "username" => starts(&m.username),
+                "email" => starts(&m.email),
+                "fullname" => starts(&full),
+                "orgid" => value.eq_ignore_ascii_case(org_id),
+                _ => starts(&m.username) || starts(&m.email) || starts(&full),
+            }
+        })
+}
+
 /// Runs one authenticated operation. Synchronous: the state lock is taken
 /// and released inside.
 pub(super) fn handle(
@@ -80,6 +191,13 @@ pub(super) fn handle(
                 "id": org.id,
                 "name": org.name,
                 "urlKey": org.url_key,
+                "portalName": "ArcGIS Online",
+                "portalMode": "multitenant",
+                "portalHostname": "www.arcgis.com",
+                "currentVersion": CURRENT_VERSION,
+                "supportsOAuth": true,
+                "culture": "en",
+                "region": "WO",
                 "customBaseUrl": "maps.arcgis.com",
                 "isPortal": false,
                 "maxUsers": max_users,
@@ -92,7 +210,12 @@ pub(super) fn handle(
                 },
             });
             if let (Some(m), Some(obj)) = (st.members.get(&caller.username), v.as_object_mut()) {
-                obj.insert("user".into(), st.user_json(org, m, true));
+                let mut user = st.user_json(org, m, true);
+                let base = org.base_role(&m.role).unwrap_or("org_user");
+                if let Some(u) = user.as_object_mut() {
+                    u.insert("privileges".into(), json!(privileges(base)));
+                }
+                obj.insert("user".into(), user);
             }
             Ok(v)
         }
@@ -340,6 +463,98 @@ pub(super) fn handle(
             listed.insert("owner".into(), owner);
             Ok(Value::Object(listed))
         }
+        Endpoint::CommunitySelf => {
+            let st = sim.lock();
+            let m = st
+                .members
+                .get(&caller.username)
+                .ok_or_else(ApiError::no_user)?;
+            let mut u = st.user_json(org, m, true);
+            let base = org.base_role(&m.role).unwrap_or("org_user");
+            if let Some(obj) = u.as_object_mut() {
+                obj.insert("privileges".into(), json!(privileges(base)));
+            }
+            Ok(u)
+        }
+        Endpoint::UserSearch | Endpoint::CommunityUserSearch => {
+            // The organization's own search is an administrator's; the
+            // community search shows a member the organization's members.
+            if endpoint == Endpoint::UserSearch {
+                require_admin(caller)?;
+            }
+            let q = params.get("q").unwrap_or_default();
+            let st = sim.lock();
+            let mut users: Vec<_> = st
+                .members
+                .values()
+                .filter(|m| matches_query(&org.id, m, q))
+                .collect();
+            match params
+                .get("sortField")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("created") => users.sort_by_key(|m| m.created),
+                Some("lastlogin") => users.sort_by_key(|m| m.last_login),
+                Some("fullname") => {
+                    users.sort_by_key(|m| format!("{} {}", m.first_name, m.last_name))
+                }
+                _ => users.sort_by_key(|m| m.username.to_lowercase()),
+            }
+            if params
+                .get("sortOrder")
+                .is_some_and(|o| o.eq_ignore_ascii_case("desc"))
+            {
+                users.reverse();
+            }
+            let mut listed = listing(params, &users, 10, "results", |m| {
+                st.user_json(org, m, caller.admin)
+            });
+            listed.insert("query".into(), json!(q));
+            Ok(Value::Object(listed))
+        }
+        Endpoint::CommunityUserLicenseType(username) => {
+            let st = sim.lock();
+            let m = st.members.get(&username).ok_or_else(ApiError::no_user)?;
+            let name = compat::CURRENT_USER_TYPES
+                .iter()
+                .find(|(i, _)| *i == m.user_type)
+                .map_or(m.user_type.as_str(), |(_, name)| name);
+            Ok(json!({
+                "username": m.username,
+                "userLicenseType": { "id": m.user_type, "name": name, "apps": [] },
+            }))
+        }
+        Endpoint::UserDefaultSettings => {
+            require_admin(caller)?;
+            Ok(json!({
+                "role": "org_user",
+                "userLicenseType": "creatorUT",
+                "userType": "arcgisonly",
+                "groups": [],
+                "apps": [],
+                "appBundles": [],
+            }))
+        }
+        Endpoint::Group(group_id) => {
+            let st = sim.lock();
+            let g = st.group(&group_id).ok_or_else(ApiError::no_group)?;
+            Ok(st.group_json(org, g))
+        }
+        Endpoint::GroupUsers(group_id) => {
+            let st = sim.lock();
+            let (owner, users) = st.group_user_list(&group_id, caller)?;
+            let owner_name = owner.get("username").cloned().unwrap_or(Value::Null);
+            let names: Vec<Value> = users
+                .iter()
+                .filter_map(|u| u.get("username").cloned())
+                .collect();
+            Ok(json!({
+                "owner": owner_name,
+                "admins": [owner_name.clone()],
+                "users": names,
+            }))
+        }
         Endpoint::FeatureQuery(layer) => {
             // Any member's valid token may read (the layer is shared with
             // the organization); the caller is already checked.
@@ -347,9 +562,11 @@ pub(super) fn handle(
                 .layers
                 .query(&layer, params.get("where"), params.get("outFields"))
         }
-        Endpoint::GenerateToken | Endpoint::Unknown => {
-            Err(ApiError::new(400, "Unable to complete operation."))
-        }
+        Endpoint::GenerateToken
+        | Endpoint::Unknown
+        | Endpoint::Root
+        | Endpoint::Info
+        | Endpoint::Languages => Err(ApiError::new(400, "Unable to complete operation.")),
     }
 }
 
