@@ -104,6 +104,7 @@ impl<L: SeatLedger> World<L> {
         .with_approvals(ApprovalWiring {
             notifiers: vec![notifier],
             links: None,
+            mailer: None,
         });
         let (jobs, _worker) = agol_seat_broker::queue::local::channel();
         World {

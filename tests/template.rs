@@ -306,3 +306,75 @@ fn the_lifecycle_runs_daily_in_its_own_function_with_the_task_the_worker_recogni
     assert_eq!(schedule.as_str(), Some("cron(0 6 * * ? *)"), "daily");
     assert!(!env(f, "JOB_QUEUE_URL").is_null(), "admissions are queued");
 }
+
+/// Issue 14: applicants are mailed by the functions that change their
+/// requests (the webhook function decides, the worker and the lifecycle
+/// run admit and expire), through SES only when `MailFrom` is set, and
+/// each may send only from that address; the channel names are the ones
+/// the code reads.
+#[test]
+fn the_functions_that_change_requests_mail_applicants_through_ses_from_mail_from_only() {
+    use agol_seat_broker::config::mail::{MailChannel, MailSettings};
+    let t = template();
+    assert_eq!(t["Parameters"]["MailFrom"]["Default"].as_str(), Some(""));
+    let tagged = |v: &Value, tag: &str| -> Vec<Value> {
+        match v {
+            Value::Tagged(x) if x.tag == tag => match &x.value {
+                Value::Sequence(items) => items.clone(),
+                other => vec![other.clone()],
+            },
+            other => panic!("expected !{tag}, got {other:?}"),
+        }
+    };
+    for name in ["BrokerFunction", "WorkerFunction", "LifecycleFunction"] {
+        let f = &t["Resources"][name];
+        let channel = tagged(env(f, "MAIL_CHANNEL"), "If");
+        assert_eq!(channel[0].as_str(), Some("HasMailFrom"), "{name}");
+        let (on, off) = (channel[1].as_str(), channel[2].as_str());
+        assert_eq!((on, off), (Some("ses"), Some("off")), "{name}");
+        let from = tagged(env(f, "MAIL_FROM"), "Ref");
+        assert_eq!(from[0].as_str(), Some("MailFrom"), "{name}");
+        for (value, expect_ses) in [(on, true), (off, false)] {
+            let parsed = MailSettings::parse(|var| match var {
+                "MAIL_CHANNEL" => value.map(str::to_string),
+                "MAIL_FROM" => Some("noreply@example.org".into()),
+                _ => None,
+            })
+            .unwrap();
+            assert_eq!(matches!(parsed.channel, MailChannel::Ses), expect_ses);
+        }
+
+        let statements = f["Properties"]["Policies"][0]["Statement"]
+            .as_sequence()
+            .expect("Statement");
+        let ses: Vec<Vec<Value>> = statements
+            .iter()
+            .filter(|s| matches!(s, Value::Tagged(x) if x.tag == "If"))
+            .map(|s| tagged(s, "If"))
+            .filter(|branches| branches[1]["Action"].as_str() == Some("ses:SendEmail"))
+            .collect();
+        assert_eq!(ses.len(), 1, "{name}: one ses:SendEmail statement");
+        let ses = &ses[0];
+        assert_eq!(ses[0].as_str(), Some("HasMailFrom"), "{name}");
+        let only_from = tagged(
+            &ses[1]["Condition"]["StringEquals"]["ses:FromAddress"],
+            "Ref",
+        );
+        assert_eq!(only_from[0].as_str(), Some("MailFrom"), "{name}");
+        let resources = ses[1]["Resource"].as_sequence().expect("Resource list");
+        assert!(
+            !resources.iter().any(|r| r.as_str() == Some("*")),
+            "{name}: scoped to the identity"
+        );
+        assert_eq!(
+            tagged(&ses[2], "Ref")[0].as_str(),
+            Some("AWS::NoValue"),
+            "{name}: no permission without MailFrom"
+        );
+    }
+    let import = &t["Resources"]["ImportFunction"];
+    assert!(
+        env(import, "MAIL_CHANNEL").is_null(),
+        "the import mails no one"
+    );
+}

@@ -83,10 +83,13 @@ pub(crate) async fn serve(a: ServeArgs) -> Result<()> {
         ..WorkflowSettings::default()
     };
     let (rules, sources) = load_config(&a.store.config, &secrets)?;
-    let (approval_routes, approvals) =
-        startup::approvals(&secrets, &crate::config::ApprovalSettings::from_env())
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+    let (approval_routes, approvals) = startup::approvals(
+        &secrets,
+        &crate::config::ApprovalSettings::from_env(),
+        &crate::config::mail::MailSettings::from_env().map_err(|e| anyhow!("{e}"))?,
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
     let admin = admin_settings(&secrets, a.listen)?;
     local::serve(LocalServer {
         approval_routes,
@@ -123,10 +126,13 @@ pub(crate) async fn demo(a: DemoArgs) -> Result<()> {
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let (rules, sources) = load_config(&a.config, &env_secrets)?;
-    let (approval_routes, approvals) =
-        startup::approvals(&env_secrets, &crate::config::ApprovalSettings::from_env())
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+    let (approval_routes, approvals) = startup::approvals(
+        &env_secrets,
+        &crate::config::ApprovalSettings::from_env(),
+        &crate::config::mail::MailSettings::from_env().map_err(|e| anyhow!("{e}"))?,
+    )
+    .await
+    .map_err(|e| anyhow!("{e}"))?;
     // The demo's page: a secret of its own unless ADMIN_SECRET is set.
     let admin_secret = match &env_secrets.admin_secret {
         Some(s) => s.clone(),

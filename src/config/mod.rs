@@ -8,9 +8,11 @@
 //! environment reader uses ([`env_var`], [`env_number`], [`env_flag`],
 //! [`env_list`]). [`budget`] checks that each Lambda function's time budget
 //! adds up (the portal deadline and what follows it within the function's
-//! timeout).
+//! timeout). [`mail`] reads the applicants' mail channel (`MAIL_CHANNEL`,
+//! `MAIL_FROM`, `SMTP_URL`; read by the wiring, beside these settings).
 
 pub mod budget;
+pub mod mail;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -187,6 +189,10 @@ pub struct Secrets {
     /// it is derived from `admin_secret`). Environment: `ADMIN_SESSION_KEY`.
     #[serde(default)]
     pub admin_session_key: Option<Secret>,
+    /// The SMTP password when `SMTP_URL` names a user but no password
+    /// (optional). Environment: `SMTP_PASSWORD` or `SMTP_PASSWORD_FILE`.
+    #[serde(default)]
+    pub smtp_password: Option<Secret>,
 }
 
 impl Secrets {
@@ -525,6 +531,20 @@ impl Secrets {
                         .map_err(ConfigError)?,
                     admin_secret: var("ADMIN_SECRET").map(Secret::new),
                     admin_session_key: var("ADMIN_SESSION_KEY").map(Secret::new),
+                    smtp_password: match (var("SMTP_PASSWORD"), var("SMTP_PASSWORD_FILE")) {
+                        (Some(p), _) => Some(Secret::new(p)),
+                        (None, Some(path)) => Some(Secret::new(
+                            std::fs::read_to_string(&path)
+                                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                                .map_err(|e| {
+                                    ConfigError(format!(
+                                        "cannot read SMTP_PASSWORD_FILE {path}: {}",
+                                        e.kind()
+                                    ))
+                                })?,
+                        )),
+                        (None, None) => None,
+                    },
                 })
             }
         }

@@ -1,8 +1,10 @@
 //! The text of an approval notice and of a usage alert, the same on every
 //! channel (plain text with the links; no secrets), with what the applicant
 //! typed (and what the portal or reconciliation reported) escaped for the
-//! channel's markup.
+//! channel's markup; and the applicants' own mail about their request
+//! ([`applicant_mail`]: plain text, no links, nothing secret).
 
+use super::mail::{ApplicantEvent, ApplicantNotice, Invitation, Mail};
 use super::{AlertNotice, ApprovalNotice};
 use crate::domain::alert::percent;
 use crate::domain::{AlertSubject, Crossing};
@@ -193,6 +195,113 @@ pub fn alert_title(n: &AlertNotice) -> String {
     }
 }
 
+/// The mail telling an applicant (at `to`) what became of their request:
+/// a subject naming the pool and the outcome, a greeting, what happened and
+/// what comes next, and the request's id as the reference. Plain text with
+/// no link (the invitation or password link comes from ArcGIS Online
+/// itself) and nothing secret; what the applicant typed (their name) and
+/// the approver's reason are stripped of control characters, so neither
+/// can break the layout.
+pub fn applicant_mail(to: &str, n: &ApplicantNotice) -> Mail {
+    let pool = &n.pool;
+    let access = format!("your request for ArcGIS Online access ({pool})");
+    let (subject, what) = match &n.event {
+        ApplicantEvent::Approved { invitation } => (
+            format!("Your ArcGIS Online access request for {pool} is approved"),
+            format!(
+                "{} has been approved.\n\n{}",
+                capitalised(&access),
+                match invitation {
+                    Invitation::Email => {
+                        "An invitation from ArcGIS Online follows in a separate e-mail: accept it to set your password and sign in."
+                    }
+                    Invitation::PasswordReset => {
+                        "Your account is being created. ArcGIS Online will send you a separate e-mail with a link to choose your password: follow it to sign in."
+                    }
+                }
+            ),
+        ),
+        ApplicantEvent::Denied { reason } => (
+            format!("Your ArcGIS Online access request for {pool} was not approved"),
+            match reason
+                .as_deref()
+                .map(one_paragraph)
+                .filter(|r| !r.is_empty())
+            {
+                Some(r) => format!(
+                    "{} was not approved.\n\nThe reason given: {r}",
+                    capitalised(&access)
+                ),
+                None => format!("{} was not approved.", capitalised(&access)),
+            },
+        ),
+        ApplicantEvent::Waitlisted { position, until } => (
+            format!("You are on the waiting list for {pool}"),
+            format!(
+                "All seats of {pool} are taken, so {access} is on the waiting list.\n\n{}\nWe will write again when a seat frees for you. If none does by {} (UTC), the request lapses.",
+                match position {
+                    0 => format!("You are in line for {pool}."),
+                    n => format!("You are number {n} in line for {pool}."),
+                },
+                utc(*until)
+            ),
+        ),
+        ApplicantEvent::AwaitingApproval { until } => (
+            format!("A seat in {pool} is free: your request is with the approvers"),
+            format!(
+                "A seat in {pool} has become free, and {access} has left the waiting list. It now waits for an approver's decision, which we will send you.\nIf nobody decides by {} (UTC), the request lapses.",
+                utc(*until)
+            ),
+        ),
+        ApplicantEvent::Expired { waitlisted } => (
+            format!("Your ArcGIS Online access request for {pool} has lapsed"),
+            format!(
+                "{} has lapsed: {}\n\nYou are welcome to sign up again.",
+                capitalised(&access),
+                if *waitlisted {
+                    "no seat became free in time."
+                } else {
+                    "it was not decided in time."
+                }
+            ),
+        ),
+    };
+    let greeting = match n.first_name.as_deref().map(one_paragraph) {
+        Some(name) if !name.is_empty() => format!("Hello {name},"),
+        _ => "Hello,".to_string(),
+    };
+    Mail {
+        to: to.to_string(),
+        subject,
+        text: format!(
+            "{greeting}\n\n{what}\n\nReference: request {id}\n\nThis is an automatic message about your access request.\n",
+            id = n.request_id
+        ),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// `text` on one line: control characters (line breaks included) become
+/// spaces, runs of blanks one space, at most 500 characters.
+fn one_paragraph(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(500)
+        .collect()
+}
+
 pub(crate) fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -332,6 +441,157 @@ mod tests {
             ),
             "Reconciliation found drift: 1 difference between the ledger and the organization"
         );
+    }
+
+    fn notice(event: ApplicantEvent) -> ApplicantNotice {
+        ApplicantNotice {
+            request_id: "r-01".into(),
+            pool: "water-board".into(),
+            first_name: Some("Ana".into()),
+            event,
+        }
+    }
+
+    #[test]
+    fn an_approved_applicant_is_told_what_arcgis_online_sends_next() {
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Approved {
+                invitation: Invitation::Email,
+            }),
+        );
+        assert_eq!(m.to, "ana@acme.org");
+        assert_eq!(
+            m.subject,
+            "Your ArcGIS Online access request for water-board is approved"
+        );
+        assert_eq!(
+            m.text,
+            "Hello Ana,\n\nYour request for ArcGIS Online access (water-board) has been approved.\n\n\
+             An invitation from ArcGIS Online follows in a separate e-mail: accept it to set your password and sign in.\n\n\
+             Reference: request r-01\n\nThis is an automatic message about your access request.\n"
+        );
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Approved {
+                invitation: Invitation::PasswordReset,
+            }),
+        );
+        assert!(
+            m.text.contains(
+                "ArcGIS Online will send you a separate e-mail with a link to choose your password"
+            ),
+            "{}",
+            m.text
+        );
+        assert!(!m.text.contains("http"), "no links: {}", m.text);
+    }
+
+    #[test]
+    fn a_denial_quotes_the_reason_on_one_line_and_a_missing_one_is_left_out() {
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Denied {
+                reason: Some("Not a partner\r\nBcc: x@evil.example".into()),
+            }),
+        );
+        assert_eq!(
+            m.subject,
+            "Your ArcGIS Online access request for water-board was not approved"
+        );
+        assert!(
+            m.text.contains(
+                "Your request for ArcGIS Online access (water-board) was not approved.\n\nThe reason given: Not a partner Bcc: x@evil.example\n"
+            ),
+            "{}",
+            m.text
+        );
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Denied { reason: None }),
+        );
+        assert!(!m.text.contains("reason"), "{}", m.text);
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Denied {
+                reason: Some("  ".into()),
+            }),
+        );
+        assert!(!m.text.contains("reason"), "{}", m.text);
+    }
+
+    #[test]
+    fn a_waitlisted_applicant_learns_their_place_and_the_deadline() {
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Waitlisted {
+                position: 3,
+                until: 1_772_443_800_000,
+            }),
+        );
+        assert_eq!(m.subject, "You are on the waiting list for water-board");
+        assert!(
+            m.text.contains("You are number 3 in line for water-board."),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("2026-03-02 09:30 (UTC)"), "{}", m.text);
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Waitlisted {
+                position: 0,
+                until: 0,
+            }),
+        );
+        assert!(
+            m.text.contains("You are in line for water-board."),
+            "{}",
+            m.text
+        );
+    }
+
+    #[test]
+    fn admission_to_approval_and_expiry_read_as_such() {
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::AwaitingApproval { until: 0 }),
+        );
+        assert_eq!(
+            m.subject,
+            "A seat in water-board is free: your request is with the approvers"
+        );
+        assert!(
+            m.text.contains("waits for an approver's decision"),
+            "{}",
+            m.text
+        );
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Expired { waitlisted: true }),
+        );
+        assert_eq!(
+            m.subject,
+            "Your ArcGIS Online access request for water-board has lapsed"
+        );
+        assert!(m.text.contains("no seat became free in time"), "{}", m.text);
+        let m = applicant_mail(
+            "ana@acme.org",
+            &notice(ApplicantEvent::Expired { waitlisted: false }),
+        );
+        assert!(m.text.contains("it was not decided in time"), "{}", m.text);
+    }
+
+    #[test]
+    fn a_name_with_line_breaks_stays_in_the_greeting() {
+        let mut n = notice(ApplicantEvent::Expired { waitlisted: false });
+        n.first_name = Some("Ana\r\n\r\nClick here".into());
+        assert!(
+            applicant_mail("a@b.org", &n)
+                .text
+                .starts_with("Hello Ana Click here,\n\n")
+        );
+        n.first_name = None;
+        assert!(applicant_mail("a@b.org", &n).text.starts_with("Hello,\n\n"));
     }
 
     #[test]

@@ -19,9 +19,14 @@
 //! [`message`] is the text every channel sends. Failures are logged and never
 //! block the sign-up: the request stays pending and visible on the
 //! administrator's page.
+//!
+//! Applicants, who are not members yet, are told about their request by
+//! mail: [`mail::Mailer`] (SES, SMTP, the log), with its own texts in
+//! [`message::applicant_mail`].
 
 pub mod links;
 pub mod log;
+pub mod mail;
 pub mod message;
 pub mod sns;
 pub mod webhook;

@@ -7,7 +7,8 @@
 //! transitions in the ledger: a double click, a replayed webhook or a second
 //! approver changes nothing and is told so. Approve → (reserve if not held)
 //! → the member's creation is queued like an identity provider's sign-up;
-//! deny → the hold is released and the first in line admitted.
+//! deny → the hold is released and the first in line admitted. Either way
+//! the applicant is mailed the decision (`applicants`).
 //!
 //! Every step is written to the audit trail.
 
@@ -16,6 +17,7 @@ use super::outcome::{Outcome, store_unavailable};
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis, Verdict};
 use crate::notify::ApprovalNotice;
+use crate::notify::mail::ApplicantEvent;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
@@ -294,6 +296,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                             .await;
                             self.admit_waitlisted(&record.key.pool, sink, now).await;
                         }
+                        self.tell_applicant(
+                            &updated,
+                            ApplicantEvent::Denied {
+                                reason: comment.map(str::to_string),
+                            },
+                        )
+                        .await;
                         DecisionOutcome::Decided {
                             request: Box::new(updated),
                             verdict,
@@ -339,6 +348,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                             )
                             .await;
                         }
+                        self.tell_applicant(
+                            &updated,
+                            ApplicantEvent::Approved {
+                                invitation: self.invitation_of(&updated),
+                            },
+                        )
+                        .await;
                         DecisionOutcome::Decided {
                             request: Box::new(updated),
                             verdict,

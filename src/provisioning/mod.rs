@@ -37,11 +37,14 @@
 //!   [`Provisioner::apply_reconcile`] carrying it out through `claims`).
 //! - `alerts`: usage alerts once per threshold crossing, and
 //!   reconciliation's drift, through the notification channels.
+//! - `applicants`: the applicant's mail on each change of their request
+//!   (approved, denied, waitlisted, admitted, lapsed).
 //!
 //! The workflow never panics and never leaves a seat held for a member that
 //! was not created, unless the creation was queued (its job settles it).
 
 pub mod alerts;
+mod applicants;
 mod approval;
 mod claims;
 mod delivery;
@@ -70,5 +73,7 @@ pub use requests::{RequestPayload, view};
 pub use signup::Creation;
 pub use workflow::{ApprovalWiring, Provisioner};
 
+#[cfg(test)]
+mod mail_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! A sign-up request's record (approval and waitlist) and the steps every
 //! path that opens, admits or closes one shares: writing it, describing it
 //! to the sender, holding a seat for it, starting its member once approved,
-//! expiring it.
+//! expiring it (and telling the applicant when it joins the waitlist or
+//! lapses).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,7 @@ use crate::domain::{
     ApprovalMode, DeliveryKey, Overrides, RequestState, SignupRequest, UnixMillis,
 };
 use crate::notify::RequestView;
+use crate::notify::mail::ApplicantEvent;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::{Job, JobSink};
@@ -104,7 +106,18 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 if state == RequestState::Pending {
                     self.notify_approvers(&record, grant.capacity).await;
                 }
-                Ok(self.request_outcome(&record).await)
+                let outcome = self.request_outcome(&record).await;
+                if let Outcome::Waitlisted { position, .. } = &outcome {
+                    self.tell_applicant(
+                        &record,
+                        ApplicantEvent::Waitlisted {
+                            position: *position,
+                            until: record.expires_at,
+                        },
+                    )
+                    .await;
+                }
+                Ok(outcome)
             }
             Ok(Some(existing)) => Err(self.request_outcome(&existing).await),
             Err(e) => {
@@ -301,6 +314,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 &record.key,
                 record.id.clone(),
                 now,
+            )
+            .await;
+            self.tell_applicant(
+                record,
+                ApplicantEvent::Expired {
+                    waitlisted: record.state == RequestState::Waitlisted,
+                },
             )
             .await;
             if let Some(claim_id) = &record.claim_id

@@ -3,12 +3,14 @@
 //! expiry, a failed creation, a sweep), [`Provisioner::admit_waitlisted`]
 //! admits the first in line: through approval when the pool requires it,
 //! straight to a member otherwise. Open requests past their time expire
-//! ([`Provisioner::expire_requests`]).
+//! ([`Provisioner::expire_requests`]). The applicant is mailed on joining
+//! the line (with their place), on admission and on expiry.
 
 use super::outcome::Outcome;
 use super::requests::RequestPayload;
 use super::workflow::Provisioner;
 use crate::domain::{DeliveryKey, Overrides, PoolId, RequestState, SignupRequest, UnixMillis};
+use crate::notify::mail::ApplicantEvent;
 use crate::policy::Grant;
 use crate::portal::Portal;
 use crate::queue::JobSink;
@@ -151,6 +153,16 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                         (RequestState::Approved, _) => {}
                         _ => self.notify_approvers(&updated, rules_pool.seats).await,
                     }
+                    let event = if to == RequestState::Approved {
+                        ApplicantEvent::Approved {
+                            invitation: self.invitation_of(&updated),
+                        }
+                    } else {
+                        ApplicantEvent::AwaitingApproval {
+                            until: updated.expires_at,
+                        }
+                    };
+                    self.tell_applicant(&updated, event).await;
                 }
                 _ => {
                     if let Some(s) = &seat

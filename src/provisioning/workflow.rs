@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::WorkflowSettings;
 use crate::domain::{ApprovalMode, ClaimKey, Overrides, SignupRequest, UnixMillis};
 use crate::ids::Ids;
+use crate::notify::mail::Mailer;
 use crate::notify::{LinkMaker, Notifier};
 use crate::policy::{Grant, Policy, Rejection};
 use crate::portal::Portal;
@@ -24,6 +25,9 @@ pub struct ApprovalWiring {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Signed links, when a public URL and a link key are configured.
     pub links: Option<Arc<dyn LinkMaker>>,
+    /// Where applicants are told what became of their request (approved,
+    /// denied, waitlisted, admitted, lapsed); none: they are not told.
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 /// Drives sign-ups, jobs, decisions and sweeps through the ports.

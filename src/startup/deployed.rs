@@ -3,6 +3,11 @@
 //! router over DynamoDB and the ArcGIS client), the queue worker, and the
 //! CSV import function.
 //!
+//! The webhook function (decisions), the worker and the lifecycle run
+//! (admissions, expiry) also read the applicants' mail channel
+//! (`MAIL_CHANNEL`, `MAIL_FROM`; `template.yaml` switches SES on with its
+//! `MailFrom`).
+//!
 //! Start-up does no network I/O besides reading the secret: the portal token
 //! is fetched lazily on the first sign-up, so a cold start stays cheap.
 //!
@@ -19,6 +24,7 @@ use super::app::{AppParts, JobQueue, app, provisioner};
 use super::parts::{approvals, arcgis_portal, load_config, rules_text, signing_keys};
 use crate::clock::Clock;
 use crate::config::budget::{Function, FunctionBudget};
+use crate::config::mail::MailSettings;
 use crate::config::{ConfigError, Secrets, Settings, env_flag, env_number, env_var};
 use crate::entrypoints::http::admin::AdminSettings;
 use crate::entrypoints::import_function::{ImportFunction, S3Objects};
@@ -97,7 +103,8 @@ pub async fn lambda_app(settings: &Settings) -> Result<Router, ConfigError> {
         Some(url) => JobQueue::Sink(sqs_queue(settings, url).await),
         None => JobQueue::None,
     };
-    let (approval_routes, approvals) = approvals(&secrets, &settings.approvals).await?;
+    let (approval_routes, approvals) =
+        approvals(&secrets, &settings.approvals, &MailSettings::from_env()?).await?;
     let built = app(
         Arc::new(ledger),
         Arc::new(portal),
@@ -165,7 +172,7 @@ pub async fn worker_parts(settings: &Settings) -> Result<WorkerParts, ConfigErro
     let rules =
         Rules::from_toml(&rules_text(&settings.rules)?).map_err(|e| ConfigError(e.to_string()))?;
     let (ledger, portal) = deployed_ports(settings, &secrets).await?;
-    let (_, wiring) = approvals(&secrets, &settings.approvals).await?;
+    let (_, wiring) = approvals(&secrets, &settings.approvals, &MailSettings::from_env()?).await?;
     let jobs = sqs_queue(settings, url).await;
     tracing::info!(pools = rules.pools.len(), table = %settings.table, "agol-seat-broker worker ready");
     Ok(WorkerParts {

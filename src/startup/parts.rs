@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::config::mail::{MailChannel, MailSettings};
 use crate::config::{ApprovalSettings, ConfigError, RulesSource, Secrets, WorkflowSettings};
 use crate::entrypoints::http::ApprovalConfig;
 use crate::intake::signature::SigningKey;
@@ -13,6 +14,10 @@ use crate::intake::slack::SlackApprovals;
 use crate::intake::sources::Sources;
 use crate::notify::links::LinkSigner;
 use crate::notify::log::LogNotifier;
+use crate::notify::mail::Mailer;
+use crate::notify::mail::log::LogMailer;
+use crate::notify::mail::ses::SesMailer;
+use crate::notify::mail::smtp::SmtpMailer;
 use crate::notify::sns::SnsNotifier;
 use crate::notify::webhook::WebhookNotifier;
 use crate::notify::{LinkMaker, Notifier};
@@ -82,12 +87,38 @@ pub fn arcgis_portal(
     .map_err(|e| ConfigError(format!("ArcGIS client: {e}")))
 }
 
+/// The applicants' mailer for `MAIL_CHANNEL` (none when `off`): SES or
+/// SMTP sending as `MAIL_FROM`, or the log. The SMTP password comes from
+/// `SMTP_URL` or the secret's `smtp_password`; errors carry a stable code
+/// and never a credential.
+pub async fn mailer(
+    settings: &MailSettings,
+    secrets: &Secrets,
+) -> Result<Option<Arc<dyn Mailer>>, ConfigError> {
+    let from = settings.from.clone().unwrap_or_default();
+    let mailer: Arc<dyn Mailer> = match &settings.channel {
+        MailChannel::Off => return Ok(None),
+        MailChannel::Log => Arc::new(LogMailer),
+        MailChannel::Ses => Arc::new(SesMailer::new(from).await),
+        MailChannel::Smtp(server) => Arc::new(
+            SmtpMailer::new(server, &from, secrets.smtp_password.as_ref()).map_err(ConfigError)?,
+        ),
+    };
+    tracing::info!(
+        channel = settings.channel.name(),
+        "applicants are told by mail"
+    );
+    Ok(Some(mailer))
+}
+
 /// The approval step's connections: signed links (with `PUBLIC_URL` and a
 /// link secret), Slack buttons (signing secret + approver list), notices by
-/// SNS, an incoming webhook and the log.
+/// SNS, an incoming webhook and the log; the applicants' [`mailer`] for
+/// `mail`.
 pub async fn approvals(
     secrets: &Secrets,
     settings: &ApprovalSettings,
+    mail: &MailSettings,
 ) -> Result<(ApprovalConfig, ApprovalWiring), ConfigError> {
     let links = match (&settings.public_url, &secrets.approval_link_secret) {
         (Some(url), Some(key)) => Some(Arc::new(
@@ -128,6 +159,7 @@ pub async fn approvals(
     let wiring = ApprovalWiring {
         notifiers,
         links: links.clone().map(|l| l as Arc<dyn LinkMaker>),
+        mailer: mailer(mail, secrets).await?,
     };
     let webhook_keys = secrets
         .approval_webhook_secrets

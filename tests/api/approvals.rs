@@ -89,6 +89,7 @@ async fn world(rules: &'static str) -> World {
         approvals: ApprovalWiring {
             notifiers: vec![notifier],
             links: Some(signer.clone() as Arc<dyn LinkMaker>),
+            mailer: None,
         },
         approval_routes: ApprovalConfig {
             links: Some(signer),
