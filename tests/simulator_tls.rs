@@ -279,3 +279,49 @@ for url in sys.argv[2:]:
     srv.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The broker's commands trust the CA named by `PORTAL_CA_FILE` (what the
+/// printed instructions say): `check-rules --portal` reads the licences
+/// over https with it, and cannot connect without it.
+#[tokio::test]
+async fn the_broker_trusts_the_ca_named_by_portal_ca_file() {
+    let tls = SimulatorTls::generate().expect("certificates");
+    let srv = simulator::spawn_tls(SimulatorConfig::default(), &tls)
+        .await
+        .expect("simulator starts");
+    let dir = std::env::temp_dir().join(format!("asb-tls-env-{}", std::process::id()));
+    let ca = tls.write_ca(&dir).expect("written");
+    let store = format!("sqlite:{}", dir.join("none.db").display());
+    let check = |ca: Option<&std::path::Path>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["check-rules", "config/rules.toml", "--portal"])
+            .arg(srv.root_url())
+            .args(["--store", &store])
+            .env("ARCGIS_USERNAME", "sim_admin")
+            .env("ARCGIS_PASSWORD", "sim-admin-pass1")
+            .env_remove("LEDGER_STORE")
+            .env_remove("PORTAL_CA_FILE")
+            .env_remove("SSL_CERT_FILE");
+        if let Some(ca) = ca {
+            cmd.env("PORTAL_CA_FILE", ca);
+        }
+        cmd.output()
+    };
+
+    let out = check(Some(&ca)).await.expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("the organization has"), "{text}");
+
+    let out = check(None).await.expect("runs");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("portal_unavailable"), "{text}");
+
+    srv.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
