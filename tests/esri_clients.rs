@@ -9,34 +9,29 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig};
+use agol_seat_broker::portal::simulator::{self, SimAccount, SimulatorConfig, SimulatorTls};
 
-#[tokio::test]
-async fn esris_rest_js_client_drives_the_simulator_end_to_end() {
+/// Runs the REST JS script against `sim` (trusting `ca` when given) and
+/// checks every operation worked and left nothing behind.
+async fn drive(sim: &simulator::RunningSimulator, ca: Option<&Path>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/esri-clients");
     assert!(
         dir.join("node_modules/@esri/arcgis-rest-portal").is_dir(),
         "Esri's REST JS client is not installed: run scripts/test.sh, or `npm ci` in {}",
         dir.display()
     );
-    let sim = simulator::spawn(SimulatorConfig {
-        admin: SimAccount {
-            username: "sim_admin".into(),
-            password: "Sim-Admin-Pass-42".into(),
-        },
-        groups: vec!["Field Crews".into()],
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap();
-    let out = tokio::process::Command::new("node")
-        .current_dir(&dir)
-        .args([
-            "rest-js.mjs",
-            &sim.base_url(),
-            "sim_admin",
-            "Sim-Admin-Pass-42",
-        ])
+    let mut node = tokio::process::Command::new("node");
+    node.current_dir(&dir).args([
+        "rest-js.mjs",
+        &sim.base_url(),
+        "sim_admin",
+        "Sim-Admin-Pass-42",
+    ]);
+    match ca {
+        Some(ca) => node.env("NODE_EXTRA_CA_CERTS", ca),
+        None => node.env_remove("NODE_EXTRA_CA_CERTS"),
+    };
+    let out = node
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
@@ -74,4 +69,51 @@ async fn esris_rest_js_client_drives_the_simulator_end_to_end() {
     );
     assert_eq!(sim.request_count("portals/self/invite"), 1);
     assert!(sim.request_count("community/self") >= 1);
+}
+
+fn config() -> SimulatorConfig {
+    SimulatorConfig {
+        admin: SimAccount {
+            username: "sim_admin".into(),
+            password: "Sim-Admin-Pass-42".into(),
+        },
+        groups: vec!["Field Crews".into()],
+        ..SimulatorConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn esris_rest_js_client_drives_the_simulator_end_to_end() {
+    let sim = simulator::spawn(config()).await.unwrap();
+    drive(&sim, None).await;
+}
+
+/// Over https, as Esri's clients expect, trusting the simulator's
+/// throw-away CA the way `simulate-portal --tls` tells Node users to
+/// (`NODE_EXTRA_CA_CERTS`); `info` then names an https token service.
+#[tokio::test]
+async fn esris_rest_js_client_drives_the_simulator_over_https() {
+    let tls = SimulatorTls::generate().expect("certificates");
+    let sim = simulator::spawn_tls(config(), &tls).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("asb-esri-tls-{}", std::process::id()));
+    let ca = tls.write_ca(&dir).expect("CA written");
+    drive(&sim, Some(&ca)).await;
+    let info: serde_json::Value = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap()
+        .get(format!("{}/info?f=json", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        info["authInfo"]["tokenServicesUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{info}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,7 +3,7 @@
 //! [`crate::startup`]:
 //!
 //! - `serve`, `demo` ([`serve`]): the local server, the very router the
-//!   Lambda serves;
+//!   Lambda serves; `init` ([`init`]): its store made ready first;
 //! - `send` ([`send`]): a signed test delivery;
 //! - `seats` ([`seats`]), `audit` ([`audit`]): the status read model and the
 //!   audit trail of any store;
@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod check_rules;
 pub mod import;
+pub mod init;
 pub mod reclaim;
 pub mod reconcile;
 pub mod seats;
@@ -43,6 +44,9 @@ pub struct Cli {
 enum Command {
     /// Serve the webhook routes on this machine (the same routes as the Lambda).
     Serve(serve::ServeArgs),
+    /// Make the store ready: a `dynamodb:` table is created with the SAM
+    /// template's key schema and TTL (an existing one is checked).
+    Init(init::InitArgs),
     /// Try it out: example rules, a store under ./data, the built-in portal simulator.
     Demo(serve::DemoArgs),
     /// Sign a sign-up body (or a recorded API Gateway event) and post it.
@@ -112,6 +116,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(a) => serve::serve(a).await,
         Command::Demo(a) => serve::demo(a).await,
+        Command::Init(a) => init::init(a).await,
         Command::Send(a) => send::send(a).await,
         Command::Seats(a) => seats::seats(a).await,
         Command::SimulatePortal(a) => simulate::simulate(a).await,

@@ -40,6 +40,10 @@ pub(crate) struct ServeArgs {
     /// kept after its decision.
     #[arg(long, default_value_t = 180, env = "REQUEST_RETENTION_DAYS")]
     request_retention_days: u64,
+    /// Before serving, make the store ready as `init` does (a `dynamodb:`
+    /// table is created when missing, refused when keyed otherwise).
+    #[arg(long)]
+    create_table: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,12 +95,16 @@ pub(crate) async fn serve(a: ServeArgs) -> Result<()> {
     .await
     .map_err(|e| anyhow!("{e}"))?;
     let admin = admin_settings(&secrets, a.listen)?;
+    let store = a.store.store()?;
+    if a.create_table {
+        println!("{}", super::init::prepare_store(&store).await?);
+    }
     local::serve(LocalServer {
         approval_routes,
         approvals,
         rules,
         sources,
-        store: a.store.store()?,
+        store,
         portal,
         listen: a.listen,
         keys,

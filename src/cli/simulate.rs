@@ -1,15 +1,22 @@
 //! `simulate-portal`: the portal simulator alone, a fake ArcGIS Online
 //! organization to point clients at.
+//!
+//! Plain http by default (the broker accepts it on loopback). `--tls` serves
+//! https with a throw-away CA made for the run (see
+//! `portal::simulator::tls`), because Esri's own clients expect https: the
+//! CA certificate goes to `--tls-dir`, and the start prints how Python, Node
+//! and the broker are told to trust it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use super::check_rules::load_rules;
-use crate::portal::simulator::{self, SimAccount, SimulatorConfig};
+use crate::portal::simulator::{self, SimAccount, SimulatorConfig, SimulatorTls};
 use crate::startup::local::{all_groups, shutdown_signal};
+use crate::startup::parts::PORTAL_CA_FILE;
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
@@ -30,6 +37,14 @@ pub(crate) struct SimulateArgs {
     /// Create the groups named in this rules file.
     #[arg(long)]
     groups_from: Option<PathBuf>,
+    /// Serve https with a throw-away certificate authority made for this
+    /// run (its certificate is written to --tls-dir; its key never leaves
+    /// memory).
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: the directory the CA certificate (`ca.pem`) is written to.
+    #[arg(long, default_value = ".simulator-tls", requires = "tls")]
+    tls_dir: PathBuf,
 }
 
 /// Serves the simulator until Ctrl-C.
@@ -50,8 +65,55 @@ pub(crate) async fn simulate(a: SimulateArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     let addr = listener.local_addr()?;
-    println!("portal simulator listening on http://{addr}/sharing/rest");
-    println!("  control: http://{addr}/_sim/state, /_sim/faults, /_sim/expire-tokens");
-    simulator::serve(cfg, listener, shutdown_signal()).await?;
+    if !a.tls {
+        println!("portal simulator listening on http://{addr}/sharing/rest");
+        println!("  control: http://{addr}/_sim/state, /_sim/faults, /_sim/expire-tokens");
+        simulator::serve(cfg, listener, shutdown_signal()).await?;
+        return Ok(());
+    }
+    let tls = SimulatorTls::generate().map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+    let written = tls
+        .write_ca(&a.tls_dir)
+        .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
+    let ca = std::fs::canonicalize(&written).unwrap_or(written);
+    println!("{}", trust_instructions(addr, &ca));
+    simulator::serve_tls(cfg, listener, &tls, shutdown_signal()).await?;
     Ok(())
+}
+
+/// What `simulate-portal --tls` prints: where it listens and how each client
+/// is told to trust the CA at `ca`.
+fn trust_instructions(addr: SocketAddr, ca: &Path) -> String {
+    let ca = ca.display();
+    format!(
+        "portal simulator listening on https://{addr}/sharing/rest
+  control: https://{addr}/_sim/state, /_sim/faults, /_sim/expire-tokens
+  TLS: a throw-away CA made for this run signed the certificate for localhost, 127.0.0.1 and ::1
+  CA certificate: {ca}
+  trust it (this run only; a restart makes a new CA):
+    Python (requests, ArcGIS API for Python): REQUESTS_CA_BUNDLE={ca} SSL_CERT_FILE={ca}
+    Node (ArcGIS REST JS):                    NODE_EXTRA_CA_CERTS={ca}
+    agol-seat-broker (serve, check-rules, import): {env}={ca} --portal https://{addr}
+    curl:                                     curl --cacert {ca} https://{addr}/sharing/rest/info?f=json",
+        env = PORTAL_CA_FILE,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instructions_name_the_ca_for_every_client() {
+        let text = trust_instructions("127.0.0.1:8443".parse().unwrap(), Path::new("/t/ca.pem"));
+        assert!(text.contains("listening on https://127.0.0.1:8443/sharing/rest"));
+        for needle in [
+            "REQUESTS_CA_BUNDLE=/t/ca.pem",
+            "SSL_CERT_FILE=/t/ca.pem",
+            "NODE_EXTRA_CA_CERTS=/t/ca.pem",
+            "PORTAL_CA_FILE=/t/ca.pem",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+    }
 }

@@ -11,9 +11,12 @@
 //! - [`deployed`]: DynamoDB + ArcGIS, from the environment.
 //! - [`local`]: one machine, on an embedded store or a DynamoDB table, with
 //!   the built-in portal simulator or a real organization.
+//! - [`ledger_table`]: the DynamoDB ledger table made ready for a local run
+//!   (`init`, `serve --create-table`).
 
 pub mod app;
 pub mod deployed;
+pub mod ledger_table;
 pub mod local;
 pub mod parts;
 

@@ -65,7 +65,26 @@ pub fn signing_keys(secrets: &Secrets) -> Result<Vec<SigningKey>, ConfigError> {
         .collect()
 }
 
-/// The ArcGIS client for a sharing root and the administrator's credentials.
+/// The environment variable naming a PEM file of certificate authorities the
+/// ArcGIS client trusts besides the system's (a portal behind a private CA,
+/// or `simulate-portal --tls`).
+pub const PORTAL_CA_FILE: &str = "PORTAL_CA_FILE";
+
+/// The PEM text of [`PORTAL_CA_FILE`], when set.
+fn portal_ca_pem() -> Result<Option<String>, ConfigError> {
+    match std::env::var_os(PORTAL_CA_FILE) {
+        Some(path) if !path.is_empty() => std::fs::read_to_string(&path).map(Some).map_err(|e| {
+            ConfigError(format!(
+                "{PORTAL_CA_FILE}: cannot read {}: {e}",
+                std::path::Path::new(&path).display()
+            ))
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// The ArcGIS client for a sharing root and the administrator's credentials
+/// (trusting [`PORTAL_CA_FILE`]'s authorities too, when set).
 pub fn arcgis_portal(
     portal_url: &str,
     referer: &str,
@@ -80,6 +99,7 @@ pub fn arcgis_portal(
     let mut cfg = ArcGisConfig::new(portal_url, referer);
     // One logical portal call may not outlive the whole request's budget.
     cfg.deadline = cfg.deadline.min(workflow.deadline);
+    cfg.extra_root_pem = portal_ca_pem()?;
     ArcGisPortal::new(
         cfg,
         Credentials::new(&secrets.arcgis_username, secrets.arcgis_password.expose()),

@@ -73,6 +73,9 @@ pub struct ArcGisConfig {
     pub group_cache_ttl: Duration,
     /// Clock for token expiry.
     pub clock: Clock,
+    /// Extra certificate authorities (PEM) trusted besides the system's,
+    /// e.g. `simulate-portal --tls`'s throw-away CA (`PORTAL_CA_FILE`).
+    pub extra_root_pem: Option<String>,
 }
 
 impl ArcGisConfig {
@@ -90,6 +93,7 @@ impl ArcGisConfig {
             token_expiration_minutes: 60,
             group_cache_ttl: Duration::from_secs(600),
             clock: Clock::system(),
+            extra_root_pem: None,
         }
     }
 }
@@ -195,7 +199,19 @@ impl ArcGisPortal {
                 "administrator username or password is empty".into(),
             ));
         }
+        let extra_roots = match &config.extra_root_pem {
+            Some(pem) => {
+                let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                    .map_err(|_| invalid("the extra CA is not a PEM certificate".into()))?;
+                if certs.is_empty() {
+                    return Err(invalid("the extra CA holds no certificate".into()));
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
         let client = reqwest::Client::builder()
+            .tls_certs_merge(extra_roots)
             .connect_timeout(config.request_timeout)
             // Why: a redirect could carry the custom auth header to another
             // host (reqwest only strips the standard ones); the sharing API

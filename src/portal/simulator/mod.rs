@@ -142,11 +142,13 @@ mod org;
 mod server;
 mod sim;
 mod state;
+mod tls;
 
 pub use config::{INVITATION_LIFETIME, RefusalStyle, SimAccount, SimRole, SimulatorConfig};
 pub use content::SimItem;
 pub use fault::{Fault, FaultKind};
 pub use member::{MemberStatus, SimInvitation, SimMember};
 pub use notification::SimNotification;
-pub use server::{RunningSimulator, serve, spawn};
+pub use server::{RunningSimulator, serve, serve_tls, spawn, spawn_tls};
 pub use sim::PortalSimulator;
+pub use tls::{CA_FILE_NAME, HANDSHAKE_TIMEOUT, SimTlsError, SimulatorTls, TlsListener};

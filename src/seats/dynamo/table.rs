@@ -22,8 +22,12 @@ use super::errors::{build_error, describe, store_error};
 use super::item;
 
 /// Creates the ledger table `name`: on-demand billing, key `pk` (S) + `sk`
-/// (S), then TTL on `ttl`. An existing table is accepted as is. For tests and
-/// local runs; deployed tables come from the SAM template.
+/// (S), then TTL on `ttl`, as `template.yaml`'s `LedgerTable` (checked by
+/// `tests/ledger_table.rs`; point-in-time recovery and encryption are the
+/// deployed table's only). An existing table is accepted as is (its key
+/// schema unchecked: `startup::ledger_table` checks it). For tests and local
+/// runs (`init`, `serve --create-table`); deployed tables come from the SAM
+/// template.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), LedgerError> {
     let attribute = |attr: &str| {
         AttributeDefinition::builder()
