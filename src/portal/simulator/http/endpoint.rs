@@ -19,6 +19,8 @@ pub(super) enum Endpoint {
     UpdateLicenseType,
     UpdateRole,
     RemoveUsers,
+    /// `community/self`: the caller's own account, with its privileges.
+    CommunitySelf,
     CommunityUser(String),
     UpdateUser(String),
     /// `community/users/<u>/reset` (the username).
@@ -90,6 +92,7 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         ["portals", p, "updateuserrole"] if is_self(p) => Endpoint::UpdateRole,
         ["portals", p, "removeusers"] if is_self(p) => Endpoint::RemoveUsers,
         ["portals", p, "createnotification"] if is_self(p) => Endpoint::CreateNotification,
+        ["community", "self"] => Endpoint::CommunitySelf,
         ["community", "users", _] => Endpoint::CommunityUser(segs[2].clone()),
         ["community", "users", _, "update"] => Endpoint::UpdateUser(segs[2].clone()),
         ["community", "users", _, "reset"] => Endpoint::ResetUser(segs[2].clone()),

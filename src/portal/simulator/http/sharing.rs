@@ -137,10 +137,19 @@ pub(super) fn handle(
             Ok(Value::Object(listed))
         }
         Endpoint::Roles => {
+            // Why always, not only with `returnPrivileges=true`: a client
+            // that did not ask ignores the extra field.
             let roles: Vec<Value> = org
                 .roles
                 .iter()
-                .map(|r| json!({ "id": r.id, "name": r.name, "description": r.description }))
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "name": r.name,
+                        "description": r.description,
+                        "privileges": org.privileges(&r.id),
+                    })
+                })
                 .collect();
             Ok(Value::Object(listing(
                 params,
@@ -238,6 +247,32 @@ pub(super) fn handle(
             let users = params.require_list("users")?;
             let not_removed = sim.lock().remove_users(&caller.username, &users);
             Ok(json!({ "notRemoved": not_removed }))
+        }
+        Endpoint::CommunitySelf => {
+            let st = sim.lock();
+            let (mut v, role) = match st.members.get(&caller.username) {
+                Some(m) => (st.user_json(org, m, true), m.role.clone()),
+                // The administrator may only sign in (no seat): a bare
+                // built-in account.
+                None => {
+                    let role = if caller.admin {
+                        "org_admin"
+                    } else {
+                        "org_user"
+                    };
+                    let v = json!({
+                        "username": caller.username,
+                        "role": role,
+                        "orgId": org.id,
+                        "provider": "arcgis",
+                    });
+                    (v, role.to_string())
+                }
+            };
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("privileges".into(), json!(org.privileges(&role)));
+            }
+            Ok(v)
         }
         Endpoint::CommunityUser(username) => {
             let st = sim.lock();
