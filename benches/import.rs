@@ -109,10 +109,12 @@ fn child(path: &Path) {
         Role {
             id: "org_user".into(),
             name: "User".into(),
+            privileges: None,
         },
         Role {
             id: "iAAAAAAAAAAAAAAA".into(),
             name: "Viewer".into(),
+            privileges: None,
         },
     ];
     let org = OrgView::new(

@@ -319,14 +319,16 @@ async fn scenario<L: SeatLedger>(ledger: &L, store: &str, dir: &std::path::Path)
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
+    // Over-promising is a problem of the pre-flight check: exit code 2.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         text.contains(
-            "warning: pools acme promise 10 seats of user type viewerUT but the organization has 7"
+            "problem: pools acme promise 10 seats of user type viewerUT but the organization has 7"
         ),
         "{text}"
     );

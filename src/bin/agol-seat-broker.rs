@@ -10,6 +10,10 @@ async fn main() -> std::process::ExitCode {
     match agol_seat_broker::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(exit) = e.downcast_ref::<agol_seat_broker::cli::ExitWith>() {
+                eprintln!("{}", exit.message);
+                return std::process::ExitCode::from(exit.code);
+            }
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }

@@ -32,6 +32,18 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::startup::local::Store;
 
+/// An error that ends the command with this exit code, its message
+/// already printed (`check-rules --portal`: 2 when the pre-flight check
+/// found something to fix). `bin/agol-seat-broker` looks for it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitWith {
+    /// The process exit code.
+    pub code: u8,
+    /// A last line for stderr.
+    pub message: String,
+}
+
 /// Hands out ArcGIS Online seats from signed sign-up webhooks.
 #[derive(Debug, Parser)]
 #[command(name = "agol-seat-broker", version, about)]
@@ -58,20 +70,26 @@ enum Command {
     /// Print the audit trail (requests, decisions, seats, members) as JSON
     /// lines, oldest first.
     Audit(audit::AuditArgs),
-    /// Check a rules file and print its pools.
+    /// Check a rules file and print its pools; with --portal, the pre-flight
+    /// check against the organization (exit 2 when something must be fixed).
     CheckRules {
         /// The rules file.
         #[arg(default_value = "config/rules.toml")]
         path: PathBuf,
-        /// Also check the pools' seats against the organization's licences
-        /// (purchased minus assigned outside the broker) at this portal
-        /// URL; credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD.
+        /// The pre-flight check against the organization at this portal URL
+        /// (credentials from ARCGIS_USERNAME and ARCGIS_PASSWORD, as for
+        /// `serve`): sign-in, the broker's account, every pool's role, user
+        /// type and groups, and the licences. Changes nothing.
         #[arg(long)]
         portal: Option<String>,
         /// With --portal: the store whose ACTIVE claims are the broker's
         /// share of the assigned licences (a missing SQLite file: none).
-        #[arg(long, default_value = "sqlite:data/ledger.db", env = "LEDGER_STORE")]
-        store: String,
+        /// Without it the broker is taken to hold no seats.
+        #[arg(long, env = "LEDGER_STORE")]
+        store: Option<String>,
+        /// With --portal: print the findings as one JSON document.
+        #[arg(long)]
+        json: bool,
         /// DynamoDB endpoint override (DynamoDB Local), for `dynamodb:` stores.
         #[arg(long, env = "DYNAMODB_ENDPOINT")]
         dynamodb_endpoint: Option<String>,
@@ -129,9 +147,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             portal: Some(portal),
             store,
             dynamodb_endpoint,
+            json,
         } => {
-            let store = Store::parse(&store, dynamodb_endpoint).map_err(|e| anyhow!("{e}"))?;
-            check_rules::check_rules_with_portal(&path, &portal, store).await
+            let store = store
+                .map(|s| Store::parse(&s, dynamodb_endpoint))
+                .transpose()
+                .map_err(|e| anyhow!("{e}"))?;
+            check_rules::check_rules_with_portal(&path, &portal, store, json).await
         }
         Command::Import(a) => import::run(a).await,
         Command::Reclaim(a) => reclaim::reclaim(a).await,

@@ -109,6 +109,57 @@ pub fn compatible(role_id: &str, user_type: &str) -> Compat {
     }
 }
 
+/// The administrative privileges the broker's own account needs: it lists
+/// and looks up members and groups, invites, changes profiles, roles and
+/// user types, adds to groups, disables and deletes. \[I\]: the fact sheet
+/// only says "a role with admin privileges" (§4); these are the names
+/// ArcGIS Online gives them. The built-in Administrator role has them all.
+pub const BROKER_ADMIN_PRIVILEGES: &[&str] = &[
+    "portal:admin:assignToGroups",
+    "portal:admin:changeUserRoles",
+    "portal:admin:deleteUsers",
+    "portal:admin:disableUsers",
+    "portal:admin:inviteUsers",
+    "portal:admin:manageLicenses",
+    "portal:admin:updateUsers",
+    "portal:admin:viewGroups",
+    "portal:admin:viewUsers",
+];
+
+/// Whether a privilege lets its holder create, share or edit (what the
+/// Viewer user type may not have, fact sheet §7): a last part naming
+/// create, share, edit or publish, or any publisher or administrator
+/// privilege. Case-insensitive.
+pub fn creates_shares_or_edits(privilege: &str) -> bool {
+    let p = privilege.to_ascii_lowercase();
+    let mut parts = p.split(':');
+    let _area = parts.next();
+    let level = parts.next().unwrap_or("");
+    let what = parts.next().unwrap_or("");
+    matches!(level, "publisher" | "admin")
+        || ["create", "share", "edit", "publish"]
+            .iter()
+            .any(|w| what.contains(w))
+}
+
+/// Whether a custom role with these privileges may hold `user_type`, by
+/// the only documented rule (fact sheet §7): the Viewer user type cannot
+/// take a role that creates, shares or edits. Creator-level types take
+/// any role; other types are not documented (`Unknown`).
+pub fn privileges_fit(privileges: &[String], user_type: &str) -> Compat {
+    if user_type == "viewerUT" {
+        if privileges.iter().any(|p| creates_shares_or_edits(p)) {
+            Compat::No
+        } else {
+            Compat::Yes
+        }
+    } else if CREATOR_LEVEL.contains(&user_type) {
+        Compat::Yes
+    } else {
+        Compat::Unknown
+    }
+}
+
 /// The rank of a role for ordering changes (higher = more privileges).
 /// Unknown custom roles rank between Data Editor and User.
 pub fn role_rank(role_id: &str) -> u8 {
@@ -138,6 +189,23 @@ mod tests {
         );
         assert_eq!(compatible("org_user", "basicUT"), Compat::Unknown);
         assert_eq!(compatible("abcdefgh12345678", "viewerUT"), Compat::Unknown);
+    }
+
+    #[test]
+    fn a_custom_role_that_edits_does_not_fit_the_viewer_type() {
+        let edits = vec![
+            "portal:user:joinGroup".to_string(),
+            "features:user:edit".into(),
+        ];
+        let views = vec!["portal:user:viewOrgItems".to_string()];
+        assert_eq!(privileges_fit(&edits, "viewerUT"), Compat::No);
+        assert_eq!(privileges_fit(&views, "viewerUT"), Compat::Yes);
+        assert_eq!(privileges_fit(&edits, "creatorUT"), Compat::Yes);
+        assert_eq!(privileges_fit(&edits, "editorUT"), Compat::Unknown);
+        assert!(creates_shares_or_edits("portal:user:shareToGroup"));
+        assert!(creates_shares_or_edits("portal:admin:viewUsers"));
+        assert!(!creates_shares_or_edits("portal:user:viewOrgItems"));
+        assert!(!creates_shares_or_edits(""));
     }
 
     #[test]

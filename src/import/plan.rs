@@ -817,6 +817,7 @@ mod tests {
         .map(|(id, name)| Role {
             id: id.into(),
             name: name.into(),
+            privileges: None,
         })
         .to_vec();
         let org = OrgView::new(
@@ -859,6 +860,7 @@ mod tests {
             .map(|(id, name)| Role {
                 id: id.into(),
                 name: name.into(),
+                privileges: None,
             })
             .to_vec(),
             vec![],
@@ -906,6 +908,7 @@ mod tests {
             vec![Role {
                 id: "org_admin".into(),
                 name: "Administrator".into(),
+                privileges: None,
             }],
             vec![],
         );

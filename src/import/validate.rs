@@ -530,6 +530,7 @@ mod tests {
             vec![Role {
                 id: "iAAAAAAAAAAAAAAA".into(),
                 name: "Viewer".into(),
+                privileges: None,
             }],
             vec![("g".into(), "G".into())],
         );
@@ -782,6 +783,7 @@ mod tests {
             vec![Role {
                 id: "iAAAAAAAAAAAAAAA".into(),
                 name: "Viewer".into(),
+                privileges: None,
             }],
             vec![],
         );

@@ -51,8 +51,8 @@ pub use error::PortalError;
 pub use layers::FeatureLayers;
 pub use members::{Invitation, Member, Members, NewMember, PendingInvitation};
 pub use org::{
-    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin, OwnedContent,
-    ProfileUpdate, Role, USER_TYPE_REFUSED,
+    Account, BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin,
+    OwnedContent, ProfileUpdate, Role, USER_TYPE_REFUSED,
 };
 
 /// The whole portal: [`Members`], [`OrgAdmin`] and [`FeatureLayers`] of one

@@ -1,7 +1,8 @@
 //! [`OrgAdmin`]: the port the CSV import calls to read the whole
 //! organization once and to change existing members, and the seat's life
 //! after sign-up (issue 14: disable, enable, delete, owned content,
-//! notifications), with its vocabulary ([`Role`], [`ProfileUpdate`],
+//! notifications), and the account the broker signed in as ([`Account`],
+//! for the pre-flight check), with its vocabulary ([`Role`], [`ProfileUpdate`],
 //! [`LicenseCounts`], [`OwnedContent`], the refusal codes).
 //!
 //! Only the contract lives here: no HTTP, no JSON shapes, and no import
@@ -21,6 +22,12 @@ pub struct Role {
     pub id: String,
     /// Display name, e.g. "Viewer".
     pub name: String,
+    /// The role's privileges (`portals/self/roles?returnPrivileges=true`),
+    /// e.g. `features:user:edit`; `None` when the portal did not say (the
+    /// built-in roles, an older portal). What decides whether a custom role
+    /// fits a user type (fact sheet §7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<Vec<String>>,
 }
 
 /// The built-in base roles, which `portals/self/roles` does not list
@@ -39,6 +46,7 @@ pub(crate) fn built_in_roles() -> Vec<Role> {
         .map(|(id, name)| Role {
             id: id.to_string(),
             name: name.to_string(),
+            privileges: None,
         })
         .collect()
 }
@@ -99,6 +107,27 @@ impl ProfileUpdate {
     }
 }
 
+/// The account the broker signed in as, as `community/self` describes it:
+/// what the pre-flight check needs to tell whether it may administer the
+/// organization's members.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Username as the portal spells it.
+    pub username: String,
+    /// Base role level (`role`: `org_admin`, `org_publisher`, `org_user`).
+    pub role: Option<String>,
+    /// Custom role id (`roleId`), when the account has a custom role; a
+    /// custom administrator role shows `role: org_admin` plus this.
+    pub role_id: Option<String>,
+    /// `provider`: `arcgis` for a built-in account, `enterprise` for a
+    /// SAML/OIDC one (fact sheet §3); `None` when not reported.
+    pub provider: Option<String>,
+    /// `idpUsername`: set only for SAML/OIDC accounts.
+    pub idp_username: Option<String>,
+    /// The account's privileges (`privileges`), when reported.
+    pub privileges: Option<Vec<String>>,
+}
+
 /// Seats per user type: purchased (`subscriptionInfo.userLicenseTypes`) and
 /// assigned (`users/counts?type=userLicenseType`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +141,10 @@ pub struct LicenseCounts {
 pub trait OrgAdmin: Send + Sync {
     /// Purchased and assigned seats per user type (reconciliation).
     fn license_counts(&self) -> impl Future<Output = Result<LicenseCounts, PortalError>> + Send;
+
+    /// The account the broker signed in as (`GET community/self`). A
+    /// refused sign-in → [`PortalError::Auth`].
+    fn signed_in_account(&self) -> impl Future<Output = Result<Account, PortalError>> + Send;
 
     /// Every role a member can be given: the built-in `org_admin`,
     /// `org_publisher` and `org_user` first, then `portals/self/roles` (all

@@ -161,6 +161,32 @@ pub(crate) struct RoleJson {
     /// Display name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Privileges, when asked for with `returnPrivileges=true`.
+    #[serde(default)]
+    pub privileges: Option<Vec<String>>,
+}
+
+/// `community/self`: the signed-in account.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SelfJson {
+    /// Username.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Base role level.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Custom role id.
+    #[serde(default, rename = "roleId")]
+    pub role_id: Option<String>,
+    /// `arcgis` or `enterprise`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Set for SAML/OIDC accounts.
+    #[serde(default, rename = "idpUsername")]
+    pub idp_username: Option<String>,
+    /// The account's privileges.
+    #[serde(default)]
+    pub privileges: Option<Vec<String>>,
 }
 
 /// `{"success": bool}` answers (`updateUserRole`, `community/users/<u>/update`).

@@ -35,6 +35,8 @@
 //! - `lifecycle`: what expiry and reclaiming call for (a plan; pure).
 //! - `reconcile`: the ledger against the organization (a pure plan, and
 //!   [`Provisioner::apply_reconcile`] carrying it out through `claims`).
+//! - `preflight`: the rules file against the real organization before
+//!   going live (`check-rules --portal`; a pure check).
 //! - `alerts`: usage alerts once per threshold crossing, and
 //!   reconciliation's drift, through the notification channels.
 //! - `applicants`: the applicant's mail on each change of their request
@@ -53,6 +55,7 @@ mod jobs;
 pub mod lifecycle;
 mod member;
 mod outcome;
+pub mod preflight;
 mod queries;
 pub mod reclaim;
 pub mod reconcile;

@@ -21,12 +21,12 @@ use super::{ArcGisPortal, decode, entry_for, path_segment, succeeded};
 use crate::portal::error::PortalError;
 use crate::portal::members::{Member, Members};
 use crate::portal::org::{
-    INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin, OwnedContent, ProfileUpdate, Role,
-    USER_TYPE_REFUSED, built_in_roles,
+    Account, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin, OwnedContent, ProfileUpdate,
+    Role, USER_TYPE_REFUSED, built_in_roles,
 };
 use crate::portal::wire::{
     AddUsersResponse, CountsPage, GroupSearchPage, GroupUserListPage, OrgUsersPage, PortalSelf,
-    RolesPage, SuccessOrStatus, SuccessResponse, UserContentPage, UserJson, UserResults,
+    RolesPage, SelfJson, SuccessOrStatus, SuccessResponse, UserContentPage, UserJson, UserResults,
 };
 
 /// Most usernames one `portals/self/createNotification` request names:
@@ -80,14 +80,33 @@ impl OrgAdmin for ArcGisPortal {
         })
     }
 
-    /// The built-in roles, then `portals/self/roles` (all pages). A listed
-    /// role with a built-in id is not repeated.
+    /// `community/self`, the account the token belongs to. Empty strings
+    /// count as not reported.
+    async fn signed_in_account(&self) -> Result<Account, PortalError> {
+        let v = self.call(Call::get(&["community", "self"], vec![])).await?;
+        let me: SelfJson = decode(v, "community/self")?;
+        let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let username = non_empty(me.username)
+            .ok_or_else(|| PortalError::Protocol("community/self has no username".into()))?;
+        Ok(Account {
+            username,
+            role: non_empty(me.role),
+            role_id: non_empty(me.role_id),
+            provider: non_empty(me.provider),
+            idp_username: non_empty(me.idp_username),
+            privileges: me.privileges,
+        })
+    }
+
+    /// The built-in roles, then `portals/self/roles` (all pages, with
+    /// `returnPrivileges=true`). A listed role with a built-in id is not
+    /// repeated.
     async fn roles(&self) -> Result<Vec<Role>, PortalError> {
         let mut roles: Vec<Role> = built_in_roles();
         let listed = self
             .read_pages(
                 &["portals", "self", "roles"],
-                &[],
+                &[("returnPrivileges", "true".to_string())],
                 MAX_PAGES,
                 Overflow::Fail,
                 |v| {
@@ -107,7 +126,11 @@ impl OrgAdmin for ArcGisPortal {
                 .name
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| id.clone());
-            roles.push(Role { id, name });
+            roles.push(Role {
+                id,
+                name,
+                privileges: r.privileges,
+            });
         }
         Ok(roles)
     }

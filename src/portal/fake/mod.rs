@@ -147,6 +147,7 @@ impl FakePortal {
             .map(|(id, name)| Role {
                 id: id.to_string(),
                 name: name.to_string(),
+                privileges: None,
             })
             .collect();
         }
@@ -225,6 +226,7 @@ impl FakePortal {
             s.roles.push(Role {
                 id: id.to_string(),
                 name: name.to_string(),
+                privileges: None,
             });
         }
     }

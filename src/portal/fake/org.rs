@@ -15,8 +15,8 @@ use crate::domain::compat::{self, Compat};
 use crate::portal::error::PortalError;
 use crate::portal::members::Member;
 use crate::portal::org::{
-    BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin, OwnedContent,
-    ProfileUpdate, Role, USER_TYPE_REFUSED, built_in_roles,
+    Account, BUILT_IN_ROLES, INCOMPATIBLE_ROLE, LicenseCounts, OWNS_CONTENT, OrgAdmin,
+    OwnedContent, ProfileUpdate, Role, USER_TYPE_REFUSED, built_in_roles,
 };
 
 pub(super) fn no_user() -> PortalError {
@@ -72,6 +72,16 @@ impl OrgAdmin for FakePortal {
         let mut types: Vec<_> = counts.into_iter().map(|(t, (p, a))| (t, p, a)).collect();
         types.sort();
         Ok(LicenseCounts { types })
+    }
+
+    /// A built-in administrator, `fake_admin`, always.
+    async fn signed_in_account(&self) -> Result<Account, PortalError> {
+        Ok(Account {
+            username: "fake_admin".to_string(),
+            role: Some("org_admin".to_string()),
+            provider: Some("arcgis".to_string()),
+            ..Account::default()
+        })
     }
 
     async fn roles(&self) -> Result<Vec<Role>, PortalError> {

@@ -10,6 +10,31 @@ use crate::domain::compat::{self, Compat};
 /// Base role ids (a member with one of these has no `roleId`).
 const BASE_ROLES: &[&str] = &["org_admin", "org_publisher", "org_user"];
 
+/// What every role may do: view and join (\[I\]: real privilege names,
+/// a small sample of them).
+const VIEW_PRIVILEGES: &[&str] = &[
+    "portal:user:joinGroup",
+    "portal:user:viewOrgGroups",
+    "portal:user:viewOrgItems",
+    "portal:user:viewOrgUsers",
+];
+
+/// What a role that creates, shares or edits adds (fact sheet §7: such a
+/// role does not fit the Viewer user type).
+const EDIT_PRIVILEGES: &[&str] = &["features:user:edit"];
+
+/// What the User role adds.
+const USER_PRIVILEGES: &[&str] = &[
+    "features:user:edit",
+    "portal:user:createGroup",
+    "portal:user:createItem",
+    "portal:user:shareToGroup",
+    "portal:user:shareToOrg",
+];
+
+/// What the Publisher role adds.
+const PUBLISHER_PRIVILEGES: &[&str] = &["portal:publisher:publishFeatures"];
+
 /// Fixed organization settings (never change after start).
 pub(super) struct Org {
     pub id: String,
@@ -78,6 +103,34 @@ impl Org {
             .iter()
             .find(|r| r.id == role_id)
             .map(|r| r.base_role.as_str())
+    }
+
+    /// The privileges of a role (`privileges` of `portals/self/roles` and
+    /// `community/self`): built from samples, so a custom role that does
+    /// not fit the Viewer user type edits (`features:user:edit`) and one
+    /// that does only views. Unknown roles have none.
+    pub fn privileges(&self, role_id: &str) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = VIEW_PRIVILEGES.to_vec();
+        let extra: &[&[&str]] = match role_id {
+            "org_admin" => &[
+                USER_PRIVILEGES,
+                PUBLISHER_PRIVILEGES,
+                compat::BROKER_ADMIN_PRIVILEGES,
+            ],
+            "org_publisher" => &[USER_PRIVILEGES, PUBLISHER_PRIVILEGES],
+            "org_user" => &[USER_PRIVILEGES],
+            _ => match self.roles.iter().find(|r| r.id == role_id) {
+                Some(r) if r.viewer_compatible => &[],
+                Some(_) => &[EDIT_PRIVILEGES],
+                None => return Vec::new(),
+            },
+        };
+        for p in extra.iter().flat_map(|e| e.iter()) {
+            if !out.contains(p) {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Whether a member with role `role_id` may hold `user_type`: the §7

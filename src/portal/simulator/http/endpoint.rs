@@ -14,8 +14,6 @@ pub(super) enum Endpoint {
     /// `portals/languages` (no token needed).
     Languages,
     GenerateToken,
-    /// `community/self`: the signed-in user, with its privileges.
-    CommunitySelf,
     /// `portals/self/users/search`: the organization's members by query.
     UserSearch,
     /// `community/users`: users by query (the organization's, here).
@@ -39,6 +37,8 @@ pub(super) enum Endpoint {
     UpdateLicenseType,
     UpdateRole,
     RemoveUsers,
+    /// `community/self`: the caller's own account, with its privileges.
+    CommunitySelf,
     CommunityUser(String),
     UpdateUser(String),
     /// `community/users/<u>/reset` (the username).
@@ -102,7 +102,6 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         ["info"] => Endpoint::Info,
         ["portals", "languages"] => Endpoint::Languages,
         ["generatetoken"] => Endpoint::GenerateToken,
-        ["community", "self"] => Endpoint::CommunitySelf,
         ["portals", p, "users", "search"] if is_self(p) => Endpoint::UserSearch,
         ["portals", p, "userdefaultsettings"] if is_self(p) => Endpoint::UserDefaultSettings,
         ["community", "users"] => Endpoint::CommunityUserSearch,
@@ -122,6 +121,7 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         ["portals", p, "updateuserrole"] if is_self(p) => Endpoint::UpdateRole,
         ["portals", p, "removeusers"] if is_self(p) => Endpoint::RemoveUsers,
         ["portals", p, "createnotification"] if is_self(p) => Endpoint::CreateNotification,
+        ["community", "self"] => Endpoint::CommunitySelf,
         ["community", "users", _] => Endpoint::CommunityUser(segs[2].clone()),
         ["community", "users", _, "update"] => Endpoint::UpdateUser(segs[2].clone()),
         ["community", "users", _, "reset"] => Endpoint::ResetUser(segs[2].clone()),

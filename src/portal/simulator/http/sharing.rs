@@ -100,46 +100,6 @@ pub(super) fn discovery(endpoint: &Endpoint, headers: &axum::http::HeaderMap) ->
     }
 }
 
-/// The privileges a member of base role `base` holds (`community/self`,
-/// `portals/self`'s `user`). The fact sheet lists none (\[I\]): these are
-/// the names ArcGIS Online's built-in roles carry, enough for a client that
-/// checks it may administer members.
-fn privileges(base: &str) -> Vec<&'static str> {
-    let user = [
-        "portal:user:createGroup",
-        "portal:user:joinGroup",
-        "portal:user:createItem",
-        "portal:user:shareToGroup",
-        "portal:user:shareToOrg",
-        "portal:user:viewOrgGroups",
-        "portal:user:viewOrgItems",
-        "portal:user:viewOrgUsers",
-    ];
-    let admin = [
-        "portal:admin:viewUsers",
-        "portal:admin:updateUsers",
-        "portal:admin:deleteUsers",
-        "portal:admin:inviteUsers",
-        "portal:admin:disableUsers",
-        "portal:admin:changeUserRoles",
-        "portal:admin:manageLicenses",
-        "portal:admin:viewGroups",
-        "portal:admin:updateGroups",
-        "portal:admin:assignToGroups",
-        "portal:admin:manageRoles",
-    ];
-    let mut p: Vec<&'static str> = user.to_vec();
-    match base {
-        "org_admin" => {
-            p.push("portal:publisher:publishFeatures");
-            p.extend(admin);
-        }
-        "org_publisher" => p.push("portal:publisher:publishFeatures"),
-        _ => {}
-    }
-    p
-}
-
 /// Members matching a search query `q`: `*` or empty for all; otherwise
 /// every word (fields `username:`, `email:`, `fullname:`, `orgid:`, or
 /// none for any of them) must match, case-insensitively, by prefix (as the
@@ -211,9 +171,8 @@ pub(super) fn handle(
             });
             if let (Some(m), Some(obj)) = (st.members.get(&caller.username), v.as_object_mut()) {
                 let mut user = st.user_json(org, m, true);
-                let base = org.base_role(&m.role).unwrap_or("org_user");
                 if let Some(u) = user.as_object_mut() {
-                    u.insert("privileges".into(), json!(privileges(base)));
+                    u.insert("privileges".into(), json!(org.privileges(&m.role)));
                 }
                 obj.insert("user".into(), user);
             }
@@ -260,10 +219,19 @@ pub(super) fn handle(
             Ok(Value::Object(listed))
         }
         Endpoint::Roles => {
+            // Why always, not only with `returnPrivileges=true`: a client
+            // that did not ask ignores the extra field.
             let roles: Vec<Value> = org
                 .roles
                 .iter()
-                .map(|r| json!({ "id": r.id, "name": r.name, "description": r.description }))
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "name": r.name,
+                        "description": r.description,
+                        "privileges": org.privileges(&r.id),
+                    })
+                })
                 .collect();
             Ok(Value::Object(listing(
                 params,
@@ -361,6 +329,32 @@ pub(super) fn handle(
             let users = params.require_list("users")?;
             let not_removed = sim.lock().remove_users(&caller.username, &users);
             Ok(json!({ "notRemoved": not_removed }))
+        }
+        Endpoint::CommunitySelf => {
+            let st = sim.lock();
+            let (mut v, role) = match st.members.get(&caller.username) {
+                Some(m) => (st.user_json(org, m, true), m.role.clone()),
+                // The administrator may only sign in (no seat): a bare
+                // built-in account.
+                None => {
+                    let role = if caller.admin {
+                        "org_admin"
+                    } else {
+                        "org_user"
+                    };
+                    let v = json!({
+                        "username": caller.username,
+                        "role": role,
+                        "orgId": org.id,
+                        "provider": "arcgis",
+                    });
+                    (v, role.to_string())
+                }
+            };
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("privileges".into(), json!(org.privileges(&role)));
+            }
+            Ok(v)
         }
         Endpoint::CommunityUser(username) => {
             let st = sim.lock();
@@ -462,19 +456,6 @@ pub(super) fn handle(
             let mut listed = listing(params, &users, 25, "users", Value::clone);
             listed.insert("owner".into(), owner);
             Ok(Value::Object(listed))
-        }
-        Endpoint::CommunitySelf => {
-            let st = sim.lock();
-            let m = st
-                .members
-                .get(&caller.username)
-                .ok_or_else(ApiError::no_user)?;
-            let mut u = st.user_json(org, m, true);
-            let base = org.base_role(&m.role).unwrap_or("org_user");
-            if let Some(obj) = u.as_object_mut() {
-                obj.insert("privileges".into(), json!(privileges(base)));
-            }
-            Ok(u)
         }
         Endpoint::UserSearch | Endpoint::CommunityUserSearch => {
             // The organization's own search is an administrator's; the
