@@ -2472,3 +2472,88 @@ async fn esri_clients_find_what_they_read_to_sign_in_and_manage_members() {
     let unknown = h.get("community/groups/nope", &[("token", &token)]).await;
     assert!(unknown["error"].is_object(), "{unknown}");
 }
+
+/// Issue 15: the OAuth sign-in pages the ArcGIS API for Python drives with
+/// a username and a password (the implicit grant): `authorize` answers a
+/// page carrying `oauth_state`, refuses an unregistered `redirect_uri`;
+/// `signin` with the right password redirects to the address with a token
+/// that works and the client's `state`, with a wrong one answers the page
+/// again with the message the library looks for.
+#[tokio::test]
+async fn the_oauth_sign_in_pages_hand_a_token_to_a_scripted_sign_in() {
+    let h = Harness::start(config()).await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = h.srv.root_url();
+    let authorize = |redirect: &str| {
+        no_redirects
+            .get(format!("{root}/sharing/rest/oauth2/authorize"))
+            .query(&[
+                ("client_id", "pythonapi"),
+                ("response_type", "token"),
+                ("redirect_uri", redirect),
+                ("state", "st-42"),
+                ("expiration", "20160"),
+            ])
+            .send()
+    };
+    let refused = authorize("https://elsewhere.example").await.unwrap();
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Invalid redirect_uri")
+    );
+    let page = authorize("urn:ietf:wg:oauth:2.0:oob")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let info = page
+        .split("var oAuthInfo = ")
+        .nth(1)
+        .and_then(|rest| rest.split(";</script>").next())
+        .expect("the page carries oAuthInfo");
+    let info: Value = serde_json::from_str(info).unwrap();
+    let state = info["oauth_state"].as_str().unwrap().to_string();
+
+    let signin = |password: &'static str| {
+        no_redirects
+            .post(format!("{root}/sharing/oauth2/signin"))
+            .form(&[
+                ("oauth_state", state.as_str()),
+                ("username", "sim_admin"),
+                ("password", password),
+            ])
+            .send()
+    };
+    let wrong = signin("not-the-password").await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 200);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Invalid username or password.")
+    );
+    let ok = signin("sim-admin-pass1").await.unwrap();
+    assert_eq!(ok.status().as_u16(), 302);
+    let location = ok.headers()["location"].to_str().unwrap().to_string();
+    let fragment = location
+        .strip_prefix("urn:ietf:wg:oauth:2.0:oob#")
+        .expect("back to the registered address");
+    let field = |name: &str| {
+        fragment
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
+    assert_eq!(field("state").as_deref(), Some("st-42"));
+    let token = field("access_token").expect("a token");
+    let me = h.get("community/self", &[("token", &token)]).await;
+    assert_eq!(me["username"], "sim_admin");
+}

@@ -13,6 +13,8 @@ pub(super) enum Endpoint {
     Info,
     /// `portals/languages` (no token needed).
     Languages,
+    /// `portals/regions` (no token needed).
+    Regions,
     GenerateToken,
     /// `portals/self/users/search`: the organization's members by query.
     UserSearch,
@@ -22,6 +24,10 @@ pub(super) enum Endpoint {
     CommunityUserLicenseType(String),
     /// `portals/self/userDefaultSettings`.
     UserDefaultSettings,
+    /// `portals/self/purchases`: the organization's listings (none here).
+    Purchases,
+    /// `portals/self/appBundles`: add-on licence bundles (none here).
+    AppBundles,
     /// `community/groups/<gid>` (the group id).
     Group(String),
     /// `community/groups/<gid>/users` (the group id).
@@ -101,9 +107,12 @@ pub(super) fn route(path: &str, org_id: &str) -> Endpoint {
         [] => Endpoint::Root,
         ["info"] => Endpoint::Info,
         ["portals", "languages"] => Endpoint::Languages,
+        ["portals", "regions"] => Endpoint::Regions,
         ["generatetoken"] => Endpoint::GenerateToken,
         ["portals", p, "users", "search"] if is_self(p) => Endpoint::UserSearch,
         ["portals", p, "userdefaultsettings"] if is_self(p) => Endpoint::UserDefaultSettings,
+        ["portals", p, "purchases"] if is_self(p) => Endpoint::Purchases,
+        ["portals", p, "appbundles"] if is_self(p) => Endpoint::AppBundles,
         ["community", "users"] => Endpoint::CommunityUserSearch,
         ["community", "users", _, "userlicensetype"] => {
             Endpoint::CommunityUserLicenseType(segs[2].clone())

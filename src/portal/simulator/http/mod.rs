@@ -9,11 +9,13 @@
 //! `dispatch` (what every sharing API and layer request goes through:
 //! counters, faults, `f=json`, the token), `endpoint` (path → operation),
 //! `params` (request parameters and the token's place), `sharing` (the
-//! operations themselves).
+//! operations themselves), `oauth` (the OAuth sign-in pages the ArcGIS API
+//! for Python drives).
 
 mod control;
 mod dispatch;
 mod endpoint;
+mod oauth;
 mod params;
 mod sharing;
 
@@ -24,5 +26,11 @@ use super::sim::PortalSimulator;
 
 /// Builds the router: control routes, everything else through [`dispatch`].
 pub(super) fn router(sim: PortalSimulator) -> Router {
-    control::routes().fallback(dispatch).with_state(sim)
+    use axum::routing::{get, post};
+    control::routes()
+        // The OAuth sign-in pages the ArcGIS API for Python scripts.
+        .route("/sharing/rest/oauth2/authorize", get(oauth::authorize))
+        .route("/sharing/oauth2/signin", post(oauth::signin))
+        .fallback(dispatch)
+        .with_state(sim)
 }

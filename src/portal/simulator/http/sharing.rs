@@ -63,7 +63,8 @@ pub(super) fn generate_token(
 const CURRENT_VERSION: &str = "2025.2";
 
 /// What a client reads before it signs in, without a token: the REST
-/// root's version, `info` (where tokens come from) and the languages.
+/// root's version, `info` (where tokens come from), the languages and the
+/// regions.
 /// `info` names this simulator's own address (the request's `Host`, over
 /// https when a proxy or the TLS listener says so with
 /// `X-Forwarded-Proto`), as ArcGIS Online names its own.
@@ -88,14 +89,18 @@ pub(super) fn discovery(endpoint: &Endpoint, headers: &axum::http::HeaderMap) ->
                 },
             })
         }
-        Endpoint::Languages => json!({
-            "languages": [
-                { "language": "English", "culture": "en" },
-                { "language": "Español", "culture": "es" },
-                { "language": "Français", "culture": "fr" },
-                { "language": "Deutsch", "culture": "de" },
-            ]
-        }),
+        // Both are bare arrays (the ArcGIS API for Python iterates them).
+        Endpoint::Languages => json!([
+            { "language": "English", "culture": "en" },
+            { "language": "Español", "culture": "es" },
+            { "language": "Français", "culture": "fr" },
+            { "language": "Deutsch", "culture": "de" },
+        ]),
+        Endpoint::Regions => json!([
+            { "region": "WO", "localizedName": "World", "defaultExtent": null },
+            { "region": "US", "localizedName": "United States", "defaultExtent": null },
+            { "region": "GB", "localizedName": "United Kingdom", "defaultExtent": null },
+        ]),
         _ => json!({ "currentVersion": CURRENT_VERSION }),
     }
 }
@@ -124,7 +129,7 @@ fn matches_query(org_id: &str, m: &crate::portal::simulator::member::SimMember, 
                 "username" => starts(&m.username),
                 "email" => starts(&m.email),
                 "fullname" => starts(&full),
-                "orgid" => value.eq_ignore_ascii_case(org_id),
+                "orgid" | "accountid" => value.eq_ignore_ascii_case(org_id),
                 _ => starts(&m.username) || starts(&m.email) || starts(&full),
             }
         })
@@ -360,7 +365,16 @@ pub(super) fn handle(
             let st = sim.lock();
             let m = st.members.get(&username).ok_or_else(ApiError::no_user)?;
             let show_email = caller.admin || caller.username == username;
-            Ok(st.user_json(org, m, show_email))
+            let mut u = st.user_json(org, m, show_email);
+            // A user reading their own record sees their privileges (the
+            // ArcGIS API for Python reads them there to know it may
+            // administer); nobody else's record carries them.
+            if caller.username == username
+                && let Some(obj) = u.as_object_mut()
+            {
+                obj.insert("privileges".into(), json!(org.privileges(&m.role)));
+            }
+            Ok(u)
         }
         Endpoint::UpdateUser(username) => {
             require_post(method)?;
@@ -517,6 +531,23 @@ pub(super) fn handle(
                 "appBundles": [],
             }))
         }
+        // No add-on licences here: user types are the only licences (fact
+        // sheet §2). The ArcGIS API for Python reads both before it
+        // deletes a member, to take such licences back first.
+        Endpoint::Purchases => {
+            require_admin(caller)?;
+            Ok(json!({ "purchases": [] }))
+        }
+        Endpoint::AppBundles => {
+            require_admin(caller)?;
+            Ok(Value::Object(listing(
+                params,
+                &Vec::<Value>::new(),
+                10,
+                "appBundles",
+                Value::clone,
+            )))
+        }
         Endpoint::Group(group_id) => {
             let st = sim.lock();
             let g = st.group(&group_id).ok_or_else(ApiError::no_group)?;
@@ -547,7 +578,8 @@ pub(super) fn handle(
         | Endpoint::Unknown
         | Endpoint::Root
         | Endpoint::Info
-        | Endpoint::Languages => Err(ApiError::new(400, "Unable to complete operation.")),
+        | Endpoint::Languages
+        | Endpoint::Regions => Err(ApiError::new(400, "Unable to complete operation.")),
     }
 }
 
