@@ -16,7 +16,7 @@ use agol_seat_broker::domain::{
 use agol_seat_broker::policy::{Policy, Rules};
 use agol_seat_broker::portal::arcgis::{ArcGisConfig, ArcGisPortal, Credentials};
 use agol_seat_broker::portal::simulator::{
-    PortalSimulator, RunningSimulator, SimAccount, SimulatorConfig,
+    PortalSimulator, RunningSimulator, SimAccount, SimRole, SimulatorConfig,
 };
 use agol_seat_broker::provisioning::reclaim::{Done, SCHEDULE_ACTOR, SeatActionError};
 use agol_seat_broker::provisioning::{Creation, Outcome, Provisioner};
@@ -28,6 +28,8 @@ const PASSWORD: &str = "Sim-Admin-Pass-42";
 /// 2027-01-04T00:00:00Z.
 const T0: UnixMillis = 1_799_020_800_000;
 const DAY: i64 = 86_400_000;
+/// A custom administrator role of the simulated organization.
+const DEPUTY: &str = "dEpUtYaDmInRoLe1";
 
 const RULES: &str = r#"
 [[pools]]
@@ -90,6 +92,13 @@ impl World {
                     username: ADMIN.into(),
                     password: PASSWORD.into(),
                 },
+                custom_roles: vec![SimRole {
+                    id: DEPUTY.into(),
+                    name: "Deputy administrator".into(),
+                    description: "A custom administrator role".into(),
+                    base_role: "org_admin".into(),
+                    viewer_compatible: false,
+                }],
                 ..SimulatorConfig::default()
             },
             sim_clock,
@@ -101,10 +110,14 @@ impl World {
         cfg.clock = clock.clone();
         cfg.deadline = Duration::from_secs(5);
         let portal = Arc::new(ArcGisPortal::new(cfg, Credentials::new(ADMIN, PASSWORD)).unwrap());
+        // One store per world: tests run in parallel, often in the same
+        // millisecond.
+        static WORLDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "agol-lifecycle-{}-{}",
+            "agol-lifecycle-{}-{}-{}",
             std::process::id(),
-            agol_seat_broker::clock::now_millis()
+            agol_seat_broker::clock::now_millis(),
+            WORLDS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let ledger = Arc::new(SqliteLedger::open(dir.join("ledger.db")).unwrap());
@@ -507,7 +520,8 @@ async fn the_scheduled_task_reconciles_then_runs_the_lifecycle() {
 }
 
 /// The cost of the seat's life, counted: a run reads the organization's
-/// members once for every pool; ending a seat by deletion costs one notice
+/// members once for every pool (and its roles once, when a member holds a
+/// role id); ending a seat by deletion costs one notice
 /// and one deletion, a downgrade one notice and two changes (role, then
 /// user type), a warning one notice.
 #[tokio::test]
@@ -523,7 +537,10 @@ async fn ending_a_seat_costs_one_notice_and_the_pools_action_in_portal_calls() {
     let calls = || w.sim.request_count("") - w.sim.request_count("generateToken");
     let before = calls();
     assert!(w.run().await.applied.is_empty());
-    assert_eq!(calls() - before, 1, "one member listing");
+    // One member listing, and one of the roles: Ana holds the Viewer role,
+    // a role id rather than a built-in level, so whether it administers is
+    // read from the roles' privileges (once per run).
+    assert_eq!(calls() - before, 2, "one member listing, one roles listing");
 
     w.days(12); // Ana idle 21 days, Kim's seat (20 days) ended.
     let before = calls();
@@ -533,7 +550,63 @@ async fn ending_a_seat_costs_one_notice_and_the_pools_action_in_portal_calls() {
     assert_eq!(w.sim.request_count("portals/self/users") - listings, 1);
     assert_eq!(
         calls() - before,
-        1 + (1 + 1) + (1 + 2),
-        "listing + (notice + delete) + (notice + role + user type)"
+        2 + (1 + 1) + (1 + 2),
+        "listings + (notice + delete) + (notice + role + user type)"
     );
+}
+
+/// An administrator is never touched, also one whose role is a custom
+/// administrator role (known by its privileges, not by `org_admin`).
+#[tokio::test]
+async fn a_member_with_a_custom_administrator_role_is_never_ended() {
+    let w = World::new().await;
+    let kim = username(&w.sign_up("kim@crew.org").await);
+    let lee = username(&w.sign_up("lee@crew.org").await);
+    // An administrator makes Kim a deputy administrator in the portal.
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}/generateToken", w.sim.base_url()))
+        .form(&[
+            ("username", ADMIN),
+            ("password", PASSWORD),
+            ("client", "referer"),
+            ("referer", "https://test"),
+            ("f", "json"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let changed: serde_json::Value = http
+        .post(format!("{}/portals/self/updateUserRole", w.sim.base_url()))
+        .form(&[
+            ("user", kim.as_str()),
+            ("role", DEPUTY),
+            ("token", token["token"].as_str().unwrap()),
+            ("f", "json"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(changed["success"], true, "{changed}");
+    w.days(21); // both seats (20 days) ended
+    let report = w.run().await;
+    let ended: Vec<_> = report
+        .applied
+        .iter()
+        .map(|a| a.planned.username.clone())
+        .collect();
+    assert_eq!(ended, std::slice::from_ref(&lee), "{report:?}");
+    assert_eq!(report.skipped.len(), 1);
+    assert_eq!(report.skipped[0].username, kim);
+    assert_eq!(
+        report.skipped[0].what,
+        agol_seat_broker::provisioning::lifecycle::Skip::Administrator
+    );
+    assert_eq!(w.sim.member(&kim).unwrap().role, DEPUTY, "untouched");
 }

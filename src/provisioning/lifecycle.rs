@@ -9,7 +9,8 @@
 //! out goes through the claim state machine (a later change).
 //!
 //! The rules it follows:
-//! - **Never touched**: organization administrators, the broker's own
+//! - **Never touched**: organization administrators (`org_admin`, or a
+//!   custom role with an administrative privilege), the broker's own
 //!   account, the `[lifecycle] keep` list, and members the portal does not
 //!   list (reconciliation's business, not expiry's): each is reported as
 //!   skipped with the reason.
@@ -215,17 +216,33 @@ pub async fn read_plan<L: ClaimStore, P: OrgAdmin>(
     if pools.is_empty() {
         return Ok(plan);
     }
-    let members: HashMap<String, MemberFacts> = portal
-        .org_members()
-        .await?
+    let listed = portal.org_members().await?;
+    // A member's `role` is its custom role's id when it has one (the client
+    // keeps `roleId` over the base level), so an administrator with a
+    // custom administrator role is known by that role's privileges: read
+    // once, and only when some member has a custom role.
+    let custom = listed
+        .iter()
+        .any(|m| m.role.as_deref().is_some_and(|r| !r.starts_with("org_")));
+    let admin_roles: Vec<String> = if custom {
+        portal
+            .roles()
+            .await?
+            .into_iter()
+            .filter(|r| r.privileges.iter().flatten().any(|p| p.contains(":admin:")))
+            .map(|r| r.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let members: HashMap<String, MemberFacts> = listed
         .into_iter()
         .map(|m| {
+            let role = m.role.as_deref().unwrap_or_default();
             let facts = MemberFacts {
                 username: m.username.clone(),
                 last_login: m.last_login,
-                // The base role; a custom administrator role shows as its
-                // base level `org_admin` too (fact sheet §6, role fields).
-                admin: m.role.as_deref() == Some("org_admin"),
+                admin: role == "org_admin" || admin_roles.iter().any(|r| r == role),
                 disabled: m.disabled == Some(true),
             };
             (m.username.to_lowercase(), facts)

@@ -120,6 +120,13 @@ impl Org {
             "org_publisher" => &[USER_PRIVILEGES, PUBLISHER_PRIVILEGES],
             "org_user" => &[USER_PRIVILEGES],
             _ => match self.roles.iter().find(|r| r.id == role_id) {
+                // A custom administrator role administers as the built-in
+                // one does.
+                Some(r) if r.base_role == "org_admin" => &[
+                    USER_PRIVILEGES,
+                    EDIT_PRIVILEGES,
+                    compat::BROKER_ADMIN_PRIVILEGES,
+                ],
                 Some(r) if r.viewer_compatible => &[],
                 Some(_) => &[EDIT_PRIVILEGES],
                 None => return Vec::new(),
