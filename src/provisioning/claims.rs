@@ -588,24 +588,15 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
     }
 
     /// Gives back the seat of the ACTIVE claim `read` whose member was
-    /// downgraded or deleted in the portal (its licence freed). Whether a
-    /// seat was given back (false: the claim changed since it was read).
+    /// downgraded or deleted in the portal (its licence freed), or is gone
+    /// from the organization (reconciliation). Whether a seat was given back
+    /// (false: the claim changed since it was read).
     pub async fn end_claim(&self, read: &Claim) -> Result<bool, LedgerError> {
         let done = self
             .ledger
             .transition(&read.key, as_read(read), Change::Release, 0)
             .await?;
         Ok(matches!(done, Transition::Released))
-    }
-
-    /// Gives back the seat of an ACTIVE claim whose member is gone from
-    /// the organization (deleted outside the broker, or an e-mail
-    /// invitation that lapsed unaccepted): reconciliation's release, with
-    /// the same expectation as [`Self::end_claim`] (a claim the person's
-    /// sign-up or the import touched since is left alone). Whether a seat
-    /// was given back.
-    pub(super) async fn release_gone_member(&self, claim: &Claim) -> Result<bool, LedgerError> {
-        self.end_claim(claim).await
     }
 }
 

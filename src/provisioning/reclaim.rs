@@ -440,9 +440,11 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             _ => String::new(),
         };
         let told = if told { "told" } else { "not told" };
-        let detail = format!("{} ({why}); {result}; {told}", p.username)
-            .replace("; ;", ";")
-            .replace(" ;", ";");
+        let detail = [format!("{} ({why})", p.username), result, told.to_string()]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         self.audit(actor, action, &p.claim.key, detail, now).await;
     }
 }

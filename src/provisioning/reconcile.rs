@@ -773,7 +773,7 @@ impl<L: crate::seats::SeatLedger, P: Portal> Provisioner<L, P> {
             Ok(_) => {}
             Err(e) => return Outcome::Failed(format!("invitation look-up: {e}")),
         }
-        match self.release_gone_member(claim).await {
+        match self.end_claim(claim).await {
             Ok(true) => Outcome::Done,
             Ok(false) => Outcome::Skipped("the claim changed since it was read".into()),
             Err(e) => Outcome::Failed(e.to_string()),
