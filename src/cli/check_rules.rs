@@ -160,6 +160,10 @@ async fn read_facts(
             titles.push(t.clone());
         }
     }
+    let reported = match portal.reported_flavour().await {
+        Ok(f) => f,
+        Err(e) => refused("the organization (portals/self)", e).map(|()| None)?,
+    };
     let groups = match portal.group_ids(&titles).await {
         Ok(ids) => Some(titles.into_iter().zip(ids).collect()),
         Err(e) => refused("the groups", e).map(|()| None)?,
@@ -197,6 +201,8 @@ async fn read_facts(
         capacity,
         store_read,
         unreadable,
+        configured: portal.flavour(),
+        reported,
     })
 }
 

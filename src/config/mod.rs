@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::domain::{DeliveryKey, UnixMillis};
+use crate::domain::flavour::flavour_of_url;
+use crate::domain::{DeliveryKey, PortalFlavour, UnixMillis};
 
 /// A secret string: never printed.
 #[derive(Clone, Default, Deserialize)]
@@ -421,6 +422,22 @@ impl Settings {
 /// instead of overflowing.
 pub fn retention_days(days: u64) -> Duration {
     Duration::from_secs(days.saturating_mul(24 * 3600))
+}
+
+/// The kind of portal at `portal_url` (a sharing root): `PORTAL_FLAVOUR`
+/// (`online` or `enterprise`) when set (`auto` is unset), else what the URL implies
+/// ([`flavour_of_url`]: `*.arcgis.com` and loopback → online, any other
+/// host → enterprise).
+pub fn portal_flavour(portal_url: &str) -> Result<PortalFlavour, ConfigError> {
+    if let Some(set) = env_var("PORTAL_FLAVOUR").filter(|s| !s.trim().eq_ignore_ascii_case("auto"))
+    {
+        return set
+            .parse()
+            .map_err(|e| ConfigError(format!("PORTAL_FLAVOUR: {e}")));
+    }
+    let url = url::Url::parse(portal_url.trim())
+        .map_err(|_| ConfigError(format!("PORTAL_URL {portal_url:?} is not a URL")))?;
+    Ok(flavour_of_url(&url))
 }
 
 /// Accepts `https://org.maps.arcgis.com`, `…/sharing/rest` or `…/sharing/rest/`

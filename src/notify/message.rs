@@ -215,6 +215,9 @@ pub fn applicant_mail(to: &str, n: &ApplicantNotice) -> Mail {
                     Invitation::Email => {
                         "An invitation from ArcGIS Online follows in a separate e-mail: accept it to set your password and sign in."
                     }
+                    Invitation::SingleSignOn => {
+                        "Your account is being created for your organization's sign-in: sign in to ArcGIS with your organization's account (the same e-mail address) once it is ready. No password is sent."
+                    }
                     Invitation::PasswordReset => {
                         "Your account is being created. ArcGIS Online will send you a separate e-mail with a link to choose your password: follow it to sign in."
                     }

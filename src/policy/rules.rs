@@ -183,6 +183,14 @@ pub enum InvitationMode {
     /// link to choose their own (`community/users/<u>/reset`). Costs one
     /// more portal call than `Email`.
     Password,
+    /// Single sign-on (`invitation = "sso"`): the account is pre-created
+    /// for the organization's SAML or OpenID Connect identity provider
+    /// (`provider=enterprise`), with the person's e-mail address as its
+    /// `idpUsername`; the person signs in through the identity provider and
+    /// never has a portal password. The same one portal call as `Email` on
+    /// ArcGIS Online (fact sheet §2, `targetUserProvider`); on ArcGIS
+    /// Enterprise `createUser` (fact sheet §3).
+    Sso,
 }
 
 /// Default lifetime of a pending or waitlisted request.

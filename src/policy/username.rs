@@ -123,12 +123,21 @@ pub fn clean(raw: &str) -> Username {
 /// The n-th candidate: the base itself, then base1, base2, … Never panics:
 /// every candidate of a valid base is a valid username.
 pub fn candidate(base: &Username, n: u32) -> Username {
-    if n == 0 {
+    candidate_within(base, n, Username::MAX_LEN)
+}
+
+/// [`candidate`] for a portal that takes at most `max_len` characters (an
+/// ArcGIS Enterprise portal: 24): a longer base is cut, at its end, before
+/// the suffix is added, so every candidate fits. `max_len` is taken within
+/// 12..=128 (room for a six-character stem and any suffix).
+pub fn candidate_within(base: &Username, n: u32, max_len: usize) -> Username {
+    let max_len = max_len.clamp(2 * Username::MIN_LEN, Username::MAX_LEN);
+    if n == 0 && base.as_str().len() <= max_len {
         return base.clone();
     }
-    let suffix = n.to_string();
+    let suffix = if n == 0 { String::new() } else { n.to_string() };
     let mut stem = base.as_str().to_string();
-    stem.truncate(Username::MAX_LEN - suffix.len());
+    stem.truncate(max_len - suffix.len());
     let mut stem = stem
         .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_string();
@@ -255,6 +264,34 @@ mod tests {
         let full = Username::parse(&"x".repeat(128)).unwrap();
         assert_eq!(candidate(&full, 7).as_str().len(), 128);
     }
+
+    #[test]
+    fn candidates_within_a_shorter_limit_are_cut_before_the_suffix() {
+        let base = Username::parse("alexandra.konstantinopoulou_water").unwrap();
+        assert_eq!(
+            candidate_within(&base, 0, 24).as_str(),
+            "alexandra.konstantinopou"
+        );
+        assert_eq!(
+            candidate_within(&base, 12, 24).as_str(),
+            "alexandra.konstantinop12"
+        );
+        // A cut that ends on a symbol drops it.
+        let dotted = Username::parse("abcdefghijklmnopqrstuvw.xyz").unwrap();
+        assert_eq!(
+            candidate_within(&dotted, 0, 24).as_str(),
+            "abcdefghijklmnopqrstuvw"
+        );
+        assert_eq!(
+            candidate_within(&dotted, 3, 24).as_str(),
+            "abcdefghijklmnopqrstuvw3"
+        );
+        // Short names are untouched; the full limit is the plain candidate.
+        let short = Username::parse("jdoe_water").unwrap();
+        assert_eq!(candidate_within(&short, 0, 24), short);
+        assert_eq!(candidate_within(&short, 2, 24).as_str(), "jdoe_water2");
+        assert_eq!(candidate_within(&base, 5, 128), candidate(&base, 5));
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +316,11 @@ mod random_inputs {
             assert!(
                 Username::parse(candidate(&base, n).as_str()).is_ok(),
                 "{s:?} #{n}"
+            );
+            let short = candidate_within(&base, n, 24);
+            assert!(
+                Username::parse(short.as_str()).is_ok() && short.as_str().len() <= 24,
+                "{s:?} #{n} within 24: {short}"
             );
         }
     }

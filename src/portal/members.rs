@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::error::PortalError;
 use crate::domain::UnixMillis;
 
-/// A member to create through `portals/self/invite`.
+/// A member to create: through `portals/self/invite` on ArcGIS Online,
+/// `portaladmin/security/users/createUser` on ArcGIS Enterprise.
 #[derive(Clone, Debug)]
 pub struct NewMember {
     /// The exact username to create (already checked against the AGOL rules).
@@ -43,6 +44,14 @@ pub enum Invitation {
     Email,
     /// The account is created active with this password (never logged).
     Password(String),
+    /// The account is pre-created for the organization's SAML or OpenID
+    /// Connect identity provider (`provider=enterprise`): the person signs
+    /// in there, under `idp_username` (the identity provider's name for
+    /// them, usually the e-mail address), and has no portal password.
+    Sso {
+        /// The identity provider's username (`idpUsername`).
+        idp_username: String,
+    },
 }
 
 impl std::fmt::Debug for Invitation {
@@ -50,6 +59,10 @@ impl std::fmt::Debug for Invitation {
         match self {
             Invitation::Email => f.write_str("Email"),
             Invitation::Password(_) => f.write_str("Password(<redacted>)"),
+            Invitation::Sso { idp_username } => f
+                .debug_struct("Sso")
+                .field("idp_username", idp_username)
+                .finish(),
         }
     }
 }
@@ -138,6 +151,30 @@ impl PendingInvitation {
 /// Members of the organization, one at a time: what the provisioning
 /// workflow needs to create a member (and the import, to read one back).
 pub trait Members: Send + Sync {
+    /// The longest username this portal accepts: 128 characters on ArcGIS
+    /// Online (fact sheet §8), 24 on an ArcGIS Enterprise portal (its
+    /// `createUser` documentation; the stricter side of the fact sheet's
+    /// §3). Username candidates are cut to it.
+    fn max_username_len(&self) -> usize {
+        crate::domain::Username::MAX_LEN
+    }
+
+    /// Puts a member that an earlier attempt created, and this one adopts
+    /// (its reply was lost), into the groups titled `group_names`, where
+    /// creation does that in
+    /// a second step (ArcGIS Enterprise: `createUser` takes no groups, so a
+    /// lost reply may have come before them). Nothing to do on ArcGIS
+    /// Online, whose invitation carries the groups: the default. Never
+    /// fails: the member exists and keeps its seat; trouble is logged.
+    fn add_adopted_to_groups(
+        &self,
+        username: &str,
+        group_names: &[String],
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (username, group_names);
+        async {}
+    }
+
     /// The organization id of the administrator's portal (`portals/self.id`).
     fn org_id(&self) -> impl Future<Output = Result<String, PortalError>> + Send;
 

@@ -17,8 +17,8 @@
 //! - [`FeatureLayers`] (`layers.rs`): one record of a hosted feature layer
 //!   by global id. The Survey123 re-read's port.
 //! - [`PortalError`] (`error.rs`): the failure classification all three
-//!   share; [`PortalFlavour`] (`flavour.rs`): ArcGIS Online or an ArcGIS
-//!   Enterprise portal.
+//!   share; [`PortalFlavour`] (from `domain`, where the configuration
+//!   reads it too): ArcGIS Online or an ArcGIS Enterprise portal.
 //!
 //! [`Portal`] is all three at once, for code that holds one portal and
 //! hands it to every caller (the provisioning workflow, the entry points,
@@ -42,15 +42,14 @@
 pub mod arcgis;
 mod error;
 pub mod fake;
-mod flavour;
 mod layers;
 mod members;
 mod org;
 pub mod simulator;
 mod wire;
 
+pub use crate::domain::PortalFlavour;
 pub use error::PortalError;
-pub use flavour::PortalFlavour;
 pub use layers::FeatureLayers;
 pub use members::{Invitation, Member, Members, NewMember, PendingInvitation};
 pub use org::{

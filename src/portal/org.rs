@@ -146,6 +146,16 @@ pub trait OrgAdmin: Send + Sync {
     /// refused sign-in → [`PortalError::Auth`].
     fn signed_in_account(&self) -> impl Future<Output = Result<Account, PortalError>> + Send;
 
+    /// The kind of portal this is, as it says itself (`portals/self`:
+    /// `isPortal` is `true` on ArcGIS Enterprise); `Ok(None)` when it does
+    /// not say (the default, for adapters that cannot tell).
+    fn reported_flavour(
+        &self,
+    ) -> impl Future<Output = Result<Option<crate::domain::PortalFlavour>, PortalError>> + Send
+    {
+        async { Ok(None) }
+    }
+
     /// Every role a member can be given: the built-in `org_admin`,
     /// `org_publisher` and `org_user` first, then `portals/self/roles` (all
     /// pages: Viewer, Data Editor and the custom roles).

@@ -48,6 +48,39 @@ pub(crate) struct PortalSelf {
     /// Subscription details (AGOL only).
     #[serde(default, rename = "subscriptionInfo")]
     pub subscription_info: Option<SubscriptionInfo>,
+    /// `true` on an ArcGIS Enterprise portal, `false` on ArcGIS Online.
+    #[serde(default, rename = "isPortal")]
+    pub is_portal: Option<bool>,
+}
+
+/// `portaladmin/license` (fact sheet §5, Enterprise seats).
+#[derive(Debug, Deserialize)]
+pub(crate) struct EnterpriseLicense {
+    /// Seats per user type.
+    #[serde(default, rename = "userTypes")]
+    pub user_types: Option<Vec<EnterpriseUserType>>,
+}
+
+/// One entry of `portaladmin/license.userTypes`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EnterpriseUserType {
+    /// User type id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Seats licensed.
+    #[serde(default, rename = "maximumRegisteredMembers")]
+    pub maximum: Option<Value>,
+    /// Seats assigned.
+    #[serde(default, rename = "currentRegisteredMembers")]
+    pub current: Option<Value>,
+}
+
+/// The admin API's answer (`{"status":"success", ...}`, fact sheet §1).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AdminStatus {
+    /// `success` when done.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// `portals/self.subscriptionInfo`.
@@ -429,6 +462,13 @@ pub(crate) struct InvitationJson<'a> {
     /// Only for invitations that set a password.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<&'a str>,
+    /// `enterprise` for an account pre-created for the organization's
+    /// identity provider (fact sheet §2, conditional keys).
+    #[serde(rename = "targetUserProvider", skip_serializing_if = "Option::is_none")]
+    pub target_user_provider: Option<&'a str>,
+    /// The identity provider's username of such an account.
+    #[serde(rename = "idpUsername", skip_serializing_if = "Option::is_none")]
+    pub idp_username: Option<&'a str>,
 }
 
 /// A feature layer's `query` answer (a feature set). Only the parts the

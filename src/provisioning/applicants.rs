@@ -72,6 +72,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .map(|p| p.invitation)
         {
             Some(InvitationMode::Password) => Invitation::PasswordReset,
+            Some(InvitationMode::Sso) => Invitation::SingleSignOn,
             Some(InvitationMode::Email) | None => Invitation::Email,
         }
     }

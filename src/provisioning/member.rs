@@ -11,7 +11,7 @@ use super::workflow::Provisioner;
 // Every Lambda's timeout leaves room for it: config::budget.
 use crate::config::budget::LOOK_UP_GRACE;
 use crate::domain::{Email, EmailIdentity, Overrides, SignupRequest, Username};
-use crate::policy::username::{MAX_CANDIDATES, candidate};
+use crate::policy::username::{MAX_CANDIDATES, candidate_within};
 use crate::policy::{Grant, InvitationMode};
 use crate::portal::{Invitation, Member, NewMember, Portal, PortalError};
 use crate::seats::SeatLedger;
@@ -56,7 +56,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         // earlier attempt's) is adopted, someone else's moves on to the
         // next candidate. The sweeper's scan looks in the same order.
         for n in 0..candidates {
-            let name = candidate(&grant.username, n);
+            let name = candidate_within(&grant.username, n, portal.max_username_len());
             let username = name.as_str();
             let member = NewMember {
                 username: username.to_string(),
@@ -69,6 +69,9 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                 invitation: match grant.invitation {
                     InvitationMode::Email => Invitation::Email,
                     InvitationMode::Password => Invitation::Password(self.ids.password()),
+                    InvitationMode::Sso => Invitation::Sso {
+                        idp_username: req.email.as_str().to_string(),
+                    },
                 },
             };
             let invited = match tokio::time::timeout_at(deadline, portal.invite(&member)).await {
@@ -100,7 +103,13 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     match look {
                         Ok(Holder::Person) => {
                             // An earlier attempt may have stopped before its
-                            // reset e-mail: one more is harmless, none is not.
+                            // groups or its reset e-mail: again is harmless,
+                            // never is not.
+                            within_or_log(
+                                look_until,
+                                portal.add_adopted_to_groups(username, &grant.groups),
+                            )
+                            .await;
                             let mut created = Created::adopted(username);
                             created.password_reset =
                                 self.password_reset(grant, username, look_until).await;
@@ -185,7 +194,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
         deadline: Instant,
     ) -> Result<Scan, PortalError> {
         for n in 0..candidates {
-            let name = candidate(base, n);
+            let name = candidate_within(base, n, self.portal.max_username_len());
             match self.holder(org_id, person, name.as_str(), deadline).await? {
                 Holder::Person => return Ok(Scan::Ours(name)),
                 Holder::Nobody => return Ok(Scan::Free),
@@ -366,5 +375,13 @@ async fn within<T>(
         Err(_) => Err(PortalError::Unavailable(
             "the portal did not answer within the request's deadline".into(),
         )),
+    }
+}
+
+/// Runs a step that never fails (it logs its own trouble) until `deadline`;
+/// past it, the step is dropped with a warning.
+async fn within_or_log(deadline: Instant, fut: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout_at(deadline, fut).await.is_err() {
+        tracing::warn!("a follow-up portal step did not finish within the request's deadline");
     }
 }

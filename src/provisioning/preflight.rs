@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::reconcile::TypeCapacity;
 use crate::domain::compat::{self, Compat};
 use crate::policy::Rules;
-use crate::portal::{Account, LicenseCounts, Role};
+use crate::portal::{Account, LicenseCounts, PortalFlavour, Role};
 
 /// What the organization answered, read once by the caller. `None` in a
 /// field: that listing could not be read (the reason is in
@@ -47,6 +47,12 @@ pub struct OrgFacts {
     pub store_read: bool,
     /// `(what, why)` of each listing the portal refused to give.
     pub unreadable: Vec<(String, String)>,
+    /// The kind of portal the broker is configured for (`PORTAL_FLAVOUR`,
+    /// or what the URL implies).
+    pub configured: PortalFlavour,
+    /// The kind the portal says it is (`portals/self.isPortal`); `None`:
+    /// not reported.
+    pub reported: Option<PortalFlavour>,
 }
 
 /// Whether a finding stops the broker from going live.
@@ -84,6 +90,9 @@ pub enum Kind {
     OverPromised,
     /// How the licences were counted.
     Counting,
+    /// The broker is configured for ArcGIS Online and the portal is an
+    /// ArcGIS Enterprise portal, or the other way round.
+    WrongFlavour,
 }
 
 /// One thing found, in an administrator's words.
@@ -179,6 +188,18 @@ impl Preflight {
 pub fn check(rules: &Rules, org: &OrgFacts) -> Preflight {
     let mut out = Vec::new();
     account(&org.account, &mut out);
+    if let Some(reported) = org.reported.filter(|r| *r != org.configured) {
+        out.push(Finding::problem(
+            Kind::WrongFlavour,
+            None,
+            format!(
+                "the broker is set up for {} but the portal says it is {}: set PORTAL_FLAVOUR={} (members are created differently on each)",
+                flavour_name(org.configured),
+                flavour_name(reported),
+                reported
+            ),
+        ));
+    }
     for (what, why) in &org.unreadable {
         out.push(Finding::problem(
             Kind::Unreadable,
@@ -217,6 +238,14 @@ pub fn check(rules: &Rules, org: &OrgFacts) -> Preflight {
     }
     licences(org, &mut out);
     Preflight { findings: out }
+}
+
+/// A flavour in an administrator's words.
+fn flavour_name(f: PortalFlavour) -> &'static str {
+    match f {
+        PortalFlavour::Online => "ArcGIS Online",
+        PortalFlavour::Enterprise => "an ArcGIS Enterprise portal",
+    }
 }
 
 /// The broker's own account: built-in, and an administrator.
@@ -497,7 +526,24 @@ mod tests {
             groups: Some(vec![("Field Crews".into(), Some("g1".into()))]),
             store_read: true,
             unreadable: vec![],
+            configured: PortalFlavour::Online,
+            reported: Some(PortalFlavour::Online),
         }
+    }
+
+    #[test]
+    fn a_portal_of_the_other_flavour_is_a_problem_and_an_unreported_one_is_not() {
+        let r = rules(RULES);
+        let mut org = good_org(&r);
+        org.reported = Some(PortalFlavour::Enterprise);
+        let p = check(&r, &org);
+        assert_eq!(
+            kinds(&p),
+            vec![(Severity::Problem, Kind::WrongFlavour, None)]
+        );
+        assert!(p.findings[0].message.contains("PORTAL_FLAVOUR=enterprise"));
+        org.reported = None;
+        assert!(check(&r, &org).findings.is_empty());
     }
 
     fn kinds(p: &Preflight) -> Vec<(Severity, Kind, Option<String>)> {

@@ -176,7 +176,17 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
                     .activate(&claim.key, &claim.claim_id, &from, &username, now)
                     .await?
                 {
-                    Transition::Done(_) => Settle::Adopted,
+                    Transition::Done(_) => {
+                        // The attempt may have stopped between the account
+                        // and its groups (an Enterprise portal's createUser
+                        // takes none).
+                        if !is_import_move(&claim.delivery) {
+                            self.portal
+                                .add_adopted_to_groups(&username, &pool.groups)
+                                .await;
+                        }
+                        Settle::Adopted
+                    }
                     _ => Settle::MovedOn,
                 },
             );

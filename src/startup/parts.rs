@@ -100,6 +100,7 @@ pub fn arcgis_portal(
     // One logical portal call may not outlive the whole request's budget.
     cfg.deadline = cfg.deadline.min(workflow.deadline);
     cfg.extra_root_pem = portal_ca_pem()?;
+    cfg.flavour = crate::config::portal_flavour(portal_url)?;
     ArcGisPortal::new(
         cfg,
         Credentials::new(&secrets.arcgis_username, secrets.arcgis_password.expose()),

@@ -70,6 +70,9 @@ pub enum Invitation {
     /// The account is made at once and ArcGIS Online e-mails a link to
     /// choose the password (a `password` pool).
     PasswordReset,
+    /// The account is made for the organization's identity provider: the
+    /// person signs in with their organization's account (an `sso` pool).
+    SingleSignOn,
 }
 
 /// What happened to an applicant's request.

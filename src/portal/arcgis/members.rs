@@ -12,10 +12,12 @@ use tracing::debug;
 
 use serde_json::Value;
 
+use super::enterprise::ENTERPRISE_MAX_USERNAME;
 use super::paging::{MAX_MEMBER_PAGES, MAX_PAGES, Overflow};
 use super::transport::Call;
 use super::{ArcGisPortal, decode, entry_for, scrub_error, succeeded};
 use crate::domain::UnixMillis;
+use crate::portal::PortalFlavour;
 use crate::portal::error::PortalError;
 use crate::portal::members::{Invitation, Member, Members, NewMember, PendingInvitation};
 use crate::portal::wire::{
@@ -27,6 +29,33 @@ use crate::portal::wire::{
 const INVITATIONS: &[&str] = &["portals", "self", "invitations"];
 
 impl Members for ArcGisPortal {
+    /// 24 on an ArcGIS Enterprise portal, 128 on ArcGIS Online.
+    fn max_username_len(&self) -> usize {
+        match self.flavour {
+            PortalFlavour::Online => crate::domain::Username::MAX_LEN,
+            PortalFlavour::Enterprise => ENTERPRISE_MAX_USERNAME,
+        }
+    }
+
+    /// On an Enterprise portal, the titles resolved to ids (cached) and
+    /// `addUsers` per group (see `enterprise.rs`); nothing on
+    /// ArcGIS Online.
+    async fn add_adopted_to_groups(&self, username: &str, group_names: &[String]) {
+        if self.flavour != PortalFlavour::Enterprise || group_names.is_empty() {
+            return;
+        }
+        match self.group_ids(group_names).await {
+            Ok(ids) => {
+                let ids: Vec<String> = ids.into_iter().flatten().collect();
+                self.join_groups(username, &ids).await;
+            }
+            Err(e) => tracing::warn!(
+                username,
+                "the adopted member's groups could not be resolved; add it to them by hand: {e}"
+            ),
+        }
+    }
+
     /// `portals/self.id`, read once and cached.
     async fn org_id(&self) -> Result<String, PortalError> {
         self.org_id
@@ -142,7 +171,16 @@ impl Members for ArcGisPortal {
     /// with the username in `notInvited` (the name is now taken) and this
     /// returns [`PortalError::NotInvited`]. The workflow resolves that by
     /// looking the member up with [`Members::member`].
+    ///
+    /// On an ArcGIS Enterprise portal only e-mail invitations go this way:
+    /// an account with a password or for the identity provider is made by
+    /// `createUser` (see `enterprise.rs`).
     async fn invite(&self, member: &NewMember) -> Result<(), PortalError> {
+        if self.flavour == PortalFlavour::Enterprise
+            && !matches!(member.invitation, Invitation::Email)
+        {
+            return self.create_user(member).await;
+        }
         let first = member.first_name.trim();
         let last = member.last_name.trim();
         let fullname = [first, last]
@@ -152,8 +190,12 @@ impl Members for ArcGisPortal {
             .collect::<Vec<_>>()
             .join(" ");
         let password = match &member.invitation {
-            Invitation::Email => None,
+            Invitation::Email | Invitation::Sso { .. } => None,
             Invitation::Password(p) => Some(p.as_str()),
+        };
+        let idp_username = match &member.invitation {
+            Invitation::Sso { idp_username } => Some(idp_username.trim()),
+            Invitation::Email | Invitation::Password(_) => None,
         };
         let list = InvitationList {
             invitations: vec![InvitationJson {
@@ -167,6 +209,8 @@ impl Members for ArcGisPortal {
                 groups: member.group_ids.join(","),
                 user_credit_assignment: -1,
                 password,
+                target_user_provider: idp_username.map(|_| "enterprise"),
+                idp_username,
             }],
             apps: Vec::new(),
             app_bundles: Vec::new(),

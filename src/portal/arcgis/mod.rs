@@ -13,7 +13,8 @@
 //! Layout: this file (configuration, construction, the authenticated call
 //! with its single-flight token renewal, and the answer helpers every
 //! operation uses); `members` ([`Members`]), `org` ([`OrgAdmin`]), `layers`
-//! ([`FeatureLayers`]); `paging` (paged GET listings); `transport` (one
+//! ([`FeatureLayers`]); `enterprise` (an ArcGIS Enterprise portal's admin
+//! API: `createUser` and the licence); `paging` (paged GET listings); `transport` (one
 //! request with retries and error classification), `token` (renewal
 //! arithmetic); the serde shapes are in `portal::wire`.
 //!
@@ -21,6 +22,7 @@
 //! [`OrgAdmin`]: crate::portal::OrgAdmin
 //! [`FeatureLayers`]: crate::portal::FeatureLayers
 
+mod enterprise;
 mod layers;
 mod members;
 mod org;
@@ -44,6 +46,7 @@ use self::token::CachedToken;
 use self::transport::{Call, CallError, RetryPolicy, Transport, fmt_duration};
 use crate::clock::Clock;
 use crate::domain::layer_url::is_loopback;
+use crate::portal::PortalFlavour;
 use crate::portal::error::PortalError;
 use crate::portal::wire::TokenResponse;
 
@@ -76,6 +79,10 @@ pub struct ArcGisConfig {
     /// Extra certificate authorities (PEM) trusted besides the system's,
     /// e.g. `simulate-portal --tls`'s throw-away CA (`PORTAL_CA_FILE`).
     pub extra_root_pem: Option<String>,
+    /// ArcGIS Online or an ArcGIS Enterprise portal (`PORTAL_FLAVOUR`). An
+    /// Enterprise portal's admin API is found beside the sharing root:
+    /// `…/sharing/rest` → `…/portaladmin`.
+    pub flavour: PortalFlavour,
 }
 
 impl ArcGisConfig {
@@ -94,6 +101,7 @@ impl ArcGisConfig {
             group_cache_ttl: Duration::from_secs(600),
             clock: Clock::system(),
             extra_root_pem: None,
+            flavour: PortalFlavour::Online,
         }
     }
 }
@@ -158,6 +166,9 @@ pub struct ArcGisPortal {
     token_expiration_minutes: u32,
     group_cache_ttl: Duration,
     clock: Clock,
+    flavour: PortalFlavour,
+    /// The admin API root (`…/portaladmin`) of an Enterprise portal.
+    admin_root: Option<Url>,
 }
 
 impl fmt::Debug for ArcGisPortal {
@@ -189,6 +200,15 @@ impl ArcGisPortal {
         if root.query().is_some() || root.fragment().is_some() {
             return Err(invalid("base_url must not have a query or fragment".into()));
         }
+        let admin_root = match config.flavour {
+            PortalFlavour::Online => None,
+            PortalFlavour::Enterprise => Some(enterprise::admin_root(&root).ok_or_else(|| {
+                invalid(
+                    "an ArcGIS Enterprise portal URL must end in /sharing/rest (its admin API is the sibling /portaladmin)"
+                        .into(),
+                )
+            })?),
+        };
         if config.referer.trim().is_empty() {
             return Err(invalid("referer is empty".into()));
         }
@@ -238,7 +258,14 @@ impl ArcGisPortal {
             token_expiration_minutes: config.token_expiration_minutes.max(1),
             group_cache_ttl: config.group_cache_ttl,
             clock: config.clock,
+            flavour: config.flavour,
+            admin_root,
         })
+    }
+
+    /// The kind of portal this client administers.
+    pub fn flavour(&self) -> PortalFlavour {
+        self.flavour
     }
 
     /// One authenticated logical call: token, request with retries, and on

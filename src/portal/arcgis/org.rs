@@ -18,6 +18,7 @@ use super::members::{is_missing_user, member_from};
 use super::paging::{MAX_MEMBER_PAGES, MAX_PAGES, Overflow};
 use super::transport::Call;
 use super::{ArcGisPortal, decode, entry_for, path_segment, succeeded};
+use crate::portal::PortalFlavour;
 use crate::portal::error::PortalError;
 use crate::portal::members::{Member, Members};
 use crate::portal::org::{
@@ -39,8 +40,12 @@ const CREATE_NOTIFICATION: &[&str] = &["portals", "self", "createNotification"];
 impl OrgAdmin for ArcGisPortal {
     /// Purchased seats from `portals/self.subscriptionInfo.userLicenseTypes`,
     /// assigned seats from `portals/self/users/counts?type=userLicenseType`
-    /// (all pages); every user type named by either, sorted by id.
+    /// (all pages); every user type named by either, sorted by id. On an
+    /// Enterprise portal both from `portaladmin/license`.
     async fn license_counts(&self) -> Result<LicenseCounts, PortalError> {
+        if self.flavour == PortalFlavour::Enterprise {
+            return self.enterprise_license_counts().await;
+        }
         let v = self.call(Call::get(&["portals", "self"], vec![])).await?;
         let me: PortalSelf = decode(v, "portals/self")?;
         if let Some(id) = me.id.filter(|id| !id.is_empty()) {
@@ -78,6 +83,19 @@ impl OrgAdmin for ArcGisPortal {
                 .map(|(id, (purchased, assigned))| (id, purchased, assigned))
                 .collect(),
         })
+    }
+
+    /// `portals/self.isPortal`: `true` → Enterprise, `false` → Online.
+    async fn reported_flavour(&self) -> Result<Option<PortalFlavour>, PortalError> {
+        let v = self.call(Call::get(&["portals", "self"], vec![])).await?;
+        let me: PortalSelf = decode(v, "portals/self")?;
+        Ok(me.is_portal.map(|p| {
+            if p {
+                PortalFlavour::Enterprise
+            } else {
+                PortalFlavour::Online
+            }
+        }))
     }
 
     /// `community/self`, the account the token belongs to. Empty strings

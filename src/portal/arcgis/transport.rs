@@ -44,6 +44,10 @@ pub(crate) struct Call {
     pub segments: Vec<String>,
     /// Query (GET) or form (POST) parameters.
     pub params: Vec<(&'static str, String)>,
+    /// Send the token as the `token` form field instead of the header: an
+    /// Enterprise portal's admin API wants it in the POST body (fact sheet
+    /// §3). Only for POSTs, so a token never goes into a URL.
+    pub token_in_body: bool,
 }
 
 impl Call {
@@ -54,6 +58,7 @@ impl Call {
             base: None,
             segments: segments.iter().map(|s| s.to_string()).collect(),
             params,
+            token_in_body: false,
         }
     }
 
@@ -64,6 +69,7 @@ impl Call {
             base: None,
             segments: segments.iter().map(|s| s.to_string()).collect(),
             params,
+            token_in_body: false,
         }
     }
 
@@ -73,6 +79,16 @@ impl Call {
         Call {
             base: Some(base),
             ..Call::get(segments, params)
+        }
+    }
+
+    /// A form POST of `segments` under `base` with the token in the body:
+    /// an Enterprise portal's admin API (`…/portaladmin`).
+    pub fn admin_post(base: Url, segments: &[&str], params: Vec<(&'static str, String)>) -> Self {
+        Call {
+            base: Some(base),
+            token_in_body: true,
+            ..Call::post(segments, params)
         }
     }
 
@@ -272,12 +288,16 @@ impl Transport {
         let mut params: Vec<(&str, &str)> =
             call.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         params.push(("f", "json"));
+        let body_token = call.token_in_body && call.method == Method::Post;
+        if body_token && let Some(token) = token {
+            params.push(("token", token));
+        }
         let builder = match call.method {
             Method::Get => self.client.get(url).query(&params),
             Method::Post => self.client.post(url).form(&params),
         };
         let mut builder = builder.header(http::header::REFERER, self.referer.clone());
-        if let Some(token) = token {
+        if let Some(token) = token.filter(|_| !body_token) {
             match HeaderValue::from_str(&format!("Bearer {token}")) {
                 Ok(mut value) => {
                     value.set_sensitive(true);

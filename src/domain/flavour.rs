@@ -11,6 +11,19 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The flavour a portal URL implies when `PORTAL_FLAVOUR` does not say:
+/// ArcGIS Online for `*.arcgis.com` and for loopback hosts (the local
+/// simulator's default), an Enterprise portal for any other host.
+pub fn flavour_of_url(url: &url::Url) -> PortalFlavour {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let online = host == "arcgis.com" || host.ends_with(".arcgis.com");
+    if online || crate::domain::layer_url::is_loopback(url) {
+        PortalFlavour::Online
+    } else {
+        PortalFlavour::Enterprise
+    }
+}
+
 /// The kind of portal.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,5 +77,26 @@ mod tests {
         }
         assert_eq!(" Enterprise ".parse(), Ok(PortalFlavour::Enterprise));
         assert!("portal".parse::<PortalFlavour>().is_err());
+    }
+
+    #[test]
+    fn a_url_implies_online_for_arcgis_com_and_loopback_and_enterprise_elsewhere() {
+        let of = |s: &str| flavour_of_url(&url::Url::parse(s).unwrap());
+        assert_eq!(
+            of("https://acme.maps.arcgis.com/sharing/rest"),
+            PortalFlavour::Online
+        );
+        assert_eq!(
+            of("http://127.0.0.1:8090/sharing/rest"),
+            PortalFlavour::Online
+        );
+        assert_eq!(
+            of("https://gis.example.org/portal/sharing/rest"),
+            PortalFlavour::Enterprise
+        );
+        assert_eq!(
+            of("https://arcgis.com.evil.example/sharing/rest"),
+            PortalFlavour::Enterprise
+        );
     }
 }
