@@ -1,5 +1,6 @@
 //! `simulate-portal`: the portal simulator alone, a fake ArcGIS Online
-//! organization to point clients at.
+//! organization (or, with `--flavour enterprise`, an ArcGIS Enterprise
+//! portal with its admin API under `/portaladmin`) to point clients at.
 //!
 //! Plain http by default (the broker accepts it on loopback). `--tls` serves
 //! https with a throw-away CA made for the run (see
@@ -14,6 +15,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use super::check_rules::load_rules;
+use crate::portal::PortalFlavour;
 use crate::portal::simulator::{self, SimAccount, SimulatorConfig, SimulatorTls};
 use crate::startup::local::{all_groups, shutdown_signal};
 use crate::startup::parts::PORTAL_CA_FILE;
@@ -45,6 +47,10 @@ pub(crate) struct SimulateArgs {
     /// With --tls: the directory the CA certificate (`ca.pem`) is written to.
     #[arg(long, default_value = ".simulator-tls", requires = "tls")]
     tls_dir: PathBuf,
+    /// Which portal to play: `online` (ArcGIS Online) or `enterprise` (an
+    /// ArcGIS Enterprise portal, with its admin API under /portaladmin).
+    #[arg(long, default_value = "online")]
+    flavour: PortalFlavour,
 }
 
 /// Serves the simulator until Ctrl-C.
@@ -59,6 +65,7 @@ pub(crate) async fn simulate(a: SimulateArgs) -> Result<()> {
             password: a.admin_password,
         },
         groups,
+        flavour: a.flavour,
         ..SimulatorConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(a.listen)
@@ -67,6 +74,7 @@ pub(crate) async fn simulate(a: SimulateArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     if !a.tls {
         println!("portal simulator listening on http://{addr}/sharing/rest");
+        println!("{}", flavour_lines("http", addr, a.flavour));
         println!("  control: http://{addr}/_sim/state, /_sim/faults, /_sim/expire-tokens");
         simulator::serve(cfg, listener, shutdown_signal()).await?;
         return Ok(());
@@ -76,17 +84,29 @@ pub(crate) async fn simulate(a: SimulateArgs) -> Result<()> {
         .write_ca(&a.tls_dir)
         .map_err(|e| anyhow!("[{}] {e}", e.code()))?;
     let ca = std::fs::canonicalize(&written).unwrap_or(written);
-    println!("{}", trust_instructions(addr, &ca));
+    println!("{}", trust_instructions(addr, &ca, a.flavour));
     simulator::serve_tls(cfg, listener, &tls, shutdown_signal()).await?;
     Ok(())
 }
 
-/// What `simulate-portal --tls` prints: where it listens and how each client
-/// is told to trust the CA at `ca`.
-fn trust_instructions(addr: SocketAddr, ca: &Path) -> String {
+/// The start's line naming the flavour, and for an ArcGIS Enterprise portal
+/// a second one with its admin API's root.
+fn flavour_lines(scheme: &str, addr: SocketAddr, flavour: PortalFlavour) -> String {
+    match flavour {
+        PortalFlavour::Online => "  flavour: online (ArcGIS Online; no /portaladmin)".to_string(),
+        PortalFlavour::Enterprise => format!(
+            "  flavour: enterprise (an ArcGIS Enterprise portal)\n  admin: {scheme}://{addr}/portaladmin"
+        ),
+    }
+}
+
+/// What `simulate-portal --tls` prints: where it listens, its flavour, and
+/// how each client is told to trust the CA at `ca`.
+fn trust_instructions(addr: SocketAddr, ca: &Path, flavour: PortalFlavour) -> String {
     let ca = ca.display();
     format!(
         "portal simulator listening on https://{addr}/sharing/rest
+{flavour}
   control: https://{addr}/_sim/state, /_sim/faults, /_sim/expire-tokens
   TLS: a throw-away CA made for this run signed the certificate for localhost, 127.0.0.1 and ::1
   CA certificate: {ca}
@@ -96,6 +116,7 @@ fn trust_instructions(addr: SocketAddr, ca: &Path) -> String {
     agol-seat-broker (serve, check-rules, import): {env}={ca} --portal https://{addr}
     curl:                                     curl --cacert {ca} https://{addr}/sharing/rest/info?f=json",
         env = PORTAL_CA_FILE,
+        flavour = flavour_lines("https", addr, flavour),
     )
 }
 
@@ -105,8 +126,13 @@ mod tests {
 
     #[test]
     fn the_instructions_name_the_ca_for_every_client() {
-        let text = trust_instructions("127.0.0.1:8443".parse().unwrap(), Path::new("/t/ca.pem"));
+        let text = trust_instructions(
+            "127.0.0.1:8443".parse().unwrap(),
+            Path::new("/t/ca.pem"),
+            PortalFlavour::Online,
+        );
         assert!(text.contains("listening on https://127.0.0.1:8443/sharing/rest"));
+        assert!(text.contains("flavour: online"), "{text}");
         for needle in [
             "REQUESTS_CA_BUNDLE=/t/ca.pem",
             "SSL_CERT_FILE=/t/ca.pem",
@@ -115,5 +141,22 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} in {text}");
         }
+    }
+
+    #[test]
+    fn an_enterprise_start_names_its_admin_root() {
+        let addr = "127.0.0.1:8090".parse().unwrap();
+        let text = flavour_lines("http", addr, PortalFlavour::Enterprise);
+        assert!(text.contains("flavour: enterprise"), "{text}");
+        assert!(
+            text.contains("admin: http://127.0.0.1:8090/portaladmin"),
+            "{text}"
+        );
+        let tls = trust_instructions(addr, Path::new("/t/ca.pem"), PortalFlavour::Enterprise);
+        assert!(
+            tls.contains("admin: https://127.0.0.1:8090/portaladmin"),
+            "{tls}"
+        );
+        assert!(!flavour_lines("http", addr, PortalFlavour::Online).contains("admin:"));
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration_ms;
+use crate::portal::PortalFlavour;
 
 /// A built-in account of the simulated portal (the administrator, or the one
 /// non-administrator account used to test 403 answers).
@@ -133,6 +134,15 @@ pub struct SimulatorConfig {
     /// 14 days, fact sheet §2). Serialized as milliseconds.
     #[serde(with = "duration_ms")]
     pub invitation_lifetime: Duration,
+    /// Which kind of portal it plays. [`PortalFlavour::Online`] (the
+    /// default): ArcGIS Online, with no `/portaladmin` (HTTP 404 there).
+    /// [`PortalFlavour::Enterprise`]: an ArcGIS Enterprise portal:
+    /// `portals/self` says `isPortal: true` and `portalMode: singletenant`
+    /// and carries no licence counts, which the admin API under
+    /// `/portaladmin` reports instead (`license`), where members are
+    /// created (`security/users/createUser`). The sharing API is the same
+    /// in both.
+    pub flavour: PortalFlavour,
 }
 
 /// How long an e-mail invitation lasts in ArcGIS Online (fact sheet §2).
@@ -181,6 +191,7 @@ impl Default for SimulatorConfig {
             refusal_style: RefusalStyle::StatusFalse,
             email_invitations_pending: false,
             invitation_lifetime: INVITATION_LIFETIME,
+            flavour: PortalFlavour::Online,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`ApiError`]: the sharing API's error object, answered as HTTP 200
-//! `{"error":{…}}` (fact sheet §1), and the errors the simulator answers
-//! more than once.
+//! `{"error":{…}}` (fact sheet §1), or under `/portaladmin` in the admin
+//! API's shape `{"status":"error","messages","code"}`, and the errors the
+//! simulator answers more than once.
 //!
 //! Shared vocabulary of `state`, `layers` and `http`; it must not import any
 //! of them.
@@ -46,6 +47,14 @@ impl ApiError {
         e.insert("message".into(), json!(self.message));
         e.insert("details".into(), json!(self.details));
         json!({ "error": e })
+    }
+
+    /// The portaladmin API's failure shape (fact sheet §1):
+    /// `{"status":"error","messages":[message, details…],"code"}`.
+    pub fn to_admin_json(&self) -> Value {
+        let mut messages = vec![self.message.clone()];
+        messages.extend(self.details.iter().cloned());
+        json!({ "status": "error", "messages": messages, "code": self.code })
     }
 
     pub fn invalid_token() -> Self {

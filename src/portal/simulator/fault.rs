@@ -25,8 +25,9 @@ use super::duration_ms;
 pub struct Fault {
     /// A path suffix matched on whole segments, case-insensitively
     /// (`"invite"`, `"portals/self/users"`, `"generateToken"`,
-    /// `"FeatureServer/0/query"`); `None` = any request the simulator
-    /// serves (sharing API and hosted layers).
+    /// `"FeatureServer/0/query"`; under the admin API `"createUser"` or
+    /// `"portaladmin/security/users/createUser"`); `None` = any request
+    /// the simulator serves (sharing API, hosted layers, admin API).
     #[serde(default)]
     pub endpoint: Option<String>,
     /// What happens.
@@ -62,7 +63,9 @@ pub enum FaultKind {
     /// not see it yet). Serialized as milliseconds.
     #[serde(rename = "late_success_ms", with = "duration_ms")]
     LateSuccess(Duration),
-    /// HTTP 200 with this error object.
+    /// HTTP 200 with this error object (under `/portaladmin` in the admin
+    /// API's shape: `{"status":"error","messages":[message],"code"}`,
+    /// `message_code` dropped).
     ErrorBody {
         /// `error.code`.
         code: i64,

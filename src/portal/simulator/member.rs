@@ -61,6 +61,20 @@ pub struct SimMember {
     /// holds its seat.
     #[serde(default)]
     pub disabled: bool,
+    /// Where the account signs in: `arcgis` (a built-in account with a
+    /// password; every invited member) or `enterprise` (SAML or OIDC; only
+    /// `createUser` of an ArcGIS Enterprise portal makes one). The user
+    /// JSON's `provider`.
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    /// The account's name at the identity provider (`provider` =
+    /// `enterprise` only): the user JSON's `idpUsername`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_username: Option<String>,
+    /// The profile's description (`createUser`'s `description`); shown in
+    /// the user JSON when not empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
 }
 
 fn default_access() -> String {
@@ -71,11 +85,16 @@ fn default_esri_access() -> String {
     "arcgisonly".to_string()
 }
 
+fn default_provider() -> String {
+    "arcgis".to_string()
+}
+
 impl SimMember {
     /// An active member with this role and user type and the defaults of a
     /// new member: e-mail `<username>@example.com`, first name "Test", last
     /// name the username, no groups, access `org`, Esri access `arcgisonly`,
-    /// never signed in, created at 0, not disabled. Change fields with struct update
+    /// never signed in, created at 0, not disabled, provider `arcgis`, no
+    /// description. Change fields with struct update
     /// syntax, then [`PortalSimulator::seed_member`] it.
     ///
     /// [`PortalSimulator::seed_member`]: crate::portal::simulator::PortalSimulator::seed_member
@@ -95,6 +114,9 @@ impl SimMember {
             access: default_access(),
             esri_access: default_esri_access(),
             disabled: false,
+            provider: default_provider(),
+            idp_username: None,
+            description: String::new(),
         }
     }
 }

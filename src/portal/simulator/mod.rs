@@ -1,4 +1,5 @@
-//! A stateful fake ArcGIS Online portal, served over real HTTP.
+//! A stateful fake ArcGIS Online portal (or ArcGIS Enterprise portal),
+//! served over real HTTP.
 //!
 //! Tests and the local demo point the real ArcGIS client at it, so the
 //! client's wire format, token handling and error classification are
@@ -76,6 +77,27 @@
 //!   ([`PortalSimulator::notifications`], `notifications` in `GET
 //!   /_sim/state`).
 //!
+//! ArcGIS Enterprise flavour ([`SimulatorConfig::flavour`], issue 15):
+//! the same sharing API, except that `portals/self` says `isPortal: true`
+//! and `portalMode: singletenant` and carries no licence counts (no
+//! `subscriptionInfo`, no `maxUsers`: strict side), plus the admin API
+//! under `/portaladmin` (fact sheet §1, §3, §5), answered in its own shape
+//! (`{"status":"success",…}`, or HTTP 200 `{"status":"error","messages":
+//! […],"code"}` worded as in [`portaladmin`]): `GET /portaladmin/` (a root
+//! document), `GET|POST /portaladmin/license` (per user type
+//! `maximumRegisteredMembers` = purchased, `currentRegisteredMembers` =
+//! members and pending invitations, the count the invite is limited by)
+//! and `POST /portaladmin/security/users/createUser` (`username`,
+//! `password`, `firstname`, `lastname`, `email`, `role`,
+//! `userLicenseTypeId`, `provider` `arcgis`|`enterprise`, `idpUsername`,
+//! `description`, `applyDefaults`: a member at once, active, no groups,
+//! holding a seat; `{"status":"success","username"}`). The admin API takes
+//! an administrator's token from a POST's form body or a GET's query
+//! string only, never from the `X-Esri-Authorization` header (fact sheet
+//! §3, strict side): none → 499, invalid → 498, not an administrator's →
+//! 403. Counters and injected faults apply to it as to the sharing API.
+//! In the ArcGIS Online flavour (the default) `/portaladmin` is HTTP 404.
+//!
 //! It also hosts feature layers (a Survey123 form's records): `GET|POST
 //! <any path>/FeatureServer/<n>/query` with `where` (`1=1` or one
 //! `<field> = '<text>'`; global ids only in the stored `'{UPPER}'` form),
@@ -104,15 +126,17 @@
 //!   invitations, groups, licences, faults and request counts); no HTTP, no
 //!   clock;
 //! - `layers`: hosted feature layers, their records and `query`;
-//! - `error`: the sharing API's error object; `lists`: list parameters and
-//!   paging;
-//! - `http`: routing, parameters, auth, faults, JSON (the sharing API and
-//!   layer queries), and the `/_sim/*` control routes.
+//! - `error`: the sharing API's error object (and its portaladmin shape);
+//!   `lists`: list parameters and paging; [`portaladmin`]: the admin API's
+//!   wording, as consts;
+//! - `http`: routing, parameters, auth, faults, JSON (the sharing API,
+//!   layer queries and the portaladmin API), and the `/_sim/*` control
+//!   routes.
 //!
 //! # Control routes (for other processes)
 //!
-//! `GET /_sim/state` (members, pending invitations, purchased/assigned
-//! seats, groups, items, notifications, request counts, records per hosted
+//! `GET /_sim/state` (the flavour, members, pending invitations,
+//! purchased/assigned seats, groups, items, notifications, request counts, records per hosted
 //! layer), `POST
 //! /_sim/faults` (a JSON [`Fault`]), `DELETE /_sim/faults`, `POST
 //! /_sim/expire-tokens`, `POST /_sim/purchased`
@@ -139,6 +163,7 @@ mod lists;
 mod member;
 mod notification;
 mod org;
+pub mod portaladmin;
 mod server;
 mod sim;
 mod state;

@@ -6,6 +6,16 @@
 
 use super::config::{RefusalStyle, SimRole, SimulatorConfig};
 use crate::domain::compat::{self, Compat};
+use crate::portal::PortalFlavour;
+
+/// The role of the organization's new-member defaults
+/// (`portals/self/userDefaultSettings`; `createUser` with
+/// `applyDefaults=true` and no `role`).
+pub(super) const DEFAULT_ROLE: &str = "org_user";
+
+/// The user type of the organization's new-member defaults (as
+/// [`DEFAULT_ROLE`]).
+pub(super) const DEFAULT_USER_TYPE: &str = "creatorUT";
 
 /// Base role ids (a member with one of these has no `roleId`).
 const BASE_ROLES: &[&str] = &["org_admin", "org_publisher", "org_user"];
@@ -50,6 +60,9 @@ pub(super) struct Org {
     pub email_invitations_pending: bool,
     /// How long a pending invitation lasts, in milliseconds.
     pub invitation_lifetime_ms: i64,
+    /// ArcGIS Online or an ArcGIS Enterprise portal (see
+    /// [`SimulatorConfig::flavour`]).
+    pub flavour: PortalFlavour,
 }
 
 impl Org {
@@ -90,6 +103,7 @@ impl Org {
             email_invitations_pending: cfg.email_invitations_pending,
             invitation_lifetime_ms: i64::try_from(cfg.invitation_lifetime.as_millis())
                 .unwrap_or(i64::MAX),
+            flavour: cfg.flavour,
         }
     }
 

@@ -109,6 +109,13 @@ impl RunningSimulator {
         format!("{}/sharing/rest", self.root_url())
     }
 
+    /// The admin API's root, `http://127.0.0.1:PORT/portaladmin` (served
+    /// by an ArcGIS Enterprise simulator only; ArcGIS Online's answers 404
+    /// there).
+    pub fn admin_url(&self) -> String {
+        format!("{}/portaladmin", self.root_url())
+    }
+
     /// `http://127.0.0.1:PORT` (control routes live under `/_sim/`).
     pub fn root_url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)

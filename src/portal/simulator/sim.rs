@@ -17,6 +17,7 @@ use super::org::Org;
 use super::state::State;
 use crate::clock::Clock;
 use crate::domain::UnixMillis;
+use crate::portal::PortalFlavour;
 
 /// The simulated portal: shared state plus the fixed organization settings.
 /// Cheap to clone (all clones share one state).
@@ -64,6 +65,12 @@ impl PortalSimulator {
     /// The organization id.
     pub fn org_id(&self) -> &str {
         &self.inner.org.id
+    }
+
+    /// Which kind of portal it plays (ArcGIS Online or an ArcGIS
+    /// Enterprise portal, with `/portaladmin`).
+    pub fn flavour(&self) -> PortalFlavour {
+        self.inner.org.flavour
     }
 
     /// The organization's fixed settings.
@@ -126,7 +133,9 @@ impl PortalSimulator {
 
     /// How many `/sharing/rest/` requests hit paths ending with `suffix`
     /// (whole segments, case-insensitive: `"generateToken"`, `"invite"`,
-    /// `"community/users/jdoe_acme"`); `""` counts every request.
+    /// `"community/users/jdoe_acme"`); `/portaladmin` requests count as
+    /// `portaladmin/<path>` (`"createUser"`, `"portaladmin/license"`);
+    /// `""` counts every request.
     pub fn request_count(&self, path_suffix: &str) -> u64 {
         self.lock().request_count(path_suffix)
     }

@@ -1,22 +1,24 @@
 //! What every sharing API request and hosted layer `query` goes through:
-//! the request counter, injected faults, the method, `f=json`, the token,
-//! then the operation (`sharing`); errors become HTTP 200 error objects.
+//! the request counter, injected faults (`faulting`), the method, `f=json`,
+//! the token, then the operation (`sharing`); errors become HTTP 200 error
+//! objects. Paths under `/portaladmin` go to `portaladmin` instead.
 //!
-//! Never holds the state lock across an `.await` (the `Delay` fault
-//! sleeps with it released).
+//! Never holds the state lock across an `.await`.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::endpoint::{Endpoint, route};
+use super::faulting::{self, Outcome};
 use super::params::{Params, token_of};
+use super::portaladmin;
 use super::sharing::{discovery, generate_token, handle};
+use crate::portal::PortalFlavour;
 use crate::portal::simulator::error::ApiError;
-use crate::portal::simulator::fault::FaultKind;
 use crate::portal::simulator::layers;
 use crate::portal::simulator::sim::PortalSimulator;
 
@@ -35,6 +37,9 @@ pub(super) async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if portaladmin::is_admin_path(uri.path()) {
+        return portaladmin::dispatch(sim, method, uri, headers, body).await;
+    }
     // `sharing/rest` itself (Esri's clients read its version) is the root.
     let path = match uri.path() {
         "/sharing/rest" => Some(""),
@@ -57,38 +62,11 @@ pub(super) async fn dispatch(
         st.count_request(&path_lc);
         st.take_fault(&path_lc, endpoint == Endpoint::Invite)
     };
-    let mut refuse_all_invitations = false;
-    let mut hold_answer = None;
-    let mut carry_out_after = None;
-    match fault {
-        Some(FaultKind::HttpStatus(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return (status, format!("simulated fault: HTTP {code}")).into_response();
-        }
-        Some(FaultKind::TooManyRequests { retry_after_secs }) => {
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(RETRY_AFTER, retry_after_secs.to_string())],
-                "simulated fault: too many requests",
-            )
-                .into_response();
-        }
-        Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
-        Some(FaultKind::LoseReply(d)) => hold_answer = Some(d),
-        Some(FaultKind::LateSuccess(d)) => carry_out_after = Some(d),
-        Some(FaultKind::ErrorBody {
-            code,
-            message_code,
-            message,
-        }) => {
-            let mut e = ApiError::new(code, &message);
-            e.message_code = message_code;
-            return api_error(&e);
-        }
-        Some(FaultKind::NotInvited) => refuse_all_invitations = true,
-        Some(FaultKind::ExpireTokens) => sim.expire_tokens(),
-        None => {}
-    }
+    let plan = match faulting::apply(&sim, fault).await {
+        Outcome::Answer(r) => return r,
+        Outcome::ErrorBody(e) => return api_error(&e),
+        Outcome::Proceed(plan) => plan,
+    };
 
     if method != Method::GET && method != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
@@ -96,27 +74,13 @@ pub(super) async fn dispatch(
     let params = Params::parse(&uri, &headers, &body);
     // Without f=json the real portal answers with an HTML page.
     if !matches!(params.get("f"), Some("json" | "pjson")) {
-        return (
-            [(CONTENT_TYPE, "text/html; charset=utf-8")],
-            "<html><body><h1>ArcGIS REST (simulated)</h1><p>add f=json</p></body></html>",
-        )
-            .into_response();
+        return html_page();
     }
 
-    let result = match carry_out_after {
-        None => operate(
-            &sim,
-            endpoint,
-            &method,
-            &params,
-            &headers,
-            refuse_all_invitations,
-        ),
-        Some(d) => {
-            // Why a task of its own: the change happens after `d` even when
-            // the client gave up meanwhile (dropping this handler).
-            let late = tokio::spawn(async move {
-                tokio::time::sleep(d).await;
+    let refuse_all_invitations = plan.refuse_all_invitations;
+    let result = plan
+        .carry_out(
+            move || {
                 operate(
                     &sim,
                     endpoint,
@@ -125,19 +89,23 @@ pub(super) async fn dispatch(
                     &headers,
                     refuse_all_invitations,
                 )
-            });
-            late.await
-                .unwrap_or_else(|_| Err(ApiError::new(500, "Unable to complete operation.")))
-        }
-    };
-    if let Some(d) = hold_answer {
-        // Carried out above; the client may give up meanwhile.
-        tokio::time::sleep(d).await;
-    }
+            },
+            || Err(ApiError::new(500, "Unable to complete operation.")),
+        )
+        .await;
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => api_error(&e),
     }
+}
+
+/// What the portal answers a request without `f=json`: an HTML page.
+fn html_page() -> Response {
+    (
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<html><body><h1>ArcGIS REST (simulated)</h1><p>add f=json</p></body></html>",
+    )
+        .into_response()
 }
 
 /// The operation itself, at the simulator's current time: a token, or the
@@ -164,15 +132,24 @@ fn operate(
                 let caller = sim.lock().caller(sim.org(), &token, now);
                 match caller {
                     Err(e) => Err(e),
-                    Ok(caller) => handle(
-                        sim,
-                        endpoint,
-                        method,
-                        params,
-                        &caller,
-                        refuse_all_invitations,
-                        now,
-                    ),
+                    Ok(caller) => {
+                        let is_self = endpoint == Endpoint::PortalSelf;
+                        let v = handle(
+                            sim,
+                            endpoint,
+                            method,
+                            params,
+                            &caller,
+                            refuse_all_invitations,
+                            now,
+                        )?;
+                        Ok(match sim.org().flavour {
+                            PortalFlavour::Enterprise if is_self => {
+                                portaladmin::enterprise_portal_self(v, headers)
+                            }
+                            _ => v,
+                        })
+                    }
                 }
             }
         },

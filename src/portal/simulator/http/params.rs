@@ -1,13 +1,14 @@
 //! Request parameters ([`Params`]): the query string overlaid by a
 //! form-encoded body, as the sharing API reads them, and where the token
-//! may be sent.
+//! may be sent (the sharing API: `token_of`; the portaladmin API:
+//! `admin_token_of`).
 //!
 //! Parameters carry tokens and passwords: nothing here logs them.
 
 use std::collections::BTreeMap;
 
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 
 use crate::portal::simulator::error::ApiError;
 use crate::portal::simulator::lists::split_list;
@@ -15,22 +16,38 @@ use crate::portal::simulator::lists::split_list;
 /// Request parameters: the query string, overlaid by a form-encoded body.
 pub(super) struct Params(BTreeMap<String, String>);
 
+/// The query string's parameters.
+fn query_pairs(uri: &Uri) -> BTreeMap<String, String> {
+    uri.query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The parameters of a form-encoded body (a body of another type has
+/// none; no `Content-Type` is taken as a form).
+fn form_pairs(headers: &HeaderMap, body: &[u8]) -> BTreeMap<String, String> {
+    let is_form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if is_form && !body.is_empty() {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    } else {
+        BTreeMap::new()
+    }
+}
+
 impl Params {
     pub(super) fn parse(uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Self {
-        let mut map = BTreeMap::new();
-        if let Some(q) = uri.query() {
-            map.extend(url::form_urlencoded::parse(q.as_bytes()).into_owned());
-        }
-        let is_form = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| {
-                ct.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        if is_form && !body.is_empty() {
-            map.extend(url::form_urlencoded::parse(body).into_owned());
-        }
+        let mut map = query_pairs(uri);
+        map.extend(form_pairs(headers, body));
         Params(map)
     }
 
@@ -71,4 +88,27 @@ pub(super) fn token_of(params: &Params, headers: &HeaderMap) -> Option<String> {
     let (scheme, t) = h.split_once(' ')?;
     let t = t.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !t.is_empty()).then(|| t.to_string())
+}
+
+/// The token of a portaladmin request: the `token` field of a POST's form
+/// body, or of a GET's query string, and nowhere else. Taken on the strict
+/// side of fact sheet §3 ("Admin API POSTs must carry the token in the
+/// body"): the `X-Esri-Authorization` header, which the sharing API
+/// accepts, does not count here, nor does a POST's query string.
+pub(super) fn admin_token_of(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<String> {
+    let fields = if *method == Method::POST {
+        form_pairs(headers, body)
+    } else {
+        query_pairs(uri)
+    };
+    fields
+        .get("token")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }

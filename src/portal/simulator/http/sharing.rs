@@ -18,6 +18,7 @@ use super::params::Params;
 use crate::domain::compat;
 use crate::portal::simulator::error::ApiError;
 use crate::portal::simulator::lists::page;
+use crate::portal::simulator::org::{DEFAULT_ROLE, DEFAULT_USER_TYPE};
 use crate::portal::simulator::sim::PortalSimulator;
 use crate::portal::simulator::state::{Caller, ProfileChange};
 
@@ -523,8 +524,8 @@ pub(super) fn handle(
         Endpoint::UserDefaultSettings => {
             require_admin(caller)?;
             Ok(json!({
-                "role": "org_user",
-                "userLicenseType": "creatorUT",
+                "role": DEFAULT_ROLE,
+                "userLicenseType": DEFAULT_USER_TYPE,
                 "userType": "arcgisonly",
                 "groups": [],
                 "apps": [],

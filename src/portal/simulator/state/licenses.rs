@@ -86,6 +86,23 @@ impl State {
         out
     }
 
+    /// Seats per user type as `(id, purchased, assigned)`, by id: every
+    /// type purchased and every type someone holds (a seat held beyond the
+    /// purchase shows as such). What portaladmin `license` reports.
+    pub fn seats_per_type(&self) -> Vec<(String, u64, u64)> {
+        let assigned = self.assigned_map();
+        let mut types: Vec<&String> = self.purchased.keys().chain(assigned.keys()).collect();
+        types.sort();
+        types.dedup();
+        types
+            .into_iter()
+            .map(|t| {
+                let held = assigned.get(t).copied().unwrap_or(0);
+                (t.clone(), self.purchased(t), held)
+            })
+            .collect()
+    }
+
     pub(super) fn is_known_type(&self, user_type: &str) -> bool {
         compat::is_known_user_type(user_type) || self.purchased.contains_key(user_type)
     }

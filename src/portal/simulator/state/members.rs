@@ -200,6 +200,9 @@ impl State {
             access: "org".to_string(),
             esri_access: esri_access.to_string(),
             disabled: false,
+            provider: "arcgis".to_string(),
+            idp_username: None,
+            description: String::new(),
         };
         Ok((member, password))
     }
@@ -317,7 +320,9 @@ impl State {
     /// base level, `roleId` the role id when it is not a base role;
     /// `groups` the groups the member belongs to or owns (an owner is in its
     /// group), each with its `owner`; `lastLogin` (`-1` = never), `created`
-    /// and `disabled` as ArcGIS Online's user JSON carries them.
+    /// and `disabled` as ArcGIS Online's user JSON carries them; `provider`
+    /// (`arcgis` or `enterprise`), with `idpUsername` for an `enterprise`
+    /// account and `description` when there is one.
     pub fn user_json(&self, org: &Org, m: &SimMember, show_email: bool) -> Value {
         let base = org.base_role(&m.role).unwrap_or("org_user");
         let full_name = if m.full_name.trim().is_empty() {
@@ -358,7 +363,13 @@ impl State {
         u.insert("lastLogin".into(), json!(m.last_login));
         u.insert("created".into(), json!(m.created));
         u.insert("modified".into(), json!(m.created));
-        u.insert("provider".into(), json!("arcgis"));
+        u.insert("provider".into(), json!(m.provider));
+        if let Some(idp) = &m.idp_username {
+            u.insert("idpUsername".into(), json!(idp));
+        }
+        if !m.description.is_empty() {
+            u.insert("description".into(), json!(m.description));
+        }
         u.insert("disabled".into(), json!(m.disabled));
         Value::Object(u)
     }

@@ -1,6 +1,6 @@
 //! The simulated organization's mutable state ([`State`]) and the
 //! vocabulary its operations share with the HTTP layer ([`Caller`],
-//! [`ProfileChange`]).
+//! [`ProfileChange`], [`NewAccount`]).
 //!
 //! Plain synchronous bookkeeping: no HTTP, no async, no clock reads (`now` is
 //! passed in). The caller holds the simulator's mutex around every call, so
@@ -10,7 +10,8 @@
 //! one file per concern, each adding methods to [`State`]: `accounts`
 //! (passwords, tokens, who is calling), `members` (invitations, profiles,
 //! removal, the user JSON), `lifecycle` (disabling, enabling and deleting
-//! one member), `content` (members' items), `notifications`
+//! one member), `enterprise_users` (portaladmin `createUser`), `content`
+//! (members' items), `notifications`
 //! (`createNotification`), `invitations` (pending invitations: listing,
 //! acceptance, lapse), `groups` (search, membership), `licenses` (seats per
 //! user type, user type and role changes), `faults` (injected faults and
@@ -18,6 +19,7 @@
 
 mod accounts;
 mod content;
+mod enterprise_users;
 mod faults;
 mod groups;
 mod invitations;
@@ -49,6 +51,25 @@ pub(super) struct ProfileChange {
     pub full_name: Option<String>,
     pub access: Option<String>,
     pub esri_access: Option<String>,
+}
+
+/// The fields of portaladmin `security/users/createUser` (fact sheet §3),
+/// as sent; `None` = not sent. Holds a password in clear, so it has no
+/// `Debug`.
+#[derive(Clone, Default)]
+pub(super) struct NewAccount {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    /// `userLicenseTypeId` (not the invitation's `userLicenseType`).
+    pub user_type: Option<String>,
+    pub provider: Option<String>,
+    pub idp_username: Option<String>,
+    pub description: Option<String>,
+    pub apply_defaults: Option<String>,
 }
 
 /// A group of the organization.
@@ -180,6 +201,9 @@ impl State {
             access: "org".to_string(),
             esri_access: "arcgisonly".to_string(),
             disabled: false,
+            provider: "arcgis".to_string(),
+            idp_username: None,
+            description: String::new(),
         };
         st.passwords
             .insert(cfg.admin.username.clone(), sha256(&cfg.admin.password));
@@ -207,10 +231,11 @@ impl State {
         st
     }
 
-    /// The `GET /_sim/state` document (pending invitations, items and
-    /// notifications included).
+    /// The `GET /_sim/state` document (the flavour, pending invitations,
+    /// items and notifications included).
     pub fn snapshot_json(&self, org: &Org) -> Value {
         json!({
+            "flavour": org.flavour,
             "orgId": org.id,
             "members": self.members.values().collect::<Vec<_>>(),
             "invitations": self.invitations.values().collect::<Vec<_>>(),
