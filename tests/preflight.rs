@@ -7,6 +7,7 @@
 //! sign-in, is reported too. Nothing is written: the simulator's state is
 //! the same afterwards.
 
+use agol_seat_broker::domain::PortalFlavour;
 use agol_seat_broker::portal::simulator::{self, RunningSimulator, SimAccount, SimulatorConfig};
 use serde_json::Value;
 
@@ -58,8 +59,19 @@ struct Run {
 async fn check(
     sim: &RunningSimulator,
     rules: &str,
+    credentials: (&str, &str),
+    extra: &[&str],
+) -> Run {
+    check_with(sim, rules, credentials, extra, &[]).await
+}
+
+/// [`check`] with environment variables set for the run.
+async fn check_with(
+    sim: &RunningSimulator,
+    rules: &str,
     (user, password): (&str, &str),
     extra: &[&str],
+    env: &[(&str, &str)],
 ) -> Run {
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -78,6 +90,8 @@ async fn check(
         .env("ARCGIS_USERNAME", user)
         .env("ARCGIS_PASSWORD", password)
         .env_remove("LEDGER_STORE")
+        .env_remove("PORTAL_FLAVOUR")
+        .envs(env.iter().copied())
         .current_dir(&dir)
         .output()
         .await
@@ -242,4 +256,40 @@ async fn a_refused_sign_in_is_reported_without_the_password() {
     );
     assert!(!run.stdout.contains("Wrong-Pass-Value-1"));
     assert!(!run.stderr.contains("Wrong-Pass-Value-1"));
+}
+
+#[tokio::test]
+async fn an_enterprise_portal_is_checked_with_its_licence_and_a_wrong_flavour_is_reported() {
+    let sim = simulator::spawn(SimulatorConfig {
+        admin: SimAccount {
+            username: "broker_admin".into(),
+            password: "Sim-Admin-Pass-42".into(),
+        },
+        flavour: PortalFlavour::Enterprise,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let before = state(&sim).await;
+
+    // Set up for it: the licences come from portaladmin/license.
+    let run = check_with(&sim, GOOD, ADMIN, &[], &[("PORTAL_FLAVOUR", "enterprise")]).await;
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("no problems found"), "{}", run.stdout);
+    assert!(sim.sim().request_count("license") >= 1);
+
+    // A loopback URL means ArcGIS Online unless told: the portal says
+    // otherwise, and the check says what to set.
+    let run = check_with(&sim, GOOD, ADMIN, &[], &[]).await;
+    assert_eq!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("set PORTAL_FLAVOUR=enterprise"),
+        "{}",
+        run.stdout
+    );
+    let mut after = state(&sim).await;
+    if let Some(o) = after.as_object_mut() {
+        o.remove("requests");
+    }
+    assert_eq!(after, before, "nothing changed");
 }

@@ -248,6 +248,9 @@ pub async fn simulated_portal(
         },
         admin_user_type: None,
         groups: all_groups(rules),
+        // `PORTAL_FLAVOUR=enterprise` rehearses an Enterprise portal: the
+        // simulator and the client (which reads the same variable) agree.
+        flavour: crate::config::portal_flavour("http://127.0.0.1/sharing/rest").map_err(fail)?,
         ..SimulatorConfig::default()
     };
     let sim = PortalSimulator::new(sim_cfg);

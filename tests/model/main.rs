@@ -189,6 +189,17 @@ pub struct RunFigures {
 /// a time (each case has its own world); on a failure shrinks it, records
 /// it, and panics with a readable report.
 pub async fn explore(backend: Backend, first_seed: u64, cases: usize, steps: usize) -> RunFigures {
+    explore_with(backend, first_seed, cases, steps, false).await
+}
+
+/// [`explore`] against an ArcGIS Enterprise portal when `enterprise`.
+pub async fn explore_with(
+    backend: Backend,
+    first_seed: u64,
+    cases: usize,
+    steps: usize,
+    enterprise: bool,
+) -> RunFigures {
     let parallel = env_usize("MODEL_PARALLEL", 4).max(1);
     let mut figures = RunFigures::default();
     let mut running = tokio::task::JoinSet::new();
@@ -199,7 +210,8 @@ pub async fn explore(backend: Backend, first_seed: u64, cases: usize, steps: usi
             next += 1;
             running.spawn(async move {
                 let mut g = Gen::new(seed);
-                let setup = g.setup();
+                let mut setup = g.setup();
+                setup.enterprise = enterprise;
                 let sequence = g.steps(steps);
                 let result = run_case(backend, &setup, &sequence).await;
                 (seed, setup, sequence, result)
@@ -283,6 +295,20 @@ async fn on_memory_the_seat_invariant_holds_across_random_sequences() {
     )
     .await;
     eprintln!("memory: {f:?} in {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_an_enterprise_portal_the_seat_invariant_holds_across_random_sequences() {
+    let started = std::time::Instant::now();
+    let f = explore_with(
+        Backend::Memory,
+        first_seed() + 30_000,
+        env_usize("MODEL_CASES", 20),
+        env_usize("MODEL_STEPS", 40),
+        true,
+    )
+    .await;
+    eprintln!("memory, enterprise: {f:?} in {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

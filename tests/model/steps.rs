@@ -22,6 +22,11 @@ pub struct Setup {
     pub viewer_licences: u64,
     /// Creator licences (the pools using them hold 2 + 1 seats).
     pub creator_licences: u64,
+    /// The portal is an ArcGIS Enterprise portal (members with a password
+    /// made by `createUser`, groups added afterwards). Not drawn from the
+    /// seed, so recorded cases keep their shape: the Enterprise run sets it.
+    #[serde(default)]
+    pub enterprise: bool,
 }
 
 /// A pool of the model's rules, by the e-mail domain that reaches it.
@@ -153,6 +158,7 @@ impl Gen {
             acme_by_email: r.random_bool(0.6),
             viewer_licences: r.random_range(4..=6),
             creator_licences: r.random_range(2..=4),
+            enterprise: false,
         }
     }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use agol_seat_broker::clock::{Clock, ManualTime};
 use agol_seat_broker::config::WorkflowSettings;
 use agol_seat_broker::domain::{
-    DeliveryKey, Email, Overrides, PoolId, RequestState, SignupRequest, UnixMillis, Verdict,
+    DeliveryKey, Email, Overrides, PoolId, PortalFlavour, RequestState, SignupRequest, UnixMillis,
+    Verdict,
 };
 use agol_seat_broker::import::report::Quiet;
 use agol_seat_broker::import::{self, ImportOptions};
@@ -40,6 +41,15 @@ const DEADLINE: Duration = Duration::from_millis(150);
 /// Time jumps stop before invitations could lapse (14 days): their expiry
 /// is the seat lifecycle's business, not this model's.
 const MAX_JUMPED_MINUTES: u64 = 10 * 24 * 60;
+
+/// The portal of the case: ArcGIS Online, or an Enterprise portal.
+fn flavour(setup: &Setup) -> PortalFlavour {
+    if setup.enterprise {
+        PortalFlavour::Enterprise
+    } else {
+        PortalFlavour::Online
+    }
+}
 
 fn rules(setup: &Setup) -> String {
     let acme_invitation = if setup.acme_by_email {
@@ -164,6 +174,8 @@ pub struct World<L: SeatLedger> {
     settings: WorkflowSettings,
     /// What the steps did, for a failure's report.
     pub log: Mutex<Vec<String>>,
+    /// The portal is an Enterprise portal (faults strike createUser).
+    enterprise: bool,
 }
 
 impl<L: SeatLedger> World<L> {
@@ -182,6 +194,7 @@ impl<L: SeatLedger> World<L> {
             .into_iter()
             .collect(),
             email_invitations_pending: setup.email_pending,
+            flavour: flavour(setup),
             ..SimulatorConfig::default()
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -196,6 +209,7 @@ impl<L: SeatLedger> World<L> {
         cfg.base_backoff = Duration::from_millis(5);
         cfg.max_backoff = Duration::from_millis(20);
         cfg.clock = clock.clone();
+        cfg.flavour = flavour(setup);
         let portal =
             Arc::new(ArcGisPortal::new(cfg, Credentials::new(ADMIN, PASSWORD)).expect("client"));
         let rules = Rules::from_toml(&rules(setup)).expect("model rules");
@@ -226,6 +240,7 @@ impl<L: SeatLedger> World<L> {
             dir,
             settings,
             log: Mutex::new(Vec::new()),
+            enterprise: setup.enterprise,
         }
     }
 
@@ -509,13 +524,21 @@ impl<L: SeatLedger> World<L> {
     }
 
     fn fault(&self, f: Fault) {
+        // Where a member is made: on an Enterprise portal, members with a
+        // password are made by createUser (e-mail invitations, and the
+        // `not_invited` fault, stay on invite).
+        let create = if self.enterprise {
+            "createUser"
+        } else {
+            "invite"
+        };
         let (endpoint, kind, times) = match f {
             Fault::NotInvited => (Some("invite"), FaultKind::NotInvited, 1),
             // Every attempt of one call.
-            Fault::Http500 => (Some("invite"), FaultKind::HttpStatus(500), 2),
-            Fault::LoseReply => (Some("invite"), FaultKind::LoseReply(LATE), 1),
-            Fault::LateSuccess => (Some("invite"), FaultKind::LateSuccess(LATE), 1),
-            Fault::Slow => (Some("invite"), FaultKind::Delay(LATE), 1),
+            Fault::Http500 => (Some(create), FaultKind::HttpStatus(500), 2),
+            Fault::LoseReply => (Some(create), FaultKind::LoseReply(LATE), 1),
+            Fault::LateSuccess => (Some(create), FaultKind::LateSuccess(LATE), 1),
+            Fault::Slow => (Some(create), FaultKind::Delay(LATE), 1),
             Fault::ExpireTokens => (None, FaultKind::ExpireTokens, 1),
         };
         if matches!(f, Fault::LoseReply | Fault::LateSuccess | Fault::Slow) {

@@ -103,7 +103,9 @@ impl State {
                 // Why: which of the two outcomes ArcGIS Online has for an
                 // invite without a password is the fact sheet's open
                 // question; the organization's setting picks one.
-                Ok((member, None)) if org.email_invitations_pending => {
+                Ok((member, None))
+                    if org.email_invitations_pending && member.provider != "enterprise" =>
+                {
                     self.hold_invitation(org, member, now);
                 }
                 Ok((member, password)) => {
@@ -156,7 +158,25 @@ impl State {
         if self.assigned(user_type) >= self.purchased(user_type) {
             return Err("no seat left for the user type");
         }
+        // A SAML/OIDC account pre-created for the identity provider (fact
+        // sheet §2, conditional keys): `targetUserProvider=enterprise` with
+        // its `idpUsername`; it has no password and is active at once.
+        let provider = str_field(inv, "targetUserProvider")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("arcgis");
+        let idp_username = match provider {
+            "arcgis" => None,
+            "enterprise" => match str_field(inv, "idpUsername").map(str::trim) {
+                Some(idp) if !idp.is_empty() => Some(idp.to_string()),
+                _ => return Err("an enterprise account needs its idpUsername"),
+            },
+            _ => return Err("unknown targetUserProvider"),
+        };
         let password = match str_field(inv, "password").filter(|p| !p.is_empty()) {
+            Some(_) if idp_username.is_some() => {
+                return Err("an enterprise account has no password");
+            }
             Some(p) if !password_acceptable(p, username.as_str()) => {
                 return Err("password breaks the password policy");
             }
@@ -189,7 +209,7 @@ impl State {
             role: role.to_string(),
             user_type: user_type.to_string(),
             group_ids,
-            status: if password.is_some() {
+            status: if password.is_some() || idp_username.is_some() {
                 MemberStatus::Active
             } else {
                 MemberStatus::Pending
@@ -200,8 +220,8 @@ impl State {
             access: "org".to_string(),
             esri_access: esri_access.to_string(),
             disabled: false,
-            provider: "arcgis".to_string(),
-            idp_username: None,
+            provider: provider.to_string(),
+            idp_username,
             description: String::new(),
         };
         Ok((member, password))
