@@ -140,6 +140,7 @@ both_flavours!(
     the_username_limit_is_the_flavours,
     a_sign_up_through_the_workflow_gets_a_member_with_its_groups,
     a_sign_up_whose_creation_reply_was_lost_is_adopted_with_its_groups,
+    a_sign_up_in_a_single_sign_on_pool_gets_an_identity_provider_account,
 );
 
 async fn a_member_is_created_with_its_role_user_type_and_groups(flavour: PortalFlavour) {
@@ -395,10 +396,19 @@ fn broker(
     sim: &RunningSimulator,
     flavour: PortalFlavour,
 ) -> Provisioner<MemoryLedger, ArcGisPortal> {
+    broker_with(sim, flavour, RULES)
+}
+
+/// [`broker`] with other rules.
+fn broker_with(
+    sim: &RunningSimulator,
+    flavour: PortalFlavour,
+    rules: &str,
+) -> Provisioner<MemoryLedger, ArcGisPortal> {
     Provisioner::new(
         Arc::new(MemoryLedger::new()),
         Arc::new(client(sim, flavour)),
-        Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+        Arc::new(Policy::new(Rules::from_toml(rules).unwrap())),
         WorkflowSettings::default(),
     )
 }
@@ -477,4 +487,38 @@ async fn a_sign_up_whose_creation_reply_was_lost_is_adopted_with_its_groups(
     assert!(adopted);
     let m = sim.sim().member(&username).expect("the member exists");
     assert_eq!(m.group_ids.len(), 2, "groups completed on adoption: {m:?}");
+}
+
+async fn a_sign_up_in_a_single_sign_on_pool_gets_an_identity_provider_account(
+    flavour: PortalFlavour,
+) {
+    let sim = portal(flavour).await;
+    let p = broker_with(&sim, flavour, &RULES.replace("\"password\"", "\"sso\""));
+
+    let outcome = sign_up(&p, "d1").await;
+
+    let Outcome::Provisioned {
+        username,
+        invitation,
+        ..
+    } = outcome
+    else {
+        panic!("expected a member, got {outcome:?}");
+    };
+    assert!(
+        !invitation,
+        "no e-mail invitation for a single sign-on account"
+    );
+    let user = user_json(&sim, &username).await;
+    assert_eq!(user["provider"], "enterprise", "{user}");
+    assert_eq!(
+        user["idpUsername"], "alexandra.k@water.example.org",
+        "{user}"
+    );
+    assert_eq!(sim.sim().member(&username).unwrap().group_ids.len(), 2);
+    assert_eq!(
+        sim.sim().reset_emails(&username),
+        0,
+        "no password, no reset mail"
+    );
 }
