@@ -76,7 +76,10 @@ fn cells(line: &str) -> Option<Vec<&str>> {
         }
     }
     out.push(inner[start..].trim());
-    if out.iter().all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' '))) {
+    if out
+        .iter()
+        .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+    {
         return None;
     }
     Some(out)
@@ -105,7 +108,10 @@ fn table_after_heading<'a>(md: &'a str, marker: &str, page: &str) -> Vec<Vec<&'a
             None => {}
         }
     }
-    assert!(!rows.is_empty(), "{page}: no table under the heading containing {marker:?}");
+    assert!(
+        !rows.is_empty(),
+        "{page}: no table under the heading containing {marker:?}"
+    );
     // The first row is the header.
     rows.remove(0);
     rows
@@ -117,14 +123,17 @@ fn is_snake_code(s: &str) -> bool {
     first.starts_with(|c: char| c.is_ascii_lowercase())
         && s.contains('_')
         && s.split('_').all(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
 }
 
 fn is_env_name(s: &str) -> bool {
     s.len() > 2
         && s.starts_with(|c: char| c.is_ascii_uppercase())
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// What is in `a` and not in `b`, one per line.
@@ -141,7 +150,11 @@ fn assert_same(what: &str, code: &BTreeSet<String>, docs: &BTreeSet<String>, fix
     }
     let mut msg = format!("{what}: the docs and the code disagree.\n");
     if !undocumented.is_empty() {
-        let _ = writeln!(msg, "  in the code, not in the docs: {}", undocumented.join(", "));
+        let _ = writeln!(
+            msg,
+            "  in the code, not in the docs: {}",
+            undocumented.join(", ")
+        );
     }
     if !gone.is_empty() {
         let _ = writeln!(msg, "  in the docs, not in the code: {}", gone.join(", "));
@@ -313,17 +326,17 @@ fn non_test_tokens(src: &str) -> (Vec<Tok>, Vec<String>) {
                     j = group_end(&toks, j);
                 }
             }
-            if is_ident(toks.get(j), "mod") {
-                if let Some(Tok::Ident(name)) = toks.get(j + 1) {
-                    if is_punct(toks.get(j + 2), ';') {
-                        test_files.push(name.clone());
-                        i = j + 3;
-                        continue;
-                    }
-                    if is_punct(toks.get(j + 2), '{') {
-                        i = group_end(&toks, j + 2);
-                        continue;
-                    }
+            if is_ident(toks.get(j), "mod")
+                && let Some(Tok::Ident(name)) = toks.get(j + 1)
+            {
+                if is_punct(toks.get(j + 2), ';') {
+                    test_files.push(name.clone());
+                    i = j + 3;
+                    continue;
+                }
+                if is_punct(toks.get(j + 2), '{') {
+                    i = group_end(&toks, j + 2);
+                    continue;
                 }
             }
             // A test-only item that is not a module: skip its attribute only.
@@ -458,7 +471,10 @@ fn shape<T: for<'de> Deserialize<'de>>() -> Shape {
     } else if let Some(v) = what.strip_prefix("enum:") {
         Shape::Enum(words(v))
     } else {
-        panic!("{} is neither a struct nor an enum: {what}", std::any::type_name::<T>());
+        panic!(
+            "{} is neither a struct nor an enum: {what}",
+            std::any::type_name::<T>()
+        );
     }
 }
 
@@ -627,10 +643,10 @@ fn env_vars_in_code() -> BTreeSet<String> {
                 Tok::Punct('='),
                 Tok::Str(value),
             ] = w
+                && c == "const"
+                && ty == "str"
             {
-                if c == "const" && ty == "str" {
-                    consts.insert(name.clone(), value.clone());
-                }
+                consts.insert(name.clone(), value.clone());
             }
         }
     }
@@ -698,7 +714,11 @@ fn variable_rows(md: &str) -> BTreeSet<String> {
 #[test]
 fn every_environment_variable_is_documented_and_every_documented_one_is_read() {
     let code = env_vars_in_code();
-    assert!(code.len() >= 40, "the scan found only {} variables: {code:?}", code.len());
+    assert!(
+        code.len() >= 40,
+        "the scan found only {} variables: {code:?}",
+        code.len()
+    );
     // A variable may be documented in a variable table of any page (an
     // optional feature's own page); the reference page's tables must hold
     // only variables the code reads.
@@ -740,10 +760,10 @@ fn every_variable_template_yaml_sets_is_one_the_code_reads() {
                 in_vars = None;
                 continue;
             }
-            if let Some((k, _)) = line.trim().split_once(':') {
-                if is_env_name(k) {
-                    set.insert(k.to_string());
-                }
+            if let Some((k, _)) = line.trim().split_once(':')
+                && is_env_name(k)
+            {
+                set.insert(k.to_string());
             }
         }
     }
@@ -816,7 +836,9 @@ fn every_route_is_documented_and_every_documented_route_exists() {
         "HTTP routes",
         &code,
         &docs,
-        &format!("Give each route a row `| METHOD | `/path` | … |` in {ROUTES_PAGE}, or remove the row of a route that is gone."),
+        &format!(
+            "Give each route a row `| METHOD | `/path` | … |` in {ROUTES_PAGE}, or remove the row of a route that is gone."
+        ),
     );
 }
 
@@ -834,8 +856,15 @@ fn every_route_of_the_router_is_an_http_api_route_of_the_template() {
             continue;
         }
         let method = line.split("Method:").nth(1).unwrap();
-        let method = method.trim().split([',', ' ', '}']).next().unwrap().to_string();
-        let Some(path) = window.split("Path:").nth(1) else { continue };
+        let method = method
+            .trim()
+            .split([',', ' ', '}'])
+            .next()
+            .unwrap()
+            .to_string();
+        let Some(path) = window.split("Path:").nth(1) else {
+            continue;
+        };
         let path = path.trim();
         let path = match path.strip_prefix('\'') {
             Some(quoted) => quoted.split('\'').next().unwrap(),
@@ -916,7 +945,9 @@ fn codes_in_code() -> BTreeMap<String, String> {
                         && !is_ident(t.get(i.wrapping_sub(1)), "fn") =>
                 {
                     let end = group_end(&t, i + 1);
-                    if let Some(Tok::Str(s)) = t[i + 2..end].iter().find(|x| matches!(x, Tok::Str(_))) {
+                    if let Some(Tok::Str(s)) =
+                        t[i + 2..end].iter().find(|x| matches!(x, Tok::Str(_)))
+                    {
                         add(s);
                     }
                 }
@@ -930,10 +961,10 @@ fn codes_in_code() -> BTreeMap<String, String> {
                 }
                 // A message that starts with its code: "mail_from_missing: MAIL_FROM …".
                 Tok::Str(s) => {
-                    if let Some((head, rest)) = s.split_once(": ") {
-                        if !rest.is_empty() {
-                            add(head);
-                        }
+                    if let Some((head, rest)) = s.split_once(": ")
+                        && !rest.is_empty()
+                    {
+                        add(head);
                     }
                 }
                 _ => {}
@@ -947,12 +978,21 @@ fn codes_in_code() -> BTreeMap<String, String> {
 #[test]
 fn every_error_code_is_documented_and_every_documented_code_exists() {
     let code = codes_in_code();
-    assert!(code.len() >= 60, "the scan found only {} codes: {code:?}", code.len());
+    assert!(
+        code.len() >= 60,
+        "the scan found only {} codes: {code:?}",
+        code.len()
+    );
     let md = read(ERRORS_PAGE);
     let docs: BTreeSet<String> = md
         .lines()
         .filter_map(cells)
-        .flat_map(|c| backticked(c[0]).into_iter().map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|c| {
+            backticked(c[0])
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .filter(|s| is_snake_code(s))
         .collect();
     let code_names: BTreeSet<String> = code.keys().cloned().collect();
@@ -1004,7 +1044,11 @@ fn anchors(md: &str) -> BTreeSet<String> {
         }
         let base = slug(line.trim_start_matches('#'));
         let n = seen.entry(base.clone()).or_default();
-        out.insert(if *n == 0 { base.clone() } else { format!("{base}-{n}") });
+        out.insert(if *n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        });
         *n += 1;
     }
     out
@@ -1062,14 +1106,19 @@ fn every_relative_link_of_the_readme_and_the_docs_resolves() {
                 broken.push(format!("{}: {target} (no such file)", page.display()));
                 continue;
             }
-            if let Some(a) = anchor {
-                if normal.extension().is_some_and(|e| e == "md") && !anchors(&read(&normal)).contains(a) {
-                    broken.push(format!("{}: {target} (no such heading)", page.display()));
-                }
+            if let Some(a) = anchor
+                && normal.extension().is_some_and(|e| e == "md")
+                && !anchors(&read(&normal)).contains(a)
+            {
+                broken.push(format!("{}: {target} (no such heading)", page.display()));
             }
         }
     }
-    assert!(broken.is_empty(), "broken links:\n  {}", broken.join("\n  "));
+    assert!(
+        broken.is_empty(),
+        "broken links:\n  {}",
+        broken.join("\n  ")
+    );
 }
 
 /// `a/b/../c` → `a/c`.
@@ -1091,11 +1140,20 @@ fn normalise(p: &Path) -> PathBuf {
 fn the_readme_stays_short_and_keeps_its_two_commands() {
     let readme = read("README.md");
     let lines = readme.lines().count();
-    assert!(lines <= 120, "README.md has {lines} lines: keep it a two-minute read, and put the rest in docs/");
+    assert!(
+        lines <= 120,
+        "README.md has {lines} lines: keep it a two-minute read, and put the rest in docs/"
+    );
     for command in ["cargo run -- demo", "scripts/test.sh"] {
-        assert!(readme.contains(command), "README.md no longer says `{command}`");
+        assert!(
+            readme.contains(command),
+            "README.md no longer says `{command}`"
+        );
     }
-    assert!(readme.contains("(docs/index.md)"), "README.md must link to docs/index.md");
+    assert!(
+        readme.contains("(docs/index.md)"),
+        "README.md must link to docs/index.md"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1122,4 +1180,3 @@ fn the_tokenizer_skips_comments_and_test_modules() {
     assert_eq!(strings, ["REAL", "raw"]);
     assert_eq!(test_files, ["helpers"]);
 }
-
