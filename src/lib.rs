@@ -24,8 +24,13 @@
 //! calls [`provisioning::Provisioner::sign_up`] (which asks [`policy`] for
 //! the pool, takes the delivery's lease and a seat in [`seats`], creates the
 //! member through [`portal`] or queues it through [`queue`]), and renders
-//! the [`provisioning::Outcome`] in the sender's terms. The architecture is
-//! described at length in `docs/architecture.md`.
+//! the [`provisioning::Outcome`] in the sender's terms.
+//!
+//! The architecture is described at length in
+//! [`docs/architecture.md`](../../../docs/architecture.md) (the layers, one
+//! sign-up end to end, where a new sender, port method or route goes); the
+//! administrator's and operator's documentation starts at
+//! [`docs/index.md`](../../../docs/index.md).
 #![warn(missing_docs)]
 
 pub mod cli;

@@ -38,7 +38,7 @@ pub enum Column {
 }
 
 impl Column {
-    /// Every column, in the order the README lists them.
+    /// Every column, in the order `docs/import.md` lists them.
     pub const ALL: [Column; 12] = [
         Column::Username,
         Column::Email,

@@ -47,7 +47,7 @@
 //! reach the global limit. From then on, for the rest of the window (at
 //! most 15 minutes), every sign-in is refused, the administrator's too: the
 //! price of a bound that many addresses cannot multiply. It is worth
-//! paying because the secret has at least 16 characters, which the README
+//! paying because the secret has at least 16 characters, which `docs/admin-page.md`
 //! asks to be random: at 100 guesses per 15 minutes (under 3.6 million a
 //! year) the odds of guessing one are negligible with or without the cap.
 //! So the global limit bounds the cost of guessing (store writes, functions
