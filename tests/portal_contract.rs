@@ -71,6 +71,11 @@ fn viewer(sim: &RunningSimulator, username: &str, invitation: Invitation) -> New
     }
 }
 
+/// [`viewer`] with a password.
+fn with_password(sim: &RunningSimulator, username: &str) -> NewMember {
+    viewer(sim, username, Invitation::Password(MEMBER_PASSWORD.into()))
+}
+
 /// The portal's requests whose path ends with `suffix`.
 fn calls(sim: &RunningSimulator, suffix: &str) -> u64 {
     sim.sim().request_count(suffix)
@@ -146,11 +151,7 @@ both_flavours!(
 async fn a_member_is_created_with_its_role_user_type_and_groups(flavour: PortalFlavour) {
     let sim = portal(flavour).await;
     let broker = client(&sim, flavour);
-    let jo = viewer(
-        &sim,
-        "jdoe_water",
-        Invitation::Password(MEMBER_PASSWORD.into()),
-    );
+    let jo = with_password(&sim, "jdoe_water");
     let before = sim.sim().assigned("viewerUT");
 
     broker.invite(&jo).await.expect("created");
@@ -214,11 +215,7 @@ async fn a_taken_username_is_reported_as_not_invited(flavour: PortalFlavour) {
     let before = sim.sim().assigned("viewerUT");
 
     let err = broker
-        .invite(&viewer(
-            &sim,
-            "jdoe_water",
-            Invitation::Password(MEMBER_PASSWORD.into()),
-        ))
+        .invite(&with_password(&sim, "jdoe_water"))
         .await
         .unwrap_err();
 
@@ -241,11 +238,7 @@ async fn a_full_user_type_creates_nobody(flavour: PortalFlavour) {
     sim.sim().set_purchased("viewerUT", assigned);
 
     let err = broker
-        .invite(&viewer(
-            &sim,
-            "jdoe_water",
-            Invitation::Password(MEMBER_PASSWORD.into()),
-        ))
+        .invite(&with_password(&sim, "jdoe_water"))
         .await
         .unwrap_err();
 
@@ -274,11 +267,7 @@ async fn a_full_user_type_creates_nobody(flavour: PortalFlavour) {
 async fn a_role_the_user_type_cannot_hold_creates_nobody(flavour: PortalFlavour) {
     let sim = portal(flavour).await;
     let broker = client(&sim, flavour);
-    let mut jo = viewer(
-        &sim,
-        "jdoe_water",
-        Invitation::Password(MEMBER_PASSWORD.into()),
-    );
+    let mut jo = with_password(&sim, "jdoe_water");
     jo.role = "org_publisher".into();
 
     let err = broker.invite(&jo).await.unwrap_err();
@@ -308,11 +297,7 @@ async fn a_lost_reply_leaves_a_member_the_look_up_finds(flavour: PortalFlavour) 
     });
 
     let err = broker
-        .invite(&viewer(
-            &sim,
-            "jdoe_water",
-            Invitation::Password(MEMBER_PASSWORD.into()),
-        ))
+        .invite(&with_password(&sim, "jdoe_water"))
         .await
         .unwrap_err();
 
@@ -330,11 +315,7 @@ async fn licences_are_counted_from_the_flavours_own_source(flavour: PortalFlavou
     let sim = portal(flavour).await;
     let broker = client(&sim, flavour);
     broker
-        .invite(&viewer(
-            &sim,
-            "jdoe_water",
-            Invitation::Password(MEMBER_PASSWORD.into()),
-        ))
+        .invite(&with_password(&sim, "jdoe_water"))
         .await
         .unwrap();
     let before = (calls(&sim, "portals/self"), calls(&sim, "license"));
@@ -361,7 +342,7 @@ async fn the_username_limit_is_the_flavours(flavour: PortalFlavour) {
     let sim = portal(flavour).await;
     let broker = client(&sim, flavour);
     let long = "alexandra.konstantinopoulou_water";
-    let mut jo = viewer(&sim, long, Invitation::Password(MEMBER_PASSWORD.into()));
+    let mut jo = with_password(&sim, long);
     match flavour {
         PortalFlavour::Online => {
             assert_eq!(broker.max_username_len(), 128);

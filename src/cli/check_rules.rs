@@ -16,8 +16,8 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 
 use super::ExitWith;
+use super::open::{Opened, admin_portal};
 use crate::clock::Clock;
-use crate::config::{Secrets, SecretsSource, WorkflowSettings, normalise_portal_url};
 use crate::policy::Rules;
 use crate::portal::arcgis::ArcGisPortal;
 use crate::portal::{Account, Members, OrgAdmin, PortalError};
@@ -26,7 +26,6 @@ use crate::provisioning::reconcile::{ReconcileError, read_plan};
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
 use crate::seats::memory::MemoryLedger;
 use crate::seats::sqlite::SqliteLedger;
-use crate::startup;
 use crate::startup::local::Store;
 
 /// Loads and checks a rules file, logging its warnings.
@@ -86,24 +85,18 @@ pub async fn check_rules_with_portal(
         check_rules(path)?;
         load_rules(path)?
     };
-    let url = normalise_portal_url(portal).map_err(|e| anyhow!("{e}"))?;
-    let secrets = Secrets::load(&SecretsSource::Environment)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let portal = startup::arcgis_portal(
-        &url,
-        "agol-seat-broker",
-        &secrets,
-        &WorkflowSettings::default(),
-    )
-    .map_err(|e| anyhow!("{e}"))?;
+    let Opened {
+        portal,
+        url,
+        broker,
+    } = admin_portal(portal).await?;
     let report = match portal.signed_in_account().await {
         Ok(account) => {
             let facts = read_facts(&portal, &rules, account, store).await?;
             preflight::check(&rules, &facts)
         }
         Err(PortalError::Auth(_)) => Preflight {
-            findings: vec![Finding::sign_in_refused(&secrets.arcgis_username)],
+            findings: vec![Finding::sign_in_refused(&broker)],
         },
         Err(e) => return Err(anyhow!("cannot reach the portal at {url}: {e}")),
     };

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod check_rules;
 pub mod import;
 pub mod init;
+mod open;
 pub mod reclaim;
 pub mod reconcile;
 pub mod seats;

@@ -17,8 +17,9 @@ use clap::Args;
 
 use super::StoreArgs;
 use super::check_rules::load_rules;
+use super::open::{Opened, admin_portal, existing_sqlite};
 use crate::clock::Clock;
-use crate::config::{Secrets, SecretsSource, WorkflowSettings, normalise_portal_url};
+use crate::config::WorkflowSettings;
 use crate::domain::date::{DAY_MS, Day};
 use crate::domain::{Email, UnixMillis};
 use crate::policy::{Policy, Rules};
@@ -28,8 +29,6 @@ use crate::provisioning::lifecycle::{LifecyclePlan, read_plan, render};
 use crate::provisioning::reclaim::{LifecycleReport, render_report};
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
-use crate::seats::sqlite::SqliteLedger;
-use crate::startup;
 use crate::startup::local::Store;
 
 /// The portal the lifecycle commands talk to.
@@ -97,28 +96,10 @@ enum Done {
 /// Opens the store and the portal, and runs `job`.
 async fn run(store: &StoreArgs, portal: &PortalArgs, job: Job) -> Result<Done> {
     let rules = load_rules(&store.config)?;
-    let url = normalise_portal_url(&portal.portal).map_err(|e| anyhow!("{e}"))?;
-    let secrets = Secrets::load(&SecretsSource::Environment)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let portal = startup::arcgis_portal(
-        &url,
-        "agol-seat-broker",
-        &secrets,
-        &WorkflowSettings::default(),
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    let broker = secrets.arcgis_username.clone();
+    let Opened { portal, broker, .. } = admin_portal(&portal.portal).await?;
     match store.store()? {
         Store::Sqlite(path) => {
-            if !path.exists() {
-                bail!(
-                    "{} does not exist yet (no sign-up was handled with this store)",
-                    path.display()
-                );
-            }
-            let ledger =
-                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let ledger = existing_sqlite(&path)?;
             on(ledger, portal, rules, &broker, job).await
         }
         Store::Dynamo { table, endpoint } => {

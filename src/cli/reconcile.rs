@@ -17,16 +17,15 @@ use clap::Args;
 
 use super::StoreArgs;
 use super::check_rules::load_rules;
+use super::open::{Opened, admin_portal, existing_sqlite};
 use crate::clock::Clock;
-use crate::config::{Secrets, SecretsSource, WorkflowSettings, normalise_portal_url};
+use crate::config::WorkflowSettings;
 use crate::policy::{Policy, Rules};
 use crate::portal::arcgis::ArcGisPortal;
 use crate::provisioning::Provisioner;
 use crate::provisioning::reconcile::{Applied, Outcome, ReconcilePlan, render};
 use crate::seats::SeatLedger;
 use crate::seats::dynamo::{DynamoLedger, client_for_endpoint};
-use crate::seats::sqlite::SqliteLedger;
-use crate::startup;
 use crate::startup::local::Store;
 
 /// Who the audit trail names for reconciliation's changes.
@@ -52,28 +51,10 @@ pub(crate) struct ReconcileArgs {
 /// Reconciles the store with the organization and prints the report.
 pub(crate) async fn reconcile(a: ReconcileArgs) -> Result<()> {
     let rules = load_rules(&a.store.config)?;
-    let url = normalise_portal_url(&a.portal).map_err(|e| anyhow!("{e}"))?;
-    let secrets = Secrets::load(&SecretsSource::Environment)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let portal = startup::arcgis_portal(
-        &url,
-        "agol-seat-broker",
-        &secrets,
-        &WorkflowSettings::default(),
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    let broker = secrets.arcgis_username.clone();
+    let Opened { portal, broker, .. } = admin_portal(&a.portal).await?;
     let (plan, applied) = match a.store.store()? {
         Store::Sqlite(path) => {
-            if !path.exists() {
-                bail!(
-                    "{} does not exist yet (no sign-up was handled with this store)",
-                    path.display()
-                );
-            }
-            let ledger =
-                SqliteLedger::open(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let ledger = existing_sqlite(&path)?;
             run(ledger, portal, rules, &broker, a.dry_run).await?
         }
         Store::Dynamo { table, endpoint } => {
