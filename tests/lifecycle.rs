@@ -85,6 +85,11 @@ mod tempdir {
 
 impl World {
     async fn new() -> World {
+        World::with_rules(RULES).await
+    }
+
+    /// A world whose broker follows `rules`.
+    async fn with_rules(rules: &str) -> World {
         let (sim_clock, sim_time) = Clock::manual(T0);
         let sim = PortalSimulator::with_clock(
             SimulatorConfig {
@@ -125,7 +130,7 @@ impl World {
             Provisioner::new(
                 ledger.clone(),
                 portal,
-                Arc::new(Policy::new(Rules::from_toml(RULES).unwrap())),
+                Arc::new(Policy::new(Rules::from_toml(rules).unwrap())),
                 WorkflowSettings::default(),
             )
             .with_clock(clock.clone()),
@@ -609,4 +614,45 @@ async fn a_member_with_a_custom_administrator_role_is_never_ended() {
         agol_seat_broker::provisioning::lifecycle::Skip::Administrator
     );
     assert_eq!(w.sim.member(&kim).unwrap().role, DEPUTY, "untouched");
+}
+
+/// "Reclaim now" refuses what the daily run never touches: a member on the
+/// keep list, an administrator by the built-in role, and one by a custom
+/// administrator role; nothing changes in the portal or the store.
+#[tokio::test]
+async fn reclaim_now_refuses_the_keep_list_and_administrators() {
+    let w = World::with_rules(&format!("[lifecycle]\nkeep = [\"ana_acme\"]\n{RULES}")).await;
+    let now = w.clock.now();
+    let ana = username(&w.sign_up("ana@acme.org").await);
+    assert_eq!(ana, "ana_acme");
+    let cy = username(&w.sign_up("cy@crew.org").await);
+    let dee = username(&w.sign_up("dee@crew.org").await);
+    // Cy becomes an administrator, Dee a deputy (a custom role based on
+    // org_admin), both in the portal, outside the broker.
+    let admin = {
+        let mut cfg = ArcGisConfig::new(w.sim.base_url(), "lifecycle-test");
+        cfg.deadline = Duration::from_secs(5);
+        ArcGisPortal::new(cfg, Credentials::new(ADMIN, PASSWORD)).unwrap()
+    };
+    use agol_seat_broker::portal::OrgAdmin;
+    admin.update_role(&cy, "org_admin").await.unwrap();
+    admin.update_role(&dee, DEPUTY).await.unwrap();
+
+    for (pool, email, who) in [
+        ("acme", "ana@acme.org", "keep list"),
+        ("crew", "cy@crew.org", "organization administrator"),
+        ("crew", "dee@crew.org", "organization administrator"),
+    ] {
+        let err =
+            w.p.reclaim_seat_now(&key(pool, email), None, "admin:root", now)
+                .await
+                .unwrap_err();
+        assert_eq!(err.code(), "seat_protected", "{email}: {err}");
+        assert!(err.to_string().contains(who), "{email}: {err}");
+    }
+    for name in [&ana, &cy, &dee] {
+        assert!(w.sim.member(name).is_some(), "{name} untouched");
+    }
+    assert_eq!(w.used("acme").await, 1);
+    assert_eq!(w.used("crew").await, 2);
 }

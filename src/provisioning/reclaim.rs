@@ -469,6 +469,14 @@ pub enum SeatActionError {
     /// The new end is not in the future.
     #[error("the new end must be in the future")]
     EndInPast,
+    /// The seat belongs to someone the lifecycle never touches: the
+    /// broker's own account, an administrator, or a member on the
+    /// `[lifecycle] keep` list (the reason says which).
+    #[error("{0}: never reclaimed")]
+    Protected(String),
+    /// The portal could not say whether the member may be reclaimed.
+    #[error("the portal is unavailable")]
+    PortalUnavailable,
     /// The store failed.
     #[error("the store is unavailable")]
     Store,
@@ -484,11 +492,60 @@ impl SeatActionError {
             SeatActionError::NoLifecycle(_) => "no_lifecycle",
             SeatActionError::EndInPast => "end_in_past",
             SeatActionError::Store => "store_unavailable",
+            SeatActionError::Protected(_) => "seat_protected",
+            SeatActionError::PortalUnavailable => "portal_unavailable",
         }
     }
 }
 
 impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
+    /// Refuses a reclaim the daily run would never make (the plan's
+    /// `Skip`s): a member on the `[lifecycle] keep` list (no portal call),
+    /// the broker's own account (`community/self`), or an administrator
+    /// (the member's role is `org_admin`, or a custom role with an
+    /// administrative privilege: `portals/self/roles` read only then). A
+    /// member the portal does not know is left to the reclaim itself.
+    async fn never_reclaimed(&self, username: &str) -> Result<(), SeatActionError> {
+        let lower = username.to_lowercase();
+        if self.policy.rules().keep.contains(&lower) {
+            return Err(SeatActionError::Protected(format!(
+                "{username} is on the [lifecycle] keep list"
+            )));
+        }
+        let unavailable = |e: PortalError| {
+            tracing::warn!("reclaim now: the portal could not say who {username} is: {e}");
+            SeatActionError::PortalUnavailable
+        };
+        let broker = self.portal.signed_in_account().await.map_err(unavailable)?;
+        if broker.username.eq_ignore_ascii_case(username) {
+            return Err(SeatActionError::Protected(format!(
+                "{username} is the broker's own account"
+            )));
+        }
+        let Some(member) = self.portal.member(username).await.map_err(unavailable)? else {
+            return Ok(());
+        };
+        let role = member.role.unwrap_or_default();
+        let admin = role == "org_admin"
+            || (!role.starts_with("org_")
+                && !role.is_empty()
+                && self
+                    .portal
+                    .roles()
+                    .await
+                    .map_err(unavailable)?
+                    .iter()
+                    .any(|r| {
+                        r.id == role && r.privileges.iter().flatten().any(|p| p.contains(":admin:"))
+                    }));
+        if admin {
+            return Err(SeatActionError::Protected(format!(
+                "{username} is an organization administrator"
+            )));
+        }
+        Ok(())
+    }
+
     /// The ACTIVE claim of `key`, or why not.
     async fn active_claim(&self, key: &ClaimKey) -> Result<Claim, SeatActionError> {
         match self.ledger.claim(key).await {
@@ -564,6 +621,7 @@ impl<L: SeatLedger, P: Portal> Provisioner<L, P> {
             .ok_or_else(|| SeatActionError::NoLifecycle(key.pool.to_string()))?;
         let read = self.active_claim(key).await?;
         let username = read.username.clone().unwrap_or_default();
+        self.never_reclaimed(&username).await?;
         let step = Planned {
             pool: key.pool.clone(),
             person: key.person.clone(),

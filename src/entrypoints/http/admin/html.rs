@@ -268,6 +268,14 @@ const REFUSALS: &[(&str, &str)] = &[
         "store_unavailable",
         "Nothing changed: the seat store is unavailable. Try again.",
     ),
+    (
+        "seat_protected",
+        "Nothing changed: this seat is never reclaimed (the broker's own account, an organization administrator, or a member on the [lifecycle] keep list).",
+    ),
+    (
+        "portal_unavailable",
+        "Nothing changed: ArcGIS did not say who holds this seat. Try again.",
+    ),
 ];
 
 /// What became of a reclaimed seat in the portal.
