@@ -11,8 +11,9 @@
 //! Every request goes through the same counters and injected faults as the
 //! sharing API (a fault's `endpoint` matches `createUser` or
 //! `portaladmin/security/users/createUser`), then `f=json`, then the
-//! token: in a POST's form body or a GET's query string only (never the
-//! header; `params::admin_token_of`), an administrator's. Answers are the
+//! token: in a POST's form body, a GET's query string or the
+//! `X-Esri-Authorization` header (never a POST's query string;
+//! `params::admin_token_of`), an administrator's. Answers are the
 //! admin API's: `{"status":"success",…}` or HTTP 200
 //! `{"status":"error","messages":[…],"code"}` with the wording of
 //! [`crate::portal::simulator::portaladmin`]. An ArcGIS Online simulator
