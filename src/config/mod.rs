@@ -431,9 +431,12 @@ pub fn retention_days(days: u64) -> Duration {
 pub fn portal_flavour(portal_url: &str) -> Result<PortalFlavour, ConfigError> {
     if let Some(set) = env_var("PORTAL_FLAVOUR").filter(|s| !s.trim().eq_ignore_ascii_case("auto"))
     {
-        return set
-            .parse()
-            .map_err(|e| ConfigError(format!("PORTAL_FLAVOUR: {e}")));
+        return set.parse().map_err(|_| {
+            ConfigError(format!(
+                "PORTAL_FLAVOUR {:?} is not one of online, enterprise or auto",
+                set.trim()
+            ))
+        });
     }
     let url = url::Url::parse(portal_url.trim())
         .map_err(|_| ConfigError(format!("PORTAL_URL {portal_url:?} is not a URL")))?;
