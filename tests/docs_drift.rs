@@ -10,6 +10,7 @@
 //! | rules-file values | serde's variant lists of the enums (`invitation`, `at_end`, …) | the row of the key that takes them |
 //! | senders | `intake::sources::SOURCES` | a `[sources.<name>]` in `docs/` |
 //! | environment variables | `SOURCES` and `PROVIDER_SECRETS`, and the variables the code reads by name (a scan of `src/`: `var("…")`, `env_number("…")`, clap's `env = "…"`, …) | the variable tables of `docs/configuration.md` (and a variable row anywhere in `docs/`) |
+//! | stack parameters and outputs | the top-level `Parameters` and `Outputs` of `template.yaml` | the two tables of `docs/deploy-aws.md` |
 //! | HTTP routes | a scan of the routers' `.route("…", get(…).post(…))` calls | `docs/routes.md`, and the HTTP API events of `template.yaml` |
 //! | error and refusal codes | a scan of `src/` (not `src/portal`, whose codes are the portal's own and mapped before they leave the broker) for the places a stable code is made | the code tables of `docs/errors.md` |
 //! | links | — | every relative link of `README.md` and `docs/` resolves, anchors included |
@@ -777,6 +778,61 @@ fn every_variable_template_yaml_sets_is_one_the_code_reads() {
     assert!(
         unknown.is_empty(),
         "template.yaml sets variables the code never reads: {unknown:?}"
+    );
+}
+
+/// The names of the top-level `section` of template.yaml (`Parameters`,
+/// `Outputs`): its keys indented by two spaces.
+fn template_section(section: &str) -> BTreeSet<String> {
+    let t = read("template.yaml");
+    let mut names = BTreeSet::new();
+    let mut inside = false;
+    for line in t.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            inside = line.trim_end() == format!("{section}:");
+            continue;
+        }
+        if inside
+            && let Some(name) = line.strip_prefix("  ")
+            && !name.starts_with(' ')
+            && let Some(name) = name.trim_end().strip_suffix(':')
+        {
+            names.insert(name.to_string());
+        }
+    }
+    assert!(
+        names.len() >= 3,
+        "found only {names:?} under {section}: in template.yaml"
+    );
+    names
+}
+
+/// The first cells, backticked, of the table under `marker` in
+/// docs/deploy-aws.md.
+fn deploy_rows(marker: &str) -> BTreeSet<String> {
+    let md = read("docs/deploy-aws.md");
+    table_after_heading(&md, marker, "docs/deploy-aws.md")
+        .iter()
+        .filter_map(|r| {
+            r.first()
+                .and_then(|c| backticked(c).first().map(|s| s.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_stack_parameter_and_output_is_documented_and_every_documented_one_exists() {
+    assert_same(
+        "stack parameters (template.yaml `Parameters`)",
+        &template_section("Parameters"),
+        &deploy_rows("Build and deploy"),
+        "Give each parameter a row (what, default) in the table under \"2. Build and deploy\" of docs/deploy-aws.md, or remove the row of a parameter the template dropped.",
+    );
+    assert_same(
+        "stack outputs (template.yaml `Outputs`)",
+        &template_section("Outputs"),
+        &deploy_rows("The outputs"),
+        "Say where each output goes in the table under \"3. The outputs\" of docs/deploy-aws.md, or remove the row of an output the template dropped.",
     );
 }
 
